@@ -1,0 +1,52 @@
+// The pyinfer._kernels extension module: CPU info, error translation, and the kernel
+// families (each binds itself in csrc/<family>/bind_<family>.cpp).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+#include "bindings/bindings.h"
+#include "common/cpu_features.h"
+#include "common/isa_probe.h"
+#include "common/thread_pool.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_kernels, m) {
+  m.doc() = "pyinfer's C++ kernels (float32). Public API: pyinfer.kernels.";
+
+  // Checks that fail inside the C++ code throw std::invalid_argument; Python sees
+  // pyinfer.errors.KernelArgumentError, a subclass of pyinfer.Error and of ValueError.
+  static py::object kernel_error = py::module_::import("pyinfer.errors").attr("KernelArgumentError");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(kernel_error.ptr(), e.what());
+    } catch (const std::length_error& e) {
+      PyErr_SetString(kernel_error.ptr(), e.what());
+    }
+  });
+
+  m.def("active_isa", [] { return std::string(pyinfer::isa_name(pyinfer::active_isa())); },
+        "The SIMD tier the kernels use now: 'avx512', 'avx2' or 'scalar'.");
+  m.def("best_isa", [] { return std::string(pyinfer::isa_name(pyinfer::best_supported_isa())); });
+  m.def("supported_isas", [] {
+    py::list out;
+    for (auto isa : pyinfer::supported_isas()) out.append(pyinfer::isa_name(isa));
+    return out;
+  });
+  m.def("set_isa", [](const std::string& name) { pyinfer::set_active_isa(pyinfer::parse_isa(name)); },
+        "Switch the SIMD tier at run time (for tests). Only tiers in supported_isas() are allowed.");
+  m.def("isa_probe", [] { return py::make_tuple(pyinfer::isa_probe().name(), pyinfer::isa_probe().vector_width()); },
+        "(namespace, float lanes) of the compiled kernel copy the active tier dispatches to.");
+  m.def("physical_cores", &pyinfer::physical_core_count);
+  m.def("default_num_threads", [] { return pyinfer::resolve_threads(0); });
+
+  pyinfer::bind_gemm(m);
+  pyinfer::bind_conv(m);
+  pyinfer::bind_pool(m);
+  pyinfer::bind_activation(m);
+  pyinfer::bind_elementwise(m);
+  pyinfer::bind_rnn(m);
+}

@@ -1,0 +1,194 @@
+// A tiny float vector type for the *_isa.cpp translation units.
+//
+// Each *_isa.cpp file is compiled once per tier (see CMakeLists.txt) with
+// PYINFER_ISA_AVX512 / PYINFER_ISA_AVX2 / PYINFER_ISA_SCALAR defined; this header gives
+// that copy a VecF of 16, 8 or 1 floats with the same interface, so a kernel is written
+// once. Partial loads/stores handle tails without dropping to scalar loops.
+//
+// Only include this from *_isa.cpp files, and keep everything in those files inside
+// namespace pyinfer::PYINFER_ISA_NS: an inline function shared between tiers could be
+// linked from the AVX-512 copy into the scalar path (ODR), so avoid std:: templates there
+// and prefer the helpers below.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#if defined(PYINFER_ISA_AVX512) || defined(PYINFER_ISA_AVX2)
+#include <immintrin.h>
+#endif
+
+#ifndef PYINFER_ISA_NS
+#error "simd.h is for *_isa.cpp files, compiled with PYINFER_ISA_NS defined"
+#endif
+
+namespace pyinfer {
+namespace PYINFER_ISA_NS {
+
+static inline float fmaxf_(float a, float b) { return a > b ? a : b; }
+static inline float fminf_(float a, float b) { return a < b ? a : b; }
+
+#if defined(PYINFER_ISA_AVX512)
+struct VecF {
+  static constexpr int N = 16;
+  __m512 v;
+  VecF() = default;
+  VecF(__m512 x) : v(x) {}
+  static VecF zero() { return _mm512_setzero_ps(); }
+  static VecF set1(float x) { return _mm512_set1_ps(x); }
+  static VecF load(const float* p) { return _mm512_loadu_ps(p); }
+  static VecF load_partial(const float* p, int n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+  }
+  float hsum() const { return _mm512_reduce_add_ps(v); }
+  float hmax() const { return _mm512_reduce_max_ps(v); }
+};
+static inline VecF operator+(VecF a, VecF b) { return _mm512_add_ps(a.v, b.v); }
+static inline VecF operator-(VecF a, VecF b) { return _mm512_sub_ps(a.v, b.v); }
+static inline VecF operator*(VecF a, VecF b) { return _mm512_mul_ps(a.v, b.v); }
+static inline VecF operator/(VecF a, VecF b) { return _mm512_div_ps(a.v, b.v); }
+static inline VecF fmadd(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+// max/min return the second operand when either is NaN (x86 semantics): put the data first
+// and use vmax_nan() where NaN must propagate.
+static inline VecF vmax(VecF a, VecF b) { return _mm512_max_ps(a.v, b.v); }
+static inline VecF vmin(VecF a, VecF b) { return _mm512_min_ps(a.v, b.v); }
+static inline VecF vabs(VecF a) { return _mm512_abs_ps(a.v); }
+static inline VecF vsqrt(VecF a) { return _mm512_sqrt_ps(a.v); }
+// Lanes where a is NaN keep a; otherwise max(a, b).
+static inline VecF vmax_nan(VecF a, VecF b) {
+  __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
+  return _mm512_mask_blend_ps(nan, _mm512_max_ps(a.v, b.v), a.v);
+}
+// Lanes where src is NaN take src (NaN propagation), others take res.
+static inline VecF vkeep_nan(VecF src, VecF res) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(src.v, src.v, _CMP_UNORD_Q), res.v, src.v);
+}
+static inline VecF vselect_gt(VecF a, VecF b, VecF if_true, VecF if_false) {  // a > b ? t : f
+  __mmask16 m = _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ);
+  return _mm512_mask_blend_ps(m, if_false.v, if_true.v);
+}
+static inline VecF vround_down(VecF a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+// 2^n for integral-valued n in [-126, 127].
+static inline VecF vpow2i(VecF n) {
+  __m512i i = _mm512_cvtps_epi32(n.v);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
+}
+
+#elif defined(PYINFER_ISA_AVX2)
+struct VecF {
+  static constexpr int N = 8;
+  __m256 v;
+  VecF() = default;
+  VecF(__m256 x) : v(x) {}
+  static __m256i tail_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static VecF zero() { return _mm256_setzero_ps(); }
+  static VecF set1(float x) { return _mm256_set1_ps(x); }
+  static VecF load(const float* p) { return _mm256_loadu_ps(p); }
+  static VecF load_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, tail_mask(n), v); }
+  float hsum() const {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+  float hmax() const {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+};
+static inline VecF operator+(VecF a, VecF b) { return _mm256_add_ps(a.v, b.v); }
+static inline VecF operator-(VecF a, VecF b) { return _mm256_sub_ps(a.v, b.v); }
+static inline VecF operator*(VecF a, VecF b) { return _mm256_mul_ps(a.v, b.v); }
+static inline VecF operator/(VecF a, VecF b) { return _mm256_div_ps(a.v, b.v); }
+static inline VecF fmadd(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }
+static inline VecF vmax(VecF a, VecF b) { return _mm256_max_ps(a.v, b.v); }
+static inline VecF vmin(VecF a, VecF b) { return _mm256_min_ps(a.v, b.v); }
+static inline VecF vabs(VecF a) {
+  return _mm256_and_ps(a.v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+}
+static inline VecF vsqrt(VecF a) { return _mm256_sqrt_ps(a.v); }
+static inline VecF vmax_nan(VecF a, VecF b) {
+  __m256 nan = _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q);
+  return _mm256_blendv_ps(_mm256_max_ps(a.v, b.v), a.v, nan);
+}
+static inline VecF vkeep_nan(VecF src, VecF res) {
+  return _mm256_blendv_ps(res.v, src.v, _mm256_cmp_ps(src.v, src.v, _CMP_UNORD_Q));
+}
+static inline VecF vselect_gt(VecF a, VecF b, VecF if_true, VecF if_false) {
+  return _mm256_blendv_ps(if_false.v, if_true.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ));
+}
+static inline VecF vround_down(VecF a) { return _mm256_floor_ps(a.v); }
+static inline VecF vpow2i(VecF n) {
+  __m256i i = _mm256_cvtps_epi32(n.v);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+}
+
+#else  // scalar
+struct VecF {
+  static constexpr int N = 1;
+  float v;
+  VecF() = default;
+  VecF(float x) : v(x) {}
+  static VecF zero() { return 0.0f; }
+  static VecF set1(float x) { return x; }
+  static VecF load(const float* p) { return *p; }
+  static VecF load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  void store(float* p) const { *p = v; }
+  void store_partial(float* p, int n) const { if (n > 0) *p = v; }
+  float hsum() const { return v; }
+  float hmax() const { return v; }
+};
+static inline VecF operator+(VecF a, VecF b) { return a.v + b.v; }
+static inline VecF operator-(VecF a, VecF b) { return a.v - b.v; }
+static inline VecF operator*(VecF a, VecF b) { return a.v * b.v; }
+static inline VecF operator/(VecF a, VecF b) { return a.v / b.v; }
+static inline VecF fmadd(VecF a, VecF b, VecF c) { return a.v * b.v + c.v; }
+static inline VecF vmax(VecF a, VecF b) { return a.v > b.v ? a.v : b.v; }
+static inline VecF vmin(VecF a, VecF b) { return a.v < b.v ? a.v : b.v; }
+static inline VecF vabs(VecF a) { return a.v < 0 ? -a.v : a.v; }
+static inline VecF vsqrt(VecF a) { return __builtin_sqrtf(a.v); }
+static inline VecF vmax_nan(VecF a, VecF b) { return (a.v != a.v) ? a.v : (a.v > b.v ? a.v : b.v); }
+static inline VecF vkeep_nan(VecF src, VecF res) { return src.v != src.v ? src : res; }
+static inline VecF vselect_gt(VecF a, VecF b, VecF t, VecF f) { return a.v > b.v ? t : f; }
+static inline VecF vround_down(VecF a) { return __builtin_floorf(a.v); }
+static inline VecF vpow2i(VecF n) {
+  int32_t i = (static_cast<int32_t>(n.v) + 127) << 23;
+  float r;
+  std::memcpy(&r, &i, 4);
+  return r;
+}
+#endif
+
+// exp(x) for float32, ~1 ulp on [-87.3, 88.7]; saturates outside (0 and +inf); NaN -> NaN.
+// Cephes-style: x = n*ln2 + r, exp(r) by a degree-6 polynomial, times 2^n.
+static inline VecF vexp(VecF x) {
+  const VecF hi = VecF::set1(88.3762626647949f), lo = VecF::set1(-87.3365447504f);
+  VecF xc = vmin(vmax(x, lo), hi);  // NaN in x: max/min return the second operand -> handled below
+  VecF n = vround_down(fmadd(xc, VecF::set1(1.44269504088896341f), VecF::set1(0.5f)));
+  VecF r = fmadd(n, VecF::set1(-0.693359375f), xc);
+  r = fmadd(n, VecF::set1(2.12194440e-4f), r);
+  VecF p = VecF::set1(1.9875691500E-4f);
+  p = fmadd(p, r, VecF::set1(1.3981999507E-3f));
+  p = fmadd(p, r, VecF::set1(8.3334519073E-3f));
+  p = fmadd(p, r, VecF::set1(4.1665795894E-2f));
+  p = fmadd(p, r, VecF::set1(1.6666665459E-1f));
+  p = fmadd(p, r, VecF::set1(5.0000001201E-1f));
+  p = fmadd(p * r, r, r + VecF::set1(1.0f));
+  VecF res = p * vpow2i(n);
+  // exact limits outside the clamped range
+  res = vselect_gt(x, hi, VecF::set1(__builtin_inff()), res);
+  res = vselect_gt(lo, x, VecF::zero(), res);
+  return vkeep_nan(x, res);
+}
+
+}  // namespace PYINFER_ISA_NS
+}  // namespace pyinfer

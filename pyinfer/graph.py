@@ -1,0 +1,90 @@
+"""Structural checks on a graph and its topological order."""
+from __future__ import annotations
+
+from collections import deque
+
+import onnx
+
+from .errors import InvalidModelError
+
+
+def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset()) -> list[onnx.NodeProto]:
+    """Nodes in an order where every input is produced before use.
+
+    Raises InvalidModelError for an input nobody produces, a value produced twice, or a cycle.
+    """
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    available |= {t.values.name for t in graph.sparse_initializer}
+    available |= set(outer_scope)
+    producer: dict[str, int] = {}
+    for idx, node in enumerate(graph.node):
+        for out in node.output:
+            if not out:
+                continue
+            if out in producer:
+                raise InvalidModelError(
+                    f"value {out!r} is produced twice (by nodes {_label(graph.node[producer[out]])} "
+                    f"and {_label(node)})"
+                )
+            producer[out] = idx
+
+    consumers: dict[int, list[int]] = {i: [] for i in range(len(graph.node))}
+    missing_count = []
+    for idx, node in enumerate(graph.node):
+        deps = set()
+        for name in _node_inputs(node):
+            if name in producer:
+                if producer[name] != idx:
+                    deps.add(producer[name])
+                else:
+                    raise InvalidModelError(f"node {_label(node)} consumes its own output {name!r}")
+            elif name not in available:
+                raise InvalidModelError(
+                    f"node {_label(node)} reads {name!r}, which is neither a graph input, an "
+                    f"initializer, nor the output of any node"
+                )
+        missing_count.append(len(deps))
+        for d in deps:
+            consumers[d].append(idx)
+
+    ready = deque(i for i, c in enumerate(missing_count) if c == 0)
+    order = []
+    while ready:
+        i = ready.popleft()
+        order.append(graph.node[i])
+        for j in consumers[i]:
+            missing_count[j] -= 1
+            if missing_count[j] == 0:
+                ready.append(j)
+    if len(order) != len(graph.node):
+        stuck = [_label(graph.node[i]) for i, c in enumerate(missing_count) if c > 0]
+        raise InvalidModelError(f"the graph has a cycle through nodes {', '.join(stuck[:5])}")
+
+    for out in graph.output:
+        if out.name not in producer and out.name not in available:
+            raise InvalidModelError(f"graph output {out.name!r} is not produced by any node")
+    return order
+
+
+def _node_inputs(node: onnx.NodeProto):
+    """Names a node reads, including the outer-scope names its subgraphs read."""
+    names = [n for n in node.input if n]
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for g in graphs:
+            names.extend(_free_names(g))
+    return names
+
+
+def _free_names(graph: onnx.GraphProto) -> set[str]:
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        defined.update(o for o in node.output if o)
+    used = set()
+    for node in graph.node:
+        used.update(_node_inputs(node))
+    return used - defined
+
+
+def _label(node: onnx.NodeProto) -> str:
+    return f"{node.name!r} ({node.op_type})" if node.name else f"<unnamed {node.op_type}>"

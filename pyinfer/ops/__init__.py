@@ -1,0 +1,20 @@
+"""Operator implementations, one module per family. Importing this package registers them all.
+
+Where a new op goes: the module of its family below (or a new one, added to this list).
+Each module keeps an op's attribute parsing, shape rule and kernel call together.
+"""
+from . import (  # noqa: F401
+    activation,
+    conv,
+    elementwise,
+    gemm,
+    indexing,
+    logic,
+    misc,
+    normalization,
+    pool,
+    reduce,
+    resize,
+    rnn,
+    shape,
+)

@@ -1,0 +1,2 @@
+"""activation operators."""
+from __future__ import annotations

@@ -1,0 +1,101 @@
+"""The base class of every operator implementation.
+
+An Op is created once per node when the session is built (parse and check attributes,
+prepare constants) and then run() on every inference:
+
+    @register("LeakyRelu", 6, 16)
+    class LeakyRelu(Op):
+        def setup(self):
+            self.alpha = self.attr("alpha", 0.01)
+
+        def run(self, x):
+            return (kernels.leaky_relu(x, self.alpha, num_threads=self.num_threads),)
+
+run() receives one argument per node input (None for an omitted optional input) and
+returns a tuple with one array per output (extra trailing outputs the node does not use
+are ignored). Raise InvalidModelError from setup() for bad attributes, and
+NodeExecutionError / KernelArgumentError from run() for inputs that cannot work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import InvalidModelError, NodeExecutionError
+
+_REQUIRED = object()
+
+
+@dataclass
+class OpContext:
+    """What an op may know about its surroundings when it is set up."""
+
+    num_threads: int = 0  # 0 = kernel default
+    opset: dict = field(default_factory=dict)  # domain -> opset version
+    constants: dict = field(default_factory=dict)  # value name -> ndarray (initializers)
+
+
+def attribute_value(attr: onnx.AttributeProto):
+    value = helper.get_attribute_value(attr)
+    if attr.type == onnx.AttributeProto.STRING:
+        return value.decode("utf-8")
+    if attr.type == onnx.AttributeProto.STRINGS:
+        return [v.decode("utf-8") for v in value]
+    if attr.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(value)
+    if attr.type == onnx.AttributeProto.TENSORS:
+        return [numpy_helper.to_array(v) for v in value]
+    return value
+
+
+class Op:
+    def __init__(self, node: onnx.NodeProto, version: int, ctx: OpContext):
+        self.node = node
+        self.op_type = node.op_type
+        self.name = node.name or f"<unnamed {node.op_type}>"
+        self.version = version
+        self.ctx = ctx
+        self.num_threads = ctx.num_threads
+        self.attrs = {a.name: attribute_value(a) for a in node.attribute}
+        self.setup()
+
+    # --- to override -------------------------------------------------------------------
+    def setup(self) -> None:
+        """Parse and check attributes; precompute what does not depend on the inputs."""
+
+    def run(self, *inputs):
+        raise NotImplementedError
+
+    # --- helpers -----------------------------------------------------------------------
+    def attr(self, name: str, default=_REQUIRED):
+        if name in self.attrs:
+            return self.attrs[name]
+        if default is _REQUIRED:
+            raise self.model_error(f"required attribute {name!r} is missing")
+        return default
+
+    def const_input(self, index: int):
+        """The value of input `index` if it is a constant initializer, else None."""
+        if index >= len(self.node.input) or not self.node.input[index]:
+            return None
+        return self.ctx.constants.get(self.node.input[index])
+
+    def model_error(self, message: str) -> InvalidModelError:
+        return InvalidModelError(f"{self.op_type} node {self.name!r}: {message}")
+
+    def run_error(self, message: str) -> NodeExecutionError:
+        return NodeExecutionError(f"{self.op_type} node {self.name!r}: {message}")
+
+
+def normalize_axis(axis: int, rank: int, op: Op) -> int:
+    """Map a possibly negative axis into [0, rank); raise a clear error if out of range."""
+    if not -rank <= axis < max(rank, 1):
+        raise op.run_error(f"axis {axis} is out of range for a rank-{rank} input")
+    return axis + rank if axis < 0 else axis
+
+
+def is_float32(x) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.float32

@@ -1,0 +1,2 @@
+"""conv operators."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""elementwise operators."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""gemm operators."""
+from __future__ import annotations

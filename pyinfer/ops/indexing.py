@@ -1,0 +1,2 @@
+"""indexing operators."""
+from __future__ import annotations

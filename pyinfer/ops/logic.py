@@ -1,0 +1,2 @@
+"""logic operators."""
+from __future__ import annotations

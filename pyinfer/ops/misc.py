@@ -1,0 +1,2 @@
+"""misc operators."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""normalization operators."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""pool operators."""
+from __future__ import annotations

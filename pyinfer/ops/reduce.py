@@ -1,0 +1,2 @@
+"""reduce operators."""
+from __future__ import annotations

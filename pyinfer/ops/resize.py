@@ -1,0 +1,2 @@
+"""resize operators."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""rnn operators."""
+from __future__ import annotations

@@ -1,0 +1,147 @@
+"""The public InferenceSession, shaped like onnxruntime's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from .errors import InputShapeError, InputTypeError, MissingInputError, UnknownInputError
+from .executor import GraphExecutor, opset_map
+from .loader import load_model
+
+_ORT_TYPE_NAMES = {
+    onnx.TensorProto.FLOAT: "float", onnx.TensorProto.DOUBLE: "double",
+    onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.BFLOAT16: "bfloat16",
+    onnx.TensorProto.INT8: "int8", onnx.TensorProto.INT16: "int16",
+    onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64",
+    onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.UINT16: "uint16",
+    onnx.TensorProto.UINT32: "uint32", onnx.TensorProto.UINT64: "uint64",
+    onnx.TensorProto.BOOL: "bool", onnx.TensorProto.STRING: "string",
+    onnx.TensorProto.COMPLEX64: "complex64", onnx.TensorProto.COMPLEX128: "complex128",
+}
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """A graph input or output: name, shape (ints, strings for symbolic dims, None if unknown), type."""
+
+    name: str
+    shape: list | None
+    type: str
+    elem_type: int = 0
+
+    def __repr__(self):
+        return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
+
+
+def _node_arg(vi: onnx.ValueInfoProto) -> NodeArg:
+    t = vi.type
+    if t.HasField("tensor_type"):
+        tt = t.tensor_type
+        shape = None
+        if tt.HasField("shape"):
+            shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+        return NodeArg(vi.name, shape, f"tensor({_ORT_TYPE_NAMES.get(tt.elem_type, 'unknown')})", tt.elem_type)
+    kind = t.WhichOneof("value") or "unknown"
+    return NodeArg(vi.name, None, kind.replace("_type", ""), 0)
+
+
+class InferenceSession:
+    """Load an ONNX model and run it.
+
+    model: a path, the serialized bytes, or an onnx.ModelProto.
+    num_threads: threads for the kernels (None: one per physical core; 1: the calling thread only).
+    sess_options / providers are accepted for onnxruntime compatibility.
+    """
+
+    def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None, **kwargs):
+        if num_threads is None and sess_options is not None:
+            num_threads = getattr(sess_options, "intra_op_num_threads", None) or None
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 0):
+            raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+        self.num_threads = num_threads or 0
+        self._model = load_model(model)
+        graph = self._model.graph
+        init_names = {t.name for t in graph.initializer}
+        self._inputs = [_node_arg(vi) for vi in graph.input if vi.name not in init_names]
+        # Initializers also listed as inputs (IR < 4 style) may be overridden by a feed.
+        self._overridable = {vi.name: _node_arg(vi) for vi in graph.input if vi.name in init_names}
+        self._outputs = [_node_arg(vi) for vi in graph.output]
+        self._executor = GraphExecutor(graph, opset_map(self._model), self.num_threads)
+
+    def get_inputs(self) -> list[NodeArg]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[NodeArg]:
+        return list(self._outputs)
+
+    def get_providers(self) -> list[str]:
+        return ["CPUExecutionProvider"]
+
+    def run(self, output_names, input_feed: dict, run_options=None) -> list[np.ndarray]:
+        known_outputs = {o.name for o in self._outputs}
+        if output_names:
+            for name in output_names:
+                if name not in known_outputs:
+                    raise UnknownInputError(
+                        f"unknown output name {name!r}; the model's outputs are {sorted(known_outputs)}"
+                    )
+        feeds = self._check_feeds(input_feed)
+        results = self._executor.run(feeds, output_names=list(output_names) if output_names else None)
+        # Returned arrays belong to the caller: never hand out a feed or an initializer.
+        out = []
+        for r in results:
+            if isinstance(r, np.ndarray) and (not r.flags.owndata or any(r is f for f in feeds.values())
+                                               or any(r is c for c in self._executor.constants.values())):
+                r = r.copy()
+            out.append(r)
+        return out
+
+    def _check_feeds(self, input_feed: dict) -> dict:
+        if not isinstance(input_feed, dict):
+            raise InputTypeError(f"feeds must be a dict of name -> numpy array, got {type(input_feed).__name__}")
+        declared = {a.name: a for a in self._inputs}
+        feeds = {}
+        for name, value in input_feed.items():
+            arg = declared.get(name) or self._overridable.get(name)
+            if arg is None:
+                raise UnknownInputError(
+                    f"unknown input name {name!r}; the model's inputs are {sorted(declared)}"
+                )
+            feeds[name] = _check_feed(arg, value)
+        missing = [n for n in declared if n not in feeds]
+        if missing:
+            raise MissingInputError(f"missing input(s) {missing}; the model's inputs are {sorted(declared)}")
+        return feeds
+
+
+def _check_feed(arg: NodeArg, value):
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        if isinstance(value, list) and not arg.type.startswith("tensor"):
+            return value  # sequence inputs
+        raise InputTypeError(f"input {arg.name!r}: expected a numpy.ndarray, got {type(value).__name__}")
+    if arg.elem_type:
+        if arg.elem_type == onnx.TensorProto.STRING:
+            ok = value.dtype.kind in ("U", "S", "O")
+        else:
+            ok = value.dtype == helper.tensor_dtype_to_np_dtype(arg.elem_type)
+        if not ok:
+            raise InputTypeError(
+                f"input {arg.name!r}: expected {arg.type}, got an array of dtype {value.dtype} "
+                f"(pyinfer does not cast feeds; convert with .astype())"
+            )
+    if arg.shape is not None:
+        if value.ndim != len(arg.shape):
+            raise InputShapeError(
+                f"input {arg.name!r}: expected rank {len(arg.shape)} (shape {arg.shape}), got shape {list(value.shape)}"
+            )
+        for axis, (want, got) in enumerate(zip(arg.shape, value.shape)):
+            if isinstance(want, int) and want > 0 and want != got:
+                raise InputShapeError(
+                    f"input {arg.name!r}: dimension {axis} must be {want} (shape {arg.shape}), got shape {list(value.shape)}"
+                )
+    return value
