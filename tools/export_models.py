@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Define a small suite of PyTorch models and export them to ONNX with PyTorch's reference outputs.
+
+Each model gets random weights (fixed seed) and randomized BatchNorm statistics, so a runtime that
+folds or applies BatchNorm wrongly gives visibly wrong answers. For every model and exporter this
+writes:
+
+    DIR/<model>.<exporter>.onnx   the exported model (weights inside the file)
+    DIR/<model>.<exporter>.npz    reference cases: "<case>.in.<input name>" and
+                                  "<case>.out.<output name>" arrays, computed by PyTorch
+
+Usage:
+    python tools/export_models.py --out DIR [--models cifar10,resnet18,...]
+                                  [--exporter legacy|dynamo|legacy_bn|both|all] [--opset 17]
+
+Exporters: "legacy" is the TorchScript exporter (torch.onnx.export(dynamo=False)); "dynamo" is the
+torch.export-based one (needs the onnxscript package). torchvision is not used: the architectures
+are written out below in plain torch.nn.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# "legacy_bn" is the legacy exporter told to keep BatchNormalization nodes (training=PRESERVE on an
+# eval-mode model skips its Conv+BN fusion), so the runtime's own BatchNormalization is exercised.
+EXPORTERS = ("legacy", "dynamo", "legacy_bn")
+DEFAULT_EXPORTERS = ("legacy", "dynamo")
+LEGACY_OPSET = 17
+
+
+# --- architectures ---------------------------------------------------------------------------
+
+
+class CifarCNN(nn.Module):
+    """The course's CIFAR-10 CNN: two conv-relu-maxpool stages and two linear layers."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 8 * 8, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        layers, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.layers(self.stem(x))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(x)
+
+
+def _conv_bn_relu6(cin, cout, k, stride, groups=1):
+    return [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU6(inplace=True)]
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        hidden = cin * expand
+        self.use_residual = stride == 1 and cin == cout
+        layers = []
+        if expand != 1:
+            layers += _conv_bn_relu6(cin, hidden, 1, 1)
+        layers += _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden)  # depthwise
+        layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]  # linear bottleneck
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.block(x) if self.use_residual else self.block(x)
+
+
+class MobileNetV2(nn.Module):
+    # (expansion t, output channels c, repeats n, first stride s), width multiplier 1.0
+    CONFIG = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+              (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        layers, cin = _conv_bn_relu6(3, 32, 3, 2), 32
+        for t, c, n, s in self.CONFIG:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += _conv_bn_relu6(cin, 1280, 1, 1)
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Fire(nn.Module):
+    def __init__(self, cin: int, squeeze: int, expand1: int, expand3: int):
+        super().__init__()
+        self.squeeze = nn.Conv2d(cin, squeeze, 1)
+        self.expand1 = nn.Conv2d(squeeze, expand1, 1)
+        self.expand3 = nn.Conv2d(squeeze, expand3, 3, padding=1)
+
+    def forward(self, x):
+        x = F.relu(self.squeeze(x))
+        return torch.cat([F.relu(self.expand1(x)), F.relu(self.expand3(x))], 1)
+
+
+class SqueezeNet11(nn.Module):
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731  (ceil_mode as in the original)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, 2), nn.ReLU(inplace=True), pool(),
+            Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
+            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(),
+            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(inplace=True),
+                                        nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+class TextCNN(nn.Module):
+    """Kim-style sentence classifier: embedding, parallel Conv1d k=3/4/5, max over time, linear."""
+
+    def __init__(self, vocab: int = 5000, dim: int = 128, filters: int = 100, num_classes: int = 2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.convs = nn.ModuleList(nn.Conv1d(dim, filters, k) for k in (3, 4, 5))
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(3 * filters, num_classes)
+
+    def forward(self, tokens):
+        x = self.embedding(tokens).transpose(1, 2)  # (batch, dim, seq_len)
+        pooled = [torch.amax(F.relu(conv(x)), dim=2) for conv in self.convs]
+        return self.fc(self.dropout(torch.cat(pooled, 1)))
+
+
+# --- the suite -------------------------------------------------------------------------------
+
+
+class ModelSpec:
+    """How to build one model and what to feed it.
+
+    cases: name -> tuple of input tensors (one per forward argument); the first case is the one
+    handed to the exporter. input_names / output_names / dynamic axes are the ONNX interface.
+    """
+
+    def __init__(self, name, build, cases, input_names, output_names, dynamic_axes, description):
+        self.name, self.build, self.cases = name, build, cases
+        self.input_names, self.output_names = input_names, output_names
+        self.dynamic_axes, self.description = dynamic_axes, description
+
+
+def _images(batch, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 3, size, size, generator=g),)
+
+
+def _tokens(batch, seq_len, seed, vocab=5000):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, vocab, (batch, seq_len), generator=g, dtype=torch.int64),)
+
+
+SPECS = {
+    s.name: s for s in (
+        ModelSpec("cifar10", CifarCNN, lambda: {"b1": _images(1, 32, 1), "b4": _images(4, 32, 2)},
+                  ["input"], ["logits"], {"input": {0: "batch"}, "logits": {0: "batch"}},
+                  "course CIFAR-10 CNN, 1x3x32x32, dynamic batch"),
+        ModelSpec("resnet18", ResNet18, lambda: {"b1": _images(1, 224, 3)},
+                  ["input"], ["logits"], {"input": {0: "batch"}, "logits": {0: "batch"}},
+                  "ResNet-18 (BasicBlock), 224x224"),
+        ModelSpec("mobilenetv2", MobileNetV2, lambda: {"b1": _images(1, 224, 4)},
+                  ["input"], ["logits"], {"input": {0: "batch"}, "logits": {0: "batch"}},
+                  "MobileNetV2 width 1.0, 224x224"),
+        ModelSpec("squeezenet11", SqueezeNet11, lambda: {"b1": _images(1, 224, 5)},
+                  ["input"], ["logits"], {"input": {0: "batch"}, "logits": {0: "batch"}},
+                  "SqueezeNet 1.1, 224x224"),
+        ModelSpec("textcnn", TextCNN, lambda: {"b2_t40": _tokens(2, 40, 6), "b3_t17": _tokens(3, 17, 7)},
+                  ["tokens"], ["logits"], {"tokens": {0: "batch", 1: "seq_len"}, "logits": {0: "batch"}},
+                  "Conv1d text classifier, int64 token ids (batch, seq_len)"),
+    )
+}
+
+
+def randomize_batchnorm(model: nn.Module, gen: torch.Generator) -> None:
+    """Give every BatchNorm non-trivial statistics and affine parameters (defaults are 0/1)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(n, generator=gen) * 0.6 + 0.7)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def build_model(name: str, seed: int = 0) -> nn.Module:
+    """The model `name` with seeded random weights, in eval mode."""
+    spec = SPECS[name]
+    torch.manual_seed(seed)
+    model = spec.build()
+    randomize_batchnorm(model, torch.Generator().manual_seed(seed + 1))
+    return model.eval()
+
+
+def reference_cases(model: nn.Module, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """PyTorch's outputs for every case, keyed "<case>.in.<name>" / "<case>.out.<name>"."""
+    arrays = {}
+    with torch.no_grad():
+        for case, inputs in spec.cases().items():
+            outputs = model(*inputs)
+            outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+            for name, t in zip(spec.input_names, inputs):
+                arrays[f"{case}.in.{name}"] = t.numpy()
+            for name, t in zip(spec.output_names, outputs):
+                arrays[f"{case}.out.{name}"] = t.numpy()
+    return arrays
+
+
+def load_cases(npz_path: str) -> dict[str, tuple[dict, dict]]:
+    """Read an .npz written by export(): case -> (inputs by name, outputs by name)."""
+    cases: dict[str, tuple[dict, dict]] = {}
+    with np.load(npz_path) as data:
+        for key in data.files:
+            case, kind, name = key.split(".", 2)
+            ins, outs = cases.setdefault(case, ({}, {}))
+            (ins if kind == "in" else outs)[name] = data[key]
+    return cases
+
+
+def _export_onnx(model, spec, inputs, path, exporter, opset):
+    # The dynamo exporter logs a warning per missing torchvision op; torchvision is not used here.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter in ("legacy", "legacy_bn"):
+            mode = torch.onnx.TrainingMode.PRESERVE if exporter == "legacy_bn" else torch.onnx.TrainingMode.EVAL
+            torch.onnx.export(model, inputs, path, dynamo=False, opset_version=opset, training=mode,
+                              input_names=spec.input_names, output_names=spec.output_names,
+                              dynamic_axes=spec.dynamic_axes, do_constant_folding=True)
+        else:
+            # torch.export wants one Dim per symbolic axis; the same name means the same Dim.
+            dims = {}
+            dynamic_shapes = [
+                {axis: dims.setdefault(label, torch.export.Dim(label, min=1 if label != "seq_len" else 5))
+                 for axis, label in spec.dynamic_axes.get(name, {}).items()}
+                for name in spec.input_names
+            ]
+            torch.onnx.export(model, inputs, path, dynamo=True, external_data=False,
+                              input_names=spec.input_names, output_names=spec.output_names,
+                              dynamic_shapes=tuple(dynamic_shapes), report=False, verbose=False)
+
+
+def export(name: str, exporter: str, out_dir: str, opset: int = LEGACY_OPSET, seed: int = 0) -> tuple[str, str]:
+    """Export model `name` with `exporter` into out_dir; return (onnx path, npz path)."""
+    if exporter not in EXPORTERS:
+        raise ValueError(f"unknown exporter {exporter!r}; choose from {EXPORTERS}")
+    spec = SPECS[name]
+    os.makedirs(out_dir, exist_ok=True)
+    model = build_model(name, seed)
+    onnx_path = os.path.join(out_dir, f"{name}.{exporter}.onnx")
+    npz_path = os.path.join(out_dir, f"{name}.{exporter}.npz")
+    first_case = next(iter(spec.cases().values()))
+    tmp = onnx_path + ".tmp"
+    _export_onnx(model, spec, first_case, tmp, exporter, opset)
+    np.savez(npz_path, **reference_cases(model, spec))
+    os.replace(tmp, onnx_path)  # the .onnx appears last: its presence means the pair is complete
+    return onnx_path, npz_path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--models", default=",".join(SPECS),
+                        help=f"comma-separated subset of: {', '.join(SPECS)}")
+    parser.add_argument("--exporter", choices=(*EXPORTERS, "both", "all"), default="both",
+                        help="both = legacy and dynamo; all adds legacy_bn (BatchNormalization kept)")
+    parser.add_argument("--opset", type=int, default=LEGACY_OPSET, help="opset for the legacy exporter")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SPECS]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {list(SPECS)}")
+    exporters = {"both": DEFAULT_EXPORTERS, "all": EXPORTERS}.get(args.exporter, (args.exporter,))
+    failures = 0
+    for name in names:
+        for exporter in exporters:
+            try:
+                onnx_path, _ = export(name, exporter, args.out, args.opset, args.seed)
+                print(f"{name:14s} {exporter:7s} -> {onnx_path} ({os.path.getsize(onnx_path) / 1e6:.1f} MB)")
+            except Exception as e:  # keep going: one exporter failing on one model is a result too
+                failures += 1
+                print(f"{name:14s} {exporter:7s} FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
