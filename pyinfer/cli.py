@@ -13,10 +13,80 @@ def main(argv=None) -> int:
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy")
     p.add_argument("--output-dir", "-o", help="save each output as NAME.npy here instead of printing")
     p.add_argument("--threads", type=int, default=None)
+
+    p = sub.add_parser("demo", help="classify the bundled images with the bundled CIFAR-10 CNN")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=50, help="timed runs for the median latency")
+
+    p = sub.add_parser("bench", help="time a model on random inputs (optionally against onnxruntime)")
+    p.add_argument("model")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: one per physical core)")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N",
+                   help="value for a symbolic input dimension (default 1)")
+    p.add_argument("--int-high", type=int, default=100, help="integer inputs are drawn from [0, INT_HIGH)")
+    p.add_argument("--compare", choices=["ort"], help="also time onnxruntime with the same inputs and threads")
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     if args.command == "run":
         return _cmd_run(args)
+    if args.command == "demo":
+        return _cmd_demo(args)
+    if args.command == "bench":
+        return _cmd_bench(args)
     return 2
+
+
+def _cmd_demo(args) -> int:
+    from . import Error
+    from .demo import run_demo
+
+    try:
+        run_demo(num_threads=args.threads, repeats=max(args.repeats, 1))
+    except Error as e:
+        print(f"pyinfer: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import Error, InferenceSession
+    from .bench import (ProgressBar, have_onnxruntime, max_abs_diff, ort_session, parse_dims, random_feeds,
+                        summarize, time_interleaved)
+
+    if args.compare == "ort" and not have_onnxruntime():
+        print("pyinfer: --compare ort needs onnxruntime (pip install onnxruntime)", file=sys.stderr)
+        return 2
+    try:
+        sess = InferenceSession(args.model, num_threads=args.threads)
+        feeds = random_feeds(sess.get_inputs(), parse_dims(args.dim), int_high=args.int_high)
+        runners = {"pyinfer": lambda: sess.run(None, feeds)}
+        diff = None
+        if args.compare == "ort":
+            ort = ort_session(args.model, args.threads)
+            runners["onnxruntime"] = lambda: ort.run(None, feeds)
+            diff = max_abs_diff(sess.run(None, feeds), ort.run(None, feeds))
+        bar = ProgressBar(args.repeats, label="timing ")
+        try:
+            times = time_interleaved(runners, args.repeats, args.warmup, progress=bar)
+        finally:
+            bar.close()
+    except (Error, ValueError) as e:
+        print(f"pyinfer: error: {e}", file=sys.stderr)
+        return 1
+    shapes = ", ".join(f"{k}{list(v.shape)}" for k, v in feeds.items())
+    threads = "default" if args.threads is None else args.threads
+    print(f"{args.model}  inputs: {shapes}  threads: {threads}")
+    stats = {name: summarize(t) for name, t in times.items()}
+    for name, st in stats.items():
+        print(f"  {name:<12} median {st['median_ms']:9.3f} ms   min {st['min_ms']:9.3f} ms   "
+              f"q1-q3 {st['q1_ms']:.3f}-{st['q3_ms']:.3f} ms   ({st['repeats']} runs)")
+    if "onnxruntime" in stats:
+        ratio = stats["pyinfer"]["median_ms"] / stats["onnxruntime"]["median_ms"]
+        print(f"  pyinfer/onnxruntime: {ratio:.2f}x   max |difference| of outputs: {diff:.3g}")
+    return 0
 
 
 def _cmd_run(args) -> int:

@@ -316,6 +316,25 @@ def export(name: str, exporter: str, out_dir: str, opset: int = LEGACY_OPSET, se
     return onnx_path, npz_path
 
 
+def cached_export(name: str, exporter: str, base: str | None = None) -> tuple[str, str]:
+    """export() into a cache directory, reusing earlier results: (onnx path, npz path).
+
+    The directory is keyed by a hash of this script and the torch version, so a change to either
+    never serves stale files. base: $PYINFER_TEST_CACHE, else <repo>/cache/models (git-ignored).
+    """
+    import hashlib
+
+    with open(os.path.abspath(__file__), "rb") as f:
+        key = hashlib.sha256(f.read() + torch.__version__.encode()).hexdigest()[:12]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    base = base or os.environ.get("PYINFER_TEST_CACHE") or os.path.join(root, "cache", "models")
+    out = os.path.join(base, key)
+    onnx_path = os.path.join(out, f"{name}.{exporter}.onnx")
+    if not os.path.exists(onnx_path):  # export() writes the .onnx last
+        return export(name, exporter, out)
+    return onnx_path, os.path.join(out, f"{name}.{exporter}.npz")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output directory")

@@ -8,7 +8,7 @@ for the dynamo exporter) those cases are skipped with the reason.
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib.util
 import os
 
@@ -24,20 +24,12 @@ def _have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+@functools.lru_cache(maxsize=None)
 def _export_tool():
     spec = importlib.util.spec_from_file_location("export_models", EXPORT_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _cache_dir() -> str:
-    import torch
-
-    with open(EXPORT_SCRIPT, "rb") as f:
-        key = hashlib.sha256(f.read() + torch.__version__.encode()).hexdigest()[:12]
-    base = os.environ.get("PYINFER_TEST_CACHE") or os.path.join(ROOT, "cache", "models")
-    return os.path.join(base, key)
 
 
 def model_files(name: str, exporter: str) -> tuple[str, str]:
@@ -50,11 +42,7 @@ def model_files(name: str, exporter: str) -> tuple[str, str]:
         pytest.skip(f"{base}: not committed and torch is not installed to export it")
     if exporter == "dynamo" and not _have("onnxscript"):
         pytest.skip(f"{base}: the dynamo exporter needs the onnxscript package")
-    out = _cache_dir()
-    onnx_path, npz_path = os.path.join(out, base + ".onnx"), os.path.join(out, base + ".npz")
-    if not os.path.exists(onnx_path):  # export() writes the .onnx last
-        _export_tool().export(name, exporter, out)
-    return onnx_path, npz_path
+    return _export_tool().cached_export(name, exporter)
 
 
 def load_cases(npz_path: str) -> dict[str, tuple[dict, dict]]:
