@@ -25,13 +25,10 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b 
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
                          int64_t dilation, bool ceil_mode) {
   const int64_t span = in + pad_begin + pad_end - ((kernel - 1) * dilation + 1);
-  if (span < 0) return 0;
-  int64_t out = span / stride + 1;
-  if (ceil_mode && span % stride != 0) {
-    ++out;
-    // The last window must start inside the input or the left padding.
-    if ((out - 1) * stride >= in + pad_begin) --out;
-  }
+  if (!ceil_mode) return span < 0 ? 0 : span / stride + 1;
+  int64_t out = ceil_div(span, stride) + 1;
+  // The last window must start inside the input or the left padding (ONNX, PyTorch).
+  if (out >= 1 && (out - 1) * stride >= in + pad_begin) --out;
   return out;
 }
 
