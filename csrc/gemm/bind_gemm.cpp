@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "bindings/array.h"
@@ -18,12 +19,36 @@ namespace {
 
 constexpr int kMaxRank = 32;
 
+// A 2-D float32 operand as sgemm sees it. Row-strided views (x[:, :n], x[::2]) are used in
+// place, with ld = their row stride; other layouts are copied to C order by float_array.
+struct Matrix {
+  py::array keep;  // owns / keeps alive the data
+  const float* data;
+  int64_t rows, cols, ld;
+};
+
+Matrix matrix_operand(py::handle obj, const char* what) {
+  if (py::isinstance<py::array>(obj)) {
+    auto a = py::reinterpret_borrow<py::array>(obj);
+    if (a.dtype().is(py::dtype::of<float>()) && a.ndim() == 2 && a.shape(0) > 0 &&
+        a.shape(1) > 0 && a.strides(1) == int64_t(sizeof(float)) && a.strides(0) > 0 &&
+        a.strides(0) % int64_t(sizeof(float)) == 0 &&
+        a.strides(0) / int64_t(sizeof(float)) >= a.shape(1) &&
+        reinterpret_cast<uintptr_t>(a.data()) % alignof(float) == 0) {
+      return {a, static_cast<const float*>(a.data()), a.shape(0), a.shape(1),
+              a.strides(0) / int64_t(sizeof(float))};
+    }
+  }
+  auto c = bind::float_array(obj, what, 2, 2);
+  return {c, c.data(), c.shape(0), c.shape(1), std::max<int64_t>(1, c.shape(1))};
+}
+
 bind::FloatArray gemm_binding(py::handle a_obj, py::handle b_obj, py::object c_obj, float alpha,
                               float beta, bool trans_a, bool trans_b, int num_threads) {
-  auto a = bind::float_array(a_obj, "gemm: A", 2, 2);
-  auto b = bind::float_array(b_obj, "gemm: B", 2, 2);
-  const int64_t M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
-  const int64_t Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
+  const Matrix a = matrix_operand(a_obj, "gemm: A");
+  const Matrix b = matrix_operand(b_obj, "gemm: B");
+  const int64_t M = trans_a ? a.cols : a.rows, K = trans_a ? a.rows : a.cols;
+  const int64_t Kb = trans_b ? b.cols : b.rows, N = trans_b ? b.rows : b.cols;
   PYINFER_CHECK(K == Kb, "gemm: inner dimensions differ: op(A) is " << M << "x" << K
                              << ", op(B) is " << Kb << "x" << N);
   auto y = bind::new_float_array({M, N});
@@ -44,8 +69,8 @@ bind::FloatArray gemm_binding(py::handle a_obj, py::handle b_obj, py::object c_o
     beta = 0.f;
   }
   py::gil_scoped_release nogil;
-  sgemm(trans_a, trans_b, M, N, K, alpha, a.data(), std::max<int64_t>(1, a.shape(1)), b.data(),
-        std::max<int64_t>(1, b.shape(1)), beta, yp, std::max<int64_t>(1, N), num_threads);
+  sgemm(trans_a, trans_b, M, N, K, alpha, a.data, a.ld, b.data, b.ld, beta, yp,
+        std::max<int64_t>(1, N), num_threads);
   return y;
 }
 
@@ -146,7 +171,7 @@ void bind_gemm(py::module_& m) {
         R"doc(gemm(a, b, c=None, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, num_threads=0)
 
 Y = alpha * op(a) @ op(b) + beta * c, ONNX Gemm semantics. a and b are 2-D float32;
-op(x) is x.T when trans_x is set. op(a) is (M, K), op(b) is (K, N); c (optional, rank 0..2)
+op(x) is x.T when trans_x is set. Row-strided views (e.g. x[:, :k]) are read in place. op(a) is (M, K), op(b) is (K, N); c (optional, rank 0..2)
 broadcasts unidirectionally to (M, N). Returns a new (M, N) float32 array. Results do not
 depend on num_threads (0 = default).)doc");
   m.def("matmul", &matmul_binding, py::arg("a"), py::arg("b"), py::arg("num_threads") = 0,
