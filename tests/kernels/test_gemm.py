@@ -200,3 +200,64 @@ def test_gemm_hypothesis(m, n, k, trans_a, trans_b, threads, isa_name, seed):
     finally:
         pyinfer._kernels.set_isa(previous)
     check(y, ref_gemm(a, b, c, 0.5, 2.0, trans_a, trans_b), k)
+
+
+# --- the ONNX ops (dtypes, attributes), onnx.reference as the oracle -----------------------
+
+def _run_node(op_type, inputs, opset, **attrs):
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    names = [f"x{i}" for i in range(len(inputs))]
+    elem = helper.np_dtype_to_tensor_dtype(inputs[0].dtype)
+    node = helper.make_node(op_type, names, ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info(n, elem, x.shape) for n, x in zip(names, inputs)],
+        [helper.make_tensor_value_info("y", elem, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    feeds = dict(zip(names, inputs))
+    got = pyinfer.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    assert TensorProto  # keep the import for readers: elem is a TensorProto enum
+    return got, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64, np.uint32, np.uint64])
+def test_gemm_op_dtypes(rng, dtype):
+    # unsigned: non-negative values (the reference casts through float64)
+    f = np.abs if np.issubdtype(dtype, np.unsignedinteger) else (lambda x: x)
+    a = f(rng.standard_normal((4, 6)) * 3).astype(dtype)
+    b = f(rng.standard_normal((5, 6)) * 3).astype(dtype)
+    c = f(rng.standard_normal((5,)) * 3).astype(dtype)
+    got, want = _run_node("Gemm", [a, b, c], 13, transB=1)
+    assert got.dtype == np.dtype(dtype) and got.shape == (4, 5)
+    tol = 1e-2 if dtype == np.float16 else 1e-4
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64])
+def test_matmul_op_dtypes(rng, dtype):
+    a = (rng.standard_normal((2, 3, 4)) * 3).astype(dtype)
+    b = (rng.standard_normal((4, 5)) * 3).astype(dtype)
+    got, want = _run_node("MatMul", [a, b], 13)
+    assert got.dtype == np.dtype(dtype) and got.shape == (2, 3, 5)
+    tol = 1e-2 if dtype == np.float16 else 1e-4
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol)
+
+
+def test_gemm_op_v6_broadcast_attribute(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    b = rng.standard_normal((4, 5)).astype(np.float32)
+    c = rng.standard_normal((1, 5)).astype(np.float32)
+    got, want = _run_node("Gemm", [a, b, c], 6, broadcast=1, alpha=0.5, beta=2.0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(pyinfer.Error, match="without broadcast"):
+        _run_node("Gemm", [a, b, c], 6, broadcast=0)
+
+
+def test_gemm_op_bad_shapes(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    with pytest.raises(pyinfer.Error, match="inner dimensions"):
+        _run_node("Gemm", [a, a], 13)
