@@ -47,28 +47,59 @@ inline void write_back(VecF acc, float* out, int cols, VecF va, VecF vb, bool re
 template <int R, bool MASKED>
 void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc, int mr,
            int nr, float alpha, float beta) {
-  VecF acc[R][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
+  // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
+  // take alternate k steps and are summed at the end (a fixed order: still deterministic).
+  constexpr int KU = R * NV >= 8 ? 1 : (R * NV >= 4 ? 2 : 4);
+  VecF acc[KU][R][NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = VecF::zero();
+  for (int u = 0; u < KU; ++u)
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[u][i][v] = VecF::zero();
   int lanes[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) lanes[v] = clamp_lanes(static_cast<int64_t>(nr) - v * VN);
 
-  for (int64_t k = 0; k < kc; ++k) {
-    VecF bv[NV];
+  int64_t k = 0;
+  for (; k + KU <= kc; k += KU) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
+    for (int u = 0; u < KU; ++u) {
+      VecF bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
 #pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      VecF av = VecF::set1(a[i]);
+      for (int i = 0; i < R; ++i) {
+        VecF av = VecF::set1(a[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
+        for (int v = 0; v < NV; ++v) acc[u][i][v] = fmadd(av, bv[v], acc[u][i][v]);
+      }
+      a += R;
+      b += bs;
     }
-    a += R;
-    b += bs;
+  }
+  if constexpr (KU > 1) {
+    for (; k < kc; ++k) {
+      VecF bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) {
+        VecF av = VecF::set1(a[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][i][v] = fmadd(av, bv[v], acc[0][i][v]);
+      }
+      a += R;
+      b += bs;
+    }
+#pragma GCC unroll 4
+    for (int u = 1; u < KU; ++u)
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][i][v] = acc[0][i][v] + acc[u][i][v];
   }
 
   const VecF va = VecF::set1(alpha), vb = VecF::set1(beta);
@@ -79,7 +110,7 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       if (lanes[v] == 0) break;
-      write_back(acc[i][v], c + i * ldc + v * VN, lanes[v], va, vb, read_c);
+      write_back(acc[0][i][v], c + i * ldc + v * VN, lanes[v], va, vb, read_c);
     }
   }
 }
