@@ -261,3 +261,17 @@ def test_gemm_op_bad_shapes(rng):
     a = rng.standard_normal((3, 4)).astype(np.float32)
     with pytest.raises(pyinfer.Error, match="inner dimensions"):
         _run_node("Gemm", [a, a], 13)
+
+
+def test_gemm_concurrent_calls_from_python_threads(rng):
+    # per-thread packing buffers: simultaneous calls (GIL released) must not interfere
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [operands(rng, m, n, k, False, tb) + (tb,)
+             for m, n, k, tb in [(300, 200, 700, False), (5, 900, 400, True), (129, 257, 300, True),
+                                 (600, 1, 500, False)]] * 3
+    want = [kernels.gemm(a, b, trans_b=tb, num_threads=1) for a, b, tb in cases]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda x: kernels.gemm(x[0], x[1], trans_b=x[2], num_threads=2), cases))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
