@@ -79,8 +79,11 @@ def worker(threads: int, repeats: int, quick: bool, isa: str | None) -> list[dic
             t_np.append((time.perf_counter() - t0) / inner)
         med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
         g_ours, g_np = flops / med(t_ours) / 1e9, flops / med(t_np) / 1e9
+        # best-of ratio too: on a shared machine the median can be dominated by other load
+        best_ratio = min(t_np) / min(t_ours)
         rows.append(dict(label=label, m=m, n=n, k=k, threads=threads, ours=g_ours, numpy=g_np,
-                         ratio=g_ours / g_np, err=err, isa=pyinfer._kernels.active_isa()))
+                         ratio=g_ours / g_np, best_ratio=best_ratio, err=err,
+                         isa=pyinfer._kernels.active_isa()))
     return rows
 
 
@@ -104,11 +107,11 @@ def main() -> None:
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         all_rows += json.loads(out.strip().splitlines()[-1])
     print(f"isa: {all_rows[0]['isa']}   (GFLOP/s, median of {args.repeats}; ratio = pyinfer / numpy)")
-    print(f"| {'shape':30} | {'M':>5} | {'N':>5} | {'K':>5} | thr | pyinfer | numpy | ratio | rel.err |")
-    print(f"|{'-' * 32}|{'-' * 7}|{'-' * 7}|{'-' * 7}|-----|---------|-------|-------|---------|")
+    print(f"| {'shape':30} | {'M':>5} | {'N':>5} | {'K':>5} | thr | pyinfer | numpy | ratio | best ratio | rel.err |")
+    print(f"|{'-' * 32}|{'-' * 7}|{'-' * 7}|{'-' * 7}|-----|---------|-------|-------|------------|---------|")
     for r in all_rows:
         print(f"| {r['label']:30} | {r['m']:5} | {r['n']:5} | {r['k']:5} | {r['threads']:3} | "
-              f"{r['ours']:7.1f} | {r['numpy']:5.1f} | {r['ratio']:5.2f} | {r['err']:.1e} |")
+              f"{r['ours']:7.1f} | {r['numpy']:5.1f} | {r['ratio']:5.2f} | {r['best_ratio']:10.2f} | {r['err']:.1e} |")
 
 
 if __name__ == "__main__":
