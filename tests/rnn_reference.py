@@ -68,7 +68,7 @@ def activation(name, alpha=None, beta=None):
     if name == "softsign":
         return lambda x: x / (1.0 + np.abs(x))
     if name == "softplus":
-        return lambda x: np.log1p(np.exp(x))
+        return lambda x: np.logaddexp(0.0, x)  # log(1 + e^x) without overflow
     raise ValueError(f"unknown activation {name}")
 
 

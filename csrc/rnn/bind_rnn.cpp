@@ -100,12 +100,12 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
   }
   PYINFER_CHECK(H > 0, f << ": hidden size (last dimension of R) must be positive");
   const std::vector<int64_t> w_shape{D, G * H, I}, r_shape{D, G * H, H};
-  PYINFER_CHECK(bind::shape_of(W) == w_shape,
-                f << ": W must have shape [num_directions, " << G << "*hidden_size, input_size] = "
-                  << bind::shape_str(w_shape) << ", got " << bind::shape_str(bind::shape_of(W)));
   PYINFER_CHECK(bind::shape_of(R) == r_shape,
                 f << ": R must have shape [num_directions, " << G << "*hidden_size, hidden_size] = "
                   << bind::shape_str(r_shape) << ", got " << bind::shape_str(bind::shape_of(R)));
+  PYINFER_CHECK(bind::shape_of(W) == w_shape,
+                f << ": W must have shape [num_directions, " << G << "*hidden_size, input_size] = "
+                  << bind::shape_str(w_shape) << ", got " << bind::shape_str(bind::shape_of(W)));
 
   const std::vector<int64_t> state_shape =
       a.layout == 0 ? std::vector<int64_t>{D, Bt, H} : std::vector<int64_t>{Bt, D, H};
