@@ -107,6 +107,16 @@ std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
 
 namespace {
 
+// dst[c * rows + r] = src[r * cols + c]: weights stored [G*H, K] become [K, G*H], the
+// streaming-friendly right operand of the per-step GEMMs (done once per call, in blocks).
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  const int64_t T = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += T)
+    for (int64_t c0 = 0; c0 < cols; c0 += T)
+      for (int64_t r = r0; r < std::min(rows, r0 + T); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + T); ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
 // Row offsets (in rows of the stored tensor) for time t, batch b.
 struct Layout {
   int64_t S, B, D, H;
@@ -127,7 +137,9 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
   const bool reverse = p.reverse || d == 1;
   const RowKernels& k = row_kernels();
   const Activation* acts = p.activations + d * activation_count(p.cell);
-  const float* R = p.R + d * GH * H;
+  // R^T [H, GH]: gate g's columns start at g*H, row stride GH.
+  std::vector<float> Rt(H * GH);
+  transpose(p.R + d * GH * H, GH, H, Rt.data());
   const float* clip = p.has_clip ? &p.clip : nullptr;
 
   // Biases folded once: where ONNX adds Wb and Rb side by side, one vector does.
@@ -167,7 +179,7 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
     if (h_is_zero)
       std::fill(rec.begin(), rec.end(), 0.f);
     else
-      sgemm(false, true, B, n_rec, H, 1.f, h.data(), H, R, H, 0.f, rec.data(), GH, gemm_threads);
+      sgemm(false, false, B, n_rec, H, 1.f, h.data(), H, Rt.data(), GH, 0.f, rec.data(), GH, gemm_threads);
 
     for (int64_t b = 0; b < B; ++b) {
       if (t >= len[b]) continue;  // past this row's end: state frozen, Y stays 0
@@ -192,7 +204,7 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
     }
     if (gru_two_pass) {
       // Inactive rows carry stale rh; their result is never used.
-      sgemm(false, true, B, H, H, 1.f, rh.data(), H, R + 2 * H * H, H, 0.f, rech.data(), H, gemm_threads);
+      sgemm(false, false, B, H, H, 1.f, rh.data(), H, Rt.data() + 2 * H, GH, 0.f, rech.data(), H, gemm_threads);
       for (int64_t b = 0; b < B; ++b) {
         if (t >= len[b]) continue;
         const float* gxh = xw + L.x_row(t, b) * GH + 2 * H;
@@ -237,6 +249,7 @@ void run_rnn(const Problem& p) {
 
   // 1. Input projections of all steps, both directions: the big GEMM gets every thread.
   std::vector<float> xw(static_cast<size_t>(D * S * B * GH));
+  std::vector<float> Wt(static_cast<size_t>(I * GH));  // W^T [I, GH] of one direction
   for (int64_t d = 0; d < D; ++d) {
     float* dst = xw.data() + d * S * B * GH;
     if (S * B == 0) continue;
@@ -244,7 +257,8 @@ void run_rnn(const Problem& p) {
       std::fill(dst, dst + S * B * GH, 0.f);
       continue;
     }
-    sgemm(false, true, S * B, GH, I, 1.f, p.X, I, p.W + d * GH * I, I, 0.f, dst, GH, threads);
+    transpose(p.W + d * GH * I, GH, I, Wt.data());
+    sgemm(false, false, S * B, GH, I, 1.f, p.X, I, Wt.data(), GH, 0.f, dst, GH, threads);
   }
 
   // 2. The recurrences. A step's GEMM is small (B x GH x H): below ~64K multiply-adds
