@@ -195,3 +195,18 @@ def test_224_feature_map_is_fast():
     elapsed = time.perf_counter() - start
     assert out.shape == (1, 16, 448, 448)
     assert elapsed < 3.0, f"Resize of a 16x224x224 map took {elapsed:.2f}s"
+
+
+def test_opset11_tf_half_pixel_for_nn_by_hand():
+    # x_original = (y + 0.5) / 2 = 0.25, 0.75, 1.25, ... -> nearest (round_prefer_floor) 0, 1, 1, 2, ...
+    x = np.array([5, 6, 7], np.int64)
+    out = run("Resize", [x, EMPTY, np.array([2.0], f32)], opset=11,
+              coordinate_transformation_mode="tf_half_pixel_for_nn")
+    assert_same(out, np.array([5, 6, 6, 7, 7, 7], np.int64))
+
+
+def test_opset13_roi_and_scales_may_be_omitted():
+    x = rand(1, 1, 3, 3)
+    with_sizes = run("Resize", [x, None, None, np.array([1, 1, 6, 6], np.int64)], opset=13, mode="linear")
+    with_scales = run("Resize", [x, None, np.array([1, 1, 2, 2], f32)], opset=13, mode="linear")
+    assert_same(with_sizes, with_scales)

@@ -60,7 +60,8 @@ class GatherND(Op):
         if indices.ndim < 1 or b < 0 or b >= min(data.ndim, indices.ndim):
             raise self.run_error(f"batch_dims={b} is invalid for data rank {data.ndim} and indices rank {indices.ndim}")
         if data.shape[:b] != indices.shape[:b]:
-            raise self.run_error(f"batch dimensions differ: data {list(data.shape[:b])}, indices {list(indices.shape[:b])}")
+            raise self.run_error(f"batch dimensions differ: data {list(data.shape[:b])}, "
+                                 f"indices {list(indices.shape[:b])}")
         k = indices.shape[-1]
         if k > data.ndim - b:
             raise self.run_error(f"indices last dimension {k} exceeds data rank {data.ndim} minus batch_dims {b}")
