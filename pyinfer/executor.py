@@ -7,7 +7,7 @@ from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
 from .errors import Error, InvalidModelError, NodeExecutionError
-from .graph import topological_order
+from .graph import node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
 
@@ -54,6 +54,7 @@ class GraphExecutor:
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants)
         self.steps = []
+        self._reads = []  # per step: every name it reads, subgraph outer-scope reads included
         for node in nodes:
             domain = "" if node.domain == "ai.onnx" else node.domain
             if domain not in opset:
@@ -63,16 +64,16 @@ class GraphExecutor:
             cls, version = lookup(node.op_type, domain, opset[domain], node.name)
             op = cls(node, version, ctx)
             self.steps.append((op, list(node.input), list(node.output)))
+            self._reads.append(node_reads(node))
         self.output_names = [o.name for o in graph.output]
         self._plan_lifetimes()
 
     def _plan_lifetimes(self):
         # After step i, drop the values whose last reader is step i (unless they are outputs).
         last_use = {}
-        for i, (_, inputs, _) in enumerate(self.steps):
-            for name in inputs:
-                if name:
-                    last_use[name] = i
+        for i, reads in enumerate(self._reads):
+            for name in reads:
+                last_use[name] = i
         keep = set(self.output_names)
         self.release_after = [[] for _ in self.steps]
         for name, i in last_use.items():
@@ -86,7 +87,7 @@ class GraphExecutor:
         for (op, inputs, outputs), release in zip(self.steps, self.release_after):
             args = [env[n] if n else None for n in inputs]
             try:
-                results = op.run(*args)
+                results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
             except Error:
                 raise
             except Exception as e:  # numpy / Python errors inside an op: name the node
@@ -97,7 +98,7 @@ class GraphExecutor:
                 )
             for name, value in zip(outputs, results):
                 if name:
-                    env[name] = value if isinstance(value, (np.ndarray, list)) else np.asarray(value)
+                    env[name] = value if value is None or isinstance(value, (np.ndarray, list)) else np.asarray(value)
             for name in release:
                 env.pop(name, None)
         names = output_names if output_names is not None else self.output_names

@@ -32,7 +32,7 @@ def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset(
     missing_count = []
     for idx, node in enumerate(graph.node):
         deps = set()
-        for name in _node_inputs(node):
+        for name in node_reads(node):
             if name in producer:
                 if producer[name] != idx:
                     deps.add(producer[name])
@@ -66,23 +66,24 @@ def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset(
     return order
 
 
-def _node_inputs(node: onnx.NodeProto):
+def node_reads(node: onnx.NodeProto):
     """Names a node reads, including the outer-scope names its subgraphs read."""
     names = [n for n in node.input if n]
     for attr in node.attribute:
         graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
         for g in graphs:
-            names.extend(_free_names(g))
+            names.extend(free_names(g))
     return names
 
 
-def _free_names(graph: onnx.GraphProto) -> set[str]:
+def free_names(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads from its enclosing scopes."""
     defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     for node in graph.node:
         defined.update(o for o in node.output if o)
-    used = set()
+    used = {o.name for o in graph.output}  # an output may be an outer value passed through
     for node in graph.node:
-        used.update(_node_inputs(node))
+        used.update(node_reads(node))
     return used - defined
 
 

@@ -118,11 +118,11 @@ class InferenceSession:
 
 
 def _check_feed(arg: NodeArg, value):
+    if not arg.type.startswith("tensor"):
+        return value  # sequence / optional / map inputs: checked by the ops that read them
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if not isinstance(value, np.ndarray):
-        if isinstance(value, list) and not arg.type.startswith("tensor"):
-            return value  # sequence inputs
         raise InputTypeError(f"input {arg.name!r}: expected a numpy.ndarray, got {type(value).__name__}")
     if arg.elem_type:
         if arg.elem_type == onnx.TensorProto.STRING:

@@ -1,13 +1,18 @@
+import glob
 import os
 import sys
 
 import numpy as np
 import pytest
 
-# Run from a checkout (tools/dev_build.sh) as well as from an installed package.
+# Test the checkout when it holds a developer build (tools/dev_build.sh); otherwise the
+# installed package. A checkout without a built extension must not shadow the installed
+# one (`python -m pytest` puts the current directory on sys.path).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isdir(os.path.join(ROOT, "pyinfer")) and ROOT not in sys.path:
+if glob.glob(os.path.join(ROOT, "pyinfer", "_kernels*.so")):
     sys.path.insert(0, ROOT)
+else:
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != ROOT]
 
 import pyinfer  # noqa: E402
 

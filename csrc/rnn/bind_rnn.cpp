@@ -1,5 +1,312 @@
+// pyinfer.kernels.lstm / gru / rnn: ONNX argument conventions on NumPy arrays. Every shape is
+// checked here against X and hidden_size before rnn::run_rnn() sees a pointer.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bindings/array.h"
 #include "bindings/bindings.h"
+#include "common/check.h"
+#include "rnn/rnn.h"
+
+namespace py = pybind11;
 
 namespace pyinfer {
-void bind_rnn(pybind11::module_& m) {}
+namespace {
+
+using rnn::Cell;
+
+struct Args {
+  py::handle X, W, R, B, sequence_lens, initial_h, initial_c, P;
+  std::string direction;
+  int layout;
+  py::object hidden_size, activations, activation_alpha, activation_beta, clip;
+  bool input_forget, linear_before_reset;
+  bool need_y, need_y_h, need_y_c;
+  int num_threads;
+};
+
+std::vector<std::string> string_list(const py::object& obj, const char* what) {
+  std::vector<std::string> out;
+  if (obj.is_none()) return out;
+  PYINFER_CHECK(py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj),
+                what << " must be a list of strings");
+  for (auto item : obj) {
+    PYINFER_CHECK(py::isinstance<py::str>(item) || py::isinstance<py::bytes>(item),
+                  what << " must be a list of strings");
+    out.push_back(item.cast<std::string>());
+  }
+  return out;
+}
+
+std::vector<float> float_list(const py::object& obj, const char* what) {
+  std::vector<float> out;
+  if (obj.is_none()) return out;
+  py::array arr = py::array::ensure(obj);
+  PYINFER_CHECK(arr && arr.ndim() <= 1, what << " must be a list of floats");
+  PYINFER_CHECK(arr.dtype().kind() == 'f' || arr.dtype().kind() == 'i' || arr.size() == 0,
+                what << " must be a list of floats");
+  auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+  out.assign(f.data(), f.data() + f.size());
+  return out;
+}
+
+// Checks an optional float input against its expected shape; null if absent.
+const float* optional_input(const py::handle& obj, bind::FloatArray& keep, const std::string& what,
+                            const std::vector<int64_t>& expected) {
+  if (obj.is_none()) return nullptr;
+  keep = bind::float_array(obj, what.c_str(), static_cast<int>(expected.size()),
+                           static_cast<int>(expected.size()));
+  PYINFER_CHECK(bind::shape_of(keep) == expected, what << " must have shape " << bind::shape_str(expected)
+                                                       << ", got " << bind::shape_str(bind::shape_of(keep)));
+  return keep.data();
+}
+
+py::tuple run_family(Cell cell, const char* fam, const Args& a) {
+  const std::string f(fam);
+  PYINFER_CHECK(a.layout == 0 || a.layout == 1, f << ": layout must be 0 or 1, got " << a.layout);
+  int64_t D;
+  bool reverse = false;
+  if (a.direction == "forward") {
+    D = 1;
+  } else if (a.direction == "reverse") {
+    D = 1;
+    reverse = true;
+  } else if (a.direction == "bidirectional") {
+    D = 2;
+  } else {
+    PYINFER_CHECK(false, f << ": direction must be 'forward', 'reverse' or 'bidirectional', got '"
+                           << a.direction << "'");
+  }
+  const int64_t G = rnn::gate_count(cell);
+
+  auto X = bind::float_array(a.X, (f + ": X").c_str(), 3, 3);
+  auto W = bind::float_array(a.W, (f + ": W").c_str(), 3, 3);
+  auto R = bind::float_array(a.R, (f + ": R").c_str(), 3, 3);
+  const int64_t S = a.layout == 0 ? X.shape(0) : X.shape(1);
+  const int64_t Bt = a.layout == 0 ? X.shape(1) : X.shape(0);
+  const int64_t I = X.shape(2);
+  int64_t H = R.shape(2);
+  if (!a.hidden_size.is_none()) {
+    const int64_t hs = a.hidden_size.cast<int64_t>();
+    PYINFER_CHECK(hs > 0, f << ": hidden_size must be positive, got " << hs);
+    PYINFER_CHECK(hs == H, f << ": hidden_size is " << hs << " but R has shape "
+                             << bind::shape_str(bind::shape_of(R)) << " (last dimension = hidden size)");
+  }
+  PYINFER_CHECK(H > 0, f << ": hidden size (last dimension of R) must be positive");
+  const std::vector<int64_t> w_shape{D, G * H, I}, r_shape{D, G * H, H};
+  PYINFER_CHECK(bind::shape_of(R) == r_shape,
+                f << ": R must have shape [num_directions, " << G << "*hidden_size, hidden_size] = "
+                  << bind::shape_str(r_shape) << ", got " << bind::shape_str(bind::shape_of(R)));
+  PYINFER_CHECK(bind::shape_of(W) == w_shape,
+                f << ": W must have shape [num_directions, " << G << "*hidden_size, input_size] = "
+                  << bind::shape_str(w_shape) << ", got " << bind::shape_str(bind::shape_of(W)));
+
+  const std::vector<int64_t> state_shape =
+      a.layout == 0 ? std::vector<int64_t>{D, Bt, H} : std::vector<int64_t>{Bt, D, H};
+  bind::FloatArray b_keep, h_keep, c_keep, p_keep;
+  rnn::Problem p;
+  p.cell = cell;
+  p.seq_len = S;
+  p.batch = Bt;
+  p.input_size = I;
+  p.hidden = H;
+  p.num_directions = D;
+  p.reverse = reverse;
+  p.layout = a.layout;
+  p.X = X.data();
+  p.W = W.data();
+  p.R = R.data();
+  p.B = optional_input(a.B, b_keep, f + ": B", {D, 2 * G * H});
+  p.initial_h = optional_input(a.initial_h, h_keep, f + ": initial_h", state_shape);
+  if (cell == Cell::Lstm) {
+    p.initial_c = optional_input(a.initial_c, c_keep, f + ": initial_c", state_shape);
+    p.P = optional_input(a.P, p_keep, f + ": P", {D, 3 * H});
+  }
+
+  std::vector<int64_t> lens;
+  if (!a.sequence_lens.is_none()) {
+    py::array arr = py::array::ensure(a.sequence_lens);
+    PYINFER_CHECK(arr && (arr.dtype().kind() == 'i' || arr.dtype().kind() == 'u'),
+                  f << ": sequence_lens must be an integer array");
+    PYINFER_CHECK(arr.ndim() == 1 && arr.shape(0) == Bt,
+                  f << ": sequence_lens must have shape [batch_size] = [" << Bt << "], got "
+                    << bind::shape_str(bind::shape_of(arr)));
+    auto l = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+    lens.assign(l.data(), l.data() + l.size());
+    for (int64_t b = 0; b < Bt; ++b)
+      PYINFER_CHECK(lens[b] >= 0 && lens[b] <= S, f << ": sequence_lens[" << b << "] = " << lens[b]
+                                                    << " is outside [0, seq_length = " << S << "]");
+    p.seq_lens = lens.data();
+  }
+
+  const auto activations = rnn::parse_activations(cell, D, string_list(a.activations, (f + ": activations").c_str()),
+                                                  float_list(a.activation_alpha, (f + ": activation_alpha").c_str()),
+                                                  float_list(a.activation_beta, (f + ": activation_beta").c_str()));
+  p.activations = activations.data();
+  if (!a.clip.is_none()) {
+    const float c = a.clip.cast<float>();
+    PYINFER_CHECK(c > 0.f, f << ": clip must be a positive threshold, got " << c);
+    p.has_clip = true;
+    p.clip = c;
+  }
+  p.input_forget = cell == Cell::Lstm && a.input_forget;
+  p.linear_before_reset = cell == Cell::Gru && a.linear_before_reset;
+  p.num_threads = a.num_threads;
+
+  py::object y = py::none(), y_h = py::none(), y_c = py::none();
+  if (a.need_y) {
+    auto arr = bind::new_float_array(a.layout == 0 ? std::vector<int64_t>{S, D, Bt, H}
+                                                   : std::vector<int64_t>{Bt, S, D, H});
+    p.Y = arr.mutable_data();
+    y = arr;
+  }
+  if (a.need_y_h) {
+    auto arr = bind::new_float_array(state_shape);
+    p.Y_h = arr.mutable_data();
+    y_h = arr;
+  }
+  if (cell == Cell::Lstm && a.need_y_c) {
+    auto arr = bind::new_float_array(state_shape);
+    p.Y_c = arr.mutable_data();
+    y_c = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    rnn::run_rnn(p);
+  }
+  if (cell == Cell::Lstm) return py::make_tuple(y, y_h, y_c);
+  return py::make_tuple(y, y_h);
+}
+
+}  // namespace
+
+void bind_rnn(py::module_& m) {
+  m.def(
+      "lstm",
+      [](py::handle X, py::handle W, py::handle R, py::handle B, py::handle sequence_lens,
+         py::handle initial_h, py::handle initial_c, py::handle P, std::string direction, int layout,
+         py::object hidden_size, py::object activations, py::object activation_alpha,
+         py::object activation_beta, py::object clip, bool input_forget, int num_threads, bool need_y,
+         bool need_y_h, bool need_y_c) {
+        Args a{X, W, R, B, sequence_lens, initial_h, initial_c, P, direction, layout, hidden_size,
+               activations, activation_alpha, activation_beta, clip, input_forget, false, need_y,
+               need_y_h, need_y_c, num_threads};
+        return run_family(Cell::Lstm, "lstm", a);
+      },
+      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
+      py::arg("initial_c") = py::none(), py::arg("P") = py::none(), py::arg("direction") = "forward",
+      py::arg("layout") = 0, py::arg("hidden_size") = py::none(), py::arg("activations") = py::none(),
+      py::arg("activation_alpha") = py::none(), py::arg("activation_beta") = py::none(),
+      py::arg("clip") = py::none(), py::arg("input_forget") = false, py::arg("num_threads") = 0,
+      py::arg("need_y") = true, py::arg("need_y_h") = true, py::arg("need_y_c") = true,
+      R"doc(One ONNX LSTM layer (opset 7/14 semantics), float32. Returns (Y, Y_h, Y_c).
+
+Gate order as in ONNX: W [num_directions, 4*hidden, input] stacks i, o, f, c;
+R [num_directions, 4*hidden, hidden]; B [num_directions, 8*hidden] = Wb then Rb;
+P [num_directions, 3*hidden] = peepholes i, o, f.
+layout=0: X [seq, batch, input], Y [seq, dirs, batch, hidden], Y_h/Y_c/initial_h/initial_c
+[dirs, batch, hidden]; layout=1: X [batch, seq, input], Y [batch, seq, dirs, hidden],
+states [batch, dirs, hidden].
+sequence_lens (int, [batch], each in [0, seq]): Y is 0 past a sequence's end; Y_h/Y_c hold
+its last valid state (reverse direction: the state after its first step; zeros if empty).
+direction: 'forward' | 'reverse' | 'bidirectional'. activations: 3 (or 6) names of
+Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu,
+Softsign, Softplus (default Sigmoid, Tanh, Tanh); activation_alpha / activation_beta are
+consumed in order by the activations that take them. clip: bound on every activation input.
+input_forget: f = 1 - i. need_y / need_y_h / need_y_c=False skip an output (returned as None).
+
+Example:
+    >>> X = np.random.rand(5, 2, 3).astype(np.float32)       # seq 5, batch 2, input 3
+    >>> W = np.random.rand(1, 16, 3).astype(np.float32)      # hidden 4
+    >>> R = np.random.rand(1, 16, 4).astype(np.float32)
+    >>> Y, Y_h, Y_c = pyinfer.kernels.lstm(X, W, R)          # Y: (5, 1, 2, 4)
+)doc");
+
+  m.def(
+      "gru",
+      [](py::handle X, py::handle W, py::handle R, py::handle B, py::handle sequence_lens,
+         py::handle initial_h, std::string direction, int layout, py::object hidden_size,
+         py::object activations, py::object activation_alpha, py::object activation_beta, py::object clip,
+         bool linear_before_reset, int num_threads, bool need_y, bool need_y_h) {
+        Args a{X, W, R, B, sequence_lens, initial_h, py::none(), py::none(), direction, layout, hidden_size,
+               activations, activation_alpha, activation_beta, clip, false, linear_before_reset, need_y,
+               need_y_h, false, num_threads};
+        return run_family(Cell::Gru, "gru", a);
+      },
+      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
+      py::arg("direction") = "forward", py::arg("layout") = 0, py::arg("hidden_size") = py::none(),
+      py::arg("activations") = py::none(), py::arg("activation_alpha") = py::none(),
+      py::arg("activation_beta") = py::none(), py::arg("clip") = py::none(),
+      py::arg("linear_before_reset") = false, py::arg("num_threads") = 0, py::arg("need_y") = true,
+      py::arg("need_y_h") = true,
+      R"doc(One ONNX GRU layer (opset 7/14 semantics), float32. Returns (Y, Y_h).
+
+Gate order as in ONNX: W [num_directions, 3*hidden, input] stacks z, r, h; R likewise with
+hidden columns; B [num_directions, 6*hidden] = Wb then Rb. linear_before_reset=0:
+h~ = g(Xh + (r . H) Rh^T + Rbh + Wbh); =1: h~ = g(Xh + r . (H Rh^T + Rbh) + Wbh)
+(PyTorch's GRU is linear_before_reset=1). Layouts, sequence_lens, direction, clip and the
+activations (2 per direction, default Sigmoid, Tanh) are as for lstm().
+
+Example:
+    >>> X = np.random.rand(5, 2, 3).astype(np.float32)
+    >>> W = np.random.rand(2, 12, 3).astype(np.float32)      # bidirectional, hidden 4
+    >>> R = np.random.rand(2, 12, 4).astype(np.float32)
+    >>> Y, Y_h = pyinfer.kernels.gru(X, W, R, direction="bidirectional", linear_before_reset=1)
+)doc");
+
+  m.def(
+      "rnn",
+      [](py::handle X, py::handle W, py::handle R, py::handle B, py::handle sequence_lens,
+         py::handle initial_h, std::string direction, int layout, py::object hidden_size,
+         py::object activations, py::object activation_alpha, py::object activation_beta, py::object clip,
+         int num_threads, bool need_y, bool need_y_h) {
+        Args a{X, W, R, B, sequence_lens, initial_h, py::none(), py::none(), direction, layout, hidden_size,
+               activations, activation_alpha, activation_beta, clip, false, false, need_y, need_y_h, false,
+               num_threads};
+        return run_family(Cell::Rnn, "rnn", a);
+      },
+      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
+      py::arg("direction") = "forward", py::arg("layout") = 0, py::arg("hidden_size") = py::none(),
+      py::arg("activations") = py::none(), py::arg("activation_alpha") = py::none(),
+      py::arg("activation_beta") = py::none(), py::arg("clip") = py::none(), py::arg("num_threads") = 0,
+      py::arg("need_y") = true, py::arg("need_y_h") = true,
+      R"doc(One ONNX simple RNN layer (opset 7/14 semantics), float32. Returns (Y, Y_h).
+
+H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb), f = Tanh unless `activations` (1 per direction)
+says otherwise. W [num_directions, hidden, input], R [num_directions, hidden, hidden],
+B [num_directions, 2*hidden]. Layouts, sequence_lens, direction and clip as for lstm().
+
+Example:
+    >>> X = np.random.rand(4, 1, 3).astype(np.float32)
+    >>> W = np.random.rand(1, 5, 3).astype(np.float32)
+    >>> R = np.random.rand(1, 5, 5).astype(np.float32)
+    >>> Y, Y_h = pyinfer.kernels.rnn(X, W, R, activations=["Relu"])
+)doc");
+
+  // For the tests: one RNN activation (by ONNX name) applied by the active tier's vector code.
+  m.def(
+      "_rnn_activation",
+      [](py::handle x_obj, std::string name, py::object alpha, py::object beta) {
+        auto x = bind::float_array(x_obj, "_rnn_activation: x", 0, 8);
+        std::vector<float> al, be;
+        if (!alpha.is_none()) al.push_back(alpha.cast<float>());
+        if (!beta.is_none()) be.push_back(beta.cast<float>());
+        auto act = rnn::parse_activations(Cell::Rnn, 1, {name}, al, be);
+        auto out = bind::new_float_array(bind::shape_of(x));
+        std::copy(x.data(), x.data() + x.size(), out.mutable_data());
+        rnn::row_kernels().activate(static_cast<int64_t>(x.size()), out.mutable_data(), &act[0]);
+        return out;
+      },
+      py::arg("x"), py::arg("name"), py::arg("alpha") = py::none(), py::arg("beta") = py::none());
+}
+
 }  // namespace pyinfer

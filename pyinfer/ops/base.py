@@ -52,6 +52,8 @@ def attribute_value(attr: onnx.AttributeProto):
 
 
 class Op:
+    uses_outer_scope = False  # control-flow ops whose subgraphs read the enclosing graph's values
+
     def __init__(self, node: onnx.NodeProto, version: int, ctx: OpContext):
         self.node = node
         self.op_type = node.op_type

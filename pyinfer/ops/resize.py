@@ -1,2 +1,305 @@
-"""resize operators."""
+"""Resize and Upsample as separable per-axis interpolation.
+
+Every ONNX interpolation mode is separable: the N-D result is a 1-D resize along each resized
+axis in turn. For one axis we compute, once per output position, the source coordinate
+(coordinate_transformation_mode), then a small set of source taps and their weights (nearest:
+one tap; linear: 2; cubic: 4; antialiased: a scale-stretched kernel). Applying an axis is then a
+few vectorized np.take + multiply-adds over the whole tensor.
+
+Semantics follow the ONNX spec text; where it is silent, ONNX's reference implementation
+(onnx.reference, which the backend tests encode): e.g. align_corners / tf_crop_and_resize use the
+fractional output length in_len * scale when scales are given, and output sizes from scales are
+floor(in_len * scale).
+"""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..registry import register
+from .base import Op
+from .int_inputs import int_list, unique_axes
+
+_COORD_MODES = {
+    10: ("asymmetric",),
+    11: ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+         "tf_crop_and_resize"),
+    13: ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize"),
+    18: ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize"),
+    19: ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+         "tf_crop_and_resize"),
+}
+_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+@dataclass
+class AxisPlan:
+    """How one axis is resized: output length, the scale, and the roi (tf_crop_and_resize only)."""
+
+    in_len: int
+    out_len: int
+    scale: float
+    roi: tuple[float, float] = (0.0, 1.0)
+
+
+@dataclass
+class ResizeParams:
+    mode: str = "nearest"  # nearest | linear | cubic
+    coord_mode: str = "half_pixel"
+    nearest_mode: str = "round_prefer_floor"  # or "simple" (Upsample / Resize-10)
+    cubic_a: float = -0.75
+    exclude_outside: bool = False
+    extrapolation_value: float = 0.0
+    antialias: bool = False
+
+
+# --- per-axis coordinates, taps and weights -----------------------------------------------------
+
+def source_coords(p: ResizeParams, a: AxisPlan) -> np.ndarray:
+    """x_original for every output index of the axis (float64)."""
+    y = np.arange(a.out_len, dtype=np.float64)
+    s = a.scale
+    # The "resized length" the formulas use is in_len * scale, which is fractional when the
+    # output size came from scales (ONNX reference semantics; equals out_len for sizes).
+    out_w = a.in_len * s
+    m = p.coord_mode
+    if m == "half_pixel":
+        return (y + 0.5) / s - 0.5
+    if m == "half_pixel_symmetric":
+        offset = (a.in_len / 2.0) * (1.0 - a.out_len / out_w)
+        return offset + (y + 0.5) / s - 0.5
+    if m == "pytorch_half_pixel":
+        return (y + 0.5) / s - 0.5 if out_w > 1 else np.zeros_like(y)
+    if m == "align_corners":
+        return y * (a.in_len - 1) / (out_w - 1) if out_w != 1 else np.zeros_like(y)
+    if m == "asymmetric":
+        return y / s
+    if m == "tf_half_pixel_for_nn":
+        return (y + 0.5) / s
+    if m == "tf_crop_and_resize":
+        start, end = a.roi
+        if out_w != 1:
+            x = y * (end - start) * (a.in_len - 1) / (out_w - 1)
+        else:
+            x = np.full_like(y, (end - start) * (a.in_len - 1) / 2.0)
+        return x + start * (a.in_len - 1)
+    raise ValueError(m)
+
+
+def nearest_taps(p: ResizeParams, a: AxisPlan, x: np.ndarray) -> np.ndarray:
+    """The source index for each output index under nearest_mode, clamped into the input."""
+    fl = np.floor(x)
+    frac = x - fl
+    m = p.nearest_mode
+    if m == "round_prefer_floor":
+        idx = np.where(frac <= 0.5, fl, fl + 1)
+    elif m == "round_prefer_ceil":
+        idx = np.where(frac < 0.5, fl, fl + 1)
+    elif m == "floor":
+        idx = fl
+    elif m == "ceil":
+        idx = np.ceil(x)
+    else:  # "simple" (Upsample, Resize-10): ceil when downsampling, truncate otherwise
+        idx = np.ceil(x) if a.scale < 1 else np.trunc(x)
+    return np.clip(idx, 0, a.in_len - 1).astype(np.intp)
+
+
+def _cubic_kernel(d: np.ndarray, A: float) -> np.ndarray:
+    d = np.abs(d)
+    d2, d3 = d * d, d * d * d
+    near = (A + 2) * d3 - (A + 3) * d2 + 1
+    far = A * d3 - 5 * A * d2 + 8 * A * d - 4 * A
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def interp_taps(p: ResizeParams, a: AxisPlan, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, weights), both (out_len, n_taps): taps clamped to the edge, weights summing to 1."""
+    # Base tap i0 and ratio in (0, 1]: an exact integer x counts as ratio 1 from the left pixel
+    # (the convention that decides which taps a cubic/antialias kernel covers).
+    i0 = np.floor(x)
+    on_grid = x == i0
+    i0 = np.where(on_grid, i0 - 1, i0)
+    ratio = x - i0
+    support = 1.0 if p.mode == "linear" else 2.0
+    if p.antialias and a.scale < 1:
+        stretch = a.scale  # the kernel widens by 1/scale when downsampling
+        first = int(math.floor(-support / stretch) + 1)
+    else:
+        stretch = 1.0
+        first = 1 - int(support)
+    offsets = np.arange(first, 1 - first + 1, dtype=np.float64)  # 2 - 2*first taps
+    dist = (offsets[None, :] - ratio[:, None]) * stretch
+    if p.mode == "linear":
+        w = np.clip(1.0 - np.abs(dist), 0.0, 1.0)
+    else:
+        w = _cubic_kernel(dist, p.cubic_a)
+    idx = i0[:, None].astype(np.int64) + offsets[None, :].astype(np.int64)
+    if p.exclude_outside:
+        w = np.where((idx < 0) | (idx >= a.in_len), 0.0, w)
+    total = w.sum(axis=1, keepdims=True)
+    w = w / np.where(total == 0, 1.0, total)
+    return np.clip(idx, 0, a.in_len - 1).astype(np.intp), w
+
+
+def resize_axis(data: np.ndarray, axis: int, p: ResizeParams, a: AxisPlan, work_dtype) -> np.ndarray:
+    x = source_coords(p, a)
+    if p.mode == "nearest":
+        out = np.take(data, nearest_taps(p, a, x), axis=axis)
+    else:
+        idx, w = interp_taps(p, a, x)
+        bshape = [1] * data.ndim
+        bshape[axis] = a.out_len
+        out = None
+        for j in range(idx.shape[1]):
+            term = np.take(data, idx[:, j], axis=axis) * w[:, j].astype(work_dtype).reshape(bshape)
+            out = term if out is None else out + term
+    if p.coord_mode == "tf_crop_and_resize":
+        outside = (x < 0) | (x > a.in_len - 1)
+        if outside.any():
+            shape = [1] * data.ndim
+            shape[axis] = a.out_len
+            out = np.where(outside.reshape(shape), np.asarray(p.extrapolation_value, dtype=out.dtype), out)
+    return out
+
+
+def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -> np.ndarray:
+    """Apply the per-axis plans (axis -> AxisPlan) to x, keeping x's dtype."""
+    if p.mode == "nearest":
+        out = x
+        for axis, a in plans.items():
+            if a.in_len == 0 and a.out_len:
+                raise op.run_error(f"cannot resize axis {axis} of size 0 to {a.out_len}")
+            out = resize_axis(out, axis, p, a, None)
+        return np.ascontiguousarray(out)
+    kind = x.dtype.kind
+    if kind not in "fiu":
+        raise op.run_error(f"mode {p.mode!r} cannot interpolate a tensor of dtype {x.dtype}")
+    work = np.float32 if x.dtype in (np.float32, np.float16) or str(x.dtype) == "bfloat16" else np.float64
+    out = x.astype(work, copy=False)
+    for axis, a in plans.items():
+        if a.in_len == 0 and a.out_len:
+            raise op.run_error(f"cannot resize axis {axis} of size 0 to {a.out_len}")
+        out = resize_axis(out, axis, p, a, work)
+    if kind in "iu":  # saturate: round, then clip into the integer range
+        info = np.iinfo(x.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    return np.ascontiguousarray(out.astype(x.dtype))
+
+
+# --- Resize -------------------------------------------------------------------------------------
+
+@register("Resize", 10, 11, 13, 18, 19)
+class Resize(Op):
+    def setup(self):
+        v = self.version
+        self.params = ResizeParams()
+        p = self.params
+        p.mode = self.attr("mode", "nearest")
+        modes = ("nearest", "linear") if v == 10 else ("nearest", "linear", "cubic")
+        if p.mode not in modes:
+            raise self.model_error(f"mode {p.mode!r} is not one of {list(modes)}")
+        if v == 10:
+            p.coord_mode, p.nearest_mode = "asymmetric", "simple"
+        else:
+            p.coord_mode = self.attr("coordinate_transformation_mode", "half_pixel")
+            if p.coord_mode not in _COORD_MODES[v]:
+                raise self.model_error(f"coordinate_transformation_mode {p.coord_mode!r} is not one of "
+                                       f"{list(_COORD_MODES[v])} (opset {v})")
+            p.nearest_mode = self.attr("nearest_mode", "round_prefer_floor")
+            if p.nearest_mode not in _NEAREST_MODES:
+                raise self.model_error(f"nearest_mode {p.nearest_mode!r} is not one of {list(_NEAREST_MODES)}")
+            p.cubic_a = float(self.attr("cubic_coeff_a", -0.75))
+            p.exclude_outside = bool(self.attr("exclude_outside", 0))
+            p.extrapolation_value = float(self.attr("extrapolation_value", 0.0))
+        self.axes = None
+        self.policy = "stretch"
+        if v >= 18:
+            p.antialias = bool(self.attr("antialias", 0))
+            self.axes = self.attr("axes", None)
+            self.policy = self.attr("keep_aspect_ratio_policy", "stretch")
+            if self.policy not in ("stretch", "not_larger", "not_smaller"):
+                raise self.model_error(f"keep_aspect_ratio_policy {self.policy!r} is not one of "
+                                       f"['stretch', 'not_larger', 'not_smaller']")
+
+    def run(self, x, *args):
+        if self.version == 10:
+            roi, scales, sizes = None, args[0] if args else None, None
+        else:
+            roi, scales, sizes = (list(args) + [None] * 3)[:3]
+        axes = unique_axes(self, self.axes, x.ndim) if self.axes is not None else list(range(x.ndim))
+        roi = None if roi is None or np.size(roi) == 0 else np.asarray(roi, dtype=np.float64).reshape(-1)
+        scales = None if scales is None or np.size(scales) == 0 else np.asarray(scales).reshape(-1)
+        sizes = None if sizes is None or np.size(sizes) == 0 else int_list(self, sizes, "sizes")
+        if (scales is None) == (sizes is None):
+            raise self.run_error("exactly one of the scales and sizes inputs must be given (non-empty)")
+        if self.params.coord_mode == "tf_crop_and_resize":
+            if roi is None or roi.size != 2 * len(axes):
+                raise self.run_error(f"tf_crop_and_resize needs roi with {2 * len(axes)} values "
+                                     f"(start and end per resized axis)")
+        plans = {}
+        n = len(axes)
+        if scales is not None:
+            if scales.dtype.kind != "f":
+                raise self.run_error(f"scales must be a float tensor, got dtype {scales.dtype}")
+            if scales.size != n or not np.all(scales > 0):
+                raise self.run_error(f"scales {scales.tolist()} must hold {n} positive values")
+            scale_of = {d: float(scales[i]) for i, d in enumerate(axes)}
+            # floor(in * scale), in float64 of the float32 scale (as the reference does)
+            size_of = {d: int(math.floor(x.shape[d] * scale_of[d])) for d in axes}
+        else:
+            if len(sizes) != n or min(sizes, default=1) < 0:
+                raise self.run_error(f"sizes {sizes} must hold {n} non-negative values")
+            for i, d in enumerate(axes):
+                if x.shape[d] == 0 and sizes[i] != 0:
+                    raise self.run_error(f"cannot resize axis {d} of size 0 to {sizes[i]}")
+            ratio = {d: sizes[i] / x.shape[d] if x.shape[d] else 1.0 for i, d in enumerate(axes)}
+            if self.policy == "stretch":
+                scale_of, size_of = ratio, {d: sizes[i] for i, d in enumerate(axes)}
+            else:
+                pick = min if self.policy == "not_larger" else max
+                s = pick(ratio.values())
+                scale_of = {d: s for d in axes}
+                size_of = {d: int(math.floor(s * x.shape[d] + 0.5)) for d in axes}
+        for i, d in enumerate(axes):
+            r = (float(roi[i]), float(roi[i + n])) if roi is not None else (0.0, 1.0)
+            if self.params.coord_mode != "tf_crop_and_resize" and size_of[d] == x.shape[d] \
+                    and scale_of[d] == 1.0:
+                continue  # identity on this axis
+            if scale_of[d] == 0:
+                raise self.run_error(f"axis {d}: a zero scale is invalid")
+            plans[d] = AxisPlan(x.shape[d], size_of[d], scale_of[d], r)
+        return (resize(x, plans, self.params, self),)
+
+
+# --- Upsample (deprecated) ----------------------------------------------------------------------
+
+@register("Upsample", 1, 7, 9, 10)
+class Upsample(Op):
+    """Upsample-1/7 (scales as attributes), -9/10 (scales input): asymmetric nearest or linear."""
+
+    def setup(self):
+        mode = self.attr("mode", "nearest")
+        if mode == "bilinear" and self.version == 1:
+            mode = "linear"
+        if mode not in ("nearest", "linear"):
+            raise self.model_error(f"mode {mode!r} is not 'nearest' or 'linear'")
+        self.params = ResizeParams(mode=mode, coord_mode="asymmetric", nearest_mode="simple")
+        if self.version == 1:
+            self.scales_attr = [1.0, 1.0, float(self.attr("height_scale")), float(self.attr("width_scale"))]
+        elif self.version == 7:
+            self.scales_attr = [float(s) for s in self.attr("scales")]
+
+    def run(self, x, scales=None):
+        if self.version < 9:
+            s = self.scales_attr
+        else:
+            if scales is None:
+                raise self.run_error("the scales input is required")
+            s = [float(v) for v in np.asarray(scales).reshape(-1)]
+        if len(s) != x.ndim or any(v < 1 for v in s):
+            raise self.run_error(f"scales {s} must hold {x.ndim} values >= 1, one per input axis")
+        plans = {d: AxisPlan(x.shape[d], int(math.floor(x.shape[d] * s[d])), s[d])
+                 for d in range(x.ndim) if s[d] != 1.0}
+        return (resize(x, plans, self.params, self),)

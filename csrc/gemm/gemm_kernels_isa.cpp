@@ -1,0 +1,294 @@
+// SIMD pieces of sgemm, written once with VecF and compiled per ISA tier (see
+// gemm_kernels.h for the packed layouts and common/simd.h for VecF).
+//
+// Micro-tile per tier (registers: MR*NV accumulators + NV loads of B + one broadcast of A):
+//   AVX-512: 8 x 48 (24 zmm accumulators)   AVX2: 6 x 16 (12 ymm)   scalar: 4 x 4
+#include "common/simd.h"
+#include "gemm/gemm_kernels.h"
+
+namespace pyinfer {
+namespace PYINFER_ISA_NS {
+namespace {
+
+constexpr int VN = VecF::N;
+#if defined(PYINFER_ISA_AVX512)
+constexpr int MR = 8, NV = 3;
+constexpr int DOT_MAX_M = 3, DOT_N = 8;  // skinny_nt tile: rows of A x rows of B
+#elif defined(PYINFER_ISA_AVX2)
+constexpr int MR = 6, NV = 2;
+constexpr int DOT_MAX_M = 2, DOT_N = 4;
+#else
+constexpr int MR = 4, NV = 4;
+constexpr int DOT_MAX_M = 2, DOT_N = 4;
+#endif
+constexpr int NR = NV * VN;
+constexpr int64_t KC = 256;
+constexpr int64_t MC = MR * (192 / MR);
+constexpr int64_t NC = NR * (4096 / NR);
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int clamp_lanes(int64_t n) { return n <= 0 ? 0 : (n >= VN ? VN : static_cast<int>(n)); }
+
+// out = alpha * acc + beta * out for `cols` (<= VN) floats; beta == 0 never reads out.
+inline void write_back(VecF acc, float* out, int cols, VecF va, VecF vb, bool read_c) {
+  VecF r = acc * va;
+  if (cols >= VN) {
+    if (read_c) r = fmadd(VecF::load(out), vb, r);
+    r.store(out);
+  } else {
+    if (read_c) r = fmadd(VecF::load_partial(out, cols), vb, r);
+    r.store_partial(out, cols);
+  }
+}
+
+// C[mr x nr] = alpha * (R x kc panel a) * (kc x NR panel b, row stride bs) + beta * C.
+// R = rows held by the A panel (MR in the blocked path). MASKED: b has only nr valid
+// columns per row (b is op(B) read in place), so the loads are masked.
+template <int R, bool MASKED>
+void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc, int mr,
+           int nr, float alpha, float beta) {
+  // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
+  // take alternate k steps and are summed at the end (a fixed order: still deterministic).
+  constexpr int KU = R * NV >= 8 ? 1 : (R * NV >= 4 ? 2 : 4);
+  VecF acc[KU][R][NV];
+#pragma GCC unroll 4
+  for (int u = 0; u < KU; ++u)
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[u][i][v] = VecF::zero();
+  int lanes[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) lanes[v] = clamp_lanes(static_cast<int64_t>(nr) - v * VN);
+
+  int64_t k = 0;
+  for (; k + KU <= kc; k += KU) {
+#pragma GCC unroll 4
+    for (int u = 0; u < KU; ++u) {
+      VecF bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) {
+        VecF av = VecF::set1(a[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[u][i][v] = fmadd(av, bv[v], acc[u][i][v]);
+      }
+      a += R;
+      b += bs;
+    }
+  }
+  if constexpr (KU > 1) {
+    for (; k < kc; ++k) {
+      VecF bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) {
+        VecF av = VecF::set1(a[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][i][v] = fmadd(av, bv[v], acc[0][i][v]);
+      }
+      a += R;
+      b += bs;
+    }
+#pragma GCC unroll 4
+    for (int u = 1; u < KU; ++u)
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][i][v] = acc[0][i][v] + acc[u][i][v];
+  }
+
+  const VecF va = VecF::set1(alpha), vb = VecF::set1(beta);
+  const bool read_c = beta != 0.0f;
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+    if (i >= mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (lanes[v] == 0) break;
+      write_back(acc[0][i][v], c + i * ldc + v * VN, lanes[v], va, vb, read_c);
+    }
+  }
+}
+
+// micro<r, MASKED> for a run-time r in [1, R].
+template <int R, bool MASKED>
+void micro_rows(int r, int64_t kc, const float* a, const float* b, int64_t bs, float* c,
+                int64_t ldc, int nr, float alpha, float beta) {
+  if constexpr (R > 1) {
+    if (r < R) return micro_rows<R - 1, MASKED>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
+  }
+  micro<R, MASKED>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
+}
+
+// out[k*R + r] = src[r*ld + k] for r < rows, 0 for rows <= r < R (rows of src become columns).
+void pack_interleave(const float* src, int64_t ld, int64_t rows, int R, int64_t kc, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = src + r * ld;
+    for (int64_t k = 0; k < kc; ++k) out[k * R + r] = s[k];
+  }
+  for (int64_t r = rows; r < R; ++r)
+    for (int64_t k = 0; k < kc; ++k) out[k * R + r] = 0.0f;
+}
+
+// out[k*R + j] = src[k*ld + j] for j < cols, 0 for cols <= j < R (rows copied, padded).
+void pack_copy(const float* src, int64_t ld, int64_t cols, int R, int64_t kc, float* out) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* s = src + k * ld;
+    float* o = out + k * R;
+    for (int j = 0; j < R; j += VN) {
+      const int width = R - j < VN ? R - j : VN;
+      const int n = clamp_lanes(cols - j) < width ? clamp_lanes(cols - j) : width;
+      VecF x = n == VN ? VecF::load(s + j) : VecF::load_partial(s + j, n);
+      if (width == VN)
+        x.store(o + j);
+      else
+        x.store_partial(o + j, width);
+    }
+  }
+}
+
+// op(A) rows i..i+rows: without trans they are rows of A, with trans columns of A.
+void pack_a_panel(bool trans_a, const float* a, int64_t lda, int64_t rows, int R, int64_t kc,
+                  float* out) {
+  if (trans_a)
+    pack_copy(a, lda, rows, R, kc, out);
+  else
+    pack_interleave(a, lda, rows, R, kc, out);
+}
+
+void pack_a(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  for (int64_t i = 0; i < rows; i += MR) {
+    const float* src = trans_a ? a + i : a + i * lda;
+    pack_a_panel(trans_a, src, lda, min64(MR, rows - i), MR, kc, out + i * kc);
+  }
+}
+
+// Like pack_a but the last panel holds only the remaining rows (no zero rows to multiply).
+void pack_a_skinny(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t k,
+                   float* out) {
+  for (int64_t i = 0; i < rows; i += MR) {
+    const float* src = trans_a ? a + i : a + i * lda;
+    const int r = static_cast<int>(min64(MR, rows - i));
+    pack_a_panel(trans_a, src, lda, r, r, k, out + i * k);
+  }
+}
+
+void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  for (int64_t j = 0; j < cols; j += NR) {
+    const int64_t n = min64(NR, cols - j);
+    if (trans_b)
+      pack_interleave(b + j * ldb, ldb, n, NR, kc, out + j * kc);
+    else
+      pack_copy(b + j, ldb, n, NR, kc, out + j * kc);
+  }
+}
+
+void macro(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c,
+           int64_t ldc, float alpha, float beta) {
+  for (int64_t j = 0; j < nc; j += NR) {
+    const int nr = static_cast<int>(min64(NR, nc - j));
+    const float* bp = pb + j * kc;
+    for (int64_t i = 0; i < mc; i += MR) {
+      const int mr = static_cast<int>(min64(MR, mc - i));
+      micro<MR, false>(kc, pa + i * kc, bp, NR, c + i * ldc + j, ldc, mr, nr, alpha, beta);
+    }
+  }
+}
+
+void skinny_nn(int64_t m, int64_t k, const float* pa, const float* b, int64_t ldb, float* c,
+               int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta) {
+  for (int64_t j = n0; j < n1; j += NR) {
+    const int nr = static_cast<int>(min64(NR, n1 - j));
+    for (int64_t i = 0; i < m; i += MR) {  // B strip stays in cache across row groups
+      const int r = static_cast<int>(min64(MR, m - i));
+      if (nr == NR)
+        micro_rows<MR, false>(r, k, pa + i * k, b + j, ldb, c + i * ldc + j, ldc, nr, alpha, beta);
+      else
+        micro_rows<MR, true>(r, k, pa + i * k, b + j, ldb, c + i * ldc + j, ldc, nr, alpha, beta);
+    }
+  }
+}
+
+// C[dm x nn] = alpha * A[dm rows] . B[nn rows]^T + beta * C, dot products along k.
+// Rows past dm / nn repeat the last valid row (valid memory) and are not written.
+template <int DM>
+void dot_tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+              int64_t ldc, int nn, float alpha, float beta) {
+  const float* bp[DOT_N];
+#pragma GCC unroll 8
+  for (int j = 0; j < DOT_N; ++j) bp[j] = b + (j < nn ? j : nn - 1) * ldb;
+  VecF acc[DM][DOT_N];
+#pragma GCC unroll 4
+  for (int i = 0; i < DM; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < DOT_N; ++j) acc[i][j] = VecF::zero();
+  int64_t p = 0;
+  for (; p + VN <= k; p += VN) {
+    VecF av[DM];
+#pragma GCC unroll 4
+    for (int i = 0; i < DM; ++i) av[i] = VecF::load(a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < DOT_N; ++j) {
+      VecF bv = VecF::load(bp[j] + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < DM; ++i) acc[i][j] = fmadd(av[i], bv, acc[i][j]);
+    }
+  }
+  if (p < k) {  // tail: masked loads give zeros past k
+    const int rem = static_cast<int>(k - p);
+    VecF av[DM];
+#pragma GCC unroll 4
+    for (int i = 0; i < DM; ++i) av[i] = VecF::load_partial(a + i * lda + p, rem);
+#pragma GCC unroll 8
+    for (int j = 0; j < DOT_N; ++j) {
+      VecF bv = VecF::load_partial(bp[j] + p, rem);
+#pragma GCC unroll 4
+      for (int i = 0; i < DM; ++i) acc[i][j] = fmadd(av[i], bv, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < DM; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < DOT_N; ++j) {
+      if (j >= nn) break;
+      float* out = c + i * ldc + j;
+      const float r = alpha * acc[i][j].hsum();
+      *out = beta == 0.0f ? r : r + beta * *out;
+    }
+}
+
+template <int DM>
+void dot_rows(int dm, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+              float* c, int64_t ldc, int nn, float alpha, float beta) {
+  if constexpr (DM > 1) {
+    if (dm < DM) return dot_rows<DM - 1>(dm, k, a, lda, b, ldb, c, ldc, nn, alpha, beta);
+  }
+  dot_tile<DM>(k, a, lda, b, ldb, c, ldc, nn, alpha, beta);
+}
+
+void skinny_nt(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+               float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta) {
+  for (int64_t j = n0; j < n1; j += DOT_N) {
+    const int nn = static_cast<int>(min64(DOT_N, n1 - j));
+    for (int64_t i = 0; i < m; i += DOT_MAX_M) {
+      const int dm = static_cast<int>(min64(DOT_MAX_M, m - i));
+      dot_rows<DOT_MAX_M>(dm, k, a + i * lda, lda, b + j * ldb, ldb, c + i * ldc + j, ldc, nn,
+                          alpha, beta);
+    }
+  }
+}
+
+}  // namespace
+
+static_assert(NR % DOT_N == 0, "skinny column splits must suit both skinny kernels");
+extern const GemmKernels gemm_kernels_table = {MR,     NR,    KC,        MC,
+                                               NC,     pack_a, pack_b, macro,
+                                               pack_a_skinny, skinny_nn, skinny_nt, NR};
+
+}  // namespace PYINFER_ISA_NS
+}  // namespace pyinfer

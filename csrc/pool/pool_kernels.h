@@ -1,0 +1,40 @@
+// Dispatch table of the pooling family (see common/isa_probe.h for the pattern); the
+// per-tier instances live in pool_kernels_isa.cpp.
+#pragma once
+#include <cstdint>
+
+#include "common/cpu_features.h"
+#include "pool/pool.h"
+
+namespace pyinfer {
+
+struct PoolKernels {
+  // Output rows [row_begin, row_end) of pool kind `kind`; row r is (plane, od, oh) flattened,
+  // i.e. y + r * out[2] gets out[2] values.
+  void (*window_rows)(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin,
+                      int64_t row_end);
+  // y[i] = |x[i]|^p for i < n.
+  void (*abs_pow)(const float* x, float* y, int64_t n, float p);
+  // y[i] = y[i]^(1/p) for i < n.
+  void (*root)(float* y, int64_t n, float p);
+  // Reduction of one plane: kind 0 sum, 1 max (NaN propagates; -inf if n == 0), 2 sum of |x|^p.
+  float (*plane_reduce)(const float* x, int64_t n, int kind, float p);
+};
+
+namespace isa_scalar { extern const PoolKernels pool_kernels_table; }
+#ifdef PYINFER_HAVE_AVX2
+namespace isa_avx2 { extern const PoolKernels pool_kernels_table; }
+#endif
+#ifdef PYINFER_HAVE_AVX512
+namespace isa_avx512 { extern const PoolKernels pool_kernels_table; }
+#endif
+
+inline const PoolKernels& pool_kernels() {
+#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
+  return select_isa(isa_scalar::pool_kernels_table, isa_avx2::pool_kernels_table, isa_avx512::pool_kernels_table);
+#else
+  return isa_scalar::pool_kernels_table;
+#endif
+}
+
+}  // namespace pyinfer

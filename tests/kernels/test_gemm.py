@@ -1,0 +1,277 @@
+"""pyinfer.kernels.gemm / matmul against a float64 NumPy reference, under every SIMD tier."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyinfer
+from pyinfer import kernels
+
+RTOL, ATOL = 1e-4, 1e-4
+
+
+def ref_gemm(a, b, c, alpha, beta, trans_a, trans_b):
+    a64 = a.astype(np.float64).T if trans_a else a.astype(np.float64)
+    b64 = b.astype(np.float64).T if trans_b else b.astype(np.float64)
+    m, k = a64.shape
+    n = b64.shape[1]
+    y = np.zeros((m, n))
+    for p in range(k):  # written plainly: a sum of outer products
+        y += np.outer(a64[:, p], b64[p, :])
+    y *= alpha
+    if c is not None and beta != 0:
+        y += beta * np.broadcast_to(c.astype(np.float64), (m, n))
+    return y
+
+
+def operands(rng, m, n, k, trans_a, trans_b):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    return a, b
+
+
+def check(y, ref, k=1):
+    # float32 sums of k terms: allow the error to grow with sqrt(k)
+    tol = ATOL * max(1.0, np.sqrt(k))
+    np.testing.assert_allclose(y, ref, rtol=RTOL, atol=tol)
+
+
+SIZES = [1, 3, 17, 31, 65]
+
+
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_gemm_odd_sizes_all_trans(isa, rng, trans_a, trans_b):
+    for m, n, k in itertools.product(SIZES, SIZES, [1, 17, 65]):
+        a, b = operands(rng, m, n, k, trans_a, trans_b)
+        y = kernels.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+        check(y, ref_gemm(a, b, None, 1.0, 0.0, trans_a, trans_b), k)
+
+
+@pytest.mark.parametrize("m,n,k", [(257, 129, 300), (16, 257, 513), (200, 1, 257), (1, 300, 600),
+                                   (33, 500, 31), (513, 70, 260)])
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_gemm_large_blocked_and_skinny(isa, rng, m, n, k, trans_a, trans_b):
+    a, b = operands(rng, m, n, k, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    y = kernels.gemm(a, b, c, alpha=0.75, beta=-1.5, trans_a=trans_a, trans_b=trans_b, num_threads=2)
+    check(y, ref_gemm(a, b, c, 0.75, -1.5, trans_a, trans_b), k)
+
+
+@pytest.mark.parametrize("c_shape", [(), (1,), (9,), (1, 9), (7, 1), (7, 9), (1, 1)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (2.5, 0.5), (-1.0, 0.0), (0.0, 3.0)])
+def test_gemm_alpha_beta_and_c_broadcast(isa, rng, c_shape, alpha, beta):
+    a, b = operands(rng, 7, 9, 5, False, False)
+    c = rng.standard_normal(c_shape).astype(np.float32)
+    y = kernels.gemm(a, b, c, alpha=alpha, beta=beta)
+    check(y, ref_gemm(a, b, c, alpha, beta, False, False))
+
+
+def test_gemm_without_c_and_nan_in_c_ignored_when_beta_zero(isa, rng):
+    a, b = operands(rng, 40, 50, 300, False, False)
+    ref = ref_gemm(a, b, None, 1.0, 0.0, False, False)
+    check(kernels.gemm(a, b), ref, 300)
+    c = np.full((40, 50), np.nan, np.float32)
+    check(kernels.gemm(a, b, c, beta=0.0), ref, 300)
+
+
+@pytest.mark.parametrize("m,n,k", [(5, 7, 9), (40, 60, 300), (3, 100, 50), (100, 1, 64)])
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_gemm_row_strided_views(isa, rng, m, n, k, trans_a, trans_b):
+    # views with a row stride larger than their width are read in place (lda > cols)
+    a_full, b_full = operands(rng, m + 3, n + 5, k + 4, trans_a, trans_b)
+    a = a_full[: (k if trans_a else m), : (m if trans_a else k)]
+    b = b_full[: (n if trans_b else k), : (k if trans_b else n)]
+    assert a.strides[0] > a.shape[1] * 4 or a.shape[0] == 1
+    y = kernels.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+    check(y, ref_gemm(np.ascontiguousarray(a), np.ascontiguousarray(b), None, 1.0, 0.0, trans_a, trans_b), k)
+    # column-strided (transposed / stepped) views are copied, same answer
+    y2 = kernels.gemm(a[:, ::1], np.asfortranarray(b), trans_a=trans_a, trans_b=trans_b)
+    check(y2, y, k)
+
+
+@pytest.mark.parametrize("m,n,k", [(300, 260, 520), (12, 1000, 200), (1000, 1, 300), (64, 3136, 27)])
+def test_gemm_threads_bit_identical(isa, rng, m, n, k):
+    a, b = operands(rng, m, n, k, False, True)
+    c = rng.standard_normal((1, n)).astype(np.float32)
+    ys = [kernels.gemm(a, b, c, alpha=1.25, beta=0.5, trans_b=True, num_threads=t) for t in (1, 2, 3, 0)]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    check(ys[0], ref_gemm(a, b, c, 1.25, 0.5, False, True), k)
+
+
+def test_gemm_empty_dims(isa):
+    z = np.zeros((0, 4), np.float32)
+    assert kernels.gemm(z, np.ones((4, 3), np.float32)).shape == (0, 3)
+    # K == 0: the product is zero, Y = beta * C
+    y = kernels.gemm(np.zeros((2, 0), np.float32), np.zeros((0, 3), np.float32),
+                     np.ones((2, 3), np.float32), beta=2.0)
+    np.testing.assert_array_equal(y, np.full((2, 3), 2.0, np.float32))
+
+
+def test_gemm_bad_arguments():
+    f = np.ones((3, 4), np.float32)
+    with pytest.raises(pyinfer.KernelArgumentError, match="inner dimensions"):
+        kernels.gemm(f, f)
+    with pytest.raises(pyinfer.KernelArgumentError, match="does not broadcast"):
+        kernels.gemm(f, f, np.ones((2, 3), np.float32), trans_b=True)
+    with pytest.raises(pyinfer.KernelArgumentError, match="rank"):
+        kernels.gemm(np.ones((3, 4, 1), np.float32), f)
+    with pytest.raises(pyinfer.KernelArgumentError, match="float32"):
+        kernels.gemm(f.astype(np.float64), f, trans_b=True)
+    with pytest.raises(pyinfer.KernelArgumentError, match="ndarray"):
+        kernels.gemm([[1.0]], f)
+    with pytest.raises(pyinfer.Error):
+        kernels.gemm(f, f, np.ones((2, 2, 2), np.float32), trans_b=True)
+
+
+# --- matmul -------------------------------------------------------------------------------
+
+def ref_matmul(a, b):
+    return np.matmul(a.astype(np.float64), b.astype(np.float64))
+
+
+MATMUL_SHAPES = [
+    ((5,), (5,)),
+    ((5,), (5, 3)),
+    ((4, 5), (5,)),
+    ((2, 3, 4, 5), (5,)),
+    ((5,), (2, 5, 3)),
+    ((3, 17), (17, 31)),
+    ((2, 3, 4), (4, 6)),            # b shared by every batch item
+    ((4, 6), (2, 6, 3)),            # a shared
+    ((2, 1, 3, 4), (1, 5, 4, 2)),   # both broadcast
+    ((3, 1, 7, 8), (4, 8, 9)),
+    ((1, 1, 20, 65), (3, 65, 1)),
+    ((6, 40, 70), (6, 70, 33)),
+    ((0, 3, 4), (4, 2)),
+    ((2, 3, 0), (2, 0, 4)),
+    ((3, 0), (0,)),
+]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
+def test_matmul_numpy_semantics(isa, rng, sa, sb):
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    ref = ref_matmul(a, b)
+    for threads in (1, 2):
+        y = kernels.matmul(a, b, num_threads=threads)
+        assert y.dtype == np.float32 and y.shape == ref.shape
+        check(y, ref, sa[-1])
+
+
+def test_matmul_non_contiguous_inputs(isa, rng):
+    a = rng.standard_normal((3, 8, 6)).astype(np.float32).transpose(0, 2, 1)
+    b = rng.standard_normal((8, 5)).astype(np.float32)[:, ::-1]
+    check(kernels.matmul(a, b), ref_matmul(a, b), 8)
+
+
+@pytest.mark.parametrize("sa,sb,match", [
+    ((3, 4), (5, 6), "do not match"),
+    ((4,), (5,), "do not match"),
+    ((2, 3, 4), (3, 4, 5), "broadcast"),
+    ((), (3,), "rank"),
+    ((3,), (), "rank"),
+])
+def test_matmul_bad_shapes(sa, sb, match):
+    with pytest.raises(pyinfer.KernelArgumentError, match=match):
+        kernels.matmul(np.ones(sa, np.float32), np.ones(sb, np.float32))
+
+
+def test_matmul_wrong_dtype():
+    with pytest.raises(pyinfer.KernelArgumentError, match="float32"):
+        kernels.matmul(np.ones((2, 2), np.int32), np.ones((2, 2), np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(1, 300),
+       trans_a=st.booleans(), trans_b=st.booleans(), threads=st.sampled_from([1, 2]),
+       isa_name=st.sampled_from(pyinfer.cpu_info()["supported_isas"]), seed=st.integers(0, 2**31))
+def test_gemm_hypothesis(m, n, k, trans_a, trans_b, threads, isa_name, seed):
+    rng = np.random.default_rng(seed)
+    a, b = operands(rng, m, n, k, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    previous = pyinfer._kernels.active_isa()
+    pyinfer._kernels.set_isa(isa_name)
+    try:
+        y = kernels.gemm(a, b, c, alpha=0.5, beta=2.0, trans_a=trans_a, trans_b=trans_b, num_threads=threads)
+    finally:
+        pyinfer._kernels.set_isa(previous)
+    check(y, ref_gemm(a, b, c, 0.5, 2.0, trans_a, trans_b), k)
+
+
+# --- the ONNX ops (dtypes, attributes), onnx.reference as the oracle -----------------------
+
+def _run_node(op_type, inputs, opset, **attrs):
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    names = [f"x{i}" for i in range(len(inputs))]
+    elem = helper.np_dtype_to_tensor_dtype(inputs[0].dtype)
+    node = helper.make_node(op_type, names, ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info(n, elem, x.shape) for n, x in zip(names, inputs)],
+        [helper.make_tensor_value_info("y", elem, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    feeds = dict(zip(names, inputs))
+    got = pyinfer.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    assert TensorProto  # keep the import for readers: elem is a TensorProto enum
+    return got, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64, np.uint32, np.uint64])
+def test_gemm_op_dtypes(rng, dtype):
+    # unsigned: non-negative values (the reference casts through float64)
+    f = np.abs if np.issubdtype(dtype, np.unsignedinteger) else (lambda x: x)
+    a = f(rng.standard_normal((4, 6)) * 3).astype(dtype)
+    b = f(rng.standard_normal((5, 6)) * 3).astype(dtype)
+    c = f(rng.standard_normal((5,)) * 3).astype(dtype)
+    got, want = _run_node("Gemm", [a, b, c], 13, transB=1)
+    assert got.dtype == np.dtype(dtype) and got.shape == (4, 5)
+    tol = 1e-2 if dtype == np.float16 else 1e-4
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64])
+def test_matmul_op_dtypes(rng, dtype):
+    a = (rng.standard_normal((2, 3, 4)) * 3).astype(dtype)
+    b = (rng.standard_normal((4, 5)) * 3).astype(dtype)
+    got, want = _run_node("MatMul", [a, b], 13)
+    assert got.dtype == np.dtype(dtype) and got.shape == (2, 3, 5)
+    tol = 1e-2 if dtype == np.float16 else 1e-4
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol)
+
+
+def test_gemm_op_v6_broadcast_attribute(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    b = rng.standard_normal((4, 5)).astype(np.float32)
+    c = rng.standard_normal((1, 5)).astype(np.float32)
+    got, want = _run_node("Gemm", [a, b, c], 6, broadcast=1, alpha=0.5, beta=2.0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(pyinfer.Error, match="without broadcast"):
+        _run_node("Gemm", [a, b, c], 6, broadcast=0)
+
+
+def test_gemm_op_bad_shapes(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    with pytest.raises(pyinfer.Error, match="inner dimensions"):
+        _run_node("Gemm", [a, a], 13)
+
+
+def test_gemm_concurrent_calls_from_python_threads(rng):
+    # per-thread packing buffers: simultaneous calls (GIL released) must not interfere
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [operands(rng, m, n, k, False, tb) + (tb,)
+             for m, n, k, tb in [(300, 200, 700, False), (5, 900, 400, True), (129, 257, 300, True),
+                                 (600, 1, 500, False)]] * 3
+    want = [kernels.gemm(a, b, trans_b=tb, num_threads=1) for a, b, tb in cases]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda x: kernels.gemm(x[0], x[1], trans_b=x[2], num_threads=2), cases))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
