@@ -2,6 +2,7 @@
 // PyTorch-style conv1d / conv2d / conv3d conveniences.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "bindings/array.h"
 #include "bindings/bindings.h"
@@ -131,6 +132,44 @@ output_padding: k ints added at the end of each output dimension, each smaller t
 stride or the dilation (None = 0).
 Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) * dilation + 1
 - begin - end. Raises KernelArgumentError on inconsistent shapes or parameters.)doc");
+
+  // Shape-only entry points: every check of conv / conv_transpose, no data. The graph ops
+  // use them to validate inputs they compute without the float32 kernels (float64).
+  m.def(
+      "conv_output_shape",
+      [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape, py::handle strides,
+         py::handle pads, py::handle dilations, int64_t group, int64_t bias_len) {
+        PYINFER_CHECK(x_shape.size() >= 3, "conv: x must have rank >= 3 ([N, C, spatial...]), got shape "
+                                               << bind::shape_str(x_shape));
+        const size_t nd = x_shape.size() - 2;
+        return make_conv_geometry(x_shape, w_shape, bias_len, list_or_default(strides, "conv: strides", nd, 1),
+                                  list_or_default(pads, "conv: pads", 2 * nd, 0),
+                                  list_or_default(dilations, "conv: dilations", nd, 1), group)
+            .y_shape;
+      },
+      py::arg("x_shape"), py::arg("w_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
+      py::arg("dilations") = py::none(), py::arg("group") = 1, py::arg("bias_len") = -1,
+      "Output shape conv() would return for these shapes and parameters (bias_len -1: no bias);\n"
+      "raises KernelArgumentError exactly where conv() would.");
+  m.def(
+      "conv_transpose_output_shape",
+      [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape, py::handle strides,
+         py::handle pads, py::handle dilations, int64_t group, py::handle output_padding, int64_t bias_len) {
+        PYINFER_CHECK(x_shape.size() >= 3, "conv_transpose: x must have rank >= 3 ([N, C, spatial...]), got shape "
+                                               << bind::shape_str(x_shape));
+        const size_t nd = x_shape.size() - 2;
+        return make_conv_transpose_geometry(
+                   x_shape, w_shape, bias_len, list_or_default(strides, "conv_transpose: strides", nd, 1),
+                   list_or_default(pads, "conv_transpose: pads", 2 * nd, 0),
+                   list_or_default(dilations, "conv_transpose: dilations", nd, 1), group,
+                   list_or_default(output_padding, "conv_transpose: output_padding", nd, 0))
+            .y_shape;
+      },
+      py::arg("x_shape"), py::arg("w_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
+      py::arg("dilations") = py::none(), py::arg("group") = 1, py::arg("output_padding") = py::none(),
+      py::arg("bias_len") = -1,
+      "Output shape conv_transpose() would return (bias_len -1: no bias); raises KernelArgumentError\n"
+      "exactly where conv_transpose() would.");
 
   const char* torch_doc = R"doc(PyTorch-style convolution over %s spatial dimension(s) (float32).
 
