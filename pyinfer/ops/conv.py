@@ -132,7 +132,13 @@ class ConvTranspose(_ConvBase):
             total = (strides[i] * (x.shape[2 + i] - 1) + output_padding[i]
                      + (kernel[i] - 1) * dilations[i] + 1 - output_shape[i])
             # total < 0 (output_shape beyond the natural size) gives negative pads: the output
-            # grows by zeros (+ bias) there, see _grow_for_negative_pads.
+            # grows by zeros (+ bias) there, see _grow_for_negative_pads. Like onnxruntime, allow
+            # it only as far as output_padding could reach (less than a stride).
+            if total <= -strides[i]:
+                raise self.run_error(
+                    f"output_shape {output_shape} is inconsistent with the input shape {list(x.shape)}: "
+                    f"dimension {i} exceeds the largest output size by {-total}, at most {strides[i] - 1} "
+                    f"(stride - 1) is allowed")
             if self.auto_pad == "SAME_UPPER":
                 begins.append(total // 2)
                 ends.append(total - total // 2)
