@@ -16,6 +16,7 @@
 
 #include "common/check.h"
 #include "common/thread_pool.h"
+#include "conv/depthwise.h"
 #include "gemm/gemm.h"
 
 namespace pyinfer {
@@ -288,8 +289,34 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
   return g;
 }
 
+namespace {
+
+// 2-D convolution with one input channel per group (depthwise, any channel multiplier):
+// one direct kernel call per (image, output channel) plane.
+void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                      float* y, int num_threads) {
+  const int64_t Mg = g.out_channels / g.group;
+  const DepthwisePlane p{g.in_spatial[0], g.in_spatial[1], g.out_spatial[0], g.out_spatial[1],
+                         g.kernel[0],     g.kernel[1],     g.strides[0],     g.strides[1],
+                         g.dilations[0],  g.dilations[1],  g.pads[0],        g.pads[1]};
+  const int64_t in_plane = p.H * p.W, out_plane = p.OH * p.OW, taps = p.KH * p.KW;
+  const DepthwiseKernels& k = depthwise_kernels();
+  parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
+    std::vector<float> scratch(p.W);
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t n = i / g.out_channels, m = i % g.out_channels;
+      const float* xc = x + (n * g.in_channels + m / Mg) * in_plane;  // group m / Mg's only channel
+      k.plane(p, xc, w + m * taps, bias ? bias[m] : 0.f, y + i * out_plane, scratch.data());
+    }
+  });
+}
+
+}  // namespace
+
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, int num_threads) {
+  if (g.spatial_rank() == 2 && g.in_channels == g.group && g.batch > 0)
+    return depthwise_conv2d(g, x, w, bias, y, num_threads);
   const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
   const int64_t s_in = product(g.in_spatial), P = product(g.out_spatial);

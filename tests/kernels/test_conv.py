@@ -306,3 +306,40 @@ def test_conv_error_message_names_the_problem():
         kernels.conv(_x(), np.zeros((3, 4, 3, 3), np.float32), group=3)
     with pytest.raises(pyinfer.KernelArgumentError, match="empty output"):
         kernels.conv(_x(), np.zeros((2, 4, 7, 3), np.float32))
+
+
+# --- direct depthwise path (2-D, one input channel per group) ------------------------------
+# (C, multiplier, H, W, kernel, strides, pads [t, l, b, r], dilations)
+DEPTHWISE_CASES = [
+    (4, 1, 12, 45, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (3, 1, 11, 50, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    (2, 1, 9, 37, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+    (2, 1, 10, 40, (5, 5), (2, 2), (2, 1, 0, 2), (1, 1)),
+    (3, 2, 8, 33, (3, 3), (1, 1), (0, 3, 1, 0), (2, 2)),  # multiplier 2, dilated, asymmetric
+    (2, 1, 6, 70, (1, 7), (1, 1), (0, 3, 0, 3), (1, 1)),
+    (1, 3, 7, 20, (3, 4), (2, 1), (4, 5, 4, 6), (1, 3)),  # pads wider than the kernel
+    (2, 1, 9, 61, (3, 3), (1, 3), (1, 1, 1, 1), (1, 2)),  # column stride 3 (subsampled row)
+    (2, 1, 9, 61, (3, 3), (2, 5), (1, 2, 1, 2), (1, 1)),  # column stride 5 (scalar loop)
+    (2, 1, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # narrower than one vector
+    (2, 1, 5, 4, (3, 5), (1, 1), (0, 0, 0, 1), (1, 1)),  # no interior column
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=str)
+def test_depthwise_matches_torch(isa, rng, case, threads):
+    c, mult, h, wd, kernel, strides, pads, dilations = case
+    x, w, b = f32(rng, 2, c, h, wd), f32(rng, c * mult, 1, *kernel), f32(rng, c * mult)
+    y = kernels.conv(x, w, b, strides=strides, pads=[pads[0], pads[1], pads[2], pads[3]], dilations=dilations,
+                     group=c, num_threads=threads)
+    xt = torch.nn.functional.pad(torch.from_numpy(x).double(), (pads[1], pads[3], pads[0], pads[2]))
+    expected = torch.nn.functional.conv2d(xt, torch.from_numpy(w).double(), torch.from_numpy(b).double(),
+                                          stride=strides, dilation=dilations, groups=c).numpy()
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_depthwise_small_matches_reference(isa, rng):
+    x, w = f32(rng, 1, 3, 6, 19), f32(rng, 6, 1, 3, 2)
+    y = kernels.conv(x, w, None, strides=[1, 1], pads=[1, 0, 2, 1], dilations=[1, 2], group=3)
+    np.testing.assert_allclose(y, ref_conv(x, w, None, [1, 1], [1, 0, 2, 1], [1, 2], 3), rtol=RTOL, atol=ATOL)
