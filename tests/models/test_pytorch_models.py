@@ -79,3 +79,16 @@ def test_textcnn_rejects_float_tokens(exported):
     tokens = next(iter(cases.values()))[0]["tokens"]
     with pytest.raises(pyinfer.InputTypeError):
         sess.run(None, {"tokens": tokens.astype(np.float32)})
+
+
+@pytest.mark.parametrize("name", ["cifar10", "textcnn"])
+def test_small_models_under_every_isa_and_thread_count(name, isa, exported):
+    """The committed small models match PyTorch under each SIMD tier, single- and multi-threaded."""
+    path, cases = exported(name, "legacy")
+    for threads in (1, 2):
+        sess = pyinfer.InferenceSession(path, num_threads=threads)
+        for case, (inputs, expected) in cases.items():
+            got = sess.run(None, inputs)
+            for (out_name, want), value in zip(expected.items(), got):
+                np.testing.assert_allclose(value, want, rtol=RTOL, atol=ATOL,
+                                           err_msg=f"{name} {case} {out_name} isa={isa} threads={threads}")
