@@ -277,3 +277,165 @@ def test_softmax_long_rows_threads(isa, rng):
     two = K.softmax(x, 1, num_threads=2)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_allclose(two.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# --- ONNX ops (pyinfer.ops.activation) ----------------------------------------------------
+
+def run_node(op_type, inputs, attrs=None, opset=17, oracle="reference"):
+    """Run a one-node model on pyinfer and, where it can, on an oracle: onnx.reference or
+    onnxruntime ("ort"); the oracle's result is None when it cannot run the model."""
+    import onnx
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    names = [f"in{i}" if v is not None else "" for i, v in enumerate(inputs)]
+    node = helper.make_node(op_type, names, ["y"], **(attrs or {}))
+    feeds = {n: v for n, v in zip(names, inputs) if v is not None}
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for n, v in feeds.items()],
+        [helper.make_tensor_value_info("y", TensorProto.UNDEFINED, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    (got,) = pyinfer.InferenceSession(model.SerializeToString()).run(None, feeds)
+    try:
+        if oracle == "ort":
+            import onnxruntime
+
+            sess = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            (expected,) = sess.run(None, feeds)
+        else:
+            with np.errstate(all="ignore"):
+                (expected,) = ReferenceEvaluator(model).run(None, feeds)
+    except Exception:
+        expected = None
+    return got, expected
+
+
+# op type, attributes, opset, CASES entry giving the float64 reference
+OP_CASES = [
+    ("Relu", {}, 14, "relu"),
+    ("LeakyRelu", {"alpha": 0.1}, 16, "leaky_relu"),
+    ("Sigmoid", {}, 13, "sigmoid"),
+    ("Tanh", {}, 13, "tanh"),
+    ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, 22, "hard_sigmoid"),
+    ("HardSwish", {}, 22, "hard_swish"),
+    ("Elu", {"alpha": 0.7}, 22, "elu"),
+    ("Selu", {}, 22, "selu"),
+    ("Celu", {"alpha": 2.0}, 12, "celu"),
+    ("Softplus", {}, 22, "softplus"),
+    ("Softsign", {}, 22, "softsign"),
+    ("ThresholdedRelu", {"alpha": 0.5}, 22, "thresholded_relu"),
+    ("Erf", {}, 13, "erf"),
+    ("Gelu", {}, 20, "gelu"),
+    ("Gelu", {"approximate": "tanh"}, 20, "gelu_tanh"),
+    ("Mish", {}, 22, "mish"),
+]
+
+
+@pytest.mark.parametrize("op_type, attrs, opset, case", OP_CASES, ids=[c[3] for c in OP_CASES])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_unary_ops(rng, op_type, attrs, opset, case, dtype):
+    if op_type == "Celu" and dtype != np.float32:
+        opset = 28  # Celu-12 is float32 only
+    x = np.concatenate([(rng.standard_normal(37) * 4), [0.0, -0.5, 2.5, -7.0]]).astype(dtype)
+    y, expected = run_node(op_type, [x], attrs, opset)
+    assert y.dtype == dtype and y.shape == x.shape
+    ref = CASES[case][1](x.astype(np.float64))
+    tol = {np.float16: 2e-3, np.float32: 2e-5, np.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(y.astype(np.float64), ref, rtol=tol, atol=tol)
+    if expected is not None:
+        np.testing.assert_allclose(y.astype(np.float64), expected.astype(np.float64), rtol=1e-3, atol=1e-3)
+
+
+def test_integer_ops():
+    x = np.array([-3, -1, 0, 2, 7], np.int32)
+    y, _ = run_node("Relu", [x], opset=14)
+    assert y.dtype == np.int32 and y.tolist() == [0, 0, 0, 2, 7]
+    y, _ = run_node("Erf", [x], opset=13)
+    assert y.dtype == np.int32 and y.tolist() == [0, 0, 0, 0, 1]  # erf(7) == 1.0 exactly
+    y, _ = run_node("PRelu", [x, np.array([2], np.int32)], opset=16)
+    assert y.dtype == np.int32 and y.tolist() == [-6, -2, 0, 2, 7]
+    with pytest.raises(pyinfer.Error):
+        run_node("Sigmoid", [x], opset=13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int8, np.int32, np.int64, np.uint8])
+@pytest.mark.parametrize("bounds", [(2, 5), (None, 4), (3, None), (None, None), (6, 2)])
+def test_clip_input_form(dtype, bounds):
+    x = np.array([0, 1, 2, 3, 4, 5, 6, 7, 100], dtype=dtype)
+    lo, hi = (None if b is None else np.array(b, dtype=dtype) for b in bounds)
+    inputs = [x, lo, hi] if hi is not None else ([x, lo] if lo is not None else [x])
+    y, expected = run_node("Clip", inputs, opset=13)
+    ref = x.astype(np.float64)
+    if lo is not None:
+        ref = np.maximum(ref, bounds[0])
+    if hi is not None:
+        ref = np.minimum(ref, bounds[1])  # min > max: everything becomes max
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, ref.astype(dtype))
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_clip_attribute_form_and_nan():
+    x = np.array([-5.0, -0.5, 0.5, 5.0, np.nan], np.float32)
+    y, _ = run_node("Clip", [x], {"min": -1.0, "max": 1.0}, opset=6)
+    np.testing.assert_array_equal(y, [-1.0, -0.5, 0.5, 1.0, np.nan])
+    y, _ = run_node("Clip", [x.astype(np.float64), np.array(-1.0), np.array(1.0)], opset=12)
+    np.testing.assert_array_equal(y, [-1.0, -0.5, 0.5, 1.0, np.nan])
+
+
+def test_prelu_versions(rng):
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    slope = np.array([0.1, 0.2, 0.3], np.float32)
+    expected = np.where(x < 0, x * slope.reshape(3, 1, 1), x)
+    y, _ = run_node("PRelu", [x, slope], opset=6)  # per-channel 1-D slope, pre-broadcast semantics
+    np.testing.assert_allclose(y, expected, rtol=1e-7)
+    y, _ = run_node("PRelu", [x, slope.reshape(3, 1, 1)], opset=16)
+    np.testing.assert_allclose(y, expected, rtol=1e-7)
+    with pytest.raises(pyinfer.Error):
+        run_node("PRelu", [x, slope], opset=16)  # (3,) does not broadcast to (..., 5)
+    y, _ = run_node("PRelu", [x.astype(np.float64), slope.reshape(3, 1, 1).astype(np.float64)], opset=16)
+    np.testing.assert_allclose(y, expected, rtol=1e-7)
+
+
+@pytest.mark.parametrize("op_type, log", [("Softmax", False), ("LogSoftmax", True)])
+@pytest.mark.parametrize("opset", [1, 11, 13])
+@pytest.mark.parametrize("axis", [None, 0, 1, 2, -1, -2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_softmax_ops(rng, op_type, log, opset, axis, dtype):
+    if opset == 1 and axis is not None and axis < 0:
+        axis += 3  # negative axes exist from opset 11
+    x = (rng.standard_normal((2, 3, 4)) * 3).astype(dtype)
+    # onnx.reference runs opset < 13 with the single-axis semantics; onnxruntime follows the spec
+    y, expected = run_node(op_type, [x], {} if axis is None else {"axis": axis}, opset,
+                           oracle="ort" if opset < 13 else "reference")
+    xd = x.astype(np.float64)
+    if opset < 13:  # coerced to 2-D at axis (default 1): softmax over the flattened tail
+        a = (1 if axis is None else axis) % 3
+        ref = softmax_ref(xd.reshape(int(np.prod(x.shape[:a])), -1), 1, log).reshape(x.shape)
+    else:
+        ref = softmax_ref(xd, -1 if axis is None else axis, log)
+    assert y.dtype == dtype and y.shape == x.shape
+    tol = 2e-3 if dtype == np.float16 else 1e-5
+    np.testing.assert_allclose(y.astype(np.float64), ref, rtol=tol, atol=tol)
+    if expected is not None:
+        np.testing.assert_allclose(y.astype(np.float64), expected.astype(np.float64), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_hardmax(opset):
+    x = np.array([[[1, 3, 3, 0], [2, 2, 1, 0], [0, 0, 0, 0]],
+                  [[5, 1, 1, 1], [1, 1, 1, 1], [4, 9, 9, 1]]], np.float32)
+    y, expected = run_node("Hardmax", [x], {"axis": 1}, opset, oracle="ort" if opset < 13 else "reference")
+    if opset == 13:  # along axis 1, the first maximum wins
+        ref = np.zeros_like(x)
+        np.put_along_axis(ref, np.argmax(x, axis=1)[:, None], 1, axis=1)
+    else:  # over the flattened (3*4) tail
+        flat = x.reshape(2, 12)
+        ref = np.zeros_like(flat)
+        ref[np.arange(2), np.argmax(flat, axis=1)] = 1
+        ref = ref.reshape(x.shape)
+    np.testing.assert_array_equal(y, ref)
+    if expected is not None:
+        np.testing.assert_array_equal(y, expected)
