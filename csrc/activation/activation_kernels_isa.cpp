@@ -68,7 +68,9 @@ void unary(Unary op, const float* x, float* y, int64_t n, float a, float b) {
       return map(x, y, n, [&](VecF v) { return vkeep_nan(v, vselect_gt(v, va, v, zero)); });
     case Unary::Erf:
       return map(x, y, n, [&](VecF v) { return verf(v); });
-    case Unary::GeluErf:  // x * Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2; erfc tail for x << 0
+    // x * Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2, with the erfc tail for x << 0: relative
+    // error 2e-7 for x > -2, <= 7e-5 on [-6, -2] (values < 5e-2 there; absolute < 1e-8).
+    case Unary::GeluErf:
       return map(x, y, n, [&](VecF v) {
         VecF z = v * VecF::set1(0.70710678118654752f);
         VecF az = vabs(z);
@@ -78,7 +80,9 @@ void unary(Unary op, const float* x, float* y, int64_t n, float a, float b) {
         VecF phi = vselect_gt(az, VecF::set1(kErfSplit), outer, inner);
         return vkeep_nan(v, vselect_gt(neg_max, v, zero, v * phi));  // -inf * 0 -> 0
       });
-    case Unary::GeluTanh:  // x/2 (1 + tanh(u)) = x * sigmoid(2u): no cancellation for x << 0
+    // x/2 (1 + tanh(u)) = x * sigmoid(2u): no cancellation for x << 0 (relative error 2e-7
+    // for x > -3, ~1e-5 below -5 where the rounding of u is amplified by exp).
+    case Unary::GeluTanh:
       return map(x, y, n, [&](VecF v) {
         VecF u = v * fmadd(v * v, VecF::set1(0.044715f * 0.7978845608028654f), VecF::set1(0.7978845608028654f));
         VecF r = v / (one + vexp_full(VecF::set1(-2.0f) * u));
