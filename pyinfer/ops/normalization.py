@@ -1,2 +1,262 @@
-"""normalization operators."""
+"""Normalization operators (inference).
+
+BatchNormalization and InstanceNormalization apply their per-channel affine map with the
+C++ batch_norm kernel for float32; statistics of Instance/Layer/Group normalization are
+computed by NumPy in float64 (more accurate than the float32 the ONNX reference uses).
+LRN, MeanVarianceNormalization and LpNormalization are NumPy.
+"""
 from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import kernels
+from ..errors import UnsupportedOpError
+from ..registry import register
+from .base import Op, normalize_axis
+from .activation import _is_half
+
+
+def _check_float(op: Op, x: np.ndarray):
+    if x.dtype.kind != "f" and x.dtype.name != "bfloat16":
+        raise op.run_error(f"input dtype {x.dtype} is not supported (floating-point types only)")
+
+
+def _per_channel(op: Op, value: np.ndarray, name: str, count: int) -> np.ndarray:
+    v = np.asarray(value)
+    if v.size != count:
+        raise op.run_error(f"{name} has shape {v.shape}; expected {count} values (one per channel)")
+    return v.reshape(count)
+
+
+@register("BatchNormalization", 1, 6, 7, 9, 14, 15)
+class BatchNormalization(Op):
+    def setup(self):
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        outputs = [o for o in self.node.output[1:] if o]
+        if self.version >= 14 and self.attr("training_mode", 0):
+            raise UnsupportedOpError(
+                f"BatchNormalization node {self.name!r}: training_mode=1 is not supported "
+                "(pyinfer runs inference only; export the model in eval mode)"
+            )
+        if self.version < 7 and not self.attr("is_test", 0):
+            raise UnsupportedOpError(
+                f"BatchNormalization node {self.name!r}: is_test=0 (the default before opset 7) means "
+                "training mode (batch statistics), which pyinfer does not support"
+            )
+        if 7 <= self.version < 14 and outputs:
+            raise UnsupportedOpError(
+                f"BatchNormalization node {self.name!r}: the mean/var/saved outputs exist only in "
+                "training mode, which pyinfer does not support"
+            )
+        # spatial=0 (before opset 9): statistics per activation, shaped (C, D1, ..., Dn).
+        self.spatial = self.version >= 9 or bool(self.attr("spatial", 1))
+
+    def run(self, x, scale, bias, mean, var):
+        _check_float(self, x)
+        if x.ndim == 1:  # opset 9+: a 1-D input of size N has C = 1
+            x2 = x.reshape(-1, 1)
+        elif x.ndim == 0:
+            raise self.run_error("input must have rank >= 1")
+        else:
+            x2 = x
+        n = x2.shape[0]
+        c = x2.shape[1] if self.spatial else int(np.prod(x2.shape[1:], dtype=np.int64))
+        params = [_per_channel(self, p, name, c) for p, name in
+                  ((scale, "scale"), (bias, "B"), (mean, "mean"), (var, "var"))]
+        if x.size == 0:
+            return (x.copy(),)
+        flat = x2.reshape(n, c, -1)
+        if x.dtype == np.float32 or _is_half(x.dtype):
+            p32 = [p.astype(np.float32, copy=False) for p in params]
+            y = kernels.batch_norm(flat.astype(np.float32, copy=False), *p32, epsilon=self.epsilon,
+                                   num_threads=self.num_threads)
+            return (y.reshape(x.shape).astype(x.dtype, copy=False),)
+        s, b, m, v = (p.astype(np.float64).reshape(1, c, 1) for p in params)
+        y = (flat.astype(np.float64) - m) / np.sqrt(v + self.epsilon) * s + b
+        return (y.reshape(x.shape).astype(x.dtype),)
+
+
+@register("InstanceNormalization", 1, 6, 22)
+class InstanceNormalization(Op):
+    def setup(self):
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+
+    def run(self, x, scale, bias):
+        _check_float(self, x)
+        if x.ndim < 2:
+            raise self.run_error(f"input must have rank >= 2 (N, C, ...), got shape {x.shape}")
+        n, c = x.shape[0], x.shape[1]
+        scale = _per_channel(self, scale, "scale", c)
+        bias = _per_channel(self, bias, "B", c)
+        if x.size == 0:
+            return (x.copy(),)
+        rows = x.reshape(n * c, -1).astype(np.float64)
+        mean = rows.mean(axis=1)
+        var = rows.var(axis=1)
+        if x.dtype == np.float32 or _is_half(x.dtype):
+            # (x - mean) / sqrt(var + eps) * scale + bias per (n, c) row: the batch_norm kernel
+            # on a (1, N*C, spatial) view with per-row vectors.
+            y = kernels.batch_norm(
+                x.astype(np.float32, copy=False).reshape(1, n * c, -1),
+                np.tile(scale.astype(np.float32), n), np.tile(bias.astype(np.float32), n),
+                mean.astype(np.float32), var.astype(np.float32), epsilon=self.epsilon,
+                num_threads=self.num_threads)
+            return (y.reshape(x.shape).astype(x.dtype, copy=False),)
+        inv = 1.0 / np.sqrt(var + self.epsilon)
+        y = (rows - mean[:, None]) * (inv * np.tile(scale.astype(np.float64), n))[:, None] \
+            + np.tile(bias.astype(np.float64), n)[:, None]
+        return (y.reshape(x.shape).astype(x.dtype),)
+
+
+@register("LayerNormalization", 17)
+class LayerNormalization(Op):
+    def setup(self):
+        self.axis = int(self.attr("axis", -1))
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        stash = int(self.attr("stash_type", 1))
+        if stash != 1:
+            raise UnsupportedOpError(
+                f"LayerNormalization node {self.name!r}: stash_type={stash} is not supported (only 1, float32)")
+
+    def run(self, x, scale, bias=None):
+        _check_float(self, x)
+        if x.ndim == 0:
+            raise self.run_error("input must have rank >= 1")
+        axis = normalize_axis(self.axis, x.ndim, self)
+        norm_shape = x.shape[axis:]
+        for name, p in (("Scale", scale), ("B", bias)):
+            if p is None:
+                continue
+            try:
+                ok = np.broadcast_shapes(p.shape, norm_shape) == norm_shape
+            except ValueError:
+                ok = False
+            if not ok and np.broadcast_shapes(p.shape, x.shape) != x.shape:
+                raise self.run_error(f"{name} of shape {p.shape} does not broadcast to {x.shape}")
+        rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+        cols = int(np.prod(norm_shape, dtype=np.int64))
+        reduced_shape = x.shape[:axis] + (1,) * (x.ndim - axis)
+        if rows * cols == 0 or cols == 0:
+            empty = np.zeros(reduced_shape, np.float32)
+            return (x.copy(), empty, empty.copy())
+        m = x.reshape(rows, cols).astype(np.float64)
+        mean = m.mean(axis=1, keepdims=True)
+        diff = m - mean
+        inv_std = 1.0 / np.sqrt((diff * diff).mean(axis=1, keepdims=True) + self.epsilon)
+        y = (diff * inv_std).reshape(x.shape) * scale.astype(np.float64)
+        if bias is not None:
+            y = y + bias.astype(np.float64)
+        # Mean / InvStdDev are of the stash type (float32 for stash_type=1).
+        return (y.astype(x.dtype), mean.reshape(reduced_shape).astype(np.float32),
+                inv_std.reshape(reduced_shape).astype(np.float32))
+
+
+@register("GroupNormalization", 18, 21)
+class GroupNormalization(Op):
+    """Opset 18: scale and bias per group (num_groups values); opset 21: per channel (C)."""
+
+    def setup(self):
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        self.groups = int(self.attr("num_groups"))
+        if self.groups <= 0:
+            raise self.model_error(f"num_groups must be positive, got {self.groups}")
+        stash = int(self.attr("stash_type", 1))
+        if stash != 1:
+            raise UnsupportedOpError(
+                f"GroupNormalization node {self.name!r}: stash_type={stash} is not supported (only 1, float32)")
+
+    def run(self, x, scale, bias):
+        _check_float(self, x)
+        if x.ndim < 2:
+            raise self.run_error(f"input must have rank >= 2 (N, C, ...), got shape {x.shape}")
+        n, c, g = x.shape[0], x.shape[1], self.groups
+        if c % g:
+            raise self.run_error(f"{c} channels are not divisible by num_groups={g}")
+        per = g if self.version < 21 else c
+        scale = _per_channel(self, scale, "scale", per).astype(np.float64)
+        bias = _per_channel(self, bias, "bias", per).astype(np.float64)
+        if self.version < 21:  # one value per group -> per channel
+            scale, bias = np.repeat(scale, c // g), np.repeat(bias, c // g)
+        if x.size == 0:
+            return (x.copy(),)
+        grouped = x.reshape(n, g, -1).astype(np.float64)
+        mean = grouped.mean(axis=2, keepdims=True)
+        diff = grouped - mean
+        inv_std = 1.0 / np.sqrt((diff * diff).mean(axis=2, keepdims=True) + self.epsilon)
+        normed = (diff * inv_std).reshape(n, c, -1)
+        y = normed * scale[None, :, None] + bias[None, :, None]
+        return (y.reshape(x.shape).astype(x.dtype),)
+
+
+@register("LRN", 1, 13)
+class LRN(Op):
+    """y = x / (bias + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta."""
+
+    def setup(self):
+        self.alpha = float(self.attr("alpha", 1e-4))
+        self.beta = float(self.attr("beta", 0.75))
+        self.bias = float(self.attr("bias", 1.0))
+        self.size = int(self.attr("size"))
+        if self.size <= 0:
+            raise self.model_error(f"size must be positive, got {self.size}")
+
+    def run(self, x):
+        _check_float(self, x)
+        if x.ndim < 3:
+            raise self.run_error(f"input must have rank >= 3 (N, C, D1, ...), got shape {x.shape}")
+        c = x.shape[1]
+        lo = (self.size - 1) // 2  # channels before c
+        hi = math.ceil((self.size - 1) / 2)  # channels after c
+        sq = x.astype(np.float64) ** 2
+        # windowed sums over channels via a zero-padded cumulative sum
+        pad = [(0, 0)] * x.ndim
+        pad[1] = (lo + 1, hi)
+        csum = np.cumsum(np.pad(sq, pad), axis=1)
+        idx = np.arange(c)
+        window = np.take(csum, idx + lo + hi + 1, axis=1) - np.take(csum, idx, axis=1)
+        y = x.astype(np.float64) / (self.bias + (self.alpha / self.size) * window) ** self.beta
+        return (y.astype(x.dtype),)
+
+
+@register("MeanVarianceNormalization", 9, 13)
+class MeanVarianceNormalization(Op):
+    """(x - mean) / (sqrt(E[x^2] - mean^2) + 1e-9) over `axes` (ONNX's function body)."""
+
+    def setup(self):
+        self.axes = [int(a) for a in self.attr("axes", [0, 2, 3])]
+
+    def run(self, x):
+        _check_float(self, x)
+        axes = tuple(sorted({normalize_axis(a, x.ndim, self) for a in self.axes}))
+        if x.size == 0:
+            return (x.copy(),)
+        xd = x.astype(np.float64)
+        mean = xd.mean(axis=axes, keepdims=True)
+        var = np.maximum((xd * xd).mean(axis=axes, keepdims=True) - mean * mean, 0.0)
+        y = (xd - mean) / (np.sqrt(var) + 1e-9)
+        return (y.astype(x.dtype),)
+
+
+@register("LpNormalization", 1, 22)
+class LpNormalization(Op):
+    """x / ||x||_p along `axis` (p = 1 or 2); slices whose norm is 0 give 0."""
+
+    def setup(self):
+        self.axis = int(self.attr("axis", -1))
+        self.p = int(self.attr("p", 2))
+        if self.p not in (1, 2):
+            raise self.model_error(f"p must be 1 or 2, got {self.p}")
+
+    def run(self, x):
+        _check_float(self, x)
+        axis = normalize_axis(self.axis, x.ndim, self)
+        xd = x.astype(np.float64)
+        if self.p == 1:
+            norm = np.sum(np.abs(xd), axis=axis, keepdims=True)
+        else:
+            norm = np.sqrt(np.sum(xd * xd, axis=axis, keepdims=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(norm == 0, 0.0, xd / norm)
+        return (y.astype(x.dtype),)
