@@ -172,3 +172,17 @@ def test_tools_bench_json(affine_model, tmp_path):
     assert rec["pyinfer"]["repeats"] == 3 and rec["onnxruntime"]["repeats"] == 3
     assert rec["ratio"] == pytest.approx(rec["pyinfer"]["median_ms"] / rec["onnxruntime"]["median_ms"])
     assert rec["max_abs_diff_vs_ort"] < 1e-5
+
+
+@pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
+def test_tools_bench_named_model(tmp_path):
+    pytest.importorskip("torch")
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench.py"), "cifar10", "--exporter", "legacy",
+                           "--repeats", "2", "--warmup", "1", "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = json.loads(out_json.read_text())["results"]
+    assert rec["model"] == "cifar10" and rec["exporter"] == "legacy"
+    assert rec["inputs"] == {"input": [1, 3, 32, 32]}
+    assert rec["pyinfer_matches_pytorch"] and rec["onnxruntime_matches_pytorch"]
