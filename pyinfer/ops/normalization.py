@@ -35,11 +35,10 @@ class BatchNormalization(Op):
     def setup(self):
         self.epsilon = float(self.attr("epsilon", 1e-5))
         outputs = [o for o in self.node.output[1:] if o]
-        if self.version >= 14 and self.attr("training_mode", 0):
-            raise UnsupportedOpError(
-                f"BatchNormalization node {self.name!r}: training_mode=1 is not supported "
-                "(pyinfer runs inference only; export the model in eval mode)"
-            )
+        # training_mode=1 (opset 14+) is deterministic: normalize with the batch statistics
+        # and emit the momentum-updated running mean / variance.
+        self.training = self.version >= 14 and bool(self.attr("training_mode", 0))
+        self.momentum = float(self.attr("momentum", 0.9))
         if self.version < 7 and not self.attr("is_test", 0):
             raise UnsupportedOpError(
                 f"BatchNormalization node {self.name!r}: is_test=0 (the default before opset 7) means "
@@ -68,6 +67,8 @@ class BatchNormalization(Op):
         if x.size == 0:
             return (x.copy(),)
         flat = x2.reshape(n, c, -1)
+        if self.training:
+            return self._run_training(x, flat, params)
         if x.dtype == np.float32 or _is_half(x.dtype):
             p32 = [p.astype(np.float32, copy=False) for p in params]
             y = kernels.batch_norm(flat.astype(np.float32, copy=False), *p32, epsilon=self.epsilon,
@@ -76,6 +77,20 @@ class BatchNormalization(Op):
         s, b, m, v = (p.astype(np.float64).reshape(1, c, 1) for p in params)
         y = (flat.astype(np.float64) - m) / np.sqrt(v + self.epsilon) * s + b
         return (y.reshape(x.shape).astype(x.dtype),)
+
+    def _run_training(self, x, flat, params):
+        scale, bias, running_mean, running_var = params
+        wide = flat.astype(np.float64)
+        batch_mean = wide.mean(axis=(0, 2))
+        batch_var = wide.var(axis=(0, 2))  # population variance, as the spec's function body
+        c = flat.shape[1]
+        y = (wide - batch_mean.reshape(1, c, 1)) / np.sqrt(batch_var.reshape(1, c, 1) + self.epsilon)
+        y = y * scale.astype(np.float64).reshape(1, c, 1) + bias.astype(np.float64).reshape(1, c, 1)
+        m = self.momentum
+        new_mean = running_mean * m + batch_mean * (1 - m)
+        new_var = running_var * m + batch_var * (1 - m)
+        return (y.reshape(x.shape).astype(x.dtype), new_mean.astype(running_mean.dtype),
+                new_var.astype(running_var.dtype))
 
 
 @register("InstanceNormalization", 1, 6, 22)

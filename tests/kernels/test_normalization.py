@@ -150,10 +150,18 @@ def test_batchnormalization_old_is_test(rng):
         run_node("BatchNormalization", [x, *params], opset=6)
 
 
-def test_batchnormalization_training_mode_is_rejected(rng):
+def test_batchnormalization_training_mode_uses_batch_statistics(rng):
     x = rng.standard_normal((2, 3, 4)).astype(np.float32)
-    with pytest.raises(pyinfer.UnsupportedOpError, match="training_mode"):
-        run_node("BatchNormalization", [x, *bn_params(rng, 3)], {"training_mode": 1}, opset=15, n_outputs=3)
+    scale, bias, mean, var = bn_params(rng, 3)
+    (y, run_mean, run_var), _ = run_node("BatchNormalization", [x, scale, bias, mean, var],
+                                         {"training_mode": 1, "momentum": 0.8}, opset=15, n_outputs=3)
+    xd = x.astype(np.float64)
+    bm = xd.mean(axis=(0, 2))
+    bv = ((xd - bm[None, :, None]) ** 2).mean(axis=(0, 2))
+    expected = (xd - bm[None, :, None]) / np.sqrt(bv[None, :, None] + 1e-5) * scale[None, :, None] + bias[None, :, None]
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run_mean, 0.8 * mean + 0.2 * bm, rtol=1e-6)
+    np.testing.assert_allclose(run_var, 0.8 * var + 0.2 * bv, rtol=1e-6)
 
 
 def test_batchnormalization_bad_param_shape(rng):
