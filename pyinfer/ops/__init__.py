@@ -5,6 +5,7 @@ Each module keeps an op's attribute parsing, shape rule and kernel call together
 """
 from . import (  # noqa: F401
     activation,
+    attention,
     conv,
     elementwise,
     gemm,
