@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     gemm,
     indexing,
     logic,
+    loss,
     misc,
     normalization,
     pool,
