@@ -19,4 +19,5 @@ from . import (  # noqa: F401
     resize,
     rnn,
     shape,
+    vision,
 )
