@@ -213,9 +213,10 @@ class Attention(Op):
         y = pv.reshape(batch, hq, sq, vhd)
         if q.ndim == 3:
             y = y.transpose(0, 2, 1, 3).reshape(batch, sq, hq * vhd)
+        if len(self.node.output) < 4 or not self.node.output[3]:
+            return y.astype(q.dtype), k_all, v_all  # qk_matmul_output not wanted: skip the copy
         qk = {0: raw, 1: capped, 2: logits, 3: probs}[self.mode]
-        qk = np.broadcast_to(qk, full).astype(q.dtype)
-        return y.astype(q.dtype), k_all, v_all, qk
+        return y.astype(q.dtype), k_all, v_all, np.broadcast_to(qk, full).astype(q.dtype)
 
 
 # --- RotaryEmbedding ----------------------------------------------------------------------
