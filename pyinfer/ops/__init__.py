@@ -5,11 +5,13 @@ Each module keeps an op's attribute parsing, shape rule and kernel call together
 """
 from . import (  # noqa: F401
     activation,
+    attention,
     conv,
     elementwise,
     gemm,
     indexing,
     logic,
+    loss,
     misc,
     normalization,
     pool,
@@ -17,4 +19,5 @@ from . import (  # noqa: F401
     resize,
     rnn,
     shape,
+    vision,
 )
