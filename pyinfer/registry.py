@@ -20,6 +20,9 @@ import onnx.defs
 from .errors import UnsupportedOpError
 
 ONNX_DOMAINS = ("", "ai.onnx")
+# Domains whose operator versions onnx.defs knows: the applicable schema version must be
+# implemented exactly. Other domains (ours: "pyinfer") take the highest version <= the opset.
+SCHEMA_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.preview")
 
 _TABLE: dict[tuple[str, str], dict[int, type]] = defaultdict(dict)
 
@@ -65,7 +68,7 @@ def lookup(op_type: str, domain: str, opset: int, node_name: str = "") -> tuple[
         raise UnsupportedOpError(
             f"unsupported operator {label} (in {where}, opset {opset}): pyinfer does not implement it"
         )
-    if domain in ("", "ai.onnx.ml", "ai.onnx.preview.training"):
+    if domain in SCHEMA_DOMAINS:
         version = schema_version(op_type, opset, domain)
         if version is None:
             raise UnsupportedOpError(
