@@ -48,11 +48,12 @@ class GraphExecutor:
     """
 
     def __init__(self, graph: onnx.GraphProto, opset: dict[str, int], num_threads: int = 0,
-                 outer_scope: frozenset = frozenset()):
+                 outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None):
         self.graph = graph
         self.constants = initializer_arrays(graph)
         nodes = topological_order(graph, set(outer_scope))
-        ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants)
+        ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
+                        max_memory_bytes=max_memory_bytes)
         self.steps = []
         self._reads = []  # per step: every name it reads, subgraph outer-scope reads included
         for node in nodes:

@@ -36,6 +36,9 @@ class OpContext:
     num_threads: int = 0  # 0 = kernel default
     opset: dict = field(default_factory=dict)  # domain -> opset version
     constants: dict = field(default_factory=dict)  # value name -> ndarray (initializers)
+    # Largest single tensor an op may allocate from sizes found in the model or the feeds
+    # (None = the default of pyinfer.limits). Turns allocation bombs into clear errors.
+    max_memory_bytes: int | None = None
 
 
 def attribute_value(attr: onnx.AttributeProto):
