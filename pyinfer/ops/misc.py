@@ -19,7 +19,8 @@ def _body(op: Op, name: str):
     from ..graph import free_names
 
     graph = op.attr(name)
-    return GraphExecutor(graph, op.ctx.opset, op.num_threads, outer_scope=frozenset(free_names(graph)))
+    return GraphExecutor(graph, op.ctx.opset, op.num_threads, outer_scope=frozenset(free_names(graph)),
+                         max_memory_bytes=op.ctx.max_memory_bytes)
 
 
 class _Scoped(Op):
