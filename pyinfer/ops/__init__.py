@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     misc,
     normalization,
     pool,
+    quantize,
     reduce,
     resize,
     rnn,
