@@ -18,4 +18,5 @@ from . import (  # noqa: F401
     resize,
     rnn,
     shape,
+    signal,
 )
