@@ -19,4 +19,5 @@ from . import (  # noqa: F401
     rnn,
     shape,
     signal,
+    text,
 )
