@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     gemm,
     indexing,
     logic,
+    ml,
     misc,
     normalization,
     pool,
@@ -20,4 +21,5 @@ from . import (  # noqa: F401
     shape,
     signal,
     text,
+    training,
 )
