@@ -54,7 +54,8 @@ def _tree_attrs(**extra):
         nodes_modes=helper.make_tensor("m", TensorProto.UINT8, (3,), [0, 6, 0]),
         nodes_splits=helper.make_tensor("s", TensorProto.FLOAT, (3,), [1.0, 0.0, 0.0]),
         membership_values=helper.make_tensor("mv", TensorProto.FLOAT, (3,), [1.0, 3.0, float("nan")]),
-        leaf_targetids=[0, 0, 0, 1], leaf_weights=helper.make_tensor("w", TensorProto.FLOAT, (4,), [1.0, 2.0, 3.0, 10.0]),
+        leaf_targetids=[0, 0, 0, 1],
+        leaf_weights=helper.make_tensor("w", TensorProto.FLOAT, (4,), [1.0, 2.0, 3.0, 10.0]),
         tree_roots=[0, 2], n_targets=2)
     attrs.update(extra)
     return attrs

@@ -230,7 +230,8 @@ def _naive_conv(x, w, strides, pads, dil, group):
     return y
 
 
-@pytest.mark.parametrize("strides,pads,dil,group", [((1, 1), (0, 0, 0, 0), (1, 1), 1), ((2, 1), (1, 2, 0, 1), (1, 2), 2)])
+@pytest.mark.parametrize("strides,pads,dil,group", [((1, 1), (0, 0, 0, 0), (1, 1), 1),
+                                                    ((2, 1), (1, 2, 0, 1), (1, 2), 2)])
 def test_conv_integer(rng, strides, pads, dil, group):
     x = rng.integers(0, 256, (2, 4, 6, 7)).astype(np.uint8)
     w = rng.integers(-128, 128, (4, 4 // group, 3, 2)).astype(np.int8)
@@ -270,7 +271,8 @@ def test_qlinear_conv_per_channel(rng):
 def test_qlinear_matmul(rng):
     a = rng.integers(0, 256, (3, 4)).astype(np.uint8)
     b = rng.integers(0, 256, (4, 2)).astype(np.uint8)
-    sa, za, sb, zb, sy, zy = np.float32(0.02), np.uint8(110), np.float32(0.03), np.uint8(130), np.float32(0.5), np.uint8(100)
+    sa, za, sb, zb = np.float32(0.02), np.uint8(110), np.float32(0.03), np.uint8(130)
+    sy, zy = np.float32(0.5), np.uint8(100)
     acc = (a.astype(np.int64) - 110) @ (b.astype(np.int64) - 130)
     want = np.clip(np.rint(acc * (0.02 * 0.03 / 0.5)) + 100, 0, 255).astype(np.uint8)
     got = run("QLinearMatMul", [a, sa, za, b, sb, zb, sy, zy])

@@ -217,7 +217,8 @@ class ImageDecoder(Op):
 
     def run(self, encoded):
         if encoded.dtype != np.uint8 or encoded.ndim != 1:
-            raise self.run_error(f"encoded_stream must be a 1-D uint8 tensor, got {encoded.dtype} {list(encoded.shape)}")
+            raise self.run_error(f"encoded_stream must be a 1-D uint8 tensor, "
+                                 f"got {encoded.dtype} {list(encoded.shape)}")
         b = encoded.tobytes()
         channels = 1 if self.pixel_format == "Grayscale" else 3
         for magic, name in _UNSUPPORTED:

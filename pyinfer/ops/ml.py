@@ -171,7 +171,8 @@ class TreeEnsemble(Op):
             raise self.model_error("nodes_featureids must be >= 0")
         if self.mode.size and (self.mode.min() < 0 or self.mode.max() > _MEMBER):
             raise self.model_error("nodes_modes must lie in 0..6")
-        if self.n_targets < 1 or (n_leaves and (self.leaf_target.min() < 0 or self.leaf_target.max() >= self.n_targets)):
+        bad_target = n_leaves and (self.leaf_target.min() < 0 or self.leaf_target.max() >= self.n_targets)
+        if self.n_targets < 1 or bad_target:
             raise self.model_error(f"leaf_targetids must lie in [0, n_targets={self.n_targets})")
         for ids, leaf, what in ((self.true_id, self.true_leaf, "true"), (self.false_id, self.false_leaf, "false")):
             bound = np.where(leaf, n_leaves, n)

@@ -40,7 +40,7 @@ def _names(*types):
 
 
 _U8_I8 = _names(np.uint8, np.int8)
-_F8_NAMES = {np.dtype(t) for t in _FLOAT8}
+_F8_NAMES = _FLOAT8
 # Quantized types (QuantizeLinear output / DequantizeLinear input) per schema since_version.
 _Q_TYPES = {10: _U8_I8, 13: _U8_I8, 19: _U8_I8 | _F8_NAMES}
 _Q_TYPES[21] = _Q_TYPES[19] | _names(np.int16, np.uint16, ml_dtypes.int4, ml_dtypes.uint4)
@@ -137,7 +137,8 @@ class QuantizeLinear(Op):
         if code:
             self.output_dtype = _np_type(self, code, "output_dtype")
             if self.output_dtype not in _Q_TYPES[v]:
-                raise self.model_error(f"output_dtype {self.output_dtype} is not a quantized type of QuantizeLinear-{v}")
+                raise self.model_error(f"output_dtype {self.output_dtype} is not a quantized type "
+                                       f"of QuantizeLinear-{v}")
         self.precision = None
         code = self.attr("precision", 0) if v >= 23 else 0
         if code:
@@ -157,7 +158,8 @@ class QuantizeLinear(Op):
         if y_zero_point is not None:
             _require_dtype(self, y_zero_point, _Q_TYPES[v], "y_zero_point")
             if self.output_dtype is not None and y_zero_point.dtype != self.output_dtype:
-                raise self.run_error(f"y_zero_point dtype {y_zero_point.dtype} differs from output_dtype {self.output_dtype}")
+                raise self.run_error(f"y_zero_point dtype {y_zero_point.dtype} differs from "
+                                     f"output_dtype {self.output_dtype}")
             if not _same_granularity(y_zero_point, y_scale):
                 raise self.run_error(f"y_zero_point shape {list(y_zero_point.shape)} differs from "
                                      f"y_scale shape {list(y_scale.shape)}")
@@ -305,8 +307,7 @@ class MatMulInteger(Op):
         return (np.matmul(A, B).astype(np.int32),)
 
 
-def _requantize(acc: np.ndarray, multiplier: np.ndarray, y_zero_point: np.ndarray, out_dtype,
-                op: Op) -> np.ndarray:
+def _requantize(acc: np.ndarray, multiplier: np.ndarray, y_zero_point: np.ndarray, out_dtype) -> np.ndarray:
     """y = saturate(round(acc * multiplier) + y_zp) for integer outputs; for float8 outputs the
     zero point is added in float and the value cast with saturation."""
     v = acc.astype(np.float64) * multiplier
@@ -326,9 +327,11 @@ class QLinearMatMul(Op):
         _check_matmul(self, a, b)
         for zp, s, what in ((a_zero_point, a_scale, "a"), (b_zero_point, b_scale, "b"), (y_zero_point, y_scale, "y")):
             if not _same_granularity(zp, s):
-                raise self.run_error(f"{what}_zero_point shape {list(zp.shape)} differs from {what}_scale shape {list(s.shape)}")
+                raise self.run_error(f"{what}_zero_point shape {list(zp.shape)} differs from "
+                                     f"{what}_scale shape {list(s.shape)}")
         if y_scale.size != 1 or y_scale.ndim > 1:
-            raise self.run_error(f"y_scale / y_zero_point must be scalars (per-tensor), got shape {list(y_scale.shape)}")
+            raise self.run_error(f"y_scale / y_zero_point must be scalars (per-tensor), "
+                                 f"got shape {list(y_scale.shape)}")
         A = self._dequantized_ints(a, _matmul_zp(self, a_zero_point, a, "row", "a_zero_point"), "a", q_types)
         B = self._dequantized_ints(b, _matmul_zp(self, b_zero_point, b, "column", "b_zero_point"), "b", q_types)
         sa = _to_float(_matmul_zp(self, a_scale, a, "row", "a_scale"))
@@ -337,7 +340,7 @@ class QLinearMatMul(Op):
         if a.ndim == 1 and np.ndim(sa):  # matmul drops the row axis of a 1-D a
             sa = sa.reshape(-1)
         multiplier = sa * sb / _to_float(y_scale.reshape(()))
-        return (_requantize(acc, multiplier, y_zero_point.reshape(()), y_zero_point.dtype, self),)
+        return (_requantize(acc, multiplier, y_zero_point.reshape(()), y_zero_point.dtype),)
 
     def _dequantized_ints(self, a, zp, what, q_types):
         if a.dtype in _F8_NAMES:  # float8 "quantization": subtract in float
@@ -454,10 +457,11 @@ class QLinearConv(_IntConvAttrs):
         if B is not None:
             _require_dtype(self, B, _names(np.int32), "B")
             if B.shape != (m,):
-                raise self.run_error(f"B must be 1-D with one value per output channel ({m}), got shape {list(B.shape)}")
+                raise self.run_error(f"B must be 1-D with one value per output channel ({m}), "
+                                     f"got shape {list(B.shape)}")
             acc = acc + B.astype(np.int64).reshape(channel_shape)
         xs = _to_float(_scalar_param(self, x_scale, "x_scale"))
         ysc = _to_float(_scalar_param(self, y_scale, "y_scale"))
         wsf = _to_float(ws if ws.ndim == 0 else ws.reshape(channel_shape))
         yzp = _scalar_param(self, y_zero_point, "y_zero_point")
-        return (_requantize(acc, xs * wsf / ysc, yzp, y_zero_point.dtype, self),)
+        return (_requantize(acc, xs * wsf / ysc, yzp, y_zero_point.dtype),)
