@@ -19,6 +19,7 @@ from .errors import (  # noqa: F401  (errors first: the extension imports them)
 )
 from . import _kernels
 from . import kernels  # noqa: F401
+from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError  # noqa: F401
 from .session import InferenceSession, NodeArg  # noqa: F401
 
 __version__ = "0.1.0"

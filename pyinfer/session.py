@@ -1,15 +1,22 @@
 """The public InferenceSession, shaped like onnxruntime's."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from .errors import InputShapeError, InputTypeError, MissingInputError, UnknownInputError
+from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
 from .executor import GraphExecutor, opset_map
 from .loader import load_model
+from .optimizer import optimize
+from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
+
+# Settings accepted as InferenceSession keywords as well as through SessionOptions.
+_OPTION_KEYWORDS = ("graph_optimization_level", "optimized_model_filepath", "intra_op_num_threads",
+                    "enable_profiling", "max_memory_bytes")
 
 _ORT_TYPE_NAMES = {
     onnx.TensorProto.FLOAT: "float", onnx.TensorProto.DOUBLE: "double",
@@ -49,19 +56,26 @@ def _node_arg(vi: onnx.ValueInfoProto) -> NodeArg:
 
 
 class InferenceSession:
-    """Load an ONNX model and run it.
+    """Load an ONNX model, optimize its graph and run it.
 
     model: a path, the serialized bytes, or an onnx.ModelProto.
+    sess_options: a pyinfer.SessionOptions (or an onnxruntime one: the settings pyinfer knows
+        are read from it).
     num_threads: threads for the kernels (None: one per physical core; 1: the calling thread only).
-    sess_options / providers are accepted for onnxruntime compatibility.
+    Keywords graph_optimization_level, optimized_model_filepath, intra_op_num_threads,
+    enable_profiling and max_memory_bytes override the same settings of sess_options.
+    providers is accepted for onnxruntime compatibility.
     """
 
     def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None, **kwargs):
-        if num_threads is None and sess_options is not None:
-            num_threads = getattr(sess_options, "intra_op_num_threads", None) or None
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 0):
-            raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
-        self.num_threads = num_threads or 0
+        opts = SessionOptions.from_any(sess_options)
+        for name in _OPTION_KEYWORDS:
+            if kwargs.get(name) is not None:
+                setattr(opts, name, kwargs.pop(name))
+        if num_threads is not None:
+            opts.intra_op_num_threads = num_threads
+        self.options = opts
+        self.num_threads = opts.intra_op_num_threads
         self._model = load_model(model)
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer}
@@ -69,7 +83,11 @@ class InferenceSession:
         # Initializers also listed as inputs (IR < 4 style) may be overridden by a feed.
         self._overridable = {vi.name: _node_arg(vi) for vi in graph.input if vi.name in init_names}
         self._outputs = [_node_arg(vi) for vi in graph.output]
-        self._executor = GraphExecutor(graph, opset_map(self._model), self.num_threads)
+        self._optimized_model, self.optimization_report = _optimize(self._model, opts)
+        if opts.optimized_model_filepath:
+            _save_model(self._optimized_model, opts.optimized_model_filepath)
+        self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
+                                       self.num_threads)
 
     def get_inputs(self) -> list[NodeArg]:
         return list(self._inputs)
@@ -145,3 +163,25 @@ def _check_feed(arg: NodeArg, value):
                     f"input {arg.name!r}: dimension {axis} must be {want} (shape {arg.shape}), got shape {list(value.shape)}"
                 )
     return value
+
+
+class OptimizerWarning(UserWarning):
+    """The graph optimizer failed unexpectedly; the model runs unoptimized."""
+
+
+def _optimize(model: onnx.ModelProto, opts: SessionOptions):
+    try:
+        return optimize(model, opts.graph_optimization_level, num_threads=opts.intra_op_num_threads)
+    except Error:
+        raise  # the model itself is at fault: the same error would come from the executor
+    except Exception as e:  # a bug in a pass must not stop a model that runs fine without it
+        warnings.warn(f"graph optimization failed ({type(e).__name__}: {e}); running the model unoptimized",
+                      OptimizerWarning, stacklevel=3)
+        return optimize(model, GraphOptimizationLevel.ORT_DISABLE_ALL)
+
+
+def _save_model(model: onnx.ModelProto, path: str) -> None:
+    try:
+        onnx.save(model, path)
+    except (OSError, ValueError) as e:
+        raise SessionOptionsError(f"cannot save the optimized model to {path!r}: {e}") from e

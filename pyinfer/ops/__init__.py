@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     attention,
     conv,
     elementwise,
+    fused,
     gemm,
     image,
     indexing,

@@ -1,0 +1,83 @@
+"""Activations fused into the Conv / Gemm / MatMul before them.
+
+Conv -> act becomes pyinfer::FusedConv, Gemm -> act pyinfer::FusedGemm, MatMul -> act
+pyinfer::FusedMatMul, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSwish,
+Gelu) and its parameters (`alpha`, `clip_min` / `clip_max`, `approximate`). A FusedConv with
+a residual but no activation yet (see residual_fusion) also takes one. float32 only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .workgraph import FUSED_DOMAIN, WorkGraph, attrs_of, copy_node, set_attr
+
+NAME = "fuse_activation"
+
+_TARGETS = {("", "Conv"): "FusedConv", ("", "Gemm"): "FusedGemm", ("", "MatMul"): "FusedMatMul",
+            (FUSED_DOMAIN, "FusedConv"): "FusedConv", (FUSED_DOMAIN, "FusedGemm"): "FusedGemm",
+            (FUSED_DOMAIN, "FusedMatMul"): "FusedMatMul"}
+
+
+def activation_attrs(g: WorkGraph, node):
+    """The fused-op attributes describing activation node `node`, or None if it cannot fuse."""
+    if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+        return None
+    a = attrs_of(node)
+    op = node.op_type
+    if op in ("Relu", "Sigmoid", "HardSwish"):
+        return {"activation": op}
+    if op == "LeakyRelu":
+        return {"activation": op, "alpha": float(a.get("alpha", 0.01))}
+    if op == "Gelu":
+        return {"activation": op, "approximate": a.get("approximate", "none")}
+    if op == "Clip":
+        if g.opset.get("", 1) < 11:
+            lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
+        else:
+            bounds = []
+            for i, default in ((1, -np.inf), (2, np.inf)):
+                if len(node.input) > i and node.input[i]:
+                    v = g.const(node.input[i])
+                    if v is None or v.size != 1:
+                        return None
+                    bounds.append(float(v.reshape(-1)[0]))
+                else:
+                    bounds.append(default)
+            lo, hi = bounds
+        return {"activation": "Clip", "clip_min": float(lo), "clip_max": float(hi)}
+    return None
+
+
+def _fusable_target(g: WorkGraph, node) -> str | None:
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    fused = _TARGETS.get((domain, node.op_type))
+    if fused is None or len(node.output) != 1:
+        return None
+    if domain == FUSED_DOMAIN and attrs_of(node).get("activation", ""):
+        return None  # already has one
+    if node.op_type == "Gemm" and g.opset.get("", 1) < 7:
+        return None  # Gemm-1/6 broadcast semantics differ; FusedGemm always broadcasts
+    return fused
+
+
+def run(g: WorkGraph) -> int:
+    count = 0
+    for act in list(g.nodes):
+        if not act.input or not act.input[0]:
+            continue
+        prod = g.producer(act.input[0])
+        if prod is None:
+            continue
+        fused = _fusable_target(g, prod)
+        if fused is None or not g.single_use(act.input[0]) or not g.is_float32(act.input[0]):
+            continue
+        attrs = activation_attrs(g, act)
+        if attrs is None:
+            continue
+        new = copy_node(prod, fused, FUSED_DOMAIN)
+        for k, v in attrs.items():
+            set_attr(new, k, v)
+        new.output[0] = act.output[0]
+        g.replace([prod, act], [new])
+        count += 1
+    return count

@@ -1,0 +1,144 @@
+"""Constant folding: a node whose inputs are all constants is computed now, with pyinfer's own ops.
+
+Also folds shape arithmetic on values whose static shape is known (graph input / value_info
+declarations and onnx shape inference): Shape and Size of such a value, and Gather / Slice
+picking only the known entries of a Shape (so `x.size(1)` folds even when the batch dimension
+is symbolic). A symbolic or unknown dimension is never folded.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import Error
+from ..ops.base import OpContext
+from ..registry import lookup
+from .workgraph import WorkGraph, attrs_of, has_subgraph
+
+NAME = "fold_constants"
+
+# Ops whose result is not a function of their inputs.
+_NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                     "Multinomial", "Bernoulli"}
+# A fold that creates a constant much bigger than its inputs (ConstantOfShape, Expand, Tile...)
+# only makes the model larger; beyond this many elements it is left to run time.
+_MAX_GROWN_ELEMENTS = 1 << 20
+
+
+def run(g: WorkGraph) -> int:
+    g.infer_shapes()
+    ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants)
+    count = 0
+    for node in list(g.nodes):
+        values = _fold_shape_op(g, node)
+        if values is None:
+            values = _evaluate(g, node, ctx)
+        if values is None:
+            continue
+        for name, value in zip(node.output, values):
+            if name:
+                g.set_constant(name, value)
+        g.remove([node])
+        count += 1
+    return count
+
+
+def _evaluate(g: WorkGraph, node, ctx):
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    if domain != "" or node.op_type in _NONDETERMINISTIC or has_subgraph(node):
+        return None
+    inputs = [n for n in node.input if n]
+    if not all(g.is_const(n) for n in inputs):
+        return None
+    args = [g.const(n) if n else None for n in node.input]
+    try:
+        cls, version = lookup(node.op_type, domain, g.opset.get(domain, 1), node.name)
+        results = cls(node, version, ctx).run(*args)
+    except (Error, Exception):  # an op that fails now fails again (with its message) at run time
+        return None
+    outputs = [o for o in node.output]
+    if len(results) < len([o for o in outputs if o]):
+        return None
+    values = []
+    for name, value in zip(outputs, results):
+        if not name:
+            values.append(None)
+            continue
+        if not isinstance(value, np.ndarray):
+            if isinstance(value, np.generic):
+                value = np.asarray(value)
+            else:
+                return None  # sequences, optionals: not representable as an initializer
+        values.append(value)
+    grown = sum(v.size for v in values if v is not None)
+    if grown > _MAX_GROWN_ELEMENTS and grown > sum(np.asarray(a).size for a in args if a is not None):
+        return None
+    return values
+
+
+# --- shapes ----------------------------------------------------------------------------
+def _clamp(i: int, rank: int) -> int:
+    return min(max(i + rank if i < 0 else i, 0), rank)
+
+
+def shape_entries(g: WorkGraph, name: str):
+    """The entries of the value `name` if it is (a slice of) a Shape: a list of int | None."""
+    node = g.producer(name)
+    if node is None or node.op_type != "Shape" or node.domain not in ("", "ai.onnx"):
+        return None
+    dims = g.shape(node.input[0])
+    if dims is None:
+        return None
+    rank = len(dims)
+    a = attrs_of(node)
+    start, end = _clamp(int(a.get("start", 0)), rank), _clamp(int(a.get("end", rank)), rank)
+    return [d if isinstance(d, int) else None for d in dims[start:end]]
+
+
+def _as_const(entries):
+    if entries is None or any(d is None for d in entries):
+        return None
+    return np.array(entries, dtype=np.int64)
+
+
+def _fold_shape_op(g: WorkGraph, node):
+    if node.domain not in ("", "ai.onnx") or not node.input or g.is_const(node.input[0]):
+        return None
+    op = node.op_type
+    if op == "Shape":
+        value = _as_const(shape_entries(g, node.output[0]))
+        return None if value is None else [value]
+    if op == "Size":
+        dims = g.static_shape(node.input[0])
+        return None if dims is None else [np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)]
+    entries = shape_entries(g, node.input[0])
+    if entries is None:
+        return None
+    if op == "Gather":
+        indices = g.const(node.input[1]) if len(node.input) > 1 else None
+        if indices is None or int(attrs_of(node).get("axis", 0)) != 0:
+            return None
+        idx = np.asarray(indices, dtype=np.int64)
+        n = len(entries)
+        if np.any(idx < -n) or np.any(idx >= n):
+            return None  # out of range: let the op report it at run time
+        picked = [entries[int(i)] for i in idx.reshape(-1)]
+        if any(d is None for d in picked):
+            return None
+        return [np.array(picked, dtype=np.int64).reshape(idx.shape)]
+    if op == "Slice" and g.opset.get("", 1) >= 10:
+        params = [g.const(n) if n else None for n in list(node.input[1:]) + [""] * (5 - len(node.input))]
+        starts, ends, axes, steps = params[:4]
+        if starts is None or ends is None or starts.size != 1 or ends.size != 1:
+            return None
+        if axes is not None and (axes.size != 1 or int(axes.reshape(-1)[0]) not in (0, -1)):
+            return None
+        step = 1 if steps is None else int(steps.reshape(-1)[0])
+        if step == 0:
+            return None
+        # Python slicing on the list clamps exactly like ONNX Slice for a 1-D input.
+        s, e = int(starts.reshape(-1)[0]), int(ends.reshape(-1)[0])
+        big = 1 << 62
+        s, e = max(min(s, big), -big), max(min(e, big), -big)
+        value = _as_const(entries[s:e:step])
+        return None if value is None else [value]
+    return None

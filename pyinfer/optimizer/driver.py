@@ -1,0 +1,91 @@
+"""Runs the passes of a GraphOptimizationLevel to a fixed point and reports what fired.
+
+Order within one round (each pass sees the previous one's result):
+  basic:     remove_identity, fold_constants, eliminate_dead_nodes
+  extended:  cancel_transposes, fold_batchnorm, fold_conv_mul_add, matmul_add_to_gemm,
+             avgpool_mul_to_sumpool
+  all:       fuse_residual_add, fuse_activation
+Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
+in every round, so what a rewrite leaves behind is gone before the next round.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import onnx
+
+from ..options import GraphOptimizationLevel as Level
+from . import (
+    activation_fusion,
+    bn_folding,
+    constant_folding,
+    conv_scale,
+    elimination,
+    identity,
+    matmul_add,
+    residual_fusion,
+    sum_pool,
+    transpose,
+)
+from .workgraph import WorkGraph
+
+MAX_ROUNDS = 10
+
+# (pass module, lowest level that runs it), in the order they run within a round.
+PASSES = [
+    (identity, Level.ORT_ENABLE_BASIC),
+    (constant_folding, Level.ORT_ENABLE_BASIC),
+    (transpose, Level.ORT_ENABLE_EXTENDED),
+    (bn_folding, Level.ORT_ENABLE_EXTENDED),
+    (conv_scale, Level.ORT_ENABLE_EXTENDED),
+    (matmul_add, Level.ORT_ENABLE_EXTENDED),
+    (sum_pool, Level.ORT_ENABLE_EXTENDED),
+    (residual_fusion, Level.ORT_ENABLE_ALL),
+    (activation_fusion, Level.ORT_ENABLE_ALL),
+    (elimination, Level.ORT_ENABLE_BASIC),
+]
+
+
+@dataclass
+class OptimizationReport:
+    level: Level
+    rounds: int = 0
+    pass_counts: dict = field(default_factory=dict)  # pass name -> rewrites, in pass order
+    ops_before: Counter = field(default_factory=Counter)  # "domain::Op" or "Op" -> count
+    ops_after: Counter = field(default_factory=Counter)
+    shapes: dict = field(default_factory=dict)  # value name -> (elem_type, dims) after optimization
+
+
+def op_histogram(nodes) -> Counter:
+    return Counter(f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type for n in nodes)
+
+
+def passes_for(level) -> list:
+    return [module for module, lowest in PASSES if level >= lowest]
+
+
+def optimize(model: onnx.ModelProto, level=Level.ORT_ENABLE_ALL, num_threads: int = 0,
+             only: list[str] | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
+    """The optimized model and a report. `only` restricts to the named passes (for tests)."""
+    level = Level(level)
+    report = OptimizationReport(level=level, ops_before=op_histogram(model.graph.node))
+    if level == Level.ORT_DISABLE_ALL:
+        report.ops_after = report.ops_before.copy()
+        return model, report
+    g = WorkGraph(model, num_threads=num_threads)
+    g.infer_shapes()
+    passes = [p for p in passes_for(level) if only is None or p.NAME in only]
+    report.pass_counts = {p.NAME: 0 for p in passes}
+    for _ in range(MAX_ROUNDS):
+        report.rounds += 1
+        changed = 0
+        for p in passes:
+            n = p.run(g)
+            report.pass_counts[p.NAME] += n
+            changed += n
+        if not changed:
+            break
+    report.ops_after = op_histogram(g.nodes)
+    report.shapes = dict(g.types)
+    return g.to_model(), report

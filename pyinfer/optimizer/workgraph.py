@@ -1,0 +1,311 @@
+"""A mutable view of a model's top-level graph that the optimizer passes rewrite.
+
+Invariants the passes rely on:
+- `nodes` is in topological order. A rewrite that replaces several nodes by one puts the new
+  node where the *last* replaced node was, which keeps the order valid (all its inputs were
+  available there).
+- `constants` holds only initializers that cannot be overridden by a feed (an initializer also
+  listed as a graph input is a default value, not a constant).
+- Value names read by a subgraph (If / Loop / Scan bodies) or listed as graph outputs are
+  "pinned": passes never rename them away.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..executor import initializer_arrays, opset_map
+from ..graph import node_reads, topological_order
+
+FUSED_DOMAIN = "pyinfer"
+FUSED_DOMAIN_VERSION = 1
+
+
+def attrs_of(node: onnx.NodeProto) -> dict:
+    from ..ops.base import attribute_value
+
+    return {a.name: attribute_value(a) for a in node.attribute}
+
+
+def has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def copy_node(node: onnx.NodeProto, op_type: str | None = None, domain: str | None = None) -> onnx.NodeProto:
+    """A new node with node's inputs, outputs, name and attributes (op_type / domain replaceable)."""
+    new = helper.make_node(op_type or node.op_type, list(node.input), list(node.output), name=node.name,
+                           domain=node.domain if domain is None else domain)
+    new.attribute.extend(node.attribute)
+    return new
+
+
+def set_attr(node: onnx.NodeProto, name: str, value) -> None:
+    for i, attr in enumerate(node.attribute):
+        if attr.name == name:
+            del node.attribute[i]
+            break
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+class WorkGraph:
+    def __init__(self, model: onnx.ModelProto, num_threads: int = 0):
+        self.model = model
+        graph = model.graph
+        self.opset = opset_map(model)
+        self.num_threads = num_threads
+        self.nodes: list[onnx.NodeProto] = [copy.deepcopy(n) for n in topological_order(graph)]
+        self.input_names = [vi.name for vi in graph.input]
+        self.output_names = [vi.name for vi in graph.output]
+        arrays = initializer_arrays(graph)
+        overridable = set(self.input_names)
+        self.constants: dict[str, np.ndarray] = {k: v for k, v in arrays.items() if k not in overridable}
+        # Untouched initializers are written back as they came (no re-encoding of exotic dtypes).
+        self._protos = {t.name: t for t in graph.initializer}
+        self._sparse = {t.values.name: t for t in graph.sparse_initializer}
+        # Shapes: name -> (elem_type, dims) with dims a list of int | str (symbolic) | None, or None.
+        self.types: dict[str, tuple[int, list | None]] = {}
+        for vi in itertools.chain(graph.input, graph.value_info, graph.output):
+            self._record_type(vi)
+        for name, arr in self.constants.items():
+            if isinstance(arr, np.ndarray):
+                self.types[name] = (_elem_type(arr.dtype), list(arr.shape))
+        self._names = None
+        self._index = None
+        self._counter = itertools.count()
+
+    # --- lookups ---------------------------------------------------------------------
+    def _build_index(self):
+        producer, consumers, subgraph_reads = {}, {}, set()
+        for node in self.nodes:
+            for out in node.output:
+                if out:
+                    producer[out] = node
+            direct = [n for n in node.input if n]
+            for name in direct:
+                consumers.setdefault(name, []).append(node)
+            for name in node_reads(node)[len(direct):]:
+                subgraph_reads.add(name)
+                consumers.setdefault(name, []).append(node)
+        self._index = (producer, consumers, subgraph_reads)
+
+    def _idx(self):
+        if self._index is None:
+            self._build_index()
+        return self._index
+
+    def changed(self):
+        """Call after any mutation of `nodes` (lookups are cached)."""
+        self._index = None
+        self._names = None
+
+    def producer(self, name: str):
+        return self._idx()[0].get(name)
+
+    def consumers(self, name: str) -> list:
+        return self._idx()[1].get(name, [])
+
+    def is_pinned(self, name: str) -> bool:
+        return name in self.output_names or name in self._idx()[2]
+
+    def single_use(self, name: str) -> bool:
+        """Read by exactly one node, once, and neither a graph output nor read by a subgraph."""
+        users = self.consumers(name)
+        return len(users) == 1 and not self.is_pinned(name) and list(users[0].input).count(name) == 1
+
+    def const(self, name: str):
+        return self.constants.get(name) if name else None
+
+    def is_const(self, name: str) -> bool:
+        return name in self.constants
+
+    def shape(self, name: str):
+        """dims (int | str | None each) or None if unknown."""
+        t = self.types.get(name)
+        return None if t is None else t[1]
+
+    def static_shape(self, name: str):
+        """A tuple of ints if every dimension is known, else None."""
+        dims = self.shape(name)
+        if dims is None or not all(isinstance(d, int) for d in dims):
+            return None
+        return tuple(dims)
+
+    def elem_type(self, name: str) -> int:
+        t = self.types.get(name)
+        return 0 if t is None else t[0]
+
+    def is_float32(self, name: str) -> bool:
+        return self.elem_type(name) == onnx.TensorProto.FLOAT
+
+    # --- edits -----------------------------------------------------------------------
+    def fresh_name(self, base: str) -> str:
+        if self._names is None:
+            self._names = set(self.constants) | set(self.input_names) | set(self.output_names)
+            self._names |= set(self._protos) | set(self._sparse)
+            for node in self.nodes:
+                self._names.update(node.output)
+                self._names.update(node.input)
+        while True:
+            name = f"{base}_opt{next(self._counter)}"
+            if name not in self._names:
+                self._names.add(name)
+                return name
+
+    def add_constant(self, base: str, value: np.ndarray) -> str:
+        name = self.fresh_name(base)
+        self.set_constant(name, value)
+        return name
+
+    def set_constant(self, name: str, value: np.ndarray):
+        self.constants[name] = value
+        self._protos.pop(name, None)
+        self._sparse.pop(name, None)
+        self.types[name] = (_elem_type(value.dtype), list(value.shape))
+
+    def replace(self, old_nodes: list, new_nodes: list):
+        """Remove old_nodes; insert new_nodes where the last of old_nodes was."""
+        ids = {id(n) for n in old_nodes}
+        pos = max(i for i, n in enumerate(self.nodes) if id(n) in ids)
+        before = sum(1 for n in self.nodes[:pos] if id(n) in ids)
+        self.nodes = [n for n in self.nodes if id(n) not in ids]
+        pos -= before
+        self.nodes[pos:pos] = list(new_nodes)
+        self.changed()
+
+    def remove(self, nodes: list):
+        ids = {id(n) for n in nodes}
+        self.nodes = [n for n in self.nodes if id(n) not in ids]
+        self.changed()
+
+    def bypass(self, node: onnx.NodeProto, out_name: str, in_name: str) -> bool:
+        """Remove `node` (whose output out_name equals its input in_name) by rewiring.
+
+        Readers of out_name read in_name instead. If out_name is pinned, the producer of
+        in_name is renamed to produce out_name instead, when that is safe. Returns False
+        (and changes nothing) when neither works.
+        """
+        if not self.is_pinned(out_name):
+            for user in self.consumers(out_name):
+                for i, n in enumerate(user.input):
+                    if n == out_name:
+                        user.input[i] = in_name
+            self.remove([node])
+            return True
+        prod = self.producer(in_name)
+        others = [u for u in self.consumers(in_name) if u is not node]
+        if (prod is None or others or self.is_pinned(in_name) or out_name in self._idx()[2]):
+            return False
+        for i, n in enumerate(prod.output):
+            if n == in_name:
+                prod.output[i] = out_name
+        if in_name in self.types and out_name not in self.types:
+            self.types[out_name] = self.types[in_name]
+        self.remove([node])
+        return True
+
+    # --- shapes ----------------------------------------------------------------------
+    def _record_type(self, vi: onnx.ValueInfoProto):
+        if not vi.type.HasField("tensor_type"):
+            return
+        tt = vi.type.tensor_type
+        dims = None
+        if tt.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+        old = self.types.get(vi.name)
+        if old is not None:
+            # Keep whichever knows more; never lose a known dimension.
+            if dims is None or (old[1] is not None and _known(old[1]) > _known(dims)):
+                dims = old[1]
+        self.types[vi.name] = (tt.elem_type or (old[0] if old else 0), dims)
+
+    def infer_shapes(self, small_constant_limit: int = 1024):
+        """Run onnx shape inference on the current graph and merge what it finds.
+
+        Large constants go in as typed graph inputs (their values are not needed to infer
+        shapes, and copying them would be slow); small ones keep their values because
+        shape-carrying inputs (Reshape's shape, Slice's starts...) need them.
+        """
+        graph_inputs = list(self.model.graph.input)
+        inits, extra_inputs = [], []
+        declared = {vi.name for vi in graph_inputs}
+        used = set()
+        for node in self.nodes:
+            used.update(node_reads(node))
+        for name, arr in self.constants.items():
+            if name not in used or not isinstance(arr, np.ndarray) or name in declared:
+                continue
+            if arr.size <= small_constant_limit:
+                try:
+                    inits.append(numpy_helper.from_array(arr, name))
+                    continue
+                except Exception:
+                    pass
+            extra_inputs.append(helper.make_tensor_value_info(name, _elem_type(arr.dtype), list(arr.shape)))
+        for t in self._protos.values():  # overridable initializers (listed as inputs)
+            if t.name in declared:
+                inits.append(t)
+        graph = helper.make_graph(self.nodes, "shape_inference", graph_inputs + extra_inputs,
+                                  list(self.model.graph.output), initializer=inits)
+        model = helper.make_model(graph, opset_imports=self._opset_imports(), ir_version=self.model.ir_version)
+        model.functions.extend(self.model.functions)
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except Exception:
+            return  # shape inference is a help, never a requirement
+        for vi in itertools.chain(inferred.graph.value_info, inferred.graph.output):
+            self._record_type(vi)
+
+    # --- output ----------------------------------------------------------------------
+    def _opset_imports(self):
+        imports = [copy.deepcopy(i) for i in self.model.opset_import]
+        domains = {("" if i.domain == "ai.onnx" else i.domain) for i in imports}
+        if FUSED_DOMAIN not in domains and any(n.domain == FUSED_DOMAIN for n in self.nodes):
+            imports.append(helper.make_opsetid(FUSED_DOMAIN, FUSED_DOMAIN_VERSION))
+        return imports
+
+    def to_model(self) -> onnx.ModelProto:
+        src = self.model
+        model = onnx.ModelProto()
+        for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+            setattr(model, field, getattr(src, field))
+        model.metadata_props.extend(src.metadata_props)
+        model.functions.extend(src.functions)
+        model.opset_import.extend(self._opset_imports())
+        g = model.graph
+        g.name = src.graph.name
+        g.doc_string = src.graph.doc_string
+        g.node.extend(self.nodes)
+        g.input.extend(src.graph.input)
+        g.output.extend(src.graph.output)
+        used = set(self.output_names)
+        for node in self.nodes:
+            used.update(node.output)
+            used.update(node_reads(node))
+        g.value_info.extend(vi for vi in src.graph.value_info if vi.name in used)
+        declared = set(self.input_names)
+        for name, proto in self._protos.items():
+            if name in declared:
+                g.initializer.append(proto)
+        for name, arr in self.constants.items():
+            if name in self._protos:
+                g.initializer.append(self._protos[name])
+            elif name in self._sparse:
+                g.sparse_initializer.append(self._sparse[name])
+            else:
+                g.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+        return model
+
+
+def _known(dims) -> int:
+    return sum(1 for d in dims if isinstance(d, int))
+
+
+def _elem_type(dtype) -> int:
+    try:
+        return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    except Exception:
+        return 0
