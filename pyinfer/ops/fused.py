@@ -6,7 +6,7 @@ FusedMatMul(A, B)         y = act(A @ B)                      numpy.matmul seman
 SumPool(X)                the unnormalised window sum          kernel_shape, strides, pads, dilations
 
 Epilogue attributes: activation ("" none, Relu, Clip, LeakyRelu, Sigmoid, HardSwish, Gelu),
-alpha (LeakyRelu, default 0.01), clip_min / clip_max (Clip, default -inf / inf), approximate
+activation_alpha (LeakyRelu, default 0.01), clip_min / clip_max (Clip, default -inf / inf), approximate
 (Gelu, "none" or "tanh"). Z (the residual) has exactly the conv output's shape.
 
 float32 runs on the kernels: the conv / gemm kernel, then np.add for the residual and the
@@ -41,7 +41,7 @@ class Epilogue:
         if self.activation not in ACTIVATIONS:
             raise op.model_error(f"activation must be one of {', '.join(a or '<none>' for a in ACTIVATIONS)}, "
                                  f"got {self.activation!r}")
-        self.alpha = float(op.attr("alpha", 0.01))
+        self.alpha = float(op.attr("activation_alpha", 0.01))  # not "alpha": Gemm has one
         self.clip_min = float(op.attr("clip_min", -np.inf))
         self.clip_max = float(op.attr("clip_max", np.inf))
         self.approximate = op.attr("approximate", "none")

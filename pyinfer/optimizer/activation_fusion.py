@@ -2,7 +2,7 @@
 
 Conv -> act becomes pyinfer::FusedConv, Gemm -> act pyinfer::FusedGemm, MatMul -> act
 pyinfer::FusedMatMul, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSwish,
-Gelu) and its parameters (`alpha`, `clip_min` / `clip_max`, `approximate`). A FusedConv with
+Gelu) and its parameters (`activation_alpha`, `clip_min` / `clip_max`, `approximate`). A FusedConv with
 a residual but no activation yet (see residual_fusion) also takes one. float32 only.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def activation_attrs(g: WorkGraph, node):
     if op in ("Relu", "Sigmoid", "HardSwish"):
         return {"activation": op}
     if op == "LeakyRelu":
-        return {"activation": op, "alpha": float(a.get("alpha", 0.01))}
+        return {"activation": op, "activation_alpha": float(a.get("alpha", 0.01))}
     if op == "Gelu":
         return {"activation": op, "approximate": a.get("approximate", "none")}
     if op == "Clip":
