@@ -6,6 +6,7 @@ with values far from the identity.
 from __future__ import annotations
 
 import io
+import warnings
 
 import onnx
 
@@ -21,19 +22,23 @@ def _randomize_bn(model, torch, seed=0):
             m.bias.data.copy_(torch.randn(c, generator=gen) * 0.2)
 
 
-def _export(model, torch, shape, dynamic_batch=False) -> onnx.ModelProto:
+def _export(model, torch, shape, dynamic_batch=False):
+    """(the ONNX model, the eval-mode torch module it came from)."""
     model.eval()
     buf = io.BytesIO()
     kwargs = {}
     if dynamic_batch:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
-    torch.onnx.export(model, (torch.randn(*shape),), buf, dynamo=False, opset_version=17,
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
-                      input_names=["input"], output_names=["output"], **kwargs)
-    return onnx.load_from_string(buf.getvalue())
+    # No constant folding and PRESERVE mode: otherwise the exporter folds BatchNorm itself.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (torch.randn(*shape),), buf, dynamo=False, opset_version=17,
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                          input_names=["input"], output_names=["output"], **kwargs)
+    return onnx.load_from_string(buf.getvalue()), model
 
 
-def resnet_like(torch, dynamic_batch=False) -> onnx.ModelProto:
+def resnet_like(torch, dynamic_batch=False):
     nn = torch.nn
 
     class Basic(nn.Module):
@@ -70,7 +75,7 @@ def resnet_like(torch, dynamic_batch=False) -> onnx.ModelProto:
     return _export(net, torch, (2, 3, 16, 16), dynamic_batch)
 
 
-def mobilenetv2_like(torch, dynamic_batch=False) -> onnx.ModelProto:
+def mobilenetv2_like(torch, dynamic_batch=False):
     nn = torch.nn
 
     def conv_bn(cin, cout, k, stride, groups=1, act=True):

@@ -1,0 +1,81 @@
+"""ResNet-style and MobileNetV2-style models exported from PyTorch, optimized end to end."""
+import numpy as np
+import onnx
+import pytest
+
+import pyinfer
+
+torch = pytest.importorskip("torch")
+from torch_models import mobilenetv2_like, resnet_like  # noqa: E402
+
+LEVEL = pyinfer.GraphOptimizationLevel
+MODELS = {"resnet": (resnet_like, (2, 3, 16, 16)), "mobilenetv2": (mobilenetv2_like, (2, 3, 32, 32))}
+
+
+@pytest.fixture(scope="module", params=[(name, dyn) for name in MODELS for dyn in (False, True)],
+                ids=lambda p: f"{p[0]}-{'dynamic' if p[1] else 'static'}")
+def exported(request):
+    """(onnx model, input); the torch module is kept in NETS as the oracle."""
+    name, dynamic = request.param
+    build, shape = MODELS[name]
+    model, net = build(torch, dynamic_batch=dynamic)
+    NETS[id(model)] = net
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    return model, x
+
+
+NETS = {}
+
+
+def torch_reference(model_proto, x):
+    with torch.no_grad():
+        return NETS[id(model_proto)](torch.from_numpy(x)).numpy()
+
+
+def test_optimized_graph_has_no_bn_relu_clip_and_same_outputs(exported):
+    model, x = exported
+    (plain,) = pyinfer.InferenceSession(model, graph_optimization_level=LEVEL.ORT_DISABLE_ALL).run(None, {"input": x})
+    sess = pyinfer.InferenceSession(model)
+    (y,) = sess.run(None, {"input": x})
+    after = sess.optimization_report.ops_after
+    assert sess.optimization_report.ops_before["BatchNormalization"] > 0
+    for op in ("BatchNormalization", "Relu", "Clip", "Identity", "Dropout", "Constant"):
+        assert after[op] == 0, (op, dict(after))
+    assert after["pyinfer::FusedConv"] > 0
+    np.testing.assert_allclose(y, plain, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, torch_reference(model, x), rtol=1e-3, atol=1e-4)
+
+
+def test_every_level_gives_the_same_outputs(exported):
+    model, x = exported
+    outs = {lvl: pyinfer.InferenceSession(model, graph_optimization_level=lvl).run(None, {"input": x})[0]
+            for lvl in LEVEL}
+    for lvl in LEVEL:
+        np.testing.assert_allclose(outs[lvl], outs[LEVEL.ORT_DISABLE_ALL], rtol=1e-4, atol=1e-5)
+
+
+def test_batch_of_another_size_with_a_dynamic_batch(exported):
+    model, x = exported
+    if model.graph.input[0].type.tensor_type.shape.dim[0].dim_param != "batch":
+        pytest.skip("static batch")
+    x5 = np.concatenate([x, x, x[:1]])
+    (y,) = pyinfer.InferenceSession(model).run(None, {"input": x5})
+    np.testing.assert_allclose(y, torch_reference(model, x5), rtol=1e-3, atol=1e-4)
+
+
+def test_saved_optimized_model_loads_and_gives_the_same_outputs(exported, tmp_path):
+    model, x = exported
+    path = tmp_path / "opt.onnx"
+    opts = pyinfer.SessionOptions()
+    opts.optimized_model_filepath = str(path)
+    (y,) = pyinfer.InferenceSession(model, sess_options=opts).run(None, {"input": x})
+    saved = onnx.load(str(path))
+    assert {(i.domain, i.version) for i in saved.opset_import} >= {("pyinfer", 1)}
+    assert any(n.domain == "pyinfer" for n in saved.graph.node)
+    assert [o.name for o in saved.graph.output] == [o.name for o in model.graph.output]
+    # Loading it again: nothing left to optimize, same outputs.
+    sess = pyinfer.InferenceSession(str(path))
+    assert not any(sess.optimization_report.pass_counts.values())
+    np.testing.assert_array_equal(sess.run(None, {"input": x})[0], y)
+    (y_plain,) = pyinfer.InferenceSession(str(path), graph_optimization_level=LEVEL.ORT_DISABLE_ALL).run(None, {"input": x})
+    np.testing.assert_array_equal(y_plain, y)
