@@ -72,7 +72,8 @@ class SessionOptions:
         (fused nodes are in the "pyinfer" domain, see docs/OPTIMIZER.md).
     intra_op_num_threads: threads for the kernels (0 = one per physical core).
     enable_profiling: stored; profiling is not implemented yet.
-    max_memory_bytes: stored; not enforced yet.
+    max_memory_bytes: the largest single tensor an op may allocate from sizes read in the model
+        or the feeds (None: pyinfer's default); passed to the ops, constant folding included.
     """
 
     def __init__(self):

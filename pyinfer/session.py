@@ -87,7 +87,7 @@ class InferenceSession:
         if opts.optimized_model_filepath:
             _save_model(self._optimized_model, opts.optimized_model_filepath)
         self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
-                                       self.num_threads)
+                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes)
 
     def get_inputs(self) -> list[NodeArg]:
         return list(self._inputs)
@@ -171,7 +171,8 @@ class OptimizerWarning(UserWarning):
 
 def _optimize(model: onnx.ModelProto, opts: SessionOptions):
     try:
-        return optimize(model, opts.graph_optimization_level, num_threads=opts.intra_op_num_threads)
+        return optimize(model, opts.graph_optimization_level, num_threads=opts.intra_op_num_threads,
+                        max_memory_bytes=opts.max_memory_bytes)
     except Error:
         raise  # the model itself is at fault: the same error would come from the executor
     except Exception as e:  # a bug in a pass must not stop a model that runs fine without it

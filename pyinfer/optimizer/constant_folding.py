@@ -26,7 +26,8 @@ _MAX_GROWN_ELEMENTS = 1 << 20
 
 def run(g: WorkGraph) -> int:
     g.infer_shapes()
-    ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants)
+    ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants,
+                    max_memory_bytes=g.max_memory_bytes)
     count = 0
     for node in list(g.nodes):
         values = _fold_shape_op(g, node)

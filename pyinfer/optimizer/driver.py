@@ -66,14 +66,17 @@ def passes_for(level) -> list:
 
 
 def optimize(model: onnx.ModelProto, level=Level.ORT_ENABLE_ALL, num_threads: int = 0,
-             only: list[str] | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
-    """The optimized model and a report. `only` restricts to the named passes (for tests)."""
+             only: list[str] | None = None, max_memory_bytes: int | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
+    """The optimized model and a report. `only` restricts to the named passes (for tests).
+
+    num_threads and max_memory_bytes apply to the ops that constant folding runs.
+    """
     level = Level(level)
     report = OptimizationReport(level=level, ops_before=op_histogram(model.graph.node))
     if level == Level.ORT_DISABLE_ALL:
         report.ops_after = report.ops_before.copy()
         return model, report
-    g = WorkGraph(model, num_threads=num_threads)
+    g = WorkGraph(model, num_threads=num_threads, max_memory_bytes=max_memory_bytes)
     g.infer_shapes()
     passes = [p for p in passes_for(level) if only is None or p.NAME in only]
     report.pass_counts = {p.NAME: 0 for p in passes}

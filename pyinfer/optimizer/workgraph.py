@@ -52,11 +52,12 @@ def set_attr(node: onnx.NodeProto, name: str, value) -> None:
 
 
 class WorkGraph:
-    def __init__(self, model: onnx.ModelProto, num_threads: int = 0):
+    def __init__(self, model: onnx.ModelProto, num_threads: int = 0, max_memory_bytes: int | None = None):
         self.model = model
         graph = model.graph
         self.opset = opset_map(model)
         self.num_threads = num_threads
+        self.max_memory_bytes = max_memory_bytes
         self.nodes: list[onnx.NodeProto] = [copy.deepcopy(n) for n in topological_order(graph)]
         self.input_names = [vi.name for vi in graph.input]
         self.output_names = [vi.name for vi in graph.output]
