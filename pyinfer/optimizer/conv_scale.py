@@ -57,7 +57,8 @@ def _fold(g: WorkGraph, conv, op_type, c):
     b64 = None if b is None else b.astype(np.float64)
     node = copy_node(conv)
     if op_type == "Mul":
-        node.input[1] = g.add_constant(conv.input[1], (w.astype(np.float64) * v.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype))
+        w_new = w.astype(np.float64) * v.reshape((-1,) + (1,) * (w.ndim - 1))
+        node.input[1] = g.add_constant(conv.input[1], w_new.astype(w.dtype))
         if b64 is None:
             return node
         b_new = b64 * v

@@ -66,7 +66,8 @@ def passes_for(level) -> list:
 
 
 def optimize(model: onnx.ModelProto, level=Level.ORT_ENABLE_ALL, num_threads: int = 0,
-             only: list[str] | None = None, max_memory_bytes: int | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
+             only: list[str] | None = None,
+             max_memory_bytes: int | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
     """The optimized model and a report. `only` restricts to the named passes (for tests).
 
     num_threads and max_memory_bytes apply to the ops that constant folding runs.

@@ -1,5 +1,4 @@
 """Per-channel Mul / Add folded into Conv."""
-import numpy as np
 import pytest
 from onnx import helper
 

@@ -1,7 +1,6 @@
 """`pyinfer inspect`: the report's numbers on a hand-built model, and the CLI entry."""
 import json
 
-import numpy as np
 import onnx
 from onnx import helper
 

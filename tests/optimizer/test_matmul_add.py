@@ -1,5 +1,4 @@
 """MatMul + Add(bias) -> Gemm."""
-import numpy as np
 import pytest
 from onnx import helper
 
