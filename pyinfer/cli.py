@@ -1,4 +1,4 @@
-"""The `pyinfer` command line: run a model, demo, bench."""
+"""The `pyinfer` command line: run a model, demo, bench, inspect."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,11 @@ import sys
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["inspect"]:  # its own parser lives with the report code
+        from .inspect_model import main as inspect_main
+
+        return inspect_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pyinfer", description="CPU inference for ONNX models")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a model on .npy inputs and print or save the outputs")
@@ -17,6 +22,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("demo", help="classify the bundled images with the bundled CIFAR-10 CNN")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=50, help="timed runs for the median latency")
+
+    sub.add_parser("inspect", help="inputs, outputs, parameters, op histogram before/after optimization, MACs",
+                   add_help=False)
 
     p = sub.add_parser("bench", help="time a model on random inputs (optionally against onnxruntime)")
     p.add_argument("model")
