@@ -3,6 +3,12 @@
 //
 // Micro-tile per tier (registers: MR*NVMAX accumulators + NVMAX loads of B + one broadcast of A):
 //   AVX-512: 8 x 48 (24 zmm accumulators)   AVX2: 6 x 16 (12 ymm)   scalar: 4 x 4
+#if !defined(PYINFER_ISA_AVX2) && !defined(PYINFER_ISA_AVX512)
+// Scalar tier: GCC 12's loop vectorizer turns micro<4, 2, ...>'s k loop (two B columns at a
+// row stride) into loads that run one row past the end of B (seen at -O2/-O3: a segfault
+// when B ends at a page boundary). This copy is the portable fallback; correctness first.
+#pragma GCC optimize("no-tree-loop-vectorize")
+#endif
 #include "common/simd.h"
 #include "gemm/epilogue_simd.h"
 #include "gemm/gemm_kernels.h"
@@ -125,7 +131,8 @@ void micro_cols(int64_t kc, const float* a, const float* b, int64_t bs, float* c
     if ((nr + VN - 1) / VN < NV)
       return micro_cols<R, MASKED, NV - 1>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
   }
-  micro<R, NV, MASKED>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+  // One-lane "vectors" (scalar tier): nv = nr lanes are all valid, so no load needs a mask.
+  micro<R, NV, MASKED && (VN > 1)>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
 }
 
 // micro_cols<r, MASKED> for a run-time r in [1, R].
