@@ -11,6 +11,9 @@
 // only split M and N), so results are bit-identical for any num_threads.
 // Skinny op(A) (few rows: batch-1 Gemm / RNN steps) skips packing B: packing would cost
 // more than the product. N == 1 (matrix-vector) is run as its transpose, a skinny product.
+// A PackedMatrix operand (packed once, full-K panels) replaces the per-block packing of its
+// side; a skinny product with a packed B streams each panel once for all of K.
+// The epilogue runs on each micro-tile right after its last K block (see gemm/epilogue.h).
 #include "gemm/gemm.h"
 
 #include <algorithm>
