@@ -4,10 +4,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "common/check.h"
+#include "common/cpu_features.h"
 #include "conv/conv.h"
+#include "gemm/bind_epilogue.h"
 
 namespace py = pybind11;
 
@@ -26,17 +30,31 @@ std::vector<int64_t> list_or_default(const py::handle& obj, const char* what, si
   return bind::int_list(obj, what, count);
 }
 
+// pyinfer.kernels.ConvWeights: conv weights packed once (see PackedConvWeights).
+struct PyConvWeights {
+  std::shared_ptr<const PackedConvWeights> w;
+  std::string isa;
+};
+
 struct ConvArrays {
   bind::FloatArray x, w, b;
   bool has_bias = false;
+  const PyConvWeights* packed = nullptr;  // set instead of w
+  std::vector<int64_t> w_shape;
 };
 
 ConvArrays load_arrays(const py::handle& x_obj, const py::handle& w_obj, const py::handle& b_obj,
-                       const char* op) {
+                       const char* op, bool allow_packed = false) {
   ConvArrays a;
   std::string name = op;
   a.x = bind::float_array(x_obj, (name + ": x").c_str(), 3, 32);
-  a.w = bind::float_array(w_obj, (name + ": w").c_str(), 1, 32);
+  if (allow_packed && py::isinstance<PyConvWeights>(w_obj)) {
+    a.packed = w_obj.cast<const PyConvWeights*>();
+    a.w_shape = a.packed->w->w_shape;
+  } else {
+    a.w = bind::float_array(w_obj, (name + ": w").c_str(), 1, 32);
+    a.w_shape = bind::shape_of(a.w);
+  }
   if (!b_obj.is_none()) {
     a.b = bind::float_array(b_obj, (name + ": bias").c_str(), 1, 1);
     a.has_bias = true;
@@ -44,16 +62,41 @@ ConvArrays load_arrays(const py::handle& x_obj, const py::handle& w_obj, const p
   return a;
 }
 
+// The fused-epilogue keyword arguments of conv.
+struct ConvEpilogueArgs {
+  py::object residual = py::none();
+  std::string activation = "none";
+  py::object alpha = py::none(), beta = py::none(), clip_min = py::none(), clip_max = py::none();
+};
+
 py::array run_conv(const ConvArrays& a, const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
-                   const std::vector<int64_t>& dilations, int64_t group, int num_threads) {
-  ConvGeometry g = make_conv_geometry(bind::shape_of(a.x), bind::shape_of(a.w), a.has_bias ? a.b.shape(0) : -1,
+                   const std::vector<int64_t>& dilations, int64_t group, int num_threads,
+                   const ConvEpilogueArgs& ea = ConvEpilogueArgs()) {
+  ConvGeometry g = make_conv_geometry(bind::shape_of(a.x), a.w_shape, a.has_bias ? a.b.shape(0) : -1,
                                       strides, pads, dilations, group);
+  if (a.packed)
+    PYINFER_CHECK(a.packed->w->group == group,
+                  "conv: the ConvWeights were packed for group " << a.packed->w->group << ", not " << group);
+  Epilogue parsed;
+  bind::parse_activation("conv", ea.activation, ea.alpha, ea.beta, ea.clip_min, ea.clip_max, parsed);
+  ConvEpilogue ep;
+  ep.act = parsed.act;
+  ep.alpha = parsed.alpha, ep.beta = parsed.beta, ep.lo = parsed.lo, ep.hi = parsed.hi;
+  bind::FloatArray residual;
+  if (!ea.residual.is_none()) {
+    residual = bind::float_array(ea.residual, "conv: residual", 1, 32);
+    PYINFER_CHECK(bind::shape_of(residual) == g.y_shape,
+                  "conv: residual must have the output's shape " << bind::shape_str(g.y_shape) << ", got "
+                                                                 << bind::shape_str(bind::shape_of(residual)));
+    ep.residual = residual.data();
+  }
   auto y = bind::new_float_array(g.y_shape);
   const float* bp = a.has_bias ? a.b.data() : nullptr;
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    conv_forward(g, a.x.data(), a.w.data(), bp, yp, num_threads);
+    conv_forward(g, a.x.data(), a.packed ? nullptr : a.w.data(), bp, yp, num_threads,
+                 a.packed ? a.packed->w.get() : nullptr, &ep);
   }
   return std::move(y);
 }
@@ -78,26 +121,69 @@ py::array torch_style_conv(size_t nd, const py::handle& x_obj, const py::handle&
 }  // namespace
 
 void bind_conv(py::module_& m) {
+  py::class_<PyConvWeights>(m, "ConvWeights", R"doc(ConvWeights(w, group=1, num_threads=0)
+
+Convolution weights [M, C/group, K1..Kk] (float32) prepared once for conv(x, weights, ...):
+each group's [M/group, C/group*K1*..*Kk] matrix packed into the GEMM micro-kernel's panel
+layout (2-D depthwise weights, C/group == 1, are kept as they are for the direct kernel).
+The packed copy does not refer to w. Its layout belongs to the SIMD tier active when it was
+made; convolutions with it run that tier's GEMM kernels.)doc")
+      .def(py::init([](py::handle w_obj, int64_t group, int num_threads) {
+             auto w = bind::float_array(w_obj, "ConvWeights: w", 3, 18);
+             const std::vector<int64_t> shape = bind::shape_of(w);
+             PyConvWeights p;
+             p.isa = isa_name(active_isa());
+             py::gil_scoped_release nogil;
+             p.w = std::make_shared<PackedConvWeights>(pack_conv_weights(shape, w.data(), group, num_threads));
+             return p;
+           }),
+           py::arg("w"), py::arg("group") = 1, py::arg("num_threads") = 0)
+      .def_property_readonly("shape", [](const PyConvWeights& p) { return p.w->w_shape; },
+                             "Shape of the original weights.")
+      .def_property_readonly("group", [](const PyConvWeights& p) { return p.w->group; })
+      .def_property_readonly("isa", [](const PyConvWeights& p) { return p.isa; })
+      .def_property_readonly("nbytes", [](const PyConvWeights& p) {
+        int64_t n = static_cast<int64_t>(p.w->raw.size() * sizeof(float));
+        for (const auto& m : p.w->groups) n += m.size_bytes();
+        return n;
+      });
+
   m.def(
       "conv",
       [](py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle strides, py::handle pads,
-         py::handle dilations, int64_t group, int num_threads) {
-        ConvArrays a = load_arrays(x_obj, w_obj, b_obj, "conv");
+         py::handle dilations, int64_t group, int num_threads, py::object residual, std::string activation,
+         py::object act_alpha, py::object act_beta, py::object clip_min, py::object clip_max) {
+        ConvArrays a = load_arrays(x_obj, w_obj, b_obj, "conv", true);
         const size_t nd = spatial_rank_of(a.x, "conv");
+        ConvEpilogueArgs ea;
+        ea.residual = std::move(residual);
+        ea.activation = std::move(activation);
+        ea.alpha = std::move(act_alpha), ea.beta = std::move(act_beta);
+        ea.clip_min = std::move(clip_min), ea.clip_max = std::move(clip_max);
         return run_conv(a, list_or_default(strides, "conv: strides", nd, 1),
                         list_or_default(pads, "conv: pads", 2 * nd, 0),
-                        list_or_default(dilations, "conv: dilations", nd, 1), group, num_threads);
+                        list_or_default(dilations, "conv: dilations", nd, 1), group, num_threads, ea);
       },
       py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("strides") = py::none(),
       py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("group") = 1,
-      py::arg("num_threads") = 0,
-      R"doc(N-d convolution with ONNX Conv semantics (float32).
+      py::arg("num_threads") = 0, py::kw_only(), py::arg("residual") = py::none(),
+      py::arg("activation") = "none", py::arg("activation_alpha") = py::none(),
+      py::arg("activation_beta") = py::none(), py::arg("clip_min") = py::none(),
+      py::arg("clip_max") = py::none(),
+      R"doc(N-d convolution with ONNX Conv semantics (float32), with an optional fused epilogue.
 
-x: [N, C, D1..Dk]; w: [M, C/group, K1..Kk]; bias: [M] or None.
+x: [N, C, D1..Dk]; w: [M, C/group, K1..Kk] float32, or a ConvWeights made from such weights
+with the same group; bias: [M] or None.
 strides, dilations: k ints (or one int for all; None = 1).
 pads: 2k ints [begin_1..begin_k, end_1..end_k] (or one int; None = 0).
 group: channel groups (group == C == M is a depthwise convolution).
 Returns y: [N, M, O1..Ok] with O = (D + begin + end - ((K - 1) * dilation + 1)) // stride + 1.
+Keyword-only epilogue, applied while each output tile is in cache:
+  y = act(conv(x, w) + bias + residual)
+residual: float32 of exactly y's shape, or None; activation: none, relu, relu6, clip,
+leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, gelu (erf form), gelu_tanh;
+activation_alpha: leaky_relu slope (0.01) or hard_sigmoid alpha (0.2); activation_beta:
+hard_sigmoid beta (0.5); clip_min / clip_max: clip bounds (-inf / +inf).
 Raises KernelArgumentError on inconsistent shapes or parameters, or an empty output.)doc");
 
   m.def(

@@ -18,6 +18,7 @@
 #include "common/thread_pool.h"
 #include "conv/depthwise.h"
 #include "gemm/gemm.h"
+#include "gemm/gemm_kernels.h"
 
 namespace pyinfer {
 namespace {
@@ -291,33 +292,119 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
 
 namespace {
 
+// The GEMM epilogue for conv's output block that starts at channel m0 of image n, position
+// p0: per-channel bias (row_bias), residual at the same place in its y-shaped tensor.
+Epilogue block_epilogue(const ConvGeometry& g, const float* bias, const ConvEpilogue* ep,
+                        int64_t n, int64_t m0, int64_t p0, int64_t P) {
+  Epilogue e;
+  e.row_bias = bias ? bias + m0 : nullptr;
+  if (ep) {
+    e.residual = ep->residual ? ep->residual + (n * g.out_channels + m0) * P + p0 : nullptr;
+    e.ld_residual = P;
+    e.act = ep->act;
+    e.alpha = ep->alpha, e.beta = ep->beta, e.lo = ep->lo, e.hi = ep->hi;
+  }
+  return e;
+}
+
+bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
+
 // 2-D convolution with one input channel per group (depthwise, any channel multiplier):
-// one direct kernel call per (image, output channel) plane.
+// one direct kernel call per (image, output channel) plane; residual / activation follow on
+// the plane while it is in cache.
 void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                      float* y, int num_threads) {
+                      float* y, int num_threads, const ConvEpilogue* ep) {
   const int64_t Mg = g.out_channels / g.group;
   const DepthwisePlane p{g.in_spatial[0], g.in_spatial[1], g.out_spatial[0], g.out_spatial[1],
                          g.kernel[0],     g.kernel[1],     g.strides[0],     g.strides[1],
                          g.dilations[0],  g.dilations[1],  g.pads[0],        g.pads[1]};
   const int64_t in_plane = p.H * p.W, out_plane = p.OH * p.OW, taps = p.KH * p.KW;
   const DepthwiseKernels& k = depthwise_kernels();
+  const GemmKernels& kt = gemm_kernels();
+  const bool post = ep && (ep->residual || ep->act != Act::None);
+  // Padded borders cost the direct kernel a bounds-checked scalar path (about 40% of a
+  // 56x56 MobileNetV2 layer): copy each padded plane into a zero-bordered scratch instead,
+  // so every output reads in bounds and takes the vector path.
+  DepthwisePlane pp = p;
+  pp.H = p.H + g.pads[0] + g.pads[2];
+  pp.W = p.W + g.pads[1] + g.pads[3];
+  pp.ph = pp.pw = 0;
+  const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
   parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
-    std::vector<float> scratch(p.W);
+    std::vector<float> scratch(pad_copy ? pp.W : p.W);
+    std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
+    int64_t loaded = -1;  // input plane now in `padded` (a channel multiplier reuses it)
     for (int64_t i = b; i < e; ++i) {
       const int64_t n = i / g.out_channels, m = i % g.out_channels;
-      const float* xc = x + (n * g.in_channels + m / Mg) * in_plane;  // group m / Mg's only channel
-      k.plane(p, xc, w + m * taps, bias ? bias[m] : 0.f, y + i * out_plane, scratch.data());
+      const int64_t plane = n * g.in_channels + m / Mg;  // group m / Mg's only channel
+      const float* xc = x + plane * in_plane;
+      float* yp = y + i * out_plane;
+      if (pad_copy) {
+        if (plane != loaded) {
+          for (int64_t r = 0; r < p.H; ++r)
+            std::memcpy(&padded[(r + p.ph) * pp.W + p.pw], xc + r * p.W, sizeof(float) * p.W);
+          loaded = plane;
+        }
+        k.plane(pp, padded.data(), w + m * taps, bias ? bias[m] : 0.f, yp, scratch.data());
+      } else {
+        k.plane(p, xc, w + m * taps, bias ? bias[m] : 0.f, yp, scratch.data());
+      }
+      if (post) {
+        Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
+        kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+      }
     }
   });
 }
 
+int64_t checked_product(const std::vector<int64_t>& v, size_t from, const char* what) {
+  long double n = 1;
+  for (size_t i = from; i < v.size(); ++i) n *= static_cast<long double>(v[i]);
+  PYINFER_CHECK(n < static_cast<long double>(kMaxElements), what << ": too many elements");
+  return product(v, from);
+}
+
 }  // namespace
 
+PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const float* w,
+                                    int64_t group, int num_threads) {
+  PYINFER_CHECK(w_shape.size() >= 3 && w_shape.size() <= 18,
+                "conv weights: expected rank 3..18 ([M, C/group, K1..Kk]), got shape " << list_str(w_shape));
+  PYINFER_CHECK(group >= 1, "conv weights: group must be >= 1, got " << group);
+  for (int64_t d : w_shape)
+    PYINFER_CHECK(d >= 1, "conv weights: every dimension must be >= 1, got shape " << list_str(w_shape));
+  PYINFER_CHECK(w_shape[0] % group == 0, "conv weights: output channels (w.shape[0] = " << w_shape[0]
+                                             << ") must be a multiple of group (" << group << ")");
+  PackedConvWeights pw;
+  pw.w_shape = w_shape;
+  pw.group = group;
+  const int64_t M = w_shape[0], Mg = M / group, K = checked_product(w_shape, 1, "conv weights");
+  if (w_shape.size() == 4 && w_shape[1] == 1) {  // depthwise 2-D: the direct kernel's input
+    pw.raw.assign(w, w + M * K);
+    return pw;
+  }
+  pw.groups.reserve(group);
+  for (int64_t gi = 0; gi < group; ++gi)
+    pw.groups.emplace_back(PackedMatrix::Side::A, false, Mg, K, w + gi * Mg * K, K, num_threads);
+  return pw;
+}
+
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, int num_threads) {
-  if (g.spatial_rank() == 2 && g.in_channels == g.group && g.batch > 0)
-    return depthwise_conv2d(g, x, w, bias, y, num_threads);
+                  float* y, int num_threads, const PackedConvWeights* packed,
+                  const ConvEpilogue* ep) {
   const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
+  if (packed) {
+    std::vector<int64_t> want = {g.out_channels, Cg};
+    want.insert(want.end(), g.kernel.begin(), g.kernel.end());
+    PYINFER_CHECK(packed->w_shape == want && packed->group == g.group,
+                  "conv: packed weights of shape " << list_str(packed->w_shape) << " (group "
+                      << packed->group << ") do not fit this convolution (needs " << list_str(want)
+                      << ", group " << g.group << ")");
+    PYINFER_CHECK(packed->depthwise() == is_depthwise_2d(g), "conv: packed weights of the wrong kind");
+    if (packed->depthwise()) w = packed->raw.data();
+  }
+  if (is_depthwise_2d(g) && g.batch > 0)
+    return depthwise_conv2d(g, x, w, bias, y, num_threads, ep);
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
   const int64_t s_in = product(g.in_spatial), P = product(g.out_spatial);
   bool pointwise = kprod == 1;
@@ -330,30 +417,28 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   const int threads = resolve_threads(num_threads);
   const std::vector<int64_t> offs = kernel_offsets(g);
 
-  // One (image, group, tile) block: Y_g[:, p0:p0+n] = W_g [Mg, K] x col [K, n] (+ bias).
+  // One (image, group, tile) block: Y_g[:, p0:p0+n] = act(W_g [Mg, K] x col [K, n] + bias ...).
   // inner_threads > 1 when blocks run one after another: then im2col and sgemm thread.
   auto run_item = [&](int64_t item, std::vector<float>& col, int inner_threads) {
     const int64_t tile = item % tiles, ng = item / tiles;
     const int64_t n = ng / g.group, gi = ng % g.group;
     const int64_t p0 = tile * T, cols = std::min(T, P - p0);
     const float* x_g = x + (n * g.in_channels + gi * Cg) * s_in;
-    const float* w_g = w + gi * Mg * K;
     float* y_g = y + (n * g.out_channels + gi * Mg) * P;
-    if (pointwise) {
-      // 1x1, stride 1, no padding: the input already is the column matrix.
-      sgemm(false, false, Mg, cols, K, 1.f, w_g, K, x_g + p0, s_in, 0.f, y_g + p0, P, inner_threads);
-    } else {
+    const Epilogue e = block_epilogue(g, bias, ep, n, gi * Mg, p0, P);
+    const float* b_op = x_g + p0;  // 1x1, stride 1, no padding: the input is the column matrix
+    int64_t ldb = s_in;
+    if (!pointwise) {
       parallel_for(K, inner_threads, [&](int64_t r0, int64_t r1) {
         im2col_rows(g, offs, x_g, p0, cols, r0, r1, col.data());
       });
-      sgemm(false, false, Mg, cols, K, 1.f, w_g, K, col.data(), cols, 0.f, y_g + p0, P, inner_threads);
+      b_op = col.data();
+      ldb = cols;
     }
-    if (bias)
-      for (int64_t m = 0; m < Mg; ++m) {
-        const float b = bias[gi * Mg + m];
-        float* p = y_g + m * P + p0;
-        for (int64_t c = 0; c < cols; ++c) p[c] += b;
-      }
+    if (packed)
+      sgemm_packed_a(packed->groups[gi], cols, false, b_op, ldb, 1.f, 0.f, y_g + p0, P, inner_threads, &e);
+    else
+      sgemm(false, false, Mg, cols, K, 1.f, w + gi * Mg * K, K, b_op, ldb, 0.f, y_g + p0, P, inner_threads, &e);
   };
 
   const int64_t col_size = pointwise ? 0 : K * T;

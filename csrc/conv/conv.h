@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "gemm/epilogue.h"
+#include "gemm/gemm.h"
+
 namespace pyinfer {
 
 struct ConvGeometry {
@@ -42,9 +45,33 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
                                           const std::vector<int64_t>& dilations, int64_t group,
                                           const std::vector<int64_t>& output_padding);
 
-// bias may be null. y must hold prod(g.y_shape) floats.
+// Conv weights prepared once (constant initializers): per group, W_g [Mg, Cg*prod(kernel)]
+// packed as the GEMM's left operand. 2-D depthwise weights (one input channel per group)
+// are kept as they are: the direct kernel reads them.
+struct PackedConvWeights {
+  std::vector<int64_t> w_shape;
+  int64_t group = 1;
+  std::vector<PackedMatrix> groups;  // empty when depthwise
+  std::vector<float> raw;            // depthwise only
+  bool depthwise() const { return groups.empty(); }
+};
+// Checks w_shape ([M, C/group, K1..Kk], M divisible by group) and packs w.
+PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const float* w,
+                                    int64_t group, int num_threads);
+
+// What conv_forward applies while each output tile is hot: y = act(conv + bias + residual).
+// residual (may be null) has y's shape; act and its parameters as in gemm/epilogue.h.
+struct ConvEpilogue {
+  const float* residual = nullptr;
+  Act act = Act::None;
+  float alpha = 0.f, beta = 0.f, lo = 0.f, hi = 0.f;
+};
+
+// bias may be null. y must hold prod(g.y_shape) floats. Weights: w, or packed (non-null:
+// made by pack_conv_weights for g's weight shape and group; then w is ignored).
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, int num_threads);
+                  float* y, int num_threads, const PackedConvWeights* packed = nullptr,
+                  const ConvEpilogue* ep = nullptr);
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,
                             const float* bias, float* y, int num_threads);
 

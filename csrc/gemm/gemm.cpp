@@ -11,6 +11,9 @@
 // only split M and N), so results are bit-identical for any num_threads.
 // Skinny op(A) (few rows: batch-1 Gemm / RNN steps) skips packing B: packing would cost
 // more than the product. N == 1 (matrix-vector) is run as its transpose, a skinny product.
+// A PackedMatrix operand (packed once, full-K panels) replaces the per-block packing of its
+// side; a skinny product with a packed B streams each panel once for all of K.
+// The epilogue runs on each micro-tile right after its last K block (see gemm/epilogue.h).
 #include "gemm/gemm.h"
 
 #include <algorithm>
@@ -25,6 +28,9 @@ namespace pyinfer {
 namespace {
 
 constexpr int64_t kSkinnyMaxM = 16;
+// With B packed once, the skinny kernel streams each panel for all of K; above this many
+// rows the blocked path (A packed per block, C tiles in L1) is faster.
+constexpr int64_t kSkinnyMaxMPacked = 16;
 constexpr int64_t kFlopsPerThread = int64_t(1) << 20;  // below this a thread costs more than it gives
 
 // A grow-only 64-byte aligned scratch buffer; one per thread and purpose (thread_local), so
@@ -66,15 +72,23 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
+// C = beta * C, then the epilogue (the K == 0 product is empty).
+void scale_c_epilogue(const GemmKernels& kt, int64_t M, int64_t N, float beta, float* C,
+                      int64_t ldc, const Epilogue* ep) {
+  scale_c(M, N, beta, C, ldc);
+  if (ep) kt.epilogue(M, N, C, ldc, *ep, 0, 0);
+}
+
 void skinny(const GemmKernels& kt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-            float* C, int64_t ldc, int threads) {
+            float* C, int64_t ldc, const Epilogue* ep, int threads) {
   const int64_t step = kt.skinny_n_step, chunks = ceil_div(N, step);
   if (!trans_b) {
     float* pa = tls_pack_a.get(M * K);
     kt.pack_a_skinny(trans_a, A, lda, M, K, pa);
     parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
-      kt.skinny_nn(M, K, pa, B, ldb, C, ldc, b * step, std::min(N, e * step), alpha, beta);
+      kt.skinny_nn(M, K, pa, B, ldb, 0, false, C, ldc, b * step, std::min(N, e * step), alpha,
+                   beta, ep);
     });
     return;
   }
@@ -88,22 +102,49 @@ void skinny(const GemmKernels& kt, bool trans_a, bool trans_b, int64_t M, int64_
     a_ld = K;
   }
   parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
-    kt.skinny_nt(M, K, a, a_ld, B, ldb, C, ldc, b * step, std::min(N, e * step), alpha, beta);
+    kt.skinny_nt(M, K, a, a_ld, B, ldb, C, ldc, b * step, std::min(N, e * step), alpha, beta, ep);
   });
 }
 
-void blocked(const GemmKernels& kt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-             float* C, int64_t ldc, int threads) {
+// Skinny op(A) times a packed B: each nr-column strip is one contiguous panel of all K.
+void skinny_packed(const GemmKernels& kt, bool trans_a, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, int64_t lda, const float* pb, int64_t pb_stride,
+                   float beta, float* C, int64_t ldc, const Epilogue* ep, int threads) {
+  const int64_t step = kt.nr, chunks = ceil_div(N, step);
+  float* pa = tls_pack_a.get(M * K);
+  kt.pack_a_skinny(trans_a, A, lda, M, K, pa);
+  parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
+    kt.skinny_nn(M, K, pa, pb, kt.nr, pb_stride, true, C, ldc, b * step, std::min(N, e * step),
+                 alpha, beta, ep);
+  });
+}
+
+// One operand of the blocked product: read in place (x, ld, trans) and packed per block, or
+// packed once (packed != null: full-K panels, panel_stride floats apart).
+struct Operand {
+  const float* x = nullptr;
+  int64_t ld = 0;
+  bool trans = false;
+  const float* packed = nullptr;
+  int64_t panel_stride = 0;
+};
+
+void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha,
+             const Operand& A, const Operand& B, float beta, float* C, int64_t ldc,
+             const Epilogue* ep, int threads) {
   const int64_t MR = kt.mr, NR = kt.nr;
   // Balanced row blocks of at most kt.mc rows (a multiple of MR); depends on M only, so
   // the summation order never depends on the thread count.
   const int64_t m_blocks = ceil_div(M, kt.mc);
   const int64_t mc = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   const int64_t kc_max = std::min(K, kt.kc), nc_max = std::min(N, kt.nc);
-  float* pb = tls_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
-  auto a_at = [&](int64_t i, int64_t p) { return trans_a ? A + p * lda + i : A + i * lda + p; };
-  auto b_at = [&](int64_t p, int64_t j) { return trans_b ? B + j * ldb + p : B + p * ldb + j; };
+  float* pb = B.packed ? nullptr : tls_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
+  auto a_at = [&](int64_t i, int64_t p) {
+    return A.trans ? A.x + p * A.ld + i : A.x + i * A.ld + p;
+  };
+  auto b_at = [&](int64_t p, int64_t j) {
+    return B.trans ? B.x + j * B.ld + p : B.x + p * B.ld + j;
+  };
 
   for (int64_t jc = 0; jc < N; jc += kt.nc) {
     const int64_t nc = std::min(kt.nc, N - jc), panels = ceil_div(nc, NR);
@@ -113,57 +154,160 @@ void blocked(const GemmKernels& kt, bool trans_a, bool trans_b, int64_t M, int64
     for (int64_t pc = 0; pc < K; pc += kt.kc) {
       const int64_t kc = std::min(kt.kc, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate
-      parallel_for(panels, threads, [&](int64_t b, int64_t e) {
-        kt.pack_b(trans_b, b_at(pc, jc + b * NR), ldb, kc, std::min(nc, e * NR) - b * NR,
-                  pb + b * NR * kc);
-      });
+      const Epilogue* ep_k = pc + kc >= K ? ep : nullptr;  // only once C is final
+      // This block's B panels: first panel and stride between panels.
+      const float* pb_blk;
+      int64_t pb_stride;
+      if (B.packed) {
+        pb_blk = B.packed + (jc / NR) * B.panel_stride + pc * NR;
+        pb_stride = B.panel_stride;
+      } else {
+        parallel_for(panels, threads, [&](int64_t b, int64_t e) {
+          kt.pack_b(B.trans, b_at(pc, jc + b * NR), B.ld, kc, std::min(nc, e * NR) - b * NR,
+                    pb + b * NR * kc);
+        });
+        pb_blk = pb;
+        pb_stride = NR * kc;
+      }
       parallel_for(m_blocks * n_split, threads, [&](int64_t b, int64_t e) {
-        float* pa = tls_pack_a.get(mc * kc_max);
+        float* pa = A.packed ? nullptr : tls_pack_a.get(mc * kc_max);
         int64_t packed = -1;
         for (int64_t t = b; t < e; ++t) {
           const int64_t mb = t / n_split, s = t % n_split;
           const int64_t i0 = mb * mc, rows = std::min(mc, M - i0);
           if (rows <= 0) continue;
-          if (mb != packed) {
-            kt.pack_a(trans_a, a_at(i0, pc), lda, rows, kc, pa);
-            packed = mb;
+          const float* pa_blk;
+          int64_t pa_stride;
+          if (A.packed) {
+            pa_blk = A.packed + (i0 / MR) * A.panel_stride + pc * MR;
+            pa_stride = A.panel_stride;
+          } else {
+            if (mb != packed) {
+              kt.pack_a(A.trans, a_at(i0, pc), A.ld, rows, kc, pa);
+              packed = mb;
+            }
+            pa_blk = pa;
+            pa_stride = MR * kc;
           }
           const int64_t p0 = s * panels / n_split, p1 = (s + 1) * panels / n_split;
           if (p0 == p1) continue;
           const int64_t j0 = p0 * NR, cols = std::min(nc, p1 * NR) - j0;
-          kt.macro(rows, cols, kc, pa, pb + j0 * kc, C + i0 * ldc + jc + j0, ldc, alpha, beta_k);
+          kt.macro(rows, cols, kc, pa_blk, pa_stride, pb_blk + p0 * pb_stride, pb_stride,
+                   C + i0 * ldc + jc + j0, ldc, alpha, beta_k, ep_k, i0, jc + j0);
         }
       });
     }
   }
 }
 
+void free_aligned(float* p) { std::free(p); }
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, int num_threads) {
+           int64_t ldc, int num_threads, const Epilogue* ep) {
   PYINFER_CHECK(M >= 0 && N >= 0 && K >= 0,
                 "sgemm: negative size M=" << M << " N=" << N << " K=" << K);
   if (M == 0 || N == 0) return;
   PYINFER_CHECK(ldc >= N, "sgemm: ldc=" << ldc << " < N=" << N);
-  if (K == 0) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
+  const GemmKernels& kt = gemm_kernels();
+  if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm: lda=" << lda << " too small");
   PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm: ldb=" << ldb << " too small");
-  const GemmKernels& kt = gemm_kernels();
   const int threads = threads_for(num_threads, M, N, K);
 
   if (M <= kSkinnyMaxM) {
-    skinny(kt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    skinny(kt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, threads);
   } else if (N == 1 && ldc == 1) {
-    // C (M x 1, contiguous) = C^T (1 x M): op(B)^T op(A)^T is a skinny product.
-    skinny(kt, !trans_b, !trans_a, 1, M, K, alpha, B, ldb, A, lda, beta, C, M, threads);
+    // C (M x 1, contiguous) = C^T (1 x M): op(B)^T op(A)^T is a skinny product; the
+    // epilogue (in C's own coordinates) follows on the finished column.
+    skinny(kt, !trans_b, !trans_a, 1, M, K, alpha, B, ldb, A, lda, beta, C, M, nullptr, threads);
+    if (ep) kt.epilogue(M, 1, C, 1, *ep, 0, 0);
   } else {
-    blocked(kt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    Operand a, b;
+    a.x = A, a.ld = lda, a.trans = trans_a;
+    b.x = B, b.ld = ldb, b.trans = trans_b;
+    blocked(kt, M, N, K, alpha, a, b, beta, C, ldc, ep, threads);
   }
+}
+
+// --- packed operands ----------------------------------------------------------------------
+
+void PackedMatrix::Free::operator()(float* p) const { free_aligned(p); }
+
+PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, const float* x,
+                           int64_t ld, int num_threads)
+    : kernels_(&gemm_kernels()), side_(side), rows_(rows), cols_(cols), floats_(0) {
+  PYINFER_CHECK(rows >= 0 && cols >= 0, "PackedMatrix: negative size " << rows << "x" << cols);
+  const int64_t stored_cols = trans ? rows : cols;
+  PYINFER_CHECK(ld >= std::max<int64_t>(1, stored_cols),
+                "PackedMatrix: ld=" << ld << " < " << stored_cols);
+  const GemmKernels& kt = *kernels_;
+  // Panels split the dimension that is not K: N (side B) or M (side A).
+  const bool b_side = side == Side::B;
+  const int64_t K = b_side ? rows : cols, L = b_side ? cols : rows;
+  const int64_t w = b_side ? kt.nr : kt.mr, panels = ceil_div(L, w);
+  floats_ = panels * w * K;
+  if (floats_ == 0) return;
+  const size_t bytes = (static_cast<size_t>(floats_) * sizeof(float) + 63) / 64 * 64;
+  float* out = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!out) throw std::bad_alloc();
+  data_.reset(out);
+  parallel_for(panels, num_threads, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t l0 = p * w, n = std::min(w, L - l0);
+      if (b_side)  // op(B)[0, l0]: X[0, l0], or X[l0, 0] when X is N x K
+        kt.pack_b(trans, trans ? x + l0 * ld : x + l0, ld, K, n, out + p * w * K);
+      else  // op(A)[l0, 0]: X[l0, 0], or X[0, l0] when X is K x M
+        kt.pack_a(trans, trans ? x + l0 : x + l0 * ld, ld, n, K, out + p * w * K);
+    }
+  });
+}
+
+int64_t PackedMatrix::panel_stride() const {
+  return (side_ == Side::B ? kernels_->nr : kernels_->mr) * (side_ == Side::B ? rows_ : cols_);
+}
+
+void sgemm_packed_b(bool trans_a, int64_t M, const float* A, int64_t lda, const PackedMatrix& Bp,
+                    float alpha, float beta, float* C, int64_t ldc, int num_threads,
+                    const Epilogue* ep) {
+  PYINFER_CHECK(Bp.side() == PackedMatrix::Side::B, "sgemm_packed_b: matrix packed as A");
+  const int64_t K = Bp.rows(), N = Bp.cols();
+  PYINFER_CHECK(M >= 0, "sgemm_packed_b: negative M=" << M);
+  if (M == 0 || N == 0) return;
+  PYINFER_CHECK(ldc >= N, "sgemm_packed_b: ldc=" << ldc << " < N=" << N);
+  const GemmKernels& kt = Bp.kernels();
+  if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
+  PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm_packed_b: lda=" << lda << " too small");
+  const int threads = threads_for(num_threads, M, N, K);
+  if (M <= kSkinnyMaxMPacked) {
+    skinny_packed(kt, trans_a, M, N, K, alpha, A, lda, Bp.data(), Bp.panel_stride(), beta, C,
+                  ldc, ep, threads);
+    return;
+  }
+  Operand a, b;
+  a.x = A, a.ld = lda, a.trans = trans_a;
+  b.packed = Bp.data(), b.panel_stride = Bp.panel_stride();
+  blocked(kt, M, N, K, alpha, a, b, beta, C, ldc, ep, threads);
+}
+
+void sgemm_packed_a(const PackedMatrix& Ap, int64_t N, bool trans_b, const float* B, int64_t ldb,
+                    float alpha, float beta, float* C, int64_t ldc, int num_threads,
+                    const Epilogue* ep) {
+  PYINFER_CHECK(Ap.side() == PackedMatrix::Side::A, "sgemm_packed_a: matrix packed as B");
+  const int64_t M = Ap.rows(), K = Ap.cols();
+  PYINFER_CHECK(N >= 0, "sgemm_packed_a: negative N=" << N);
+  if (M == 0 || N == 0) return;
+  PYINFER_CHECK(ldc >= N, "sgemm_packed_a: ldc=" << ldc << " < N=" << N);
+  const GemmKernels& kt = Ap.kernels();
+  if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
+  PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm_packed_a: ldb=" << ldb << " too small");
+  const int threads = threads_for(num_threads, M, N, K);
+  Operand a, b;
+  a.packed = Ap.data(), a.panel_stride = Ap.panel_stride();
+  b.x = B, b.ld = ldb, b.trans = trans_b;
+  blocked(kt, M, N, K, alpha, a, b, beta, C, ldc, ep, threads);
 }
 
 }  // namespace pyinfer

@@ -1,9 +1,16 @@
 // SIMD pieces of sgemm, written once with VecF and compiled per ISA tier (see
 // gemm_kernels.h for the packed layouts and common/simd.h for VecF).
 //
-// Micro-tile per tier (registers: MR*NV accumulators + NV loads of B + one broadcast of A):
+// Micro-tile per tier (registers: MR*NVMAX accumulators + NVMAX loads of B + one broadcast of A):
 //   AVX-512: 8 x 48 (24 zmm accumulators)   AVX2: 6 x 16 (12 ymm)   scalar: 4 x 4
+#if !defined(PYINFER_ISA_AVX2) && !defined(PYINFER_ISA_AVX512)
+// Scalar tier: GCC 12's loop vectorizer turns micro<4, 2, ...>'s k loop (two B columns at a
+// row stride) into loads that run one row past the end of B (seen at -O2/-O3: a segfault
+// when B ends at a page boundary). This copy is the portable fallback; correctness first.
+#pragma GCC optimize("no-tree-loop-vectorize")
+#endif
 #include "common/simd.h"
+#include "gemm/epilogue_simd.h"
 #include "gemm/gemm_kernels.h"
 
 namespace pyinfer {
@@ -12,16 +19,16 @@ namespace {
 
 constexpr int VN = VecF::N;
 #if defined(PYINFER_ISA_AVX512)
-constexpr int MR = 8, NV = 3;
+constexpr int MR = 8, NVMAX = 3;
 constexpr int DOT_MAX_M = 3, DOT_N = 8;  // skinny_nt tile: rows of A x rows of B
 #elif defined(PYINFER_ISA_AVX2)
-constexpr int MR = 6, NV = 2;
+constexpr int MR = 6, NVMAX = 2;
 constexpr int DOT_MAX_M = 2, DOT_N = 4;
 #else
-constexpr int MR = 4, NV = 4;
+constexpr int MR = 4, NVMAX = 4;
 constexpr int DOT_MAX_M = 2, DOT_N = 4;
 #endif
-constexpr int NR = NV * VN;
+constexpr int NR = NVMAX * VN;
 constexpr int64_t KC = 256;
 constexpr int64_t MC = MR * (192 / MR);
 constexpr int64_t NC = NR * (4096 / NR);
@@ -42,9 +49,10 @@ inline void write_back(VecF acc, float* out, int cols, VecF va, VecF vb, bool re
 }
 
 // C[mr x nr] = alpha * (R x kc panel a) * (kc x NR panel b, row stride bs) + beta * C.
-// R = rows held by the A panel (MR in the blocked path). MASKED: b has only nr valid
-// columns per row (b is op(B) read in place), so the loads are masked.
-template <int R, bool MASKED>
+// R = rows held by the A panel (MR in the blocked path). NV vectors of columns are computed
+// (nr <= NV * VN: a narrow last tile does not pay for the full NR width). MASKED: b has
+// only nr valid columns per row (b is op(B) read in place), so the loads are masked.
+template <int R, int NV, bool MASKED>
 void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc, int mr,
            int nr, float alpha, float beta) {
   // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
@@ -115,14 +123,26 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
   }
 }
 
-// micro<r, MASKED> for a run-time r in [1, R].
+// micro<R, nv, MASKED> with nv = the vectors nr columns need (nv <= NV).
+template <int R, bool MASKED, int NV = NVMAX>
+void micro_cols(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc,
+                int mr, int nr, float alpha, float beta) {
+  if constexpr (NV > 1) {
+    if ((nr + VN - 1) / VN < NV)
+      return micro_cols<R, MASKED, NV - 1>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+  }
+  // One-lane "vectors" (scalar tier): nv = nr lanes are all valid, so no load needs a mask.
+  micro<R, NV, MASKED && (VN > 1)>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+// micro_cols<r, MASKED> for a run-time r in [1, R].
 template <int R, bool MASKED>
 void micro_rows(int r, int64_t kc, const float* a, const float* b, int64_t bs, float* c,
                 int64_t ldc, int nr, float alpha, float beta) {
   if constexpr (R > 1) {
     if (r < R) return micro_rows<R - 1, MASKED>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
   }
-  micro<R, MASKED>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
+  micro_cols<R, MASKED>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
 }
 
 // out[k*R + r] = src[r*ld + k] for r < rows, 0 for rows <= r < R (rows of src become columns).
@@ -188,28 +208,35 @@ void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t kc, int64_t cols,
   }
 }
 
-void macro(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb, float* c,
-           int64_t ldc, float alpha, float beta) {
+void macro(int64_t mc, int64_t nc, int64_t kc, const float* pa, int64_t pa_stride,
+           const float* pb, int64_t pb_stride, float* c, int64_t ldc, float alpha, float beta,
+           const Epilogue* ep, int64_t i0, int64_t j0) {
   for (int64_t j = 0; j < nc; j += NR) {
     const int nr = static_cast<int>(min64(NR, nc - j));
-    const float* bp = pb + j * kc;
+    const float* bp = pb + (j / NR) * pb_stride;
     for (int64_t i = 0; i < mc; i += MR) {
       const int mr = static_cast<int>(min64(MR, mc - i));
-      micro<MR, false>(kc, pa + i * kc, bp, NR, c + i * ldc + j, ldc, mr, nr, alpha, beta);
+      float* ct = c + i * ldc + j;
+      micro_cols<MR, false>(kc, pa + (i / MR) * pa_stride, bp, NR, ct, ldc, mr, nr, alpha, beta);
+      if (ep) apply_epilogue(mr, nr, ct, ldc, *ep, i0 + i, j0 + j);  // tile still in L1
     }
   }
 }
 
-void skinny_nn(int64_t m, int64_t k, const float* pa, const float* b, int64_t ldb, float* c,
-               int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta) {
+void skinny_nn(int64_t m, int64_t k, const float* pa, const float* b, int64_t bs,
+               int64_t panel_stride, bool packed, float* c, int64_t ldc, int64_t n0, int64_t n1,
+               float alpha, float beta, const Epilogue* ep) {
   for (int64_t j = n0; j < n1; j += NR) {
     const int nr = static_cast<int>(min64(NR, n1 - j));
+    const float* bj = packed ? b + (j / NR) * panel_stride : b + j;
     for (int64_t i = 0; i < m; i += MR) {  // B strip stays in cache across row groups
       const int r = static_cast<int>(min64(MR, m - i));
-      if (nr == NR)
-        micro_rows<MR, false>(r, k, pa + i * k, b + j, ldb, c + i * ldc + j, ldc, nr, alpha, beta);
+      float* ct = c + i * ldc + j;
+      if (packed || nr == NR)  // packed panels are zero-padded: plain loads
+        micro_rows<MR, false>(r, k, pa + i * k, bj, bs, ct, ldc, nr, alpha, beta);
       else
-        micro_rows<MR, true>(r, k, pa + i * k, b + j, ldb, c + i * ldc + j, ldc, nr, alpha, beta);
+        micro_rows<MR, true>(r, k, pa + i * k, bj, bs, ct, ldc, nr, alpha, beta);
+      if (ep) apply_epilogue(r, nr, ct, ldc, *ep, i, j);
     }
   }
 }
@@ -272,7 +299,8 @@ void dot_rows(int dm, int64_t k, const float* a, int64_t lda, const float* b, in
 }
 
 void skinny_nt(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-               float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta) {
+               float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+               const Epilogue* ep) {
   for (int64_t j = n0; j < n1; j += DOT_N) {
     const int nn = static_cast<int>(min64(DOT_N, n1 - j));
     for (int64_t i = 0; i < m; i += DOT_MAX_M) {
@@ -281,14 +309,15 @@ void skinny_nt(int64_t m, int64_t k, const float* a, int64_t lda, const float* b
                           alpha, beta);
     }
   }
+  if (ep) apply_epilogue(m, n1 - n0, c + n0, ldc, *ep, 0, n0);  // the strip is still in cache
 }
 
 }  // namespace
 
 static_assert(NR % DOT_N == 0, "skinny column splits must suit both skinny kernels");
-extern const GemmKernels gemm_kernels_table = {MR,     NR,    KC,        MC,
-                                               NC,     pack_a, pack_b, macro,
-                                               pack_a_skinny, skinny_nn, skinny_nt, NR};
+extern const GemmKernels gemm_kernels_table = {
+    MR, NR, KC, MC, NC, pack_a, pack_b, macro, pack_a_skinny, skinny_nn, skinny_nt, NR,
+    apply_epilogue};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -3,7 +3,8 @@
 // Per direction:
 //   1. one GEMM for the input projection of every time step: XW = X * W^T   [S*B, G*H]
 //      (X is [S*B, I] as stored in either layout; only the row order differs);
-//   2. the time loop: per step one GEMM for the recurrent part, rec = H_{t-1} * R^T [B, G*H],
+//   2. the time loop: per step one GEMM for the recurrent part, rec = H_{t-1} * R^T [B, G*H]
+//      (R^T packed once per call: see PackedMatrix in gemm/gemm.h),
 //      then the per-tier row kernel adds XW row + rec row + biases, applies the gates and
 //      writes H_t (and the Y row) in one pass.
 // Sequence lengths: every direction walks the same time index for all batch rows; a row is
@@ -107,16 +108,6 @@ std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
 
 namespace {
 
-// dst[c * rows + r] = src[r * cols + c]: weights stored [G*H, K] become [K, G*H], the
-// streaming-friendly right operand of the per-step GEMMs (done once per call, in blocks).
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-  const int64_t T = 32;
-  for (int64_t r0 = 0; r0 < rows; r0 += T)
-    for (int64_t c0 = 0; c0 < cols; c0 += T)
-      for (int64_t r = r0; r < std::min(rows, r0 + T); ++r)
-        for (int64_t c = c0; c < std::min(cols, c0 + T); ++c) dst[c * rows + r] = src[r * cols + c];
-}
-
 // Row offsets (in rows of the stored tensor) for time t, batch b.
 struct Layout {
   int64_t S, B, D, H;
@@ -137,9 +128,14 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
   const bool reverse = p.reverse || d == 1;
   const RowKernels& k = row_kernels();
   const Activation* acts = p.activations + d * activation_count(p.cell);
-  // R^T [H, GH]: gate g's columns start at g*H, row stride GH.
-  std::vector<float> Rt(H * GH);
-  transpose(p.R + d * GH * H, GH, H, Rt.data());
+  // R^T packed once per call into the GEMM's panels ([GH, H] rows of R become contiguous
+  // K x nr strips): each step streams it instead of reading R^T columns at a stride.
+  // The two-pass GRU multiplies by its h-gate columns separately: a packing of its own.
+  const bool gru_two_pass = p.cell == Cell::Gru && !p.linear_before_reset;
+  const float* R = p.R + d * GH * H;
+  const int64_t n_rec = gru_two_pass ? 2 * H : GH;
+  const PackedMatrix Rp(PackedMatrix::Side::B, true, H, n_rec, R, H, gemm_threads);
+  const PackedMatrix Rh(PackedMatrix::Side::B, true, H, gru_two_pass ? H : 0, R + 2 * H * H, H, 1);
   const float* clip = p.has_clip ? &p.clip : nullptr;
 
   // Biases folded once: where ONNX adds Wb and Rb side by side, one vector does.
@@ -167,7 +163,6 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
   if (p.initial_c && p.cell == Cell::Lstm)
     for (int64_t b = 0; b < B; ++b) std::memcpy(&c[b * H], p.initial_c + L.state_off(d, b), H * sizeof(float));
 
-  const bool gru_two_pass = p.cell == Cell::Gru && !p.linear_before_reset;
   // rec: H_{t-1} R^T for all gates (or z, r only in the two-pass GRU), [B, GH].
   std::vector<float> rec(B * GH, 0.f);
   std::vector<float> z(gru_two_pass ? B * H : 0), rh(gru_two_pass ? B * H : 0), rech(gru_two_pass ? B * H : 0);
@@ -175,11 +170,10 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
 
   for (int64_t step = 0; step < max_len; ++step) {
     const int64_t t = reverse ? max_len - 1 - step : step;
-    const int64_t n_rec = gru_two_pass ? 2 * H : GH;
     if (h_is_zero)
       std::fill(rec.begin(), rec.end(), 0.f);
     else
-      sgemm(false, false, B, n_rec, H, 1.f, h.data(), H, Rt.data(), GH, 0.f, rec.data(), GH, gemm_threads);
+      sgemm_packed_b(false, B, h.data(), H, Rp, 1.f, 0.f, rec.data(), GH, gemm_threads);
 
     for (int64_t b = 0; b < B; ++b) {
       if (t >= len[b]) continue;  // past this row's end: state frozen, Y stays 0
@@ -204,7 +198,7 @@ void run_direction(const Problem& p, const Layout& L, int64_t d, const float* xw
     }
     if (gru_two_pass) {
       // Inactive rows carry stale rh; their result is never used.
-      sgemm(false, false, B, H, H, 1.f, rh.data(), H, Rt.data() + 2 * H, GH, 0.f, rech.data(), H, gemm_threads);
+      sgemm_packed_b(false, B, rh.data(), H, Rh, 1.f, 0.f, rech.data(), H, gemm_threads);
       for (int64_t b = 0; b < B; ++b) {
         if (t >= len[b]) continue;
         const float* gxh = xw + L.x_row(t, b) * GH + 2 * H;
@@ -249,7 +243,6 @@ void run_rnn(const Problem& p) {
 
   // 1. Input projections of all steps, both directions: the big GEMM gets every thread.
   std::vector<float> xw(static_cast<size_t>(D * S * B * GH));
-  std::vector<float> Wt(static_cast<size_t>(I * GH));  // W^T [I, GH] of one direction
   for (int64_t d = 0; d < D; ++d) {
     float* dst = xw.data() + d * S * B * GH;
     if (S * B == 0) continue;
@@ -257,8 +250,8 @@ void run_rnn(const Problem& p) {
       std::fill(dst, dst + S * B * GH, 0.f);
       continue;
     }
-    transpose(p.W + d * GH * I, GH, I, Wt.data());
-    sgemm(false, false, S * B, GH, I, 1.f, p.X, I, Wt.data(), GH, 0.f, dst, GH, threads);
+    // X W^T with W [GH, I] read in place (the GEMM packs it per block as it goes).
+    sgemm(false, true, S * B, GH, I, 1.f, p.X, I, p.W + d * GH * I, I, 0.f, dst, GH, threads);
   }
 
   // 2. The recurrences. A step's GEMM is small (B x GH x H): below ~64K multiply-adds

@@ -5,13 +5,18 @@ resolve to explicit pads; the C++ kernels (pyinfer.kernels.conv / conv_transpose
 every shape and compute in float32. float16 / bfloat16 inputs are computed in float32
 (more accurate than their own precision) and rounded back; float64 is computed in float64
 with NumPy so its results keep double precision.
+
+Constant float32 weights are packed once at setup (kernels.ConvWeights: the GEMM's panel
+layout), and a fused epilogue (set_epilogue: activation, residual) runs inside the kernel.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelArgumentError
 from ..registry import register
+from . import epilogue
 from .base import Op
 
 _AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -87,19 +92,41 @@ class Conv(_ConvBase):
             ends.append(large if self.auto_pad == "SAME_UPPER" else small)
         return begins + ends
 
-    def run(self, x, w, b=None):
+    def setup(self):
+        super().setup()
+        self.epilogue = {}  # kernel keyword arguments of a fused epilogue (set_epilogue)
+        self._packed, self._packed_source = None, None
+        w = self.const_input(1)
+        if isinstance(w, np.ndarray) and w.dtype == np.float32 and w.ndim >= 3:
+            try:
+                self._packed = kernels.ConvWeights(w, group=self.group, num_threads=self.num_threads)
+                self._packed_source = w  # run() uses the packing only when handed this very array
+            except KernelArgumentError:
+                pass  # inconsistent weights: run() reports them with the input shapes
+
+    def set_epilogue(self, activation: str = "none", **params):
+        """Fuse y = act(conv + bias + residual); the residual comes as an extra 4th input."""
+        self.epilogue = epilogue.check_epilogue(self, activation, params)
+
+    def run(self, x, w, b=None, residual=None):
         self._check_dtypes(x, w, b)
         strides, dilations, kernel = self._common_attrs(x, w)
         pads = self.pads_for(x, strides, dilations, kernel)
         args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group)
         if x.dtype == np.float64:
             kernels.conv_output_shape(list(x.shape), list(w.shape), bias_len=-1 if b is None else b.shape[0], **args)
-            return (_conv_float64(x, w, b, **args),)
+            y = _conv_float64(x, w, b, **args)
+            if self.epilogue or residual is not None:
+                y = epilogue.apply_numpy(y, residual, self.epilogue)
+            return (y,)
         dtype = x.dtype
         if dtype.name in _VIA_FLOAT32:
             x, w = x.astype(np.float32), w.astype(np.float32)
             b = None if b is None else b.astype(np.float32)
-        y = kernels.conv(x, w, b, num_threads=self.num_threads, **args)
+            residual = None if residual is None else residual.astype(np.float32)
+        weights = self._packed if self._packed is not None and w is self._packed_source else w
+        y = kernels.conv(x, weights, b, num_threads=self.num_threads, residual=residual, **args,
+                         **self.epilogue)
         return (y if y.dtype == dtype else y.astype(dtype),)
 
 

@@ -3,14 +3,37 @@
 float32 runs on the C++ sgemm (pyinfer.kernels.gemm / matmul). Other dtypes use NumPy:
 float64 as is, float16 / bfloat16 through float32 (one rounding at the end), integers in
 their own dtype (wrapping like C), and the output dtype is always the input dtype.
+
+A constant float32 B (a weight initializer) is packed once at setup (kernels.PackedMatrix),
+and Gemm's constant C of shape (N,) / (1, N) becomes the kernel's fused per-column bias.
+Both ops take a fused epilogue (set_epilogue: activation, residual as an extra last input).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelArgumentError
 from ..registry import register
+from . import epilogue
 from .base import Op
+
+# Narrower constant B stays unpacked: a packed panel is this wide at least (zero-padded), and
+# matrix-vector products have their own kernel.
+_MIN_PACKED_N = 8
+
+
+def _pack_constant(op, index: int, trans: bool):
+    """(PackedMatrix, source array) for a 2-D float32 constant input, else (None, None)."""
+    b = op.const_input(index)
+    if not isinstance(b, np.ndarray) or b.dtype != np.float32 or b.ndim != 2:
+        return None, None
+    if (b.shape[0] if trans else b.shape[1]) < _MIN_PACKED_N:
+        return None, None
+    try:
+        return kernels.PackedMatrix(b, trans=trans, num_threads=op.num_threads), b
+    except KernelArgumentError:
+        return None, None
 
 
 def _as_array(x) -> np.ndarray:
@@ -38,6 +61,20 @@ class Gemm(Op):
         self.trans_a = bool(self.attr("transA", 0))
         self.trans_b = bool(self.attr("transB", 0))
         self.broadcast = bool(self.attr("broadcast", 0)) if self.version < 7 else True
+        self.epilogue = {}
+        self._packed, self._packed_source = _pack_constant(self, 1, self.trans_b)
+        # A constant C that is one row (N,) / (1, N): beta * C is the fused per-column bias.
+        self._bias, self._bias_source = None, None
+        c = self.const_input(2)
+        if (self._packed is not None and isinstance(c, np.ndarray) and c.dtype == np.float32
+                and c.ndim in (1, 2) and c.shape[-1] == self._packed.shape[1] and c.size == c.shape[-1]
+                and c.shape[-1] > 1):
+            self._bias = np.ascontiguousarray((c.reshape(-1) * np.float32(self.beta)).astype(np.float32))
+            self._bias_source = c
+
+    def set_epilogue(self, activation: str = "none", **params):
+        """Fuse Y = act(Gemm + residual); the residual comes as an extra 4th input."""
+        self.epilogue = epilogue.check_epilogue(self, activation, params)
 
     def _check(self, a, b, c):
         if a.ndim != 2 or b.ndim != 2:
@@ -58,15 +95,27 @@ class Gemm(Op):
             if c.ndim > 2 or any(d not in (1, want) for d, want in zip(c.shape[::-1], (n, m))):
                 raise self.run_error(f"C of shape {c.shape} does not broadcast to {(m, n)}")
 
-    def run(self, a, b, c=None):
+    def run(self, a, b, c=None, residual=None):
+        a_in, b_in, c_in = a, b, c
         a, b = _as_array(a), _as_array(b)
         c = None if c is None else _as_array(c)
         self._check(a, b, c)
         if a.dtype == np.float32:
-            y = kernels.gemm(a, b, c, alpha=self.alpha, beta=self.beta, trans_a=self.trans_a,
-                             trans_b=self.trans_b, num_threads=self.num_threads)
+            kw = dict(self.epilogue, residual=residual)
+            if self._packed is not None and b_in is self._packed_source:
+                b = self._packed
+                if self._bias is not None and c_in is self._bias_source:
+                    c, kw["bias"] = None, self._bias
+                y = kernels.gemm(a, b, c, alpha=self.alpha, beta=self.beta, trans_a=self.trans_a,
+                                 num_threads=self.num_threads, **kw)
+            else:
+                y = kernels.gemm(a, b, c, alpha=self.alpha, beta=self.beta, trans_a=self.trans_a,
+                                 trans_b=self.trans_b, num_threads=self.num_threads, **kw)
             return (y,)
-        return (self._run_numpy(a, b, c),)
+        y = self._run_numpy(a, b, c)
+        if self.epilogue or residual is not None:
+            y = epilogue.apply_numpy(y, residual, self.epilogue)
+        return (y,)
 
     def _run_numpy(self, a, b, c):
         dtype = a.dtype
@@ -97,7 +146,16 @@ class Gemm(Op):
 class MatMul(Op):
     """numpy.matmul semantics (1-D promotion, batch broadcasting)."""
 
-    def run(self, a, b):
+    def setup(self):
+        self.epilogue = {}
+        self._packed, self._packed_source = _pack_constant(self, 1, False)
+
+    def set_epilogue(self, activation: str = "none", **params):
+        """Fuse Y = act(MatMul + residual); the residual comes as an extra 3rd input."""
+        self.epilogue = epilogue.check_epilogue(self, activation, params)
+
+    def run(self, a, b, residual=None):
+        b_in = b
         a, b = _as_array(a), _as_array(b)
         if a.ndim == 0 or b.ndim == 0:
             raise self.run_error(f"inputs must have rank >= 1, got shapes {a.shape} and {b.shape}")
@@ -105,11 +163,17 @@ class MatMul(Op):
             raise self.run_error(f"inputs must share one dtype, got {a.dtype} and {b.dtype}")
         self._check_shapes(a.shape, b.shape)
         if a.dtype == np.float32:
-            return (kernels.matmul(a, b, num_threads=self.num_threads),)
+            if self._packed is not None and b_in is self._packed_source:
+                b = self._packed
+            return (kernels.matmul(a, b, num_threads=self.num_threads, residual=residual, **self.epilogue),)
         if _is_low_float(a.dtype):
             y = kernels.matmul(a.astype(np.float32), b.astype(np.float32), num_threads=self.num_threads)
-            return (y.astype(a.dtype),)
-        return (np.asarray(np.matmul(a, b), dtype=a.dtype),)
+        else:
+            y = np.asarray(np.matmul(a, b), dtype=a.dtype)
+        if self.epilogue or residual is not None:
+            y = epilogue.apply_numpy(y.astype(np.float32) if _is_low_float(a.dtype) else y,
+                                     None if residual is None else residual.astype(y.dtype), self.epilogue)
+        return (y.astype(a.dtype),)
 
     def _check_shapes(self, sa, sb):
         ka = sa[-1]

@@ -343,3 +343,102 @@ def test_depthwise_small_matches_reference(isa, rng):
     x, w = f32(rng, 1, 3, 6, 19), f32(rng, 6, 1, 3, 2)
     y = kernels.conv(x, w, None, strides=[1, 1], pads=[1, 0, 2, 1], dilations=[1, 2], group=3)
     np.testing.assert_allclose(y, ref_conv(x, w, None, [1, 1], [1, 0, 2, 1], [1, 2], 3), rtol=RTOL, atol=ATOL)
+
+
+# --- ConvWeights (packed once) and the fused epilogue --------------------------------------
+EPILOGUE_ACTS = [
+    ("none", {}, lambda v: v),
+    ("relu", {}, lambda v: np.maximum(v, 0)),
+    ("relu6", {}, lambda v: np.clip(v, 0, 6)),
+    ("clip", dict(clip_min=-1.0, clip_max=0.5), lambda v: np.clip(v, -1.0, 0.5)),
+    ("leaky_relu", dict(activation_alpha=0.2), lambda v: np.where(v >= 0, v, 0.2 * v)),
+    ("sigmoid", {}, lambda v: 1 / (1 + np.exp(-v))),
+    ("hard_swish", {}, lambda v: v * np.clip(v / 6 + 0.5, 0, 1)),
+]
+# (x shape, w shape, strides, pads, group): im2col (2 tiles), pointwise, grouped, depthwise s1/s2, 3-D
+PACKED_CASES = [
+    ((2, 32, 45, 43), (16, 32, 3, 3), (1, 1), (1, 1, 1, 1), 1),
+    ((1, 24, 14, 14), (40, 24, 1, 1), (1, 1), (0, 0, 0, 0), 1),
+    ((1, 8, 15, 16), (12, 2, 5, 5), (2, 1), (2, 0, 2, 0), 4),
+    ((2, 6, 13, 11), (6, 1, 3, 3), (1, 1), (1, 1, 1, 1), 6),
+    ((1, 5, 14, 14), (10, 1, 3, 3), (2, 2), (1, 1, 1, 1), 5),
+    ((1, 3, 6, 7, 5), (4, 3, 2, 3, 2), (1, 2, 1), (1, 0, 1, 0, 1, 0), 1),
+    ((1, 3, 29, 29), (7, 3, 7, 7), (2, 2), (3, 3, 3, 3), 1),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", PACKED_CASES, ids=lambda c: f"x{c[0]}-w{c[1]}-g{c[4]}")
+def test_conv_weights_packed_with_epilogue(isa, rng, case, threads):
+    xs, ws, strides, pads, group = case
+    x, w, b = f32(rng, *xs), f32(rng, *ws), f32(rng, ws[0])
+    nd = len(xs) - 2
+    base = ref_conv(x, w, b, strides, pads, [1] * nd, group)
+    res = f32(rng, *base.shape)
+    packed = kernels.ConvWeights(w, group=group)
+    assert list(packed.shape) == list(ws) and packed.group == group
+    args = dict(strides=strides, pads=pads, group=group, num_threads=threads)
+    np.testing.assert_allclose(kernels.conv(x, packed, b, **args), base, rtol=RTOL, atol=ATOL)
+    for act, params, fn in EPILOGUE_ACTS:
+        want = fn(base + res)
+        for weights in (packed, w):
+            y = kernels.conv(x, weights, b, residual=res, activation=act, **args, **params)
+            np.testing.assert_allclose(y, want, rtol=RTOL, atol=ATOL, err_msg=act)
+    y = kernels.conv(x, packed, None, activation="relu", **args)  # no bias, no residual
+    np.testing.assert_allclose(y, np.maximum(ref_conv(x, w, None, strides, pads, [1] * nd, group), 0),
+                               rtol=RTOL, atol=ATOL)
+
+
+def test_conv_weights_argument_errors(rng):
+    x = f32(rng, 1, 4, 6, 6)
+    w = f32(rng, 6, 2, 3, 3)
+    packed = kernels.ConvWeights(w, group=2)
+    with pytest.raises(pyinfer.KernelArgumentError, match="group"):
+        kernels.conv(x, packed, group=1)  # w's shape fits group 1 with 2 channels? no: C=4
+    with pytest.raises(pyinfer.KernelArgumentError):
+        kernels.conv(f32(rng, 1, 2, 6, 6), packed, group=1)  # shapes fit, packing for group 2 does not
+    with pytest.raises(pyinfer.KernelArgumentError, match="multiple of group"):
+        kernels.ConvWeights(w, group=4)
+    with pytest.raises(pyinfer.KernelArgumentError, match="rank"):
+        kernels.ConvWeights(f32(rng, 6, 2), group=1)
+    with pytest.raises(pyinfer.KernelArgumentError, match="residual must have"):
+        kernels.conv(x, packed, group=2, residual=f32(rng, 1, 6, 4, 5))
+    with pytest.raises(pyinfer.KernelArgumentError, match="unknown activation"):
+        kernels.conv(x, packed, group=2, activation="mish")
+    with pytest.raises(pyinfer.KernelArgumentError, match="not a parameter"):
+        kernels.conv(x, packed, group=2, activation="relu", activation_alpha=1.0)
+
+
+def _conv_model(w, b, **attrs):
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_conv_op_packs_constant_weights_and_fuses(rng):
+    x, w, b = f32(rng, 1, 8, 12, 12), f32(rng, 16, 8, 3, 3), f32(rng, 16)
+    sess = pyinfer.InferenceSession(_conv_model(w, b, pads=[1, 1, 1, 1]))
+    op = sess._executor.steps[0][0]
+    assert op._packed is not None
+    base = ref_conv(x, w, b, [1, 1], [1, 1, 1, 1], [1, 1], 1)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], base, rtol=RTOL, atol=ATOL)
+    # the hook a graph-level fusion pass uses: Conv + Add(residual) + Relu in one kernel call
+    res = f32(rng, *base.shape)
+    op.set_epilogue("relu")
+    np.testing.assert_allclose(op.run(x, op._packed_source, b, res)[0], np.maximum(base + res, 0),
+                               rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(op.run(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                      res.astype(np.float64))[0], np.maximum(base + res, 0), rtol=RTOL, atol=ATOL)
+    with pytest.raises(pyinfer.Error, match="takes no parameter"):
+        op.set_epilogue("relu", clip_max=1.0)
+    # a different W array (e.g. a feed overriding the initializer) bypasses the packing
+    w2 = f32(rng, 16, 8, 3, 3)
+    op.set_epilogue()
+    np.testing.assert_allclose(op.run(x, w2, b)[0], ref_conv(x, w2, b, [1, 1], [1, 1, 1, 1], [1, 1], 1),
+                               rtol=RTOL, atol=ATOL)

@@ -275,3 +275,139 @@ def test_gemm_concurrent_calls_from_python_threads(rng):
         got = list(pool.map(lambda x: kernels.gemm(x[0], x[1], trans_b=x[2], num_threads=2), cases))
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+# --- PackedMatrix and the fused epilogue --------------------------------------------------
+
+def _erf(x):
+    import math
+    return np.vectorize(math.erf)(x)
+
+
+# name, kernel kwargs, plain NumPy reference (float64)
+ACTIVATIONS = [
+    ("none", {}, lambda x: x),
+    ("relu", {}, lambda x: np.maximum(x, 0)),
+    ("relu6", {}, lambda x: np.clip(x, 0, 6)),
+    ("clip", dict(clip_min=-0.5, clip_max=1.25), lambda x: np.clip(x, -0.5, 1.25)),
+    ("leaky_relu", dict(activation_alpha=0.1), lambda x: np.where(x >= 0, x, 0.1 * x)),
+    ("sigmoid", {}, lambda x: 1 / (1 + np.exp(-x))),
+    ("tanh", {}, np.tanh),
+    ("hard_sigmoid", dict(activation_alpha=0.25, activation_beta=0.4), lambda x: np.clip(0.25 * x + 0.4, 0, 1)),
+    ("hard_swish", {}, lambda x: x * np.clip(x / 6 + 0.5, 0, 1)),
+    ("gelu", {}, lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2)))),
+    ("gelu_tanh", {}, lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))),
+]
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 49, 300), (3, 100, 77), (16, 1000, 33), (17, 96, 5), (40, 49, 600),
+                                   (300, 130, 700), (64, 3136, 27), (7, 1, 9)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False)])
+def test_packed_matrix_matches_reference(isa, rng, m, n, k, trans_a, trans_b):
+    a, b = operands(rng, m, n, k, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    packed = kernels.PackedMatrix(b, trans=trans_b)
+    assert packed.shape == (k, n) and packed.trans == trans_b and packed.isa == isa
+    for threads in (1, 2):
+        y = kernels.gemm(a, packed, c, alpha=0.5, beta=-1.0, trans_a=trans_a, num_threads=threads)
+        check(y, ref_gemm(a, b, c, 0.5, -1.0, trans_a, trans_b), k)
+
+
+def test_packed_matrix_owns_its_data_and_keeps_its_tier(rng):
+    a, b = operands(rng, 5, 70, 40, False, False)
+    want = ref_gemm(a, b, None, 1.0, 0.0, False, False)
+    previous = pyinfer._kernels.active_isa()
+    packed = kernels.PackedMatrix(b.copy())  # the source array is dropped at once
+    try:
+        for name in pyinfer.cpu_info()["supported_isas"]:
+            pyinfer._kernels.set_isa(name)  # products keep the packing tier's kernels
+            check(kernels.gemm(a, packed), want, 40)
+    finally:
+        pyinfer._kernels.set_isa(previous)
+    assert packed.nbytes >= 70 * 40 * 4
+
+
+@pytest.mark.parametrize("act,params,fn", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_gemm_fused_epilogue(isa, rng, act, params, fn):
+    # shapes reach the skinny, blocked (two K blocks) and dot-product paths
+    for m, n, k, tb in [(3, 70, 50, False), (5, 33, 40, True), (70, 100, 300, False), (40, 1, 20, False)]:
+        a, b = operands(rng, m, n, k, False, tb)
+        bias = rng.standard_normal(n).astype(np.float32)
+        res = rng.standard_normal((m, n)).astype(np.float32)
+        want = fn(ref_gemm(a, b, None, 1.0, 0.0, False, tb) + bias + res)
+        y = kernels.gemm(a, b, trans_b=tb, bias=bias, residual=res, activation=act, **params)
+        check(y, want, k)
+        if n >= 8:
+            yp = kernels.gemm(a, kernels.PackedMatrix(b, trans=tb), bias=bias, residual=res, activation=act,
+                              num_threads=2, **params)
+            check(yp, want, k)
+
+
+def test_gemm_epilogue_with_c_and_nan(isa, rng):
+    a, b = operands(rng, 6, 20, 10, False, False)
+    c = rng.standard_normal((1, 20)).astype(np.float32)
+    y = kernels.gemm(a, b, c, alpha=2.0, beta=0.5, activation="relu")
+    check(y, np.maximum(ref_gemm(a, b, c, 2.0, 0.5, False, False), 0), 10)
+    a[0, 0] = np.nan
+    y = kernels.gemm(a, b, activation="relu")
+    assert np.isnan(y[0]).all() and not np.isnan(y[1:]).any()  # NaN is not clamped away
+
+
+def test_matmul_packed_and_epilogue(isa, rng):
+    a = rng.standard_normal((2, 3, 7, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 50)).astype(np.float32)
+    res = rng.standard_normal((2, 3, 7, 50)).astype(np.float32)
+    bias = rng.standard_normal(50).astype(np.float32)
+    want = np.maximum(ref_matmul(a, b) + bias + res, 0)
+    check(kernels.matmul(a, kernels.PackedMatrix(b), bias=bias, residual=res, activation="relu"), want, 40)
+    check(kernels.matmul(a, b, bias=bias, residual=res, activation="relu"), want, 40)
+    v = rng.standard_normal(40).astype(np.float32)
+    check(kernels.matmul(v, kernels.PackedMatrix(b)), ref_matmul(v, b), 40)
+    # batched b (not shared): the epilogue follows each item's slice of the residual
+    bb = rng.standard_normal((2, 3, 40, 50)).astype(np.float32)
+    check(kernels.matmul(a, bb, residual=res, activation="sigmoid"), 1 / (1 + np.exp(-(ref_matmul(a, bb) + res))), 40)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda a, b: kernels.gemm(a, b, activation="swish"), "unknown activation"),
+    (lambda a, b: kernels.gemm(a, b, activation="relu", activation_alpha=0.1), "not a parameter"),
+    (lambda a, b: kernels.gemm(a, b, clip_min=0.0), "clip"),
+    (lambda a, b: kernels.gemm(a, b, activation="clip", clip_min=2.0, clip_max=1.0), "must not exceed"),
+    (lambda a, b: kernels.gemm(a, b, bias=np.ones(3, np.float32)), "bias must have 5"),
+    (lambda a, b: kernels.gemm(a, b, bias=np.ones(5)), "float32"),
+    (lambda a, b: kernels.gemm(a, b, residual=np.ones((4, 1), np.float32)), "residual must have"),
+    (lambda a, b: kernels.gemm(a, kernels.PackedMatrix(b), trans_b=True), "PackedMatrix"),
+    (lambda a, b: kernels.gemm(a.T, kernels.PackedMatrix(b)), "inner dimensions"),
+    (lambda a, b: kernels.matmul(np.ones((2, 7), np.float32), kernels.PackedMatrix(b)), "do not match"),
+    (lambda a, b: kernels.PackedMatrix(np.ones((2, 3, 4), np.float32)), "rank"),
+    (lambda a, b: kernels.PackedMatrix(b.astype(np.float64)), "float32"),
+])
+def test_epilogue_and_packed_argument_errors(call, match):
+    a, b = np.ones((4, 6), np.float32), np.ones((6, 5), np.float32)
+    with pytest.raises(pyinfer.KernelArgumentError, match=match):
+        call(a, b)
+
+
+def test_gemm_and_matmul_ops_pack_constant_weights(rng):
+    """Constant B initializers run through the packed path; a fed B and the results agree."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    a = rng.standard_normal((3, 40)).astype(np.float32)
+    w = rng.standard_normal((50, 40)).astype(np.float32)
+    c = rng.standard_normal(50).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["a", "w", "c"], ["g"], transB=1, alpha=0.5, beta=2.0),
+             helper.make_node("MatMul", ["g", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3, 40])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(c, "c")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    sess = pyinfer.InferenceSession(model.SerializeToString())
+    ops = [step[0] for step in sess._executor.steps]
+    assert [op.op_type for op in ops] == ["Gemm", "MatMul"]
+    got = sess.run(None, {"a": a})[0]
+    g = 0.5 * a.astype(np.float64) @ w.T.astype(np.float64) + 2.0 * c
+    check(got, g @ w.astype(np.float64), 40 * 40)
+    for op in ops:
+        assert op._packed is not None
+    assert ops[0]._bias is not None  # the constant C row became the fused bias

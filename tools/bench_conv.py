@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""Per-layer Conv timing: pyinfer against onnxruntime on single-node Conv models.
+
+Usage: python tools/bench_conv.py [--threads 1 2] [--repeats 9] [--filter resnet] [--fused]
+
+Each row is one Conv layer typical of ResNet-50 / MobileNetV2 / AlexNet at batch 1 (weights
+and bias are initializers, as in a real model). Both engines run the same ONNX model through
+their InferenceSession with the given thread count; the timing rounds alternate between the
+two (so load from other processes and frequency drift hit both alike) and the medians count.
+ratio = onnxruntime time / pyinfer time (> 1: pyinfer is faster). On a shared machine quote
+ratios, not absolute times, and rerun noisy rows (--filter).
+--fused: the layers get a Relu after the Conv (pyinfer fuses it when its graph layer does).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (label, C, H(=W), M, kernel, stride, pad, group)
+LAYERS = [
+    ("resnet50 stem 7x7 s2", 3, 224, 64, 7, 2, 3, 1),
+    ("resnet50 1x1 64->64 @56", 64, 56, 64, 1, 1, 0, 1),
+    ("resnet50 3x3 64 @56", 64, 56, 64, 3, 1, 1, 1),
+    ("resnet50 1x1 64->256 @56", 64, 56, 256, 1, 1, 0, 1),
+    ("resnet50 1x1 256->64 @56", 256, 56, 64, 1, 1, 0, 1),
+    ("resnet50 3x3 128 s2 @56", 128, 56, 128, 3, 2, 1, 1),
+    ("resnet50 3x3 128 @28", 128, 28, 128, 3, 1, 1, 1),
+    ("resnet50 1x1 512->128 @28", 512, 28, 128, 1, 1, 0, 1),
+    ("resnet50 3x3 256 @14", 256, 14, 256, 3, 1, 1, 1),
+    ("resnet50 1x1 1024->256 @14", 1024, 14, 256, 1, 1, 0, 1),
+    ("resnet50 3x3 512 @7", 512, 7, 512, 3, 1, 1, 1),
+    ("resnet50 1x1 512->2048 @7", 512, 7, 2048, 1, 1, 0, 1),
+    ("mobilenetv2 stem 3x3 s2", 3, 224, 32, 3, 2, 1, 1),
+    ("mobilenetv2 dw3x3 32 @112", 32, 112, 32, 3, 1, 1, 32),
+    ("mobilenetv2 1x1 32->16 @112", 32, 112, 16, 1, 1, 0, 1),
+    ("mobilenetv2 1x1 16->96 @112", 16, 112, 96, 1, 1, 0, 1),
+    ("mobilenetv2 dw3x3 96 s2 @112", 96, 112, 96, 3, 2, 1, 96),
+    ("mobilenetv2 dw3x3 144 @56", 144, 56, 144, 3, 1, 1, 144),
+    ("mobilenetv2 dw3x3 192 @28", 192, 28, 192, 3, 1, 1, 192),
+    ("mobilenetv2 dw3x3 576 s2 @14", 576, 14, 576, 3, 2, 1, 576),
+    ("mobilenetv2 dw3x3 960 @7", 960, 7, 960, 3, 1, 1, 960),
+    ("mobilenetv2 1x1 320->1280 @7", 320, 7, 1280, 1, 1, 0, 1),
+    ("alexnet 11x11 s4 3->64", 3, 224, 64, 11, 4, 2, 1),
+    ("alexnet 5x5 64->192 @27", 64, 27, 192, 5, 1, 2, 1),
+    ("alexnet 3x3 192->384 @13", 192, 13, 384, 3, 1, 1, 1),
+    ("alexnet 3x3 256->256 @13", 256, 13, 256, 3, 1, 1, 1),
+]
+
+
+def conv_model(c, h, m, k, s, p, g, relu):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((m, c // g, k, k)) / np.sqrt(c // g * k * k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c" if relu else "y"], kernel_shape=[k, k],
+                              strides=[s, s], pads=[p] * 4, group=g)]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["c"], ["y"]))
+    graph = helper.make_graph(
+        nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, h])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--filter", default="", help="only layers whose label contains this")
+    ap.add_argument("--fused", action="store_true", help="Conv followed by Relu")
+    args = ap.parse_args()
+    sys.path.insert(0, ROOT)
+    import onnxruntime as ort
+
+    import pyinfer
+
+    print(f"isa: {pyinfer._kernels.active_isa()}  (ms, median of {args.repeats} interleaved rounds; "
+          f"ratio = onnxruntime / pyinfer, > 1: pyinfer faster)")
+    print(f"| {'layer':30} | thr | pyinfer ms | ort ms | ratio | max abs diff |")
+    print(f"|{'-' * 32}|-----|------------|--------|-------|--------------|")
+    for label, c, h, m, k, s, p, g in LAYERS:
+        if args.filter not in label:
+            continue
+        model = conv_model(c, h, m, k, s, p, g, args.fused)
+        x = np.random.default_rng(1).standard_normal((1, c, h, h)).astype(np.float32)
+        flops = None
+        for t in args.threads:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads, so.inter_op_num_threads = t, 1
+            ref = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+            ours = pyinfer.InferenceSession(model, num_threads=t)
+            y_ref = ref.run(None, {"x": x})[0]
+            y = ours.run(None, {"x": x})[0]
+            diff = float(np.max(np.abs(y - y_ref)))
+            flops = flops or 2.0 * y.size * (c // g) * k * k
+            inner = max(1, int(2e7 / flops))  # calls per sample: ~>= 20 MFLOP
+            t_ours, t_ref = [], []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    ours.run(None, {"x": x})
+                t_ours.append((time.perf_counter() - t0) / inner)
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    ref.run(None, {"x": x})
+                t_ref.append((time.perf_counter() - t0) / inner)
+            mo, mr = float(np.median(t_ours)), float(np.median(t_ref))
+            print(f"| {label:30} | {t:3} | {mo * 1e3:10.3f} | {mr * 1e3:6.3f} | {mr / mo:5.2f} | {diff:12.1e} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
