@@ -6,7 +6,7 @@ import onnx
 from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
-from .errors import Error, InvalidModelError, NodeExecutionError
+from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError
 from .graph import node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
@@ -89,6 +89,8 @@ class GraphExecutor:
             args = [env[n] if n else None for n in inputs]
             try:
                 results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
+            except KernelArgumentError as e:  # name the node the kernel was called for
+                raise KernelArgumentError(f"{op.op_type} node {op.name!r}: {e}") from e
             except Error:
                 raise
             except Exception as e:  # numpy / Python errors inside an op: name the node

@@ -9,11 +9,9 @@ Epilogue attributes: activation ("" none, Relu, Clip, LeakyRelu, Sigmoid, HardSw
 activation_alpha (LeakyRelu, default 0.01), clip_min / clip_max (Clip, default -inf / inf), approximate
 (Gelu, "none" or "tanh"). Z (the residual) has exactly the conv output's shape.
 
-float32 runs on the kernels: the conv / gemm kernel, then np.add for the residual and the
-activation kernel. Other float dtypes run the plain op, then the epilogue in float64 NumPy.
-The conv / gemm kernels are getting a fused epilogue (`conv(..., activation=..., residual=...)`):
-switching to it is the one line marked SWITCH in each op (`Epilogue.kernel_kwargs` gives the
-arguments), after which `Epilogue.apply` is only used for the non-float32 path.
+The fused ops are the plain ops with their kernel epilogue set (ops/epilogue.py): for float32 the
+C++ kernels apply bias, residual and activation to each output tile while it is in cache, so the
+output is written once; other dtypes apply the same formula with NumPy.
 """
 from __future__ import annotations
 
@@ -29,134 +27,52 @@ from .gemm import Gemm, MatMul
 
 DOMAIN = "pyinfer"
 ACTIVATIONS = ("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "Gelu")
-_ERF64 = np.vectorize(math.erf, otypes=[np.float64])
 
 
-class Epilogue:
-    """The activation (and residual) applied after the main product."""
+def kernel_epilogue(op: Op) -> tuple[str, dict]:
+    """The node's activation attributes as a kernel epilogue: (name, parameters)."""
+    act = op.attr("activation", "") or ""
+    if act not in ACTIVATIONS:
+        raise op.model_error(f"activation must be one of {', '.join(a or '<none>' for a in ACTIVATIONS)}, "
+                             f"got {act!r}")
+    if act == "Clip":
+        lo, hi = float(op.attr("clip_min", -math.inf)), float(op.attr("clip_max", math.inf))
+        return ("relu6", {}) if (lo, hi) == (0.0, 6.0) else ("clip", {"clip_min": lo, "clip_max": hi})
+    if act == "LeakyRelu":  # "activation_alpha", not "alpha": Gemm has an alpha of its own
+        return "leaky_relu", {"activation_alpha": float(op.attr("activation_alpha", 0.01))}
+    if act == "Gelu":
+        approximate = op.attr("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise op.model_error(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        return ("gelu_tanh" if approximate == "tanh" else "gelu"), {}
+    names = {"": "none", "Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hard_swish"}
+    return names[act], {}
 
-    def __init__(self, op: Op):
-        self.op = op
-        self.activation = op.attr("activation", "") or ""
-        if self.activation not in ACTIVATIONS:
-            raise op.model_error(f"activation must be one of {', '.join(a or '<none>' for a in ACTIVATIONS)}, "
-                                 f"got {self.activation!r}")
-        self.alpha = float(op.attr("activation_alpha", 0.01))  # not "alpha": Gemm has one
-        self.clip_min = float(op.attr("clip_min", -np.inf))
-        self.clip_max = float(op.attr("clip_max", np.inf))
-        self.approximate = op.attr("approximate", "none")
-        if self.approximate not in ("none", "tanh"):
-            raise op.model_error(f"approximate must be 'none' or 'tanh', got {self.approximate!r}")
 
-    def kernel_kwargs(self, residual=None) -> dict:
-        """Arguments for a kernel with a fused epilogue (conv / gemm `activation=`, `residual=`)."""
-        kw = {"activation": self.activation.lower() or None, "residual": residual}
-        if self.activation == "LeakyRelu":
-            kw["alpha"] = self.alpha
-        elif self.activation == "Clip":
-            kw["clip_min"], kw["clip_max"] = self.clip_min, self.clip_max
-        elif self.activation == "Gelu":
-            kw["approximate"] = self.approximate
-        return kw
+class _Fused:
+    """Mixin: set the base op's kernel epilogue from the fused node's attributes."""
 
-    def check_residual(self, y, z):
-        if z is None:
-            return
-        if not isinstance(z, np.ndarray) or z.shape != y.shape or z.dtype != y.dtype:
-            got = f"{getattr(z, 'dtype', type(z).__name__)} {getattr(z, 'shape', '')}"
-            raise self.op.run_error(f"the residual input must have the output's shape {y.shape} and dtype "
-                                    f"{y.dtype}, got {got}")
-
-    def apply(self, y: np.ndarray, z=None) -> np.ndarray:
-        """act(y + z); y is a fresh array this op owns (updated in place where possible)."""
-        self.check_residual(y, z)
-        if y.dtype != np.float32:
-            return self._apply_float64(y, z)
-        if z is not None:
-            np.add(y, z, out=y)
-        n = self.op.num_threads
-        act = self.activation
-        if act == "Relu":
-            return kernels.relu(y, num_threads=n)
-        if act == "Clip":
-            return kernels.clip(y, self.clip_min, self.clip_max, num_threads=n)
-        if act == "LeakyRelu":
-            return kernels.leaky_relu(y, self.alpha, num_threads=n)
-        if act == "Sigmoid":
-            return kernels.sigmoid(y, num_threads=n)
-        if act == "HardSwish":
-            return kernels.hard_swish(y, num_threads=n)
-        if act == "Gelu":
-            return kernels.gelu(y, self.approximate, num_threads=n)
-        return y
-
-    def _apply_float64(self, y, z):
-        dtype = y.dtype
-        x = y.astype(np.float64)
-        if z is not None:
-            x = x + z.astype(np.float64)
-        act = self.activation
-        with np.errstate(all="ignore"):
-            if act == "Relu":
-                x = np.where(np.isnan(x), x, np.maximum(x, 0.0))
-            elif act == "Clip":
-                x = np.minimum(np.maximum(x, self.clip_min), self.clip_max)
-            elif act == "LeakyRelu":
-                x = np.where(x < 0, self.alpha * x, x)
-            elif act == "Sigmoid":
-                x = 1.0 / (1.0 + np.exp(-x))
-            elif act == "HardSwish":
-                x = x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)
-            elif act == "Gelu":
-                if self.approximate == "tanh":
-                    x = 0.5 * x * (1.0 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-                else:
-                    x = 0.5 * x * (1.0 + _ERF64(x / math.sqrt(2)))
-        return x.astype(dtype)
+    def setup(self):
+        super().setup()
+        name, params = kernel_epilogue(self)
+        self.set_epilogue(name, **params)
 
 
 @register("FusedConv", 1, domain=DOMAIN)
-class FusedConv(Conv):
-    def setup(self):
-        super().setup()
-        self.epilogue = Epilogue(self)
-
-    def run(self, x, w, b=None, z=None):
-        if x.dtype != np.float32:
-            return (self.epilogue.apply(Conv.run(self, x, w, b)[0], z),)
-        self._check_dtypes(x, w, b)
-        strides, dilations, kernel = self._common_attrs(x, w)
-        pads = self.pads_for(x, strides, dilations, kernel)
-        args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group)
-        # SWITCH: y = kernels.conv(x, w, b, num_threads=..., **args, **self.epilogue.kernel_kwargs(z)); return (y,)
-        y = kernels.conv(x, w, b, num_threads=self.num_threads, **args)
-        return (self.epilogue.apply(y, z),)
+class FusedConv(_Fused, Conv):
+    pass
 
 
 @register("FusedGemm", 1, domain=DOMAIN)
-class FusedGemm(Gemm):
+class FusedGemm(_Fused, Gemm):
     def setup(self):
         super().setup()
         self.broadcast = True  # Gemm-7+ semantics (the optimizer never fuses Gemm-1/6)
-        self.epilogue = Epilogue(self)
-
-    def run(self, a, b, c=None):
-        # SWITCH (float32): pass **self.epilogue.kernel_kwargs() to kernels.gemm inside Gemm.run.
-        (y,) = Gemm.run(self, a, b, c)
-        if y.dtype != np.float32:
-            return (self.epilogue.apply(y),)
-        return (self.epilogue.apply(y if y.flags.writeable else y.copy()),)
 
 
 @register("FusedMatMul", 1, domain=DOMAIN)
-class FusedMatMul(MatMul):
-    def setup(self):
-        super().setup()
-        self.epilogue = Epilogue(self)
-
-    def run(self, a, b):
-        (y,) = MatMul.run(self, a, b)
-        return (self.epilogue.apply(y if y.flags.writeable else y.copy()),)
+class FusedMatMul(_Fused, MatMul):
+    pass
 
 
 @register("SumPool", 1, domain=DOMAIN)

@@ -72,7 +72,10 @@ def check(cell, kw, bounded=False, **extra):
     assert len(got) == len(want)
     for name, g, w in zip(["Y", "Y_h", "Y_c"], got, want):
         assert g.dtype == np.float32 and g.shape == w.shape, (name, g.shape, w.shape)
-        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"{cell} {name}")
+        # float32 rounding error is relative to the largest values the sums combine: a state
+        # that grew to ~200 (unbounded candidate activation) can cancel to ~0.5 in one element.
+        scale = max(1.0, float(np.abs(w).max())) if w.size else 1.0
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL * scale, err_msg=f"{cell} {name}")
     return got
 
 
