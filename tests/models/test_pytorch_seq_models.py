@@ -6,6 +6,11 @@ lengths (the ONNX LSTM's sequence_lens input), a one-step LSTM with the state pa
 and a CRNN (convolutions, then a bidirectional LSTM over the image's columns). The test sizes are
 small; tools/bench.py times the big ones (bilstm, gru).
 """
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -13,6 +18,7 @@ import pytest
 import pyinfer
 
 RTOL, ATOL = 1e-3, 1e-4
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 F32 = "tensor(float)"
 # name -> (expected inputs, expected outputs) as (name, shape, type), written out independently of
@@ -167,3 +173,20 @@ def test_seq_models_under_every_isa_and_thread_count(name, isa, exported):
         sess = pyinfer.InferenceSession(path, num_threads=threads)
         for case, (inputs, expected) in cases.items():
             _assert_outputs_match(sess.run(None, inputs), expected, f"{name} {case} isa={isa} threads={threads}")
+
+
+# --- tools/bench.py on a named sequence model ---------------------------------------------------
+
+
+def test_tools_bench_times_every_case_of_a_sequence_model(tmp_path, exported):
+    pytest.importorskip("onnxruntime")
+    exported("gru_small", "legacy")  # export into the cache first (or skip without torch)
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench.py"), "gru_small", "--cases", "all",
+                           "--repeats", "2", "--warmup", "1", "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out_json.read_text())["results"]
+    assert [r["model"] for r in results] == ["gru_small:b3_t9", "gru_small:b1_t13"]
+    assert [r["inputs"] for r in results] == [{"feats": [3, 9, 10]}, {"feats": [1, 13, 10]}]
+    assert all(r["pyinfer_matches_pytorch"] and r["onnxruntime_matches_pytorch"] for r in results)
