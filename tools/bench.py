@@ -32,7 +32,7 @@ MODEL_NAMES = ("cifar10", "resnet18", "mobilenetv2", "squeezenet11", "textcnn")
 SEQ_MODEL_NAMES = ("bilstm", "gru", "rnn_tanh", "rnn_relu", "crnn")
 # Further names export_models.py knows (test sizes, the padded and streaming LSTMs); listed here so
 # that telling a name from a path does not need torch imported.
-OTHER_NAMES = ("bilstm_small", "gru_small", "lstm_varlen", "lstm_stream")
+OTHER_NAMES = ("bilstm_small", "gru_small", "rnn_tanh_small", "rnn_relu_small", "lstm_varlen", "lstm_stream")
 GROUPS = {"all": MODEL_NAMES, "seq": SEQ_MODEL_NAMES}
 
 

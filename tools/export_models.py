@@ -11,7 +11,8 @@ writes:
 
 Models: the CNNs cifar10, resnet18, mobilenetv2, squeezenet11, textcnn, and the sequence models
 (nn.LSTM / nn.GRU / nn.RNN, exported as ONNX LSTM / GRU / RNN nodes by the legacy exporter):
-bilstm, gru, rnn_tanh, rnn_relu and crnn at benchmark sizes, bilstm_small and gru_small for tests,
+bilstm, gru, rnn_tanh, rnn_relu and crnn at benchmark sizes, bilstm_small, gru_small,
+rnn_tanh_small and rnn_relu_small for tests,
 lstm_varlen (padded batch + lengths -> the LSTM's sequence_lens input; legacy exporter only) and
 lstm_stream (one LSTM step with the state as inputs and outputs). SPECS below describes each.
 
@@ -385,6 +386,13 @@ def _seq_specs():
         ModelSpec("rnn_relu", lambda: ElmanRnn("relu"),
                   lambda: {"b8_t100": _feats(8, 100, 64, 29), "b1_t100": _feats(1, 100, 64, 30)},
                   *gru_io, "2-layer nn.RNN relu, 64 features, hidden 128; seq 100"),
+        # The dynamo exporter unrolls nn.RNN step by step (a fixed seq_len): both cases share it.
+        ModelSpec("rnn_tanh_small", lambda: ElmanRnn("tanh", features=8, hidden=16),
+                  lambda: {"b3_t12": _feats(3, 12, 8, 35), "b1_t12": _feats(1, 12, 8, 36)},
+                  *gru_io, "rnn_tanh at 8 features, hidden 16"),
+        ModelSpec("rnn_relu_small", lambda: ElmanRnn("relu", features=8, hidden=16),
+                  lambda: {"b3_t12": _feats(3, 12, 8, 37), "b1_t12": _feats(1, 12, 8, 38)},
+                  *gru_io, "rnn_relu at 8 features, hidden 16"),
         ModelSpec("lstm_varlen", VarLenLstm, lambda: _varlen_cases(12, [9, 14, 3, 14, 1], 31),
                   ["feats", "lengths"], ["y", "h_n", "c_n"],
                   {**SEQ_AXES("feats", "y"), "lengths": {0: "batch"}, **STATE_AXES("h_n", "c_n")},

@@ -4,7 +4,7 @@ The models and PyTorch's reference outputs come from tools/export_models.py (ran
 conftest.py): a bidirectional LSTM tagger, a GRU, nn.RNN with tanh and relu, a padded batch with
 lengths (the ONNX LSTM's sequence_lens input), a one-step LSTM with the state passed in and out,
 and a CRNN (convolutions, then a bidirectional LSTM over the image's columns). The test sizes are
-small; tools/bench.py times the big ones (bilstm, gru).
+small; tools/bench.py times the big ones (bilstm, gru, rnn_tanh, rnn_relu, crnn).
 """
 import json
 import os
@@ -30,10 +30,10 @@ INTERFACES = {
                       ("c_n", [4, "batch", 24], F32)]),
     "gru_small": ([("feats", ["batch", "seq_len", 10], F32)],
                   [("y", ["batch", "seq_len", 24], F32), ("h_n", [2, "batch", 24], F32)]),
-    "rnn_tanh": ([("feats", ["batch", "seq_len", 64], F32)],
-                 [("y", ["batch", "seq_len", 128], F32), ("h_n", [2, "batch", 128], F32)]),
-    "rnn_relu": ([("feats", ["batch", "seq_len", 64], F32)],
-                 [("y", ["batch", "seq_len", 128], F32), ("h_n", [2, "batch", 128], F32)]),
+    "rnn_tanh_small": ([("feats", ["batch", "seq_len", 8], F32)],
+                       [("y", ["batch", "seq_len", 16], F32), ("h_n", [2, "batch", 16], F32)]),
+    "rnn_relu_small": ([("feats", ["batch", "seq_len", 8], F32)],
+                       [("y", ["batch", "seq_len", 16], F32), ("h_n", [2, "batch", 16], F32)]),
     "lstm_varlen": ([("feats", ["batch", "seq_len", 12], F32), ("lengths", ["batch"], "tensor(int64)")],
                     [("y", ["batch", "seq_len", 40], F32), ("h_n", [2, "batch", 20], F32),
                      ("c_n", [2, "batch", 20], F32)]),
@@ -44,13 +44,13 @@ INTERFACES = {
 }
 
 # The recurrent op each legacy export must contain (so the RNN kernels, not unrolled MatMuls, run).
-RECURRENT_OP = {"bilstm_small": "LSTM", "gru_small": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN",
+RECURRENT_OP = {"bilstm_small": "LSTM", "gru_small": "GRU", "rnn_tanh_small": "RNN", "rnn_relu_small": "RNN",
                 "lstm_varlen": "LSTM", "lstm_stream": "LSTM", "crnn": "LSTM"}
 
 # lstm_varlen has no dynamo export: torch.export cannot trace pack_padded_sequence (its sizes are
 # data). The dynamo exporter unrolls nn.RNN into MatMul/Add/Tanh|Relu per step (no RNN node).
 CASES = [(name, "legacy") for name in RECURRENT_OP] + [
-    (name, "dynamo") for name in ("bilstm_small", "gru_small", "rnn_tanh", "rnn_relu", "lstm_stream", "crnn")]
+    (name, "dynamo") for name in ("bilstm_small", "gru_small", "rnn_tanh_small", "rnn_relu_small", "lstm_stream", "crnn")]
 
 # Reference-file cases that are not a feed of the model itself (see test_stream_loop_*).
 NOT_FEEDS = {"sequence"}
@@ -166,7 +166,7 @@ def test_stream_loop_matches_the_whole_sequence(exporter, exported):
 # --- SIMD tiers and threads ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["bilstm_small", "gru_small", "rnn_relu", "lstm_varlen"])
+@pytest.mark.parametrize("name", ["bilstm_small", "gru_small", "rnn_relu_small", "lstm_varlen"])
 def test_seq_models_under_every_isa_and_thread_count(name, isa, exported):
     path, cases = exported(name, "legacy")
     for threads in (1, 2):
