@@ -7,12 +7,13 @@
 
 MODEL is a path to an .onnx file (random inputs; --dim sets symbolic dimensions), a model name
 from tools/export_models.py (CNNs: cifar10, resnet18, mobilenetv2, squeezenet11, textcnn;
-sequence models: bilstm, gru, rnn_tanh, rnn_relu, crnn, and any other name in its SPECS; exported
-into the cache on first use, needs torch; fed its recorded inputs and checked against PyTorch's
-outputs), "all" for every CNN or "seq" for every sequence model. A named model is timed on its
-first recorded case unless --cases picks others (gru: b16_t64, b1_t64); such rows read MODEL:CASE. Both runtimes get the same feeds, `--threads` intra-op threads
-(onnxruntime: one inter-op thread, sequential execution) and, before numpy loads, the same
-OMP/OpenBLAS/MKL thread limits. After warm-up the runs are interleaved; the table shows medians
+sequence models: bilstm, gru, rnn_tanh, rnn_relu, crnn, and the other names in its SPECS;
+exported into the cache on first use, needs torch; fed its recorded inputs and checked against
+PyTorch's outputs), "all" for every CNN or "seq" for every sequence model. A named model is timed
+on its first recorded case unless --cases picks others (gru: b16_t64, b1_t64); such rows read
+MODEL:CASE. Both runtimes get the same feeds, `--threads` intra-op threads (onnxruntime: one
+inter-op thread, sequential execution) and, before numpy loads, the same OMP/OpenBLAS/MKL thread
+limits. After warm-up the runs are interleaved; the table shows medians
 and the ratio pyinfer/onnxruntime (below 1: pyinfer is faster).
 """
 from __future__ import annotations

@@ -50,7 +50,7 @@ RECURRENT_OP = {"bilstm_small": "LSTM", "gru_small": "GRU", "rnn_tanh_small": "R
 # lstm_varlen has no dynamo export: torch.export cannot trace pack_padded_sequence (its sizes are
 # data). The dynamo exporter unrolls nn.RNN into MatMul/Add/Tanh|Relu per step (no RNN node).
 CASES = [(name, "legacy") for name in RECURRENT_OP] + [
-    (name, "dynamo") for name in ("bilstm_small", "gru_small", "rnn_tanh_small", "rnn_relu_small", "lstm_stream", "crnn")]
+    (name, "dynamo") for name in RECURRENT_OP if name != "lstm_varlen"]
 
 # Reference-file cases that are not a feed of the model itself (see test_stream_loop_*).
 NOT_FEEDS = {"sequence"}
