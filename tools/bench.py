@@ -13,8 +13,8 @@ PyTorch's outputs), "all" for every CNN or "seq" for every sequence model. A nam
 on its first recorded case unless --cases picks others (gru: b16_t64, b1_t64); such rows read
 MODEL:CASE. Both runtimes get the same feeds, `--threads` intra-op threads (onnxruntime: one
 inter-op thread, sequential execution) and, before numpy loads, the same OMP/OpenBLAS/MKL thread
-limits. After warm-up the runs are interleaved; the table shows medians
-and the ratio pyinfer/onnxruntime (below 1: pyinfer is faster).
+limits. onnxruntime's idle threads do not spin (see --ort-spinning). After warm-up the runs are
+interleaved; the table shows medians and the ratio pyinfer/onnxruntime (below 1: pyinfer is faster).
 """
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def parse_args(argv):
     p.add_argument("--int-high", type=int, default=100, help="integer inputs of path models come from [0, INT_HIGH)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON here")
     p.add_argument("--no-ort", action="store_true", help="time pyinfer alone")
+    p.add_argument("--ort-spinning", action="store_true",
+                   help="leave onnxruntime's idle threads busy-waiting (its default; off here because the spinning "
+                        "takes the cores from pyinfer's interleaved runs)")
     args = p.parse_args(argv)
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         p.error("--threads and --repeats must be at least 1, --warmup at least 0")
@@ -118,7 +121,7 @@ def bench_one(label, exporter, path, feeds, reference, args):
     except Exception as e:  # a failing model is a result: note it and still time onnxruntime
         rec["error"] = f"{type(e).__name__}: {e}"
     if not args.no_ort and have_onnxruntime():
-        ort = ort_session(path, args.threads)
+        ort = ort_session(path, args.threads, spinning=args.ort_spinning)
         if feeds is None:
             feeds = random_feeds(ort.get_inputs(), parse_dims(args.dim), int_high=args.int_high)
         runners["onnxruntime"] = lambda: ort.run(None, feeds)

@@ -190,3 +190,14 @@ def test_tools_bench_times_every_case_of_a_sequence_model(tmp_path, exported):
     assert [r["model"] for r in results] == ["gru_small:b3_t9", "gru_small:b1_t13"]
     assert [r["inputs"] for r in results] == [{"feats": [3, 9, 10]}, {"feats": [1, 13, 10]}]
     assert all(r["pyinfer_matches_pytorch"] and r["onnxruntime_matches_pytorch"] for r in results)
+
+
+def test_bench_ort_session_does_not_spin(exported):
+    """Idle onnxruntime threads busy-waiting would take the cores from pyinfer's interleaved runs."""
+    pytest.importorskip("onnxruntime")
+    from pyinfer.bench import ort_session
+
+    path, _ = exported("gru_small", "legacy")
+    key = "session.intra_op.allow_spinning"
+    assert ort_session(path, 2).get_session_options().get_session_config_entry(key) == "0"
+    assert ort_session(path, 2, spinning=True).get_session_options().get_session_config_entry(key) == "1"
