@@ -90,8 +90,13 @@ def have_onnxruntime() -> bool:
     return True
 
 
-def ort_session(model, num_threads: int | None):
-    """An onnxruntime CPU session using `num_threads` intra-op threads and one inter-op thread."""
+def ort_session(model, num_threads: int | None, spinning: bool = False):
+    """An onnxruntime CPU session using `num_threads` intra-op threads and one inter-op thread.
+
+    spinning=False turns off onnxruntime's default busy-waiting of idle intra-op threads: in an
+    interleaved comparison they keep spinning on the cores while the other runtime is timed
+    (pyinfer's workers sleep), which on a 2-core machine doubled pyinfer's 2-thread times.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -99,6 +104,7 @@ def ort_session(model, num_threads: int | None):
         opts.intra_op_num_threads = num_threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

@@ -3,14 +3,18 @@
 
     python tools/bench.py MODEL [MODEL ...] [--threads 1] [--repeats 20] [--warmup 3]
                           [--exporter legacy|dynamo|legacy_bn[,...]] [--json FILE] [--dim NAME=N]
+                          [--cases first|all|CASE[,...]]
 
 MODEL is a path to an .onnx file (random inputs; --dim sets symbolic dimensions), a model name
-from tools/export_models.py (cifar10, resnet18, mobilenetv2, squeezenet11, textcnn; exported into
-the cache on first use, needs torch; fed its recorded inputs and checked against PyTorch's
-outputs), or "all" for every name. Both runtimes get the same feeds, `--threads` intra-op threads
-(onnxruntime: one inter-op thread, sequential execution) and, before numpy loads, the same
-OMP/OpenBLAS/MKL thread limits. After warm-up the runs are interleaved; the table shows medians
-and the ratio pyinfer/onnxruntime (below 1: pyinfer is faster).
+from tools/export_models.py (CNNs: cifar10, resnet18, mobilenetv2, squeezenet11, textcnn;
+sequence models: bilstm, gru, rnn_tanh, rnn_relu, crnn, and the other names in its SPECS;
+exported into the cache on first use, needs torch; fed its recorded inputs and checked against
+PyTorch's outputs), "all" for every CNN or "seq" for every sequence model. A named model is timed
+on its first recorded case unless --cases picks others (gru: b16_t64, b1_t64); such rows read
+MODEL:CASE. Both runtimes get the same feeds, `--threads` intra-op threads (onnxruntime: one
+inter-op thread, sequential execution) and, before numpy loads, the same OMP/OpenBLAS/MKL thread
+limits. onnxruntime's idle threads do not spin (see --ort-spinning). After warm-up the runs are
+interleaved; the table shows medians and the ratio pyinfer/onnxruntime (below 1: pyinfer is faster).
 """
 from __future__ import annotations
 
@@ -26,11 +30,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if glob.glob(os.path.join(ROOT, "pyinfer", "_kernels*")):
     sys.path.insert(0, ROOT)
 MODEL_NAMES = ("cifar10", "resnet18", "mobilenetv2", "squeezenet11", "textcnn")
+SEQ_MODEL_NAMES = ("bilstm", "gru", "rnn_tanh", "rnn_relu", "crnn")
+# Further names export_models.py knows (test sizes, the padded and streaming LSTMs); listed here so
+# that telling a name from a path does not need torch imported.
+OTHER_NAMES = ("bilstm_small", "gru_small", "rnn_tanh_small", "rnn_relu_small", "lstm_varlen", "lstm_stream")
+GROUPS = {"all": MODEL_NAMES, "seq": SEQ_MODEL_NAMES}
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("models", nargs="+", help="ONNX paths, model names from export_models.py, or 'all'")
+    p.add_argument("models", nargs="+", help="ONNX paths, model names from export_models.py, 'all' or 'seq'")
+    p.add_argument("--cases", default="first",
+                   help="recorded cases of named models to time: first (default), all, or names, comma-separated")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
@@ -39,6 +50,9 @@ def parse_args(argv):
     p.add_argument("--int-high", type=int, default=100, help="integer inputs of path models come from [0, INT_HIGH)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON here")
     p.add_argument("--no-ort", action="store_true", help="time pyinfer alone")
+    p.add_argument("--ort-spinning", action="store_true",
+                   help="leave onnxruntime's idle threads busy-waiting (its default; off here because the spinning "
+                        "takes the cores from pyinfer's interleaved runs)")
     args = p.parse_args(argv)
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         p.error("--threads and --repeats must be at least 1, --warmup at least 0")
@@ -55,22 +69,41 @@ def targets(args):
     """(label, exporter or None, onnx path, feeds or None, reference outputs or None) per model."""
     names = []
     for m in args.models:
-        names += list(MODEL_NAMES) if m == "all" else [m]
+        names += list(GROUPS.get(m, [m]))
+    known = MODEL_NAMES + SEQ_MODEL_NAMES + OTHER_NAMES
     out = []
     for m in names:
-        if m in MODEL_NAMES:
+        if m in known:
             sys.path.insert(0, os.path.join(ROOT, "tools"))
             import export_models
 
             for exporter in args.exporter.split(","):
                 path, npz = export_models.cached_export(m, exporter.strip())
-                _, (inputs, outputs) = next(iter(export_models.load_cases(npz).items()))
-                out.append((m, exporter.strip(), path, inputs, list(outputs.values())))
+                for case, (inputs, outputs) in pick_cases(export_models.load_cases(npz), args.cases, m):
+                    label = m if args.cases == "first" else f"{m}:{case}"
+                    out.append((label, exporter.strip(), path, inputs, list(outputs.values())))
         elif os.path.exists(m):
             out.append((os.path.basename(m), None, m, None, None))
         else:
-            raise SystemExit(f"bench: {m!r} is neither a file nor one of {', '.join(MODEL_NAMES)}, all")
+            raise SystemExit(f"bench: {m!r} is neither a file nor one of {', '.join(known)}, {', '.join(GROUPS)}")
     return out
+
+
+def pick_cases(cases: dict, which: str, model: str) -> list:
+    """[(case, (inputs, outputs))] of a named model's recorded cases that --cases selects.
+
+    Only cases whose inputs are the model's own feeds count (lstm_stream's "sequence" is not).
+    """
+    feeds = [(c, v) for c, v in cases.items() if c != "sequence"]
+    if which == "first":
+        return feeds[:1]
+    if which == "all":
+        return feeds
+    wanted = [c.strip() for c in which.split(",") if c.strip()]
+    missing = [c for c in wanted if c not in dict(feeds)]
+    if missing:
+        raise SystemExit(f"bench: {model} has no case {missing}; it has {[c for c, _ in feeds]}")
+    return [(c, dict(feeds)[c]) for c in wanted]
 
 
 def bench_one(label, exporter, path, feeds, reference, args):
@@ -88,7 +121,7 @@ def bench_one(label, exporter, path, feeds, reference, args):
     except Exception as e:  # a failing model is a result: note it and still time onnxruntime
         rec["error"] = f"{type(e).__name__}: {e}"
     if not args.no_ort and have_onnxruntime():
-        ort = ort_session(path, args.threads)
+        ort = ort_session(path, args.threads, spinning=args.ort_spinning)
         if feeds is None:
             feeds = random_feeds(ort.get_inputs(), parse_dims(args.dim), int_high=args.int_high)
         runners["onnxruntime"] = lambda: ort.run(None, feeds)

@@ -9,6 +9,13 @@ writes:
     DIR/<model>.<exporter>.npz    reference cases: "<case>.in.<input name>" and
                                   "<case>.out.<output name>" arrays, computed by PyTorch
 
+Models: the CNNs cifar10, resnet18, mobilenetv2, squeezenet11, textcnn, and the sequence models
+(nn.LSTM / nn.GRU / nn.RNN, exported as ONNX LSTM / GRU / RNN nodes by the legacy exporter):
+bilstm, gru, rnn_tanh, rnn_relu and crnn at benchmark sizes, bilstm_small, gru_small,
+rnn_tanh_small and rnn_relu_small for tests,
+lstm_varlen (padded batch + lengths -> the LSTM's sequence_lens input; legacy exporter only) and
+lstm_stream (one LSTM step with the state as inputs and outputs). SPECS below describes each.
+
 Usage:
     python tools/export_models.py --out DIR [--models cifar10,resnet18,...]
                                   [--exporter legacy|dynamo|legacy_bn|both|all] [--opset 17]
@@ -183,6 +190,106 @@ class TextCNN(nn.Module):
         return self.fc(self.dropout(torch.cat(pooled, 1)))
 
 
+# --- sequence models ---------------------------------------------------------------------------
+# Each returns every state PyTorch gives (outputs and final h / c), so the exported Y, Y_h and Y_c
+# of the ONNX LSTM / GRU / RNN nodes are all checked, not only what a classifier head keeps.
+
+
+class BiLstmTagger(nn.Module):
+    """Token tagger: embedding, stacked bidirectional batch_first LSTM, per-step linear head."""
+
+    def __init__(self, vocab: int = 5000, embed: int = 128, hidden: int = 256, layers: int = 2, tags: int = 10):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, layers, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(2 * hidden, tags)
+
+    def forward(self, tokens):
+        y, (h, c) = self.lstm(self.embedding(tokens))
+        return self.fc(y), h, c
+
+
+class GruEncoder(nn.Module):
+    """Stacked unidirectional batch_first GRU over float feature frames (e.g. audio features)."""
+
+    def __init__(self, features: int = 80, hidden: int = 512, layers: int = 2):
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, layers, batch_first=True)
+
+    def forward(self, feats):
+        y, h = self.gru(feats)
+        return y, h
+
+
+class ElmanRnn(nn.Module):
+    """Stacked nn.RNN (Elman) with tanh or relu."""
+
+    def __init__(self, nonlinearity: str, features: int = 64, hidden: int = 128, layers: int = 2):
+        super().__init__()
+        self.rnn = nn.RNN(features, hidden, layers, nonlinearity=nonlinearity, batch_first=True)
+
+    def forward(self, feats):
+        y, h = self.rnn(feats)
+        return y, h
+
+
+class VarLenLstm(nn.Module):
+    """Bidirectional LSTM over a padded batch of sequences of different lengths.
+
+    pack_padded_sequence / pad_packed_sequence export (legacy exporter) as one ONNX LSTM whose
+    sequence_lens input carries `lengths`: each row runs only its own steps, Y is 0 past its end,
+    and the final states are each row's own last state.
+    """
+
+    def __init__(self, features: int = 12, hidden: int = 20):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, feats, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
+        y, (h, c) = self.lstm(packed)
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=feats.shape[1])
+        return y, h, c
+
+
+class LstmStep(nn.Module):
+    """One time step of a stacked LSTM with the state passed in and out, for streaming inference."""
+
+    def __init__(self, features: int = 16, hidden: int = 32, layers: int = 2):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, layers, batch_first=True)
+
+    def forward(self, x, h, c):
+        y, (h, c) = self.lstm(x.unsqueeze(1), (h, c))
+        return y.squeeze(1), h, c
+
+
+class Crnn(nn.Module):
+    """Text-line recognizer: conv stack over a 1x32x128 image, columns as a sequence, BiLSTM, CTC head.
+
+    The conv stack leaves 128 channels x 2 rows x 32 columns; each column's 256 values are one step.
+    """
+
+    def __init__(self, classes: int = 37, hidden: int = 128):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),               # 32 x 16 x 64
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),              # 64 x 8 x 32
+            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.MaxPool2d((2, 1)),                                                     # 128 x 4 x 32
+            nn.Conv2d(128, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.MaxPool2d((2, 1)),                                                     # 128 x 2 x 32
+        )
+        self.lstm = nn.LSTM(256, hidden, 2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, image):
+        x = self.convs(image)                       # (batch, 128, 2, 32)
+        x = torch.flatten(x, 1, 2).transpose(1, 2)  # (batch, 32 columns, 256 features)
+        y, _ = self.lstm(x)
+        return F.log_softmax(self.fc(y), dim=-1)
+
+
 # --- the suite -------------------------------------------------------------------------------
 
 
@@ -190,13 +297,16 @@ class ModelSpec:
     """How to build one model and what to feed it.
 
     cases: name -> tuple of input tensors (one per forward argument); the first case is the one
-    handed to the exporter. input_names / output_names / dynamic axes are the ONNX interface.
+    handed to the exporter (give it a batch above 1: the dynamo exporter fixes a dimension whose
+    example is 1). input_names / output_names / dynamic axes are the ONNX interface.
     """
 
-    def __init__(self, name, build, cases, input_names, output_names, dynamic_axes, description):
+    def __init__(self, name, build, cases, input_names, output_names, dynamic_axes, description, extra=None):
         self.name, self.build, self.cases = name, build, cases
         self.input_names, self.output_names = input_names, output_names
         self.dynamic_axes, self.description = dynamic_axes, description
+        # extra(model) -> more reference arrays for the .npz, for checks the cases cannot express
+        self.extra = extra
 
 
 def _images(batch, size, seed):
@@ -207,6 +317,96 @@ def _images(batch, size, seed):
 def _tokens(batch, seq_len, seed, vocab=5000):
     g = torch.Generator().manual_seed(seed)
     return (torch.randint(0, vocab, (batch, seq_len), generator=g, dtype=torch.int64),)
+
+
+def _feats(batch, seq_len, features, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, seq_len, features, generator=g),)
+
+
+def _gray_images(batch, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, 1, 32, 128, generator=g),)
+
+
+SEQ_AXES = lambda *names: {n: {0: "batch", 1: "seq_len"} for n in names}  # noqa: E731
+STATE_AXES = lambda *names: {n: {1: "batch"} for n in names}  # noqa: E731  (num_layers*dirs, batch, hidden)
+
+
+def _varlen_cases(features, lengths, seed):
+    """One padded batch, then each of its sequences alone, unpadded (batch 1, its own length)."""
+    (x,) = _feats(len(lengths), max(lengths), features, seed)
+    cases = {f"b{len(lengths)}": (x, torch.tensor(lengths, dtype=torch.int64))}
+    for i, n in enumerate(lengths):
+        cases[f"seq{i}"] = (x[i:i + 1, :n].clone(), torch.tensor([n], dtype=torch.int64))
+    return cases
+
+
+def _stream_cases(features, hidden, layers, batch, seed):
+    g = torch.Generator().manual_seed(seed)
+    return {f"b{batch}": (torch.randn(batch, features, generator=g), torch.randn(layers, batch, hidden, generator=g),
+                          torch.randn(layers, batch, hidden, generator=g))}
+
+
+def _stream_sequence(model, batch=3, steps=10, seed=40):
+    """The whole-sequence reference for LstmStep: nn.LSTM run once over `steps` steps.
+
+    Stored as case "sequence": in.x (batch, steps, features), in.h, in.c; out.y (batch, steps,
+    hidden), out.h, out.c. A runtime calling the step model `steps` times must reproduce it.
+    """
+    lstm = model.lstm
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, lstm.input_size, generator=g)
+    h = torch.randn(lstm.num_layers, batch, lstm.hidden_size, generator=g)
+    c = torch.randn(lstm.num_layers, batch, lstm.hidden_size, generator=g)
+    with torch.no_grad():
+        y, (h_n, c_n) = lstm(x, (h, c))
+    return {"sequence.in.x": x.numpy(), "sequence.in.h": h.numpy(), "sequence.in.c": c.numpy(),
+            "sequence.out.y": y.numpy(), "sequence.out.h": h_n.numpy(), "sequence.out.c": c_n.numpy()}
+
+
+def _seq_specs():
+    """The sequence models: benchmark sizes, and *_small versions of the big ones for tests."""
+    lstm_io = (["tokens"], ["logits", "h_n", "c_n"], {**SEQ_AXES("tokens", "logits"), **STATE_AXES("h_n", "c_n")})
+    gru_io = (["feats"], ["y", "h_n"], {**SEQ_AXES("feats", "y"), **STATE_AXES("h_n")})
+    return (
+        ModelSpec("bilstm", BiLstmTagger, lambda: {"b8_t128": _tokens(8, 128, 20)}, *lstm_io,
+                  "2-layer bidirectional LSTM tagger, embedding 128, hidden 256; batch 8, seq 128"),
+        ModelSpec("bilstm_small", lambda: BiLstmTagger(vocab=100, embed=16, hidden=24),
+                  lambda: {"b3_t11": _tokens(3, 11, 21, vocab=100), "b2_t6": _tokens(2, 6, 22, vocab=100)}, *lstm_io,
+                  "bilstm at embedding 16, hidden 24"),
+        ModelSpec("gru", GruEncoder, lambda: {"b16_t64": _feats(16, 64, 80, 23), "b1_t64": _feats(1, 64, 80, 24)},
+                  *gru_io, "2-layer GRU, 80 features, hidden 512; batch 16 and batch 1, seq 64"),
+        ModelSpec("gru_small", lambda: GruEncoder(features=10, hidden=24),
+                  lambda: {"b3_t9": _feats(3, 9, 10, 25), "b1_t13": _feats(1, 13, 10, 26)},
+                  *gru_io, "gru at 10 features, hidden 24"),
+        ModelSpec("rnn_tanh", lambda: ElmanRnn("tanh"),
+                  lambda: {"b8_t100": _feats(8, 100, 64, 27), "b1_t100": _feats(1, 100, 64, 28)},
+                  *gru_io, "2-layer nn.RNN tanh, 64 features, hidden 128; seq 100"),
+        ModelSpec("rnn_relu", lambda: ElmanRnn("relu"),
+                  lambda: {"b8_t100": _feats(8, 100, 64, 29), "b1_t100": _feats(1, 100, 64, 30)},
+                  *gru_io, "2-layer nn.RNN relu, 64 features, hidden 128; seq 100"),
+        # The dynamo exporter unrolls nn.RNN step by step (a fixed seq_len): both cases share it.
+        ModelSpec("rnn_tanh_small", lambda: ElmanRnn("tanh", features=8, hidden=16),
+                  lambda: {"b3_t12": _feats(3, 12, 8, 35), "b1_t12": _feats(1, 12, 8, 36)},
+                  *gru_io, "rnn_tanh at 8 features, hidden 16"),
+        ModelSpec("rnn_relu_small", lambda: ElmanRnn("relu", features=8, hidden=16),
+                  lambda: {"b3_t12": _feats(3, 12, 8, 37), "b1_t12": _feats(1, 12, 8, 38)},
+                  *gru_io, "rnn_relu at 8 features, hidden 16"),
+        ModelSpec("lstm_varlen", VarLenLstm, lambda: _varlen_cases(12, [9, 14, 3, 14, 1], 31),
+                  ["feats", "lengths"], ["y", "h_n", "c_n"],
+                  {**SEQ_AXES("feats", "y"), "lengths": {0: "batch"}, **STATE_AXES("h_n", "c_n")},
+                  "bidirectional LSTM over a padded batch with lengths (ONNX sequence_lens); "
+                  "cases seq<i> are its sequences run alone"),
+        ModelSpec("lstm_stream", LstmStep, lambda: _stream_cases(16, 32, 2, 3, 32),
+                  ["x", "h", "c"], ["y", "h_out", "c_out"],
+                  {"x": {0: "batch"}, "y": {0: "batch"}, **STATE_AXES("h", "c", "h_out", "c_out")},
+                  "one step of a 2-layer LSTM, state in and out; case 'sequence' is a whole "
+                  "sequence for a loop over steps", extra=_stream_sequence),
+        ModelSpec("crnn", Crnn, lambda: {"b2": _gray_images(2, 33), "b1": _gray_images(1, 34)},
+                  ["image"], ["log_probs"], {"image": {0: "batch"}, "log_probs": {0: "batch"}},
+                  "CRNN: conv stack on 1x32x128, 32 columns into a 2-layer BiLSTM (hidden 128), 37 classes"),
+    )
 
 
 SPECS = {
@@ -226,6 +426,7 @@ SPECS = {
         ModelSpec("textcnn", TextCNN, lambda: {"b2_t40": _tokens(2, 40, 6), "b3_t17": _tokens(3, 17, 7)},
                   ["tokens"], ["logits"], {"tokens": {0: "batch", 1: "seq_len"}, "logits": {0: "batch"}},
                   "Conv1d text classifier, int64 token ids (batch, seq_len)"),
+        *_seq_specs(),
     )
 }
 
@@ -311,7 +512,10 @@ def export(name: str, exporter: str, out_dir: str, opset: int = LEGACY_OPSET, se
     first_case = next(iter(spec.cases().values()))
     tmp = onnx_path + ".tmp"
     _export_onnx(model, spec, first_case, tmp, exporter, opset)
-    np.savez(npz_path, **reference_cases(model, spec))
+    arrays = reference_cases(model, spec)
+    if spec.extra is not None:
+        arrays.update(spec.extra(model))
+    np.savez(npz_path, **arrays)
     os.replace(tmp, onnx_path)  # the .onnx appears last: its presence means the pair is complete
     return onnx_path, npz_path
 
