@@ -41,7 +41,7 @@ def cpu_info() -> dict:
 
 def __getattr__(name):  # lazy: importing onnx.backend is slow and optional
     if name == "backend":
-        from . import backend
+        import importlib
 
-        return backend
+        return importlib.import_module(".backend", __name__)
     raise AttributeError(f"module 'pyinfer' has no attribute {name!r}")

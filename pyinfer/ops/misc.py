@@ -120,6 +120,55 @@ class Scan(_Scoped):
         return tuple(state) + tuple(results)
 
 
+@register("Scan", 8)
+class Scan8(_Scoped):
+    """Scan-8: every input carries a leading batch axis; optional per-batch sequence_lens.
+
+    Each batch item runs the Scan-9 semantics on its slice (scan axis 1 of the batched tensors);
+    scan outputs past a sequence's length are zero-filled.
+    """
+
+    def setup(self):
+        self.body = _body(self, "body")
+        self.body_inputs = [i.name for i in self.attr("body").input]
+        self.num_scan_inputs = self.attr("num_scan_inputs")
+        self.n_state = len(self.node.input) - 1 - self.num_scan_inputs
+        if self.n_state < 0:
+            raise self.model_error("num_scan_inputs exceeds the number of inputs")
+        self.directions = self.attr("directions", [0] * self.num_scan_inputs)
+
+    def run_scoped(self, env, sequence_lens, *inputs):
+        states, scans = list(inputs[: self.n_state]), list(inputs[self.n_state:])
+        batch = (states + scans)[0].shape[0]
+        max_len = scans[0].shape[1] if scans else 0
+        lens = np.full(batch, max_len, np.int64) if sequence_lens is None else np.asarray(sequence_lens, np.int64)
+        if lens.shape != (batch,) or (lens < 0).any() or (lens > max_len).any():
+            raise self.run_error(f"sequence_lens {lens.tolist()} must hold {batch} lengths in [0, {max_len}]")
+        final_states, scan_outputs = [], []
+        for b in range(batch):
+            state = [s[b] for s in states]
+            steps = []
+            for t in range(int(lens[b])):
+                feeds = state + [x[b, (lens[b] - 1 - t) if d else t] for x, d in zip(scans, self.directions)]
+                outs = self.body.run(dict(zip(self.body_inputs, feeds)), outer_env=env)
+                state = list(outs[: self.n_state])
+                steps.append(outs[self.n_state:])
+            final_states.append(state)
+            scan_outputs.append(steps)
+        results = [np.stack([fs[k] for fs in final_states]) for k in range(self.n_state)]
+        n_out = len(self.body.output_names) - self.n_state
+        for k in range(n_out):
+            example = next((steps[0][k] for steps in scan_outputs if steps), None)
+            if example is None:
+                raise self.run_error("every sequence is empty: the scan outputs' shapes are unknown")
+            out = np.zeros((batch, max_len) + example.shape, example.dtype)
+            for b, steps in enumerate(scan_outputs):
+                for t, step in enumerate(steps):
+                    out[b, t] = step[k]
+            results.append(out)
+        return tuple(results)
+
+
 # --- sequences: a Python list of arrays ---------------------------------------------------
 
 def _position(op: Op, seq: list, pos, inserting: bool) -> int:

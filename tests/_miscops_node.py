@@ -1,0 +1,62 @@
+"""Run one ONNX node (any domain) through pyinfer, or through onnx.reference as a secondary oracle.
+
+Shared by tests/test_ops_quantize.py, test_ops_signal.py, test_ops_text.py and test_ops_ml.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+import pyinfer
+
+
+def _elem_type(a: np.ndarray) -> int:
+    return TensorProto.STRING if a.dtype.kind in "OUS" else helper.np_dtype_to_tensor_dtype(a.dtype)
+
+
+def make_model(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
+    """A one-node model; inputs is a list of arrays (None = omitted optional input)."""
+    names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
+    while names and names[-1] == "":
+        names.pop()
+    outs = [f"out{i}" for i in range(n_outputs)]
+    node = helper.make_node(op_type, names, outs, domain=domain or None, **attrs)
+    g_in = [helper.make_tensor_value_info(n, _elem_type(np.asarray(x)), np.shape(x))
+            for n, x in zip(names, inputs) if n]
+    g_out = [helper.make_empty_tensor_value_info(o) for o in outs]
+    graph = helper.make_graph([node], "t", g_in, g_out)
+    if opset is None:
+        opset = onnx.defs.get_schema(op_type, domain).since_version if domain else onnx.defs.onnx_opset_version()
+    imports = [helper.make_opsetid("", onnx.defs.onnx_opset_version() if domain else opset)]
+    if domain:
+        imports.append(helper.make_opsetid(domain, opset))
+    model = helper.make_model(graph, opset_imports=imports)
+    model.ir_version = 10
+    feeds = {n: np.asarray(x) for n, x in zip(names, inputs) if n}
+    return model, feeds
+
+
+def run(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
+    """pyinfer's outputs (a single output is returned bare)."""
+    model, feeds = make_model(op_type, inputs, n_outputs, opset, domain, **attrs)
+    out = pyinfer.InferenceSession(model).run(None, feeds)
+    return out[0] if n_outputs == 1 else out
+
+
+def reference(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
+    model, feeds = make_model(op_type, inputs, n_outputs, opset, domain, **attrs)
+    out = ReferenceEvaluator(model).run(None, feeds)
+    return out[0] if n_outputs == 1 else out
+
+
+def assert_same(got, want, rtol=0.0, atol=0.0):
+    """Equal values, shape and dtype (exact unless a tolerance is given)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    if rtol or atol:
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol)
+    else:
+        np.testing.assert_array_equal(got, want)
