@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 
@@ -92,8 +93,10 @@ class Conv(_ConvBase):
         strides, dilations, kernel = self._common_attrs(x, w)
         pads = self.pads_for(x, strides, dilations, kernel)
         args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group)
+        # checks the arguments, and the output size against the memory limit before allocating
+        check_allocation(self, kernels.conv_output_shape(list(x.shape), list(w.shape),
+                                                         bias_len=-1 if b is None else b.shape[0], **args), x.dtype)
         if x.dtype == np.float64:
-            kernels.conv_output_shape(list(x.shape), list(w.shape), bias_len=-1 if b is None else b.shape[0], **args)
             return (_conv_float64(x, w, b, **args),)
         dtype = x.dtype
         if dtype.name in _VIA_FLOAT32:
@@ -155,9 +158,10 @@ class ConvTranspose(_ConvBase):
         pads = self.pads_for(x, strides, dilations, kernel, output_padding)
         args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group, output_padding=output_padding)
         args["pads"] = [max(p, 0) for p in pads]
+        check_allocation(self, kernels.conv_transpose_output_shape(list(x.shape), list(w.shape),
+                                                                   bias_len=-1 if b is None else b.shape[0], **args),
+                         x.dtype)
         if x.dtype == np.float64:
-            kernels.conv_transpose_output_shape(list(x.shape), list(w.shape),
-                                                bias_len=-1 if b is None else b.shape[0], **args)
             y = _conv_transpose_float64(x, w, b, **args)
         else:
             dtype = x.dtype
