@@ -64,7 +64,7 @@ def _known_max_opset(domain: str) -> int | None:
 def _check_opsets(model: onnx.ModelProto) -> dict[str, int]:
     opset: dict[str, int] = {}
     for imp in model.opset_import:
-        domain = "" if imp.domain == "ai.onnx" else imp.domain
+        domain = "" if imp.domain == "ai.onnx" else _text(imp.domain, "opset_import domain")
         if domain in opset:
             raise InvalidModelError(f"opset_import lists domain {imp.domain!r} twice")
         if imp.version < 1:
@@ -159,8 +159,20 @@ def _check_sparse(st: onnx.SparseTensorProto, where: str, max_memory_bytes: int 
 
 # --- graphs and nodes -------------------------------------------------------------------------
 
+def _text(value, what: str) -> str:
+    # protobuf hands back bytes for a string field that is not valid UTF-8
+    if not isinstance(value, str):
+        raise InvalidModelError(f"{what} {value!r} is not valid UTF-8 text")
+    return value
+
+
 def _check_value_info(vi: onnx.ValueInfoProto, where: str) -> None:
+    _text(vi.name, f"{where} name")
     t = vi.type
+    if t.HasField("tensor_type"):
+        elem = t.tensor_type.elem_type
+        if elem != TensorProto.UNDEFINED and elem not in _KNOWN_DTYPES:
+            raise InvalidModelError(f"{where} {vi.name!r} has an unknown element type {elem}")
     if t.HasField("tensor_type") and t.tensor_type.HasField("shape"):
         for d in t.tensor_type.shape.dim:
             if d.HasField("dim_value") and d.dim_value < 0:
@@ -186,6 +198,7 @@ def _check_graph(graph: onnx.GraphProto, opset: dict, where: str, depth: int, li
         _check_value_info(vi, f"{where}: graph output")
     inits = set()
     for t in graph.initializer:
+        _text(t.name, f"{where}: initializer name")
         if not t.name:
             raise InvalidModelError(f"{where}: an initializer has no name")
         if t.name in inits:
@@ -207,12 +220,17 @@ def node_label(node: onnx.NodeProto) -> str:
 
 
 def _check_node(node: onnx.NodeProto, opset: dict, depth: int, limit) -> None:
+    for value, what in ((node.op_type, "an op_type"), (node.name, "a node name"), (node.domain, "a node domain")):
+        _text(value, what)
     label = node_label(node)
+    for name in list(node.input) + list(node.output):
+        _text(name, f"{label}: value name")
     domain = "" if node.domain == "ai.onnx" else node.domain
     if domain not in opset:
         raise InvalidModelError(f"{label} uses domain {node.domain!r}, which the model does not import")
     names = set()
     for a in node.attribute:
+        _text(a.name, f"{label}: attribute name")
         if a.name in names:
             raise InvalidModelError(f"{label}: attribute {a.name!r} is given twice")
         names.add(a.name)
