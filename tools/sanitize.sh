@@ -4,7 +4,7 @@
 # C++ kernels aborts the run with a report.
 #
 # Usage: tools/sanitize.sh [extra pytest args]      (PYTHON=... to pick the interpreter)
-#   SANITIZE_TESTS="tests/kernels tests/hostile"    what to run (default shown)
+#   SANITIZE_TESTS="tests/kernels tests/hostile"    what to run (default: those + concurrency, fork)
 #   SANITIZE_SKIP_BUILD=1                            reuse build/asan
 #
 # The instrumented module cannot replace the developer build in pyinfer/, so the Python
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 BUILD=build/asan
 TREE=$BUILD/tree
-TESTS=${SANITIZE_TESTS:-tests/kernels tests/hostile}
+TESTS=${SANITIZE_TESTS:-tests/kernels tests/hostile tests/test_concurrency.py tests/test_fork.py}
 start=$(date +%s)
 
 if [[ -z "${SANITIZE_SKIP_BUILD:-}" ]]; then
@@ -30,7 +30,9 @@ built=$(date +%s)
 
 rm -rf "$TREE"
 mkdir -p "$TREE"
+mkdir -p "$TREE"/tools
 cp -r pyinfer tests pyproject.toml "$TREE"/
+cp tools/fuzz.py "$TREE"/tools/
 rm -f "$TREE"/pyinfer/_kernels*.so
 cp "$BUILD"/_kernels*.so "$TREE"/pyinfer/
 
@@ -39,15 +41,25 @@ cp "$BUILD"/_kernels*.so "$TREE"/pyinfer/
 # checks growth instead).
 CXX=${CXX:-c++}
 ASAN_LIB=$("$CXX" -print-file-name=libasan.so)
-export LD_PRELOAD="$ASAN_LIB"
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# The fuzz smoke test does not need its full budget here.
-export PYINFER_FUZZ_SECONDS=${PYINFER_FUZZ_SECONDS:-20}
+# libstdc++ preloaded too: python does not link it, and ASan's __cxa_throw interceptor must find
+# the real one when the first C++ exception (a KernelArgumentError) is thrown.
+STDCXX_LIB=$("$CXX" -print-file-name=libstdc++.so)
+export LD_PRELOAD="$ASAN_LIB $STDCXX_LIB"
+# pytest captures fd 2, so reports go to files (printed below) as well as to stderr.
+REPORTS="$PWD/$BUILD/reports"
+rm -rf "$REPORTS" && mkdir -p "$REPORTS"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:log_path=$REPORTS/asan
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$REPORTS/ubsan
+# The fuzz run does fewer cases: everything is several times slower under ASan.
+export PYINFER_FUZZ_CASES=${PYINFER_FUZZ_CASES:-15000}
 cd "$TREE"
 # shellcheck disable=SC2086
 status=0
 "$PYTHON" -m pytest -q -p no:cacheprovider $TESTS "$@" || status=$?
 end=$(date +%s)
+for r in "$REPORTS"/*; do
+  [[ -e "$r" ]] || continue
+  echo "=== sanitizer report $r"; cat "$r"; status=1
+done
 echo "sanitize.sh: build $((built - start)) s, tests $((end - built)) s"
 exit $status
