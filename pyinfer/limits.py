@@ -69,6 +69,8 @@ def check_allocation(op, shape, dtype) -> None:
 
 
 def _human(n: int) -> str:
+    if n >= 1 << 70:  # dims from a hostile model can multiply past what a float holds
+        return f"about 2^{n.bit_length() - 1} bytes"
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if n < 1024 or unit == "EiB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

@@ -99,10 +99,10 @@ def tensor_nbytes(t: TensorProto, where: str) -> int:
 def check_tensor(t: TensorProto, where: str, max_memory_bytes: int | None) -> None:
     """dims, data type, size and data length of one TensorProto (data already loaded)."""
     need = tensor_nbytes(t, where)
-    if t.data_type == TensorProto.STRING:
-        check_size(where, t.dims, object, max_memory_bytes)
-    else:
+    if t.data_type in _PACKED_BITS:
         check_size(where, [need], "uint8", max_memory_bytes)
+    else:  # report the tensor's own dims and type
+        check_size(where, t.dims, helper.tensor_dtype_to_np_dtype(t.data_type), max_memory_bytes)
     if t.HasField("segment"):
         raise InvalidModelError(f"{where} is a segment of a larger tensor, which pyinfer does not support")
     if t.data_location == TensorProto.EXTERNAL:

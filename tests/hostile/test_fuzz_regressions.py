@@ -41,3 +41,11 @@ def test_opset_version_zero_or_negative():
         m.opset_import[0].version = v
         with pytest.raises(pyinfer.InvalidModelError, match=f"invalid version {v}"):
             pyinfer.InferenceSession(m)
+
+
+def test_dims_whose_product_overflows_a_float():
+    # the size message divided the byte count as a float: OverflowError for dims like these
+    m = add_model()
+    m.graph.initializer[0].dims[:] = [2**62] * 20
+    with pytest.raises(pyinfer.ResourceLimitError, match=r"initializer 'W': a tensor of shape \[4611686018427387904, .*float32 needs about 2\^1242 bytes"):
+        pyinfer.InferenceSession(m)
