@@ -14,6 +14,7 @@ from .errors import (  # noqa: F401  (errors first: the extension imports them)
     MissingInputError,
     ModelLoadError,
     NodeExecutionError,
+    ResourceLimitError,
     UnknownInputError,
     UnsupportedOpError,
 )

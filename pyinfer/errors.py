@@ -48,3 +48,10 @@ class KernelArgumentError(Error, ValueError):
 
 class NodeExecutionError(Error):
     """A node failed while running; the message names the node and operator."""
+
+
+class ResourceLimitError(Error):
+    """A model or feed asks for more memory than the session allows (``max_memory_bytes``).
+
+    Raised before allocating, so a size bomb in a model file or a feed fails cleanly.
+    """

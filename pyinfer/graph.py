@@ -21,6 +21,10 @@ def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset(
         for out in node.output:
             if not out:
                 continue
+            if out in available and out not in outer_scope:
+                raise InvalidModelError(
+                    f"node {_label(node)} writes {out!r}, which is already a graph input or initializer"
+                )
             if out in producer:
                 raise InvalidModelError(
                     f"value {out!r} is produced twice (by nodes {_label(graph.node[producer[out]])} "
@@ -60,7 +64,11 @@ def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset(
         stuck = [_label(graph.node[i]) for i, c in enumerate(missing_count) if c > 0]
         raise InvalidModelError(f"the graph has a cycle through nodes {', '.join(stuck[:5])}")
 
+    listed = set()
     for out in graph.output:
+        if out.name in listed:
+            raise InvalidModelError(f"graph output {out.name!r} is listed twice")
+        listed.add(out.name)
         if out.name not in producer and out.name not in available:
             raise InvalidModelError(f"graph output {out.name!r} is not produced by any node")
     return order

@@ -1,37 +1,63 @@
-"""Reading a model: path, bytes or onnx.ModelProto in, a ModelProto out, or a clear error."""
+"""Reading a model: path, bytes or onnx.ModelProto in, a checked ModelProto out, or a clear error.
+
+Model files are untrusted. External tensor data is read here, not by onnx's helper: a tensor's
+`location` must name a regular file inside the model's directory (no absolute path, no '..', no
+symlink leading out: CVE-2024-27318, CVE-2025-51480, CVE-2026-27489), and its offset / length
+must agree with the file and with the tensor's dims and data type before anything is read.
+"""
 from __future__ import annotations
 
 import os
+import stat
 
 import onnx
 from google.protobuf.message import DecodeError
 
-from .errors import ModelLoadError
+from .errors import InvalidModelError, ModelLoadError
+from .limits import check_size
+from .validate import check_model, looks_absolute, tensor_nbytes
 
 
-def load_model(model) -> onnx.ModelProto:
-    """Accept a path (str / os.PathLike), the serialized bytes, or a ModelProto."""
+def load_model(model, max_memory_bytes: int | None = None) -> onnx.ModelProto:
+    """Accept a path (str / os.PathLike), the serialized bytes, or a ModelProto; check it."""
     if isinstance(model, onnx.ModelProto):
         proto, where, base_dir = model, "the given ModelProto", None
     elif isinstance(model, (bytes, bytearray, memoryview)):
         proto, where, base_dir = _parse(bytes(model), "the given bytes"), "the given bytes", None
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if "\0" in path:
+            raise ModelLoadError(f"model path {path!r} contains a NUL byte")
         if not os.path.isfile(path):
-            raise ModelLoadError(f"model file not found: {path!r}")
-        with open(path, "rb") as f:
-            data = f.read()
+            raise ModelLoadError(f"model file not found (or not a regular file): {path!r}")
+        check_size(f"model file {path!r}", [os.path.getsize(path)], "uint8", max_memory_bytes)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ModelLoadError(f"cannot read model file {path!r}: {e}") from e
         proto, where, base_dir = _parse(data, repr(path)), repr(path), os.path.dirname(os.path.abspath(path))
     else:
         raise ModelLoadError(
             f"cannot load a model from {type(model).__name__}: pass a file path, bytes or an onnx.ModelProto"
         )
     _check_looks_like_onnx(proto, where)
-    if base_dir is not None and _has_external_data(proto):
-        try:
-            onnx.external_data_helper.load_external_data_for_model(proto, base_dir)
-        except Exception as e:  # onnx raises several types here
-            raise ModelLoadError(f"{where}: cannot load external tensor data: {e}") from e
+    external = list(_external_tensors(proto))
+    if external:
+        if base_dir is None:
+            t, label = external[0]
+            raise ModelLoadError(
+                f"{where}: {label} keeps its data in an external file ({_location(t)!r}); external data can "
+                f"only be read when the model is loaded from a file path (so its directory is known)"
+            )
+        if isinstance(model, onnx.ModelProto):
+            proto = onnx.ModelProto()
+            proto.CopyFrom(model)  # never modify the caller's proto
+        for t, label in _external_tensors(proto):
+            _load_external(t, label, base_dir, where, max_memory_bytes)
+    check_model(proto, max_memory_bytes)
     return proto
 
 
@@ -41,7 +67,7 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as e:
+    except (DecodeError, RuntimeError, ValueError, RecursionError) as e:
         raise ModelLoadError(f"{where}: not an ONNX model, or a truncated/corrupt one ({e})") from e
     return proto
 
@@ -55,5 +81,117 @@ def _check_looks_like_onnx(proto: onnx.ModelProto, where: str) -> None:
         raise ModelLoadError(f"{where}: ONNX model without opset_import (truncated or corrupt?)")
 
 
-def _has_external_data(proto: onnx.ModelProto) -> bool:
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+# --- external data ----------------------------------------------------------------------------
+
+def _external_tensors(proto: onnx.ModelProto):
+    """(tensor, label) for every tensor stored externally: initializers, attributes, subgraphs."""
+    for t, label in _all_tensors(proto.graph, 0):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            yield t, label
+
+
+def _all_tensors(graph: onnx.GraphProto, depth: int):
+    if depth > 64:
+        raise InvalidModelError("subgraphs nest deeper than 64 levels")
+    for t in graph.initializer:
+        yield t, f"initializer {t.name!r}"
+    for st in graph.sparse_initializer:
+        yield st.values, f"sparse initializer {st.values.name!r}"
+        yield st.indices, f"indices of sparse initializer {st.values.name!r}"
+    for node in graph.node:
+        for a in node.attribute:
+            label = f"attribute {a.name!r} of node {node.name or node.op_type!r}"
+            if a.HasField("t"):
+                yield a.t, label
+            for t in a.tensors:
+                yield t, label
+            if a.HasField("sparse_tensor"):
+                yield a.sparse_tensor.values, label
+                yield a.sparse_tensor.indices, label
+            for st in a.sparse_tensors:
+                yield st.values, label
+                yield st.indices, label
+            if a.HasField("g"):
+                yield from _all_tensors(a.g, depth + 1)
+            for g in a.graphs:
+                yield from _all_tensors(g, depth + 1)
+
+
+def _location(t: onnx.TensorProto) -> str:
+    return {kv.key: kv.value for kv in t.external_data}.get("location", "")
+
+
+def resolve_external_path(location: str, base_dir: str, what: str) -> str:
+    """The real path of an external data file, which must lie inside base_dir; else ModelLoadError."""
+    if not location:
+        raise ModelLoadError(f"{what}: external data without a 'location'")
+    if "\0" in location:
+        raise ModelLoadError(f"{what}: external data location {location!r} contains a NUL byte")
+    if looks_absolute(location) or os.path.isabs(location):
+        raise ModelLoadError(
+            f"{what}: external data location {location!r} is an absolute path; only paths relative to "
+            f"the model's directory are allowed"
+        )
+    if ".." in location.replace("\\", "/").split("/"):
+        raise ModelLoadError(
+            f"{what}: external data location {location!r} contains '..'; only files inside the model's "
+            f"directory are allowed"
+        )
+    base_real = os.path.realpath(base_dir)
+    real = os.path.realpath(os.path.join(base_real, location))
+    if os.path.commonpath([real, base_real]) != base_real:
+        raise ModelLoadError(
+            f"{what}: external data location {location!r} resolves to {real!r}, outside the model's "
+            f"directory {base_real!r} (a symlink leading out?)"
+        )
+    return real
+
+
+def _nonneg_int(info: dict, key: str, what: str) -> int | None:
+    if key not in info:
+        return None
+    try:
+        v = int(info[key])
+    except ValueError:
+        raise ModelLoadError(f"{what}: external data {key} {info[key]!r} is not an integer") from None
+    if v < 0:
+        raise ModelLoadError(f"{what}: external data {key} {v} is negative")
+    return v
+
+
+def _load_external(t: onnx.TensorProto, label: str, base_dir: str, where: str, limit) -> None:
+    what = f"{where}: {label}"
+    info = {kv.key: kv.value for kv in t.external_data}
+    location = info.get("location", "")
+    path = resolve_external_path(location, base_dir, what)
+    offset = _nonneg_int(info, "offset", what) or 0
+    length = _nonneg_int(info, "length", what)
+    if t.data_type == onnx.TensorProto.STRING:
+        raise ModelLoadError(f"{what}: string tensors cannot be stored as external data")
+    need = tensor_nbytes(t, what)  # known type, dims >= 0
+    check_size(what, [need], "uint8", limit)
+    if length is not None and length != need:
+        raise ModelLoadError(
+            f"{what}: external data length {length} disagrees with dims {list(t.dims)}, which need {need} bytes"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ModelLoadError(f"{what}: cannot open external data file {location!r}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelLoadError(f"{what}: external data location {location!r} is not a regular file")
+        if offset + need > st.st_size:
+            raise ModelLoadError(
+                f"{what}: external data {location!r} at offset {offset} needs {need} bytes, but the file "
+                f"has only {st.st_size} bytes"
+            )
+        data = os.pread(fd, need, offset) if need else b""
+    finally:
+        os.close(fd)
+    if len(data) != need:
+        raise ModelLoadError(f"{what}: short read from external data file {location!r}")
+    t.raw_data = data
+    del t.external_data[:]
+    t.data_location = onnx.TensorProto.DEFAULT

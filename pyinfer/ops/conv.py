@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
+from ..limits import check_allocation
 from ..registry import register
 from . import epilogue
 from .base import Op
@@ -113,8 +114,10 @@ class Conv(_ConvBase):
         strides, dilations, kernel = self._common_attrs(x, w)
         pads = self.pads_for(x, strides, dilations, kernel)
         args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group)
+        # checks the arguments, and the output size against the memory limit before allocating
+        check_allocation(self, kernels.conv_output_shape(list(x.shape), list(w.shape),
+                                                         bias_len=-1 if b is None else b.shape[0], **args), x.dtype)
         if x.dtype == np.float64:
-            kernels.conv_output_shape(list(x.shape), list(w.shape), bias_len=-1 if b is None else b.shape[0], **args)
             y = _conv_float64(x, w, b, **args)
             if self.epilogue or residual is not None:
                 y = epilogue.apply_numpy(y, residual, self.epilogue)
@@ -182,9 +185,10 @@ class ConvTranspose(_ConvBase):
         pads = self.pads_for(x, strides, dilations, kernel, output_padding)
         args = dict(strides=strides, pads=pads, dilations=dilations, group=self.group, output_padding=output_padding)
         args["pads"] = [max(p, 0) for p in pads]
+        check_allocation(self, kernels.conv_transpose_output_shape(list(x.shape), list(w.shape),
+                                                                   bias_len=-1 if b is None else b.shape[0], **args),
+                         x.dtype)
         if x.dtype == np.float64:
-            kernels.conv_transpose_output_shape(list(x.shape), list(w.shape),
-                                                bias_len=-1 if b is None else b.shape[0], **args)
             y = _conv_transpose_float64(x, w, b, **args)
         else:
             dtype = x.dtype

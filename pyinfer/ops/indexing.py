@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, checked_indices, int_list, int_scalar, unique_axes
@@ -212,6 +213,7 @@ class OneHot(Op):
         if values.size != 2:
             raise self.run_error(f"values must hold [off_value, on_value], got {values.size} values")
         axis = axis_in_range(self, self.axis, indices.ndim + 1)
+        check_allocation(self, [d, *np.shape(indices)], values.dtype)
         idx = np.asarray(indices)
         idx = (np.trunc(idx) if idx.dtype.kind == "f" else idx).astype(np.int64)
         if self.version >= 11:  # negative indices count from the end; opset 9 leaves them all "off"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 from .elementwise import legacy_broadcast
@@ -195,7 +196,11 @@ class Range(Op):
         if wide is not None and self.attr("stash_type", 1) == 1:
             s, l, d = s.astype(wide), l.astype(wide), d.astype(wide)
         # number of elements per spec: max(ceil((limit - start) / delta), 0)
-        n = int(max(np.ceil((float(l) - float(s)) / float(d)), 0))
+        count = np.ceil((float(l) - float(s)) / float(d))
+        if not np.isfinite(count):
+            raise self.run_error(f"start {s}, limit {l} and delta {d} do not give a finite number of elements")
+        n = int(max(count, 0))
+        check_allocation(self, [n], dtype)
         if dtype.kind in "iu":
             out = s + np.arange(n, dtype=np.int64) * int(d)
         else:
@@ -217,6 +222,7 @@ class ConstantOfShape(Op):
             raise self.run_error(f"shape must be a 1-D int64 tensor, got {shape.dtype} {shape.shape}")
         if np.any(shape < 0):
             raise self.run_error(f"negative dimension in shape {shape.tolist()}")
+        check_allocation(self, shape.tolist(), self.value.dtype)
         return (np.full(tuple(int(d) for d in shape), self.value.reshape(()), dtype=self.value.dtype),)
 
 

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import kernels
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 
@@ -71,6 +72,9 @@ class _WindowPool(Op):
         pads = resolve_pads(self.auto_pad, x.shape[2:], self.kernel, strides, dilations, self.pads)
         # With auto_pad the output size is fixed by the formula, ceil_mode or not.
         ceil_mode = self.ceil_mode and self.auto_pad == "NOTSET"
+        # pads / dilations from the model can ask for a huge output: refuse before the kernel allocates
+        check_allocation(self, kernels.pool_output_shape(x.shape, self.kernel, strides, pads, dilations, ceil_mode),
+                         np.float32)
         return self.kernel, strides, pads, dilations, ceil_mode
 
     def check_float(self, x):
@@ -208,7 +212,8 @@ class MaxUnpool(Op):
         inferred = list(x.shape[:2]) + [
             (x.shape[2 + i] - 1) * self.strides[i] - self.pads[i] - self.pads[r + i] + self.kernel[i] for i in range(r)
         ]
-        size = int(np.prod(inferred))
+        check_allocation(self, inferred, x.dtype)
+        size = math.prod(inferred)
         flat_idx = indices.reshape(-1).astype(np.int64)
         if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= size):
             raise self.run_error(f"indices out of range for the unpooled shape {tuple(inferred)}")
@@ -220,6 +225,7 @@ class MaxUnpool(Op):
         shape = [int(v) for v in np.asarray(output_shape).reshape(-1)]
         if len(shape) != x.ndim or any(s < i for s, i in zip(shape, inferred)):
             raise self.run_error(f"output_shape {shape} is smaller than the unpooled shape {inferred}")
+        check_allocation(self, shape, x.dtype)
         out = np.zeros(shape, dtype=x.dtype)
         out[tuple(slice(0, i) for i in inferred)] = y
         return (out,)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 from .int_inputs import int_list, unique_axes
@@ -149,16 +150,29 @@ def resize_axis(data: np.ndarray, axis: int, p: ResizeParams, a: AxisPlan, work_
         out = np.take(data, nearest_taps(p, a, x), axis=axis)
     else:
         idx, w = interp_taps(p, a, x)
+        if idx.shape[1] > a.in_len + 4:
+            # Strong antialiased downscaling: more taps than input pixels. Sum the weights per
+            # source pixel into an (out_len, in_len) matrix instead of looping over every tap.
+            dense = np.zeros((a.out_len, a.in_len))
+            np.add.at(dense, (np.arange(a.out_len)[:, None], idx), w)
+            moved = np.moveaxis(data, axis, -1) @ dense.T.astype(work_dtype)
+            out = np.moveaxis(moved, -1, axis)
+            return _extrapolate(out, x, axis, p, a)
         bshape = [1] * data.ndim
         bshape[axis] = a.out_len
         out = None
         for j in range(idx.shape[1]):
             term = np.take(data, idx[:, j], axis=axis) * w[:, j].astype(work_dtype).reshape(bshape)
             out = term if out is None else out + term
+    return _extrapolate(out, x, axis, p, a)
+
+
+def _extrapolate(out: np.ndarray, x: np.ndarray, axis: int, p: ResizeParams, a: AxisPlan) -> np.ndarray:
+    """tf_crop_and_resize: output positions whose source lies outside the input get extrapolation_value."""
     if p.coord_mode == "tf_crop_and_resize":
         outside = (x < 0) | (x > a.in_len - 1)
         if outside.any():
-            shape = [1] * data.ndim
+            shape = [1] * out.ndim
             shape[axis] = a.out_len
             out = np.where(outside.reshape(shape), np.asarray(p.extrapolation_value, dtype=out.dtype), out)
     return out
@@ -166,6 +180,13 @@ def resize_axis(data: np.ndarray, axis: int, p: ResizeParams, a: AxisPlan, work_
 
 def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -> np.ndarray:
     """Apply the per-axis plans (axis -> AxisPlan) to x, keeping x's dtype."""
+    shape = list(x.shape)
+    for axis, a in plans.items():  # every intermediate (one axis resized at a time) must fit
+        shape[axis] = a.out_len
+        check_allocation(op, shape, x.dtype if p.mode == "nearest" or x.dtype.itemsize > 4 else np.float32)
+        # the per-axis taps and weights (out_len x taps, float64)
+        taps = 1 if p.mode == "nearest" else 2 * (1 if p.mode == "linear" else 2) * max(1.0, 1.0 / a.scale)
+        check_allocation(op, [a.out_len, int(taps) + 2], np.float64)
     if p.mode == "nearest":
         out = x
         for axis, a in plans.items():
@@ -243,7 +264,7 @@ class Resize(Op):
         if scales is not None:
             if scales.dtype.kind != "f":
                 raise self.run_error(f"scales must be a float tensor, got dtype {scales.dtype}")
-            if scales.size != n or not np.all(scales > 0):
+            if scales.size != n or not np.all(scales > 0) or not np.all(np.isfinite(scales)):
                 raise self.run_error(f"scales {scales.tolist()} must hold {n} positive values")
             scale_of = {d: float(scales[i]) for i, d in enumerate(axes)}
             # floor(in * scale), in float64 of the float32 scale (as the reference does)
@@ -298,7 +319,7 @@ class Upsample(Op):
             if scales is None:
                 raise self.run_error("the scales input is required")
             s = [float(v) for v in np.asarray(scales).reshape(-1)]
-        if len(s) != x.ndim or any(v < 1 for v in s):
+        if len(s) != x.ndim or any(not v >= 1 or not math.isfinite(v) for v in s):
             raise self.run_error(f"scales {s} must hold {x.ndim} values >= 1, one per input axis")
         plans = {d: AxisPlan(x.shape[d], int(math.floor(x.shape[d] * s[d])), s[d])
                  for d in range(x.ndim) if s[d] != 1.0}

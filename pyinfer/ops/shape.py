@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..limits import check_allocation
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
@@ -219,6 +220,7 @@ class Expand(Op):
             out_shape = np.broadcast_shapes(x.shape, tuple(target))
         except ValueError:
             raise self.run_error(f"input of shape {list(x.shape)} cannot be expanded to {target}") from None
+        check_allocation(self, out_shape, x.dtype)
         return (np.array(np.broadcast_to(x, out_shape)),)
 
 
@@ -233,6 +235,7 @@ class Tile(Op):
             reps = int_list(self, repeats, "repeats")
         if len(reps) != x.ndim or any(r < 0 for r in reps):
             raise self.run_error(f"repeats {reps} must be {x.ndim} non-negative values, one per input axis")
+        check_allocation(self, [d * r for d, r in zip(x.shape, reps)], x.dtype)
         return (np.tile(x, reps),)
 
 
@@ -332,6 +335,7 @@ class Pad(Op):
                 raise self.run_error(f"pads {pads} crop more than the {data.shape[i]} elements of axis {i}")
         data = data[crop]
         width = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
+        check_allocation(self, [d + b + e for d, (b, e) in zip(data.shape, width)], data.dtype)
         if self.mode == "constant":
             out = _filled([d + b + e for d, (b, e) in zip(data.shape, width)], value, data.dtype)
             out[tuple(slice(b, b + d) for d, (b, _) in zip(data.shape, width))] = data
@@ -364,6 +368,7 @@ class CenterCropPad(Op):
             elif t > d:
                 off = (t - d) // 2
                 dst[a] = slice(off, off + d)
+        check_allocation(self, out_shape, x.dtype)
         out = _filled(out_shape, _zero_of(x.dtype), x.dtype)
         out[tuple(dst)] = x[tuple(src)]
         return (out,)
@@ -459,7 +464,9 @@ class Col2Im(Op):
             raise self.run_error(f"input dimension 2 ({length}) does not match the {counts} sliding blocks "
                                  f"that image_shape {image} and block_shape {block} give")
         cols = x.reshape(n, c, *block, *counts)
-        padded = np.zeros((n, c, *[image[i] + pads[i] + pads[i + nd] for i in range(nd)]), dtype=x.dtype)
+        padded_shape = (n, c, *[image[i] + pads[i] + pads[i + nd] for i in range(nd)])
+        check_allocation(self, padded_shape, x.dtype)
+        padded = np.zeros(padded_shape, dtype=x.dtype)
         for kpos in np.ndindex(*block):
             target = tuple(slice(k * d, k * d + s * (cnt - 1) + 1, s)
                            for k, d, s, cnt in zip(kpos, dil, strides, counts))

@@ -1,0 +1,150 @@
+"""Size bombs: a clear ResourceLimitError before allocating, never an out-of-memory kill."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import pyinfer
+from pyinfer.executor import GraphExecutor, opset_map
+from pyinfer.limits import check_allocation, default_max_memory_bytes
+from hostile_util import add_model, model, single_op, vi
+
+X4 = np.ones((1, 2, 5, 5), np.float32)
+
+
+def run(m, feeds):
+    return pyinfer.InferenceSession(m).run(None, feeds)
+
+
+def bomb(m, feeds, culprit):
+    with pytest.raises(pyinfer.ResourceLimitError, match=f"{culprit} node 'n0': a tensor of shape") as e:
+        run(m, feeds)
+    assert "max_memory_bytes" in str(e.value)
+
+
+def test_constant_of_shape():
+    bomb(single_op("ConstantOfShape", [], consts=[np.array([10**6, 10**6], np.int64)]), {}, "ConstantOfShape")
+
+
+def test_expand():
+    bomb(single_op("Expand", [[1, 1]], consts=[np.array([10**6, 10**6], np.int64)]),
+         {"X0": np.ones((1, 1), np.float32)}, "Expand")
+
+
+def test_tile():
+    bomb(single_op("Tile", [[2, 2]], consts=[np.array([10**6, 10**6], np.int64)]),
+         {"X0": np.ones((2, 2), np.float32)}, "Tile")
+
+
+def test_resize_by_a_million():
+    bomb(single_op("Resize", [[1, 2, 5, 5]], consts=[np.zeros(0, np.float32), np.array([1, 1, 1e6, 1e6], np.float32)]),
+         {"X0": X4}, "Resize")
+
+
+def test_resize_to_huge_sizes():
+    m = single_op("Resize", [[1, 2, 5, 5]], consts=[np.zeros(0, np.float32), np.zeros(0, np.float32),
+                                                     np.array([1, 2, 10**7, 10**7], np.int64)])
+    bomb(m, {"X0": X4}, "Resize")
+
+
+def test_resize_with_infinite_scale():
+    m = single_op("Resize", [[1, 2, 5, 5]], consts=[np.zeros(0, np.float32), np.array([1, 1, np.inf, 1], np.float32)])
+    with pytest.raises(pyinfer.NodeExecutionError, match="'n0': scales .* must hold 4 positive values"):
+        run(m, {"X0": X4})
+
+
+def test_range():
+    m = single_op("Range", [], consts=[np.array(0, np.int64), np.array(10**12, np.int64), np.array(1, np.int64)])
+    bomb(m, {}, "Range")
+
+
+def test_range_with_an_infinite_limit():
+    m = single_op("Range", [], consts=[np.array(0, np.float32), np.array(np.inf, np.float32), np.array(1, np.float32)])
+    with pytest.raises(pyinfer.NodeExecutionError, match="'n0': .*do not give a finite number of elements"):
+        run(m, {})
+
+
+def test_pad():
+    bomb(single_op("Pad", [[1, 2, 5, 5]], consts=[np.array([0, 0, 10**6, 10**6, 0, 0, 10**6, 10**6], np.int64)]),
+         {"X0": X4}, "Pad")
+
+
+def test_pad_with_2_to_the_62():
+    bomb(single_op("Pad", [[1, 2, 5, 5]], consts=[np.array([0, 0, 2**62, 0, 0, 0, 0, 0], np.int64)]), {"X0": X4}, "Pad")
+
+
+def test_one_hot_depth():
+    m = single_op("OneHot", [], consts=[np.array([1, 2], np.int64), np.array(10**12, np.int64),
+                                         np.array([0, 1], np.float32)])
+    bomb(m, {}, "OneHot")
+
+
+def test_average_pool_pads():
+    bomb(single_op("AveragePool", [[1, 2, 5, 5]], attrs={"kernel_shape": [2, 2], "pads": [10**6] * 4}),
+         {"X0": X4}, "AveragePool")
+
+
+def test_conv_transpose_strides():
+    w = np.ones((2, 4, 3, 3), np.float32)
+    bomb(single_op("ConvTranspose", [[1, 2, 5, 5]], attrs={"strides": [10**6, 10**6]}, consts=[w]),
+         {"X0": X4}, "ConvTranspose")
+
+
+def test_max_unpool_output_shape():
+    m = single_op("MaxUnpool", [[1, 1, 2, 2]], attrs={"kernel_shape": [2, 2]},
+                  consts=[np.zeros((1, 1, 2, 2), np.int64), np.array([1, 1, 10**6, 10**6], np.int64)])
+    bomb(m, {"X0": np.ones((1, 1, 2, 2), np.float32)}, "MaxUnpool")
+
+
+def test_huge_initializer_dims_without_data():
+    m = add_model()
+    m.graph.initializer[0].dims[:] = [10**6, 10**6]
+    with pytest.raises(pyinfer.ResourceLimitError, match="initializer 'W': a tensor of shape"):
+        pyinfer.InferenceSession(m)
+
+
+def test_huge_sparse_initializer():
+    values = numpy_helper.from_array(np.array([1.0], np.float32), "W")
+    indices = numpy_helper.from_array(np.array([0], np.int64), "W_idx")
+    m = add_model()
+    del m.graph.initializer[:]
+    m.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [10**7, 10**7]))
+    with pytest.raises(pyinfer.ResourceLimitError, match="sparse initializer 'W'"):
+        pyinfer.InferenceSession(m)
+
+
+def test_the_limit_is_the_contexts_max_memory_bytes():
+    m = single_op("ConstantOfShape", [], consts=[np.array([300], np.int64)])
+    small = GraphExecutor(m.graph, opset_map(m), max_memory_bytes=1024)
+    with pytest.raises(pyinfer.ResourceLimitError, match=r"shape \[300\].*needs 1.2 KiB.*limit of 1.0 KiB"):
+        small.run({})
+    ok = GraphExecutor(m.graph, opset_map(m), max_memory_bytes=2048)
+    np.testing.assert_array_equal(ok.run({})[0], np.zeros(300, np.float32))
+
+
+def test_default_limit_is_a_fraction_of_physical_memory():
+    import os
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert default_max_memory_bytes() == total // 2
+
+
+def test_check_allocation_counts_in_exact_integers():
+    class FakeOp:
+        op_type, name = "Fake", "f"
+
+        class ctx:
+            max_memory_bytes = 2**70
+
+    check_allocation(FakeOp, [2**30, 2**30], np.float32)  # 2^62 bytes: fits under 2^70
+    with pytest.raises(pyinfer.ResourceLimitError):
+        check_allocation(FakeOp, [2**40, 2**40], np.float32)  # would overflow int64
+
+
+def test_strong_antialiased_downscale_matches_the_reference():
+    # 1/40 downscaling with antialias: more filter taps than input pixels (the dense path)
+    from onnx.reference import ReferenceEvaluator
+    x = np.random.default_rng(0).random((1, 1, 8, 80)).astype(np.float32)
+    m = single_op("Resize", [[1, 1, 8, 80]], opset=18, attrs={"antialias": 1, "mode": "linear"},
+                  consts=[np.zeros(0, np.float32), np.array([1, 1, 1 / 4, 1 / 40], np.float32)])
+    (got,) = run(m, {"X0": x})
+    (want,) = ReferenceEvaluator(m).run(None, {"X0": x})
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
