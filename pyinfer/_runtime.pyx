@@ -196,6 +196,7 @@ cdef class Frame:
     """One call's state: a data pointer and an array (or None) per slot."""
     cdef const float** ptrs
     cdef public list objs
+    cdef public object arena   # the plan's arena for this frame (NumPy uint8) or None
     cdef int n
 
     def __cinit__(self, int n_slots):

@@ -1,6 +1,7 @@
 """The public InferenceSession, shaped like onnxruntime's."""
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ import onnx
 from onnx import helper
 
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
-from .executor import GraphExecutor, opset_map
+from .executor import MODES, GraphExecutor, opset_map
 from .loader import load_model
 from .optimizer import optimize
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
@@ -65,9 +66,13 @@ class InferenceSession:
     Keywords graph_optimization_level, optimized_model_filepath, intra_op_num_threads,
     enable_profiling and max_memory_bytes override the same settings of sess_options.
     providers is accepted for onnxruntime compatibility.
+    executor: "plan" (default: compiled plans per input-shape signature, docs/RUNTIME.md) or
+        "python" (op.run per node, the reference path); the PYINFER_EXECUTOR environment variable
+        sets the default.
     """
 
-    def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None, **kwargs):
+    def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None,
+                 executor: str | None = None, **kwargs):
         opts = SessionOptions.from_any(sess_options)
         for name in _OPTION_KEYWORDS:
             if kwargs.get(name) is not None:
@@ -86,8 +91,11 @@ class InferenceSession:
         self._optimized_model, self.optimization_report = _optimize(self._model, opts)
         if opts.optimized_model_filepath:
             _save_model(self._optimized_model, opts.optimized_model_filepath)
+        mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
+        if mode not in MODES:
+            raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
         self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
-                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes)
+                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode)
 
     def get_inputs(self) -> list[NodeArg]:
         return list(self._inputs)
