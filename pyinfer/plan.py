@@ -170,6 +170,7 @@ class CompiledPlan:
         self.out_slots = [(self.slot[n], self.meta[n].shape) for n, k in self.kind.items() if k == OUT]
         self.dynamic = [s for n, s in self.slot.items() if self.kind[n] in (FEED, OUT, PY)]
         self.native_steps = sum(1 for t in steps if t[0] != "python")
+        self.step_ops = [op for op, _, _, _ in lowered]
         self._frames = []
 
     def _python_step(self, op, inputs, out_slots):
