@@ -234,8 +234,11 @@ class CompiledPlan:
         return reads
 
     def run(self, feeds: dict, profiler=None) -> dict:
-        """Run the plan; returns {slot: value} getter via output(name)."""
-        frame = self._frames.pop() if self._frames else self._new_frame()
+        """Run the plan; returns {graph output name: value}."""
+        try:
+            frame = self._frames.pop()  # atomic under the GIL: concurrent calls never share a frame
+        except IndexError:
+            frame = self._new_frame()
         try:
             for name, s, native in self.feed_slots:
                 v = feeds[name]
