@@ -1,4 +1,4 @@
-"""The `pyinfer` command line: run a model, demo, bench, inspect."""
+"""The `pyinfer` command line: run a model, demo, bench, inspect, profile."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,14 @@ def main(argv=None) -> int:
                    help="value for a symbolic input dimension (default 1)")
     p.add_argument("--int-high", type=int, default=100, help="integer inputs are drawn from [0, INT_HIGH)")
     p.add_argument("--compare", choices=["ort"], help="also time onnxruntime with the same inputs and threads")
+    p = sub.add_parser("profile", help="per-op-type time table (and bar chart) from a profiled run")
+    p.add_argument("model")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: one per physical core)")
+    p.add_argument("--repeats", type=int, default=10, help="profiled runs (after 2 warm-up runs)")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N",
+                   help="value for a symbolic input dimension (default 1)")
+    p.add_argument("--png", help="save a bar chart of time per op type here (needs matplotlib)")
+    p.add_argument("--trace", help="keep the Chrome-trace JSON under this prefix (default: a temporary file)")
     args = parser.parse_args(argv)
     if getattr(args, "threads", None) is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -44,7 +52,56 @@ def main(argv=None) -> int:
         return _cmd_demo(args)
     if args.command == "bench":
         return _cmd_bench(args)
+    if args.command == "profile":
+        return _cmd_profile(args)
     return 2
+
+
+def _cmd_profile(args) -> int:
+    import json
+    import os
+    import tempfile
+
+    from . import Error, InferenceSession
+    from .bench import parse_dims, random_feeds
+    from .profiling import format_table, op_type_table, save_bar_chart
+
+    tmp = None
+    prefix = args.trace
+    if not prefix:
+        tmp = tempfile.mkdtemp(prefix="pyinfer_profile_")
+        prefix = os.path.join(tmp, "profile")
+    try:
+        sess = InferenceSession(args.model, num_threads=args.threads, enable_profiling=True,
+                                profile_file_prefix=prefix)
+        feeds = random_feeds(sess.get_inputs(), parse_dims(args.dim))
+        for _ in range(2):  # warm-up: the first run records shapes, the second compiles the plan
+            sess.run(None, feeds)
+        sess.end_profiling()  # drop the warm-up events
+        for _ in range(max(args.repeats, 1)):
+            sess.run(None, feeds)
+        path = sess.end_profiling()
+    except (Error, ValueError) as e:
+        print(f"pyinfer: error: {e}", file=sys.stderr)
+        return 1
+    with open(path) as f:
+        events = json.load(f)
+    rows = op_type_table(events)
+    runs = sum(1 for e in events if e.get("cat") == "Session")
+    threads = "default" if args.threads is None else args.threads
+    print(f"{args.model}  threads: {threads}  profiled runs: {runs}")
+    print(format_table(rows))
+    if args.trace:
+        print(f"trace: {path}")
+    else:
+        os.remove(path)
+        os.rmdir(tmp)
+    if args.png:
+        if save_bar_chart(rows, args.png):
+            print(f"bar chart: {args.png}")
+        else:
+            print("matplotlib is not installed: no bar chart (pip install matplotlib)")
+    return 0
 
 
 def _cmd_demo(args) -> int:

@@ -1,5 +1,16 @@
-"""Runs a checked, topologically ordered graph: one Op per node, values freed after last use."""
+"""Runs a checked, topologically ordered graph: one Op per node, values freed after last use.
+
+Two ways to run (docs/RUNTIME.md):
+  mode="python"  the reference loop below: op.run per node, intermediates in a dict.
+  mode="plan"    the first run with a new input-shape signature takes the Python path and records
+                 every value's shape; the next one compiles a plan for that signature (plan.py:
+                 native steps in a Cython loop, one static arena) and later runs use it. Plans
+                 are cached per signature (LRU, PLAN_CACHE_SIZE).
+"""
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import onnx
@@ -41,15 +52,48 @@ def initializer_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     return consts
 
 
+PLAN_CACHE_SIZE = 8
+MODES = ("plan", "python")
+
+
+def call_op(op, args: list, n_outputs: int, env: dict | None = None):
+    """op.run(*args) with errors naming the node; checks the number of outputs."""
+    try:
+        results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
+    except KernelArgumentError as e:  # name the node the kernel was called for
+        raise KernelArgumentError(f"{op.op_type} node {op.name!r}: {e}") from e
+    except Error:
+        raise
+    except Exception as e:  # numpy / Python errors inside an op: name the node
+        raise NodeExecutionError(f"{op.op_type} node {op.name!r} failed: {type(e).__name__}: {e}") from e
+    if len(results) < n_outputs:
+        raise NodeExecutionError(
+            f"{op.op_type} node {op.name!r} produced {len(results)} outputs, the node declares {n_outputs}"
+        )
+    return results
+
+
+def _placeholder(a: np.ndarray) -> np.ndarray:
+    """An array with a's shape and dtype that takes no memory (all elements alias one zero)."""
+    ph = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=a.dtype), shape=a.shape, strides=(0,) * a.ndim)
+    ph.flags.writeable = False
+    return ph
+
+
 class GraphExecutor:
     """A graph prepared for repeated runs.
 
     outer_scope names values a subgraph (If/Loop/Scan body) may read from its parent.
+    mode: "python" (op.run per node) or "plan" (compiled plans per input-shape signature).
     """
 
     def __init__(self, graph: onnx.GraphProto, opset: dict[str, int], num_threads: int = 0,
-                 outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None):
-        self.graph = graph
+                 outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None,
+                 mode: str = "python"):
+        if mode not in MODES:
+            raise ValueError(f"executor mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.num_threads = num_threads
         self.constants = initializer_arrays(graph)
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
@@ -68,6 +112,28 @@ class GraphExecutor:
             self._reads.append(node_reads(node))
         self.output_names = [o.name for o in graph.output]
         self._plan_lifetimes()
+        self._drop_packed_constants()
+        self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
+        self._plans_lock = threading.Lock()
+
+    def _drop_packed_constants(self):
+        """Keep each packed weight once: an op that packed a constant (its `_packed_source`) gets a
+        zero-memory placeholder of the same shape and dtype instead, when nothing else reads it."""
+        readers = {}
+        for reads in self._reads:
+            for name in reads:
+                readers[name] = readers.get(name, 0) + 1
+        outputs = set(self.output_names)
+        for op, inputs, _ in self.steps:
+            src = getattr(op, "_packed_source", None)
+            if src is None or getattr(op, "_packed", None) is None:
+                continue
+            for name in inputs:
+                if name and self.constants.get(name) is src and readers.get(name) == 1 and name not in outputs:
+                    ph = _placeholder(src)
+                    self.constants[name] = ph
+                    op._packed_source = ph
+                    break
 
     def _plan_lifetimes(self):
         # After step i, drop the values whose last reader is step i (unless they are outputs).
@@ -81,28 +147,93 @@ class GraphExecutor:
             if name not in keep:
                 self.release_after[i].append(name)
 
-    def run(self, feeds: dict, outer_env: dict | None = None, output_names=None) -> list:
+    def run(self, feeds: dict, outer_env: dict | None = None, output_names=None, profiler=None) -> list:
+        names = output_names if output_names is not None else self.output_names
+        if self.mode == "plan" and outer_env is None:
+            values = self._run_planned(feeds, profiler)
+            return [values[n] for n in names]
+        return self.run_python(feeds, outer_env, names, profiler=profiler)
+
+    def run_python(self, feeds: dict, outer_env: dict | None = None, output_names=None, record=None,
+                   profiler=None) -> list:
+        """The reference loop. record: a dict that receives every value's (shape, dtype) Meta,
+        or None for a value that is not a tensor."""
         env = dict(outer_env) if outer_env else {}
         env.update(self.constants)
         env.update(feeds)
-        for (op, inputs, outputs), release in zip(self.steps, self.release_after):
+        if record is not None:
+            for name, value in feeds.items():
+                record[name] = _meta(value)
+        for i, ((op, inputs, outputs), release) in enumerate(zip(self.steps, self.release_after)):
             args = [env[n] if n else None for n in inputs]
-            try:
-                results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
-            except KernelArgumentError as e:  # name the node the kernel was called for
-                raise KernelArgumentError(f"{op.op_type} node {op.name!r}: {e}") from e
-            except Error:
-                raise
-            except Exception as e:  # numpy / Python errors inside an op: name the node
-                raise NodeExecutionError(f"{op.op_type} node {op.name!r} failed: {type(e).__name__}: {e}") from e
-            if len(results) < len([o for o in outputs if o]):
-                raise NodeExecutionError(
-                    f"{op.op_type} node {op.name!r} produced {len(results)} outputs, the node declares {len(outputs)}"
-                )
+            t0 = profiler.now() if profiler is not None else 0
+            results = call_op(op, args, len([o for o in outputs if o]), env)
+            if profiler is not None:
+                profiler.record(op, t0, profiler.now(), "python")
             for name, value in zip(outputs, results):
                 if name:
-                    env[name] = value if value is None or isinstance(value, (np.ndarray, list)) else np.asarray(value)
+                    value = value if value is None or isinstance(value, (np.ndarray, list)) else np.asarray(value)
+                    env[name] = value
+                    if record is not None:
+                        record[name] = _meta(value)
+            if record is not None:
+                for name in inputs:
+                    if name and name not in record:
+                        record[name] = _meta(env[name])
             for name in release:
                 env.pop(name, None)
         names = output_names if output_names is not None else self.output_names
         return [env[n] for n in names]
+
+    # --- compiled plans -------------------------------------------------------------------
+    def _run_planned(self, feeds: dict, profiler) -> dict:
+        from .plan import CompiledPlan, PlanUnsupported, ShapeChanged
+
+        key = tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
+                           for n, v in feeds.items()))
+        with self._plans_lock:
+            entry = self._plans.get(key, _MISSING)
+            if entry is not _MISSING:
+                self._plans.move_to_end(key)
+        if entry is _MISSING or isinstance(entry, dict) and not entry:
+            # First run with this signature: the Python path, recording every value's shape.
+            record = {}
+            out = self.run_python(feeds, None, self.output_names, record=record, profiler=profiler)
+            self._store_plan(key, record if all(m is not None for m in record.values()) else None)
+            return dict(zip(self.output_names, out))
+        if isinstance(entry, dict):  # second run: compile
+            try:
+                entry = CompiledPlan(self, entry, set(feeds), call_op)
+            except PlanUnsupported:
+                entry = None
+            self._store_plan(key, entry)
+        if entry is None:
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        try:
+            return entry.run(feeds, profiler)
+        except ShapeChanged:  # data-dependent shapes: this signature takes the Python path
+            self._store_plan(key, None)
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+
+    def _store_plan(self, key, entry):
+        with self._plans_lock:
+            self._plans[key] = entry
+            self._plans.move_to_end(key)
+            while len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+
+    def cached_plans(self) -> list:
+        """The compiled plans in the cache, least recently used first (for tests and tools)."""
+        from .plan import CompiledPlan
+
+        with self._plans_lock:
+            return [p for p in self._plans.values() if isinstance(p, CompiledPlan)]
+
+
+_MISSING = object()
+
+
+def _meta(value):
+    from .lowering import Meta
+
+    return Meta(value.shape, value.dtype) if isinstance(value, np.ndarray) else None

@@ -1,6 +1,7 @@
 """The public InferenceSession, shaped like onnxruntime's."""
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -9,10 +10,11 @@ import onnx
 from onnx import helper
 
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
-from .executor import GraphExecutor, opset_map
+from .executor import MODES, GraphExecutor, opset_map
 from .loader import load_model
 from .optimizer import optimize
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
+from .profiling import DEFAULT_PREFIX, Profiler
 
 # Settings accepted as InferenceSession keywords as well as through SessionOptions.
 _OPTION_KEYWORDS = ("graph_optimization_level", "optimized_model_filepath", "intra_op_num_threads",
@@ -65,9 +67,16 @@ class InferenceSession:
     Keywords graph_optimization_level, optimized_model_filepath, intra_op_num_threads,
     enable_profiling and max_memory_bytes override the same settings of sess_options.
     providers is accepted for onnxruntime compatibility.
+    executor: "plan" (default: compiled plans per input-shape signature, docs/RUNTIME.md) or
+        "python" (op.run per node, the reference path); the PYINFER_EXECUTOR environment variable
+        sets the default.
     """
 
-    def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None, **kwargs):
+    def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None,
+                 executor: str | None = None, **kwargs):
+        # onnxruntime's SessionOptions.profile_file_prefix, also accepted as a keyword.
+        profile_prefix = (kwargs.pop("profile_file_prefix", None)
+                          or getattr(sess_options, "profile_file_prefix", None) or DEFAULT_PREFIX)
         opts = SessionOptions.from_any(sess_options)
         for name in _OPTION_KEYWORDS:
             if kwargs.get(name) is not None:
@@ -86,8 +95,21 @@ class InferenceSession:
         self._optimized_model, self.optimization_report = _optimize(self._model, opts)
         if opts.optimized_model_filepath:
             _save_model(self._optimized_model, opts.optimized_model_filepath)
+        mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
+        if mode not in MODES:
+            raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
         self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
-                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes)
+                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode)
+        self._profiler = Profiler(profile_prefix) if opts.enable_profiling else None
+
+    def end_profiling(self) -> str:
+        """Write the profile (Chrome trace JSON) and return its path; "" when profiling is off.
+        Profiling then starts afresh, like onnxruntime."""
+        if self._profiler is None:
+            return ""
+        path = self._profiler.write()
+        self._profiler = Profiler(self._profiler.prefix)
+        return path
 
     def get_inputs(self) -> list[NodeArg]:
         return list(self._inputs)
@@ -107,7 +129,12 @@ class InferenceSession:
                         f"unknown output name {name!r}; the model's outputs are {sorted(known_outputs)}"
                     )
         feeds = self._check_feeds(input_feed)
-        results = self._executor.run(feeds, output_names=list(output_names) if output_names else None)
+        prof = self._profiler
+        t0 = prof.now() if prof is not None else 0
+        results = self._executor.run(feeds, output_names=list(output_names) if output_names else None,
+                                     profiler=prof)
+        if prof is not None:
+            prof.record_run(t0, prof.now())
         # Returned arrays belong to the caller: never hand out a feed or an initializer.
         out = []
         for r in results:

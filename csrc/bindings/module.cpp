@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "bindings/bindings.h"
+#include "capi/capi.h"
 #include "common/cpu_features.h"
 #include "common/isa_probe.h"
 #include "common/thread_pool.h"
@@ -49,4 +50,8 @@ PYBIND11_MODULE(_kernels, m) {
   pyinfer::bind_activation(m);
   pyinfer::bind_elementwise(m);
   pyinfer::bind_rnn(m);
+
+  // The C ABI table for pyinfer._runtime (the compiled-plan loop, Cython): same kernels, same
+  // SIMD tier and thread pool as this module. See csrc/capi/pyinfer_capi.h.
+  m.attr("_C_API") = py::capsule(static_cast<const void*>(pyinfer::capi_table()), PYINFER_CAPI_CAPSULE);
 }

@@ -10,6 +10,7 @@
 #include "bindings/bindings.h"
 #include "common/check.h"
 #include "common/cpu_features.h"
+#include "capi/pyinfer_capi.h"
 #include "conv/conv.h"
 #include "gemm/bind_epilogue.h"
 
@@ -142,6 +143,12 @@ made; convolutions with it run that tier's GEMM kernels.)doc")
                              "Shape of the original weights.")
       .def_property_readonly("group", [](const PyConvWeights& p) { return p.w->group; })
       .def_property_readonly("isa", [](const PyConvWeights& p) { return p.isa; })
+      .def_property_readonly(
+          "_capsule",
+          [](const PyConvWeights& p) {
+            return py::capsule(static_cast<const void*>(p.w.get()), PYINFER_CONV_WEIGHTS_CAPSULE);
+          },
+          "The packed weights for pyinfer._runtime (valid while this object lives).")
       .def_property_readonly("nbytes", [](const PyConvWeights& p) {
         int64_t n = static_cast<int64_t>(p.w->raw.size() * sizeof(float));
         for (const auto& m : p.w->groups) n += m.size_bytes();

@@ -12,6 +12,7 @@
 
 #include "bindings/array.h"
 #include "bindings/bindings.h"
+#include "capi/pyinfer_capi.h"
 #include "common/check.h"
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
@@ -315,6 +316,12 @@ was packed; products with it run that tier's kernels.)doc")
              return make_packed(b, trans, num_threads);
            }),
            py::arg("b"), py::arg("trans") = false, py::arg("num_threads") = 0)
+      .def_property_readonly(
+          "_capsule",
+          [](const PyPackedMatrix& p) {
+            return py::capsule(static_cast<const void*>(p.m.get()), PYINFER_PACKED_MATRIX_CAPSULE);
+          },
+          "The packed matrix for pyinfer._runtime (valid while this object lives).")
       .def_property_readonly("shape", [](const PyPackedMatrix& p) {
         return py::make_tuple(p.m->rows(), p.m->cols());
       }, "(K, N): the shape of op(b).")

@@ -1,0 +1,259 @@
+"""A graph compiled for one input-shape signature: flat steps over slots, one static arena.
+
+compile_plan(executor, metas, feed_names) takes the shapes and dtypes of every value seen in one
+run of the Python path with these feed shapes, lowers each op (lowering.py), assigns every
+value a slot and a storage class, plans the arena (memory_plan.py) and builds the Cython
+Program (_runtime.pyx). CompiledPlan.run(feeds) then executes it:
+
+  storage class  what                                       memory
+  FEED           a feed                                     the caller's array
+  CONST          an initializer                             the executor's array (set once)
+  ARENA          output of a native step, internal          offset in the frame's arena
+  ALIAS          Reshape & co. of an ARENA value            the same offset
+  OUT            output of a native step, a graph output    a fresh array per call (the caller's)
+  PY             output of a Python step                    whatever op.run returned
+
+A Python step's output that a native step reads is checked against the compiled shape and
+dtype; a difference (data-dependent shapes) raises ShapeChanged and the executor reruns the call
+on the Python path. Frames (arena + slot table) are pooled: each concurrent call takes its own.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _runtime as rt
+from .lowering import Alias, Concat, Extra, Meta, Native, lower
+from .memory_plan import Buffer, plan_offsets
+
+FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
+
+
+class PlanUnsupported(Exception):
+    """This graph / signature runs on the Python path (sequences, subgraphs reading the scope)."""
+
+
+class ShapeChanged(Exception):
+    """A Python step produced a shape or dtype other than the compiled one."""
+
+
+class CompiledPlan:
+    def __init__(self, executor, metas: dict, feed_names, call_op):
+        if any(op.uses_outer_scope for op, _, _ in executor.steps):
+            raise PlanUnsupported("the graph has subgraphs reading the enclosing scope")
+        self.executor = executor
+        self._call_op = call_op
+        consts = {n: v for n, v in executor.constants.items() if n not in feed_names}
+        self.slot = {}
+        self.kind = {}
+        self.meta = {}
+
+        def slot_of(name, kind=None, meta=None):
+            if name not in self.slot:
+                self.slot[name] = len(self.slot)
+                self.kind[name] = kind
+                self.meta[name] = meta
+            return self.slot[name]
+
+        for n in feed_names:
+            slot_of(n, FEED, metas.get(n))
+        graph_outputs = set(executor.output_names)
+        lowered = []
+        for op, inputs, outputs in executor.steps:
+            for n in inputs:
+                if n and n not in self.slot:
+                    if n in consts:
+                        slot_of(n, CONST, metas.get(n))
+                    else:
+                        raise PlanUnsupported(f"value {n!r} has no producer")
+            ins = [metas.get(n) if n else None for n in inputs]
+            outs = [metas.get(n) for n in outputs if n]
+            if any(n and metas.get(n) is None for n in list(inputs) + list(outputs)):
+                raise PlanUnsupported(f"{op.op_type} node {op.name!r} handles a value that is not a tensor")
+            how = lower(op, list(inputs), ins, outs, consts)
+            real_outputs = [n for n in outputs if n]
+            if isinstance(how, Alias):
+                src = how.input
+                if self.kind[src] in (ARENA, ALIAS) and real_outputs[0] not in graph_outputs:
+                    slot_of(real_outputs[0], ALIAS, metas[real_outputs[0]])
+                    self.alias_base = getattr(self, "alias_base", {})
+                    self.alias_base[real_outputs[0]] = self.alias_base.get(src, src)
+                    lowered.append((op, inputs, outputs, how))
+                    continue
+                if real_outputs[0] in graph_outputs and self.kind[src] != PY:
+                    how = "copy"
+                else:
+                    how = None
+            native = how is not None
+            for n in real_outputs:
+                if n in self.slot:
+                    raise PlanUnsupported(f"value {n!r} is produced twice")
+                kind = (OUT if n in graph_outputs else ARENA) if native else PY
+                slot_of(n, kind, metas[n])
+            lowered.append((op, inputs, outputs, how))
+        for n in executor.output_names:
+            if n not in self.slot:
+                if n in consts:
+                    slot_of(n, CONST, metas.get(n))
+                else:
+                    raise PlanUnsupported(f"output {n!r} has no producer")
+        self.alias_base = getattr(self, "alias_base", {})
+        self._build(lowered, consts)
+
+    # --- compile ------------------------------------------------------------------------
+    def _build(self, lowered, consts):
+        n_steps = len(lowered)
+        native_reads, py_reads = set(), set()
+        last_read = {}
+        steps, names, extras = [], [], []
+        for i, (op, inputs, outputs, how) in enumerate(lowered):
+            names.append(f"{op.op_type} node {op.name!r}")
+            for n in inputs:
+                if n:
+                    base = self.alias_base.get(n, n)
+                    last_read[base] = i
+                    last_read[n] = i
+            if how is None:
+                py_reads.update(self.slot[n] for n in inputs if n)
+            elif isinstance(how, Native):
+                for x in how.inputs:
+                    if isinstance(x, str):
+                        native_reads.add(self.slot[x])
+            elif not isinstance(how, Alias):  # copy / concat
+                native_reads.update(self.slot[n] for n in inputs if n)
+        self.py_reads = py_reads
+        # Python-step outputs a native step reads: checked and bound to a pointer.
+        self.checked = {s for n, s in self.slot.items() if self.kind[n] == PY and s in native_reads}
+        for i, (op, inputs, outputs, how) in enumerate(lowered):
+            out_names = [n for n in outputs if n]
+            if how is None:
+                out_slots = [self.slot[n] if n else -1 for n in outputs]
+                steps.append(("python", self._python_step(op, inputs, out_slots), None, None))
+            elif isinstance(how, Alias):
+                steps.append(("concat", None, [], self.slot[out_names[0]], 0, []))  # no-op placeholder
+            elif how == "copy":
+                src = inputs[0]
+                steps.append(("copy", None, [self.slot[src]], self.slot[out_names[0]], self.meta[src].nbytes))
+            elif isinstance(how, Concat):
+                out = self.meta[out_names[0]]
+                outer = math.prod(out.shape[:how.axis])
+                chunks = [math.prod(self.meta[n].shape[how.axis:]) * 4 for n in inputs]
+                steps.append(("concat", None, [self.slot[n] for n in inputs], self.slot[out_names[0]], outer, chunks))
+            else:
+                in_slots = []
+                for x in how.inputs:
+                    if isinstance(x, Extra):
+                        s = len(self.slot) + len(extras)
+                        extras.append((s, x.array))
+                        in_slots.append(s)
+                    else:
+                        in_slots.append(self.slot[x] if x else -1)
+                steps.append(("native", how.kernel, in_slots, self.slot[out_names[0]]))
+        self.n_slots = len(self.slot) + len(extras)
+        self.extras = extras
+        self.consts = {self.slot[n]: consts[n] for n, k in self.kind.items() if k == CONST}
+        # Values only Python code holds are dropped after their last reader.
+        release = [[] for _ in range(n_steps)]
+        for n, k in self.kind.items():
+            if k == PY and n not in self.executor.output_names and n in last_read:
+                release[last_read[n]].append(self.slot[n])
+        self.program = rt.Program(steps, release, names, int(self.executor.num_threads))
+        # Arena: ARENA values by liveness (an alias keeps its base alive).
+        buffers = []
+        for i, (op, inputs, outputs, how) in enumerate(lowered):
+            for n in outputs:
+                if n and self.kind[n] == ARENA:
+                    buffers.append(Buffer(n, self.meta[n].nbytes, i, max(last_read.get(n, i), i)))
+        self.memory = plan_offsets(buffers)
+        self.feed_slots = [(n, self.slot[n], self.slot[n] in native_reads) for n, k in self.kind.items() if k == FEED]
+        self.out_slots = [(self.slot[n], self.meta[n].shape) for n, k in self.kind.items() if k == OUT]
+        self.dynamic = [s for n, s in self.slot.items() if self.kind[n] in (FEED, OUT, PY)]
+        self.native_steps = sum(1 for t in steps if t[0] != "python")
+        self.step_ops = [op for op, _, _, _ in lowered]
+        self._frames = []
+
+    def _python_step(self, op, inputs, out_slots):
+        in_slots = [self.slot[n] if n else -1 for n in inputs]
+        checked = {s: self.meta_by_slot(s) for s in out_slots if s in self.checked}
+        call_op = self._call_op
+
+        def step(frame):
+            objs = frame.objs
+            results = call_op(op, [objs[s] if s >= 0 else None for s in in_slots], len([s for s in out_slots if s >= 0]))
+            arena = frame.arena
+            for s, v in zip(out_slots, results):
+                if s < 0:
+                    continue
+                if not isinstance(v, np.ndarray):
+                    raise ShapeChanged(f"{op.op_type} node {op.name!r} returned a {type(v).__name__}")
+                if arena is not None and np.may_share_memory(v, arena):
+                    v = v.copy()  # the arena is reused: a view into it must not outlive its bytes
+                m = checked.get(s)
+                if m is None:
+                    frame.set_object(s, v)
+                    continue
+                if v.shape != m.shape or v.dtype != m.dtype:
+                    raise ShapeChanged(f"{op.op_type} node {op.name!r}: shape {v.shape} {v.dtype}, "
+                                       f"compiled for {m.shape} {m.dtype}")
+                frame.set(s, v if v.flags.c_contiguous else np.ascontiguousarray(v))
+        return step
+
+    def meta_by_slot(self, s):
+        if not hasattr(self, "_slot_names"):
+            self._slot_names = {slot: n for n, slot in self.slot.items()}
+        return self.meta[self._slot_names[s]]
+
+    # --- run ----------------------------------------------------------------------------
+    def _new_frame(self):
+        frame = rt.Frame(self.n_slots)
+        arena = np.empty(self.memory.arena_bytes, np.uint8) if self.memory.arena_bytes else None
+        frame.arena = arena
+        for n, k in self.kind.items():
+            s = self.slot[n]
+            if k in (ARENA, ALIAS):
+                off = self.memory.offsets[self.alias_base.get(n, n)]
+                m = self.meta[n]
+                frame.set(s, arena[off:off + m.nbytes].view(np.float32).reshape(m.shape))
+        for s, arr in self.consts.items():
+            if s in self.program_native_reads():
+                frame.set(s, arr)
+            else:
+                frame.set_object(s, arr)
+        for s, arr in self.extras:
+            frame.set(s, arr)
+        return frame
+
+    def program_native_reads(self):
+        reads = getattr(self, "_native_reads_cache", None)
+        if reads is None:
+            reads = self._native_reads_cache = {s for s in self.consts
+                                                if isinstance(self.consts[s], np.ndarray)
+                                                and self.consts[s].flags.c_contiguous
+                                                and self.consts[s].dtype == np.float32}
+        return reads
+
+    def run(self, feeds: dict, profiler=None) -> dict:
+        """Run the plan; returns {graph output name: value}."""
+        try:
+            frame = self._frames.pop()  # atomic under the GIL: concurrent calls never share a frame
+        except IndexError:
+            frame = self._new_frame()
+        try:
+            for name, s, native in self.feed_slots:
+                v = feeds[name]
+                if native:
+                    frame.set(s, v if v.flags.c_contiguous else np.ascontiguousarray(v))
+                else:
+                    frame.set_object(s, v)
+            for s, shape in self.out_slots:
+                frame.set(s, np.empty(shape, np.float32))
+            if profiler is None:
+                self.program.execute(frame, 0, self.program.num_steps)
+            else:
+                profiler.run_program(self, frame)
+            objs = frame.objs
+            return {n: objs[self.slot[n]] for n in self.executor.output_names}
+        finally:
+            frame.clear(self.dynamic)
+            self._frames.append(frame)

@@ -1,0 +1,168 @@
+"""Compiled plans: same outputs as the Python path, plan cache, outputs owned by the caller,
+concurrent runs, data-dependent shapes, weights kept once."""
+import os
+import sys
+import threading
+
+import numpy as np
+import onnx
+import pytest
+
+import pyinfer
+from pyinfer import executor as executor_mod
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import chain_model, conv_model, data_dependent_model  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "fixtures")
+
+
+def plan_session(model, **kw):
+    return pyinfer.InferenceSession(model, executor="plan", **kw)
+
+
+def run_three(sess, feeds):
+    """Python path (records shapes), compile + plan, plan."""
+    return [sess.run(None, feeds) for _ in range(3)]
+
+
+def chain_reference(x, n, width=16):
+    c = np.linspace(-0.5, 0.5, width, dtype=np.float32).reshape(1, width)
+    for i in range(n):
+        x = x + c if i % 3 == 0 else x * c if i % 3 == 1 else np.maximum(x, 0)
+    return x
+
+
+@pytest.mark.parametrize("name", ["cifar10.legacy", "textcnn.legacy"])
+def test_exported_models_plan_equals_python_path(name):
+    path = os.path.join(FIXTURES, name + ".onnx")
+    data = np.load(os.path.join(FIXTURES, name + ".npz"))
+    py = pyinfer.InferenceSession(path, executor="python")
+    sess = plan_session(path)
+    batches = sorted({k.split(".")[0] for k in data.files})
+    for b in batches:
+        feeds = {k[len(b) + 4:]: v for k, v in data.items() if k.startswith(b + ".in.")}
+        expected = {k[len(b) + 5:]: v for k, v in data.items() if k.startswith(b + ".out.")}
+        ref = py.run(None, feeds)
+        for out in run_three(sess, feeds):
+            for arg, a, r in zip(sess.get_outputs(), out, ref):
+                np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
+                if arg.name in expected:  # PyTorch's outputs, the independent oracle
+                    np.testing.assert_allclose(a, expected[arg.name], rtol=1e-3, atol=1e-4)
+    plans = sess._executor.cached_plans()
+    assert len(plans) == len(batches)
+    assert all(p.native_steps > 0 for p in plans)
+
+
+def test_chain_runs_natively_and_matches_numpy(rng):
+    n = 60
+    sess = plan_session(chain_model(n), num_threads=1)
+    x = rng.standard_normal((2, 16)).astype(np.float32)
+    for (y,) in run_three(sess, {"x": x}):
+        np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
+    (plan,) = sess._executor.cached_plans()
+    assert plan.native_steps == n
+    # The chain needs two live buffers at a time, whatever its length.
+    assert plan.memory.arena_bytes <= 2 * 192
+
+
+def test_conv_model_and_weights_kept_once(rng):
+    sess_ref = pyinfer.InferenceSession(conv_model(np.random.default_rng(0)), executor="python")
+    x = rng.standard_normal((2, 3, 9, 7)).astype(np.float32)
+    ref = sess_ref.run(None, {"x": x})
+    sess2 = plan_session(conv_model(np.random.default_rng(0)))
+    for out in run_three(sess2, {"x": x}):
+        for a, r in zip(out, ref):
+            np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
+    # The packed conv weights are the only copy: the initializer became a zero-memory placeholder.
+    w = sess2._executor.constants["w"]
+    assert w.shape == (8, 3, 3, 3) and w.strides == (0, 0, 0, 0)
+    (plan,) = sess2._executor.cached_plans()
+    # FusedConv (Conv + Relu), Reshape (an alias), Softmax, Add: no Python step left.
+    assert plan.native_steps == len(plan.step_ops) == 4
+
+
+def test_plan_cache_is_a_bounded_lru(rng, monkeypatch):
+    monkeypatch.setattr(executor_mod, "PLAN_CACHE_SIZE", 3)
+    n = 9
+    sess = plan_session(chain_model(n))
+    xs = {b: rng.standard_normal((b, 16)).astype(np.float32) for b in range(1, 6)}
+    for b, x in xs.items():
+        for (y,) in run_three(sess, {"x": x}):
+            np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
+    ex = sess._executor
+    assert len(ex._plans) == 3
+    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(3, 16), (4, 16), (5, 16)]
+    # Using batch 3 again makes it the most recent; a new signature then evicts batch 4.
+    sess.run(None, {"x": xs[3]})
+    sess.run(None, {"x": rng.standard_normal((7, 16)).astype(np.float32)})
+    keys = [k[0][1][0] for k in ex._plans]
+    assert keys == [5, 3, 7]
+    (y,) = sess.run(None, {"x": xs[1]})  # evicted long ago: recorded and run again, still right
+    np.testing.assert_allclose(y, chain_reference(xs[1], n), rtol=1e-5, atol=1e-6)
+
+
+def test_outputs_belong_to_the_caller(rng):
+    sess = plan_session(conv_model(rng))
+    x1 = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    x2 = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    run_three(sess, {"x": x1})
+    y1, z1 = sess.run(None, {"x": x1})
+    keep_y, keep_z = y1.copy(), z1.copy()
+    (plan,) = sess._executor.cached_plans()
+    for frame in plan._frames:
+        if frame.arena is not None:
+            assert not np.shares_memory(y1, frame.arena) and not np.shares_memory(z1, frame.arena)
+    y2, z2 = sess.run(None, {"x": x2})
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(z1, z2)
+    np.testing.assert_array_equal(y1, keep_y)  # a later run does not overwrite earlier results
+    np.testing.assert_array_equal(z1, keep_z)
+    y1[...] = 0  # and writing into a result does not change the next run
+    y3, _ = sess.run(None, {"x": x1})
+    np.testing.assert_array_equal(y3, keep_y)
+
+
+def test_concurrent_runs_on_one_session(rng):
+    n = 30
+    sess = plan_session(chain_model(n), num_threads=1)
+    inputs = [rng.standard_normal((4, 16)).astype(np.float32) for _ in range(8)]
+    run_three(sess, {"x": inputs[0]})
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(200):
+                x = inputs[i]
+                (y,) = sess.run(None, {"x": x})
+                np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_data_dependent_shapes_fall_back_to_the_python_path():
+    sess = plan_session(data_dependent_model())
+    x = np.array([-3, 1, -2, 4, 5, -1, 2, 0], np.float32)
+    for keep in ([1, 0, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 0, 0, 1, 1], [0, 1, 0, 0, 0, 0, 0, 0]):
+        k = np.array(keep, bool)
+        (y,) = sess.run(None, {"x": x, "keep": k})
+        np.testing.assert_array_equal(y, np.maximum(x[k], 0) + 1)
+
+
+def test_executor_choice_is_checked():
+    with pytest.raises(pyinfer.Error):
+        pyinfer.InferenceSession(chain_model(3), executor="fast")
+
+
+def test_python_executor_never_compiles(rng):
+    sess = pyinfer.InferenceSession(chain_model(6), executor="python")
+    x = rng.standard_normal((1, 16)).astype(np.float32)
+    for (y,) in run_three(sess, {"x": x}):
+        np.testing.assert_allclose(y, chain_reference(x, 6), rtol=1e-5, atol=1e-6)
+    assert sess._executor.cached_plans() == []
