@@ -17,7 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
-from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError
+from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError, ResourceLimitError
 from .graph import node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
@@ -64,6 +64,8 @@ def call_op(op, args: list, n_outputs: int, env: dict | None = None):
         raise KernelArgumentError(f"{op.op_type} node {op.name!r}: {e}") from e
     except Error:
         raise
+    except MemoryError as e:
+        raise ResourceLimitError(f"{op.op_type} node {op.name!r}: out of memory ({e})") from e
     except Exception as e:  # numpy / Python errors inside an op: name the node
         raise NodeExecutionError(f"{op.op_type} node {op.name!r} failed: {type(e).__name__}: {e}") from e
     if len(results) < n_outputs:
@@ -107,7 +109,12 @@ class GraphExecutor:
                     f"node {node.name or node.op_type!r} uses domain {domain!r}, which the model does not import"
                 )
             cls, version = lookup(node.op_type, domain, opset[domain], node.name)
-            op = cls(node, version, ctx)
+            try:
+                op = cls(node, version, ctx)
+            except Error:
+                raise
+            except Exception as e:  # an attribute value setup() could not digest: name the node
+                raise InvalidModelError(f"{node.op_type} node {node.name!r}: {type(e).__name__}: {e}") from e
             self.steps.append((op, list(node.input), list(node.output)))
             self._reads.append(node_reads(node))
         self.output_names = [o.name for o in graph.output]

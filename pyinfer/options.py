@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 
 from .errors import Error
+from .profiling import DEFAULT_PREFIX
 
 
 class SessionOptionsError(Error, ValueError):
@@ -71,7 +72,9 @@ class SessionOptions:
     optimized_model_filepath: if set, the optimized graph is saved there as an ONNX model
         (fused nodes are in the "pyinfer" domain, see docs/OPTIMIZER.md).
     intra_op_num_threads: threads for the kernels (0 = one per physical core).
-    enable_profiling: stored; profiling is not implemented yet.
+    enable_profiling: record per-node timings; InferenceSession.end_profiling() writes them as
+        Chrome-trace JSON (open in Perfetto or chrome://tracing) and returns the file's path.
+    profile_file_prefix: the profile file's name prefix (default "pyinfer_profile").
     max_memory_bytes: the largest single tensor an op may allocate from sizes read in the model
         or the feeds (None: pyinfer's default); passed to the ops, constant folding included.
     """
@@ -81,6 +84,7 @@ class SessionOptions:
         self.optimized_model_filepath = ""
         self.intra_op_num_threads = 0
         self.enable_profiling = False
+        self.profile_file_prefix = DEFAULT_PREFIX
         self.max_memory_bytes = None
 
     def __setattr__(self, name, value):
@@ -99,6 +103,9 @@ class SessionOptions:
             value = os.fspath(value)
         elif name == "enable_profiling":
             value = bool(value)
+        elif name == "profile_file_prefix":
+            if not isinstance(value, str) or not value:
+                raise SessionOptionsError(f"profile_file_prefix must be a non-empty string, got {value!r}")
         elif name == "max_memory_bytes":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise SessionOptionsError(f"max_memory_bytes must be a positive int or None, got {value!r}")
@@ -111,7 +118,7 @@ class SessionOptions:
         if other is None:
             return opts
         for name in ("graph_optimization_level", "optimized_model_filepath", "intra_op_num_threads",
-                     "enable_profiling", "max_memory_bytes"):
+                     "enable_profiling", "profile_file_prefix", "max_memory_bytes"):
             if hasattr(other, name):
                 setattr(opts, name, getattr(other, name))
         return opts

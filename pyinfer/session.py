@@ -14,11 +14,11 @@ from .executor import MODES, GraphExecutor, opset_map
 from .loader import load_model
 from .optimizer import optimize
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
-from .profiling import DEFAULT_PREFIX, Profiler
+from .profiling import Profiler
 
 # Settings accepted as InferenceSession keywords as well as through SessionOptions.
 _OPTION_KEYWORDS = ("graph_optimization_level", "optimized_model_filepath", "intra_op_num_threads",
-                    "enable_profiling", "max_memory_bytes")
+                    "enable_profiling", "profile_file_prefix", "max_memory_bytes")
 
 _ORT_TYPE_NAMES = {
     onnx.TensorProto.FLOAT: "float", onnx.TensorProto.DOUBLE: "double",
@@ -65,7 +65,7 @@ class InferenceSession:
         are read from it).
     num_threads: threads for the kernels (None: one per physical core; 1: the calling thread only).
     Keywords graph_optimization_level, optimized_model_filepath, intra_op_num_threads,
-    enable_profiling and max_memory_bytes override the same settings of sess_options.
+    enable_profiling, profile_file_prefix and max_memory_bytes override the same settings of sess_options.
     providers is accepted for onnxruntime compatibility.
     executor: "plan" (default: compiled plans per input-shape signature, docs/RUNTIME.md) or
         "python" (op.run per node, the reference path); the PYINFER_EXECUTOR environment variable
@@ -74,9 +74,6 @@ class InferenceSession:
 
     def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None,
                  executor: str | None = None, **kwargs):
-        # onnxruntime's SessionOptions.profile_file_prefix, also accepted as a keyword.
-        profile_prefix = (kwargs.pop("profile_file_prefix", None)
-                          or getattr(sess_options, "profile_file_prefix", None) or DEFAULT_PREFIX)
         opts = SessionOptions.from_any(sess_options)
         for name in _OPTION_KEYWORDS:
             if kwargs.get(name) is not None:
@@ -85,7 +82,7 @@ class InferenceSession:
             opts.intra_op_num_threads = num_threads
         self.options = opts
         self.num_threads = opts.intra_op_num_threads
-        self._model = load_model(model)
+        self._model = load_model(model, max_memory_bytes=opts.max_memory_bytes)
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer}
         self._inputs = [_node_arg(vi) for vi in graph.input if vi.name not in init_names]
@@ -100,7 +97,7 @@ class InferenceSession:
             raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
         self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
                                        self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode)
-        self._profiler = Profiler(profile_prefix) if opts.enable_profiling else None
+        self._profiler = Profiler(opts.profile_file_prefix) if opts.enable_profiling else None
 
     def end_profiling(self) -> str:
         """Write the profile (Chrome trace JSON) and return its path; "" when profiling is off.
