@@ -358,8 +358,10 @@ def draw_png(results, path: str) -> None:
                 ax.bar([x + (k - (len(RUNTIMES) - 1) / 2) * width for x in xs], ys, width, label=name,
                        color=colors[name])
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5,
+                                                                   10, 20, 50, 100]))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.axhline(1.0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([f"{r['model']}\n{r['pyinfer']['median_ms']:.3g} ms" for r in rows], rotation=45,
