@@ -1,6 +1,6 @@
 """Timing helpers shared by `pyinfer bench`, `pyinfer demo` and tools/bench.py.
 
-onnxruntime is optional and only imported when a comparison asks for it.
+The peers (onnxruntime, OpenVINO) are optional and only imported when a comparison asks for them.
 """
 from __future__ import annotations
 
@@ -110,6 +110,47 @@ def ort_session(model, num_threads: int | None, spinning: bool = False):
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
+def have_openvino() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_runner(model_path: str, num_threads: int | None, feeds: dict, output_names: list[str]):
+    """A callable running `model_path` with OpenVINO on CPU; returns its outputs in `output_names` order.
+
+    Forced to float32 (INFERENCE_PRECISION_HINT): on CPUs with AMX or AVX512-BF16 OpenVINO
+    otherwise computes in bfloat16 silently, which is faster and ~2 significant digits less
+    exact, so not the same job. One stream, `num_threads` inference threads, latency mode. Symbolic
+    dimensions are fixed to the feeds' shapes before compiling (a static graph, as pyinfer and
+    onnxruntime effectively get once they see the first input).
+    """
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(model_path)
+    model.reshape({name: ov.PartialShape(list(value.shape)) for name, value in feeds.items()})
+    config = {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    if num_threads:
+        config["INFERENCE_NUM_THREADS"] = int(num_threads)
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    ports = []
+    for name in output_names:
+        port = next((o for o in compiled.outputs if name in o.get_names()), None)
+        if port is None:
+            raise ValueError(f"OpenVINO's compiled model has no output named {name!r}")
+        ports.append(port)
+
+    def run():
+        result = request.infer(feeds)
+        return [result[p] for p in ports]
+
+    return run
+
+
 # --- timing ----------------------------------------------------------------------------------
 
 
@@ -165,6 +206,24 @@ def summarize(seconds: list[float]) -> dict:
     q = statistics.quantiles(ms, n=4) if len(ms) >= 2 else [ms[0]] * 3
     return {"median_ms": statistics.median(ms), "min_ms": ms[0], "mean_ms": statistics.fmean(ms),
             "q1_ms": q[0], "q3_ms": q[2], "repeats": len(ms)}
+
+
+def outputs_close(got: list, want: list, rtol: float = 1e-3, atol: float = 1e-4) -> bool:
+    """Whether every output matches: |got - want| <= atol * max(1, max|want|) + rtol * |want|.
+
+    atol scales with the output's magnitude: logits in the hundreds differ by more than 1e-4 in
+    float32 between two correct runtimes that merely sum in another order.
+    """
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want):
+        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        if g.shape != w.shape:
+            return False
+        scale = max(1.0, float(np.max(np.abs(w)))) if w.size else 1.0
+        if not np.all(np.abs(g - w) <= atol * scale + rtol * np.abs(w)):
+            return False
+    return True
 
 
 def max_abs_diff(a: list, b: list) -> float:

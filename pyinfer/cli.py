@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     sub.add_parser("inspect", help="inputs, outputs, parameters, op histogram before/after optimization, MACs",
                    add_help=False)
 
-    p = sub.add_parser("bench", help="time a model on random inputs (optionally against onnxruntime)")
+    p = sub.add_parser("bench", help="time a model on random inputs (optionally against onnxruntime and OpenVINO)")
     p.add_argument("model")
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: one per physical core)")
     p.add_argument("--repeats", type=int, default=30)
@@ -34,7 +34,9 @@ def main(argv=None) -> int:
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                    help="value for a symbolic input dimension (default 1)")
     p.add_argument("--int-high", type=int, default=100, help="integer inputs are drawn from [0, INT_HIGH)")
-    p.add_argument("--compare", choices=["ort"], help="also time onnxruntime with the same inputs and threads")
+    p.add_argument("--compare", default="", metavar="ort[,openvino]",
+                   help="also time these runtimes with the same inputs and threads (OpenVINO forced to float32)")
+
     p = sub.add_parser("profile", help="per-op-type time table (and bar chart) from a profiled run")
     p.add_argument("model")
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: one per physical core)")
@@ -118,21 +120,30 @@ def _cmd_demo(args) -> int:
 
 def _cmd_bench(args) -> int:
     from . import Error, InferenceSession
-    from .bench import (ProgressBar, have_onnxruntime, max_abs_diff, ort_session, parse_dims, random_feeds,
-                        summarize, time_interleaved)
+    from .bench import (ProgressBar, have_onnxruntime, have_openvino, max_abs_diff, openvino_runner, ort_session,
+                        parse_dims, random_feeds, summarize, time_interleaved)
 
-    if args.compare == "ort" and not have_onnxruntime():
-        print("pyinfer: --compare ort needs onnxruntime (pip install onnxruntime)", file=sys.stderr)
+    peers = [c.strip() for c in args.compare.split(",") if c.strip()]
+    unknown = [c for c in peers if c not in ("ort", "openvino")]
+    if unknown:
+        print(f"pyinfer: --compare takes ort and/or openvino, not {', '.join(unknown)}", file=sys.stderr)
         return 2
+    for peer, have, package in (("ort", have_onnxruntime, "onnxruntime"), ("openvino", have_openvino, "openvino")):
+        if peer in peers and not have():
+            print(f"pyinfer: --compare {peer} needs {package} (pip install {package})", file=sys.stderr)
+            return 2
     try:
         sess = InferenceSession(args.model, num_threads=args.threads)
         feeds = random_feeds(sess.get_inputs(), parse_dims(args.dim), int_high=args.int_high)
         runners = {"pyinfer": lambda: sess.run(None, feeds)}
-        diff = None
-        if args.compare == "ort":
+        if "ort" in peers:
             ort = ort_session(args.model, args.threads)
             runners["onnxruntime"] = lambda: ort.run(None, feeds)
-            diff = max_abs_diff(sess.run(None, feeds), ort.run(None, feeds))
+        if "openvino" in peers:
+            runners["openvino"] = openvino_runner(args.model, args.threads, feeds,
+                                                  [o.name for o in sess.get_outputs()])
+        mine = sess.run(None, feeds)
+        diffs = {name: max_abs_diff(mine, run()) for name, run in runners.items() if name != "pyinfer"}
         bar = ProgressBar(args.repeats, label="timing ")
         try:
             times = time_interleaved(runners, args.repeats, args.warmup, progress=bar)
@@ -141,6 +152,9 @@ def _cmd_bench(args) -> int:
     except (Error, ValueError) as e:
         print(f"pyinfer: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # a peer that cannot load or run the model
+        print(f"pyinfer: error: a peer runtime failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     shapes = ", ".join(f"{k}{list(v.shape)}" for k, v in feeds.items())
     threads = "default" if args.threads is None else args.threads
     print(f"{args.model}  inputs: {shapes}  threads: {threads}")
@@ -148,9 +162,9 @@ def _cmd_bench(args) -> int:
     for name, st in stats.items():
         print(f"  {name:<12} median {st['median_ms']:9.3f} ms   min {st['min_ms']:9.3f} ms   "
               f"q1-q3 {st['q1_ms']:.3f}-{st['q3_ms']:.3f} ms   ({st['repeats']} runs)")
-    if "onnxruntime" in stats:
-        ratio = stats["pyinfer"]["median_ms"] / stats["onnxruntime"]["median_ms"]
-        print(f"  pyinfer/onnxruntime: {ratio:.2f}x   max |difference| of outputs: {diff:.3g}")
+    for name, diff in diffs.items():
+        ratio = stats["pyinfer"]["median_ms"] / stats[name]["median_ms"]
+        print(f"  pyinfer/{name}: {ratio:.2f}x   max |difference| of outputs: {diff:.3g}")
     return 0
 
 

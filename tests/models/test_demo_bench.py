@@ -21,6 +21,27 @@ def _have_ort():
     return bench.have_onnxruntime()
 
 
+def _have(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+needs_ort = pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
+needs_openvino = pytest.mark.skipif(not bench.have_openvino(), reason="openvino is not installed (bench extra)")
+needs_matplotlib = pytest.mark.skipif(not _have("matplotlib"), reason="matplotlib is not installed (bench extra)")
+
+
+def _tools_module(name):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
+
+
 @pytest.fixture(scope="module")
 def affine_model(tmp_path_factory):
     """y = x @ W + b with a symbolic batch dimension (MatMul + Add: no conv needed)."""
@@ -156,22 +177,23 @@ def test_cli_bench_bad_model(tmp_path, capsys):
     assert "error" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
+@needs_ort
 def test_tools_bench_json(affine_model, tmp_path):
     path, _, _ = affine_model
     out_json = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench.py"), path, "--repeats", "3",
-                           "--warmup", "1", "--dim", "batch=2", "--json", str(out_json)],
+                           "--warmup", "1", "--dim", "batch=2", "--peers", "ort", "--json", str(out_json)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "affine.onnx" in proc.stdout and "ratio" in proc.stdout
     data = json.loads(out_json.read_text())
-    assert data["meta"]["threads"] == 1
+    assert data["meta"]["threads"] == [1]
     (rec,) = data["results"]
-    assert rec["inputs"] == {"x": [2, 6]} and rec["error"] is None
+    assert rec["inputs"] == {"x": [2, 6]} and rec["error"] is None and rec["threads"] == 1
     assert rec["pyinfer"]["repeats"] == 3 and rec["onnxruntime"]["repeats"] == 3
+    assert rec["best_peer"] == "onnxruntime"
     assert rec["ratio"] == pytest.approx(rec["pyinfer"]["median_ms"] / rec["onnxruntime"]["median_ms"])
-    assert rec["max_abs_diff_vs_ort"] < 1e-5
+    assert rec["max_abs_diff_vs_ort"] < 1e-5 and rec["close_to_pyinfer"] == {"onnxruntime": True}
 
 
 @pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
@@ -186,3 +208,112 @@ def test_tools_bench_named_model(tmp_path):
     assert rec["model"] == "cifar10" and rec["exporter"] == "legacy"
     assert rec["inputs"] == {"input": [1, 3, 32, 32]}
     assert rec["pyinfer_matches_pytorch"] and rec["onnxruntime_matches_pytorch"]
+
+
+def test_outputs_close_scales_atol_with_the_output():
+    want = [np.array([1000.0, 0.5])]
+    assert bench.outputs_close([np.array([1000.05, 0.5])], want)  # 5e-5 relative: fine
+    assert not bench.outputs_close([np.array([1000.0, 0.7])], want)  # 0.2 off where |want| = 0.5
+    assert not bench.outputs_close([np.zeros(3)], [np.zeros(2)])
+    assert not bench.outputs_close([np.zeros(2)], [np.zeros(2), np.zeros(2)])
+
+
+def test_tile_batch():
+    tools_bench = _tools_module("bench")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(tools_bench.tile_batch(x, 5), x[[0, 1, 0, 1, 0]])
+
+
+@needs_ort
+@needs_openvino
+def test_cli_bench_compare_ort_and_openvino(affine_model, capsys):
+    path, _, _ = affine_model
+    assert cli_main(["bench", path, "--repeats", "2", "--compare", "ort,openvino", "--threads", "1",
+                     "--dim", "batch=3"]) == 0
+    out = capsys.readouterr().out
+    assert "pyinfer/onnxruntime" in out and "pyinfer/openvino" in out
+
+
+def test_cli_bench_compare_rejects_unknown_peer(affine_model, capsys):
+    path, _, _ = affine_model
+    assert cli_main(["bench", path, "--compare", "tvm"]) == 2
+    assert "tvm" in capsys.readouterr().err
+
+
+@needs_openvino
+def test_openvino_runner_is_float32_and_matches(affine_model):
+    """OpenVINO forced to f32 reproduces x @ W + b to float32 rounding (bf16 would be ~1e-2 off)."""
+    path, w, b = affine_model
+    x = np.random.default_rng(3).standard_normal((4, 6)).astype(np.float32)
+    (y,) = bench.openvino_runner(path, 1, {"x": x}, ["y"])()
+    np.testing.assert_allclose(y, x.astype(np.float64) @ w + b, rtol=1e-5, atol=1e-5)
+
+
+# --- light models --------------------------------------------------------------------------------
+
+
+def test_light_model_gets_random_weights_of_the_same_shapes(tmp_path):
+    """light_squeezenet: every ConstantOfShape weight becomes an initializer of its shape, He-scaled."""
+    light = _tools_module("light_models")
+    src = onnx.load(light.source_path("squeezenet"))
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in src.graph.initializer}
+    filled = {n.output[0]: tuple(inits[n.input[0]]) for n in src.graph.node if n.op_type == "ConstantOfShape"}
+    model = onnx.load(light.cached_light("squeezenet", base=str(tmp_path)))
+    onnx.checker.check_model(model)
+    assert not [n for n in model.graph.node if n.op_type == "ConstantOfShape"]
+    assert [i.name for i in model.graph.input] == ["data_0"]
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert {k: weights[k].shape for k in filled} == filled
+    conv = next(n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in filled)
+    w = weights[conv.input[1]]
+    fan_in = int(np.prod(w.shape[1:]))
+    assert np.std(w) == pytest.approx(np.sqrt(2 / fan_in), rel=0.1)
+    assert len(np.unique(w)) > w.size // 2  # not a constant fill any more
+
+
+@needs_ort
+def test_calibrated_batchnorm_normalizes_its_input():
+    """After calibration a BatchNormalization after a Relu sees mean / var of relu(N(0, 1))."""
+    light = _tools_module("light_models")
+    c = 3
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]),
+         helper.make_node("BatchNormalization", ["r", "scale", "bias", "mean", "var"], ["y"])],
+        "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 64, 64])],
+        [onnx.numpy_helper.from_array(np.full(c, v, np.float32), name)
+         for name, v in (("scale", 1.0), ("bias", 0.0), ("mean", 5.0), ("var", 9.0))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    light.calibrate_batchnorm(model, seed=0)
+    got = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    # E[relu(z)] = 1/sqrt(2 pi); Var[relu(z)] = 1/2 - 1/(2 pi), z ~ N(0, 1); 4096 samples per channel
+    np.testing.assert_allclose(got["mean"], np.full(c, 1 / np.sqrt(2 * np.pi)), rtol=0.05)
+    np.testing.assert_allclose(got["var"], np.full(c, 0.5 - 1 / (2 * np.pi)), rtol=0.08)
+
+
+@needs_ort
+@needs_openvino
+@needs_matplotlib
+def test_tools_bench_suite_paths(tmp_path):
+    """Two thread counts in subprocesses, every peer, a light model, NAME@bN, JSON and PNG."""
+    pytest.importorskip("torch")
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench.py"), "cifar10@b3", "light:squeezenet",
+                           "--threads", "1,2", "--repeats", "2", "--warmup", "0", "--json", str(out_json),
+                           "--png", str(out_png)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out_json.read_text())
+    assert data["meta"]["threads"] == [1, 2] and data["meta"]["omp_wait_policy"] == "PASSIVE"
+    rows = {(r["model"], r["threads"]): r for r in data["results"]}
+    assert set(rows) == {("cifar10@b3", 1), ("cifar10@b3", 2), ("light:squeezenet", 1), ("light:squeezenet", 2)}
+    for (model, _), r in rows.items():
+        peers = {"onnxruntime", "openvino", "torch"} if model.startswith("cifar10") else {"onnxruntime", "openvino"}
+        assert r["error"] is None and set(r["ratios"]) == peers
+        assert all(r["close_to_pyinfer"].values()), r["max_abs_diff_vs"]
+        best = min(peers, key=lambda p: r[p]["median_ms"])
+        assert r["best_peer"] == best and r["ratio"] == pytest.approx(r["pyinfer"]["median_ms"] / r[best]["median_ms"])
+    assert rows[("cifar10@b3", 1)]["inputs"] == {"input": [3, 3, 32, 32]}
+    assert rows[("cifar10@b3", 1)]["pyinfer_matches_pytorch"]  # against the torch peer's own outputs
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "light:squeezenet" in proc.stdout and "best peer" in proc.stdout
