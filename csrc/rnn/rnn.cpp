@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
@@ -298,7 +299,10 @@ void run_serial(const DirCtx& c) {
 // phase starts when every task of the one before is done (`done` counts finished tasks).
 // Each participant first claims the panels of its own share (the same every step, so its
 // panels stay in its core's cache), then any others nobody has claimed yet: a participant
-// the OS has descheduled delays a step by at most the one panel it is computing.
+// the OS has descheduled delays a step by at most the one panel it is computing. When that
+// wait grows far beyond a task's time (more threads than free cores), the waiting participant
+// becomes the only one that claims tasks for the rest of the run ("solo"): one stall per run
+// instead of one per step.
 class TaskSync {
  public:
   explicit TaskSync(int64_t slots) : claim_(new Slot[static_cast<size_t>(slots)]) {}
@@ -308,6 +312,11 @@ class TaskSync {
     int64_t v = claim_[i].v.load(std::memory_order_relaxed);
     return v < stamp && claim_[i].v.compare_exchange_strong(v, stamp);
   }
+  // Whether `part` may still claim tasks.
+  bool active(int part) const {
+    const int s = solo_.load(std::memory_order_relaxed);
+    return s < 0 || s == part;
+  }
   void finished() {
     done_.fetch_add(1);  // seq_cst: pairs with the sleepers' increment in wait_done
     if (sleepers_.load() > 0) {
@@ -315,21 +324,32 @@ class TaskSync {
       cv_.notify_all();
     }
   }
-  // Until `target` tasks are done: spins briefly (tasks are short), then sleeps.
-  void wait_done(int64_t target) {
+  // Until `target` tasks are done: spins briefly (tasks are short), then sleeps; after
+  // stall_ns of waiting, `part` goes solo.
+  void wait_done(int64_t target, int part, int64_t stall_ns) {
     for (int i = 0; i < kSpins; ++i) {
       if (done_.load(std::memory_order_acquire) >= target) return;
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
 #endif
     }
+    const auto deadline = Clock::now() + std::chrono::nanoseconds(stall_ns);
+    auto ready = [&] { return done_.load() >= target; };
     std::unique_lock<std::mutex> lk(mu_);
     sleepers_.fetch_add(1);
-    cv_.wait(lk, [&] { return done_.load() >= target; });
+    while (!ready()) {
+      if (solo_.load() >= 0) {
+        cv_.wait(lk, ready);
+      } else if (!cv_.wait_until(lk, deadline, ready)) {
+        int none = -1;
+        solo_.compare_exchange_strong(none, part);
+      }
+    }
     sleepers_.fetch_sub(1);
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
   static constexpr int kSpins = 2000;  // some tens of microseconds of pause instructions
   struct alignas(64) Slot {
     std::atomic<int64_t> v{0};
@@ -337,25 +357,34 @@ class TaskSync {
   std::unique_ptr<Slot[]> claim_;
   alignas(64) std::atomic<int64_t> done_{0};
   alignas(64) std::atomic<int> sleepers_{0};
+  std::atomic<int> solo_{-1};
   std::mutex mu_;
   std::condition_variable cv_;
 };
 
 // Participant `part` of `parts`: claims and runs tasks phase after phase.
 void run_participant(const DirCtx& c, TaskSync& sync, int part, int parts) {
+  using Clock = std::chrono::steady_clock;
   const int64_t n1 = c.dw.r.blocks, n2 = c.two_pass ? c.dw.rh.blocks : 0;
   int64_t before = 0, phase = 0;  // tasks of the phases before this one
+  int64_t task_ns = 0, tasks = 0;  // this participant's own timings, for the stall limit
   for (int64_t step = 0; step < c.max_len; ++step) {
     for (int pass = 0; pass < (c.two_pass ? 2 : 1); ++pass, ++phase) {
       const int64_t n = pass ? n2 : n1, slot0 = pass ? n1 : 0;
-      sync.wait_done(before);
+      // A stall: well beyond what a few tasks take here (1 ms until we know).
+      const int64_t stall_ns = tasks ? 200000 + 20 * (task_ns / tasks) : 1000000;
+      sync.wait_done(before, part, stall_ns);
+      if (!sync.active(part)) return;  // another participant went solo
       for (int j = 0; j < parts; ++j) {  // own share forwards, then the others' backwards
         const int owner = (part + j) % parts;
         const int64_t b0 = n * owner / parts, b1 = n * (owner + 1) / parts;
         for (int64_t i = 0; i < b1 - b0; ++i) {
           const int64_t blk = j == 0 ? b0 + i : b1 - 1 - i;
           if (!sync.claim(slot0 + blk, phase + 1)) continue;
+          const auto t0 = Clock::now();
           if (pass) c.pass2(step, blk); else c.pass1(step, blk);
+          task_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+          ++tasks;
           sync.finished();
         }
       }
