@@ -26,42 +26,65 @@ constexpr int kMaxAcc = VecF::N == 16 ? 24 : 12;
 
 // MB batch rows x one panel of V vectors per depth (V = gates * u). The panel streams once;
 // each depth k broadcasts h[m][k] against the V vectors. Output vector v is gate v / u,
-// vector v % u of the panel's units; `units` (<= u * N) of them exist (< H).
+// vector v % u of the panel's units; `units` (<= u * N) of them exist (< H). Few
+// accumulators cannot hide the FMA latency: then KU sets take alternate depths and are
+// summed at the end (a fixed order: results do not depend on the thread count).
 template <int MB, int V>
 void step_panel(int64_t K, const float* h, int64_t ldh, const float* panel, int64_t u, int64_t H,
                 int64_t units, float* out, int64_t ldo) {
-  VecF acc[MB][V];
-  for (int m = 0; m < MB; ++m)
-    for (int v = 0; v < V; ++v) acc[m][v] = VecF::zero();
+  constexpr int KU = MB * V >= 8 ? 1 : 2;
+  VecF acc[KU][MB][V];
+  for (int q = 0; q < KU; ++q)
+    for (int m = 0; m < MB; ++m)
+      for (int v = 0; v < V; ++v) acc[q][m][v] = VecF::zero();
   const float* p = panel;
-  for (int64_t k = 0; k < K; ++k, p += V * VecF::N) {
-    for (int m = 0; m < MB; ++m) {
-      const VecF hb = VecF::set1(h[m * ldh + k]);
-      for (int v = 0; v < V; ++v) acc[m][v] = fmadd(hb, VecF::load(p + v * VecF::N), acc[m][v]);
+  int64_t k = 0;
+  for (; k + KU <= K; k += KU) {
+    for (int q = 0; q < KU; ++q, p += V * VecF::N) {
+      for (int m = 0; m < MB; ++m) {
+        const VecF hb = VecF::set1(h[m * ldh + k + q]);
+        for (int v = 0; v < V; ++v) acc[q][m][v] = fmadd(hb, VecF::load(p + v * VecF::N), acc[q][m][v]);
+      }
     }
   }
+  for (; k < K; ++k, p += V * VecF::N) {
+    for (int m = 0; m < MB; ++m) {
+      const VecF hb = VecF::set1(h[m * ldh + k]);
+      for (int v = 0; v < V; ++v) acc[0][m][v] = fmadd(hb, VecF::load(p + v * VecF::N), acc[0][m][v]);
+    }
+  }
+  for (int q = 1; q < KU; ++q)
+    for (int m = 0; m < MB; ++m)
+      for (int v = 0; v < V; ++v) acc[0][m][v] = acc[0][m][v] + acc[q][m][v];
   for (int v = 0; v < V; ++v) {
     const int64_t g = v / u, col = (v % u) * VecF::N;
     if (col >= units) continue;
     const int n = lanes(units, col);
-    for (int m = 0; m < MB; ++m) st(acc[m][v], out + m * ldo + g * H + col, n);
+    for (int m = 0; m < MB; ++m) st(acc[0][m][v], out + m * ldo + g * H + col, n);
   }
 }
 
 using PanelFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
                          float*, int64_t);
 
+// Only tiles that fit the registers are instantiated (step() never asks for others).
+template <int MB, int V>
+PanelFn tile() {
+  if constexpr (MB * V <= kMaxAcc) return step_panel<MB, V>;
+  return step_panel<1, V>;
+}
+
 template <int MB>
 PanelFn panel_fn_v(int64_t V) {
   switch (V) {
-    case 1: return step_panel<MB, 1>;
-    case 2: return step_panel<MB, 2>;
-    case 3: return step_panel<MB, 3>;
-    case 4: return step_panel<MB, 4>;
-    case 5: return step_panel<MB, 5>;
-    case 6: return step_panel<MB, 6>;
-    case 7: return step_panel<MB, 7>;
-    default: return step_panel<MB, 8>;
+    case 1: return tile<MB, 1>();
+    case 2: return tile<MB, 2>();
+    case 3: return tile<MB, 3>();
+    case 4: return tile<MB, 4>();
+    case 5: return tile<MB, 5>();
+    case 6: return tile<MB, 6>();
+    case 7: return tile<MB, 7>();
+    default: return tile<MB, 8>();
   }
 }
 
@@ -70,7 +93,11 @@ PanelFn panel_fn(int64_t MB, int64_t V) {
     case 1: return panel_fn_v<1>(V);
     case 2: return panel_fn_v<2>(V);
     case 3: return panel_fn_v<3>(V);
-    default: return panel_fn_v<4>(V);
+    case 4: return panel_fn_v<4>(V);
+    case 5: return panel_fn_v<5>(V);
+    case 6: return panel_fn_v<6>(V);
+    case 7: return panel_fn_v<7>(V);
+    default: return panel_fn_v<8>(V);
   }
 }
 
@@ -81,7 +108,8 @@ void step(int64_t B, int64_t K, const float* h, int64_t ldh, const float* panels
   const int64_t V = G * u, w = u * VecF::N, panel_floats = K * V * VecF::N;
   if (V < 1 || V > 8) return;  // the driver never packs wider panels (rnn.cpp, choose_u)
   int64_t mb = kMaxAcc / V;
-  mb = mb < 1 ? 1 : mb > 4 ? 4 : mb;
+  mb = mb < 1 ? 1 : mb > 8 ? 8 : mb;
+  mb = (B + (B + mb - 1) / mb - 1) / ((B + mb - 1) / mb);  // balanced groups: 8 rows = 4 + 4, not 6 + 2
   const PanelFn full = panel_fn(mb, V);
   for (int64_t blk = blk0; blk < blk1; ++blk) {
     const int64_t j0 = blk * w, units = H - j0 < w ? H - j0 : w;
