@@ -1,11 +1,12 @@
-// pyinfer.kernels.lstm / gru / rnn: ONNX argument conventions on NumPy arrays. Every shape is
-// checked here against X and hidden_size before rnn::run_rnn() sees a pointer.
+// pyinfer.kernels.RnnWeights and lstm / gru / rnn: ONNX argument conventions on NumPy arrays.
+// Every shape is checked here against X and hidden_size before rnn::run_rnn() sees a pointer.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,44 @@ namespace pyinfer {
 namespace {
 
 using rnn::Cell;
+
+const float* optional_input(const py::handle& obj, bind::FloatArray& keep, const std::string& what,
+                            const std::vector<int64_t>& expected);
+
+// The Python handle of prepared weights (shared: runs keep it alive while the GIL is released).
+struct PyRnnWeights {
+  std::shared_ptr<const rnn::Weights> w;
+  std::string isa;
+};
+
+const char* cell_label(Cell cell) { return cell == Cell::Lstm ? "lstm" : cell == Cell::Gru ? "gru" : "rnn"; }
+
+// Checks W [D, G*H, I], R [D, G*H, H], B [D, 2*G*H] and prepares them. H comes from R; D and I
+// from the call (direction, X) when given (>= 0), else from W.
+std::shared_ptr<const rnn::Weights> prepare_weights(Cell cell, const std::string& f, const py::handle& W_obj,
+                                                    const py::handle& R_obj, const py::handle& B_obj,
+                                                    bool linear_before_reset, int num_threads,
+                                                    int64_t call_D = -1, int64_t call_I = -1) {
+  auto W = bind::float_array(W_obj, (f + ": W").c_str(), 3, 3);
+  auto R = bind::float_array(R_obj, (f + ": R").c_str(), 3, 3);
+  const int64_t G = rnn::gate_count(cell), H = R.shape(2);
+  const int64_t D = call_D >= 0 ? call_D : W.shape(0), I = call_I >= 0 ? call_I : W.shape(2);
+  PYINFER_CHECK(D == 1 || D == 2, f << ": W's first dimension (num_directions) must be 1 or 2, got shape "
+                                      << bind::shape_str(bind::shape_of(W)));
+  PYINFER_CHECK(H > 0, f << ": hidden size (last dimension of R) must be positive");
+  const std::vector<int64_t> w_shape{D, G * H, I}, r_shape{D, G * H, H};
+  PYINFER_CHECK(bind::shape_of(R) == r_shape,
+                f << ": R must have shape [num_directions, " << G << "*hidden_size, hidden_size] = "
+                  << bind::shape_str(r_shape) << ", got " << bind::shape_str(bind::shape_of(R)));
+  PYINFER_CHECK(bind::shape_of(W) == w_shape,
+                f << ": W must have shape [num_directions, " << G << "*hidden_size, input_size] = "
+                  << bind::shape_str(w_shape) << ", got " << bind::shape_str(bind::shape_of(W)));
+  bind::FloatArray b_keep;
+  const float* B = optional_input(B_obj, b_keep, f + ": B", {D, 2 * G * H});
+  py::gil_scoped_release nogil;
+  return std::make_shared<const rnn::Weights>(cell, D, H, I, W.data(), R.data(), B,
+                                              cell == Cell::Gru && linear_before_reset, num_threads);
+}
 
 struct Args {
   py::handle X, W, R, B, sequence_lens, initial_h, initial_c, P;
@@ -83,33 +122,36 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
     PYINFER_CHECK(false, f << ": direction must be 'forward', 'reverse' or 'bidirectional', got '"
                            << a.direction << "'");
   }
-  const int64_t G = rnn::gate_count(cell);
-
   auto X = bind::float_array(a.X, (f + ": X").c_str(), 3, 3);
-  auto W = bind::float_array(a.W, (f + ": W").c_str(), 3, 3);
-  auto R = bind::float_array(a.R, (f + ": R").c_str(), 3, 3);
+  std::shared_ptr<const rnn::Weights> wt;
+  if (py::isinstance<PyRnnWeights>(a.W)) {
+    PYINFER_CHECK(a.R.is_none() && a.B.is_none(), f << ": W is an RnnWeights; R and B must then be None");
+    wt = a.W.cast<const PyRnnWeights&>().w;
+    PYINFER_CHECK(wt->cell == cell, f << ": W is an RnnWeights made for " << cell_label(wt->cell));
+    PYINFER_CHECK(wt->linear_before_reset == a.linear_before_reset,
+                  f << ": W is an RnnWeights made with linear_before_reset=" << wt->linear_before_reset
+                    << ", the call says " << a.linear_before_reset);
+  } else {
+    wt = prepare_weights(cell, f, a.W, a.R, a.B, a.linear_before_reset, a.num_threads, D, X.shape(2));
+  }
   const int64_t S = a.layout == 0 ? X.shape(0) : X.shape(1);
   const int64_t Bt = a.layout == 0 ? X.shape(1) : X.shape(0);
   const int64_t I = X.shape(2);
-  int64_t H = R.shape(2);
+  const int64_t H = wt->hidden;
+  PYINFER_CHECK(wt->num_directions == D, f << ": direction '" << a.direction << "' needs " << D
+                                            << " direction(s) of weights, W has " << wt->num_directions);
+  PYINFER_CHECK(wt->input_size == I, f << ": X has input size " << I << " (last dimension) but W has "
+                                       << wt->input_size);
   if (!a.hidden_size.is_none()) {
     const int64_t hs = a.hidden_size.cast<int64_t>();
     PYINFER_CHECK(hs > 0, f << ": hidden_size must be positive, got " << hs);
-    PYINFER_CHECK(hs == H, f << ": hidden_size is " << hs << " but R has shape "
-                             << bind::shape_str(bind::shape_of(R)) << " (last dimension = hidden size)");
+    PYINFER_CHECK(hs == H, f << ": hidden_size is " << hs << " but R has hidden size " << H
+                             << " (its last dimension)");
   }
-  PYINFER_CHECK(H > 0, f << ": hidden size (last dimension of R) must be positive");
-  const std::vector<int64_t> w_shape{D, G * H, I}, r_shape{D, G * H, H};
-  PYINFER_CHECK(bind::shape_of(R) == r_shape,
-                f << ": R must have shape [num_directions, " << G << "*hidden_size, hidden_size] = "
-                  << bind::shape_str(r_shape) << ", got " << bind::shape_str(bind::shape_of(R)));
-  PYINFER_CHECK(bind::shape_of(W) == w_shape,
-                f << ": W must have shape [num_directions, " << G << "*hidden_size, input_size] = "
-                  << bind::shape_str(w_shape) << ", got " << bind::shape_str(bind::shape_of(W)));
 
   const std::vector<int64_t> state_shape =
       a.layout == 0 ? std::vector<int64_t>{D, Bt, H} : std::vector<int64_t>{Bt, D, H};
-  bind::FloatArray b_keep, h_keep, c_keep, p_keep;
+  bind::FloatArray h_keep, c_keep, p_keep;
   rnn::Problem p;
   p.cell = cell;
   p.seq_len = S;
@@ -120,9 +162,7 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
   p.reverse = reverse;
   p.layout = a.layout;
   p.X = X.data();
-  p.W = W.data();
-  p.R = R.data();
-  p.B = optional_input(a.B, b_keep, f + ": B", {D, 2 * G * H});
+  p.weights = wt.get();
   p.initial_h = optional_input(a.initial_h, h_keep, f + ": initial_h", state_shape);
   if (cell == Cell::Lstm) {
     p.initial_c = optional_input(a.initial_c, c_keep, f + ": initial_c", state_shape);
@@ -156,7 +196,6 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
     p.clip = c;
   }
   p.input_forget = cell == Cell::Lstm && a.input_forget;
-  p.linear_before_reset = cell == Cell::Gru && a.linear_before_reset;
   p.num_threads = a.num_threads;
 
   py::object y = py::none(), y_h = py::none(), y_c = py::none();
@@ -187,6 +226,38 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
 }  // namespace
 
 void bind_rnn(py::module_& m) {
+  py::class_<PyRnnWeights>(m, "RnnWeights",
+                           R"doc(RnnWeights(cell, W, R, B=None, linear_before_reset=False, num_threads=0)
+
+The constant inputs of one ONNX LSTM / GRU / RNN node (cell: 'lstm' | 'gru' | 'rnn'), float32,
+prepared once for lstm() / gru() / rnn(), passed as their W argument (R and B then None):
+W [num_directions, G*hidden, input] is packed for the input-projection GEMM, R
+[num_directions, G*hidden, hidden] into the panels the step kernel streams, and
+B [num_directions, 2*G*hidden] folded into one bias per gate. linear_before_reset (GRU)
+must match the calls'. The copy does not refer to the arrays. Its layout belongs to the SIMD
+tier active when it was made; runs with it use that tier's kernels.)doc")
+      .def(py::init([](const std::string& cell_name, py::handle W, py::handle R, py::handle B,
+                       bool linear_before_reset, int num_threads) {
+             Cell cell;
+             if (cell_name == "lstm") cell = Cell::Lstm;
+             else if (cell_name == "gru") cell = Cell::Gru;
+             else if (cell_name == "rnn") cell = Cell::Rnn;
+             else PYINFER_CHECK(false, "RnnWeights: cell must be 'lstm', 'gru' or 'rnn', got '" << cell_name << "'");
+             PyRnnWeights out;
+             out.isa = isa_name(active_isa());
+             out.w = prepare_weights(cell, "RnnWeights(" + cell_name + ")", W, R, B, linear_before_reset,
+                                     num_threads);
+             return out;
+           }),
+           py::arg("cell"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+           py::arg("linear_before_reset") = false, py::arg("num_threads") = 0)
+      .def_property_readonly("cell", [](const PyRnnWeights& p) { return std::string(cell_label(p.w->cell)); })
+      .def_property_readonly("num_directions", [](const PyRnnWeights& p) { return p.w->num_directions; })
+      .def_property_readonly("hidden_size", [](const PyRnnWeights& p) { return p.w->hidden; })
+      .def_property_readonly("input_size", [](const PyRnnWeights& p) { return p.w->input_size; })
+      .def_property_readonly("linear_before_reset", [](const PyRnnWeights& p) { return p.w->linear_before_reset; })
+      .def_property_readonly("isa", [](const PyRnnWeights& p) { return p.isa; });
+
   m.def(
       "lstm",
       [](py::handle X, py::handle W, py::handle R, py::handle B, py::handle sequence_lens,
@@ -199,7 +270,7 @@ void bind_rnn(py::module_& m) {
                need_y_h, need_y_c, num_threads};
         return run_family(Cell::Lstm, "lstm", a);
       },
-      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("X"), py::arg("W"), py::arg("R") = py::none(), py::arg("B") = py::none(),
       py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
       py::arg("initial_c") = py::none(), py::arg("P") = py::none(), py::arg("direction") = "forward",
       py::arg("layout") = 0, py::arg("hidden_size") = py::none(), py::arg("activations") = py::none(),
@@ -209,7 +280,8 @@ void bind_rnn(py::module_& m) {
       R"doc(One ONNX LSTM layer (opset 7/14 semantics), float32. Returns (Y, Y_h, Y_c).
 
 Gate order as in ONNX: W [num_directions, 4*hidden, input] stacks i, o, f, c;
-R [num_directions, 4*hidden, hidden]; B [num_directions, 8*hidden] = Wb then Rb;
+R [num_directions, 4*hidden, hidden]; B [num_directions, 8*hidden] = Wb then Rb. W may instead
+be an RnnWeights('lstm', W, R, B) prepared once (R and B then None);
 P [num_directions, 3*hidden] = peepholes i, o, f.
 layout=0: X [seq, batch, input], Y [seq, dirs, batch, hidden], Y_h/Y_c/initial_h/initial_c
 [dirs, batch, hidden]; layout=1: X [batch, seq, input], Y [batch, seq, dirs, hidden],
@@ -240,7 +312,7 @@ Example:
                need_y_h, false, num_threads};
         return run_family(Cell::Gru, "gru", a);
       },
-      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("X"), py::arg("W"), py::arg("R") = py::none(), py::arg("B") = py::none(),
       py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
       py::arg("direction") = "forward", py::arg("layout") = 0, py::arg("hidden_size") = py::none(),
       py::arg("activations") = py::none(), py::arg("activation_alpha") = py::none(),
@@ -250,7 +322,8 @@ Example:
       R"doc(One ONNX GRU layer (opset 7/14 semantics), float32. Returns (Y, Y_h).
 
 Gate order as in ONNX: W [num_directions, 3*hidden, input] stacks z, r, h; R likewise with
-hidden columns; B [num_directions, 6*hidden] = Wb then Rb. linear_before_reset=0:
+hidden columns; B [num_directions, 6*hidden] = Wb then Rb (or W = RnnWeights('gru', W, R, B,
+linear_before_reset), R = B = None). linear_before_reset=0:
 h~ = g(Xh + (r . H) Rh^T + Rbh + Wbh); =1: h~ = g(Xh + r . (H Rh^T + Rbh) + Wbh)
 (PyTorch's GRU is linear_before_reset=1). Layouts, sequence_lens, direction, clip and the
 activations (2 per direction, default Sigmoid, Tanh) are as for lstm().
@@ -273,7 +346,7 @@ Example:
                num_threads};
         return run_family(Cell::Rnn, "rnn", a);
       },
-      py::arg("X"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(),
+      py::arg("X"), py::arg("W"), py::arg("R") = py::none(), py::arg("B") = py::none(),
       py::arg("sequence_lens") = py::none(), py::arg("initial_h") = py::none(),
       py::arg("direction") = "forward", py::arg("layout") = 0, py::arg("hidden_size") = py::none(),
       py::arg("activations") = py::none(), py::arg("activation_alpha") = py::none(),
@@ -283,7 +356,8 @@ Example:
 
 H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb), f = Tanh unless `activations` (1 per direction)
 says otherwise. W [num_directions, hidden, input], R [num_directions, hidden, hidden],
-B [num_directions, 2*hidden]. Layouts, sequence_lens, direction and clip as for lstm().
+B [num_directions, 2*hidden] (or W = RnnWeights('rnn', W, R, B), R = B = None). Layouts,
+sequence_lens, direction and clip as for lstm().
 
 Example:
     >>> X = np.random.rand(4, 1, 3).astype(np.float32)

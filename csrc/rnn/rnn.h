@@ -3,17 +3,21 @@
 // equation maps onto the code.
 //
 // Work split:
-//   rnn.cpp        portable driver: input projection GEMM for all steps, the time loop with one
-//                  recurrent GEMM per step, sequence lengths, layouts, directions, threads.
-//   rnn_isa.cpp    per-tier row kernels: the gate nonlinearities of one batch row, fused right
-//                  after the recurrent GEMM (vector math in rnn_math.h).
-//   bind_rnn.cpp   argument parsing and shape checks, then run_rnn() without the GIL.
+//   rnn.cpp        portable driver: weight packing (Weights), the input projection GEMM for all
+//                  steps, the time loop (one recurrent product per step, hidden units split
+//                  across threads), sequence lengths, layouts, directions.
+//   rnn_isa.cpp    per-tier kernels: the step's recurrent product over packed panels and the
+//                  gate nonlinearities of one batch row (vector math in rnn_math.h).
+//   bind_rnn.cpp   argument parsing and shape checks (RnnWeights, lstm/gru/rnn), then
+//                  run_rnn() without the GIL.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "gemm/gemm.h"
 #include "rnn/rnn_types.h"
 
 namespace pyinfer {
@@ -37,6 +41,44 @@ std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
                                           const std::vector<float>& alphas,
                                           const std::vector<float>& betas);
 
+// R of one direction, gates [g0, g0 + G), packed for the step kernel: panels of w = u * vec
+// hidden units, gate-interleaved (layout: rnn_types.h), so a step streams each panel once.
+struct GatePanels {
+  int64_t G = 0, u = 0, w = 0, blocks = 0;
+  struct Free { void operator()(float* p) const; };
+  std::unique_ptr<float, Free> data;
+};
+
+// The constant part of a node, prepared once (per session when W, R, B are initializers):
+// per direction W^T packed for the input-projection GEMM, R packed for the step kernel and
+// the biases folded. Immutable after construction: concurrent runs may share it. The packed
+// layouts belong to the SIMD tier active at construction, whose kernels every run uses.
+class Weights {
+ public:
+  // W [D, G*H, I], R [D, G*H, H], B [D, 2*G*H] or null (zeros); shapes checked by the caller.
+  Weights(Cell cell, int64_t num_directions, int64_t hidden, int64_t input_size, const float* W,
+          const float* R, const float* B, bool linear_before_reset, int num_threads);
+
+  struct Direction {
+    std::unique_ptr<PackedMatrix> w;  // op(B) = W^T: [I, G*H]
+    GatePanels r;                     // all gates; two-pass GRU: z, r only
+    GatePanels rh;                    // two-pass GRU (linear_before_reset = 0): gate h
+    // Added to X W^T by the projection GEMM: Wb + Rb, except GRU linear_before_reset = 1,
+    // whose h gate gets Wbh alone (Rbh sits inside the reset product: rbh).
+    std::vector<float> xbias, rbh;
+  };
+
+  Cell cell;
+  int64_t num_directions, hidden, input_size;
+  bool linear_before_reset;  // GRU only
+  std::vector<Direction> dirs;
+  const RowKernels& kernels() const { return *kernels_; }
+  bool two_pass_gru() const { return cell == Cell::Gru && !linear_before_reset; }
+
+ private:
+  const RowKernels* kernels_;
+};
+
 // One ONNX RNN-family node, shapes already checked by the caller (bind_rnn.cpp).
 struct Problem {
   Cell cell = Cell::Lstm;
@@ -44,11 +86,9 @@ struct Problem {
   int64_t num_directions = 1;
   bool reverse = false;  // direction == "reverse" (only meaningful with one direction)
   int layout = 0;        // 0: [seq, batch, ...]; 1: [batch, seq, ...]
+  const Weights* weights = nullptr;  // W, R, B prepared; its sizes match the ones above
   // Inputs (row-major, ONNX shapes). Optional ones may be null.
   const float* X = nullptr;          // layout 0: [S, B, I]; layout 1: [B, S, I]
-  const float* W = nullptr;          // [D, G*H, I]
-  const float* R = nullptr;          // [D, G*H, H]
-  const float* B = nullptr;          // [D, 2*G*H]          (null: zeros)
   const int64_t* seq_lens = nullptr; // [B], each in [0, S] (null: all S)
   const float* initial_h = nullptr;  // like Y_h            (null: zeros)
   const float* initial_c = nullptr;  // like Y_c, LSTM only (null: zeros)
@@ -57,7 +97,6 @@ struct Problem {
   bool has_clip = false;
   float clip = 0.f;
   bool input_forget = false;         // LSTM
-  bool linear_before_reset = false;  // GRU
   // Outputs; a null pointer means nobody wants that output and its work is skipped.
   float* Y = nullptr;    // layout 0: [S, D, B, H]; layout 1: [B, S, D, H]
   float* Y_h = nullptr;  // layout 0: [D, B, H];    layout 1: [B, D, H]
@@ -65,7 +104,8 @@ struct Problem {
   int num_threads = 0;
 };
 
-// Runs the node. Allocates all scratch before the time loop; releases nothing but memory.
+// Runs the node. Scratch comes from a grow-only per-thread arena; nothing is allocated in
+// the time loop.
 void run_rnn(const Problem& p);
 
 }  // namespace rnn

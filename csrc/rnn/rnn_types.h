@@ -1,6 +1,6 @@
-// Types shared by the portable RNN driver (rnn.cpp) and the per-tier row kernels
-// (rnn_isa.cpp). Plain structs and function pointers only: this header is included by the
-// *_isa.cpp copies, so it defines no inline code (see common/simd.h on ODR).
+// Types shared by the portable RNN driver (rnn.cpp) and the per-tier kernels (rnn_isa.cpp).
+// Plain structs and function pointers only: this header is included by the *_isa.cpp copies,
+// so it defines no inline code (see common/simd.h on ODR).
 #pragma once
 #include <cstdint>
 
@@ -28,32 +28,45 @@ struct Activation {
   float beta;
 };
 
-// --- per-tier row kernels (rnn_isa.cpp) ------------------------------------------------
-// Each works on one batch row of hidden size H. `gx` is the row of the input projection
-// X_t * W^T, `gr` the row of the recurrent product H_{t-1} * R^T (both in ONNX gate order).
-// `clip` is null when the node has no clip. `y` (may be null) receives a copy of the new H.
+// --- per-tier kernels (rnn_isa.cpp) ------------------------------------------------------
+// Row kernels work on n hidden units of one batch row. Arrays holding one value per gate
+// (`gx`, `gr`) keep gate g of unit j at [g*H + j]; the caller offsets every pointer to the
+// first unit it wants. `gx` is the input projection row X_t W^T + folded biases (see rnn.h),
+// `gr` the recurrent product H_{t-1} R^T (both in ONNX gate order). `clip` is null when the
+// node has no clip. `y` (may be null) receives a copy of the new H.
+//
+// The step kernel computes recurrent products from R packed into gate-interleaved panels
+// (see rnn.h, GatePanels): panel `blk` covers hidden units [blk*w, blk*w + w) (w = u * vec)
+// for G consecutive gates; at depth k it holds, gate after gate, the w weights
+// R[g*H + j][k] (zero past H), so one panel is one contiguous stream of K * G * w floats.
 struct RowKernels {
-  // LSTM: gates i,o,f,c. bias = Wb + Rb (4H). peep = P (3H: i,o,f) or null.
+  int vec;      // floats per SIMD vector of this tier: the unit of a panel's width
+  int max_acc;  // accumulator vectors the step kernel can keep in registers
+
+  // rec[b*ldr + g*H + j] = sum_k h[b*ldh + k] * panel weight (g, j, k), for the B rows,
+  // the G gates and the units j of panels [blk0, blk1) that are < H.
+  void (*step)(int64_t B, int64_t K, const float* h, int64_t ldh, const float* panels, int64_t G,
+               int64_t u, int64_t H, int64_t blk0, int64_t blk1, float* rec, int64_t ldr);
+
+  // LSTM: gates i,o,f,c. peep = P (i,o,f at 0, H, 2H) or null.
   // c: C_{t-1} in, C_t out. h: H_t out. acts: f, g, h.
-  void (*lstm)(int64_t H, const float* gx, const float* gr, const float* bias, const float* peep,
-               float* c, float* h, float* y, const Activation* acts, const float* clip,
-               bool input_forget);
-  // GRU, linear_before_reset = 0, part 1: z and r from gates z,r (2H of gx, gr, bias = Wb+Rb).
-  // Writes z (H) and rh = r (.) H_{t-1} (H), the left operand of the second recurrent GEMM.
-  void (*gru_zr)(int64_t H, const float* gx, const float* gr, const float* bias, const float* h_prev,
+  void (*lstm)(int64_t n, int64_t H, const float* gx, const float* gr, const float* peep, float* c,
+               float* h, float* y, const Activation* acts, const float* clip, bool input_forget);
+  // GRU, linear_before_reset = 0, part 1: z and r from gates z,r. Writes z (n) and
+  // rh = r (.) H_{t-1} (n), the left operand of the second recurrent product.
+  void (*gru_zr)(int64_t n, int64_t H, const float* gx, const float* gr, const float* h_prev,
                  float* z, float* rh, const Activation* f, const float* clip);
-  // GRU, linear_before_reset = 0, part 2: gxh/grh = gate h rows (grh = (r (.) H_{t-1}) * Rh^T),
-  // bias = Wbh + Rbh. h: H_{t-1} in, H_t out.
-  void (*gru_h)(int64_t H, const float* gxh, const float* grh, const float* bias, const float* z,
-                float* h, float* y, const Activation* g, const float* clip);
-  // GRU, linear_before_reset = 1: all three gates in one pass. bias_zr = Wb+Rb for z,r (2H);
-  // wbh, rbh: the two h-gate biases (H each; Rbh goes inside the reset product).
-  void (*gru_lbr)(int64_t H, const float* gx, const float* gr, const float* bias_zr,
-                  const float* wbh, const float* rbh, float* h, float* y, const Activation* acts,
-                  const float* clip);
-  // RNN: H_t = f(gx + gr + bias).
-  void (*rnn)(int64_t H, const float* gx, const float* gr, const float* bias, float* h, float* y,
-              const Activation* f, const float* clip);
+  // GRU, linear_before_reset = 0, part 2: gxh = the h gate of gx, grh = (r (.) H_{t-1}) Rh^T.
+  // h: H_{t-1} in, H_t out.
+  void (*gru_h)(int64_t n, const float* gxh, const float* grh, const float* z, float* h, float* y,
+                const Activation* g, const float* clip);
+  // GRU, linear_before_reset = 1, all three gates in one pass; rbh: Rbh (n), which goes
+  // inside the reset product. h_prev: H_{t-1}; h: H_t out (may alias h_prev).
+  void (*gru_lbr)(int64_t n, int64_t H, const float* gx, const float* gr, const float* rbh,
+                  const float* h_prev, float* h, float* y, const Activation* acts, const float* clip);
+  // RNN: H_t = f(gx + gr).
+  void (*rnn)(int64_t n, const float* gx, const float* gr, float* h, float* y, const Activation* f,
+              const float* clip);
   // Applies one activation to n floats in place (used by the tests through the binding).
   void (*activate)(int64_t n, float* x, const Activation* a);
 };

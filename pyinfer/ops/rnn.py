@@ -1,6 +1,8 @@
 """rnn operators: ONNX LSTM, GRU and RNN on pyinfer.kernels.lstm / gru / rnn.
 
 Every attribute and optional input is passed to the C++ kernel, which checks the shapes.
+When W, R (and B, if given) are initializers they are prepared once, at session creation
+(kernels.RnnWeights: packed for the kernels, biases folded); otherwise every call prepares them.
 Outputs the node does not name are not computed. float32 runs natively; float16 and
 bfloat16 (opset 22) are computed in float32 and rounded back; float64 is computed in float32
 too (the result is correct to float32 precision, not float64's).
@@ -15,6 +17,10 @@ from ..registry import register
 from .base import Op
 
 _DIRECTIONS = ("forward", "reverse", "bidirectional")
+
+
+def _f32(a):
+    return None if a is None else np.asarray(a).astype(np.float32, copy=False)
 
 
 class _RnnBase(Op):
@@ -41,6 +47,26 @@ class _RnnBase(Op):
             raise self.model_error(f"clip must be a positive threshold, got {self.clip}")
         outs = list(self.node.output)
         self.need = [i < len(outs) and bool(outs[i]) for i in range(self.n_outputs)]
+        self.weights = self._prepare_weights()
+
+    def linear_before_reset(self) -> bool:
+        return False
+
+    def _prepare_weights(self):
+        """kernels.RnnWeights when W, R and B (if named) are initializers, else None."""
+        W, R = self.const_input(1), self.const_input(2)
+        has_b = len(self.node.input) > 3 and bool(self.node.input[3])
+        B = self.const_input(3) if has_b else None
+        if W is None or R is None or (has_b and B is None):
+            return None
+        if any(a.dtype.kind != "f" and a.dtype.name != "bfloat16" for a in (W, R) + ((B,) if has_b else ())):
+            return None  # the call reports the dtype
+        try:
+            return kernels.RnnWeights(self.kernel_name, _f32(W), _f32(R), _f32(B),
+                                      linear_before_reset=self.linear_before_reset(),
+                                      num_threads=self.num_threads)
+        except KernelArgumentError:
+            return None  # bad shapes: the call reports them, with X's sizes for context
 
     def extra_kwargs(self) -> dict:
         return {}
@@ -50,9 +76,9 @@ class _RnnBase(Op):
         if dtype.kind != "f" and dtype.name != "bfloat16":
             raise self.run_error(f"X has dtype {dtype}; {self.op_type} takes float tensors")
 
-        def f32(a):
-            return None if a is None else np.asarray(a).astype(np.float32, copy=False)
-
+        f32 = _f32
+        # Prepared at setup: the kernel takes them in W's place.
+        W, R, B = (self.weights, None, None) if self.weights is not None else (f32(W), f32(R), f32(B))
         need_kw = {"need_y": self.need[0], "need_y_h": self.need[1]}
         if self.n_outputs == 3:
             need_kw["need_y_c"] = self.need[2]
@@ -61,7 +87,7 @@ class _RnnBase(Op):
                 extra[k] = f32(extra[k])
         try:
             outs = getattr(kernels, self.kernel_name)(
-                f32(X), f32(W), f32(R), B=f32(B), sequence_lens=sequence_lens, initial_h=f32(initial_h),
+                f32(X), W, R, B=B, sequence_lens=sequence_lens, initial_h=f32(initial_h),
                 direction=self.direction, layout=self.layout, hidden_size=self.hidden_size,
                 activations=self.activations, activation_alpha=self.activation_alpha,
                 activation_beta=self.activation_beta, clip=self.clip, num_threads=self.num_threads,
@@ -90,9 +116,11 @@ class LSTM(_RnnBase):
 class GRU(_RnnBase):
     kernel_name = "gru"
 
+    def linear_before_reset(self) -> bool:
+        return bool(self.attr("linear_before_reset", 0)) if self.version >= 3 else False
+
     def extra_kwargs(self):
-        lbr = self.attr("linear_before_reset", 0) if self.version >= 3 else 0
-        return {"linear_before_reset": bool(lbr)}
+        return {"linear_before_reset": self.linear_before_reset()}
 
     def run(self, X, W, R, B=None, sequence_lens=None, initial_h=None):
         return self.call_kernel(X, W, R, B, sequence_lens, initial_h)

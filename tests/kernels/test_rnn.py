@@ -154,6 +154,122 @@ def test_threads_agree_bidirectional(isa, num_threads):
     check("lstm", kw, num_threads=num_threads)
 
 
+# Steps big enough (batch * gates*hidden * hidden >= 2^18 multiply-adds) to be split across
+# threads; hidden sizes that leave a partial last panel. Every thread count must give exactly
+# the one-thread result (each panel is computed by one thread, in one order).
+SPLIT_SIZES = {"lstm": dict(B=3, H=150), "gru": dict(B=4, H=160), "rnn": dict(B=4, H=260)}
+
+
+@pytest.mark.parametrize("cell,lbr", [("lstm", 0), ("gru", 0), ("gru", 1), ("rnn", 0)])
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_threads_split_steps(isa, cell, lbr, direction):
+    kw = make_case(cell, 17, S=6, I=5, direction=direction, layout=0, lens=True, init_h=True,
+                   init_c=True, peep=True, scale=0.1, **SPLIT_SIZES[cell])
+    extra = {"linear_before_reset": lbr} if cell == "gru" else {}
+    one = check(cell, kw, num_threads=1, **extra)
+    for n in (2, 3, 4):
+        got = run_kernel(cell, kw, num_threads=n, **extra)
+        for g, o in zip(got, one):
+            np.testing.assert_array_equal(g, o)
+
+
+# --- prepared weights (RnnWeights): the path of models whose W, R, B are initializers -------
+
+@pytest.mark.parametrize("cell,lbr", [("lstm", 0), ("gru", 0), ("gru", 1), ("rnn", 0)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_prepared_weights_match_arrays(isa, cell, lbr, bias):
+    kw = make_case(cell, 5, S=5, B=3, I=6, H=21, direction="bidirectional", layout=1, bias=bias,
+                   lens=True, init_h=True, init_c=True, scale=0.4)
+    extra = {"linear_before_reset": lbr} if cell == "gru" else {}
+    want = check(cell, kw, **extra)
+    args = dict(kw)
+    W, R, B = args.pop("W"), args.pop("R"), args.pop("B", None)
+    prepared = kernels.RnnWeights(cell, W, R, B, **extra)
+    assert (prepared.cell, prepared.num_directions, prepared.hidden_size, prepared.input_size) == (cell, 2, 21, 6)
+    X = args.pop("X")
+    for _ in range(2):  # reusable
+        got = getattr(kernels, cell)(X, prepared, **args, **extra)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_prepared_weights_must_match_the_call():
+    kw = make_case("gru", 2, S=3, B=2, I=4, H=5, direction="forward", layout=0)
+    X, W, R, B = kw["X"], kw["W"], kw["R"], kw["B"]
+    prepared = kernels.RnnWeights("gru", W, R, B, linear_before_reset=True)
+    cases = [
+        (lambda: kernels.lstm(X, prepared), "made for gru"),
+        (lambda: kernels.gru(X, prepared), "linear_before_reset"),
+        (lambda: kernels.gru(X, prepared, R, linear_before_reset=True), "R and B must then be None"),
+        (lambda: kernels.gru(X, prepared, direction="bidirectional", linear_before_reset=True), "direction"),
+        (lambda: kernels.gru(X[:, :, :3].copy(), prepared, linear_before_reset=True), "input size"),
+        (lambda: kernels.gru(X, prepared, hidden_size=6, linear_before_reset=True), "hidden_size"),
+        (lambda: kernels.RnnWeights("lstm", W, R, B), "R must have shape"),
+        (lambda: kernels.RnnWeights("gru", W, R, B[:, :5]), "B must have shape"),
+        (lambda: kernels.RnnWeights("gru", W[:, :14], R), "W must have shape"),
+        (lambda: kernels.RnnWeights("gru", np.zeros((3, 15, 4), F), np.zeros((3, 15, 5), F)), "num_directions"),
+        (lambda: kernels.RnnWeights("cnn", W, R), "cell must be"),
+    ]
+    for call, fragment in cases:
+        with pytest.raises(pyinfer.KernelArgumentError, match=None) as info:
+            call()
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def _const_weights_model(cell, kw, dtype=np.float32, **attrs):
+    """One node whose W, R, B are initializers (X, initial_h and sequence_lens are inputs)."""
+    op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[cell]
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    inits = [onnx.numpy_helper.from_array(kw[n].astype(dtype), n) for n in ("W", "R", "B")]
+    node = helper.make_node(op, ["X", "W", "R", "B", "sequence_lens", "initial_h"], ["Y", "Y_h"], **attrs)
+    inputs = [helper.make_tensor_value_info("X", elem, None),
+              helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, None),
+              helper.make_tensor_value_info("initial_h", elem, None)]
+    outs = [helper.make_tensor_value_info(o, elem, None) for o in ("Y", "Y_h")]
+    graph = helper.make_graph([node], "g", inputs, outs, initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_model_with_constant_weights(cell):
+    kw = make_case(cell, 11, S=5, B=3, I=4, H=9, direction="bidirectional", layout=0, lens=True,
+                   init_h=True, scale=0.4)
+    attrs = dict(hidden_size=9, direction="bidirectional")
+    if cell == "gru":
+        attrs["linear_before_reset"] = 1
+    sess = pyinfer.InferenceSession(_const_weights_model(cell, kw, **attrs), num_threads=2)
+    feeds = {"X": kw["X"], "sequence_lens": kw["sequence_lens"], "initial_h": kw["initial_h"]}
+    extra = {"linear_before_reset": 1} if cell == "gru" else {}
+    want = reference(cell, **kw, **extra)
+    for _ in range(2):
+        got = sess.run(None, feeds)
+        for g, w in zip(got, want[:2]):
+            np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+
+
+def test_model_with_constant_weights_of_the_wrong_shape():
+    kw = make_case("gru", 12, S=3, B=2, I=4, H=5, direction="forward", layout=0, init_h=True)
+    kw["sequence_lens"] = np.array([3, 2], np.int32)
+    kw["R"] = kw["R"][:, :, :4].copy()
+    sess = pyinfer.InferenceSession(_const_weights_model("gru", kw, hidden_size=5))
+    feeds = {"X": kw["X"], "sequence_lens": kw["sequence_lens"], "initial_h": kw["initial_h"]}
+    with pytest.raises(pyinfer.Error, match="GRU node.*R must have shape"):
+        sess.run(None, feeds)
+
+
+def test_model_with_float64_constant_weights():
+    kw = make_case("rnn", 14, S=4, B=2, I=3, H=6, direction="forward", layout=0, init_h=True)
+    kw["sequence_lens"] = np.array([4, 3], np.int32)
+    sess = pyinfer.InferenceSession(_const_weights_model("rnn", kw, dtype=np.float64, hidden_size=6))
+    feeds = {"X": kw["X"].astype(np.float64), "sequence_lens": kw["sequence_lens"],
+             "initial_h": kw["initial_h"].astype(np.float64)}
+    got = sess.run(None, feeds)
+    want = reference("rnn", **kw)
+    for g, w in zip(got, want[:2]):
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_math(isa, name):
     x = np.concatenate([np.linspace(-30, 30, 2001), [-100, -88.5, -1e-3, -1e-6, 0, 1e-6, 1e-3, 88.5, 100]])
