@@ -309,6 +309,31 @@ Epilogue block_epilogue(const ConvGeometry& g, const float* bias, const ConvEpil
   return e;
 }
 
+// Grow-only 64-byte aligned per-thread buffer (a fresh large allocation per call would be
+// fresh pages, i.e. page faults, every call).
+class TileScratch {
+ public:
+  ~TileScratch() { std::free(data_); }
+  float* get(int64_t n) {
+    if (n > cap_) {
+      std::free(data_);
+      data_ = nullptr;
+      cap_ = 0;
+      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      cap_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t cap_ = 0;
+};
+thread_local TileScratch tls_tile;
+thread_local TileScratch tls_dw;
+
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
 
 // 2-D convolution with one input channel per group (depthwise, any channel multiplier):
@@ -332,6 +357,22 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
   pp.W = p.W + g.pads[1] + g.pads[3];
   pp.ph = pp.pw = 0;
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
+  if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
+    parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
+      float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t n = i / g.out_channels, m = i % g.out_channels;
+        const float* xc = x + (n * g.in_channels + m / Mg) * in_plane;
+        float* yp = y + i * out_plane;
+        k.plane_fast(p, xc, w + m * taps, bias ? bias[m] : 0.f, yp, scratch);
+        if (post) {
+          Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
+          kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+        }
+      }
+    });
+    return;
+  }
   parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
     std::vector<float> scratch(pad_copy ? pp.W : p.W);
     std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
@@ -372,29 +413,6 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
 // Packed tiles hold about this many floats (512 KiB: the tile plus the weights stay in L2).
 constexpr int64_t kPanelBudget = int64_t(1) << 17;
 
-// Grow-only 64-byte aligned per-thread buffer (a fresh large allocation per call would be
-// fresh pages, i.e. page faults, every call).
-class TileScratch {
- public:
-  ~TileScratch() { std::free(data_); }
-  float* get(int64_t n) {
-    if (n > cap_) {
-      std::free(data_);
-      data_ = nullptr;
-      cap_ = 0;
-      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!data_) throw std::bad_alloc();
-      cap_ = n;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t cap_ = 0;
-};
-thread_local TileScratch tls_tile;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
