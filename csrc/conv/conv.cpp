@@ -443,11 +443,27 @@ Im2colShape im2col_shape(const ConvGeometry& g) {
 
 void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
                         const float* bias, float* y, int num_threads, const ConvEpilogue* ep) {
-  const Im2colShape s = im2col_shape(g);
-  const int64_t Cg = s.C, Mg = g.out_channels / g.group;
-  const int64_t K = Cg * s.KH * s.KW, P = s.OH * s.OW, s_in = s.H * s.W;
-  const GemmKernels& kt = pw.groups[0].kernels();
+  Im2colShape s = im2col_shape(g);
   const Im2colKernels& ik = im2col_kernels();
+  // Column stride > 1 with several taps per row (stems, 3x3 s2): split each input row into
+  // its stride phases once, so im2col copies runs of consecutive floats instead of
+  // gathering one float in sw, KW times over.
+  std::vector<float> phased;
+  if (s.sw > 1 && s.KW > 1) {
+    s.phased = true;
+    s.phase_w = ceil_div(s.W, s.sw);
+    const int64_t rows = g.batch * g.in_channels * s.H;
+    phased.resize(rows * s.sw * s.phase_w);
+    parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        ik.split_phases(x + r * s.W, s.W, s.sw, s.phase_w, phased.data() + r * s.sw * s.phase_w);
+    });
+    x = phased.data();
+  }
+  const int64_t s_in = s.phased ? s.H * s.sw * s.phase_w : s.H * s.W;
+  const int64_t Cg = s.C, Mg = g.out_channels / g.group;
+  const int64_t K = Cg * s.KH * s.KW, P = s.OH * s.OW;
+  const GemmKernels& kt = pw.groups[0].kernels();
   const int64_t NR = kt.nr, MR = kt.mr, a_stride = pw.groups[0].panel_stride();
   // K blocks of at most kt.kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
   const int64_t kblocks = ceil_div(K, kt.kc), kc_blk = ceil_div(K, kblocks);

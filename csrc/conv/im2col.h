@@ -14,6 +14,11 @@ struct Im2colShape {
   int64_t C;               // input channels of the group
   int64_t H, W, OH, OW;    // input / output plane
   int64_t KH, KW, sh, sw, dh, dw, ph, pw;  // kernel, strides, dilations, begin pads
+  // x was split by split_phases (column stride sw > 1): each input row is stored as sw
+  // phase rows of phase_w floats (phase f holds columns f, f + sw, ...), so every tap reads
+  // consecutive floats instead of one in sw.
+  bool phased = false;
+  int64_t phase_w = 0;
 };
 
 struct Im2colKernels {
@@ -23,6 +28,9 @@ struct Im2colKernels {
   // past n in the last panel are zero. x: the group's channels [C, H, W].
   void (*pack)(const Im2colShape& s, const float* x, int64_t p0, int64_t n, int64_t nr,
                float* out);
+  // out[f * phase_w + j] = row[j * s + f] for j * s + f < W (phase rows of one input row;
+  // phase_w = ceil(W / s), unused tail slots are left as they are).
+  void (*split_phases)(const float* row, int64_t W, int64_t s, int64_t phase_w, float* out);
 };
 
 namespace isa_scalar { extern const Im2colKernels im2col_table; }

@@ -104,12 +104,26 @@ inline void line(float* dst, const float* row, int64_t i0, int64_t n, int64_t s,
 }
 #endif
 
+// Kernel column kw of a phased input reads phase f, at phase column ow + q, of which wf exist.
+inline void tap_phase(const Im2colShape& g, int64_t kw, int64_t& f, int64_t& q, int64_t& wf) {
+  const int64_t d0 = kw * g.dw - g.pw;
+  f = ((d0 % g.sw) + g.sw) % g.sw;
+  q = (d0 - f) / g.sw;
+  wf = (g.W - f + g.sw - 1) / g.sw;
+}
+
 void pack(const Im2colShape& g, const float* x, int64_t p0, int64_t n, int64_t nr, float* out) {
   const int64_t K = g.C * g.KH * g.KW, plane = g.H * g.W;
   // A panel's positions as output-line segments (t, len, oh, ow): the same for every row r,
   // so they are found once per panel (nr is at most a few vectors: a fixed array suffices).
   constexpr int kMaxSeg = 130;
-  int64_t seg_t[kMaxSeg], seg_len[kMaxSeg], seg_ih[kMaxSeg], seg_iw[kMaxSeg];
+  int64_t seg_t[kMaxSeg], seg_len[kMaxSeg], seg_ih[kMaxSeg], seg_iw[kMaxSeg], seg_ow[kMaxSeg];
+  // Phase, phase column offset and valid phase columns of each kernel column (phased x):
+  // divisions hoisted out of the panel loops.
+  constexpr int64_t kMaxTaps = 64;
+  int64_t tap_f[kMaxTaps], tap_q[kMaxTaps], tap_wf[kMaxTaps];
+  if (g.phased)
+    for (int64_t kw = 0; kw < g.KW && kw < kMaxTaps; ++kw) tap_phase(g, kw, tap_f[kw], tap_q[kw], tap_wf[kw]);
   for (int64_t q = 0; q * nr < n; ++q) {
     const int64_t cnt = min64(nr, n - q * nr);
     float* panel = out + q * nr * K;
@@ -122,6 +136,7 @@ void pack(const Im2colShape& g, const float* x, int64_t p0, int64_t n, int64_t n
       }
       seg_t[nseg] = t, seg_len[nseg] = len, seg_ih[nseg] = oh * g.sh - g.ph;
       seg_iw[nseg] = ow * g.sw - g.pw;
+      seg_ow[nseg] = ow;
       ++nseg;
       t += len;
       pq += len;
@@ -133,7 +148,24 @@ void pack(const Im2colShape& g, const float* x, int64_t p0, int64_t n, int64_t n
         const int64_t hoff = kh * g.dh;
         for (int64_t kw = 0; kw < g.KW; ++kw, dst += nr) {
           const int64_t woff = kw * g.dw;
-          if (nseg >= 0) {
+          if (g.phased && nseg >= 0) {
+            // Input column ow*sw + d0 = (ow + q)*sw + f: phase f, column ow + q of it.
+            int64_t f, q, wf;
+            if (kw < kMaxTaps) {
+              f = tap_f[kw], q = tap_q[kw], wf = tap_wf[kw];
+            } else {
+              tap_phase(g, kw, f, q, wf);
+            }
+            for (int64_t i = 0; i < nseg; ++i) {
+              const int64_t ih = seg_ih[i] + hoff;
+              if (ih < 0 || ih >= g.H) {
+                for (int64_t u = 0; u < seg_len[i]; ++u) dst[seg_t[i] + u] = 0.f;
+              } else {
+                const float* row = x + ((c * g.H + ih) * g.sw + f) * g.phase_w;
+                line(dst + seg_t[i], row, seg_ow[i] + q, seg_len[i], 1, wf);
+              }
+            }
+          } else if (nseg >= 0) {
             for (int64_t i = 0; i < nseg; ++i) {
               const int64_t ih = seg_ih[i] + hoff;
               if (ih < 0 || ih >= g.H) {
@@ -146,7 +178,13 @@ void pack(const Im2colShape& g, const float* x, int64_t p0, int64_t n, int64_t n
             for (int64_t t = 0; t < cnt; ++t) {
               const int64_t p = p0 + q * nr + t, oh = p / g.OW, ow = p % g.OW;
               const int64_t ih = oh * g.sh - g.ph + hoff, iw = ow * g.sw - g.pw + woff;
-              dst[t] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? src[ih * g.W + iw] : 0.f;
+              const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+              if (!in)
+                dst[t] = 0.f;
+              else if (g.phased)
+                dst[t] = x[((c * g.H + ih) * g.sw + iw % g.sw) * g.phase_w + iw / g.sw];
+              else
+                dst[t] = src[ih * g.W + iw];
             }
           }
           for (int64_t u = cnt; u < nr; ++u) dst[u] = 0.f;
@@ -156,9 +194,26 @@ void pack(const Im2colShape& g, const float* x, int64_t p0, int64_t n, int64_t n
   }
 }
 
+void split_phases(const float* row, int64_t W, int64_t s, int64_t phase_w, float* out) {
+  int64_t j = 0;
+#if defined(PYINFER_ISA_AVX512)
+  if (s == 2) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (; 2 * j + 32 <= W; j += 16) {
+      const __m512 a = _mm512_loadu_ps(row + 2 * j), b = _mm512_loadu_ps(row + 2 * j + 16);
+      _mm512_storeu_ps(out + j, _mm512_permutex2var_ps(a, ie, b));
+      _mm512_storeu_ps(out + phase_w + j, _mm512_permutex2var_ps(a, io, b));
+    }
+  }
+#endif
+  for (int64_t f = 0; f < s; ++f)
+    for (int64_t i = j; i * s + f < W; ++i) out[f * phase_w + i] = row[i * s + f];
+}
+
 }  // namespace
 
-extern const Im2colKernels im2col_table = {pack};
+extern const Im2colKernels im2col_table = {pack, split_phases};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
