@@ -469,7 +469,7 @@ LAYER_CASES = [
     ((1, 16, 20, 21), (16, 16, 3, 3), 1, 2, 2),
     ((2, 5, 37), (7, 5, 5), 3, 2, 1),
     ((1, 4, 23, 26), (6, 4, 3, 3), 2, 2, 2),  # dilation 2 at stride 2: every tap one phase
-    ((1, 2, 19, 20), (5, 2, 4, 4), 3, 4, 1),  # pads wider than the kernel, stride 3
+    ((1, 2, 19, 20), (5, 2, 4, 4), 3, 4, 1),  # pads as wide as the kernel, stride 3
 ]
 
 
