@@ -10,6 +10,7 @@
 #include "conv/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -334,6 +335,22 @@ class TileScratch {
 thread_local TileScratch tls_tile;
 thread_local TileScratch tls_dw;
 
+// Units [0, n) handed out `grain` at a time from a shared counter: a thread that the OS
+// delays (a busy machine) leaves its share to the others instead of holding up the call.
+// Which thread runs a unit never changes its result.
+template <class Fn>
+void parallel_dynamic(int64_t n, int threads, int64_t grain, Fn&& fn) {
+  if (threads <= 1 || n <= 1) return fn(int64_t(0), n);
+  std::atomic<int64_t> next{0};
+  parallel_for(threads, threads, [&](int64_t, int64_t) {
+    for (;;) {
+      const int64_t b = next.fetch_add(grain);
+      if (b >= n) break;
+      fn(b, std::min(n, b + grain));
+    }
+  });
+}
+
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
 
 // 2-D convolution with one input channel per group (depthwise, any channel multiplier):
@@ -358,7 +375,9 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
   pp.ph = pp.pw = 0;
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
   if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
-    parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
+    const int64_t planes = g.batch * g.out_channels;
+    const int threads = resolve_threads(num_threads);
+    parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
       for (int64_t i = b; i < e; ++i) {
         const int64_t n = i / g.out_channels, m = i % g.out_channels;
@@ -483,7 +502,7 @@ void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvW
   const int use_threads =
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
 
-  parallel_for(blocks * m_split, use_threads, [&](int64_t b, int64_t e) {
+  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
     float* pb = tls_tile.get(nc * K);
     int64_t packed_block = -1;
     for (int64_t u = b; u < e; ++u) {
