@@ -18,7 +18,10 @@ import os
 import sys
 import time
 
-import numpy as np
+# NumPy's OpenBLAS worker threads busy-wait after use; on a 2-core machine they steal time
+# from whichever engine runs next. Nothing timed here needs them.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

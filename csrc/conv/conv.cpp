@@ -10,6 +10,8 @@
 #include "conv/conv.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "conv/depthwise.h"
+#include "conv/im2col.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_kernels.h"
 
@@ -307,6 +310,47 @@ Epilogue block_epilogue(const ConvGeometry& g, const float* bias, const ConvEpil
   return e;
 }
 
+// Grow-only 64-byte aligned per-thread buffer (a fresh large allocation per call would be
+// fresh pages, i.e. page faults, every call).
+class TileScratch {
+ public:
+  ~TileScratch() { std::free(data_); }
+  float* get(int64_t n) {
+    if (n > cap_) {
+      std::free(data_);
+      data_ = nullptr;
+      cap_ = 0;
+      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      cap_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t cap_ = 0;
+};
+thread_local TileScratch tls_tile;
+thread_local TileScratch tls_dw;
+
+// Units [0, n) handed out `grain` at a time from a shared counter: a thread that the OS
+// delays (a busy machine) leaves its share to the others instead of holding up the call.
+// Which thread runs a unit never changes its result.
+template <class Fn>
+void parallel_dynamic(int64_t n, int threads, int64_t grain, Fn&& fn) {
+  if (threads <= 1 || n <= 1) return fn(int64_t(0), n);
+  std::atomic<int64_t> next{0};
+  parallel_for(threads, threads, [&](int64_t, int64_t) {
+    for (;;) {
+      const int64_t b = next.fetch_add(grain);
+      if (b >= n) break;
+      fn(b, std::min(n, b + grain));
+    }
+  });
+}
+
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
 
 // 2-D convolution with one input channel per group (depthwise, any channel multiplier):
@@ -330,6 +374,24 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
   pp.W = p.W + g.pads[1] + g.pads[3];
   pp.ph = pp.pw = 0;
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
+  if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
+    const int64_t planes = g.batch * g.out_channels;
+    const int threads = resolve_threads(num_threads);
+    parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
+      float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t n = i / g.out_channels, m = i % g.out_channels;
+        const float* xc = x + (n * g.in_channels + m / Mg) * in_plane;
+        float* yp = y + i * out_plane;
+        k.plane_fast(p, xc, w + m * taps, bias ? bias[m] : 0.f, yp, scratch);
+        if (post) {
+          Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
+          kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+        }
+      }
+    });
+    return;
+  }
   parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
     std::vector<float> scratch(pad_copy ? pp.W : p.W);
     std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
@@ -352,6 +414,117 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
       if (post) {
         Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
         kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+      }
+    }
+  });
+}
+
+// --- 1-D / 2-D convolution: im2col straight into packed panels ------------------------------
+//
+// For each tile of output positions, the tile's column matrix [K, cols] is written directly
+// in the GEMM's packed-B layout (full K, panels of nr columns), sized to stay in L2, and the
+// macro-kernel multiplies the pre-packed weights into it: no column buffer, no second pack,
+// and each output tile gets its epilogue while hot. Work units are (image, group, tile,
+// row chunk); when tiles are fewer than the threads need (small maps) the output channels
+// are split too. The K blocking and the accumulation order depend on the shape only, so
+// results are bit-identical for any thread count.
+
+// Packed tiles hold about this many floats (512 KiB: the tile plus the weights stay in L2).
+constexpr int64_t kPanelBudget = int64_t(1) << 17;
+
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool packed_path_applies(const ConvGeometry& g) {
+  return (g.spatial_rank() == 1 || g.spatial_rank() == 2) && !is_depthwise_2d(g);
+}
+
+Im2colShape im2col_shape(const ConvGeometry& g) {
+  const int64_t Cg = g.in_channels / g.group;
+  Im2colShape s{Cg, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0};
+  const size_t last = g.kernel.size() - 1;
+  if (last == 1) {
+    s.H = g.in_spatial[0], s.OH = g.out_spatial[0], s.KH = g.kernel[0];
+    s.sh = g.strides[0], s.dh = g.dilations[0], s.ph = g.pads[0];
+  }
+  s.W = g.in_spatial[last], s.OW = g.out_spatial[last], s.KW = g.kernel[last];
+  s.sw = g.strides[last], s.dw = g.dilations[last], s.pw = g.pads[last];
+  // 1x1, stride 1, no padding: the positions are one long line (the input rows themselves).
+  bool pointwise = s.KH == 1 && s.KW == 1;
+  for (size_t d = 0; d <= last; ++d)
+    pointwise = pointwise && g.strides[d] == 1 && g.pads[d] == 0 && g.pads[d + last + 1] == 0;
+  if (pointwise) {
+    s.W = s.OW = s.H * s.W;
+    s.H = s.OH = 1;
+  }
+  return s;
+}
+
+void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
+                        const float* bias, float* y, int num_threads, const ConvEpilogue* ep) {
+  Im2colShape s = im2col_shape(g);
+  const Im2colKernels& ik = im2col_kernels();
+  // Column stride > 1 with several taps per row (stems, 3x3 s2): split each input row into
+  // its stride phases once, so im2col copies runs of consecutive floats instead of
+  // gathering one float in sw, KW times over.
+  std::vector<float> phased;
+  if (s.sw > 1 && s.KW > 1) {
+    s.phased = true;
+    s.phase_w = ceil_div(s.W, s.sw);
+    const int64_t rows = g.batch * g.in_channels * s.H;
+    phased.resize(rows * s.sw * s.phase_w);
+    parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        ik.split_phases(x + r * s.W, s.W, s.sw, s.phase_w, phased.data() + r * s.sw * s.phase_w);
+    });
+    x = phased.data();
+  }
+  const int64_t s_in = s.phased ? s.H * s.sw * s.phase_w : s.H * s.W;
+  const int64_t Cg = s.C, Mg = g.out_channels / g.group;
+  const int64_t K = Cg * s.KH * s.KW, P = s.OH * s.OW;
+  const GemmKernels& kt = pw.groups[0].kernels();
+  const int64_t NR = kt.nr, MR = kt.mr, a_stride = pw.groups[0].panel_stride();
+  // K blocks of at most kt.kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
+  const int64_t kblocks = ceil_div(K, kt.kc), kc_blk = ceil_div(K, kblocks);
+  // Tile width: a multiple of nr within the budget; rounding the tile count down keeps a
+  // small remainder (e.g. 49 positions = 48 + 1) inside one tile rather than its own pass.
+  const int64_t nc_max = std::max(NR, kPanelBudget / K / NR * NR);
+  const int64_t tiles = std::max<int64_t>(1, P / nc_max);
+  const int64_t nc = ceil_div(ceil_div(P, tiles), NR) * NR;
+  const int64_t n_tiles = ceil_div(P, nc);
+  const int threads = resolve_threads(num_threads);
+  const int64_t blocks = g.batch * g.group * n_tiles;
+  // Few tiles for the threads (small maps): split the output channels too.
+  const int64_t m_panels = ceil_div(Mg, MR);
+  const int64_t m_split =
+      threads > 1 && blocks < 2 * threads ? std::min(m_panels, ceil_div(2 * threads, blocks)) : 1;
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  const int use_threads =
+      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+
+  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+    float* pb = tls_tile.get(nc * K);
+    int64_t packed_block = -1;
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t blk = u / m_split, ms = u % m_split;
+      const int64_t tile = blk % n_tiles, ng = blk / n_tiles;
+      const int64_t n = ng / g.group, gi = ng % g.group;
+      const int64_t p0 = tile * nc, cols = std::min(nc, P - p0);
+      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      if (mp0 == mp1) continue;
+      const int64_t m0 = mp0 * MR, rows = std::min(Mg, mp1 * MR) - m0;
+      if (blk != packed_block) {
+        ik.pack(s, x + (n * g.in_channels + gi * Cg) * s_in, p0, cols, NR, pb);
+        packed_block = blk;
+      }
+      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
+      float* c = y + (n * g.out_channels + gi * Mg + m0) * P + p0;
+      const float* a = pw.groups[gi].data() + mp0 * a_stride;
+      for (int64_t pc = 0; pc < K; pc += kc_blk) {
+        const int64_t kc = std::min(kc_blk, K - pc);
+        const bool last = pc + kc >= K;
+        kt.macro(rows, cols, kc, a + pc * MR, a_stride, pb + pc * NR, NR * K, c, P, 1.f,
+                 pc == 0 ? 0.f : 1.f, last ? &epi : nullptr, m0, p0);
       }
     }
   });
@@ -405,6 +578,13 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   }
   if (is_depthwise_2d(g) && g.batch > 0)
     return depthwise_conv2d(g, x, w, bias, y, num_threads, ep);
+  if (packed_path_applies(g) && g.batch > 0) {
+    if (packed) return conv_packed_panels(g, x, *packed, bias, y, num_threads, ep);
+    std::vector<int64_t> w_shape = {g.out_channels, Cg};
+    w_shape.insert(w_shape.end(), g.kernel.begin(), g.kernel.end());
+    const PackedConvWeights pw = pack_conv_weights(w_shape, w, g.group, num_threads);
+    return conv_packed_panels(g, x, pw, bias, y, num_threads, ep);
+  }
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
   const int64_t s_in = product(g.in_spatial), P = product(g.out_spatial);
   bool pointwise = kprod == 1;

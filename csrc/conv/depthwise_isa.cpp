@@ -97,9 +97,145 @@ void dw_plane(const DepthwisePlane& p, const float* x, const float* w, float bia
   }
 }
 
+
+// --- fast path: 3x3 / 5x5, dilation 1, strides 1 / 2 ------------------------------------
+//
+// The source is a zero-bordered copy of the plane, so every tap is an in-bounds load: tap
+// (kh, kw) of output (oh, ow) reads row oh*SH + kh of plane tap[kw] at column ow (tap[kw]
+// already offset by its column). Stride 1: one padded plane, tap[kw] = S + kw. Stride 2:
+// even / odd columns of the padded plane split apart (E, O), tap[kw] = (kw odd ? O : E) + kw/2,
+// so a vector of outputs reads consecutive floats instead of subsampling.
+
+#if defined(PYINFER_ISA_AVX512)
+constexpr int kDwVecs = 4;  // vectors per register block: R x kDwVecs accumulators
+#elif defined(PYINFER_ISA_AVX2)
+constexpr int kDwVecs = 2;
+#else
+constexpr int kDwVecs = 2;
+#endif
+
+// Output rows [oh, oh + R) x V vectors of columns from ow; `lanes` < N: one masked vector.
+template <int K, int SH, int R, int V>
+inline void dw_block(const float* const* tap, int64_t rs, const VecF* wv, float bias, float* y,
+                     int64_t OW, int64_t oh, int64_t ow, int lanes) {
+  constexpr int N = VecF::N;
+  VecF acc[R][V];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[r][v] = VecF::set1(bias);
+  constexpr int rows_in = SH * (R - 1) + K;
+#pragma GCC unroll 16
+  for (int i = 0; i < rows_in; ++i) {
+#pragma GCC unroll 8
+    for (int kw = 0; kw < K; ++kw) {
+      const float* src = tap[kw] + (oh * SH + i) * rs + ow;
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) {
+        const VecF xv = lanes < N ? VecF::load_partial(src + v * N, lanes) : VecF::load(src + v * N);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const int kh = i - r * SH;
+          if (kh >= 0 && kh < K) acc[r][v] = fmadd(wv[kh * K + kw], xv, acc[r][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+      float* out = y + (oh + r) * OW + ow + v * N;
+      if (lanes < N)
+        acc[r][v].store_partial(out, lanes);
+      else
+        acc[r][v].store(out);
+    }
+}
+
+// All of output rows [oh, oh + R).
+template <int K, int SH, int R>
+inline void dw_rows(const float* const* tap, int64_t rs, const VecF* wv, float bias, float* y,
+                    int64_t OW, int64_t oh) {
+  constexpr int N = VecF::N;
+  int64_t ow = 0;
+  for (; ow + kDwVecs * N <= OW; ow += kDwVecs * N)
+    dw_block<K, SH, R, kDwVecs>(tap, rs, wv, bias, y, OW, oh, ow, N);
+  for (; ow + N <= OW; ow += N) dw_block<K, SH, R, 1>(tap, rs, wv, bias, y, OW, oh, ow, N);
+  if (ow < OW) dw_block<K, SH, R, 1>(tap, rs, wv, bias, y, OW, oh, ow, static_cast<int>(OW - ow));
+}
+
+template <int K, int SH>
+void dw_fast_rows_all(const float* const* tap, int64_t rs, const float* w, float bias, float* y,
+                      int64_t OH, int64_t OW) {
+  VecF wv[K * K];
+  for (int i = 0; i < K * K; ++i) wv[i] = VecF::set1(w[i]);
+  int64_t oh = 0;
+  for (; oh + 2 <= OH; oh += 2) dw_rows<K, SH, 2>(tap, rs, wv, bias, y, OW, oh);
+  if (oh < OH) dw_rows<K, SH, 1>(tap, rs, wv, bias, y, OW, oh);
+}
+
+// even[j] = src[2j], odd[j] = src[2j + 1] for j < n; src holds 2n + 2 readable floats.
+void deinterleave(const float* src, int64_t n, float* even, float* odd) {
+  int64_t j = 0;
+#if defined(PYINFER_ISA_AVX512)
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (; j + 16 < n; j += 16) {  // reads src[2j, 2j + 32) <= 2n
+    const __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+    _mm512_storeu_ps(even + j, _mm512_permutex2var_ps(a, ie, b));
+    _mm512_storeu_ps(odd + j, _mm512_permutex2var_ps(a, io, b));
+  }
+#endif
+  for (; j < n; ++j) {
+    even[j] = src[2 * j];
+    odd[j] = src[2 * j + 1];
+  }
+}
+
+void dw_plane_fast(const DepthwisePlane& p, const float* x, const float* w, float bias, float* y,
+                   float* scratch) {
+  const int64_t rows = dw_fast_rows(p), rs = dw_fast_stride(p);
+  const int64_t cols = (p.OW - 1) * p.sw + p.KW;  // padded columns read
+  float* src = scratch;                            // stride 1: S; stride 2: E then O
+  float* row_buf = scratch + rows * rs * p.sw;     // stride 2: one padded row
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t ih = i - p.ph;
+    float* dst = p.sw == 1 ? src + i * rs : row_buf;
+    const int64_t lo = p.pw < cols ? p.pw : cols;  // [lo, hi): columns that come from x
+    int64_t hi = p.pw + p.W < cols ? p.pw + p.W : cols;
+    if (ih < 0 || ih >= p.H) hi = lo;
+    if (hi == lo) {  // a padding row
+      const int64_t fill = p.sw == 1 ? rs : 2 * rs + 2;
+      int64_t c = 0;
+      for (; c + VecF::N <= fill; c += VecF::N) VecF::zero().store(dst + c);
+      for (; c < fill; ++c) dst[c] = 0.f;
+      if (p.sw == 2) deinterleave(row_buf, rs, src + i * rs, src + (rows + i) * rs);
+      continue;
+    }
+    for (int64_t c = 0; c < lo; ++c) dst[c] = 0.f;
+    const float* xr = x + ih * p.W - p.pw;
+    int64_t c = lo;
+    for (; c + VecF::N <= hi; c += VecF::N) VecF::load(xr + c).store(dst + c);
+    for (; c < hi; ++c) dst[c] = xr[c];
+    const int64_t fill = p.sw == 1 ? rs : 2 * rs + 2;  // what the loads may touch
+    for (; c < fill; ++c) dst[c] = 0.f;
+    if (p.sw == 2) deinterleave(row_buf, rs, src + i * rs, src + (rows + i) * rs);
+  }
+  const float* tap[5];
+  for (int kw = 0; kw < p.KW; ++kw)
+    tap[kw] = p.sw == 1 ? src + kw : src + (kw % 2 ? rows * rs : 0) + kw / 2;
+  if (p.KH == 3)
+    p.sh == 1 ? dw_fast_rows_all<3, 1>(tap, rs, w, bias, y, p.OH, p.OW)
+              : dw_fast_rows_all<3, 2>(tap, rs, w, bias, y, p.OH, p.OW);
+  else
+    p.sh == 1 ? dw_fast_rows_all<5, 1>(tap, rs, w, bias, y, p.OH, p.OW)
+              : dw_fast_rows_all<5, 2>(tap, rs, w, bias, y, p.OH, p.OW);
+}
+
 }  // namespace
 
-extern const DepthwiseKernels depthwise_table = {dw_plane};
+extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

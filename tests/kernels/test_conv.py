@@ -322,6 +322,17 @@ DEPTHWISE_CASES = [
     (2, 1, 9, 61, (3, 3), (2, 5), (1, 2, 1, 2), (1, 1)),  # column stride 5 (scalar loop)
     (2, 1, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # narrower than one vector
     (2, 1, 5, 4, (3, 5), (1, 1), (0, 0, 0, 1), (1, 1)),  # no interior column
+    # register-blocked 3x3 / 5x5 path: widths over 4 vectors with a tail, odd row counts,
+    # stride 2 on rows and/or columns (even / odd column split), pads 0..2, multiplier 2
+    (3, 1, 13, 83, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (2, 2, 15, 71, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    (2, 1, 14, 14, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1)),
+    (2, 1, 9, 40, (3, 3), (1, 2), (1, 0, 0, 1), (1, 1)),
+    (2, 1, 10, 37, (3, 3), (2, 1), (0, 1, 1, 0), (1, 1)),
+    (2, 1, 12, 70, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+    (2, 1, 17, 35, (5, 5), (2, 2), (2, 1, 1, 2), (1, 1)),
+    (2, 1, 7, 7, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),
+    (2, 1, 3, 3, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),  # all but the centre in padding
 ]
 
 
@@ -442,3 +453,37 @@ def test_conv_op_packs_constant_weights_and_fuses(rng):
     op.set_epilogue()
     np.testing.assert_allclose(op.run(x, w2, b)[0], ref_conv(x, w2, b, [1, 1], [1, 1, 1, 1], [1, 1], 1),
                                rtol=RTOL, atol=ATOL)
+
+
+# CNN-layer shapes of the packed-panel path (im2col straight into GEMM panels): stems with few
+# channels and large strides, strided 1x1, a 7x7 map whose output channels are split across
+# threads, K deeper than one cache block, dilation, and 1-D with a stride of 3.
+# (x shape, w shape, stride, padding, dilation)
+LAYER_CASES = [
+    ((1, 3, 45, 45), (64, 3, 7, 7), 2, 3, 1),
+    ((1, 3, 50, 50), (24, 3, 11, 11), 4, 2, 1),
+    ((1, 3, 33, 33), (32, 3, 3, 3), 2, 1, 1),
+    ((1, 40, 15, 15), (24, 40, 1, 1), 2, 0, 1),
+    ((1, 64, 7, 7), (72, 64, 3, 3), 1, 1, 1),
+    ((2, 48, 9, 9), (20, 48, 3, 3), 1, 1, 1),
+    ((1, 16, 20, 21), (16, 16, 3, 3), 1, 2, 2),
+    ((2, 5, 37), (7, 5, 5), 3, 2, 1),
+    ((1, 4, 23, 26), (6, 4, 3, 3), 2, 2, 2),  # dilation 2 at stride 2: every tap one phase
+    ((1, 2, 19, 20), (5, 2, 4, 4), 3, 4, 1),  # pads as wide as the kernel, stride 3
+]
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=lambda c: f"x{c[0]}-w{c[1]}-s{c[2]}")
+def test_conv_layer_shapes_match_torch_for_any_thread_count(isa, rng, case):
+    xs, ws, stride, padding, dilation = case
+    x, w, b = f32(rng, *xs), f32(rng, *ws), f32(rng, ws[0])
+    fn = torch.nn.functional.conv2d if len(xs) == 4 else torch.nn.functional.conv1d
+    want = fn(torch.from_numpy(x).double(), torch.from_numpy(w).double(), torch.from_numpy(b).double(),
+              stride=stride, padding=padding, dilation=dilation).numpy()
+    nd = len(xs) - 2
+    args = dict(strides=[stride] * nd, pads=[padding] * 2 * nd, dilations=[dilation] * nd)
+    packed = kernels.ConvWeights(w)
+    ys = [kernels.conv(x, weights, b, **args, num_threads=t) for weights in (packed, w) for t in (1, 2, 3)]
+    np.testing.assert_allclose(ys[0], want, rtol=RTOL, atol=ATOL)
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])  # same summation order whatever the threads
