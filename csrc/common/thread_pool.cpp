@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -14,6 +15,48 @@
 
 namespace pyinfer {
 namespace {
+
+// One parallel region. Chunks are claimed with an atomic counter by whichever thread gets
+// there first; the caller waits only for chunks that were claimed, never for workers that
+// have not woken up yet (on a loaded machine a descheduled worker would otherwise stall the
+// region). A late worker keeps the Job alive through its shared_ptr, finds every chunk
+// claimed and never touches fn, which may be gone by then.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t n = 0;
+  int64_t chunks = 0;
+  std::atomic<int64_t> next_chunk{0};
+  std::atomic<int64_t> done_chunks{0};
+  std::mutex mu;
+  std::condition_variable done_cv;
+  std::exception_ptr error;
+
+  // Claim chunks until none is left; chunk i covers [i*n/chunks, (i+1)*n/chunks).
+  void work() {
+    for (;;) {
+      int64_t c = next_chunk.fetch_add(1);
+      if (c >= chunks) return;
+      int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+      if (b < e) {
+        try {
+          (*fn)(b, e);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu);
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (done_chunks.fetch_add(1) + 1 == chunks) {
+        std::lock_guard<std::mutex> lk(mu);
+        done_cv.notify_all();
+      }
+    }
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> lk(mu);
+    done_cv.wait(lk, [&] { return done_chunks.load() == chunks; });
+  }
+};
 
 class ThreadPool {
  public:
@@ -33,23 +76,24 @@ class ThreadPool {
       return;
     }
     ensure_workers(threads - 1);
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n = n;
+    job->chunks = threads;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      n_ = n;
-      chunks_ = threads;
-      next_chunk_.store(0);
-      pending_ = threads - 1;
-      error_ = nullptr;
+      job_ = job;
       wanted_workers_ = threads - 1;
       ++generation_;
     }
     cv_.notify_all();
-    work();
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    job->work();
+    job->wait();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_.reset();
+    }
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
@@ -60,50 +104,29 @@ class ThreadPool {
     }
   }
 
-  // Claim chunks until none is left; chunk i covers [i*n/chunks, (i+1)*n/chunks).
-  void work() {
-    for (;;) {
-      int64_t c = next_chunk_.fetch_add(1);
-      if (c >= chunks_) return;
-      int64_t b = n_ * c / chunks_, e = n_ * (c + 1) / chunks_;
-      if (b >= e) continue;
-      try {
-        (*fn_)(b, e);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-  }
-
   void worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return stop_ || (generation_ != seen && index < wanted_workers_); });
         if (stop_) return;
         seen = generation_;
+        job = job_;
       }
-      work();
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (job) job->work();
     }
   }
 
   std::mutex region_mu_;
   std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
+  std::condition_variable cv_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0;
-  int64_t chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
-  int pending_ = 0;
+  std::shared_ptr<Job> job_;
   int wanted_workers_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
-  std::exception_ptr error_;
 };
 
 ThreadPool* g_pool = nullptr;

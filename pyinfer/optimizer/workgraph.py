@@ -51,6 +51,9 @@ def set_attr(node: onnx.NodeProto, name: str, value) -> None:
     node.attribute.append(helper.make_attribute(name, value))
 
 
+_SIZE_AMPLIFYING_OPS = frozenset({"Range", "ConstantOfShape", "Expand", "Tile", "Resize", "Upsample", "Pad", "OneHot"})
+
+
 class WorkGraph:
     def __init__(self, model: onnx.ModelProto, num_threads: int = 0, max_memory_bytes: int | None = None):
         self.model = model
@@ -253,8 +256,12 @@ class WorkGraph:
                                   list(self.model.graph.output), initializer=inits)
         model = helper.make_model(graph, opset_imports=self._opset_imports(), ir_version=self.model.ir_version)
         model.functions.extend(self.model.functions)
+        # onnx's data propagation materializes the values it propagates: a Range(0, 2**31, 1)
+        # of small constants would take seconds and gigabytes inside onnx, outside our memory
+        # limits. Propagate data only through graphs without such size-amplifying ops.
+        data_prop = not any(n.op_type in _SIZE_AMPLIFYING_OPS for n in self.nodes)
         try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=data_prop)
         except Exception:
             return  # shape inference is a help, never a requirement
         for vi in itertools.chain(inferred.graph.value_info, inferred.graph.output):

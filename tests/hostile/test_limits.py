@@ -148,3 +148,17 @@ def test_strong_antialiased_downscale_matches_the_reference():
     (got,) = run(m, {"X0": x})
     (want,) = ReferenceEvaluator(m).run(None, {"X0": x})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_range_of_small_constants_does_not_stall_session_creation():
+    """onnx's shape-inference data propagation would materialize Range(0, 2**31 - 1, 1) (seconds,
+    gigabytes) while the optimizer infers shapes: the session must be created at once and the
+    bomb caught by pyinfer's own limit when the node runs."""
+    import time
+
+    m = single_op("Range", [], consts=[np.array(0, np.int32), np.array(2**31 - 1, np.int32), np.array(1, np.int32)])
+    start = time.perf_counter()
+    sess = pyinfer.InferenceSession(m, max_memory_bytes=1 << 24)
+    assert time.perf_counter() - start < 2.0
+    with pytest.raises(pyinfer.ResourceLimitError, match="Range node 'n0'"):
+        sess.run(None, {})
