@@ -40,10 +40,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Use the checkout's pyinfer when it holds a dev build (tools/dev_build.sh), else the installed one.
-if glob.glob(os.path.join(ROOT, "pyinfer", "_kernels*")):
-    sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+from _checkout import use_checkout_if_built  # noqa: E402
+
+use_checkout_if_built()
 MODEL_NAMES = ("cifar10", "resnet18", "mobilenetv2", "squeezenet11", "textcnn")
 SEQ_MODEL_NAMES = ("bilstm", "gru", "rnn_tanh", "rnn_relu", "crnn")
 # Further names export_models.py knows (test sizes, the padded and streaming LSTMs); listed here so

@@ -82,7 +82,8 @@ def main() -> None:
     ap.add_argument("--filter", default="", help="only layers whose label contains this")
     ap.add_argument("--fused", action="store_true", help="Conv followed by Relu")
     args = ap.parse_args()
-    sys.path.insert(0, ROOT)
+    from _checkout import use_checkout_if_built
+    use_checkout_if_built()
     import onnxruntime as ort
 
     import pyinfer

@@ -44,7 +44,8 @@ def worker(threads: int, repeats: int, quick: bool, isa: str | None) -> list[dic
 
     import numpy as np
 
-    sys.path.insert(0, ROOT)
+    from _checkout import use_checkout_if_built
+    use_checkout_if_built()
     import pyinfer
     from pyinfer import kernels
 

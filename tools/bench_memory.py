@@ -70,7 +70,8 @@ def child(runtime: str, model: str, threads: int, runs: int) -> dict:
     import numpy as np
 
     if runtime == "pyinfer":
-        sys.path.insert(0, ROOT)
+        from _checkout import use_checkout_if_built
+        use_checkout_if_built()
         import pyinfer
 
         base = _status("VmRSS")

@@ -18,7 +18,9 @@ import time
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _checkout import use_checkout_if_built  # noqa: E402
+
+use_checkout_if_built()
 import pyinfer  # noqa: E402
 
 

@@ -31,6 +31,10 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from _checkout import DEV_BUILD, use_checkout_if_built as _use_checkout  # noqa: E402
+
+MAX_CONSECUTIVE_CRASHES = 20  # a worker that cannot run any case: stop instead of restarting forever
 
 # Worker-side limits: keep a fuzz run from eating a shared machine (every size check in pyinfer
 # uses this instead of half the physical memory).
@@ -353,7 +357,7 @@ def worker_main(seed: int) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    sys.path.insert(0, ROOT)
+    _use_checkout()
     _setup_worker_limits()
     seeds = seed_models()
     out = sys.stdout
@@ -370,7 +374,9 @@ def worker_main(seed: int) -> None:
 
 class Worker:
     def __init__(self, seed: int):
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ)
+        if DEV_BUILD:
+            env["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", "--seed", str(seed)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, cwd=ROOT)
@@ -423,6 +429,7 @@ def fuzz(seed: int, cases: int | None = None, seconds: float | None = None, time
     counts: dict[str, int] = {}
     failures = []
     index = 0
+    consecutive_crashes = 0
     try:
         while (cases is None or index < cases) and (seconds is None or time.monotonic() - start < seconds):
             outcome = worker.run(index, timeout)
@@ -435,7 +442,11 @@ def fuzz(seed: int, cases: int | None = None, seconds: float | None = None, time
                     _save_case(save_dir, seed, index, outcome)
                 if outcome.startswith(("crash", "hang")):
                     worker = Worker(seed)
+            consecutive_crashes = consecutive_crashes + 1 if outcome.startswith(("crash", "hang")) else 0
             index += 1
+            if consecutive_crashes >= MAX_CONSECUTIVE_CRASHES:
+                log(f"stopping: the worker died on {consecutive_crashes} cases in a row (can it import pyinfer?)")
+                break
     finally:
         worker.close()
     return {"seed": seed, "executed": index, "seconds": round(time.monotonic() - start, 1), "counts": counts,
@@ -445,7 +456,7 @@ def fuzz(seed: int, cases: int | None = None, seconds: float | None = None, time
 def _save_case(save_dir: str, seed: int, index: int, outcome: str) -> None:
     import numpy as np
 
-    sys.path.insert(0, ROOT)
+    _use_checkout()
     os.makedirs(save_dir, exist_ok=True)
     data, feeds = make_case(seed, index, seed_models())
     base = os.path.join(save_dir, f"seed{seed}_case{index}")
@@ -458,7 +469,7 @@ def _save_case(save_dir: str, seed: int, index: int, outcome: str) -> None:
 
 
 def replay(seed: int, index: int) -> None:
-    sys.path.insert(0, ROOT)
+    _use_checkout()
     import pyinfer
 
     data, feeds = make_case(seed, index, seed_models())

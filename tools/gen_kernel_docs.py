@@ -9,7 +9,8 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from _checkout import use_checkout_if_built
+use_checkout_if_built()
 
 import pyinfer  # noqa: E402
 from pyinfer import kernels  # noqa: E402
