@@ -30,7 +30,6 @@ warm-up the runs are interleaved; the table shows medians and ratio = pyinfer / 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
