@@ -32,9 +32,9 @@ rm -rf "$TREE"
 mkdir -p "$TREE"
 mkdir -p "$TREE"/tools
 cp -r pyinfer tests pyproject.toml "$TREE"/
-cp tools/fuzz.py "$TREE"/tools/
-rm -f "$TREE"/pyinfer/_kernels*.so
-cp "$BUILD"/_kernels*.so "$TREE"/pyinfer/
+cp tools/fuzz.py tools/_checkout.py "$TREE"/tools/
+rm -f "$TREE"/pyinfer/_kernels*.so "$TREE"/pyinfer/_runtime*.so
+cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so "$TREE"/pyinfer/
 
 # Python itself is not instrumented: the ASan runtime must be loaded first, and Python's
 # own allocations "leak" at exit by design, so leak detection is off (tests/test_leaks.py
