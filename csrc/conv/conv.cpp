@@ -8,6 +8,7 @@
 // offset) and one column per grid position; it is built (or consumed) a tile of grid
 // positions at a time, so its size stays bounded whatever the image size.
 #include "conv/conv.h"
+#include "common/scratch.h"
 
 #include <algorithm>
 #include <atomic>
@@ -310,30 +311,9 @@ Epilogue block_epilogue(const ConvGeometry& g, const float* bias, const ConvEpil
   return e;
 }
 
-// Grow-only 64-byte aligned per-thread buffer (a fresh large allocation per call would be
-// fresh pages, i.e. page faults, every call).
-class TileScratch {
- public:
-  ~TileScratch() { std::free(data_); }
-  float* get(int64_t n) {
-    if (n > cap_) {
-      std::free(data_);
-      data_ = nullptr;
-      cap_ = 0;
-      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!data_) throw std::bad_alloc();
-      cap_ = n;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t cap_ = 0;
-};
-thread_local TileScratch tls_tile;
-thread_local TileScratch tls_dw;
+// Per-thread tile buffers (common/scratch.h): packed column panels, padded depthwise planes.
+thread_local ScratchBuffer tls_tile;
+thread_local ScratchBuffer tls_dw;
 
 // Units [0, n) handed out `grain` at a time from a shared counter: a thread that the OS
 // delays (a busy machine) leaves its share to the others instead of holding up the call.

@@ -15,6 +15,7 @@
 // side; a skinny product with a packed B streams each panel once for all of K.
 // The epilogue runs on each micro-tile right after its last K block (see gemm/epilogue.h).
 #include "gemm/gemm.h"
+#include "common/scratch.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -33,30 +34,8 @@ constexpr int64_t kSkinnyMaxM = 16;
 constexpr int64_t kSkinnyMaxMPacked = 16;
 constexpr int64_t kFlopsPerThread = int64_t(1) << 20;  // below this a thread costs more than it gives
 
-// A grow-only 64-byte aligned scratch buffer; one per thread and purpose (thread_local), so
-// concurrent sgemm calls from different threads never share one.
-class Scratch {
- public:
-  ~Scratch() { std::free(data_); }
-  float* get(int64_t n) {
-    if (n > cap_) {
-      std::free(data_);
-      data_ = nullptr;
-      cap_ = 0;
-      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!data_) throw std::bad_alloc();
-      cap_ = n;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t cap_ = 0;
-};
-
-thread_local Scratch tls_pack_a, tls_pack_b;
+// Packing buffers, one per thread and operand (common/scratch.h).
+thread_local ScratchBuffer tls_pack_a, tls_pack_b;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
