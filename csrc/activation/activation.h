@@ -50,20 +50,10 @@ struct ActivationTable {
 
 constexpr int64_t kSoftmaxBlock = 512;  // columns per softmax_cols call (stack scratch)
 
-namespace isa_scalar { extern const ActivationTable activation_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const ActivationTable activation_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const ActivationTable activation_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(ActivationTable, activation_table)
 
 inline const ActivationTable& activation_table() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::activation_table, isa_avx2::activation_table, isa_avx512::activation_table);
-#else
-  return isa_scalar::activation_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(activation_table);
 }
 
 // --- drivers (threaded; num_threads <= 0 means the default) ----------------------------

@@ -35,3 +35,20 @@ const T& select_isa(const T& scalar, const T& avx2, const T& avx512) {
 }
 
 }  // namespace pyinfer
+
+// The dispatch pattern of every kernel family (see docs/ARCHITECTURE.md): a struct of function
+// pointers, one const instance per tier defined in the family's *_isa.cpp, and an accessor.
+// Inside namespace pyinfer, PYINFER_DECLARE_ISA_TABLE(Type, name) declares the per-tier
+// instances; PYINFER_ACTIVE_ISA_TABLE(name) is the active tier's one. Builds without the x86
+// tiers (aarch64) have the scalar instance only.
+#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
+#define PYINFER_DECLARE_ISA_TABLE(Type, name)        \
+  namespace isa_scalar { extern const Type name; }   \
+  namespace isa_avx2 { extern const Type name; }     \
+  namespace isa_avx512 { extern const Type name; }
+#define PYINFER_ACTIVE_ISA_TABLE(name) \
+  ::pyinfer::select_isa(::pyinfer::isa_scalar::name, ::pyinfer::isa_avx2::name, ::pyinfer::isa_avx512::name)
+#else
+#define PYINFER_DECLARE_ISA_TABLE(Type, name) namespace isa_scalar { extern const Type name; }
+#define PYINFER_ACTIVE_ISA_TABLE(name) (::pyinfer::isa_scalar::name)
+#endif

@@ -1,7 +1,6 @@
-// The dispatch pattern every kernel family follows (see docs/ARCHITECTURE.md):
-//  1. a struct of function pointers (the family's "table");
-//  2. one const instance per tier, defined in the family's *_isa.cpp (compiled per tier);
-//  3. a portable accessor that picks the active tier's instance with select_isa().
+// The smallest instance of the dispatch pattern every kernel family follows (see
+// PYINFER_DECLARE_ISA_TABLE in common/cpu_features.h): the tests use it to check that the
+// active tier reaches the copy of the code compiled for it.
 #pragma once
 #include "common/cpu_features.h"
 
@@ -12,20 +11,10 @@ struct IsaProbe {
   int (*vector_width)();
 };
 
-namespace isa_scalar { extern const IsaProbe isa_probe_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const IsaProbe isa_probe_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const IsaProbe isa_probe_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(IsaProbe, isa_probe_table)
 
 inline const IsaProbe& isa_probe() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::isa_probe_table, isa_avx2::isa_probe_table, isa_avx512::isa_probe_table);
-#else
-  return isa_scalar::isa_probe_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(isa_probe_table);
 }
 
 }  // namespace pyinfer

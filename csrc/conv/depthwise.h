@@ -41,20 +41,10 @@ inline int64_t dw_fast_scratch_floats(const DepthwisePlane& p) {
   return dw_fast_rows(p) * dw_fast_stride(p) * p.sw + 2 * dw_fast_stride(p) + 2;
 }
 
-namespace isa_scalar { extern const DepthwiseKernels depthwise_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const DepthwiseKernels depthwise_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const DepthwiseKernels depthwise_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(DepthwiseKernels, depthwise_table)
 
 inline const DepthwiseKernels& depthwise_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::depthwise_table, isa_avx2::depthwise_table, isa_avx512::depthwise_table);
-#else
-  return isa_scalar::depthwise_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(depthwise_table);
 }
 
 }  // namespace pyinfer

@@ -33,20 +33,10 @@ struct Im2colKernels {
   void (*split_phases)(const float* row, int64_t W, int64_t s, int64_t phase_w, float* out);
 };
 
-namespace isa_scalar { extern const Im2colKernels im2col_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const Im2colKernels im2col_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const Im2colKernels im2col_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(Im2colKernels, im2col_table)
 
 inline const Im2colKernels& im2col_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::im2col_table, isa_avx2::im2col_table, isa_avx512::im2col_table);
-#else
-  return isa_scalar::im2col_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(im2col_table);
 }
 
 }  // namespace pyinfer

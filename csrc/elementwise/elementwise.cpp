@@ -9,21 +9,10 @@
 
 namespace pyinfer {
 
-namespace isa_scalar { extern const ElementwiseKernels elementwise_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const ElementwiseKernels elementwise_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const ElementwiseKernels elementwise_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(ElementwiseKernels, elementwise_table)
 
 const ElementwiseKernels& elementwise_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::elementwise_table, isa_avx2::elementwise_table,
-                    isa_avx512::elementwise_table);
-#else
-  return isa_scalar::elementwise_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(elementwise_table);
 }
 
 namespace {

@@ -57,21 +57,10 @@ struct GemmKernels {
                    int64_t i0, int64_t j0);
 };
 
-namespace isa_scalar { extern const GemmKernels gemm_kernels_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const GemmKernels gemm_kernels_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const GemmKernels gemm_kernels_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(GemmKernels, gemm_kernels_table)
 
 inline const GemmKernels& gemm_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::gemm_kernels_table, isa_avx2::gemm_kernels_table,
-                    isa_avx512::gemm_kernels_table);
-#else
-  return isa_scalar::gemm_kernels_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(gemm_kernels_table);
 }
 
 }  // namespace pyinfer

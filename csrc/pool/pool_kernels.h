@@ -21,20 +21,10 @@ struct PoolKernels {
   float (*plane_reduce)(const float* x, int64_t n, int kind, float p);
 };
 
-namespace isa_scalar { extern const PoolKernels pool_kernels_table; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const PoolKernels pool_kernels_table; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const PoolKernels pool_kernels_table; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(PoolKernels, pool_kernels_table)
 
 inline const PoolKernels& pool_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::pool_kernels_table, isa_avx2::pool_kernels_table, isa_avx512::pool_kernels_table);
-#else
-  return isa_scalar::pool_kernels_table;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(pool_kernels_table);
 }
 
 }  // namespace pyinfer

@@ -110,22 +110,11 @@ void run_rnn(const Problem& p);
 
 }  // namespace rnn
 
-namespace isa_scalar { extern const rnn::RowKernels rnn_row_kernels; }
-#ifdef PYINFER_HAVE_AVX2
-namespace isa_avx2 { extern const rnn::RowKernels rnn_row_kernels; }
-#endif
-#ifdef PYINFER_HAVE_AVX512
-namespace isa_avx512 { extern const rnn::RowKernels rnn_row_kernels; }
-#endif
+PYINFER_DECLARE_ISA_TABLE(rnn::RowKernels, rnn_row_kernels)
 
 namespace rnn {
 inline const RowKernels& row_kernels() {
-#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
-  return select_isa(isa_scalar::rnn_row_kernels, isa_avx2::rnn_row_kernels,
-                    isa_avx512::rnn_row_kernels);
-#else
-  return isa_scalar::rnn_row_kernels;
-#endif
+  return PYINFER_ACTIVE_ISA_TABLE(rnn_row_kernels);
 }
 }  // namespace rnn
 }  // namespace pyinfer
