@@ -57,7 +57,7 @@ void unary(Unary op, const float* x, float* y, int64_t n, float a, float b) {
       return map(x, y, n, [&](VecF v) { return vselect_gt(v, zero, v, va * vexpm1(v / va)); });
     case Unary::Softplus:  // max(x, 0) + log1p(exp(-|x|)): no overflow, exact limits
       return map(x, y, n, [&](VecF v) {
-        return vmax_nan(v, zero) + vlog1p_unit(vexp_full(vneg(vabs(v))));
+        return vmax_nan(v, zero) + vlog1p_unit(vexp(vneg(vabs(v))));
       });
     case Unary::Softsign:  // x / (1 + |x|), with the limits +-1 at +-inf (not inf/inf)
       return map(x, y, n, [&](VecF v) {
@@ -86,12 +86,12 @@ void unary(Unary op, const float* x, float* y, int64_t n, float a, float b) {
     case Unary::GeluTanh:
       return map(x, y, n, [&](VecF v) {
         VecF u = v * fmadd(v * v, VecF::set1(0.044715f * 0.7978845608028654f), VecF::set1(0.7978845608028654f));
-        VecF r = v / (one + vexp_full(VecF::set1(-2.0f) * u));
+        VecF r = v / (one + vexp(VecF::set1(-2.0f) * u));
         return vselect_gt(neg_max, v, zero, r);
       });
     case Unary::Mish:  // x tanh(log(1 + e^x)) = x n / (n + 2), n = e^x (e^x + 2)
       return map(x, y, n, [&](VecF v) {
-        VecF e = vexp_full(v);
+        VecF e = vexp(v);
         VecF m = e * (e + VecF::set1(2.0f));
         VecF r = v * (m / (m + VecF::set1(2.0f)));
         r = vselect_gt(v, VecF::set1(20.0f), v, r);  // tanh(softplus(x)) == 1 in float; avoids inf/inf
@@ -158,14 +158,14 @@ void softmax_row(const float* x, float* y, int64_t len, bool log) {
     const int64_t stop = full - i > kSumRun * N ? i + kSumRun * N : full;
     VecF s = VecF::zero();
     for (; i < stop; i += N) {
-      VecF e = vexp_full(VecF::load(x + i) - vm);
+      VecF e = vexp(VecF::load(x + i) - vm);
       if (!log) e.store(y + i);
       s = s + e;
     }
     sum += s.hsum();
   }
   if (rest) {
-    VecF e = vexp_full(VecF::load_partial(x + full, rest) - vm);  // masked lanes are not summed
+    VecF e = vexp(VecF::load_partial(x + full, rest) - vm);  // masked lanes are not summed
     float tmp[VecF::N];
     e.store(tmp);
     for (int k = 0; k < rest; ++k) sum += tmp[k];
@@ -214,7 +214,7 @@ void softmax_cols(const float* x, float* y, int64_t axis_len, int64_t stride, in
       const float* row = x + k * stride;
       float* out = y + k * stride;
       for_each_vec([&](int64_t c, int w) {
-        VecF e = vexp_full(ld(row + c, w) - ld(mx + c, w));
+        VecF e = vexp(ld(row + c, w) - ld(mx + c, w));
         if (!log) st(e, out + c, w);
         st(ld(acc + c, w) + e, acc + c, w);
       });

@@ -1,4 +1,4 @@
-// Vector float32 math for the activation kernels: exp over the full float range, expm1,
+// Vector float32 math for the activation and RNN kernels (exp is simd.h's vexp): expm1,
 // log1p on [0, 1], tanh, sigmoid and erf, built only on the VecF interface of simd.h.
 //
 // Include only from *_isa.cpp files (after common/simd.h); everything lives in the tier's
@@ -16,27 +16,6 @@ static constexpr float kFltMax = 3.402823466e+38f;
 
 static inline VecF vneg(VecF x) { return VecF::zero() - x; }
 
-// exp(x) over the whole float range: finite up to ln(FLT_MAX) = 88.72 (simd.h's vexp stops
-// at 88.38), gradual underflow to denormals below -87.3, +inf above, 0 below -104.
-// x = n ln2 + r, |r| <= ln2/2; exp(r) by Cephes' degree-6 polynomial; 2^n applied as two
-// factors 2^n1 * 2^n2 so that n in [-150, 128] stays inside vpow2i's exponent range.
-static inline VecF vexp_full(VecF x) {
-  VecF xc = vmin(vmax(x, VecF::set1(-104.0f)), VecF::set1(88.8f));  // NaN -> handled at the end
-  VecF n = vround_down(fmadd(xc, VecF::set1(1.44269504088896341f), VecF::set1(0.5f)));
-  VecF r = fmadd(n, VecF::set1(-0.693359375f), xc);  // ln2 split in two: n*C1 is exact
-  r = fmadd(n, VecF::set1(2.12194440e-4f), r);
-  VecF p = VecF::set1(1.9875691500E-4f);
-  p = fmadd(p, r, VecF::set1(1.3981999507E-3f));
-  p = fmadd(p, r, VecF::set1(8.3334519073E-3f));
-  p = fmadd(p, r, VecF::set1(4.1665795894E-2f));
-  p = fmadd(p, r, VecF::set1(1.6666665459E-1f));
-  p = fmadd(p, r, VecF::set1(5.0000001201E-1f));
-  p = fmadd(p * r, r, r + VecF::set1(1.0f));
-  VecF n1 = vround_down(n * VecF::set1(0.5f));
-  VecF n2 = n - n1;
-  return vkeep_nan(x, (p * vpow2i(n1)) * vpow2i(n2));
-}
-
 // exp(x) - 1 without the cancellation near 0: the polynomial r + r^2 P(r) directly for
 // |x| < ln2/2, exp(x) - 1 elsewhere (there |result| >= 0.29, so exp's error grows < 4x).
 static inline VecF vexpm1(VecF x) {
@@ -47,7 +26,7 @@ static inline VecF vexpm1(VecF x) {
   p = fmadd(p, x, VecF::set1(1.6666665459E-1f));
   p = fmadd(p, x, VecF::set1(5.0000001201E-1f));
   VecF small = fmadd(p * x, x, x);
-  VecF big = vexp_full(x) - VecF::set1(1.0f);  // NaN stays NaN; -inf -> -1, +inf -> inf
+  VecF big = vexp(x) - VecF::set1(1.0f);  // NaN stays NaN; -inf -> -1, +inf -> inf
   return vselect_gt(VecF::set1(0.34657359f), vabs(x), small, big);
 }
 
@@ -81,7 +60,7 @@ static inline VecF vlog1p_unit(VecF u) {
 
 // 1 / (1 + exp(-x)): exp(-x) = inf for x < -88.7 gives exactly 0, and 0 for x > 104 gives 1.
 static inline VecF vsigmoid(VecF x) {
-  return VecF::set1(1.0f) / (VecF::set1(1.0f) + vexp_full(vneg(x)));
+  return VecF::set1(1.0f) / (VecF::set1(1.0f) + vexp(vneg(x)));
 }
 
 // tanh: Cephes' odd polynomial for |x| <= 0.625 (keeps full relative accuracy near 0),
@@ -95,7 +74,7 @@ static inline VecF vtanh(VecF x) {
   p = fmadd(p, z, VecF::set1(1.33314422036E-1f));
   p = fmadd(p, z, VecF::set1(-3.33332819422E-1f));
   VecF small = fmadd(p * z, x, x);
-  VecF e = vexp_full(ax + ax);
+  VecF e = vexp(ax + ax);
   VecF big = VecF::set1(1.0f) - VecF::set1(2.0f) / (e + VecF::set1(1.0f));
   big = vselect_gt(VecF::zero(), x, vneg(big), big);
   return vselect_gt(ax, VecF::set1(0.625f), big, small);  // NaN: comparison false -> small = NaN
@@ -125,7 +104,7 @@ static inline VecF verfc_tail(VecF t) {  // t >= 0.9277 (and NaN-free: callers c
   r = fmadd(r, t, VecF::set1(-6.34846687e-1f));
   r = fmadd(r, t, VecF::set1(-1.28717512e-1f));
   r = fmadd(r, t, vneg(t));
-  return vexp_full(r);
+  return vexp(r);
 }
 static const float kErfSplit = 0.927734375f;
 static inline VecF verf(VecF x) {

@@ -168,13 +168,14 @@ static inline VecF vpow2i(VecF n) {
 }
 #endif
 
-// exp(x) for float32, ~1 ulp on [-87.3, 88.7]; saturates outside (0 and +inf); NaN -> NaN.
-// Cephes-style: x = n*ln2 + r, exp(r) by a degree-6 polynomial, times 2^n.
+// exp(x) for float32 over the whole range: ~1 ulp, finite up to ln(FLT_MAX) = 88.72, gradual
+// underflow to denormals below -87.3, +inf above, 0 below -104; NaN -> NaN.
+// Cephes-style: x = n*ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial; 2^n applied as
+// two factors 2^n1 * 2^n2 so that n in [-150, 128] stays inside vpow2i's exponent range.
 static inline VecF vexp(VecF x) {
-  const VecF hi = VecF::set1(88.3762626647949f), lo = VecF::set1(-87.3365447504f);
-  VecF xc = vmin(vmax(x, lo), hi);  // NaN in x: max/min return the second operand -> handled below
+  VecF xc = vmin(vmax(x, VecF::set1(-104.0f)), VecF::set1(88.8f));  // NaN -> handled at the end
   VecF n = vround_down(fmadd(xc, VecF::set1(1.44269504088896341f), VecF::set1(0.5f)));
-  VecF r = fmadd(n, VecF::set1(-0.693359375f), xc);
+  VecF r = fmadd(n, VecF::set1(-0.693359375f), xc);  // ln2 split in two: n*C1 is exact
   r = fmadd(n, VecF::set1(2.12194440e-4f), r);
   VecF p = VecF::set1(1.9875691500E-4f);
   p = fmadd(p, r, VecF::set1(1.3981999507E-3f));
@@ -183,11 +184,9 @@ static inline VecF vexp(VecF x) {
   p = fmadd(p, r, VecF::set1(1.6666665459E-1f));
   p = fmadd(p, r, VecF::set1(5.0000001201E-1f));
   p = fmadd(p * r, r, r + VecF::set1(1.0f));
-  VecF res = p * vpow2i(n);
-  // exact limits outside the clamped range
-  res = vselect_gt(x, hi, VecF::set1(__builtin_inff()), res);
-  res = vselect_gt(lo, x, VecF::zero(), res);
-  return vkeep_nan(x, res);
+  VecF n1 = vround_down(n * VecF::set1(0.5f));
+  VecF n2 = n - n1;
+  return vkeep_nan(x, (p * vpow2i(n1)) * vpow2i(n2));
 }
 
 }  // namespace PYINFER_ISA_NS

@@ -2,6 +2,7 @@
 // functions on VecF. Include only from *_isa.cpp files, after common/simd.h; everything
 // stays in namespace pyinfer::PYINFER_ISA_NS (see simd.h on ODR).
 #pragma once
+#include "activation/vec_math.h"
 #include "common/simd.h"
 #include "rnn/rnn_types.h"
 
@@ -9,29 +10,7 @@ namespace pyinfer {
 namespace PYINFER_ISA_NS {
 namespace rnn_math {
 
-// 1 / (1 + e^-x). vexp saturates, so large |x| gives exactly 0 or 1; NaN stays NaN.
-static inline VecF vsigmoid(VecF x) {
-  const VecF one = VecF::set1(1.0f);
-  return one / (one + vexp(VecF::zero() - x));
-}
-
-// tanh with full relative precision near 0 (Cephes tanhf): an odd polynomial for
-// |x| < 0.625, 1 - 2 / (e^{2|x|} + 1) with the sign of x elsewhere.
-static inline VecF vtanh(VecF x) {
-  const VecF one = VecF::set1(1.0f);
-  VecF ax = vabs(x);
-  VecF s = x * x;
-  VecF p = VecF::set1(-5.70498872745e-3f);
-  p = fmadd(p, s, VecF::set1(2.06390887954e-2f));
-  p = fmadd(p, s, VecF::set1(-5.37397155531e-2f));
-  p = fmadd(p, s, VecF::set1(1.33314422036e-1f));
-  p = fmadd(p, s, VecF::set1(-3.33332819422e-1f));
-  VecF small = fmadd(p * s, x, x);
-  VecF big = one - VecF::set1(2.0f) / (vexp(ax + ax) + one);
-  big = vselect_gt(VecF::zero(), x, VecF::zero() - big, big);
-  // NaN: the comparison is false, so `small` (NaN) is taken.
-  return vselect_gt(ax, VecF::set1(0.625f), big, small);
-}
+// vsigmoid and vtanh come from activation/vec_math.h (shared with the activation kernels).
 
 // min(max(x, -c), c), NaN kept.
 static inline VecF vclip(VecF x, float c) {
