@@ -33,9 +33,13 @@ def opset_map(model_or_imports) -> dict[str, int]:
     return out
 
 
-def initializer_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    consts = {}
+def initializer_arrays(graph: onnx.GraphProto, weights: dict | None = None) -> dict[str, np.ndarray]:
+    """name -> array of every initializer. weights: arrays of initializers the proto holds as
+    stubs (loader.load_model_parts); the returned dict is that very dict, extended."""
+    consts = {} if weights is None else weights
     for t in graph.initializer:
+        if t.name in consts:
+            continue
         try:
             consts[t.name] = numpy_helper.to_array(t)
         except Exception as e:
@@ -91,17 +95,25 @@ class GraphExecutor:
 
     def __init__(self, graph: onnx.GraphProto, opset: dict[str, int], num_threads: int = 0,
                  outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None,
-                 mode: str = "python"):
+                 mode: str = "python", weights: dict | None = None):
+        """weights: arrays of the initializers that graph holds as stubs; the executor takes the
+        dict over (packed weights replace their entries in it)."""
         if mode not in MODES:
             raise ValueError(f"executor mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.num_threads = num_threads
-        self.constants = initializer_arrays(graph)
+        self.constants = initializer_arrays(graph, weights)
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
                         max_memory_bytes=max_memory_bytes)
         self.steps = []
-        self._reads = []  # per step: every name it reads, subgraph outer-scope reads included
+        # per step: every name it reads, subgraph outer-scope reads included
+        self._reads = [node_reads(node) for node in nodes]
+        self.output_names = [o.name for o in graph.output]
+        readers = {}
+        for reads in self._reads:
+            for name in reads:
+                readers[name] = readers.get(name, 0) + 1
         for node in nodes:
             domain = "" if node.domain == "ai.onnx" else node.domain
             if domain not in opset:
@@ -116,31 +128,24 @@ class GraphExecutor:
             except Exception as e:  # an attribute value setup() could not digest: name the node
                 raise InvalidModelError(f"{node.op_type} node {node.name!r}: {type(e).__name__}: {e}") from e
             self.steps.append((op, list(node.input), list(node.output)))
-            self._reads.append(node_reads(node))
-        self.output_names = [o.name for o in graph.output]
+            self._drop_packed_constant(op, readers)  # before the next op packs: one copy at a time
         self._plan_lifetimes()
-        self._drop_packed_constants()
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
 
-    def _drop_packed_constants(self):
+    def _drop_packed_constant(self, op, readers: dict):
         """Keep each packed weight once: an op that packed a constant (its `_packed_source`) gets a
         zero-memory placeholder of the same shape and dtype instead, when nothing else reads it."""
-        readers = {}
-        for reads in self._reads:
-            for name in reads:
-                readers[name] = readers.get(name, 0) + 1
-        outputs = set(self.output_names)
-        for op, inputs, _ in self.steps:
-            src = getattr(op, "_packed_source", None)
-            if src is None or getattr(op, "_packed", None) is None:
-                continue
-            for name in inputs:
-                if name and self.constants.get(name) is src and readers.get(name) == 1 and name not in outputs:
-                    ph = _placeholder(src)
-                    self.constants[name] = ph
-                    op._packed_source = ph
-                    break
+        src = getattr(op, "_packed_source", None)
+        if src is None or getattr(op, "_packed", None) is None:
+            return
+        for name in op.node.input:
+            if (name and self.constants.get(name) is src and readers.get(name) == 1
+                    and name not in self.output_names):
+                ph = _placeholder(src)
+                self.constants[name] = ph
+                op._packed_source = ph
+                return
 
     def _plan_lifetimes(self):
         # After step i, drop the values whose last reader is step i (unless they are outputs).

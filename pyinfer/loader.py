@@ -13,6 +13,7 @@ import stat
 import onnx
 from google.protobuf.message import DecodeError
 
+from . import model_file
 from .errors import InvalidModelError, ModelLoadError
 from .limits import check_size
 from .validate import check_model, looks_absolute, tensor_nbytes
@@ -20,10 +21,22 @@ from .validate import check_model, looks_absolute, tensor_nbytes
 
 def load_model(model, max_memory_bytes: int | None = None) -> onnx.ModelProto:
     """Accept a path (str / os.PathLike), the serialized bytes, or a ModelProto; check it."""
+    proto, weights = load_model_parts(model, max_memory_bytes, split=False)
+    return proto
+
+
+def load_model_parts(model, max_memory_bytes: int | None = None,
+                     split: bool = True) -> tuple[onnx.ModelProto, dict]:
+    """(checked ModelProto, weights). With split, large top-level initializers of a path or
+    bytes come out as arrays in `weights` (name -> np.ndarray) and stay in the proto as stubs
+    (name, dims, data type, no data): the weights are held once (model_file.py)."""
+    weights = {}
     if isinstance(model, onnx.ModelProto):
         proto, where, base_dir = model, "the given ModelProto", None
     elif isinstance(model, (bytes, bytearray, memoryview)):
-        proto, where, base_dir = _parse(bytes(model), "the given bytes"), "the given bytes", None
+        where, base_dir = "the given bytes", None
+        proto, weights = _parse_split(lambda: model_file.bytes_split(model), lambda: bytes(model), where,
+                                      split and len(model) > 0)
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if isinstance(path, bytes):
@@ -33,12 +46,8 @@ def load_model(model, max_memory_bytes: int | None = None) -> onnx.ModelProto:
         if not os.path.isfile(path):
             raise ModelLoadError(f"model file not found (or not a regular file): {path!r}")
         check_size(f"model file {path!r}", [os.path.getsize(path)], "uint8", max_memory_bytes)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ModelLoadError(f"cannot read model file {path!r}: {e}") from e
-        proto, where, base_dir = _parse(data, repr(path)), repr(path), os.path.dirname(os.path.abspath(path))
+        where, base_dir = repr(path), os.path.dirname(os.path.abspath(path))
+        proto, weights = _parse_split(lambda: model_file.read_split(path), lambda: _read(path), where, split)
     else:
         raise ModelLoadError(
             f"cannot load a model from {type(model).__name__}: pass a file path, bytes or an onnx.ModelProto"
@@ -57,8 +66,32 @@ def load_model(model, max_memory_bytes: int | None = None) -> onnx.ModelProto:
             proto.CopyFrom(model)  # never modify the caller's proto
         for t, label in _external_tensors(proto):
             _load_external(t, label, base_dir, where, max_memory_bytes)
-    check_model(proto, max_memory_bytes)
-    return proto
+    check_model(proto, max_memory_bytes, detached=frozenset(weights))
+    return proto, weights
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model file {path!r}: {e}") from e
+
+
+def _parse_split(split_fn, read_fn, where: str, split: bool) -> tuple[onnx.ModelProto, dict]:
+    """Parse with the weights split out when the bytes allow it, else whole (whose errors are
+    the ones users see for a corrupt file)."""
+    if split:
+        try:
+            lean, raw = split_fn()
+            proto = onnx.ModelProto()
+            proto.ParseFromString(lean)
+            return proto, model_file.attach_weights(proto, raw)
+        except (model_file.Unsplittable, DecodeError, RuntimeError, ValueError, RecursionError):
+            pass
+        except OSError as e:
+            raise ModelLoadError(f"cannot read model file {where}: {e}") from e
+    return _parse(read_fn(), where), {}
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:

@@ -11,8 +11,8 @@ from onnx import helper
 
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
 from .executor import MODES, GraphExecutor, opset_map
-from .loader import load_model
-from .optimizer import optimize
+from .loader import load_model_parts
+from .optimizer import optimize_parts
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
 from .profiling import Profiler
 
@@ -82,21 +82,24 @@ class InferenceSession:
             opts.intra_op_num_threads = num_threads
         self.options = opts
         self.num_threads = opts.intra_op_num_threads
-        self._model = load_model(model, max_memory_bytes=opts.max_memory_bytes)
+        # Large initializers come as arrays beside a proto of stubs: the weights are held once
+        # from here on (loaded, folded, packed: each step frees what it replaces).
+        self._model, weights = load_model_parts(model, max_memory_bytes=opts.max_memory_bytes)
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer}
         self._inputs = [_node_arg(vi) for vi in graph.input if vi.name not in init_names]
         # Initializers also listed as inputs (IR < 4 style) may be overridden by a feed.
         self._overridable = {vi.name: _node_arg(vi) for vi in graph.input if vi.name in init_names}
         self._outputs = [_node_arg(vi) for vi in graph.output]
-        self._optimized_model, self.optimization_report = _optimize(self._model, opts)
-        if opts.optimized_model_filepath:
-            _save_model(self._optimized_model, opts.optimized_model_filepath)
         mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
         if mode not in MODES:
             raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
+        self._optimized_model, weights, self.optimization_report = _optimize(model, self._model, weights, opts)
+        if opts.optimized_model_filepath:
+            _save_model(_with_weights(self._optimized_model, weights), opts.optimized_model_filepath)
         self._executor = GraphExecutor(self._optimized_model.graph, opset_map(self._optimized_model),
-                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode)
+                                       self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode,
+                                       weights=weights)
         self._profiler = Profiler(opts.profile_file_prefix) if opts.enable_profiling else None
 
     def end_profiling(self) -> str:
@@ -193,16 +196,34 @@ class OptimizerWarning(UserWarning):
     """The graph optimizer failed unexpectedly; the model runs unoptimized."""
 
 
-def _optimize(model: onnx.ModelProto, opts: SessionOptions):
+def _optimize(source, model: onnx.ModelProto, weights: dict, opts: SessionOptions):
+    """(optimized model, its weights, report). source: what the user passed (reloaded when a
+    pass fails, since the passes change the weights dict in place)."""
     try:
-        return optimize(model, opts.graph_optimization_level, num_threads=opts.intra_op_num_threads,
-                        max_memory_bytes=opts.max_memory_bytes)
+        return optimize_parts(model, weights, opts.graph_optimization_level, num_threads=opts.intra_op_num_threads,
+                              max_memory_bytes=opts.max_memory_bytes)
     except Error:
         raise  # the model itself is at fault: the same error would come from the executor
     except Exception as e:  # a bug in a pass must not stop a model that runs fine without it
         warnings.warn(f"graph optimization failed ({type(e).__name__}: {e}); running the model unoptimized",
                       OptimizerWarning, stacklevel=3)
-        return optimize(model, GraphOptimizationLevel.ORT_DISABLE_ALL)
+        weights.clear()
+        model, weights = load_model_parts(source, max_memory_bytes=opts.max_memory_bytes)
+        return optimize_parts(model, weights, GraphOptimizationLevel.ORT_DISABLE_ALL)
+
+
+def _with_weights(model: onnx.ModelProto, weights: dict) -> onnx.ModelProto:
+    """A copy of model whose stub initializers hold their data again (for saving)."""
+    if not weights:
+        return model
+    from onnx import numpy_helper
+
+    full = onnx.ModelProto()
+    full.CopyFrom(model)
+    for t in full.graph.initializer:
+        if t.name in weights:
+            t.CopyFrom(numpy_helper.from_array(np.asarray(weights[t.name]), t.name))
+    return full
 
 
 def _save_model(model: onnx.ModelProto, path: str) -> None:

@@ -41,11 +41,15 @@ _KNOWN_DTYPES = {v for v in TensorProto.DataType.values() if v != TensorProto.UN
 _SCHEMA_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.preview")
 
 
-def check_model(model: onnx.ModelProto, max_memory_bytes: int | None = None) -> None:
-    """Raise InvalidModelError / ResourceLimitError / ModelLoadError for a malformed model."""
+def check_model(model: onnx.ModelProto, max_memory_bytes: int | None = None,
+                detached: frozenset = frozenset()) -> None:
+    """Raise InvalidModelError / ResourceLimitError / ModelLoadError for a malformed model.
+
+    detached: names of top-level initializers whose data the loader holds outside the message
+    (model_file.py, already checked against their dims and type): only their metadata is checked."""
     opset = _check_opsets(model)
     try:
-        _check_graph(model.graph, opset, "the main graph", 0, max_memory_bytes)
+        _check_graph(model.graph, opset, "the main graph", 0, max_memory_bytes, detached)
     except RecursionError:
         raise InvalidModelError("the model nests subgraphs too deeply") from None
 
@@ -96,8 +100,9 @@ def tensor_nbytes(t: TensorProto, where: str) -> int:
     return n * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
 
 
-def check_tensor(t: TensorProto, where: str, max_memory_bytes: int | None) -> None:
-    """dims, data type, size and data length of one TensorProto (data already loaded)."""
+def check_tensor(t: TensorProto, where: str, max_memory_bytes: int | None, has_data: bool = True) -> None:
+    """dims, data type, size and data length of one TensorProto (data already loaded; with
+    has_data False the data lives elsewhere and only the metadata is checked)."""
     need = tensor_nbytes(t, where)
     if t.data_type in _PACKED_BITS:
         check_size(where, [need], "uint8", max_memory_bytes)
@@ -107,6 +112,8 @@ def check_tensor(t: TensorProto, where: str, max_memory_bytes: int | None) -> No
         raise InvalidModelError(f"{where} is a segment of a larger tensor, which pyinfer does not support")
     if t.data_location == TensorProto.EXTERNAL:
         raise ModelLoadError(f"{where} keeps its data in an external file that was not loaded")
+    if not has_data:
+        return
     n = math.prod(t.dims)
     if t.HasField("raw_data"):
         if t.data_type == TensorProto.STRING:
@@ -179,7 +186,8 @@ def _check_value_info(vi: onnx.ValueInfoProto, where: str) -> None:
                 raise InvalidModelError(f"{where} {vi.name!r} declares a negative dimension {d.dim_value}")
 
 
-def _check_graph(graph: onnx.GraphProto, opset: dict, where: str, depth: int, limit) -> None:
+def _check_graph(graph: onnx.GraphProto, opset: dict, where: str, depth: int, limit,
+                 detached: frozenset = frozenset()) -> None:
     if depth > MAX_GRAPH_DEPTH:
         raise InvalidModelError(f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels")
     seen = set()
@@ -204,7 +212,7 @@ def _check_graph(graph: onnx.GraphProto, opset: dict, where: str, depth: int, li
         if t.name in inits:
             raise InvalidModelError(f"{where}: initializer {t.name!r} is defined twice")
         inits.add(t.name)
-        check_tensor(t, f"initializer {t.name!r}", limit)
+        check_tensor(t, f"initializer {t.name!r}", limit, has_data=t.name not in detached)
     for st in graph.sparse_initializer:
         name = st.values.name
         if name in inits:

@@ -26,7 +26,7 @@ FloatArray float_array(const py::handle& obj, const char* what, int min_rank, in
   PYINFER_CHECK(py::isinstance<py::array>(obj),
                 what << ": expected a numpy.ndarray, got " << Py_TYPE(obj.ptr())->tp_name);
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  PYINFER_CHECK(a.dtype().is(py::dtype::of<float>()),
+  PYINFER_CHECK(is_float32(a),
                 what << ": expected dtype float32, got " << std::string(py::str(a.dtype())));
   PYINFER_CHECK(a.ndim() >= min_rank && a.ndim() <= max_rank,
                 what << ": expected rank " << (min_rank == max_rank ? std::to_string(min_rank)

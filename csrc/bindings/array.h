@@ -15,6 +15,12 @@ namespace bind {
 namespace py = pybind11;
 using FloatArray = py::array_t<float, py::array::c_style>;
 
+// True for a native float32 dtype however it is spelled ('<f4' on little-endian hosts is a
+// different dtype object from np.float32 but the same type).
+inline bool is_float32(const py::array& a) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<float>().ptr());
+}
+
 // A C-contiguous float32 view of obj (copied only if needed). Raises unless obj is a
 // float32 ndarray whose rank is in [min_rank, max_rank].
 FloatArray float_array(const py::handle& obj, const char* what, int min_rank, int max_rank);

@@ -17,7 +17,7 @@ bind::FloatArray output_array(const py::object& out, const std::vector<int64_t>&
   if (out.is_none()) return bind::new_float_array(shape);
   PYINFER_CHECK(py::isinstance<py::array>(out), what << ": out must be a numpy.ndarray");
   py::array o = py::reinterpret_borrow<py::array>(out);
-  PYINFER_CHECK(o.dtype().is(py::dtype::of<float>()), what << ": out must be float32, got "
+  PYINFER_CHECK(bind::is_float32(o), what << ": out must be float32, got "
                                                         << std::string(py::str(o.dtype())));
   PYINFER_CHECK(bind::shape_of(o) == shape, what << ": out has shape " << bind::shape_str(bind::shape_of(o))
                                                  << ", the result has shape " << bind::shape_str(shape));

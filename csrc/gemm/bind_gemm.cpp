@@ -37,7 +37,7 @@ struct Matrix {
 Matrix matrix_operand(py::handle obj, const char* what) {
   if (py::isinstance<py::array>(obj)) {
     auto a = py::reinterpret_borrow<py::array>(obj);
-    if (a.dtype().is(py::dtype::of<float>()) && a.ndim() == 2 && a.shape(0) > 0 &&
+    if (bind::is_float32(a) && a.ndim() == 2 && a.shape(0) > 0 &&
         a.shape(1) > 0 && a.strides(1) == int64_t(sizeof(float)) && a.strides(0) > 0 &&
         a.strides(0) % int64_t(sizeof(float)) == 0 &&
         a.strides(0) / int64_t(sizeof(float)) >= a.shape(1) &&

@@ -6,4 +6,4 @@
 One module per pass (each exposes NAME and run(WorkGraph) -> number of rewrites);
 driver.py runs them to a fixed point in a defined order.
 """
-from .driver import PASSES, OptimizationReport, op_histogram, optimize, passes_for  # noqa: F401
+from .driver import PASSES, OptimizationReport, op_histogram, optimize, optimize_parts, passes_for  # noqa: F401

@@ -68,16 +68,42 @@ def passes_for(level) -> list:
 def optimize(model: onnx.ModelProto, level=Level.ORT_ENABLE_ALL, num_threads: int = 0,
              only: list[str] | None = None,
              max_memory_bytes: int | None = None) -> tuple[onnx.ModelProto, OptimizationReport]:
-    """The optimized model and a report. `only` restricts to the named passes (for tests).
+    """The optimized model (constants inside) and a report. `only` restricts to the named
+    passes (for tests).
 
     num_threads and max_memory_bytes apply to the ops that constant folding runs.
     """
     level = Level(level)
-    report = OptimizationReport(level=level, ops_before=op_histogram(model.graph.node))
     if level == Level.ORT_DISABLE_ALL:
-        report.ops_after = report.ops_before.copy()
-        return model, report
+        return model, _report(level, model.graph.node)
     g = WorkGraph(model, num_threads=num_threads, max_memory_bytes=max_memory_bytes)
+    report = _run_passes(g, level, only)
+    return g.to_model(), report
+
+
+def optimize_parts(model: onnx.ModelProto, weights: dict, level=Level.ORT_ENABLE_ALL, num_threads: int = 0,
+                   max_memory_bytes: int | None = None) -> tuple[onnx.ModelProto, dict, OptimizationReport]:
+    """optimize() for a model whose large initializers are stubs with their arrays in `weights`
+    (loader.load_model_parts): returns the optimized model in the same form, its weights and the
+    report. The weights dict is taken over and changed in place (replaced weights are freed
+    while the passes run)."""
+    level = Level(level)
+    if level == Level.ORT_DISABLE_ALL:
+        return model, weights, _report(level, model.graph.node)
+    g = WorkGraph(model, num_threads=num_threads, max_memory_bytes=max_memory_bytes, weights=weights)
+    report = _run_passes(g, level, None)
+    optimized, weights = g.to_model_and_weights()
+    return optimized, weights, report
+
+
+def _report(level, nodes) -> OptimizationReport:
+    report = OptimizationReport(level=level, ops_before=op_histogram(nodes))
+    report.ops_after = report.ops_before.copy()
+    return report
+
+
+def _run_passes(g: WorkGraph, level, only) -> OptimizationReport:
+    report = OptimizationReport(level=level, ops_before=op_histogram(g.nodes))
     g.infer_shapes()
     passes = [p for p in passes_for(level) if only is None or p.NAME in only]
     report.pass_counts = {p.NAME: 0 for p in passes}
@@ -92,4 +118,4 @@ def optimize(model: onnx.ModelProto, level=Level.ORT_ENABLE_ALL, num_threads: in
             break
     report.ops_after = op_histogram(g.nodes)
     report.shapes = dict(g.types)
-    return g.to_model(), report
+    return report

@@ -55,7 +55,11 @@ _SIZE_AMPLIFYING_OPS = frozenset({"Range", "ConstantOfShape", "Expand", "Tile", 
 
 
 class WorkGraph:
-    def __init__(self, model: onnx.ModelProto, num_threads: int = 0, max_memory_bytes: int | None = None):
+    def __init__(self, model: onnx.ModelProto, num_threads: int = 0, max_memory_bytes: int | None = None,
+                 weights: dict | None = None):
+        """weights: arrays of the initializers the model holds as stubs (loader.load_model_parts).
+        The graph takes the dict over as its `constants`: passes delete what they replace from
+        it, so an old weight is freed as soon as its folded copy exists."""
         self.model = model
         graph = model.graph
         self.opset = opset_map(model)
@@ -64,11 +68,14 @@ class WorkGraph:
         self.nodes: list[onnx.NodeProto] = [copy.deepcopy(n) for n in topological_order(graph)]
         self.input_names = [vi.name for vi in graph.input]
         self.output_names = [vi.name for vi in graph.output]
-        arrays = initializer_arrays(graph)
+        stubs = set(weights or ())
+        arrays = initializer_arrays(graph, weights)
         overridable = set(self.input_names)
-        self.constants: dict[str, np.ndarray] = {k: v for k, v in arrays.items() if k not in overridable}
+        # Initializers also listed as graph inputs are default values a feed may replace.
+        self.defaults = {k: arrays.pop(k) for k in [k for k in arrays if k in overridable]}
+        self.constants: dict[str, np.ndarray] = arrays
         # Untouched initializers are written back as they came (no re-encoding of exotic dtypes).
-        self._protos = {t.name: t for t in graph.initializer}
+        self._protos = {t.name: t for t in graph.initializer if t.name not in stubs}
         self._sparse = {t.values.name: t for t in graph.sparse_initializer}
         # Shapes: name -> (elem_type, dims) with dims a list of int | str (symbolic) | None, or None.
         self.types: dict[str, tuple[int, list | None]] = {}
@@ -102,9 +109,9 @@ class WorkGraph:
         return self._index
 
     def changed(self):
-        """Call after any mutation of `nodes` (lookups are cached)."""
+        """Call after any mutation of `nodes` (lookups are cached; the set of names taken only
+        grows, so it stays valid)."""
         self._index = None
-        self._names = None
 
     def producer(self, name: str):
         return self._idx()[0].get(name)
@@ -149,7 +156,7 @@ class WorkGraph:
     def fresh_name(self, base: str) -> str:
         if self._names is None:
             self._names = set(self.constants) | set(self.input_names) | set(self.output_names)
-            self._names |= set(self._protos) | set(self._sparse)
+            self._names |= set(self._protos) | set(self._sparse) | set(self.defaults)
             for node in self.nodes:
                 self._names.update(node.output)
                 self._names.update(node.input)
@@ -171,14 +178,39 @@ class WorkGraph:
         self.types[name] = (_elem_type(value.dtype), list(value.shape))
 
     def replace(self, old_nodes: list, new_nodes: list):
-        """Remove old_nodes; insert new_nodes where the last of old_nodes was."""
+        """Remove old_nodes; insert new_nodes where the last of old_nodes was. Constants that
+        only the old nodes read are dropped at once (a folded weight frees its original)."""
         ids = {id(n) for n in old_nodes}
         pos = max(i for i, n in enumerate(self.nodes) if id(n) in ids)
         before = sum(1 for n in self.nodes[:pos] if id(n) in ids)
         self.nodes = [n for n in self.nodes if id(n) not in ids]
         pos -= before
         self.nodes[pos:pos] = list(new_nodes)
-        self.changed()
+        if self._index is None or any(has_subgraph(n) for n in itertools.chain(old_nodes, new_nodes)):
+            self.changed()
+            return
+        # Update the lookups in place: rebuilding them after every rewrite is quadratic.
+        producer, consumers, _ = self._index
+        read_before = set()
+        for node in old_nodes:
+            for out in node.output:
+                if out and producer.get(out) is node:
+                    del producer[out]
+            for name in node.input:
+                if name:
+                    users = consumers.get(name, [])
+                    users[:] = [u for u in users if u is not node]
+                    read_before.add(name)
+        for node in new_nodes:
+            for out in node.output:
+                if out:
+                    producer[out] = node
+            for name in node.input:
+                if name:
+                    consumers.setdefault(name, []).append(node)
+        for name in read_before:
+            if name in self.constants and not consumers.get(name) and not self.is_pinned(name):
+                del self.constants[name]
 
     def remove(self, nodes: list):
         ids = {id(n) for n in nodes}
@@ -276,6 +308,21 @@ class WorkGraph:
         return imports
 
     def to_model(self) -> onnx.ModelProto:
+        """The optimized model with every constant inside it."""
+        return self._build(lambda name, arr: numpy_helper.from_array(np.asarray(arr), name))
+
+    def to_model_and_weights(self) -> tuple[onnx.ModelProto, dict]:
+        """The optimized model with stubs (name, dims, type) for the constants held as arrays, and
+        those arrays (name -> array): no constant is copied."""
+        weights = {}
+
+        def stub(name, arr):
+            weights[name] = arr
+            return stub_tensor(name, arr)
+
+        return self._build(stub), weights
+
+    def _build(self, tensor_of) -> onnx.ModelProto:
         src = self.model
         model = onnx.ModelProto()
         for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
@@ -294,18 +341,28 @@ class WorkGraph:
             used.update(node.output)
             used.update(node_reads(node))
         g.value_info.extend(vi for vi in src.graph.value_info if vi.name in used)
-        declared = set(self.input_names)
-        for name, proto in self._protos.items():
-            if name in declared:
-                g.initializer.append(proto)
+        for name in self.input_names:
+            if name in self._protos:
+                g.initializer.append(self._protos[name])
+            elif name in self.defaults:
+                g.initializer.append(tensor_of(name, self.defaults[name]))
         for name, arr in self.constants.items():
             if name in self._protos:
                 g.initializer.append(self._protos[name])
             elif name in self._sparse:
                 g.sparse_initializer.append(self._sparse[name])
             else:
-                g.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+                g.initializer.append(tensor_of(name, arr))
         return model
+
+
+def stub_tensor(name: str, arr: np.ndarray) -> onnx.TensorProto:
+    """A TensorProto with arr's name, dims and data type and no data (its data is held as arr)."""
+    t = onnx.TensorProto()
+    t.name = name
+    t.dims.extend(arr.shape)
+    t.data_type = _elem_type(arr.dtype)
+    return t
 
 
 def _known(dims) -> int:

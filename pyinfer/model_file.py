@@ -1,0 +1,208 @@
+"""Reading a serialized ONNX model without holding its weights twice.
+
+Parsing a model with protobuf keeps every initializer's raw bytes inside the message; turning
+them into NumPy arrays then copies them again, so a 100 MB model briefly needs 300 MB (file
+bytes + message + arrays). `split_weights` walks the protobuf wire format of the ModelProto and
+its main GraphProto instead: large float/int initializers' raw_data is copied straight from the
+file into NumPy arrays, and protobuf parses what is left (the graph structure and stub tensors
+that keep name, dims and data type). The file is memory-mapped and each tensor's pages are
+released after its copy, so resident memory grows by the weights alone.
+
+Only the layout onnx itself writes is taken apart (fields it does not recognise are passed to
+protobuf untouched); anything unexpected (truncation, a length running past its message, the
+deprecated group wire types) raises `Unsplittable`, and the caller falls back to parsing the
+whole file, which reports the error in protobuf's terms.
+"""
+from __future__ import annotations
+
+import mmap
+import sys
+
+import numpy as np
+from onnx import TensorProto
+
+# Initializers below this many bytes stay inside the message: splitting them gains nothing.
+MIN_SPLIT_BYTES = 4096
+
+# Data types whose raw_data is exactly the NumPy array's little-endian bytes.
+_PLAIN_DTYPES = {
+    TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16,
+    TensorProto.INT8: np.int8, TensorProto.INT16: np.int16, TensorProto.INT32: np.int32,
+    TensorProto.INT64: np.int64, TensorProto.UINT8: np.uint8, TensorProto.UINT16: np.uint16,
+    TensorProto.UINT32: np.uint32, TensorProto.UINT64: np.uint64, TensorProto.BOOL: np.bool_,
+}
+
+_LEN = 2  # wire type of length-delimited fields (bytes, strings, messages, packed repeats)
+_MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5  # ModelProto.graph, GraphProto.initializer
+_TENSOR_RAW_DATA = 9  # TensorProto.raw_data
+
+
+class Unsplittable(Exception):
+    """The bytes are not laid out the way this reader takes apart; parse them whole instead."""
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= end or shift > 63:
+            raise Unsplittable("bad varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _fields(buf, pos: int, end: int):
+    """(field number, wire type, field start, payload start, payload end) of each field."""
+    while pos < end:
+        start = pos
+        tag, pos = _varint(buf, pos, end)
+        number, wire = tag >> 3, tag & 7
+        if number == 0:
+            raise Unsplittable("field number 0")
+        if wire == 0:
+            _, pos = _varint(buf, pos, end)
+            yield number, wire, start, pos, pos
+            continue
+        if wire == 1:
+            size = 8
+        elif wire == 5:
+            size = 4
+        elif wire == _LEN:
+            size, pos = _varint(buf, pos, end)
+        else:  # groups (3, 4) and invalid wire types
+            raise Unsplittable(f"wire type {wire}")
+        if pos + size > end:
+            raise Unsplittable("field runs past its message")
+        yield number, wire, start, pos, pos + size
+        pos += size
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _encode_varint(number << 3 | _LEN) + _encode_varint(len(payload)) + payload
+
+
+class _Source:
+    """A buffer to walk and copy from; for a memory map, copied ranges are released again."""
+
+    def __init__(self, buf, mm: mmap.mmap | None):
+        self.buf, self.mm = buf, mm
+
+    def copy(self, begin: int, end: int) -> np.ndarray:
+        arr = np.frombuffer(self.buf, dtype=np.uint8, count=end - begin, offset=begin).copy()
+        if self.mm is not None and hasattr(self.mm, "madvise"):
+            page = mmap.PAGESIZE
+            lo = begin // page * page
+            try:
+                self.mm.madvise(mmap.MADV_DONTNEED, lo, end - lo)
+            except (OSError, ValueError, AttributeError):
+                pass  # only a memory saving
+        return arr
+
+
+def _split_tensor(src: _Source, begin: int, end: int, raw: list) -> bytes:
+    """The TensorProto's bytes without a large raw_data field (appended to `raw`)."""
+    buf = src.buf
+    kept, cursor, taken = [], begin, None
+    for number, wire, start, p0, p1 in _fields(buf, begin, end):
+        if number == _TENSOR_RAW_DATA and wire == _LEN and p1 - p0 >= MIN_SPLIT_BYTES and taken is None:
+            kept.append(bytes(buf[cursor:start]))
+            cursor = p1
+            taken = (p0, p1)
+    if taken is None:
+        raw.append(None)
+        return bytes(buf[begin:end])
+    kept.append(bytes(buf[cursor:end]))
+    raw.append(src.copy(*taken))
+    return b"".join(kept)
+
+
+def _split_graph(src: _Source, begin: int, end: int, raw: list) -> bytes:
+    buf = src.buf
+    parts, cursor = [], begin
+    for number, wire, start, p0, p1 in _fields(buf, begin, end):
+        if number == _GRAPH_INITIALIZER and wire == _LEN:
+            parts.append(bytes(buf[cursor:start]))
+            parts.append(_len_field(number, _split_tensor(src, p0, p1, raw)))
+            cursor = p1
+    parts.append(bytes(buf[cursor:end]))
+    return b"".join(parts)
+
+
+def _split_model(src: _Source, size: int) -> tuple[bytes, list]:
+    buf = src.buf
+    parts, raw, cursor = [], [], 0
+    for number, wire, start, p0, p1 in _fields(buf, 0, size):
+        if number == _MODEL_GRAPH and wire == _LEN:
+            parts.append(bytes(buf[cursor:start]))
+            parts.append(_len_field(number, _split_graph(src, p0, p1, raw)))
+            cursor = p1
+    parts.append(bytes(buf[cursor:size]))
+    return b"".join(parts), raw
+
+
+def attach_weights(proto, raw: list) -> dict[str, np.ndarray]:
+    """Pair the parsed stub initializers with their raw bytes: name -> array of dims and type.
+
+    `raw` is read_split's list (one entry per top-level initializer, None where the data stayed
+    in the message). Tensors of other types, or whose bytes do not fit their dims, get the bytes
+    back into the message, where check_model judges them as written."""
+    inits = proto.graph.initializer
+    if len(inits) != len(raw):
+        raise Unsplittable("initializer count changed")
+    weights = {}
+    for t, data in zip(inits, raw):
+        if data is None:
+            continue
+        dtype = _PLAIN_DTYPES.get(t.data_type)
+        if dtype is None or t.name in weights or any(d < 0 for d in t.dims):
+            t.raw_data = data.tobytes()  # exotic or malformed: the checks see it as written
+            continue
+        dt = np.dtype(dtype) if sys.byteorder == "little" else np.dtype(dtype).newbyteorder("<")
+        count = int(np.prod(t.dims, dtype=np.int64)) if len(t.dims) else 1
+        if data.size != count * dt.itemsize:
+            t.raw_data = data.tobytes()  # wrong length: check_model names the tensor
+            continue
+        arr = data.view(dt)
+        if sys.byteorder != "little":
+            arr = arr.astype(dt.newbyteorder("="))
+        weights[t.name] = arr.reshape(tuple(t.dims))
+    return weights
+
+
+def read_split(path: str) -> tuple[bytes, list]:
+    """(lean model bytes, raw arrays per top-level initializer or None) of a model file."""
+    with open(path, "rb") as f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError) as e:  # empty file, or not mappable
+            raise Unsplittable(str(e)) from None
+    try:
+        with memoryview(mm) as view:
+            return _split_model(_Source(view, mm), len(mm))
+    finally:
+        try:
+            mm.close()
+        except BufferError:  # an exported view still alive: it goes with the garbage collector
+            pass
+
+
+def bytes_split(data) -> tuple[bytes, list]:
+    with memoryview(data) as view:
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        return _split_model(_Source(view, None), len(view))
