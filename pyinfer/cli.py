@@ -62,6 +62,7 @@ def main(argv=None) -> int:
 def _cmd_profile(args) -> int:
     import json
     import os
+    import shutil
     import tempfile
 
     from . import Error, InferenceSession
@@ -95,9 +96,8 @@ def _cmd_profile(args) -> int:
     print(format_table(rows))
     if args.trace:
         print(f"trace: {path}")
-    else:
-        os.remove(path)
-        os.rmdir(tmp)
+    else:  # the warm-up trace lies there too (unless both got the same timestamped name)
+        shutil.rmtree(tmp, ignore_errors=True)
     if args.png:
         if save_bar_chart(rows, args.png):
             print(f"bar chart: {args.png}")

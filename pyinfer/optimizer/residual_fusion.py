@@ -1,5 +1,8 @@
 """A residual Add fused into the Conv before it: y = conv(x) + bias + z -> pyinfer::FusedConv(x, W, B, z).
 
+A two-input Sum is the same addition (older exporters, e.g. the ResNet-50 in onnx's light models,
+write residuals that way) and fuses alike.
+
 z must have exactly the conv output's shape (no broadcasting: known ranks, each dimension the
 same number or the same symbolic name) and dtype float32. A following activation is fused by
 activation_fusion, giving y = act(conv(x) + bias + z).
@@ -28,7 +31,7 @@ def _conv_without_epilogue(node) -> bool:
 def run(g: WorkGraph) -> int:
     count = 0
     for add in list(g.nodes):
-        if add.op_type != "Add" or add.domain not in ("", "ai.onnx") or len(add.input) != 2:
+        if add.op_type not in ("Add", "Sum") or add.domain not in ("", "ai.onnx") or len(add.input) != 2:
             continue
         for side in (0, 1):
             y, z = add.input[side], add.input[1 - side]

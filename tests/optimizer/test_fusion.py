@@ -71,11 +71,12 @@ def test_activation_after_gemm_and_matmul(rng, act, producer):
     check_attrs(out.graph.node[0], attrs)
 
 
+@pytest.mark.parametrize("add", ["Add", "Sum"])
 @pytest.mark.parametrize("act", [None, "Relu", "HardSwish"])
 @pytest.mark.parametrize("conv_side", [0, 1])
-def test_residual_add_then_activation(rng, act, conv_side):
+def test_residual_add_then_activation(rng, act, conv_side, add):
     add_in = ["c", "x"] if conv_side == 0 else ["x", "c"]
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Add", add_in, ["s"])]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node(add, add_in, ["s"])]
     inits = [const("w", random(rng, (3, 3, 3, 3))), const("b", random(rng, (3,)))]
     if act:
         nodes.append(ACTIVATIONS[act][0]("s", "y"))
@@ -85,6 +86,13 @@ def test_residual_add_then_activation(rng, act, conv_side):
     assert op_types(out) == ["FusedConv"] and list(out.graph.node[0].input) == ["x", "w", "b", "x"]
     assert report.pass_counts["fuse_residual_add"] == 1
     assert fused_attrs(out.graph.node[0]).get("activation", "") == (act or "")
+
+
+def test_sum_of_three_is_not_a_residual(rng):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Sum", ["c", "x", "x"], ["y"])]
+    model = make_model(nodes, [vi("x", [1, 3, 4, 4])], [vi("y", None)], [const("w", random(rng, (3, 3, 1, 1)))])
+    out, _, _ = optimize_and_compare(model, {"x": random(rng, (1, 3, 4, 4))}, only=PASSES)
+    assert op_types(out) == ["Conv", "Sum"]
 
 
 def test_residual_that_broadcasts_is_not_fused(rng):
