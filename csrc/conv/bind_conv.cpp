@@ -226,6 +226,13 @@ stride or the dilation (None = 0).
 Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) * dilation + 1
 - begin - end. Raises KernelArgumentError on inconsistent shapes or parameters.)doc");
 
+  m.def(
+      "_set_conv_direct_mode", [](int mode) { set_conv_direct_mode(mode); }, py::arg("mode"),
+      R"doc(_set_conv_direct_mode(mode) -> None
+Testing / benchmarking switch (process-wide) for conv's stride-1 direct path: 0 = use it
+where it was measured faster than im2col + GEMM (the default), 1 = wherever it applies,
+2 = never. Results agree within float rounding either way.)doc");
+
   // Shape-only entry points: every check of conv / conv_transpose, no data. The graph ops
   // use them to validate inputs they compute without the float32 kernels (float64).
   m.def(

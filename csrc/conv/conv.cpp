@@ -20,6 +20,7 @@
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "conv/depthwise.h"
+#include "conv/direct.h"
 #include "conv/im2col.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_kernels.h"
@@ -510,6 +511,147 @@ void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvW
   });
 }
 
+// --- 1-D / 2-D convolution, stride 1: direct (conv/direct.h) ------------------------------
+//
+// Each (image, group) input is zero-padded once into scratch; the kernel then reads the taps
+// in place. Work units are (image, group, position chunk, row chunk): chunks of positions
+// whose inputs stay in L2 while all weight panels pass over them. Every output is one
+// accumulation over all of K in a fixed order, so any thread count gives the same bits.
+
+// Inputs of one position chunk (channels x (chunk + halo)) kept to about this many floats.
+constexpr int64_t kDirectChunkBudget = int64_t(1) << 16;
+
+thread_local ScratchBuffer tls_direct;
+
+std::atomic<int> g_direct_mode{0};  // 0: auto, 1: always where it applies, 2: never
+
+// The direct kernels of the tier that packed these weights (same panel layout), or null.
+const DirectConvKernels* direct_kernels_for(const GemmKernels& kt) {
+#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
+  const DirectConvKernels* tables[] = {&isa_scalar::direct_conv_table, &isa_avx2::direct_conv_table,
+                                       &isa_avx512::direct_conv_table};
+#else
+  const DirectConvKernels* tables[] = {&isa_scalar::direct_conv_table};
+#endif
+  for (const DirectConvKernels* d : tables)
+    if (d->gemm == &kt && d->mr == kt.mr && d->nr == kt.nr) return d;
+  return nullptr;
+}
+
+// The padded plane of a 1-D / 2-D geometry: [top, left, bottom, right] pads, Hp, Wp.
+struct PaddedPlane {
+  int64_t H, W, KH, KW, dh, dw, pt, pl, pb, pr, Hp, Wp;
+};
+PaddedPlane padded_plane(const ConvGeometry& g) {
+  PaddedPlane p{1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0};
+  if (g.spatial_rank() == 2) {
+    p.H = g.in_spatial[0], p.KH = g.kernel[0], p.dh = g.dilations[0];
+    p.pt = g.pads[0], p.pb = g.pads[2], p.pl = g.pads[1], p.pr = g.pads[3];
+  } else {
+    p.pl = g.pads[0], p.pr = g.pads[1];
+  }
+  p.W = g.in_spatial.back(), p.KW = g.kernel.back(), p.dw = g.dilations.back();
+  p.Hp = p.H + p.pt + p.pb;
+  p.Wp = p.W + p.pl + p.pr;
+  return p;
+}
+
+// Floats per group in the padded buffer: Cg planes, then the slack the last position strip
+// reads past them (nr + the largest tap offset within a row), rounded to a cache line.
+int64_t direct_group_floats(const ConvGeometry& g, const PaddedPlane& p, int64_t nr) {
+  const int64_t Cg = g.in_channels / g.group;
+  return (Cg * p.Hp * p.Wp + nr + (p.KW - 1) * p.dw + 15) / 16 * 16;
+}
+
+// Whether the direct path can run g (shape-wise) with these kernels.
+bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
+  if (!dk || (g.spatial_rank() != 1 && g.spatial_rank() != 2) || is_depthwise_2d(g)) return false;
+  for (int64_t s : g.strides)
+    if (s != 1) return false;
+  if (product(g.kernel) == 1) return false;  // 1x1: the im2col path reads x in place already
+  const PaddedPlane p = padded_plane(g);
+  // Offsets are int32; keep the per-group buffer well inside that.
+  return p.Hp * p.Wp < (int64_t(1) << 28) && direct_group_floats(g, p, dk->nr) < (int64_t(1) << 30);
+}
+
+// Where the direct kernel beats im2col + GEMM (measured: tools/bench_conv.py).
+bool direct_wins(const ConvGeometry& g) {
+  (void)g;
+  return true;
+}
+
+void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
+                 const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
+                 const ConvEpilogue* ep) {
+  const PaddedPlane pp = padded_plane(g);
+  const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
+  const int64_t plane = pp.Hp * pp.Wp, in_plane = pp.H * pp.W;
+  const DirectConvShape s{Cg, pp.Wp, plane, g.spatial_rank() == 2 ? g.out_spatial[0] : 1,
+                          g.out_spatial.back()};
+  const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Wp + s.OW;  // Q: padded-grid positions
+  const int64_t NR = dk.nr, MR = dk.mr;
+  const int64_t gfloats = direct_group_floats(g, pp, NR);
+  const int64_t groups = g.batch * g.group;
+  float* xp = tls_direct.get(groups * gfloats);
+
+  // Tap offsets, in the weights' K order (c, kh, kw).
+  const int64_t K = Cg * pp.KH * pp.KW;
+  std::vector<int32_t> offs(K);
+  for (int64_t c = 0, k = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < pp.KH; ++kh)
+      for (int64_t kw = 0; kw < pp.KW; ++kw, ++k)
+        offs[k] = static_cast<int32_t>(c * plane + kh * pp.dh * pp.Wp + kw * pp.dw);
+
+  const int threads = resolve_threads(num_threads);
+  // Pad: one unit per (image, group, channel); each group's slack is zeroed with its last
+  // channel (stale floats there could be denormals: slow, though never stored).
+  parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t ng = u / Cg, c = u % Cg;
+      const float* src = x + (ng * Cg + c) * in_plane;  // (n, gi) groups are consecutive in x
+      float* dst = xp + ng * gfloats + c * plane;
+      std::memset(dst, 0, sizeof(float) * pp.pt * pp.Wp);
+      float* row = dst + pp.pt * pp.Wp;
+      for (int64_t r = 0; r < pp.H; ++r, row += pp.Wp) {
+        std::memset(row, 0, sizeof(float) * pp.pl);
+        std::memcpy(row + pp.pl, src + r * pp.W, sizeof(float) * pp.W);
+        std::memset(row + pp.pl + pp.W, 0, sizeof(float) * pp.pr);
+      }
+      std::memset(row, 0, sizeof(float) * pp.pb * pp.Wp);
+      if (c == Cg - 1) std::memset(dst + plane, 0, sizeof(float) * (gfloats - Cg * plane));
+    }
+  });
+
+  // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
+  const int64_t halo = (pp.KH - 1) * pp.dh * pp.Wp + (pp.KW - 1) * pp.dw;
+  const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / Cg - halo) / NR * NR);
+  const int64_t n_chunks = ceil_div(Q, chunk_max);
+  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
+  const int64_t blocks = groups * n_chunks;
+  const int64_t m_panels = ceil_div(Mg, MR);
+  const int64_t m_split =
+      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  const int use_threads =
+      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const int64_t a_stride = pw.groups[0].panel_stride();
+
+  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t blk = u / m_split, ms = u % m_split;
+      const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
+      const int64_t n = ng / g.group, gi = ng % g.group;
+      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      if (mp0 == mp1) continue;
+      const int64_t q0 = ch * chunk, q1 = std::min(Q, q0 + chunk);
+      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
+      const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
+      dk.compute(s, offs.data(), K, xp + ng * gfloats, pw.groups[gi].data(), a_stride, Mg, mp0,
+                 mp1, q0, q1, y + (n * g.out_channels + gi * Mg) * P, post ? &epi : nullptr);
+    }
+  });
+}
+
 int64_t checked_product(const std::vector<int64_t>& v, size_t from, const char* what) {
   long double n = 1;
   for (size_t i = from; i < v.size(); ++i) n *= static_cast<long double>(v[i]);
@@ -559,10 +701,15 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   if (is_depthwise_2d(g) && g.batch > 0)
     return depthwise_conv2d(g, x, w, bias, y, num_threads, ep);
   if (packed_path_applies(g) && g.batch > 0) {
-    if (packed) return conv_packed_panels(g, x, *packed, bias, y, num_threads, ep);
     std::vector<int64_t> w_shape = {g.out_channels, Cg};
     w_shape.insert(w_shape.end(), g.kernel.begin(), g.kernel.end());
-    const PackedConvWeights pw = pack_conv_weights(w_shape, w, g.group, num_threads);
+    PackedConvWeights local;
+    if (!packed) local = pack_conv_weights(w_shape, w, g.group, num_threads);
+    const PackedConvWeights& pw = packed ? *packed : local;
+    const DirectConvKernels* dk = direct_kernels_for(pw.groups[0].kernels());
+    const int mode = g_direct_mode.load(std::memory_order_relaxed);
+    if (mode != 2 && direct_fits(g, dk) && (mode == 1 || direct_wins(g)))
+      return conv_direct(g, x, pw, *dk, bias, y, num_threads, ep);
     return conv_packed_panels(g, x, pw, bias, y, num_threads, ep);
   }
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
@@ -611,6 +758,11 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     std::vector<float> col(col_size);
     for (int64_t it = 0; it < items; ++it) run_item(it, col, threads);
   }
+}
+
+void set_conv_direct_mode(int mode) {
+  PYINFER_CHECK(mode >= 0 && mode <= 2, "conv direct mode must be 0 (auto), 1 (always) or 2 (never), got " << mode);
+  g_direct_mode.store(mode, std::memory_order_relaxed);
 }
 
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,

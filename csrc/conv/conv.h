@@ -72,6 +72,10 @@ struct ConvEpilogue {
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, int num_threads, const PackedConvWeights* packed = nullptr,
                   const ConvEpilogue* ep = nullptr);
+// Testing / benchmarking switch for the stride-1 direct path (conv/direct.h): 0 = where
+// measurements showed it faster (default), 1 = wherever it applies, 2 = never (im2col).
+void set_conv_direct_mode(int mode);
+
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,
                             const float* bias, float* y, int num_threads);
 
