@@ -40,7 +40,28 @@ struct DirectConvKernels {
   void (*compute)(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
                   const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1,
                   int64_t q0, int64_t q1, float* y, const Epilogue* ep);
+
+  // --- Output channels as vectors ("cv"): weights packed in panels of cv_mw output channels
+  // (cv_pack), positions broadcast one at a time from where each one's taps start, so no
+  // padded-grid column is computed for nothing and every vector load is aligned.
+  int cv_mw;  // output channels per weight panel
+  int cv_np;  // positions per micro-tile
+  // Measured (tools/bench_conv.py): cv beats the kernel above for output rows up to this
+  // wide (its [positions, channels] tile must be transposed; the other wastes the padded
+  // grid's extra columns, more on narrow maps) when K >= kCvMinK.
+  int64_t cv_max_ow;
+  // Weight panel p holds w[p * cv_mw + c][k] at [p][k][c] (zero rows past Mg; conv.cpp packs).
+  // t[i][c] (row stride ldt) for positions i in [0, n) and columns c in [0, panels * cv_mw):
+  //   sum_k wp[c / mw][k][c % mw] * xp[pos[i] + offs[k]]
+  // computed in K blocks of kc (a fixed order: the result depends on the shape only).
+  // wp: the first panel (panel stride K * cv_mw).
+  void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
+                     const int32_t* pos, int64_t n, const float* wp, int64_t panels, float* t,
+                     int64_t ldt);
 };
+
+// Below this depth the cv kernel's transposition costs more than the products it saves.
+constexpr int64_t kCvMinK = 64;
 
 PYINFER_DECLARE_ISA_TABLE(DirectConvKernels, direct_conv_table)
 

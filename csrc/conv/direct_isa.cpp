@@ -111,12 +111,79 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
   }
 }
 
+// --- output channels as vectors -------------------------------------------------------------
+#if defined(PYINFER_ISA_AVX512)
+constexpr int CV_MV = 4, CV_NP = 6;
+constexpr int64_t CV_MAX_OW = 32;
+#elif defined(PYINFER_ISA_AVX2)
+constexpr int CV_MV = 2, CV_NP = 6;
+constexpr int64_t CV_MAX_OW = 64;
+#else
+constexpr int CV_MV = 4, CV_NP = 4;
+constexpr int64_t CV_MAX_OW = 0;
+#endif
+constexpr int CV_MW = CV_MV * VN;
+
+// t[j][..] (+)= sum_k w[k][..] * xp[pos[j] + offs[k]] for NP positions, one panel, kc taps.
+template <int NP>
+void cv_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
+              const float* w, float* t, int64_t ldt, bool first) {
+  const float* b[NP];
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) b[j] = xp + pos[j];
+  VecF acc[NP][CV_MV];
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV_MV; ++v) acc[j][v] = first ? VecF::zero() : VecF::load(t + j * ldt + v * VN);
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t o = offs[k];
+    VecF wv[CV_MV];
+#pragma GCC unroll 4
+    for (int v = 0; v < CV_MV; ++v) wv[v] = VecF::load(w + v * VN);
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j) {
+      const VecF xv = VecF::set1(b[j][o]);
+#pragma GCC unroll 4
+      for (int v = 0; v < CV_MV; ++v) acc[j][v] = fmadd(xv, wv[v], acc[j][v]);
+    }
+    w += CV_MW;
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV_MV; ++v) acc[j][v].store(t + j * ldt + v * VN);
+}
+
+template <int NP = CV_NP>
+void cv_micro_n(int n, int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
+                const float* w, float* t, int64_t ldt, bool first) {
+  if constexpr (NP > 1) {
+    if (n < NP) return cv_micro_n<NP - 1>(n, kc, offs, xp, pos, w, t, ldt, first);
+  }
+  cv_micro<NP>(kc, offs, xp, pos, w, t, ldt, first);
+}
+
+void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, const int32_t* pos,
+                int64_t n, const float* wp, int64_t panels, float* t, int64_t ldt) {
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t kb = min64(kc, K - k0);
+    for (int64_t p = 0; p < panels; ++p) {  // the panel's K block stays in L1 over the positions
+      const float* w = wp + p * K * CV_MW + k0 * CV_MW;
+      for (int64_t i = 0; i < n; i += CV_NP) {
+        const int np = static_cast<int>(min64(CV_NP, n - i));
+        cv_micro_n(np, kb, offs + k0, xp, pos + i, w, t + i * ldt + p * CV_MW, ldt, k0 == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
