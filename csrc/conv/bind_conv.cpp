@@ -226,6 +226,14 @@ stride or the dilation (None = 0).
 Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) * dilation + 1
 - begin - end. Raises KernelArgumentError on inconsistent shapes or parameters.)doc");
 
+  m.def(
+      "_set_conv_direct_mode", [](int mode) { set_conv_direct_mode(mode); }, py::arg("mode"),
+      R"doc(_set_conv_direct_mode(mode) -> None
+Testing / benchmarking switch (process-wide) for conv's stride-1 direct kernels: 0 = pick by
+the measured rule (the default), 1 = positions-as-vectors kernel, 3 = output-channels-as-
+vectors kernel (both wherever a direct kernel applies), 2 = never (im2col + GEMM). Results
+agree within float rounding either way.)doc");
+
   // Shape-only entry points: every check of conv / conv_transpose, no data. The graph ops
   // use them to validate inputs they compute without the float32 kernels (float64).
   m.def(

@@ -15,11 +15,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "conv/depthwise.h"
+#include "conv/direct.h"
 #include "conv/im2col.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_kernels.h"
@@ -510,6 +512,259 @@ void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvW
   });
 }
 
+// --- 1-D / 2-D convolution, stride 1: direct (conv/direct.h) ------------------------------
+//
+// Each (image, group) input is zero-padded once into scratch; the kernel then reads the taps
+// in place. Work units are (image, group, position chunk, row chunk): chunks of positions
+// whose inputs stay in L2 while all weight panels pass over them. Every output is one
+// accumulation over all of K in a fixed order, so any thread count gives the same bits.
+
+// Inputs of one position chunk (channels x (chunk + halo)) kept to about this many floats.
+constexpr int64_t kDirectChunkBudget = int64_t(1) << 16;
+
+thread_local ScratchBuffer tls_direct;
+
+// 0: auto; 1: the positions-as-vectors kernel wherever a direct kernel applies; 2: never
+// direct (im2col + GEMM); 3: the cv kernel wherever a direct kernel applies.
+std::atomic<int> g_direct_mode{0};
+
+// The direct kernels of the tier that packed these weights (same panel layout), or null.
+const DirectConvKernels* direct_kernels_for(const GemmKernels& kt) {
+#if defined(PYINFER_HAVE_AVX512) && defined(PYINFER_HAVE_AVX2)
+  const DirectConvKernels* tables[] = {&isa_scalar::direct_conv_table, &isa_avx2::direct_conv_table,
+                                       &isa_avx512::direct_conv_table};
+#else
+  const DirectConvKernels* tables[] = {&isa_scalar::direct_conv_table};
+#endif
+  for (const DirectConvKernels* d : tables)
+    if (d->gemm == &kt && d->mr == kt.mr && d->nr == kt.nr) return d;
+  return nullptr;
+}
+
+// The padded plane of a 1-D / 2-D geometry: [top, left, bottom, right] pads, Hp, Wp.
+struct PaddedPlane {
+  int64_t H, W, KH, KW, dh, dw, pt, pl, pb, pr, Hp, Wp;
+};
+PaddedPlane padded_plane(const ConvGeometry& g) {
+  PaddedPlane p{1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0};
+  if (g.spatial_rank() == 2) {
+    p.H = g.in_spatial[0], p.KH = g.kernel[0], p.dh = g.dilations[0];
+    p.pt = g.pads[0], p.pb = g.pads[2], p.pl = g.pads[1], p.pr = g.pads[3];
+  } else {
+    p.pl = g.pads[0], p.pr = g.pads[1];
+  }
+  p.W = g.in_spatial.back(), p.KW = g.kernel.back(), p.dw = g.dilations.back();
+  p.Hp = p.H + p.pt + p.pb;
+  p.Wp = p.W + p.pl + p.pr;
+  return p;
+}
+
+// Floats per group in the padded buffer: Cg planes, then the slack the last position strip
+// reads past them (nr + the largest tap offset within a row), rounded to a cache line.
+int64_t direct_group_floats(const ConvGeometry& g, const PaddedPlane& p, int64_t nr) {
+  const int64_t Cg = g.in_channels / g.group;
+  return (Cg * p.Hp * p.Wp + nr + (p.KW - 1) * p.dw + 15) / 16 * 16;
+}
+
+// Whether the direct path can run g (shape-wise) with these kernels.
+bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
+  if (!dk || (g.spatial_rank() != 1 && g.spatial_rank() != 2) || is_depthwise_2d(g)) return false;
+  for (int64_t s : g.strides)
+    if (s != 1) return false;
+  if (product(g.kernel) == 1) return false;  // 1x1: the im2col path reads x in place already
+  const PaddedPlane p = padded_plane(g);
+  // Offsets are int32; keep the per-group buffer well inside that.
+  return p.Hp * p.Wp < (int64_t(1) << 28) && direct_group_floats(g, p, dk->nr) < (int64_t(1) << 30);
+}
+
+// Which direct kernel suits g better (measured: tools/bench_conv.py); both beat or tie
+// im2col + GEMM on every stride-1 layer measured, so one of them always runs.
+bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
+  const int64_t K = g.in_channels / g.group * product(g.kernel);
+  return K >= kCvMinK && g.out_spatial.back() <= dk.cv_max_ow;
+}
+
+// The padded input of every (image, group): xp + ng * group_floats (see direct.h), and the
+// tap offsets in the weights' K order (c, kh, kw).
+struct PaddedInput {
+  const float* xp;
+  int64_t group_floats;
+  std::vector<int32_t> offs;
+};
+
+PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float* x, int64_t nr,
+                      int threads) {
+  const int64_t Cg = g.in_channels / g.group;
+  const int64_t plane = pp.Hp * pp.Wp, in_plane = pp.H * pp.W;
+  const int64_t gfloats = direct_group_floats(g, pp, nr);
+  const int64_t groups = g.batch * g.group;
+  float* xp = tls_direct.get(groups * gfloats);
+  PaddedInput r{xp, gfloats, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
+  for (int64_t c = 0, k = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < pp.KH; ++kh)
+      for (int64_t kw = 0; kw < pp.KW; ++kw, ++k)
+        r.offs[k] = static_cast<int32_t>(c * plane + kh * pp.dh * pp.Wp + kw * pp.dw);
+  // One unit per (image, group, channel); each group's slack is zeroed with its last
+  // channel (stale floats there could be denormals: slow, though never stored).
+  parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t ng = u / Cg, c = u % Cg;
+      const float* src = x + (ng * Cg + c) * in_plane;  // (n, gi) groups are consecutive in x
+      float* dst = xp + ng * gfloats + c * plane;
+      std::memset(dst, 0, sizeof(float) * pp.pt * pp.Wp);
+      float* row = dst + pp.pt * pp.Wp;
+      for (int64_t rr = 0; rr < pp.H; ++rr, row += pp.Wp) {
+        std::memset(row, 0, sizeof(float) * pp.pl);
+        std::memcpy(row + pp.pl, src + rr * pp.W, sizeof(float) * pp.W);
+        std::memset(row + pp.pl + pp.W, 0, sizeof(float) * pp.pr);
+      }
+      std::memset(row, 0, sizeof(float) * pp.pb * pp.Wp);
+      if (c == Cg - 1) std::memset(dst + plane, 0, sizeof(float) * (gfloats - Cg * plane));
+    }
+  });
+  return r;
+}
+
+void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
+                 const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
+                 const ConvEpilogue* ep) {
+  const PaddedPlane pp = padded_plane(g);
+  const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
+  const DirectConvShape s{Cg, pp.Wp, pp.Hp * pp.Wp, g.spatial_rank() == 2 ? g.out_spatial[0] : 1,
+                          g.out_spatial.back()};
+  const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Wp + s.OW;  // Q: padded-grid positions
+  const int64_t NR = dk.nr, MR = dk.mr;
+  const int64_t groups = g.batch * g.group;
+  const int threads = resolve_threads(num_threads);
+  const PaddedInput in = pad_input(g, pp, x, NR, threads);
+  const int64_t K = static_cast<int64_t>(in.offs.size());
+
+  // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
+  const int64_t halo = (pp.KH - 1) * pp.dh * pp.Wp + (pp.KW - 1) * pp.dw;
+  const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / Cg - halo) / NR * NR);
+  const int64_t n_chunks = ceil_div(Q, chunk_max);
+  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
+  const int64_t blocks = groups * n_chunks;
+  const int64_t m_panels = ceil_div(Mg, MR);
+  const int64_t m_split =
+      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  const int use_threads =
+      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const int64_t a_stride = pw.groups[0].panel_stride();
+
+  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t blk = u / m_split, ms = u % m_split;
+      const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
+      const int64_t n = ng / g.group, gi = ng % g.group;
+      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      if (mp0 == mp1) continue;
+      const int64_t q0 = ch * chunk, q1 = std::min(Q, q0 + chunk);
+      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
+      const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
+      dk.compute(s, in.offs.data(), K, in.xp + ng * in.group_floats, pw.groups[gi].data(), a_stride, Mg, mp0,
+                 mp1, q0, q1, y + (n * g.out_channels + gi * Mg) * P, post ? &epi : nullptr);
+    }
+  });
+}
+
+}  // namespace
+
+// The weights in the cv kernel's layout (direct.h): per group, panels of mw output channels,
+// [panel][k][c]. Made from the packed-A panels on first use, once.
+struct ConvCvPanels {
+  std::once_flag once;
+  float* data = nullptr;
+  int64_t group_floats = 0;
+  ~ConvCvPanels() { std::free(data); }
+};
+
+namespace {
+
+const float* cv_panels(const PackedConvWeights& pw, int64_t mw) {
+  ConvCvPanels& cv = *pw.cv;
+  std::call_once(cv.once, [&] {
+    const PackedMatrix& a0 = pw.groups[0];
+    const int64_t Mg = a0.rows(), K = a0.cols(), mr = a0.kernels().mr, a_stride = a0.panel_stride();
+    const int64_t panels = ceil_div(Mg, mw);
+    cv.group_floats = panels * mw * K;
+    const size_t bytes = (static_cast<size_t>(cv.group_floats * pw.group) * sizeof(float) + 63) / 64 * 64;
+    cv.data = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!cv.data) throw std::bad_alloc();
+    for (int64_t gi = 0; gi < pw.group; ++gi) {
+      const float* a = pw.groups[gi].data();
+      float* out = cv.data + gi * cv.group_floats;
+      for (int64_t m = 0; m < panels * mw; ++m) {
+        float* o = out + (m / mw) * mw * K + m % mw;
+        const float* src = a + (m / mr) * a_stride + m % mr;  // packed A: [panel][k][r]
+        for (int64_t k = 0; k < K; ++k) o[k * mw] = m < Mg ? src[k * mr] : 0.f;
+      }
+    }
+  });
+  return cv.data;
+}
+
+// Positions per work unit of the cv path (a multiple of its micro-tile), and its K block.
+constexpr int64_t kCvChunk = 192;
+constexpr int64_t kCvKc = 128;
+
+// Output channels as vectors (direct.h, cv_*): per work unit (image, group, position chunk,
+// channel-panel range) the kernel fills a [positions, channels] tile in scratch, which is
+// then transposed into y and gets the epilogue.
+void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
+                    const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
+                    const ConvEpilogue* ep) {
+  const PaddedPlane pp = padded_plane(g);
+  const int64_t Mg = g.out_channels / g.group;
+  const int64_t OH = g.spatial_rank() == 2 ? g.out_spatial[0] : 1, OW = g.out_spatial.back();
+  const int64_t P = OH * OW, MW = dk.cv_mw, NP = dk.cv_np;
+  const int64_t groups = g.batch * g.group;
+  const int threads = resolve_threads(num_threads);
+  const float* wcv = cv_panels(pw, MW);
+  const int64_t w_group = pw.cv->group_floats;
+  const PaddedInput in = pad_input(g, pp, x, dk.nr, threads);
+  const int64_t K = static_cast<int64_t>(in.offs.size());
+  const int64_t kblocks = ceil_div(K, kCvKc), kc = ceil_div(K, kblocks);
+  std::vector<int32_t> pos(P);  // where each output position's taps start in a padded plane
+  for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Wp + p % OW);
+
+  const int64_t n_chunks = ceil_div(P, kCvChunk);
+  const int64_t chunk = ceil_div(ceil_div(P, n_chunks), NP) * NP;
+  const int64_t blocks = groups * n_chunks, m_panels = ceil_div(Mg, MW);
+  const int64_t m_split =
+      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  const int use_threads =
+      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const GemmKernels& kt = *dk.gemm;
+
+  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t blk = u / m_split, ms = u % m_split;
+      const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
+      const int64_t n = ng / g.group, gi = ng % g.group;
+      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      if (mp0 == mp1) continue;
+      const int64_t p0 = ch * chunk, cols = std::min(P, p0 + chunk) - p0;
+      const int64_t ldt = (mp1 - mp0) * MW;
+      float* t = tls_tile.get(cols * ldt);
+      dk.cv_compute(in.offs.data(), K, kc, in.xp + ng * in.group_floats, pos.data() + p0, cols,
+                    wcv + gi * w_group + mp0 * MW * K, mp1 - mp0, t, ldt);
+      // Transpose into y: 16 channel rows at a time, each written along its positions.
+      const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
+      float* yb = y + (n * g.out_channels + gi * Mg + m0) * P + p0;
+      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int64_t r1 = std::min(rows, r0 + 16);
+        for (int64_t i = 0; i < cols; ++i)
+          for (int64_t r = r0; r < r1; ++r) yb[r * P + i] = t[i * ldt + r];
+      }
+      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
+      if (epi.row_bias || epi.residual || epi.act != Act::None) kt.epilogue(rows, cols, yb, P, epi, m0, p0);
+    }
+  });
+}
+
 int64_t checked_product(const std::vector<int64_t>& v, size_t from, const char* what) {
   long double n = 1;
   for (size_t i = from; i < v.size(); ++i) n *= static_cast<long double>(v[i]);
@@ -536,6 +791,7 @@ PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const f
     pw.raw.assign(w, w + M * K);
     return pw;
   }
+  pw.cv = std::make_shared<ConvCvPanels>();
   pw.groups.reserve(group);
   for (int64_t gi = 0; gi < group; ++gi)
     pw.groups.emplace_back(PackedMatrix::Side::A, false, Mg, K, w + gi * Mg * K, K, num_threads);
@@ -559,10 +815,18 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   if (is_depthwise_2d(g) && g.batch > 0)
     return depthwise_conv2d(g, x, w, bias, y, num_threads, ep);
   if (packed_path_applies(g) && g.batch > 0) {
-    if (packed) return conv_packed_panels(g, x, *packed, bias, y, num_threads, ep);
     std::vector<int64_t> w_shape = {g.out_channels, Cg};
     w_shape.insert(w_shape.end(), g.kernel.begin(), g.kernel.end());
-    const PackedConvWeights pw = pack_conv_weights(w_shape, w, g.group, num_threads);
+    PackedConvWeights local;
+    if (!packed) local = pack_conv_weights(w_shape, w, g.group, num_threads);
+    const PackedConvWeights& pw = packed ? *packed : local;
+    const DirectConvKernels* dk = direct_kernels_for(pw.groups[0].kernels());
+    const int mode = g_direct_mode.load(std::memory_order_relaxed);
+    if (mode != 2 && direct_fits(g, dk)) {
+      if (mode == 3 || (mode == 0 && cv_wins(g, *dk)))
+        return conv_direct_cv(g, x, pw, *dk, bias, y, num_threads, ep);
+      return conv_direct(g, x, pw, *dk, bias, y, num_threads, ep);
+    }
     return conv_packed_panels(g, x, pw, bias, y, num_threads, ep);
   }
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
@@ -611,6 +875,11 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     std::vector<float> col(col_size);
     for (int64_t it = 0; it < items; ++it) run_item(it, col, threads);
   }
+}
+
+void set_conv_direct_mode(int mode) {
+  PYINFER_CHECK(mode >= 0 && mode <= 3, "conv direct mode must be 0 (auto), 1 (direct), 2 (im2col) or 3 (direct cv), got " << mode);
+  g_direct_mode.store(mode, std::memory_order_relaxed);
 }
 
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,

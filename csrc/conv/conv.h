@@ -12,6 +12,7 @@
 // geometry and the buffer sizes it implies.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "gemm/epilogue.h"
@@ -48,11 +49,13 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
 // Conv weights prepared once (constant initializers): per group, W_g [Mg, Cg*prod(kernel)]
 // packed as the GEMM's left operand. 2-D depthwise weights (one input channel per group)
 // are kept as they are: the direct kernel reads them.
+struct ConvCvPanels;  // a second layout for the direct kernel, packed on first use (conv.cpp)
 struct PackedConvWeights {
   std::vector<int64_t> w_shape;
   int64_t group = 1;
   std::vector<PackedMatrix> groups;  // empty when depthwise
   std::vector<float> raw;            // depthwise only
+  std::shared_ptr<ConvCvPanels> cv;  // not depthwise
   bool depthwise() const { return groups.empty(); }
 };
 // Checks w_shape ([M, C/group, K1..Kk], M divisible by group) and packs w.
@@ -72,6 +75,11 @@ struct ConvEpilogue {
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, int num_threads, const PackedConvWeights* packed = nullptr,
                   const ConvEpilogue* ep = nullptr);
+// Testing / benchmarking switch for the stride-1 direct kernels (conv/direct.h): 0 = pick
+// by the measured rule (default), 1 = positions as vectors, 3 = output channels as vectors
+// (both wherever a direct kernel applies), 2 = never (im2col + GEMM).
+void set_conv_direct_mode(int mode);
+
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,
                             const float* bias, float* y, int num_threads);
 

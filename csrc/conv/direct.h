@@ -1,0 +1,68 @@
+// Direct (im2col-free) convolution for stride 1, 1-D / 2-D, on the GEMM's pre-packed weights.
+//
+// The group's input is copied once into a zero-padded buffer: channel planes of Hp x Wp
+// floats (Wp = W + pads, Hp = H + pads), one after another. An output computed on the padded
+// grid, position q = oh * Wp + ow, reads tap (c, kh, kw) at
+//   xp[c * plane + kh * dh * Wp + kw * dw + q]
+// so along q every tap is a contiguous run: the product W [Mg, K] x taps [K, positions] is a
+// GEMM whose B rows are shifted slices of xp, read in place by the micro-kernel (no column
+// matrix, no packing). Positions with ow >= OW (the last Wp - OW of each padded row) are
+// computed but never stored. Kernels per ISA tier live in direct_isa.cpp.
+#pragma once
+#include <cstdint>
+
+#include "common/cpu_features.h"
+#include "gemm/epilogue.h"
+
+namespace pyinfer {
+
+struct GemmKernels;
+
+// One group's padded input and output plane (the caller checked the geometry).
+struct DirectConvShape {
+  int64_t C;          // input channels of the group
+  int64_t Wp, plane;  // padded row width; floats per padded channel plane (Hp * Wp)
+  int64_t OH, OW;     // output plane
+};
+
+struct DirectConvKernels {
+  // This tier's GEMM table: the packed-A layout (mr-row panels over full K) and nr the
+  // kernel below reads. Weights packed by another tier's table cannot use this one.
+  const GemmKernels* gemm;
+  int mr, nr;  // panel height of the weights it reads; positions per micro-tile
+  // For output rows of the m-panels [mp0, mp1) (rows past Mg are dropped) and padded-grid
+  // positions [q0, q1) (q0 a multiple of nr, q1 <= (OH - 1) * Wp + OW):
+  //   y[m, oh * OW + ow] = sum_k pa[m][k] * xp[offs[k] + q]  (then the epilogue, if any)
+  // offs[k]: tap k's offset in xp (K = offs' length, the packed panels' depth). xp must be
+  // readable nr + max(offs) floats past position q1. y: the group's output [Mg, OH * OW];
+  // ep's coordinates are (m, oh * OW + ow). Panels outer, strips inner: each weight panel
+  // stays in cache while the positions' inputs (sized by the caller to stay in L2) pass.
+  void (*compute)(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
+                  const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1,
+                  int64_t q0, int64_t q1, float* y, const Epilogue* ep);
+
+  // --- Output channels as vectors ("cv"): weights packed in panels of cv_mw output channels
+  // (cv_pack), positions broadcast one at a time from where each one's taps start, so no
+  // padded-grid column is computed for nothing and every vector load is aligned.
+  int cv_mw;  // output channels per weight panel
+  int cv_np;  // positions per micro-tile
+  // Measured (tools/bench_conv.py): cv beats the kernel above for output rows up to this
+  // wide (its [positions, channels] tile must be transposed; the other wastes the padded
+  // grid's extra columns, more on narrow maps) when K >= kCvMinK.
+  int64_t cv_max_ow;
+  // Weight panel p holds w[p * cv_mw + c][k] at [p][k][c] (zero rows past Mg; conv.cpp packs).
+  // t[i][c] (row stride ldt) for positions i in [0, n) and columns c in [0, panels * cv_mw):
+  //   sum_k wp[c / mw][k][c % mw] * xp[pos[i] + offs[k]]
+  // computed in K blocks of kc (a fixed order: the result depends on the shape only).
+  // wp: the first panel (panel stride K * cv_mw).
+  void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
+                     const int32_t* pos, int64_t n, const float* wp, int64_t panels, float* t,
+                     int64_t ldt);
+};
+
+// Below this depth the cv kernel's transposition costs more than the products it saves.
+constexpr int64_t kCvMinK = 64;
+
+PYINFER_DECLARE_ISA_TABLE(DirectConvKernels, direct_conv_table)
+
+}  // namespace pyinfer

@@ -1,0 +1,122 @@
+"""The stride-1 direct convolution kernels (csrc/conv/direct*.{h,cpp}) against a plain NumPy
+reference: y[n, m, oh, ow] = b[m] + sum_{c, kh, kw} xpad[n, c, oh + kh*dh, ow + kw*dw] * w[m, c, kh, kw],
+computed in float64 one kernel tap at a time on the explicitly zero-padded input.
+
+conv picks a direct kernel by a measured rule; _set_conv_direct_mode forces each of them (and
+im2col + GEMM) so every kernel sees every shape here.
+"""
+import numpy as np
+import pytest
+
+import pyinfer
+from pyinfer import kernels
+
+RTOL, ATOL = 1e-3, 1e-4
+MODES = {"auto": 0, "positions": 1, "channels": 3}
+
+
+def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1):
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    pt, pl, pb, pr = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    n, c, hp, wp = xp.shape
+    m, cg, kh_n, kw_n = w.shape
+    dh, dw = dilations
+    oh, ow = hp - (kh_n - 1) * dh, wp - (kw_n - 1) * dw
+    mg = m // group
+    y = np.zeros((n, m, oh, ow))
+    for g in range(group):
+        xg = xp[:, g * cg:(g + 1) * cg]
+        wg = w[g * mg:(g + 1) * mg]
+        for kh in range(kh_n):
+            for kw in range(kw_n):
+                tap = xg[:, :, kh * dh:kh * dh + oh, kw * dw:kw * dw + ow]  # [N, Cg, OH, OW]
+                y[:, g * mg:(g + 1) * mg] += np.einsum("nchw,mc->nmhw", tap, wg[:, :, kh, kw])
+    if b is not None:
+        y += b.astype(np.float64)[None, :, None, None]
+    return y
+
+
+@pytest.fixture(params=sorted(MODES))
+def mode(request):
+    pyinfer._kernels._set_conv_direct_mode(MODES[request.param])
+    yield request.param
+    pyinfer._kernels._set_conv_direct_mode(0)
+
+
+# (C, H, W, M, kernel, pads [t, l, b, r], group)
+CASES = [
+    (17, 13, 17, 11, (3, 3), (1, 1, 1, 1), 1),
+    (3, 14, 14, 50, (5, 5), (2, 2, 2, 2), 1),
+    (1, 7, 7, 5, (7, 7), (3, 3, 3, 3), 1),
+    (64, 7, 7, 70, (3, 3), (1, 1, 1, 1), 1),
+    (130, 3, 3, 10, (2, 3), (0, 0, 0, 0), 2),
+    (64, 1, 1, 33, (3, 3), (1, 1, 1, 1), 1),
+    (8, 13, 17, 13, (3, 3), (2, 0, 1, 2), 1),   # asymmetric pads
+    (34, 14, 14, 66, (3, 3), (1, 1, 1, 1), 2),  # groups, 17 channels per group
+    (3, 56, 56, 17, (3, 3), (0, 0, 0, 0), 1),
+    (64, 56, 56, 64, (3, 3), (1, 1, 1, 1), 1),
+    (20, 9, 11, 7, (7, 7), (2, 1, 0, 3), 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}{c[4][1]}_p{''.join(map(str, c[5]))}_g{c[6]}")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_conv_matches_reference(isa, mode, rng, case, threads):
+    c, h, w_, m, k, pads, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    want = ref_conv2d(x, w, b, pads, group=group)
+    got = kernels.conv(x, w, b, pads=list(pads), group=group, num_threads=threads)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * np.sqrt(c // group * k[0] * k[1]))
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[7], CASES[9]], ids=["13x17", "7x7", "g2", "56x56"])
+def test_direct_conv_fused_epilogue_with_packed_weights(isa, mode, rng, case):
+    c, h, w_, m, k, pads, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    conv = ref_conv2d(x, w, b, pads, group=group)
+    residual = rng.standard_normal(conv.shape).astype(np.float32)
+    want = np.maximum(conv + residual, 0.0)
+    packed = kernels.ConvWeights(w, group=group)
+    for threads in (1, 2):
+        got = kernels.conv(x, packed, b, pads=list(pads), group=group, residual=residual,
+                           activation="relu", num_threads=threads)
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * np.sqrt(c // group * k[0] * k[1]))
+    # no bias, no epilogue: the kernels' plain output
+    got = kernels.conv(x, packed, None, pads=list(pads), group=group)
+    np.testing.assert_allclose(got, conv - b[None, :, None, None], rtol=RTOL,
+                               atol=ATOL * np.sqrt(c // group * k[0] * k[1]))
+
+
+def test_direct_conv_dilated_and_1d(isa, mode, rng):
+    x = rng.standard_normal((2, 9, 15, 12)).astype(np.float32)
+    w = rng.standard_normal((19, 9, 3, 2)).astype(np.float32)
+    got = kernels.conv(x, w, None, pads=[2, 1, 1, 2], dilations=[2, 3])
+    np.testing.assert_allclose(got, ref_conv2d(x, w, None, (2, 1, 1, 2), dilations=(2, 3)), rtol=RTOL, atol=1e-3)
+    # 1-D: a 2-D conv over a single row
+    x1 = rng.standard_normal((2, 30, 41)).astype(np.float32)
+    w1 = rng.standard_normal((13, 30, 5)).astype(np.float32)
+    got = kernels.conv(x1, w1, None, pads=[3, 1])
+    want = ref_conv2d(x1[:, :, None], w1[:, :, None], None, (0, 3, 0, 1))[:, :, 0]
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", [CASES[3], CASES[9]], ids=["7x7", "56x56"])
+def test_direct_conv_bit_identical_for_any_thread_count(isa, mode, rng, case):
+    c, h, w_, m, k, pads, group = case
+    x = rng.standard_normal((1, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    packed = kernels.ConvWeights(w, group=group)
+    one = kernels.conv(x, packed, b, pads=list(pads), group=group, num_threads=1)
+    for threads in (2, 3, 4):
+        assert np.array_equal(one, kernels.conv(x, packed, b, pads=list(pads), group=group, num_threads=threads))
+
+
+def test_direct_mode_switch_rejects_unknown_modes():
+    with pytest.raises(pyinfer.KernelArgumentError):
+        pyinfer._kernels._set_conv_direct_mode(7)
