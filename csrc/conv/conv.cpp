@@ -541,37 +541,67 @@ const DirectConvKernels* direct_kernels_for(const GemmKernels& kt) {
   return nullptr;
 }
 
-// The padded plane of a 1-D / 2-D geometry: [top, left, bottom, right] pads, Hp, Wp.
+// The padded plane of a 1-D / 2-D geometry ([top, left, bottom, right] pads, Hp x Wp) and
+// its stride phases. With strides sh, sw the padded plane is stored as phase planes of
+// Hs x Ws floats (Hs = ceil(Hp / sh), Ws = ceil(Wp / sw)): phase (a, b) holds the padded
+// rows a, a + sh, ... and columns b, b + sw, ... Output (oh, ow) reads tap (kh, kw) at
+// phase ((kh*dh) % sh, (kw*dw) % sw), row oh + (kh*dh) / sh, column ow + (kw*dw) / sw: a
+// stride-1 access, so both direct kernels run any stride on contiguous runs of positions.
+// Only the phases some tap reads are stored (a 1x1 stride-2 kernel: one, the subsampled
+// input). Stride 1 is the plain padded plane.
 struct PaddedPlane {
-  int64_t H, W, KH, KW, dh, dw, pt, pl, pb, pr, Hp, Wp;
+  int64_t H, W, KH, KW, dh, dw, sh, sw, pt, pl, pb, pr, Hp, Wp;
+  int64_t Hs, Ws;                       // one phase plane
+  std::vector<int64_t> rows, cols;      // the phases used, ascending
+  int64_t phases() const { return static_cast<int64_t>(rows.size() * cols.size()); }
+  // Largest tap offset within one phase plane (the kernel's reach past a position).
+  int64_t halo() const { return (KH - 1) * dh / sh * Ws + (KW - 1) * dw / sw; }
 };
+
+// The distinct values (k * d) % s for k in [0, K), ascending.
+std::vector<int64_t> used_phases(int64_t K, int64_t d, int64_t s) {
+  std::vector<int64_t> v;
+  for (int64_t k = 0; k < K && static_cast<int64_t>(v.size()) < s; ++k) {
+    const int64_t f = k * d % s;
+    if (std::find(v.begin(), v.end(), f) == v.end()) v.push_back(f);
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 PaddedPlane padded_plane(const ConvGeometry& g) {
-  PaddedPlane p{1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0};
+  PaddedPlane p{1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, {}, {}};
   if (g.spatial_rank() == 2) {
-    p.H = g.in_spatial[0], p.KH = g.kernel[0], p.dh = g.dilations[0];
+    p.H = g.in_spatial[0], p.KH = g.kernel[0], p.dh = g.dilations[0], p.sh = g.strides[0];
     p.pt = g.pads[0], p.pb = g.pads[2], p.pl = g.pads[1], p.pr = g.pads[3];
   } else {
     p.pl = g.pads[0], p.pr = g.pads[1];
   }
-  p.W = g.in_spatial.back(), p.KW = g.kernel.back(), p.dw = g.dilations.back();
+  p.W = g.in_spatial.back(), p.KW = g.kernel.back(), p.dw = g.dilations.back(), p.sw = g.strides.back();
   p.Hp = p.H + p.pt + p.pb;
   p.Wp = p.W + p.pl + p.pr;
+  p.Hs = ceil_div(p.Hp, p.sh);
+  p.Ws = ceil_div(p.Wp, p.sw);
+  p.rows = used_phases(p.KH, p.dh, p.sh);
+  p.cols = used_phases(p.KW, p.dw, p.sw);
   return p;
 }
 
-// Floats per group in the padded buffer: Cg planes, then the slack the last position strip
-// reads past them (nr + the largest tap offset within a row), rounded to a cache line.
+// Floats per group in the padded buffer: Cg channels of phase planes, then the slack the
+// last position strip reads past them (nr + the largest tap offset within a row), rounded
+// to a cache line.
 int64_t direct_group_floats(const ConvGeometry& g, const PaddedPlane& p, int64_t nr) {
   const int64_t Cg = g.in_channels / g.group;
-  return (Cg * p.Hp * p.Wp + nr + (p.KW - 1) * p.dw + 15) / 16 * 16;
+  return (Cg * p.phases() * p.Hs * p.Ws + nr + (p.KW - 1) * p.dw + 15) / 16 * 16;
 }
 
 // Whether the direct path can run g (shape-wise) with these kernels.
 bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
   if (!dk || (g.spatial_rank() != 1 && g.spatial_rank() != 2) || is_depthwise_2d(g)) return false;
-  for (int64_t s : g.strides)
-    if (s != 1) return false;
-  if (product(g.kernel) == 1) return false;  // 1x1: the im2col path reads x in place already
+  bool unit_stride = true;
+  for (int64_t s : g.strides) unit_stride = unit_stride && s == 1;
+  // 1x1 stride 1: the im2col path reads x in place already.
+  if (product(g.kernel) == 1 && unit_stride) return false;
   const PaddedPlane p = padded_plane(g);
   // Offsets are int32; keep the per-group buffer well inside that.
   return p.Hp * p.Wp < (int64_t(1) << 28) && direct_group_floats(g, p, dk->nr) < (int64_t(1) << 30);
@@ -592,34 +622,55 @@ struct PaddedInput {
   std::vector<int32_t> offs;
 };
 
-PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float* x, int64_t nr,
-                      int threads) {
+PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float* x,
+                      const DirectConvKernels& dk, int threads) {
+  const int64_t nr = dk.nr;
   const int64_t Cg = g.in_channels / g.group;
-  const int64_t plane = pp.Hp * pp.Wp, in_plane = pp.H * pp.W;
+  const int64_t plane = pp.Hs * pp.Ws, nph = pp.phases(), cstride = nph * plane;
+  const int64_t in_plane = pp.H * pp.W, ncols = static_cast<int64_t>(pp.cols.size());
   const int64_t gfloats = direct_group_floats(g, pp, nr);
   const int64_t groups = g.batch * g.group;
   float* xp = tls_direct.get(groups * gfloats);
   PaddedInput r{xp, gfloats, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
+  auto index_of = [](const std::vector<int64_t>& v, int64_t f) {
+    return static_cast<int64_t>(std::lower_bound(v.begin(), v.end(), f) - v.begin());
+  };
   for (int64_t c = 0, k = 0; c < Cg; ++c)
     for (int64_t kh = 0; kh < pp.KH; ++kh)
-      for (int64_t kw = 0; kw < pp.KW; ++kw, ++k)
-        r.offs[k] = static_cast<int32_t>(c * plane + kh * pp.dh * pp.Wp + kw * pp.dw);
+      for (int64_t kw = 0; kw < pp.KW; ++kw, ++k) {
+        const int64_t th = kh * pp.dh, tw = kw * pp.dw;
+        const int64_t ph = index_of(pp.rows, th % pp.sh) * ncols + index_of(pp.cols, tw % pp.sw);
+        r.offs[k] = static_cast<int32_t>(c * cstride + ph * plane + th / pp.sh * pp.Ws + tw / pp.sw);
+      }
   // One unit per (image, group, channel); each group's slack is zeroed with its last
   // channel (stale floats there could be denormals: slow, though never stored).
   parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t ng = u / Cg, c = u % Cg;
       const float* src = x + (ng * Cg + c) * in_plane;  // (n, gi) groups are consecutive in x
-      float* dst = xp + ng * gfloats + c * plane;
-      std::memset(dst, 0, sizeof(float) * pp.pt * pp.Wp);
-      float* row = dst + pp.pt * pp.Wp;
-      for (int64_t rr = 0; rr < pp.H; ++rr, row += pp.Wp) {
-        std::memset(row, 0, sizeof(float) * pp.pl);
-        std::memcpy(row + pp.pl, src + rr * pp.W, sizeof(float) * pp.W);
-        std::memset(row + pp.pl + pp.W, 0, sizeof(float) * pp.pr);
-      }
-      std::memset(row, 0, sizeof(float) * pp.pb * pp.Wp);
-      if (c == Cg - 1) std::memset(dst + plane, 0, sizeof(float) * (gfloats - Cg * plane));
+      float* dst = xp + ng * gfloats + c * cstride;
+      for (int64_t fr : pp.rows)
+        for (int64_t fc : pp.cols) {
+          // Phase columns j whose input column j * sw + fc - pl lies in [0, W): [j0, j1).
+          const int64_t j0 = std::min(pp.Ws, fc >= pp.pl ? 0 : ceil_div(pp.pl - fc, pp.sw));
+          const int64_t j1 = std::max(j0, std::min(pp.Ws, ceil_div(pp.pl + pp.W - fc, pp.sw)));
+          for (int64_t i = 0; i < pp.Hs; ++i, dst += pp.Ws) {
+            const int64_t ir = i * pp.sh + fr - pp.pt;  // input row
+            if (ir < 0 || ir >= pp.H) {
+              std::memset(dst, 0, sizeof(float) * pp.Ws);
+              continue;
+            }
+            std::memset(dst, 0, sizeof(float) * j0);
+            const int64_t col = j0 * pp.sw + fc - pp.pl;  // first input column read
+            const float* s = src + ir * pp.W + col;
+            if (pp.sw == 1)
+              std::memcpy(dst + j0, s, sizeof(float) * (j1 - j0));
+            else
+              dk.gather_cols(s, pp.W - col, j1 - j0, pp.sw, dst + j0);
+            std::memset(dst + j1, 0, sizeof(float) * (pp.Ws - j1));
+          }
+        }
+      if (c == Cg - 1) std::memset(dst, 0, sizeof(float) * (gfloats - Cg * cstride));
     }
   });
   return r;
@@ -630,18 +681,17 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
                  const ConvEpilogue* ep) {
   const PaddedPlane pp = padded_plane(g);
   const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
-  const DirectConvShape s{Cg, pp.Wp, pp.Hp * pp.Wp, g.spatial_rank() == 2 ? g.out_spatial[0] : 1,
+  const DirectConvShape s{Cg, pp.Ws, pp.Hs * pp.Ws, g.spatial_rank() == 2 ? g.out_spatial[0] : 1,
                           g.out_spatial.back()};
-  const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Wp + s.OW;  // Q: padded-grid positions
+  const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Ws + s.OW;  // Q: phase-grid positions
   const int64_t NR = dk.nr, MR = dk.mr;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
-  const PaddedInput in = pad_input(g, pp, x, NR, threads);
+  const PaddedInput in = pad_input(g, pp, x, dk, threads);
   const int64_t K = static_cast<int64_t>(in.offs.size());
 
   // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
-  const int64_t halo = (pp.KH - 1) * pp.dh * pp.Wp + (pp.KW - 1) * pp.dw;
-  const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / Cg - halo) / NR * NR);
+  const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
   const int64_t n_chunks = ceil_div(Q, chunk_max);
   const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
   const int64_t blocks = groups * n_chunks;
@@ -723,11 +773,11 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   const int threads = resolve_threads(num_threads);
   const float* wcv = cv_panels(pw, MW);
   const int64_t w_group = pw.cv->group_floats;
-  const PaddedInput in = pad_input(g, pp, x, dk.nr, threads);
+  const PaddedInput in = pad_input(g, pp, x, dk, threads);
   const int64_t K = static_cast<int64_t>(in.offs.size());
   const int64_t kblocks = ceil_div(K, kCvKc), kc = ceil_div(K, kblocks);
   std::vector<int32_t> pos(P);  // where each output position's taps start in a padded plane
-  for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Wp + p % OW);
+  for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Ws + p % OW);
 
   const int64_t n_chunks = ceil_div(P, kCvChunk);
   const int64_t chunk = ceil_div(ceil_div(P, n_chunks), NP) * NP;

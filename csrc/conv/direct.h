@@ -58,6 +58,10 @@ struct DirectConvKernels {
   void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
                      const int32_t* pos, int64_t n, const float* wp, int64_t panels, float* t,
                      int64_t ldt);
+
+  // dst[j] = src[j * s] for j in [0, n) (src readable for avail >= (n - 1) * s + 1 floats):
+  // one stride phase of a padded input row.
+  void (*gather_cols)(const float* src, int64_t avail, int64_t n, int64_t s, float* dst);
 };
 
 // Below this depth the cv kernel's transposition costs more than the products it saves.

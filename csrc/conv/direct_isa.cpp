@@ -69,10 +69,11 @@ void micro_cols(int64_t cols, int64_t K, const float* a, const float* b, const i
 }
 
 // Copies the tile's rows [0, rows), padded-grid positions [q0, q0 + cols), into y (row
-// stride P = OH * OW), dropping the padded grid's extra columns; the epilogue follows on
-// each output-row segment while it is in L1.
-void store_tile(const DirectConvShape& s, const float* tile, int64_t rows, int64_t q0,
-                int64_t cols, float* y, int64_t P, int64_t m0, const Epilogue* ep) {
+// stride P = OH * OW), dropping the padded grid's extra columns, with the epilogue (if any)
+// applied on the way: one pass from the L1 tile to y, y is never read back.
+template <Act A>
+void store_tile_t(const DirectConvShape& s, const float* tile, int64_t rows, int64_t q0,
+                  int64_t cols, float* y, int64_t P, int64_t m0, const Epilogue* ep) {
   const int64_t end = q0 + cols;
   int64_t oh = q0 / s.Wp, q = q0;
   while (q < end) {
@@ -83,16 +84,49 @@ void store_tile(const DirectConvShape& s, const float* tile, int64_t rows, int64
     }
     const int64_t len = min64(s.OW - ow, end - q), p = oh * s.OW + ow;
     const float* src = tile + (q - q0);
+    const float* cb = ep && ep->col_bias ? ep->col_bias + p : nullptr;
     for (int64_t i = 0; i < rows; ++i) {
       const float* si = src + i * NR;
       float* di = y + (m0 + i) * P + p;
-      int64_t j = 0;
-      for (; j + VN <= len; j += VN) VecF::load(si + j).store(di + j);
-      if (j < len) VecF::load_partial(si + j, static_cast<int>(len - j)).store_partial(di + j, static_cast<int>(len - j));
+      const VecF rb = VecF::set1(ep && ep->row_bias ? ep->row_bias[m0 + i] : 0.f);
+      const float* res = ep && ep->residual ? ep->residual + (m0 + i) * ep->ld_residual + p : nullptr;
+      for (int64_t j = 0; j < len; j += VN) {
+        const int n = len - j < VN ? static_cast<int>(len - j) : VN;
+        const bool full = n == VN;
+        VecF v = full ? VecF::load(si + j) : VecF::load_partial(si + j, n);
+        if (ep) {
+          v = v + rb;
+          if (cb) v = v + (full ? VecF::load(cb + j) : VecF::load_partial(cb + j, n));
+          if (res) v = v + (full ? VecF::load(res + j) : VecF::load_partial(res + j, n));
+          v = ep_activate<A>(v, *ep);
+        }
+        if (full)
+          v.store(di + j);
+        else
+          v.store_partial(di + j, n);
+      }
     }
-    if (ep) apply_epilogue(rows, len, y + m0 * P + p, P, *ep, m0, p);
     q += len;
   }
+}
+
+using StoreTile = void (*)(const DirectConvShape&, const float*, int64_t, int64_t, int64_t, float*,
+                           int64_t, int64_t, const Epilogue*);
+
+StoreTile store_tile_for(const Epilogue* ep) {
+  switch (ep ? ep->act : Act::None) {
+    case Act::None: return store_tile_t<Act::None>;
+    case Act::Relu: return store_tile_t<Act::Relu>;
+    case Act::Clip: return store_tile_t<Act::Clip>;
+    case Act::LeakyRelu: return store_tile_t<Act::LeakyRelu>;
+    case Act::Sigmoid: return store_tile_t<Act::Sigmoid>;
+    case Act::Tanh: return store_tile_t<Act::Tanh>;
+    case Act::HardSigmoid: return store_tile_t<Act::HardSigmoid>;
+    case Act::HardSwish: return store_tile_t<Act::HardSwish>;
+    case Act::Gelu: return store_tile_t<Act::Gelu>;
+    case Act::GeluTanh: return store_tile_t<Act::GeluTanh>;
+  }
+  return store_tile_t<Act::None>;
 }
 
 void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
@@ -100,6 +134,7 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
              int64_t q1, float* y, const Epilogue* ep) {
   alignas(64) float tile[MR * NR];
   const int64_t P = s.OH * s.OW;
+  const StoreTile store_tile = store_tile_for(ep);
   for (int64_t mp = mp0; mp < mp1; ++mp) {
     const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
     const float* a = pa + mp * a_stride;
@@ -178,12 +213,48 @@ void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, con
   }
 }
 
+// --- stride phases ----------------------------------------------------------------------
+// dst[j] = src[j * s] for j in [0, n); src is readable for `avail` floats. Splits padded
+// input rows into their stride phases (conv.cpp pad_input): strides 2 and 4 (the stems,
+// 3x3 / 1x1 stride-2 layers) take permutes of whole vectors instead of one float at a time.
+void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* dst) {
+  int64_t j = 0;
+#if defined(PYINFER_ISA_AVX512)
+  if (s == 2) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; j + 16 <= n && (j + 16) * 2 <= avail; j += 16) {
+      const __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+      _mm512_storeu_ps(dst + j, _mm512_permutex2var_ps(a, ie, b));
+    }
+  } else if (s == 4) {
+    // Lanes 0..7 of each permute hold every fourth float of two vectors; two halves join.
+    const __m512i i4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    for (; j + 16 <= n && (j + 16) * 4 <= avail; j += 16) {
+      const float* p = src + 4 * j;
+      const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(p), i4, _mm512_loadu_ps(p + 16));
+      const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(p + 32), i4, _mm512_loadu_ps(p + 48));
+      _mm512_storeu_ps(dst + j, _mm512_shuffle_f32x4(lo, hi, 0x44));
+    }
+  }
+#elif defined(PYINFER_ISA_AVX2)
+  if (s == 2) {
+    for (; j + 8 <= n && (j + 8) * 2 <= avail; j += 8) {
+      const __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+      // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6]
+      const __m256 e = _mm256_shuffle_ps(a, b, 0x88);
+      _mm256_storeu_ps(dst + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+    }
+  }
+#endif
+  for (const float* p = src + j * s; j < n; ++j, p += s) dst[j] = *p;
+}
+
 }  // namespace
 
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -1,5 +1,5 @@
-"""The stride-1 direct convolution kernels (csrc/conv/direct*.{h,cpp}) against a plain NumPy
-reference: y[n, m, oh, ow] = b[m] + sum_{c, kh, kw} xpad[n, c, oh + kh*dh, ow + kw*dw] * w[m, c, kh, kw],
+"""The direct convolution kernels (csrc/conv/direct*.{h,cpp}) against a plain NumPy reference:
+y[n, m, oh, ow] = b[m] + sum_{c, kh, kw} xpad[n, c, oh*sh + kh*dh, ow*sw + kw*dw] * w[m, c, kh, kw],
 computed in float64 one kernel tap at a time on the explicitly zero-padded input.
 
 conv picks a direct kernel by a measured rule; _set_conv_direct_mode forces each of them (and
@@ -15,14 +15,15 @@ RTOL, ATOL = 1e-3, 1e-4
 MODES = {"auto": 0, "positions": 1, "channels": 3}
 
 
-def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1):
+def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1, strides=(1, 1)):
     x, w = x.astype(np.float64), w.astype(np.float64)
     pt, pl, pb, pr = pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     n, c, hp, wp = xp.shape
     m, cg, kh_n, kw_n = w.shape
     dh, dw = dilations
-    oh, ow = hp - (kh_n - 1) * dh, wp - (kw_n - 1) * dw
+    sh, sw = strides
+    oh, ow = (hp - (kh_n - 1) * dh - 1) // sh + 1, (wp - (kw_n - 1) * dw - 1) // sw + 1
     mg = m // group
     y = np.zeros((n, m, oh, ow))
     for g in range(group):
@@ -30,7 +31,8 @@ def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1):
         wg = w[g * mg:(g + 1) * mg]
         for kh in range(kh_n):
             for kw in range(kw_n):
-                tap = xg[:, :, kh * dh:kh * dh + oh, kw * dw:kw * dw + ow]  # [N, Cg, OH, OW]
+                tap = xg[:, :, kh * dh:kh * dh + (oh - 1) * sh + 1:sh,
+                         kw * dw:kw * dw + (ow - 1) * sw + 1:sw]  # [N, Cg, OH, OW]
                 y[:, g * mg:(g + 1) * mg] += np.einsum("nchw,mc->nmhw", tap, wg[:, :, kh, kw])
     if b is not None:
         y += b.astype(np.float64)[None, :, None, None]
@@ -115,6 +117,95 @@ def test_direct_conv_bit_identical_for_any_thread_count(isa, mode, rng, case):
     one = kernels.conv(x, packed, b, pads=list(pads), group=group, num_threads=1)
     for threads in (2, 3, 4):
         assert np.array_equal(one, kernels.conv(x, packed, b, pads=list(pads), group=group, num_threads=threads))
+
+
+# (C, H, W, M, kernel, strides, pads [t, l, b, r], dilations, group)
+STRIDED = [
+    (3, 23, 23, 64, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),      # ResNet stem, odd size
+    (3, 225, 225, 32, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),   # MobileNetV2 stem, odd size
+    (3, 47, 45, 64, (11, 11), (4, 4), (2, 2, 2, 2), (1, 1), 1),   # AlexNet stem
+    (3, 31, 29, 20, (3, 3), (2, 2), (0, 1, 1, 0), (1, 1), 1),     # asymmetric pads, M < 64
+    (24, 15, 17, 19, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (128, 14, 14, 72, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),   # ResNet 3x3 s2, deep K
+    (40, 13, 11, 33, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),    # 1x1 s2 downsample, odd
+    (256, 8, 8, 70, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),     # 1x1 s2, deep K
+    (10, 12, 12, 9, (1, 1), (3, 3), (1, 0, 0, 1), (1, 1), 1),     # 1x1 s3 with pads
+    (9, 20, 19, 11, (3, 3), (3, 3), (1, 2, 0, 1), (1, 1), 1),     # stride 3
+    (6, 19, 22, 13, (4, 5), (2, 3), (1, 2, 2, 1), (1, 1), 1),     # mixed strides, even kernel
+    (8, 21, 20, 17, (3, 3), (2, 2), (2, 2, 2, 2), (2, 2), 1),     # dilation 2 + stride 2
+    (7, 21, 23, 12, (3, 2), (2, 3), (2, 1, 0, 2), (3, 2), 1),     # dilation 3x2 + strides 2x3
+    (12, 15, 15, 18, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 3),    # groups
+    (66, 9, 9, 132, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),     # groups, deep
+    (5, 3, 3, 8, (5, 5), (4, 4), (2, 2, 2, 2), (1, 1), 1),        # a single output row/column
+]
+
+
+def _strided_id(c):
+    return (f"{c[0]}x{c[1]}x{c[2]}to{c[3]}_k{c[4][0]}{c[4][1]}_s{c[5][0]}{c[5][1]}"
+            f"_p{''.join(map(str, c[6]))}_d{c[7][0]}{c[7][1]}_g{c[8]}")
+
+
+@pytest.mark.parametrize("case", STRIDED, ids=_strided_id)
+def test_direct_conv_strided_matches_reference(isa, mode, rng, case):
+    c, h, w_, m, k, strides, pads, dil, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    want = ref_conv2d(x, w, b, pads, dilations=dil, group=group, strides=strides)
+    atol = ATOL * np.sqrt(c // group * k[0] * k[1])
+    for threads in (1, 2):
+        got = kernels.conv(x, w, b, pads=list(pads), strides=list(strides), dilations=list(dil),
+                           group=group, num_threads=threads)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=atol)
+
+
+EPILOGUES = {
+    "bias": (dict(), lambda v: v),
+    "relu": (dict(activation="relu"), lambda v: np.maximum(v, 0.0)),
+    "clip": (dict(activation="clip", clip_min=-0.5, clip_max=0.75), lambda v: np.clip(v, -0.5, 0.75)),
+}
+
+
+@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[2], STRIDED[5], STRIDED[7], STRIDED[14]],
+                         ids=["stem7", "stem11", "3x3s2", "1x1s2", "groups"])
+@pytest.mark.parametrize("epilogue", sorted(EPILOGUES))
+@pytest.mark.parametrize("with_residual", [False, True], ids=["", "residual"])
+def test_direct_conv_strided_epilogues(isa, mode, rng, case, epilogue, with_residual):
+    c, h, w_, m, k, strides, pads, dil, group = case
+    x = rng.standard_normal((1, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    conv = ref_conv2d(x, w, b, pads, dilations=dil, group=group, strides=strides)
+    residual = rng.standard_normal(conv.shape).astype(np.float32) if with_residual else None
+    kwargs, act = EPILOGUES[epilogue]
+    want = act(conv + (residual if with_residual else 0.0))
+    packed = kernels.ConvWeights(w, group=group)
+    got = kernels.conv(x, packed, b, pads=list(pads), strides=list(strides), dilations=list(dil),
+                       group=group, residual=residual, **kwargs)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * np.sqrt(c // group * k[0] * k[1]))
+
+
+@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[5], STRIDED[7], STRIDED[14]],
+                         ids=["stem7", "3x3s2", "1x1s2", "groups"])
+def test_direct_conv_strided_bit_identical_for_any_thread_count(isa, mode, rng, case):
+    c, h, w_, m, k, strides, pads, dil, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    packed = kernels.ConvWeights(w, group=group)
+    args = dict(pads=list(pads), strides=list(strides), dilations=list(dil), group=group, activation="relu")
+    one = kernels.conv(x, packed, b, num_threads=1, **args)
+    for threads in (2, 3, 4):
+        assert np.array_equal(one, kernels.conv(x, packed, b, num_threads=threads, **args))
+
+
+def test_direct_conv_strided_1d(isa, mode, rng):
+    x = rng.standard_normal((2, 6, 50)).astype(np.float32)
+    w = rng.standard_normal((9, 6, 5)).astype(np.float32)
+    got = kernels.conv(x, w, None, pads=[2, 1], strides=[3], dilations=[2])
+    want = ref_conv2d(x[:, :, None], w[:, :, None], None, (0, 2, 0, 1), dilations=(1, 2), strides=(1, 3))[:, :, 0]
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-3)
 
 
 def test_direct_mode_switch_rejects_unknown_modes():
