@@ -787,7 +787,6 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
   const int use_threads =
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
-  const GemmKernels& kt = *dk.gemm;
 
   parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
@@ -801,16 +800,11 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
       float* t = tls_tile.get(cols * ldt);
       dk.cv_compute(in.offs.data(), K, kc, in.xp + ng * in.group_floats, pos.data() + p0, cols,
                     wcv + gi * w_group + mp0 * MW * K, mp1 - mp0, t, ldt);
-      // Transpose into y: 16 channel rows at a time, each written along its positions.
       const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
       float* yb = y + (n * g.out_channels + gi * Mg + m0) * P + p0;
-      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-        const int64_t r1 = std::min(rows, r0 + 16);
-        for (int64_t i = 0; i < cols; ++i)
-          for (int64_t r = r0; r < r1; ++r) yb[r * P + i] = t[i * ldt + r];
-      }
       const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
-      if (epi.row_bias || epi.residual || epi.act != Act::None) kt.epilogue(rows, cols, yb, P, epi, m0, p0);
+      const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
+      dk.cv_store(t, ldt, cols, rows, yb, P, post ? &epi : nullptr, m0, p0);
     }
   });
 }

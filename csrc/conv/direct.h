@@ -58,6 +58,11 @@ struct DirectConvKernels {
   void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
                      const int32_t* pos, int64_t n, const float* wp, int64_t panels, float* t,
                      int64_t ldt);
+  // y[r * P + i] = epilogue(t[i * ldt + r]) for channels r < rows, positions i < n (ldt a
+  // multiple of cv_mw >= rows); the epilogue's coordinates are (m0 + r, p0 + i), ep may be
+  // null. Transposes the cv tile into the output plane with the epilogue on the way.
+  void (*cv_store)(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+                   const Epilogue* ep, int64_t m0, int64_t p0);
 
   // dst[j] = src[j * s] for j in [0, n) (src readable for avail >= (n - 1) * s + 1 floats):
   // one stride phase of a padded input row.

@@ -213,6 +213,114 @@ void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, con
   }
 }
 
+// --- cv tile -> NCHW ------------------------------------------------------------------------
+// Transposes r[0..VN) (VN x VN floats, row j = position j) in registers: afterwards r[c]
+// holds channel c of the VN positions.
+inline void transpose_block(VecF* r) {
+#if defined(PYINFER_ISA_AVX512)
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i].v, r[2 * i + 1].v);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i].v, r[8 * h + i + 4].v, 0x88);
+      t[8 * h + i + 4] = _mm512_shuffle_f32x4(r[8 * h + i].v, r[8 * h + i + 4].v, 0xDD);
+    }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+#elif defined(PYINFER_ISA_AVX2)
+  __m256 t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i].v, r[2 * i + 1].v);
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+#else
+  (void)r;  // one float: nothing to move
+#endif
+}
+
+// y[r * P + i] = epilogue(t[i * ldt + r]) for channels r < rows, positions i < n; the
+// epilogue's coordinates are (m0 + r, p0 + i). Blocks of VN x VN are transposed in
+// registers and each channel's VN positions get the epilogue and one (partial) store.
+template <Act A>
+void cv_store_t(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+                const Epilogue* ep, int64_t m0, int64_t p0) {
+  VecF r[VN];
+  for (int64_t i0 = 0; i0 < n; i0 += VN) {
+    const int np = n - i0 < VN ? static_cast<int>(n - i0) : VN;
+    const bool full = np == VN;
+    const float* cb = ep && ep->col_bias ? ep->col_bias + p0 + i0 : nullptr;
+    for (int64_t c0 = 0; c0 < rows; c0 += VN) {
+      // t's rows are ldt >= rows rounded up to a panel (a multiple of VN): whole vectors.
+      for (int j = 0; j < VN; ++j) r[j] = j < np ? VecF::load(t + (i0 + j) * ldt + c0) : VecF::zero();
+      transpose_block(r);
+      const int nc = rows - c0 < VN ? static_cast<int>(rows - c0) : VN;
+      for (int c = 0; c < nc; ++c) {
+        const int64_t m = m0 + c0 + c;
+        VecF v = r[c];
+        if (ep) {
+          v = v + VecF::set1(ep->row_bias ? ep->row_bias[m] : 0.f);
+          if (cb) v = v + (full ? VecF::load(cb) : VecF::load_partial(cb, np));
+          if (ep->residual) {
+            const float* res = ep->residual + m * ep->ld_residual + p0 + i0;
+            v = v + (full ? VecF::load(res) : VecF::load_partial(res, np));
+          }
+          v = ep_activate<A>(v, *ep);
+        }
+        float* d = y + (c0 + c) * P + i0;
+        if (full)
+          v.store(d);
+        else
+          v.store_partial(d, np);
+      }
+    }
+  }
+}
+
+void cv_store(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+              const Epilogue* ep, int64_t m0, int64_t p0) {
+  switch (ep ? ep->act : Act::None) {
+    case Act::None: return cv_store_t<Act::None>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::Relu: return cv_store_t<Act::Relu>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::Clip: return cv_store_t<Act::Clip>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::LeakyRelu: return cv_store_t<Act::LeakyRelu>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::Sigmoid: return cv_store_t<Act::Sigmoid>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::Tanh: return cv_store_t<Act::Tanh>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::HardSigmoid: return cv_store_t<Act::HardSigmoid>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::HardSwish: return cv_store_t<Act::HardSwish>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::Gelu: return cv_store_t<Act::Gelu>(t, ldt, n, rows, y, P, ep, m0, p0);
+    case Act::GeluTanh: return cv_store_t<Act::GeluTanh>(t, ldt, n, rows, y, P, ep, m0, p0);
+  }
+}
+
 // --- stride phases ----------------------------------------------------------------------
 // dst[j] = src[j * s] for j in [0, n); src is readable for `avail` floats. Splits padded
 // input rows into their stride phases (conv.cpp pad_input): strides 2 and 4 (the stems,
@@ -254,7 +362,7 @@ void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* d
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, gather_cols};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
