@@ -31,9 +31,59 @@ constexpr int NR = NVMAX * VN;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// tile[i][v*VN ..] = sum_k a[k*MR + i] * b[offs[k] + v*VN ..] for i < MR, v < NV.
-template <int NV>
-void micro(int64_t K, const float* a, const float* b, const int32_t* offs, float* tile) {
+// Where a micro-tile's accumulators go: the stack tile (TileSink; store_tile copies it out)
+// or, when the tile's positions lie in one output row, straight into y with the epilogue
+// applied in registers (RowSink).
+struct TileSink {
+  float* tile;
+  template <int NV>
+  inline void put(VecF (&acc)[MR][NV]) const {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v].store(tile + i * NR + v * VN);
+  }
+};
+
+template <Act A>
+struct RowSink {
+  float* y;              // output (m0, p): row i at y + i * P
+  int64_t P, rows, cols;  // rows <= MR channels, cols positions of this tile
+  const Epilogue* ep;    // null: plain store; else coordinates (m0 + i, p + j)
+  int64_t m0, p;
+  template <int NV>
+  inline void put(VecF (&acc)[MR][NV]) const {
+    const float* cb = ep && ep->col_bias ? ep->col_bias + p : nullptr;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) break;
+      const VecF rb = VecF::set1(ep && ep->row_bias ? ep->row_bias[m0 + i] : 0.f);
+      const float* res = ep && ep->residual ? ep->residual + (m0 + i) * ep->ld_residual + p : nullptr;
+      float* d = y + i * P;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const int64_t left = cols - v * VN;
+        const int n = left < VN ? static_cast<int>(left) : VN;
+        const bool full = n == VN;
+        VecF x = acc[i][v];
+        if (ep) {
+          x = x + rb;
+          if (cb) x = x + (full ? VecF::load(cb + v * VN) : VecF::load_partial(cb + v * VN, n));
+          if (res) x = x + (full ? VecF::load(res + v * VN) : VecF::load_partial(res + v * VN, n));
+          x = ep_activate<A>(x, *ep);
+        }
+        if (full)
+          x.store(d + v * VN);
+        else
+          x.store_partial(d + v * VN, n);
+      }
+    }
+  }
+};
+
+// acc[i][v] = sum_k a[k*MR + i] * b[offs[k] + v*VN ..] for i < MR, v < NV, then to the sink.
+template <int NV, class Sink>
+void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const Sink& sink) {
   VecF acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -52,20 +102,17 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, float
     }
     a += MR;
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v].store(tile + i * NR + v * VN);
+  sink.template put<NV>(acc);
 }
 
 // micro<nv> with nv = the vectors `cols` positions need.
-template <int NV = NVMAX>
+template <class Sink, int NV = NVMAX>
 void micro_cols(int64_t cols, int64_t K, const float* a, const float* b, const int32_t* offs,
-                float* tile) {
+                const Sink& sink) {
   if constexpr (NV > 1) {
-    if ((cols + VN - 1) / VN < NV) return micro_cols<NV - 1>(cols, K, a, b, offs, tile);
+    if ((cols + VN - 1) / VN < NV) return micro_cols<Sink, NV - 1>(cols, K, a, b, offs, sink);
   }
-  micro<NV>(K, a, b, offs, tile);
+  micro<NV>(K, a, b, offs, sink);
 }
 
 // Copies the tile's rows [0, rows), padded-grid positions [q0, q0 + cols), into y (row
@@ -129,18 +176,49 @@ StoreTile store_tile_for(const Epilogue* ep) {
   return store_tile_t<Act::None>;
 }
 
+template <Act A>
+void compute_t(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
+               const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1, int64_t q0,
+               int64_t q1, float* y, const Epilogue* ep) {
+  alignas(64) float tile[MR * NR];
+  const TileSink to_tile{tile};
+  const int64_t P = s.OH * s.OW;
+  for (int64_t mp = mp0; mp < mp1; ++mp) {
+    const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
+    const float* a = pa + mp * a_stride;
+    for (int64_t q = q0; q < q1; q += NR) {
+      const int64_t cols = min64(NR, q1 - q), oh = q / s.Wp, ow = q - oh * s.Wp;
+      if (ow + cols <= s.OW) {  // one output row: no grid columns to drop
+        const int64_t p = oh * s.OW + ow;
+        micro_cols(cols, K, a, xp + q, offs, RowSink<A>{y + m0 * P + p, P, rows, cols, ep, m0, p});
+      } else {
+        micro_cols(cols, K, a, xp + q, offs, to_tile);
+        store_tile_t<A>(s, tile, rows, q, cols, y, P, m0, ep);
+      }
+    }
+  }
+}
+
 void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
              const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1, int64_t q0,
              int64_t q1, float* y, const Epilogue* ep) {
+  // The common fused activations get their own copy; the rest go through the tile.
+  switch (ep ? ep->act : Act::None) {
+    case Act::None: return compute_t<Act::None>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
+    case Act::Relu: return compute_t<Act::Relu>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
+    case Act::Clip: return compute_t<Act::Clip>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
+    default: break;
+  }
   alignas(64) float tile[MR * NR];
-  const int64_t P = s.OH * s.OW;
+  const TileSink to_tile{tile};
   const StoreTile store_tile = store_tile_for(ep);
+  const int64_t P = s.OH * s.OW;
   for (int64_t mp = mp0; mp < mp1; ++mp) {
     const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
     const float* a = pa + mp * a_stride;
     for (int64_t q = q0; q < q1; q += NR) {
       const int64_t cols = min64(NR, q1 - q);
-      micro_cols(cols, K, a, xp + q, offs, tile);
+      micro_cols(cols, K, a, xp + q, offs, to_tile);
       store_tile(s, tile, rows, q, cols, y, P, m0, ep);
     }
   }

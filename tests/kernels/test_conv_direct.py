@@ -124,6 +124,7 @@ STRIDED = [
     (3, 23, 23, 64, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),      # ResNet stem, odd size
     (3, 225, 225, 32, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),   # MobileNetV2 stem, odd size
     (3, 47, 45, 64, (11, 11), (4, 4), (2, 2, 2, 2), (1, 1), 1),   # AlexNet stem
+    (3, 35, 139, 24, (11, 11), (4, 4), (2, 2, 2, 2), (1, 1), 1),  # wide rows: vector stride-4 split
     (3, 31, 29, 20, (3, 3), (2, 2), (0, 1, 1, 0), (1, 1), 1),     # asymmetric pads, M < 64
     (24, 15, 17, 19, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     (128, 14, 14, 72, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),   # ResNet 3x3 s2, deep K
@@ -164,11 +165,16 @@ EPILOGUES = {
     "bias": (dict(), lambda v: v),
     "relu": (dict(activation="relu"), lambda v: np.maximum(v, 0.0)),
     "clip": (dict(activation="clip", clip_min=-0.5, clip_max=0.75), lambda v: np.clip(v, -0.5, 0.75)),
+    "sigmoid": (dict(activation="sigmoid"), lambda v: 1.0 / (1.0 + np.exp(-v))),
 }
 
 
-@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[2], STRIDED[5], STRIDED[7], STRIDED[14]],
-                         ids=["stem7", "stem11", "3x3s2", "1x1s2", "groups"])
+# Wide rows (whole micro-tiles inside one output row: stored from registers) and narrow ones.
+WIDE = (13, 5, 150, 21, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+
+
+@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[1], STRIDED[2], STRIDED[6], STRIDED[8], STRIDED[15], WIDE],
+                         ids=["stem7", "stem3", "stem11", "3x3s2", "1x1s2", "groups", "wide"])
 @pytest.mark.parametrize("epilogue", sorted(EPILOGUES))
 @pytest.mark.parametrize("with_residual", [False, True], ids=["", "residual"])
 def test_direct_conv_strided_epilogues(isa, mode, rng, case, epilogue, with_residual):
@@ -186,8 +192,8 @@ def test_direct_conv_strided_epilogues(isa, mode, rng, case, epilogue, with_resi
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * np.sqrt(c // group * k[0] * k[1]))
 
 
-@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[5], STRIDED[7], STRIDED[14]],
-                         ids=["stem7", "3x3s2", "1x1s2", "groups"])
+@pytest.mark.parametrize("case", [STRIDED[0], STRIDED[6], STRIDED[8], STRIDED[15], WIDE],
+                         ids=["stem7", "3x3s2", "1x1s2", "groups", "wide"])
 def test_direct_conv_strided_bit_identical_for_any_thread_count(isa, mode, rng, case):
     c, h, w_, m, k, strides, pads, dil, group = case
     x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
