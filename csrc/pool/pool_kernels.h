@@ -8,11 +8,16 @@
 
 namespace pyinfer {
 
+// Floats of scratch window_rows() needs: one input row plus room for full-vector reads past
+// its end (2 vectors of 16 for the stride-2 loads).
+inline int64_t pool_row_buf_size(const PoolGeom& g) { return g.in[2] + 64; }
+
 struct PoolKernels {
   // Output rows [row_begin, row_end) of pool kind `kind`; row r is (plane, od, oh) flattened,
-  // i.e. y + r * out[2] gets out[2] values.
+  // i.e. y + r * out[2] gets out[2] values. row_buf: scratch of pool_row_buf_size(g) floats,
+  // owned by the calling thread.
   void (*window_rows)(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin,
-                      int64_t row_end);
+                      int64_t row_end, float* row_buf);
   // y[i] = |x[i]|^p for i < n.
   void (*abs_pow)(const float* x, float* y, int64_t n, float p);
   // y[i] = y[i]^(1/p) for i < n.

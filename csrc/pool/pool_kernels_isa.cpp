@@ -1,13 +1,15 @@
 // Pooling inner loops, compiled once per SIMD tier (see CMakeLists.txt and common/simd.h).
 //
-// window_rows() computes whole output rows: for each (plane, od, oh) it walks the input rows
-// of the window that lie inside the input and, along the width, splits the outputs into
-// edge ones (window clipped by the borders: scalar, with clipping) and interior ones (all
-// taps inside). With stride 1 the interior is vectorised along the output width, since
-// consecutive outputs then read consecutive inputs; other strides stay scalar.
+// window_rows() computes whole output rows. For each (plane, od, oh) it first reduces the
+// window's input rows that lie inside the input into one row buffer (full vectors along the
+// width), then slides the width window over that buffer: edge outputs (window clipped by the
+// row ends) one at a time with clipping, interior outputs (all taps inside) VecF::N at a time,
+// stride 1 by plain loads, stride 2 by even-lane deinterleaves, other strides by gathers
+// (pool_simd.h).
 // Everything here stays in this tier's namespace and uses no std:: templates (ODR).
 #include "common/simd.h"
 #include "pool/pool_kernels.h"
+#include "pool/pool_simd.h"
 
 namespace pyinfer {
 namespace PYINFER_ISA_NS {
@@ -34,32 +36,57 @@ const float kNegInf = -__builtin_inff();
 
 inline float scalar_max(float v, float acc) { return (v != v || v > acc) ? v : acc; }  // NaN sticks
 
-// One output whose width taps may be clipped (generic path).
-inline float window_value(const PoolGeom& g, int kind, const float* xp, int64_t d0, int64_t d1, int64_t h0,
-                          int64_t h1, int64_t sd, int64_t sh, int64_t sw, int64_t w0, int64_t w1) {
+// Row reduction: buf[w] = max (NaN sticks) or sum over the window's valid input rows
+// (depth taps [d0, d1) x height taps [h0, h1)) of input column w, for w in [0, W).
+// Full vectors along the row, one store per vector; no valid row gives the neutral value.
+template <bool IsMax>
+void reduce_rows(const PoolGeom& g, const float* xp, int64_t sd, int64_t sh, int64_t d0, int64_t d1, int64_t h0,
+                 int64_t h1, float* buf) {
   const int64_t H = g.in[1], W = g.in[2];
-  const int64_t dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2];
-  float acc = kind == int(PoolKind::Max) ? kNegInf : 0.f;
-  for (int64_t kd = d0; kd < d1; ++kd) {
-    for (int64_t kh = h0; kh < h1; ++kh) {
-      const float* row = xp + ((sd + kd * dd) * H + (sh + kh * dh)) * W + sw;
-      if (kind == int(PoolKind::Max)) {
-        for (int64_t kw = w0; kw < w1; ++kw) acc = scalar_max(row[kw * dw], acc);
-      } else {
-        for (int64_t kw = w0; kw < w1; ++kw) acc += row[kw * dw];
+  const int64_t dd = g.dilation[0], dh = g.dilation[1];
+  const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
+  for (int64_t w = 0; w < W; w += VecF::N) {
+    const int n = int(min64(VecF::N, W - w));
+    VecF acc = init;
+    for (int64_t kd = d0; kd < d1; ++kd) {
+      const float* plane_rows = xp + (sd + kd * dd) * H * W + w;
+      for (int64_t kh = h0; kh < h1; ++kh) {
+        const float* p = plane_rows + (sh + kh * dh) * W;
+        const VecF v = n == VecF::N ? VecF::load(p) : VecF::load_partial(p, n);
+        acc = IsMax ? vmax_nan(v, acc) : acc + v;
       }
     }
+    if (n == VecF::N) acc.store(buf + w); else acc.store_partial(buf + w, n);
+  }
+}
+
+// One output of the reduced row whose taps may be clipped by the row ends (edge outputs).
+template <bool IsMax>
+inline float edge_value(const float* buf, int64_t sw, int64_t w0, int64_t w1, int64_t dw) {
+  float acc = IsMax ? kNegInf : 0.f;
+  for (int64_t kw = w0; kw < w1; ++kw) {
+    const float v = buf[sw + kw * dw];
+    acc = IsMax ? scalar_max(v, acc) : acc + v;
   }
   return acc;
 }
 
-void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end) {
+// Width taps of VecF::N consecutive interior outputs starting at reduced-row position p
+// (output ow reads p[ow * s + k * dw]): n lanes are wanted, the others may hold anything.
+inline VecF tap_vector(const float* p, int64_t s, int n) {
+  if (s == 1) return VecF::load(p);
+  if (s == 2) return pool_simd::load_stride2(p);
+  return pool_simd::load_strided(p, s, n);
+}
+
+template <bool IsMax>
+void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end,
+                      float* buf) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t Do = g.out[0], Ho = g.out[1], Wo = g.out[2];
   const int64_t Kd = g.kernel[0], Kh = g.kernel[1], Kw = g.kernel[2];
   const int64_t dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2];
   const int64_t s_w = g.stride[2], pb_w = g.pad_begin[2];
-  const bool is_max = kind == int(PoolKind::Max);
   const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
   const bool include_pad = kind == int(PoolKind::AvgIncludePad);
 
@@ -68,9 +95,16 @@ void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t 
   int64_t ow_lo = min64(Wo, ceil_div(pb_w, s_w));
   int64_t ow_hi = W - 1 - span_w + pb_w < 0 ? 0 : min64(Wo, (W - 1 - span_w + pb_w) / s_w + 1);
   if (ow_hi < ow_lo) ow_hi = ow_lo;  // no interior: everything goes through the edge path
+  // Strides the vector loads cannot index go through the edge path too (scalar, still correct).
+  if (s_w > pool_simd::max_gather_stride) ow_hi = ow_lo;
 
+  // Vector reads of the last interior outputs run up to 2 vectors past the row: keep that
+  // slack defined (its lanes are never stored).
+  for (int64_t i = W; i < W + 2 * VecF::N; ++i) buf[i] = 0.f;
+
+  // Row index r = (plane, od, oh), advanced incrementally (no divisions per row).
+  int64_t plane = row_begin / (Do * Ho), od = (row_begin / Ho) % Do, oh = row_begin % Ho;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const int64_t plane = r / (Do * Ho), rem = r % (Do * Ho), od = rem / Ho, oh = rem % Ho;
     const float* xp = x + plane * g.in_plane();
     float* yp = y + r * Wo;
     const int64_t sd = od * g.stride[0] - g.pad_begin[0], sh = oh * g.stride[1] - g.pad_begin[1];
@@ -80,6 +114,14 @@ void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t 
     const int64_t rows_valid = (d1 - d0) * (h1 - h0);
     const int64_t rows_padded = padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
                                 padded_tap_count(sh, H, g.pad_end[1], Kh, dh);
+    if (++oh == Ho) {
+      oh = 0;
+      if (++od == Do) od = 0, ++plane;
+    }
+
+    // Reduce the window's rows first, then slide along the one reduced row: Kd*Kh + Kw
+    // reads per output instead of Kd*Kh*Kw.
+    reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, buf);
 
     // Edge outputs (and everything when the window never fits inside).
     for (int64_t ow = 0; ow < Wo; ++ow) {
@@ -88,7 +130,7 @@ void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t 
       const int64_t sw = ow * s_w - pb_w;
       int64_t w0, w1;
       tap_range(sw, W, Kw, dw, &w0, &w1);
-      float v = window_value(g, kind, xp, d0, d1, h0, h1, sd, sh, sw, w0, w1);
+      float v = edge_value<IsMax>(buf, sw, w0, w1, dw);
       if (is_avg) {
         const int64_t count = include_pad ? rows_padded * padded_tap_count(sw, W, g.pad_end[2], Kw, dw)
                                           : rows_valid * (w1 - w0);
@@ -99,32 +141,26 @@ void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t 
     if (ow_hi == ow_lo) continue;
 
     // Interior outputs: all Kw taps inside; the divisor is the same for all of them.
-    const float inv = is_avg ? 1.f / float((include_pad ? rows_padded : rows_valid) * Kw) : 1.f;
-    if (s_w == 1) {
-      const VecF init = VecF::set1(is_max ? kNegInf : 0.f);
-      const VecF vinv = VecF::set1(inv);
-      for (int64_t ow = ow_lo; ow < ow_hi; ow += VecF::N) {
-        const int n = int(min64(VecF::N, ow_hi - ow));
-        VecF acc = init;
-        for (int64_t kd = d0; kd < d1; ++kd) {
-          for (int64_t kh = h0; kh < h1; ++kh) {
-            const float* p = xp + ((sd + kd * dd) * H + (sh + kh * dh)) * W + (ow - pb_w);
-            for (int64_t kw = 0; kw < Kw; ++kw) {
-              const VecF v = n == VecF::N ? VecF::load(p + kw * dw) : VecF::load_partial(p + kw * dw, n);
-              acc = is_max ? vmax_nan(v, acc) : acc + v;
-            }
-          }
-        }
-        if (is_avg) acc = acc * vinv;
-        if (n == VecF::N) acc.store(yp + ow); else acc.store_partial(yp + ow, n);
+    const VecF vinv = VecF::set1(is_avg ? 1.f / float((include_pad ? rows_padded : rows_valid) * Kw) : 1.f);
+    const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
+    for (int64_t ow = ow_lo; ow < ow_hi; ow += VecF::N) {
+      const int n = int(min64(VecF::N, ow_hi - ow));
+      const float* p = buf + ow * s_w - pb_w;
+      VecF acc = init;
+      for (int64_t kw = 0; kw < Kw; ++kw) {
+        const VecF v = tap_vector(p + kw * dw, s_w, n);
+        acc = IsMax ? vmax_nan(v, acc) : acc + v;
       }
-    } else {
-      for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-        float v = window_value(g, kind, xp, d0, d1, h0, h1, sd, sh, ow * s_w - pb_w, 0, Kw);
-        yp[ow] = is_avg ? v * inv : v;
-      }
+      if (is_avg) acc = acc * vinv;
+      if (n == VecF::N) acc.store(yp + ow); else acc.store_partial(yp + ow, n);
     }
   }
+}
+
+void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end,
+                 float* buf) {
+  if (kind == int(PoolKind::Max)) window_rows_impl<true>(g, kind, x, y, row_begin, row_end, buf);
+  else window_rows_impl<false>(g, kind, x, y, row_begin, row_end, buf);
 }
 
 void abs_pow(const float* x, float* y, int64_t n, float p) {
