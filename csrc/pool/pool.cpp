@@ -91,7 +91,7 @@ std::vector<int64_t> pool_output_shape(const std::vector<int64_t>& x_shape, cons
 void pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y, int num_threads) {
   const PoolKernels& k = pool_kernels();
   const int64_t rows = g.planes * g.out[0] * g.out[1];
-  const int64_t buf_size = pool_row_buf_size(g);
+  const int64_t buf_size = pool_row_layout(g).total;
   parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
     k.window_rows(g, int(kind), x, y, b, e, tls_row_buf.get(buf_size));
   });

@@ -21,15 +21,17 @@ inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 // Taps k in [lo, hi) of a window starting at `start` land inside [0, in).
+// (Called per output row: dilation 1, the usual case, skips the divisions.)
+inline int64_t ceil_div_dil(int64_t a, int64_t dil) { return dil == 1 ? a : ceil_div(a, dil); }
 inline void tap_range(int64_t start, int64_t in, int64_t kernel, int64_t dil, int64_t* lo, int64_t* hi) {
-  *lo = start < 0 ? ceil_div(-start, dil) : 0;
-  *hi = min64(kernel, max64(int64_t(0), ceil_div(in - start, dil)));
+  *lo = start < 0 ? ceil_div_dil(-start, dil) : 0;
+  *hi = min64(kernel, max64(int64_t(0), ceil_div_dil(in - start, dil)));
   if (*hi < *lo) *hi = *lo;
 }
 
 // Taps inside [-pad_begin, in + pad_end): every tap is >= -pad_begin, so only the end clips.
 inline int64_t padded_tap_count(int64_t start, int64_t in, int64_t pad_end, int64_t kernel, int64_t dil) {
-  return min64(kernel, max64(int64_t(0), ceil_div(in + pad_end - start, dil)));
+  return min64(kernel, max64(int64_t(0), ceil_div_dil(in + pad_end - start, dil)));
 }
 
 const float kNegInf = -__builtin_inff();
@@ -40,10 +42,32 @@ inline float scalar_max(float v, float acc) { return (v != v || v > acc) ? v : a
 // (depth taps [d0, d1) x height taps [h0, h1)) of input column w, for w in [0, W).
 // Full vectors along the row, one store per vector; no valid row gives the neutral value.
 template <bool IsMax>
+inline VecF combine(VecF v, VecF acc) { return IsMax ? vmax_nan(v, acc) : acc + v; }
+
+template <bool IsMax>
 void reduce_rows(const PoolGeom& g, const float* xp, int64_t sd, int64_t sh, int64_t d0, int64_t d1, int64_t h0,
                  int64_t h1, float* buf) {
   const int64_t H = g.in[1], W = g.in[2];
   const int64_t dd = g.dilation[0], dh = g.dilation[1];
+  if (d1 - d0 == 1 && h1 > h0) {  // 1-D / 2-D pools, and 3-D ones at a depth border: start from the first row
+    const float* first = xp + ((sd + d0 * dd) * H + sh + h0 * dh) * W;
+    const int64_t step = dh * W, rows = h1 - h0;
+    int64_t w = 0;
+    for (; w + VecF::N <= W; w += VecF::N) {
+      const float* p = first + w;
+      VecF acc = VecF::load(p);
+      for (int64_t k = 1; k < rows; ++k) acc = combine<IsMax>(VecF::load(p + k * step), acc);
+      acc.store(buf + w);
+    }
+    if (w < W) {
+      const int n = int(W - w);
+      const float* p = first + w;
+      VecF acc = VecF::load_partial(p, n);
+      for (int64_t k = 1; k < rows; ++k) acc = combine<IsMax>(VecF::load_partial(p + k * step, n), acc);
+      acc.store_partial(buf + w, n);
+    }
+    return;
+  }
   const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
   for (int64_t w = 0; w < W; w += VecF::N) {
     const int n = int(min64(VecF::N, W - w));
@@ -52,8 +76,7 @@ void reduce_rows(const PoolGeom& g, const float* xp, int64_t sd, int64_t sh, int
       const float* plane_rows = xp + (sd + kd * dd) * H * W + w;
       for (int64_t kh = h0; kh < h1; ++kh) {
         const float* p = plane_rows + (sh + kh * dh) * W;
-        const VecF v = n == VecF::N ? VecF::load(p) : VecF::load_partial(p, n);
-        acc = IsMax ? vmax_nan(v, acc) : acc + v;
+        acc = combine<IsMax>(n == VecF::N ? VecF::load(p) : VecF::load_partial(p, n), acc);
       }
     }
     if (n == VecF::N) acc.store(buf + w); else acc.store_partial(buf + w, n);
@@ -71,12 +94,39 @@ inline float edge_value(const float* buf, int64_t sw, int64_t w0, int64_t w1, in
   return acc;
 }
 
-// Width taps of VecF::N consecutive interior outputs starting at reduced-row position p
-// (output ow reads p[ow * s + k * dw]): n lanes are wanted, the others may hold anything.
-inline VecF tap_vector(const float* p, int64_t s, int n) {
-  if (s == 1) return VecF::load(p);
-  if (s == 2) return pool_simd::load_stride2(p);
-  return pool_simd::load_strided(p, s, n);
+// y[i] = reduction over k < Kw of p[i * s + k * dw], i < n (S: s known at compile time, or 0),
+// VecF::N outputs at a time: stride 1 by plain loads, 2 by even-lane deinterleaves, others by
+// gathers. Averages are scaled by `scale`, times width_scale[i] when given.
+// Vector reads run up to 2 vectors past the last tap; the caller keeps that memory defined.
+template <bool IsMax, int S>
+void slide(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg, float scale,
+           const float* width_scale) {
+  const int64_t step = S ? S : s;
+  const VecF vscale = VecF::set1(scale);
+  for (int64_t i = 0; i < n; i += VecF::N) {
+    const int m = int(min64(VecF::N, n - i));
+    const float* q = p + i * step;
+    auto tap = [&](int64_t k) {
+      if (S == 1) return VecF::load(q + k * dw);
+      if (S == 2) return pool_simd::load_stride2(q + k * dw);
+      return pool_simd::load_strided(q + k * dw, s, m);
+    };
+    VecF acc = tap(0);
+    for (int64_t k = 1; k < Kw; ++k) acc = combine<IsMax>(tap(k), acc);
+    if (is_avg) {
+      acc = acc * vscale;
+      if (width_scale) acc = acc * (m == VecF::N ? VecF::load(width_scale + i) : VecF::load_partial(width_scale + i, m));
+    }
+    if (m == VecF::N) acc.store(y + i); else acc.store_partial(y + i, m);
+  }
+}
+
+template <bool IsMax>
+void slide_any(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg = false,
+               float scale = 1.f, const float* width_scale = nullptr) {
+  if (s == 1) slide<IsMax, 1>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else if (s == 2) slide<IsMax, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else slide<IsMax, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
 }
 
 template <bool IsMax>
@@ -89,70 +139,94 @@ void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int
   const int64_t s_w = g.stride[2], pb_w = g.pad_begin[2];
   const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
   const bool include_pad = kind == int(PoolKind::AvgIncludePad);
+  const float neutral = IsMax ? kNegInf : 0.f;
 
-  // Interior outputs along the width: first tap >= 0 and last tap < W.
+  // Rows go in batches (see PoolRowLayout): reduce a batch's window rows into buf, then slide
+  // along the reduced rows. Batching amortises the per-row work on narrow rows and keeps the
+  // slide's reads clear of the reduction's still-pending stores.
+  const PoolRowLayout L = pool_row_layout(g);
+  float* counts = buf + L.counts_at;           // per batch row: window rows the divisor counts
+  float* width_scale = buf + L.width_scale_at;  // per output column: 1 / width taps counted
+  for (int64_t i = 0; i < L.batch; ++i) {
+    float* row = buf + i * L.stride;
+    for (int64_t j = 0; j < L.left; ++j) row[j] = neutral;
+    for (int64_t j = L.left + W; j < L.stride; ++j) row[j] = neutral;
+  }
   const int64_t span_w = (Kw - 1) * dw;
-  int64_t ow_lo = min64(Wo, ceil_div(pb_w, s_w));
-  int64_t ow_hi = W - 1 - span_w + pb_w < 0 ? 0 : min64(Wo, (W - 1 - span_w + pb_w) / s_w + 1);
-  if (ow_hi < ow_lo) ow_hi = ow_lo;  // no interior: everything goes through the edge path
-  // Strides the vector loads cannot index go through the edge path too (scalar, still correct).
-  if (s_w > pool_simd::max_gather_stride) ow_hi = ow_lo;
-
-  // Vector reads of the last interior outputs run up to 2 vectors past the row: keep that
-  // slack defined (its lanes are never stored).
-  for (int64_t i = W; i < W + 2 * VecF::N; ++i) buf[i] = 0.f;
-
-  // Row index r = (plane, od, oh), advanced incrementally (no divisions per row).
-  int64_t plane = row_begin / (Do * Ho), od = (row_begin / Ho) % Do, oh = row_begin % Ho;
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const float* xp = x + plane * g.in_plane();
-    float* yp = y + r * Wo;
-    const int64_t sd = od * g.stride[0] - g.pad_begin[0], sh = oh * g.stride[1] - g.pad_begin[1];
-    int64_t d0, d1, h0, h1;
-    tap_range(sd, D, Kd, dd, &d0, &d1);
-    tap_range(sh, H, Kh, dh, &h0, &h1);
-    const int64_t rows_valid = (d1 - d0) * (h1 - h0);
-    const int64_t rows_padded = padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
-                                padded_tap_count(sh, H, g.pad_end[1], Kh, dh);
-    if (++oh == Ho) {
-      oh = 0;
-      if (++od == Do) od = 0, ++plane;
-    }
-
-    // Reduce the window's rows first, then slide along the one reduced row: Kd*Kh + Kw
-    // reads per output instead of Kd*Kh*Kw.
-    reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, buf);
-
-    // Edge outputs (and everything when the window never fits inside).
+  int64_t ow_lo = 0, ow_hi = Wo;  // outputs whose window lies inside the reduced row
+  if (!L.margins) {  // only those with all taps inside the input; the others are edge outputs
+    ow_lo = min64(Wo, ceil_div(pb_w, s_w));
+    ow_hi = W - 1 - span_w + pb_w < 0 ? 0 : min64(Wo, (W - 1 - span_w + pb_w) / s_w + 1);
+    if (ow_hi < ow_lo || s_w > kPoolMaxVectorStride) ow_hi = ow_lo;
+  }
+  if (is_avg && L.margins) {
     for (int64_t ow = 0; ow < Wo; ++ow) {
-      if (ow == ow_lo) ow = ow_hi;
-      if (ow >= Wo) break;
       const int64_t sw = ow * s_w - pb_w;
       int64_t w0, w1;
       tap_range(sw, W, Kw, dw, &w0, &w1);
-      float v = edge_value<IsMax>(buf, sw, w0, w1, dw);
-      if (is_avg) {
-        const int64_t count = include_pad ? rows_padded * padded_tap_count(sw, W, g.pad_end[2], Kw, dw)
-                                          : rows_valid * (w1 - w0);
-        v = v / float(count);  // count 0 only for an empty window: NaN, as documented
-      }
-      yp[ow] = v;
+      width_scale[ow] = 1.f / float(include_pad ? padded_tap_count(sw, W, g.pad_end[2], Kw, dw) : w1 - w0);
     }
-    if (ow_hi == ow_lo) continue;
+  }
+  // Windows tile the reduced rows exactly (e.g. 2x2 stride 2 on an even width): a batch of
+  // rows is then one long row, slid along in one go.
+  const bool seamless = L.margins && !is_avg && L.stride == Wo * s_w;
 
-    // Interior outputs: all Kw taps inside; the divisor is the same for all of them.
-    const VecF vinv = VecF::set1(is_avg ? 1.f / float((include_pad ? rows_padded : rows_valid) * Kw) : 1.f);
-    const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
-    for (int64_t ow = ow_lo; ow < ow_hi; ow += VecF::N) {
-      const int n = int(min64(VecF::N, ow_hi - ow));
-      const float* p = buf + ow * s_w - pb_w;
-      VecF acc = init;
-      for (int64_t kw = 0; kw < Kw; ++kw) {
-        const VecF v = tap_vector(p + kw * dw, s_w, n);
-        acc = IsMax ? vmax_nan(v, acc) : acc + v;
+  int64_t plane = row_begin / (Do * Ho), od = (row_begin / Ho) % Do, oh = row_begin % Ho;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += L.batch) {
+    const int64_t nb = min64(L.batch, row_end - r0);
+    for (int64_t i = 0; i < nb; ++i) {
+      const float* xp = x + plane * g.in_plane();
+      const int64_t sd = od * g.stride[0] - g.pad_begin[0], sh = oh * g.stride[1] - g.pad_begin[1];
+      int64_t d0, d1, h0, h1;
+      tap_range(sd, D, Kd, dd, &d0, &d1);
+      tap_range(sh, H, Kh, dh, &h0, &h1);
+      reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, buf + i * L.stride + L.left);
+      if (is_avg) {
+        counts[i] = float(include_pad ? padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
+                                            padded_tap_count(sh, H, g.pad_end[1], Kh, dh)
+                                      : (d1 - d0) * (h1 - h0));
       }
-      if (is_avg) acc = acc * vinv;
-      if (n == VecF::N) acc.store(yp + ow); else acc.store_partial(yp + ow, n);
+      if (++oh == Ho) {
+        oh = 0;
+        if (++od == Do) od = 0, ++plane;
+      }
+    }
+    // Vector reads of the last outputs run up to 2 vectors past the batch's rows: keep that
+    // defined (those lanes are never stored).
+    for (int64_t i = nb * L.stride; i < nb * L.stride + 2 * VecF::N; ++i) buf[i] = 0.f;
+
+    float* yb = y + r0 * Wo;
+    if (seamless) {
+      slide_any<IsMax>(buf, s_w, Kw, dw, nb * Wo, yb);
+      continue;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      const float* row = buf + i * L.stride;  // input column -L.left
+      float* yp = yb + i * Wo;
+      if (L.margins) {
+        slide_any<IsMax>(row, s_w, Kw, dw, Wo, yp, is_avg, 1.f / counts[i], width_scale);
+        continue;
+      }
+      // No margins: edge outputs one by one, clipped to the row (and everything when the
+      // window never fits inside).
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        if (ow == ow_lo) ow = ow_hi;
+        if (ow >= Wo) break;
+        const int64_t sw = ow * s_w - pb_w;
+        int64_t w0, w1;
+        tap_range(sw, W, Kw, dw, &w0, &w1);
+        float v = edge_value<IsMax>(row, sw, w0, w1, dw);
+        if (is_avg) {
+          const int64_t wtaps = include_pad ? padded_tap_count(sw, W, g.pad_end[2], Kw, dw) : w1 - w0;
+          v = v / (counts[i] * float(wtaps));  // 0 only for an empty window: NaN, as documented
+        }
+        yp[ow] = v;
+      }
+      // Interior outputs: all Kw taps inside; the divisor is the same for all of them.
+      if (ow_hi > ow_lo) {
+        slide_any<IsMax>(row + ow_lo * s_w - pb_w, s_w, Kw, dw, ow_hi - ow_lo, yp + ow_lo, is_avg,
+                         1.f / (counts[i] * float(Kw)));
+      }
     }
   }
 }

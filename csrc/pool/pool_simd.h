@@ -15,7 +15,7 @@ static inline VecF load_stride2(const float* p) {
   return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
 }
 // {p[0], p[s], ..., p[(n-1)s]} for n <= N lanes (the others 0); reads only those floats.
-// Needs s * (N - 1) to fit an int32 index (see max_gather_stride).
+// Needs s * (N - 1) to fit an int32 index (kPoolMaxVectorStride).
 static inline VecF load_strided(const float* p, int64_t s, int n) {
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                          _mm512_set1_epi32(int(s)));
@@ -40,9 +40,6 @@ static inline VecF load_strided(const float* p, int64_t s, int n) {
 static inline VecF load_stride2(const float* p) { return *p; }
 static inline VecF load_strided(const float* p, int64_t, int n) { return n > 0 ? *p : 0.0f; }
 #endif
-
-// Largest stride load_strided() can index with int32 lanes.
-constexpr int64_t max_gather_stride = (int64_t(1) << 30) / 16;
 
 }  // namespace pool_simd
 }  // namespace PYINFER_ISA_NS
