@@ -44,28 +44,39 @@ inline float scalar_max(float v, float acc) { return (v != v || v > acc) ? v : a
 template <bool IsMax>
 inline VecF combine(VecF v, VecF acc) { return IsMax ? vmax_nan(v, acc) : acc + v; }
 
+// Rows k < R (R: 0 = `rows`, known at run time) of a reduction down a column: p[k * step].
+template <bool IsMax, int R>
+inline VecF column(const float* p, int64_t step, int64_t rows, int n) {
+  const int64_t count = R ? R : rows;
+  if (n == VecF::N) {
+    VecF acc = VecF::load(p);
+    for (int64_t k = 1; k < count; ++k) acc = combine<IsMax>(VecF::load(p + k * step), acc);
+    return acc;
+  }
+  VecF acc = VecF::load_partial(p, n);
+  for (int64_t k = 1; k < count; ++k) acc = combine<IsMax>(VecF::load_partial(p + k * step, n), acc);
+  return acc;
+}
+
+// buf[w] = reduction over the rows first[k * step], k < rows, for w < W.
+template <bool IsMax, int R>
+void reduce_row_run(const float* first, int64_t step, int64_t rows, int64_t W, float* buf) {
+  int64_t w = 0;
+  for (; w + VecF::N <= W; w += VecF::N) column<IsMax, R>(first + w, step, rows, VecF::N).store(buf + w);
+  if (w < W) column<IsMax, R>(first + w, step, rows, int(W - w)).store_partial(buf + w, int(W - w));
+}
+
 template <bool IsMax>
 void reduce_rows(const PoolGeom& g, const float* xp, int64_t sd, int64_t sh, int64_t d0, int64_t d1, int64_t h0,
                  int64_t h1, float* buf) {
   const int64_t H = g.in[1], W = g.in[2];
   const int64_t dd = g.dilation[0], dh = g.dilation[1];
-  if (d1 - d0 == 1 && h1 > h0) {  // 1-D / 2-D pools, and 3-D ones at a depth border: start from the first row
+  if (d1 - d0 == 1 && h1 > h0) {  // 1-D / 2-D pools, and 3-D ones at a depth border: one run of rows
     const float* first = xp + ((sd + d0 * dd) * H + sh + h0 * dh) * W;
     const int64_t step = dh * W, rows = h1 - h0;
-    int64_t w = 0;
-    for (; w + VecF::N <= W; w += VecF::N) {
-      const float* p = first + w;
-      VecF acc = VecF::load(p);
-      for (int64_t k = 1; k < rows; ++k) acc = combine<IsMax>(VecF::load(p + k * step), acc);
-      acc.store(buf + w);
-    }
-    if (w < W) {
-      const int n = int(W - w);
-      const float* p = first + w;
-      VecF acc = VecF::load_partial(p, n);
-      for (int64_t k = 1; k < rows; ++k) acc = combine<IsMax>(VecF::load_partial(p + k * step, n), acc);
-      acc.store_partial(buf + w, n);
-    }
+    if (rows == 2) reduce_row_run<IsMax, 2>(first, step, rows, W, buf);
+    else if (rows == 3) reduce_row_run<IsMax, 3>(first, step, rows, W, buf);
+    else reduce_row_run<IsMax, 0>(first, step, rows, W, buf);
     return;
   }
   const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
@@ -98,10 +109,10 @@ inline float edge_value(const float* buf, int64_t sw, int64_t w0, int64_t w1, in
 // VecF::N outputs at a time: stride 1 by plain loads, 2 by even-lane deinterleaves, others by
 // gathers. Averages are scaled by `scale`, times width_scale[i] when given.
 // Vector reads run up to 2 vectors past the last tap; the caller keeps that memory defined.
-template <bool IsMax, int S>
+template <bool IsMax, int S, int K>
 void slide(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg, float scale,
            const float* width_scale) {
-  const int64_t step = S ? S : s;
+  const int64_t step = S ? S : s, taps = K ? K : Kw;
   const VecF vscale = VecF::set1(scale);
   for (int64_t i = 0; i < n; i += VecF::N) {
     const int m = int(min64(VecF::N, n - i));
@@ -112,7 +123,7 @@ void slide(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* 
       return pool_simd::load_strided(q + k * dw, s, m);
     };
     VecF acc = tap(0);
-    for (int64_t k = 1; k < Kw; ++k) acc = combine<IsMax>(tap(k), acc);
+    for (int64_t k = 1; k < taps; ++k) acc = combine<IsMax>(tap(k), acc);
     if (is_avg) {
       acc = acc * vscale;
       if (width_scale) acc = acc * (m == VecF::N ? VecF::load(width_scale + i) : VecF::load_partial(width_scale + i, m));
@@ -121,12 +132,80 @@ void slide(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* 
   }
 }
 
+template <bool IsMax, int S>
+void slide_k(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg, float scale,
+             const float* width_scale) {
+  if (Kw == 2) slide<IsMax, S, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else if (Kw == 3) slide<IsMax, S, 3>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else slide<IsMax, S, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+}
+
 template <bool IsMax>
 void slide_any(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg = false,
                float scale = 1.f, const float* width_scale = nullptr) {
-  if (s == 1) slide<IsMax, 1>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
-  else if (s == 2) slide<IsMax, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
-  else slide<IsMax, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  if (s == 1) slide_k<IsMax, 1>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else if (s == 2) slide_k<IsMax, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else slide_k<IsMax, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+}
+
+// Reduces the window rows of the next nb output rows, (plane, od, oh) onwards, into the batch
+// rows of buf, with the divisor's row counts for averages. R = kernel[1] when it is 2 or 3
+// (else 0): 2-D windows wholly inside the input take an unrolled path, the rest the general one.
+template <bool IsMax, int R>
+void reduce_batch(const PoolGeom& g, const PoolRowLayout& L, int kind, const float* x, float* buf, float* counts,
+                  int64_t nb, int64_t* plane_io, int64_t* od_io, int64_t* oh_io) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2], Do = g.out[0], Ho = g.out[1];
+  const int64_t Kd = g.kernel[0], Kh = g.kernel[1], dd = g.dilation[0], dh = g.dilation[1];
+  const int64_t s_h = g.stride[1], pb_h = g.pad_begin[1], span_h = (Kh - 1) * dh, in_plane = g.in_plane();
+  const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
+  const bool include_pad = kind == int(PoolKind::AvgIncludePad);
+  // No depth axis (1-D and 2-D pools; a 3-D one like them): every row has its one depth tap.
+  const bool two_d = D == 1 && Do == 1 && Kd == 1 && g.pad_begin[0] == 0;
+  int64_t plane = *plane_io, od = *od_io, oh = *oh_io;
+  for (int64_t i = 0; i < nb; ++i) {
+    float* dst = buf + i * L.stride + L.left;
+    const int64_t sh = oh * s_h - pb_h;
+    if (two_d && sh >= 0 && sh + span_h < H) {
+      reduce_row_run<IsMax, R>(x + plane * in_plane + sh * W, dh * W, Kh, W, dst);
+      if (is_avg) counts[i] = float(Kh);
+    } else {
+      const float* xp = x + plane * in_plane;
+      const int64_t sd = od * g.stride[0] - g.pad_begin[0];
+      int64_t d0, d1, h0, h1;
+      tap_range(sd, D, Kd, dd, &d0, &d1);
+      tap_range(sh, H, Kh, dh, &h0, &h1);
+      reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, dst);
+      if (is_avg) {
+        counts[i] = float(include_pad ? padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
+                                            padded_tap_count(sh, H, g.pad_end[1], Kh, dh)
+                                      : (d1 - d0) * (h1 - h0));
+      }
+    }
+    if (++oh == Ho) {
+      oh = 0;
+      if (++od == Do) od = 0, ++plane;
+    }
+  }
+  *plane_io = plane, *od_io = od, *oh_io = oh;
+}
+
+// Slides along nb reduced rows (stride row_stride) with margins: every output of every row
+// in full vectors; averages divide by counts[i] row taps times the column's width taps.
+template <bool IsMax, int S, int K>
+void slide_rows(const float* buf, int64_t row_stride, int64_t nb, int64_t s, int64_t Kw, int64_t dw, int64_t Wo,
+                float* y, bool is_avg, const float* counts, const float* width_scale) {
+  for (int64_t i = 0; i < nb; ++i) {
+    slide<IsMax, S, K>(buf + i * row_stride, s, Kw, dw, Wo, y + i * Wo, is_avg, is_avg ? 1.f / counts[i] : 1.f,
+                       width_scale);
+  }
+}
+
+template <bool IsMax, int S>
+void slide_rows_k(const float* buf, int64_t row_stride, int64_t nb, int64_t s, int64_t Kw, int64_t dw, int64_t Wo,
+                  float* y, bool is_avg, const float* counts, const float* width_scale) {
+  if (Kw == 2) slide_rows<IsMax, S, 2>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
+  else if (Kw == 3) slide_rows<IsMax, S, 3>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
+  else slide_rows<IsMax, S, 0>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
 }
 
 template <bool IsMax>
@@ -174,23 +253,10 @@ void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int
   int64_t plane = row_begin / (Do * Ho), od = (row_begin / Ho) % Do, oh = row_begin % Ho;
   for (int64_t r0 = row_begin; r0 < row_end; r0 += L.batch) {
     const int64_t nb = min64(L.batch, row_end - r0);
-    for (int64_t i = 0; i < nb; ++i) {
-      const float* xp = x + plane * g.in_plane();
-      const int64_t sd = od * g.stride[0] - g.pad_begin[0], sh = oh * g.stride[1] - g.pad_begin[1];
-      int64_t d0, d1, h0, h1;
-      tap_range(sd, D, Kd, dd, &d0, &d1);
-      tap_range(sh, H, Kh, dh, &h0, &h1);
-      reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, buf + i * L.stride + L.left);
-      if (is_avg) {
-        counts[i] = float(include_pad ? padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
-                                            padded_tap_count(sh, H, g.pad_end[1], Kh, dh)
-                                      : (d1 - d0) * (h1 - h0));
-      }
-      if (++oh == Ho) {
-        oh = 0;
-        if (++od == Do) od = 0, ++plane;
-      }
-    }
+    const int64_t kh_fast = g.kernel[1];
+    if (kh_fast == 2) reduce_batch<IsMax, 2>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
+    else if (kh_fast == 3) reduce_batch<IsMax, 3>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
+    else reduce_batch<IsMax, 0>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
     // Vector reads of the last outputs run up to 2 vectors past the batch's rows: keep that
     // defined (those lanes are never stored).
     for (int64_t i = nb * L.stride; i < nb * L.stride + 2 * VecF::N; ++i) buf[i] = 0.f;
@@ -200,13 +266,15 @@ void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int
       slide_any<IsMax>(buf, s_w, Kw, dw, nb * Wo, yb);
       continue;
     }
+    if (L.margins) {  // the row starts at input column -L.left
+      if (s_w == 1) slide_rows_k<IsMax, 1>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      else if (s_w == 2) slide_rows_k<IsMax, 2>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      else slide_rows_k<IsMax, 0>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      continue;
+    }
     for (int64_t i = 0; i < nb; ++i) {
-      const float* row = buf + i * L.stride;  // input column -L.left
+      const float* row = buf + i * L.stride;
       float* yp = yb + i * Wo;
-      if (L.margins) {
-        slide_any<IsMax>(row, s_w, Kw, dw, Wo, yp, is_avg, 1.f / counts[i], width_scale);
-        continue;
-      }
       // No margins: edge outputs one by one, clipped to the row (and everything when the
       // window never fits inside).
       for (int64_t ow = 0; ow < Wo; ++ow) {
