@@ -364,13 +364,18 @@ float plane_reduce(const float* x, int64_t n, int kind, float p) {
     a0 = a0 + v0;
     a1 = a1 + v1;
   }
-  float s = (a0 + a1).hsum();
-  for (; i < n; ++i) {
-    float v = x[i];
-    if (lp) v = (v < 0 ? -v : v), v = p == 2.f ? v * v : v;
-    s += v;
+  // Tail of up to 2 vectors: a full one, then a zero-filled partial one (small planes such
+  // as 7x7 are mostly tail).
+  for (; i < n; i += VecF::N) {
+    const int m = int(min64(VecF::N, n - i));
+    VecF v = m == VecF::N ? VecF::load(x + i) : VecF::load_partial(x + i, m);
+    if (lp) {
+      v = vabs(v);
+      if (p == 2.f) v = v * v;
+    }
+    a0 = a0 + v;
   }
-  return s;
+  return (a0 + a1).hsum();
 }
 
 }  // namespace
