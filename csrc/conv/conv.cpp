@@ -331,12 +331,6 @@ void parallel_dynamic(int64_t n, int threads, int64_t grain, Fn&& fn) {
   });
 }
 
-// Where the flat kernel beats the row kernels (measured, AVX-512): see depthwise.h.
-bool flat_wanted(const DepthwisePlane& p) {
-  static const int64_t max_ow = std::getenv("PYINFER_DW_FLAT_MAX_OW") ? std::atoll(std::getenv("PYINFER_DW_FLAT_MAX_OW")) : 1 << 30;
-  return p.OW <= max_ow;
-}
-
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
 
 // 2-D convolution with one input channel per group (depthwise, any channel multiplier):
@@ -352,7 +346,9 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
   const DepthwiseKernels& k = depthwise_kernels();
   const GemmKernels& kt = gemm_kernels();
   const bool post = ep && (ep->residual || ep->act != Act::None);
-  if (dw_flat_applies(p, g.pads[2], g.pads[3]) && flat_wanted(p)) {
+  // The flat kernel wherever it applies: it beats the row kernels below on every
+  // MobileNetV2 / ShuffleNetV2 shape measured (tools/bench_conv.py --filter dw).
+  if (dw_flat_applies(p, g.pads[2], g.pads[3])) {
     const DwFlatLayout l = dw_flat_layout(p, k.vec);
     const int64_t scratch_floats = dw_flat_scratch_floats(p, l);
     // Units of whole input channels (a channel multiplier reuses the loaded planes), enough

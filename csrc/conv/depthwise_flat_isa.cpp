@@ -179,7 +179,7 @@ void flat_k(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, cons
   const int64_t PS = copy ? l.plane_rows * OW : 0;
   const int64_t period = l.mask_period * N;
   // Stride 1 on wide rows: output rows in pairs, row-local masks (see taps_pair).
-  const bool pairs = S == 1 && OW >= 2 * N;
+  const bool pairs = S == 1 && 2 * OW >= 3 * N;
   const int64_t row_span = (OW + N - 1) / N * N;
   // Two sets of planes: the next input channel is loaded while this one is computed, so its
   // stores have long reached the cache when its taps load them (a load that spans two
