@@ -360,9 +360,9 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
     const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
     const int64_t units_per_image = (C + per_unit - 1) / per_unit;
     const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
-    // A second thread costs a wake-up and, on a busy machine, waiting for a descheduled
-    // worker: only worth it from about 2 MFLOP of work per thread.
-    const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / 2e6)));
+    // A second thread costs a hand-off (cheap while the pool's workers still spin after the
+    // previous kernel, a wake-up otherwise): worth it from about 0.5 MFLOP (~10 us) per thread.
+    const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / 5e5)));
     parallel_dynamic(g.batch * units_per_image, use_threads, 1, [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(scratch_floats);
       for (int64_t u = b; u < e; ++u) {
