@@ -130,6 +130,8 @@ class GraphExecutor:
             self.steps.append((op, list(node.input), list(node.output)))
             self._drop_packed_constant(op, readers)  # before the next op packs: one copy at a time
         self._plan_lifetimes()
+        # ids of the constants (final from here on): run() must not hand one out as an output
+        self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
 
@@ -199,10 +201,7 @@ class GraphExecutor:
 
     # --- compiled plans -------------------------------------------------------------------
     def _run_planned(self, feeds: dict, profiler) -> dict:
-        from .plan import CompiledPlan, PlanUnsupported, ShapeChanged
-
-        key = tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
-                           for n, v in feeds.items()))
+        key = _signature(feeds)
         with self._plans_lock:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
@@ -214,16 +213,17 @@ class GraphExecutor:
             self._store_plan(key, record if all(m is not None for m in record.values()) else None)
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict):  # second run: compile
+            plan = _plan()
             try:
-                entry = CompiledPlan(self, entry, set(feeds), call_op)
-            except PlanUnsupported:
+                entry = plan.CompiledPlan(self, entry, set(feeds), call_op)
+            except plan.PlanUnsupported:
                 entry = None
             self._store_plan(key, entry)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
         try:
             return entry.run(feeds, profiler)
-        except ShapeChanged:  # data-dependent shapes: this signature takes the Python path
+        except _plan().ShapeChanged:  # data-dependent shapes: this signature takes the Python path
             self._store_plan(key, None)
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
 
@@ -243,6 +243,22 @@ class GraphExecutor:
 
 
 _MISSING = object()
+
+
+def _signature(feeds: dict) -> tuple:
+    """The plan-cache key: (name, shape, dtype) per feed, sorted by name."""
+    if len(feeds) == 1:
+        ((n, v),) = feeds.items()
+        return ((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
+    return tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
+                        for n, v in feeds.items()))
+
+
+def _plan():
+    """plan.py (imported on first use: it loads the Cython runtime, which imports this module)."""
+    from . import plan
+
+    return plan
 
 
 def _meta(value):

@@ -1,6 +1,7 @@
 """The public InferenceSession, shaped like onnxruntime's."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -91,6 +92,8 @@ class InferenceSession:
         # Initializers also listed as inputs (IR < 4 style) may be overridden by a feed.
         self._overridable = {vi.name: _node_arg(vi) for vi in graph.input if vi.name in init_names}
         self._outputs = [_node_arg(vi) for vi in graph.output]
+        self._declared = {a.name: a for a in self._inputs}  # the feeds run() requires
+        self._output_names = frozenset(o.name for o in self._outputs)
         mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
         if mode not in MODES:
             raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
@@ -121,12 +124,11 @@ class InferenceSession:
         return ["CPUExecutionProvider"]
 
     def run(self, output_names, input_feed: dict, run_options=None) -> list[np.ndarray]:
-        known_outputs = {o.name for o in self._outputs}
         if output_names:
             for name in output_names:
-                if name not in known_outputs:
+                if name not in self._output_names:
                     raise UnknownInputError(
-                        f"unknown output name {name!r}; the model's outputs are {sorted(known_outputs)}"
+                        f"unknown output name {name!r}; the model's outputs are {sorted(self._output_names)}"
                     )
         feeds = self._check_feeds(input_feed)
         prof = self._profiler
@@ -139,7 +141,7 @@ class InferenceSession:
         out = []
         for r in results:
             if isinstance(r, np.ndarray) and (not r.flags.owndata or any(r is f for f in feeds.values())
-                                               or any(r is c for c in self._executor.constants.values())):
+                                               or id(r) in self._executor.constant_ids):
                 r = r.copy()
             out.append(r)
         return out
@@ -147,19 +149,29 @@ class InferenceSession:
     def _check_feeds(self, input_feed: dict) -> dict:
         if not isinstance(input_feed, dict):
             raise InputTypeError(f"feeds must be a dict of name -> numpy array, got {type(input_feed).__name__}")
-        declared = {a.name: a for a in self._inputs}
+        declared = self._declared
         feeds = {}
+        found = 0
         for name, value in input_feed.items():
-            arg = declared.get(name) or self._overridable.get(name)
-            if arg is None:
-                raise UnknownInputError(
-                    f"unknown input name {name!r}; the model's inputs are {sorted(declared)}"
-                )
+            arg = declared.get(name)
+            if arg is not None:
+                found += 1
+            else:
+                arg = self._overridable.get(name)
+                if arg is None:
+                    raise UnknownInputError(
+                        f"unknown input name {name!r}; the model's inputs are {sorted(declared)}"
+                    )
             feeds[name] = _check_feed(arg, value)
-        missing = [n for n in declared if n not in feeds]
-        if missing:
+        if found < len(declared):
+            missing = [n for n in declared if n not in feeds]
             raise MissingInputError(f"missing input(s) {missing}; the model's inputs are {sorted(declared)}")
         return feeds
+
+
+@functools.lru_cache(maxsize=None)
+def _np_dtype(elem_type: int) -> np.dtype:
+    return helper.tensor_dtype_to_np_dtype(elem_type)
 
 
 def _check_feed(arg: NodeArg, value):
@@ -173,7 +185,7 @@ def _check_feed(arg: NodeArg, value):
         if arg.elem_type == onnx.TensorProto.STRING:
             ok = value.dtype.kind in ("U", "S", "O")
         else:
-            ok = value.dtype == helper.tensor_dtype_to_np_dtype(arg.elem_type)
+            ok = value.dtype == _np_dtype(arg.elem_type)
         if not ok:
             raise InputTypeError(
                 f"input {arg.name!r}: expected {arg.type}, got an array of dtype {value.dtype} "

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -15,6 +16,33 @@
 
 namespace pyinfer {
 namespace {
+
+// Workers and the caller poll for this long before they block. A model's kernels come one
+// after another with microseconds between them: a worker that went to sleep after each one
+// would cost a futex wake-up (tens of microseconds on a loaded machine) per layer. After the
+// spin they sleep, so an idle session still uses no CPU.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Poll done() until it holds or kSpin has passed; true if it holds.
+template <class Pred>
+bool spin_until(Pred done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 
 // One parallel region. Chunks are claimed with an atomic counter by whichever thread gets
 // there first; the caller waits only for chunks that were claimed, never for workers that
@@ -53,6 +81,7 @@ struct Job {
   }
 
   void wait() {
+    if (spin_until([&] { return done_chunks.load(std::memory_order_acquire) == chunks; })) return;
     std::unique_lock<std::mutex> lk(mu);
     done_cv.wait(lk, [&] { return done_chunks.load() == chunks; });
   }
@@ -84,7 +113,7 @@ class ThreadPool {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = job;
       wanted_workers_ = threads - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     job->work();
@@ -108,11 +137,12 @@ class ThreadPool {
     uint64_t seen = 0;
     for (;;) {
       std::shared_ptr<Job> job;
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || (generation_ != seen && index < wanted_workers_); });
+        cv_.wait(lk, [&] { return stop_ || (generation_.load() != seen && index < wanted_workers_); });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load();
         job = job_;
       }
       if (job) job->work();
@@ -125,7 +155,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::shared_ptr<Job> job_;
   int wanted_workers_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // changed under mu_; read without it while spinning
   bool stop_ = false;
 };
 

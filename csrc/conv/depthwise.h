@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "common/cpu_features.h"
+#include "gemm/epilogue.h"
 
 namespace pyinfer {
 
@@ -14,6 +15,48 @@ struct DepthwisePlane {
   int64_t OH, OW;  // output plane
   int64_t KH, KW, sh, sw, dh, dw, ph, pw;  // kernel, strides, dilations, begin pads
 };
+
+// Flat path: every output position oh * OW + ow of a plane is one run of vectors, whatever
+// OW is (a 7x7 map is 4 vectors of 16, not 7 vectors of 7 lanes). Each tap then reads one
+// contiguous run too: stride 1 needs input rows as wide as output rows (W == OW); stride 2
+// splits the input into its 4 (row, column) parity planes, each OW wide (W == 2 * OW).
+// Taps that step past a row's end (column offset != 0) are discarded per lane by masks.
+// Square 3x3 / 5x5, dilation 1, begin / end pads <= K - 1.
+struct DwFlatLayout {
+  int64_t zero_top = 0;     // zero rows above each parity plane
+  int64_t plane_rows = 0;   // rows of each parity plane, zero rows included
+  int64_t mask_period = 0;  // vectors after which the column pattern repeats
+  int64_t vec = 0;          // lanes of the active tier's vectors
+};
+inline bool dw_flat_applies(const DepthwisePlane& p, int64_t pad_bottom, int64_t pad_right) {
+  const int64_t K = p.KH;
+  return p.KH == p.KW && (K == 3 || K == 5) && p.dh == 1 && p.dw == 1 && p.sh == p.sw &&
+         (p.sh == 1 || p.sh == 2) && p.ph < K && p.pw < K && pad_bottom < K && pad_right < K &&
+         p.W == p.sw * p.OW && p.OH * p.OW <= (int64_t(1) << 20);
+}
+inline DwFlatLayout dw_flat_layout(const DepthwisePlane& p, int64_t vec) {
+  DwFlatLayout l;
+  const int64_t s = p.sh, K = p.KH;
+  l.vec = vec;
+  l.zero_top = (p.ph + s - 1) / s + 1;  // row offsets reach -ceil(ph / s); +1: columns before 0
+  const int64_t dr_max = (K - 1 - p.ph) / s;
+  const int64_t data_rows = (p.H + s - 1) / s > p.OH + dr_max ? (p.H + s - 1) / s : p.OH + dr_max;
+  // Below: the last vector's overrun past OH * OW plus the column offsets.
+  l.plane_rows = l.zero_top + data_rows + (vec + K) / p.OW + 2;
+  int64_t a = p.OW, b = vec;  // gcd
+  while (b) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  l.mask_period = p.OW / a;
+  return l;
+}
+inline int64_t dw_flat_scratch_floats(const DepthwisePlane& p, const DwFlatLayout& l) {
+  const int64_t row_span = (p.OW + l.vec - 1) / l.vec * l.vec;  // row-local masks (stride 1)
+  const int64_t period = l.mask_period * l.vec;
+  return 2 * p.sh * p.sw * l.plane_rows * p.OW + p.KW * (period > row_span ? period : row_span);
+}
 
 struct DepthwiseKernels {
   // y[OH, OW] = bias + sum_{kh, kw} w[kh, kw] * x[oh * sh - ph + kh * dh, ow * sw - pw + kw * dw]
@@ -25,6 +68,14 @@ struct DepthwiseKernels {
   // in registers. scratch: dw_fast_scratch_floats(p) floats.
   void (*plane_fast)(const DepthwisePlane& p, const float* x, const float* w, float bias, float* y,
                      float* scratch);
+  // Flat path (dw_flat_applies) for output channels [m0, m1) of one image: channel m reads
+  // input channel m / mult of x ([C, H, W]) and weights w + m * K * K, and writes
+  // y + m * OH * OW = act(conv + ep.row_bias[m] + ep.residual[m * ld_residual ...]) with the
+  // whole epilogue applied in registers (ep: the image's; ld_residual = OH * OW).
+  // scratch: dw_flat_scratch_floats(p, l) floats.
+  void (*flat)(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
+               int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
+  int vec;  // VecF::N of this tier
 };
 
 inline bool dw_fast_applies(const DepthwisePlane& p) {

@@ -235,7 +235,11 @@ void dw_plane_fast(const DepthwisePlane& p, const float* x, const float* w, floa
 
 }  // namespace
 
-extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast};
+// depthwise_flat_isa.cpp
+void dw_flat_channels(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
+                      int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
+
+extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast, dw_flat_channels, VecF::N};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

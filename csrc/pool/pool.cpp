@@ -8,6 +8,7 @@
 
 #include "bindings/array.h"
 #include "common/check.h"
+#include "common/scratch.h"
 #include "common/thread_pool.h"
 #include "pool/pool_kernels.h"
 
@@ -20,6 +21,9 @@ constexpr int64_t kMaxParam = int64_t(1) << 31;
 std::string list_str(const std::vector<int64_t>& v) { return bind::shape_str(v); }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// window_rows()'s per-thread row buffer (common/scratch.h).
+thread_local ScratchBuffer tls_row_buf;
 }  // namespace
 
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
@@ -87,7 +91,10 @@ std::vector<int64_t> pool_output_shape(const std::vector<int64_t>& x_shape, cons
 void pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y, int num_threads) {
   const PoolKernels& k = pool_kernels();
   const int64_t rows = g.planes * g.out[0] * g.out[1];
-  parallel_for(rows, num_threads, [&](int64_t b, int64_t e) { k.window_rows(g, int(kind), x, y, b, e); });
+  const int64_t buf_size = pool_row_layout(g).total;
+  parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
+    k.window_rows(g, int(kind), x, y, b, e, tls_row_buf.get(buf_size));
+  });
 }
 
 void lp_pool_forward(const PoolGeom& g, float p, const float* x, float* y, int num_threads) {

@@ -1,13 +1,15 @@
 // Pooling inner loops, compiled once per SIMD tier (see CMakeLists.txt and common/simd.h).
 //
-// window_rows() computes whole output rows: for each (plane, od, oh) it walks the input rows
-// of the window that lie inside the input and, along the width, splits the outputs into
-// edge ones (window clipped by the borders: scalar, with clipping) and interior ones (all
-// taps inside). With stride 1 the interior is vectorised along the output width, since
-// consecutive outputs then read consecutive inputs; other strides stay scalar.
+// window_rows() computes whole output rows. For each (plane, od, oh) it first reduces the
+// window's input rows that lie inside the input into one row buffer (full vectors along the
+// width), then slides the width window over that buffer: edge outputs (window clipped by the
+// row ends) one at a time with clipping, interior outputs (all taps inside) VecF::N at a time,
+// stride 1 by plain loads, stride 2 by even-lane deinterleaves, other strides by gathers
+// (pool_simd.h).
 // Everything here stays in this tier's namespace and uses no std:: templates (ODR).
 #include "common/simd.h"
 #include "pool/pool_kernels.h"
+#include "pool/pool_simd.h"
 
 namespace pyinfer {
 namespace PYINFER_ISA_NS {
@@ -19,112 +21,288 @@ inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 // Taps k in [lo, hi) of a window starting at `start` land inside [0, in).
+// (Called per output row: dilation 1, the usual case, skips the divisions.)
+inline int64_t ceil_div_dil(int64_t a, int64_t dil) { return dil == 1 ? a : ceil_div(a, dil); }
 inline void tap_range(int64_t start, int64_t in, int64_t kernel, int64_t dil, int64_t* lo, int64_t* hi) {
-  *lo = start < 0 ? ceil_div(-start, dil) : 0;
-  *hi = min64(kernel, max64(int64_t(0), ceil_div(in - start, dil)));
+  *lo = start < 0 ? ceil_div_dil(-start, dil) : 0;
+  *hi = min64(kernel, max64(int64_t(0), ceil_div_dil(in - start, dil)));
   if (*hi < *lo) *hi = *lo;
 }
 
 // Taps inside [-pad_begin, in + pad_end): every tap is >= -pad_begin, so only the end clips.
 inline int64_t padded_tap_count(int64_t start, int64_t in, int64_t pad_end, int64_t kernel, int64_t dil) {
-  return min64(kernel, max64(int64_t(0), ceil_div(in + pad_end - start, dil)));
+  return min64(kernel, max64(int64_t(0), ceil_div_dil(in + pad_end - start, dil)));
 }
 
 const float kNegInf = -__builtin_inff();
 
 inline float scalar_max(float v, float acc) { return (v != v || v > acc) ? v : acc; }  // NaN sticks
 
-// One output whose width taps may be clipped (generic path).
-inline float window_value(const PoolGeom& g, int kind, const float* xp, int64_t d0, int64_t d1, int64_t h0,
-                          int64_t h1, int64_t sd, int64_t sh, int64_t sw, int64_t w0, int64_t w1) {
+// Row reduction: buf[w] = max (NaN sticks) or sum over the window's valid input rows
+// (depth taps [d0, d1) x height taps [h0, h1)) of input column w, for w in [0, W).
+// Full vectors along the row, one store per vector; no valid row gives the neutral value.
+template <bool IsMax>
+inline VecF combine(VecF v, VecF acc) { return IsMax ? vmax_nan(v, acc) : acc + v; }
+
+// Rows k < R (R: 0 = `rows`, known at run time) of a reduction down a column: p[k * step].
+template <bool IsMax, int R>
+inline VecF column(const float* p, int64_t step, int64_t rows, int n) {
+  const int64_t count = R ? R : rows;
+  if (n == VecF::N) {
+    VecF acc = VecF::load(p);
+    for (int64_t k = 1; k < count; ++k) acc = combine<IsMax>(VecF::load(p + k * step), acc);
+    return acc;
+  }
+  VecF acc = VecF::load_partial(p, n);
+  for (int64_t k = 1; k < count; ++k) acc = combine<IsMax>(VecF::load_partial(p + k * step, n), acc);
+  return acc;
+}
+
+// buf[w] = reduction over the rows first[k * step], k < rows, for w < W.
+template <bool IsMax, int R>
+void reduce_row_run(const float* first, int64_t step, int64_t rows, int64_t W, float* buf) {
+  int64_t w = 0;
+  for (; w + VecF::N <= W; w += VecF::N) column<IsMax, R>(first + w, step, rows, VecF::N).store(buf + w);
+  if (w < W) column<IsMax, R>(first + w, step, rows, int(W - w)).store_partial(buf + w, int(W - w));
+}
+
+template <bool IsMax>
+void reduce_rows(const PoolGeom& g, const float* xp, int64_t sd, int64_t sh, int64_t d0, int64_t d1, int64_t h0,
+                 int64_t h1, float* buf) {
   const int64_t H = g.in[1], W = g.in[2];
-  const int64_t dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2];
-  float acc = kind == int(PoolKind::Max) ? kNegInf : 0.f;
-  for (int64_t kd = d0; kd < d1; ++kd) {
-    for (int64_t kh = h0; kh < h1; ++kh) {
-      const float* row = xp + ((sd + kd * dd) * H + (sh + kh * dh)) * W + sw;
-      if (kind == int(PoolKind::Max)) {
-        for (int64_t kw = w0; kw < w1; ++kw) acc = scalar_max(row[kw * dw], acc);
-      } else {
-        for (int64_t kw = w0; kw < w1; ++kw) acc += row[kw * dw];
+  const int64_t dd = g.dilation[0], dh = g.dilation[1];
+  if (d1 - d0 == 1 && h1 > h0) {  // 1-D / 2-D pools, and 3-D ones at a depth border: one run of rows
+    const float* first = xp + ((sd + d0 * dd) * H + sh + h0 * dh) * W;
+    const int64_t step = dh * W, rows = h1 - h0;
+    if (rows == 2) reduce_row_run<IsMax, 2>(first, step, rows, W, buf);
+    else if (rows == 3) reduce_row_run<IsMax, 3>(first, step, rows, W, buf);
+    else reduce_row_run<IsMax, 0>(first, step, rows, W, buf);
+    return;
+  }
+  const VecF init = VecF::set1(IsMax ? kNegInf : 0.f);
+  for (int64_t w = 0; w < W; w += VecF::N) {
+    const int n = int(min64(VecF::N, W - w));
+    VecF acc = init;
+    for (int64_t kd = d0; kd < d1; ++kd) {
+      const float* plane_rows = xp + (sd + kd * dd) * H * W + w;
+      for (int64_t kh = h0; kh < h1; ++kh) {
+        const float* p = plane_rows + (sh + kh * dh) * W;
+        acc = combine<IsMax>(n == VecF::N ? VecF::load(p) : VecF::load_partial(p, n), acc);
       }
     }
+    if (n == VecF::N) acc.store(buf + w); else acc.store_partial(buf + w, n);
+  }
+}
+
+// One output of the reduced row whose taps may be clipped by the row ends (edge outputs).
+template <bool IsMax>
+inline float edge_value(const float* buf, int64_t sw, int64_t w0, int64_t w1, int64_t dw) {
+  float acc = IsMax ? kNegInf : 0.f;
+  for (int64_t kw = w0; kw < w1; ++kw) {
+    const float v = buf[sw + kw * dw];
+    acc = IsMax ? scalar_max(v, acc) : acc + v;
   }
   return acc;
 }
 
-void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end) {
+// y[i] = reduction over k < Kw of p[i * s + k * dw], i < n (S: s known at compile time, or 0),
+// VecF::N outputs at a time: stride 1 by plain loads, 2 by even-lane deinterleaves, others by
+// gathers. Averages are scaled by `scale`, times width_scale[i] when given.
+// Vector reads run up to 2 vectors past the last tap; the caller keeps that memory defined.
+template <bool IsMax, int S, int K>
+void slide(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg, float scale,
+           const float* width_scale) {
+  const int64_t step = S ? S : s, taps = K ? K : Kw;
+  const VecF vscale = VecF::set1(scale);
+  for (int64_t i = 0; i < n; i += VecF::N) {
+    const int m = int(min64(VecF::N, n - i));
+    const float* q = p + i * step;
+    auto tap = [&](int64_t k) {
+      if (S == 1) return VecF::load(q + k * dw);
+      if (S == 2) return pool_simd::load_stride2(q + k * dw);
+      return pool_simd::load_strided(q + k * dw, s, m);
+    };
+    VecF acc = tap(0);
+    for (int64_t k = 1; k < taps; ++k) acc = combine<IsMax>(tap(k), acc);
+    if (is_avg) {
+      acc = acc * vscale;
+      if (width_scale) acc = acc * (m == VecF::N ? VecF::load(width_scale + i) : VecF::load_partial(width_scale + i, m));
+    }
+    if (m == VecF::N) acc.store(y + i); else acc.store_partial(y + i, m);
+  }
+}
+
+template <bool IsMax, int S>
+void slide_k(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg, float scale,
+             const float* width_scale) {
+  if (Kw == 2) slide<IsMax, S, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else if (Kw == 3) slide<IsMax, S, 3>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else slide<IsMax, S, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+}
+
+template <bool IsMax>
+void slide_any(const float* p, int64_t s, int64_t Kw, int64_t dw, int64_t n, float* y, bool is_avg = false,
+               float scale = 1.f, const float* width_scale = nullptr) {
+  if (s == 1) slide_k<IsMax, 1>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else if (s == 2) slide_k<IsMax, 2>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+  else slide_k<IsMax, 0>(p, s, Kw, dw, n, y, is_avg, scale, width_scale);
+}
+
+// Reduces the window rows of the next nb output rows, (plane, od, oh) onwards, into the batch
+// rows of buf, with the divisor's row counts for averages. R = kernel[1] when it is 2 or 3
+// (else 0): 2-D windows wholly inside the input take an unrolled path, the rest the general one.
+template <bool IsMax, int R>
+void reduce_batch(const PoolGeom& g, const PoolRowLayout& L, int kind, const float* x, float* buf, float* counts,
+                  int64_t nb, int64_t* plane_io, int64_t* od_io, int64_t* oh_io) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2], Do = g.out[0], Ho = g.out[1];
+  const int64_t Kd = g.kernel[0], Kh = g.kernel[1], dd = g.dilation[0], dh = g.dilation[1];
+  const int64_t s_h = g.stride[1], pb_h = g.pad_begin[1], span_h = (Kh - 1) * dh, in_plane = g.in_plane();
+  const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
+  const bool include_pad = kind == int(PoolKind::AvgIncludePad);
+  // No depth axis (1-D and 2-D pools; a 3-D one like them): every row has its one depth tap.
+  const bool two_d = D == 1 && Do == 1 && Kd == 1 && g.pad_begin[0] == 0;
+  int64_t plane = *plane_io, od = *od_io, oh = *oh_io;
+  for (int64_t i = 0; i < nb; ++i) {
+    float* dst = buf + i * L.stride + L.left;
+    const int64_t sh = oh * s_h - pb_h;
+    if (two_d && sh >= 0 && sh + span_h < H) {
+      reduce_row_run<IsMax, R>(x + plane * in_plane + sh * W, dh * W, Kh, W, dst);
+      if (is_avg) counts[i] = float(Kh);
+    } else {
+      const float* xp = x + plane * in_plane;
+      const int64_t sd = od * g.stride[0] - g.pad_begin[0];
+      int64_t d0, d1, h0, h1;
+      tap_range(sd, D, Kd, dd, &d0, &d1);
+      tap_range(sh, H, Kh, dh, &h0, &h1);
+      reduce_rows<IsMax>(g, xp, sd, sh, d0, d1, h0, h1, dst);
+      if (is_avg) {
+        counts[i] = float(include_pad ? padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
+                                            padded_tap_count(sh, H, g.pad_end[1], Kh, dh)
+                                      : (d1 - d0) * (h1 - h0));
+      }
+    }
+    if (++oh == Ho) {
+      oh = 0;
+      if (++od == Do) od = 0, ++plane;
+    }
+  }
+  *plane_io = plane, *od_io = od, *oh_io = oh;
+}
+
+// Slides along nb reduced rows (stride row_stride) with margins: every output of every row
+// in full vectors; averages divide by counts[i] row taps times the column's width taps.
+template <bool IsMax, int S, int K>
+void slide_rows(const float* buf, int64_t row_stride, int64_t nb, int64_t s, int64_t Kw, int64_t dw, int64_t Wo,
+                float* y, bool is_avg, const float* counts, const float* width_scale) {
+  for (int64_t i = 0; i < nb; ++i) {
+    slide<IsMax, S, K>(buf + i * row_stride, s, Kw, dw, Wo, y + i * Wo, is_avg, is_avg ? 1.f / counts[i] : 1.f,
+                       width_scale);
+  }
+}
+
+template <bool IsMax, int S>
+void slide_rows_k(const float* buf, int64_t row_stride, int64_t nb, int64_t s, int64_t Kw, int64_t dw, int64_t Wo,
+                  float* y, bool is_avg, const float* counts, const float* width_scale) {
+  if (Kw == 2) slide_rows<IsMax, S, 2>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
+  else if (Kw == 3) slide_rows<IsMax, S, 3>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
+  else slide_rows<IsMax, S, 0>(buf, row_stride, nb, s, Kw, dw, Wo, y, is_avg, counts, width_scale);
+}
+
+template <bool IsMax>
+void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end,
+                      float* buf) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t Do = g.out[0], Ho = g.out[1], Wo = g.out[2];
   const int64_t Kd = g.kernel[0], Kh = g.kernel[1], Kw = g.kernel[2];
   const int64_t dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2];
   const int64_t s_w = g.stride[2], pb_w = g.pad_begin[2];
-  const bool is_max = kind == int(PoolKind::Max);
   const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
   const bool include_pad = kind == int(PoolKind::AvgIncludePad);
+  const float neutral = IsMax ? kNegInf : 0.f;
 
-  // Interior outputs along the width: first tap >= 0 and last tap < W.
+  // Rows go in batches (see PoolRowLayout): reduce a batch's window rows into buf, then slide
+  // along the reduced rows. Batching amortises the per-row work on narrow rows and keeps the
+  // slide's reads clear of the reduction's still-pending stores.
+  const PoolRowLayout L = pool_row_layout(g);
+  float* counts = buf + L.counts_at;           // per batch row: window rows the divisor counts
+  float* width_scale = buf + L.width_scale_at;  // per output column: 1 / width taps counted
+  for (int64_t i = 0; i < L.batch; ++i) {
+    float* row = buf + i * L.stride;
+    for (int64_t j = 0; j < L.left; ++j) row[j] = neutral;
+    for (int64_t j = L.left + W; j < L.stride; ++j) row[j] = neutral;
+  }
   const int64_t span_w = (Kw - 1) * dw;
-  int64_t ow_lo = min64(Wo, ceil_div(pb_w, s_w));
-  int64_t ow_hi = W - 1 - span_w + pb_w < 0 ? 0 : min64(Wo, (W - 1 - span_w + pb_w) / s_w + 1);
-  if (ow_hi < ow_lo) ow_hi = ow_lo;  // no interior: everything goes through the edge path
-
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const int64_t plane = r / (Do * Ho), rem = r % (Do * Ho), od = rem / Ho, oh = rem % Ho;
-    const float* xp = x + plane * g.in_plane();
-    float* yp = y + r * Wo;
-    const int64_t sd = od * g.stride[0] - g.pad_begin[0], sh = oh * g.stride[1] - g.pad_begin[1];
-    int64_t d0, d1, h0, h1;
-    tap_range(sd, D, Kd, dd, &d0, &d1);
-    tap_range(sh, H, Kh, dh, &h0, &h1);
-    const int64_t rows_valid = (d1 - d0) * (h1 - h0);
-    const int64_t rows_padded = padded_tap_count(sd, D, g.pad_end[0], Kd, dd) *
-                                padded_tap_count(sh, H, g.pad_end[1], Kh, dh);
-
-    // Edge outputs (and everything when the window never fits inside).
+  int64_t ow_lo = 0, ow_hi = Wo;  // outputs whose window lies inside the reduced row
+  if (!L.margins) {  // only those with all taps inside the input; the others are edge outputs
+    ow_lo = min64(Wo, ceil_div(pb_w, s_w));
+    ow_hi = W - 1 - span_w + pb_w < 0 ? 0 : min64(Wo, (W - 1 - span_w + pb_w) / s_w + 1);
+    if (ow_hi < ow_lo || s_w > kPoolMaxVectorStride) ow_hi = ow_lo;
+  }
+  if (is_avg && L.margins) {
     for (int64_t ow = 0; ow < Wo; ++ow) {
-      if (ow == ow_lo) ow = ow_hi;
-      if (ow >= Wo) break;
       const int64_t sw = ow * s_w - pb_w;
       int64_t w0, w1;
       tap_range(sw, W, Kw, dw, &w0, &w1);
-      float v = window_value(g, kind, xp, d0, d1, h0, h1, sd, sh, sw, w0, w1);
-      if (is_avg) {
-        const int64_t count = include_pad ? rows_padded * padded_tap_count(sw, W, g.pad_end[2], Kw, dw)
-                                          : rows_valid * (w1 - w0);
-        v = v / float(count);  // count 0 only for an empty window: NaN, as documented
-      }
-      yp[ow] = v;
+      width_scale[ow] = 1.f / float(include_pad ? padded_tap_count(sw, W, g.pad_end[2], Kw, dw) : w1 - w0);
     }
-    if (ow_hi == ow_lo) continue;
+  }
+  // Windows tile the reduced rows exactly (e.g. 2x2 stride 2 on an even width): a batch of
+  // rows is then one long row, slid along in one go.
+  const bool seamless = L.margins && !is_avg && L.stride == Wo * s_w;
 
-    // Interior outputs: all Kw taps inside; the divisor is the same for all of them.
-    const float inv = is_avg ? 1.f / float((include_pad ? rows_padded : rows_valid) * Kw) : 1.f;
-    if (s_w == 1) {
-      const VecF init = VecF::set1(is_max ? kNegInf : 0.f);
-      const VecF vinv = VecF::set1(inv);
-      for (int64_t ow = ow_lo; ow < ow_hi; ow += VecF::N) {
-        const int n = int(min64(VecF::N, ow_hi - ow));
-        VecF acc = init;
-        for (int64_t kd = d0; kd < d1; ++kd) {
-          for (int64_t kh = h0; kh < h1; ++kh) {
-            const float* p = xp + ((sd + kd * dd) * H + (sh + kh * dh)) * W + (ow - pb_w);
-            for (int64_t kw = 0; kw < Kw; ++kw) {
-              const VecF v = n == VecF::N ? VecF::load(p + kw * dw) : VecF::load_partial(p + kw * dw, n);
-              acc = is_max ? vmax_nan(v, acc) : acc + v;
-            }
-          }
+  int64_t plane = row_begin / (Do * Ho), od = (row_begin / Ho) % Do, oh = row_begin % Ho;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += L.batch) {
+    const int64_t nb = min64(L.batch, row_end - r0);
+    const int64_t kh_fast = g.kernel[1];
+    if (kh_fast == 2) reduce_batch<IsMax, 2>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
+    else if (kh_fast == 3) reduce_batch<IsMax, 3>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
+    else reduce_batch<IsMax, 0>(g, L, kind, x, buf, counts, nb, &plane, &od, &oh);
+    // Vector reads of the last outputs run up to 2 vectors past the batch's rows: keep that
+    // defined (those lanes are never stored).
+    for (int64_t i = nb * L.stride; i < nb * L.stride + 2 * VecF::N; ++i) buf[i] = 0.f;
+
+    float* yb = y + r0 * Wo;
+    if (seamless) {
+      slide_any<IsMax>(buf, s_w, Kw, dw, nb * Wo, yb);
+      continue;
+    }
+    if (L.margins) {  // the row starts at input column -L.left
+      if (s_w == 1) slide_rows_k<IsMax, 1>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      else if (s_w == 2) slide_rows_k<IsMax, 2>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      else slide_rows_k<IsMax, 0>(buf, L.stride, nb, s_w, Kw, dw, Wo, yb, is_avg, counts, width_scale);
+      continue;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      const float* row = buf + i * L.stride;
+      float* yp = yb + i * Wo;
+      // No margins: edge outputs one by one, clipped to the row (and everything when the
+      // window never fits inside).
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        if (ow == ow_lo) ow = ow_hi;
+        if (ow >= Wo) break;
+        const int64_t sw = ow * s_w - pb_w;
+        int64_t w0, w1;
+        tap_range(sw, W, Kw, dw, &w0, &w1);
+        float v = edge_value<IsMax>(row, sw, w0, w1, dw);
+        if (is_avg) {
+          const int64_t wtaps = include_pad ? padded_tap_count(sw, W, g.pad_end[2], Kw, dw) : w1 - w0;
+          v = v / (counts[i] * float(wtaps));  // 0 only for an empty window: NaN, as documented
         }
-        if (is_avg) acc = acc * vinv;
-        if (n == VecF::N) acc.store(yp + ow); else acc.store_partial(yp + ow, n);
+        yp[ow] = v;
       }
-    } else {
-      for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-        float v = window_value(g, kind, xp, d0, d1, h0, h1, sd, sh, ow * s_w - pb_w, 0, Kw);
-        yp[ow] = is_avg ? v * inv : v;
+      // Interior outputs: all Kw taps inside; the divisor is the same for all of them.
+      if (ow_hi > ow_lo) {
+        slide_any<IsMax>(row + ow_lo * s_w - pb_w, s_w, Kw, dw, ow_hi - ow_lo, yp + ow_lo, is_avg,
+                         1.f / (counts[i] * float(Kw)));
       }
     }
   }
+}
+
+void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end,
+                 float* buf) {
+  if (kind == int(PoolKind::Max)) window_rows_impl<true>(g, kind, x, y, row_begin, row_end, buf);
+  else window_rows_impl<false>(g, kind, x, y, row_begin, row_end, buf);
 }
 
 void abs_pow(const float* x, float* y, int64_t n, float p) {
@@ -186,13 +364,18 @@ float plane_reduce(const float* x, int64_t n, int kind, float p) {
     a0 = a0 + v0;
     a1 = a1 + v1;
   }
-  float s = (a0 + a1).hsum();
-  for (; i < n; ++i) {
-    float v = x[i];
-    if (lp) v = (v < 0 ? -v : v), v = p == 2.f ? v * v : v;
-    s += v;
+  // Tail of up to 2 vectors: a full one, then a zero-filled partial one (small planes such
+  // as 7x7 are mostly tail).
+  for (; i < n; i += VecF::N) {
+    const int m = int(min64(VecF::N, n - i));
+    VecF v = m == VecF::N ? VecF::load(x + i) : VecF::load_partial(x + i, m);
+    if (lp) {
+      v = vabs(v);
+      if (p == 2.f) v = v * v;
+    }
+    a0 = a0 + v;
   }
-  return s;
+  return (a0 + a1).hsum();
 }
 
 }  // namespace

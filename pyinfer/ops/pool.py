@@ -61,7 +61,17 @@ class _WindowPool(Op):
                 raise self.model_error(f"{name} {list(value)} must have {n} values for kernel_shape {self.kernel}")
 
     def window(self, x):
-        """(kernel, strides, pads, dilations, ceil_mode) for input x, auto_pad resolved."""
+        """(kernel, strides, pads, dilations, ceil_mode) for input x, auto_pad resolved.
+        Depends on x's shape only: remembered for the last shape (checking it costs more than a
+        small pool)."""
+        cached = getattr(self, "_window_cache", None)
+        if cached is not None and cached[0] == x.shape:
+            return cached[1]
+        result = self._resolve_window(x)
+        self._window_cache = (x.shape, result)
+        return result
+
+    def _resolve_window(self, x):
         r = len(self.kernel)
         if x.ndim != r + 2:
             raise self.run_error(

@@ -251,3 +251,124 @@ def test_argument_errors(call):
     x = np.zeros((1, 2, 4, 5), dtype=np.float32)
     with pytest.raises(pyinfer.KernelArgumentError):
         call(x)
+
+
+# --- strided windows (the vector paths: stride 2 deinterleave, gathers, margins) ------------
+def np_pool2d(x, kind, k, s, pads, d, ceil_mode, include_pad=False):
+    """Plain NumPy 2-D pool (float64): the padded input (NaN marks the pads) viewed window by
+    window; ceil_mode windows past the end pad see more NaN pad."""
+    n, c, h, w = x.shape
+    pt, pl, pb, pr = pads
+    oh = ref_out_size(h, k[0], s[0], pt, pb, d[0], ceil_mode)
+    ow = ref_out_size(w, k[1], s[1], pl, pr, d[1], ceil_mode)
+    need_h = (oh - 1) * s[0] + (k[0] - 1) * d[0] + 1
+    need_w = (ow - 1) * s[1] + (k[1] - 1) * d[1] + 1
+    big_h, big_w = max(need_h, pt + h + pb), max(need_w, pl + w + pr)
+    xp = np.full((n, c, big_h, big_w), np.nan)
+    xp[:, :, pt:pt + h, pl:pl + w] = x
+    inside = np.zeros((big_h, big_w), bool)
+    inside[pt:pt + h, pl:pl + w] = True
+    in_pads = np.zeros((big_h, big_w), bool)  # input or explicit pads, not the ceil_mode overhang
+    in_pads[:pt + h + pb, :pl + w + pr] = True
+    y = np.empty((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = i * s[0] + d[0] * np.arange(k[0])
+            cols = j * s[1] + d[1] * np.arange(k[1])
+            win = xp[:, :, rows[:, None], cols[None, :]].reshape(n, c, -1)
+            mask = inside[rows[:, None], cols[None, :]].ravel()
+            vals = win[:, :, mask]
+            if kind == "max":
+                y[:, :, i, j] = vals.max(axis=-1) if vals.shape[-1] else -np.inf  # NaN propagates
+            else:
+                divisor = in_pads[rows[:, None], cols[None, :]].sum() if include_pad else mask.sum()
+                y[:, :, i, j] = vals.sum(axis=-1) / divisor if divisor else np.nan
+    return y
+
+
+STRIDED = [
+    # (H, W, kernel, stride, pads [t, l, b, r], dilation, ceil_mode)
+    (112, 112, 3, 2, [1, 1, 1, 1], 1, False),  # ResNet stem
+    (16, 16, 2, 2, [0, 0, 0, 0], 1, False),  # CIFAR: windows tile the rows
+    (15, 33, 2, 2, [0, 0, 0, 0], 1, False),  # odd width: the last column unused
+    (55, 55, 3, 2, [0, 0, 0, 0], 1, False),  # AlexNet
+    (28, 28, 3, 2, [0, 0, 0, 0], 1, True),  # Inception ceil_mode
+    (13, 29, 3, 2, [0, 1, 2, 0], 1, True),  # ceil_mode with pads
+    (9, 47, 5, 2, [2, 2, 2, 2], 1, False),
+    (9, 40, 5, 2, [1, 2, 0, 1], 1, True),
+    (10, 37, 3, 3, [1, 1, 1, 1], 1, False),  # stride 3: gathers
+    (11, 50, 2, 3, [0, 0, 0, 0], 1, True),
+    (12, 64, 5, 3, [2, 2, 2, 2], 1, True),
+    (10, 35, 3, 2, [1, 1, 1, 1], 2, False),  # dilation
+    (9, 31, 2, 3, [0, 2, 1, 1], 3, True),
+    (28, 28, 3, 1, [1, 1, 1, 1], 1, False),  # Inception 3x3 s1 p1
+    (6, 18, 3, 1, [2, 2, 2, 2], 1, True),
+]
+TINY = [(h, w, k, s, [p, p, p, p], 1, c) for w in range(1, 6) for (h, k, s, p, c) in
+        [(3, 2, 2, 0, True), (4, 3, 2, 1, False), (5, 3, 2, 1, True), (3, 2, 3, 1, True), (4, 5, 2, 2, False)]]
+
+
+def _strided_case(rng, h, w, k, s, pads, d, ceil_mode, threads, nan):
+    x = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+    if nan:
+        x[0, 1, rng.integers(0, h), rng.integers(0, w)] = np.nan
+        x[1, 2, :, -1] = np.nan  # a NaN column: every window that reaches the last column
+    args = dict(strides=[s, s], pads=[pads[0], pads[1], pads[2], pads[3]], dilations=[d, d], ceil_mode=ceil_mode,
+                num_threads=threads)
+    kk, ss, dd = (k, k), (s, s), (d, d)
+    ref = lambda kind, inc=False: np_pool2d(x.astype(np.float64), kind, kk, ss, pads, dd, ceil_mode, inc)  # noqa: E731
+    np.testing.assert_array_equal(kernels.max_pool(x, [k, k], **args), ref("max").astype(np.float32))
+    for inc in (False, True):
+        close(kernels.avg_pool(x, [k, k], count_include_pad=inc, **args), ref("avg", inc))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", STRIDED, ids=lambda c: f"{c[0]}x{c[1]}k{c[2]}s{c[3]}p{c[4]}d{c[5]}c{int(c[6])}")
+def test_strided_windows_match_numpy(isa, rng, case, threads):
+    for nan in (False, True):
+        _strided_case(rng, *case, threads=threads, nan=nan)
+
+
+@pytest.mark.parametrize("case", TINY, ids=lambda c: f"{c[0]}x{c[1]}k{c[2]}s{c[3]}p{c[4][0]}c{int(c[6])}")
+def test_strided_tiny_widths(isa, rng, case):
+    h, w, k, s, pads, d, ceil_mode = case
+    if ref_out_size(w, k, s, pads[1], pads[3], d, ceil_mode) < 1 or ref_out_size(h, k, s, pads[0], pads[2], d,
+                                                                                  ceil_mode) < 1:
+        pytest.skip("no window fits")
+    for nan in (False, True):
+        _strided_case(rng, h, w, k, s, pads, d, ceil_mode, threads=1, nan=nan)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_strided_1d_and_3d(isa, rng, threads):
+    # 1-D rows and 3-D volumes go through the same row reduction + slide.
+    x1 = rng.standard_normal((2, 3, 37)).astype(np.float32)
+    x1[1, 1, 20] = np.nan
+    for k, s, pads, d, ceil in [(3, 2, [1, 1], 1, False), (2, 2, [0, 0], 1, True), (5, 3, [2, 1], 1, True),
+                                (3, 2, [0, 2], 2, True)]:
+        args = dict(strides=[s], pads=pads, dilations=[d], ceil_mode=ceil, num_threads=threads)
+        np.testing.assert_array_equal(kernels.max_pool(x1, [k], **args),
+                                      ref_pool(x1, "max", [k], [s], pads, [d], ceil)[0].astype(np.float32))
+        for inc in (False, True):
+            close(kernels.avg_pool(x1, [k], count_include_pad=inc, **args),
+                  ref_pool(x1, "avg", [k], [s], pads, [d], ceil, count_include_pad=inc)[0])
+    x3 = rng.standard_normal((1, 2, 5, 7, 19)).astype(np.float32)
+    for k, s, pads, ceil in [([3, 3, 3], [2, 2, 2], [1] * 6, True), ([2, 2, 2], [2, 2, 2], [0] * 6, False),
+                             ([1, 3, 3], [1, 2, 3], [0, 1, 1, 0, 1, 1], True)]:
+        args = dict(strides=s, pads=pads, ceil_mode=ceil, num_threads=threads)
+        np.testing.assert_array_equal(kernels.max_pool(x3, k, **args),
+                                      ref_pool(x3, "max", k, s, pads, [1] * 3, ceil)[0].astype(np.float32))
+        for inc in (False, True):
+            close(kernels.avg_pool(x3, k, count_include_pad=inc, **args),
+                  ref_pool(x3, "avg", k, s, pads, [1] * 3, ceil, count_include_pad=inc)[0])
+
+
+def test_huge_pads_and_strides_stay_correct(isa):
+    # Margins past kPoolMaxMargin / strides past the vector limit take the clipped edge path.
+    x = np.arange(1, 11, dtype=np.float32).reshape(1, 1, 10)
+    y = kernels.max_pool(x, [2], strides=[100], pads=[100, 100])
+    np.testing.assert_array_equal(y, ref_pool(x, "max", [2], [100], [100, 100], [1], False)[0])
+    y = kernels.avg_pool(x, [3], strides=[(1 << 27) + 1], pads=[1, 0], count_include_pad=True)
+    np.testing.assert_allclose(y, ref_pool(x, "avg", [3], [(1 << 27) + 1], [1, 0], [1], False, count_include_pad=True)[0])
+    y = kernels.max_pool(x, [1], strides=[3], pads=[0, 70], ceil_mode=True)
+    np.testing.assert_array_equal(y, ref_pool(x, "max", [1], [3], [0, 70], [1], True)[0])

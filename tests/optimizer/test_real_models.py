@@ -79,3 +79,57 @@ def test_saved_optimized_model_loads_and_gives_the_same_outputs(exported, tmp_pa
     np.testing.assert_array_equal(sess.run(None, {"input": x})[0], y)
     (y_plain,) = pyinfer.InferenceSession(str(path), graph_optimization_level=LEVEL.ORT_DISABLE_ALL).run(None, {"input": x})
     np.testing.assert_array_equal(y_plain, y)
+
+
+def _light_resnet50_random(rng):
+    """onnx's light ResNet-50 (weights are ConstantOfShape fills there) with seeded random
+    weights: He-scaled convolutions, positive variances."""
+    import os
+
+    from onnx import numpy_helper
+
+    src = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_resnet50.onnx")
+    if not os.path.exists(src):
+        pytest.skip("this onnx package ships no light models")
+    m = onnx.load(src)
+    inits = {t.name: t for t in m.graph.initializer}
+    data_inputs = [vi for vi in m.graph.input if vi.name not in inits]
+    keep = []
+    for node in m.graph.node:
+        if node.op_type != "ConstantOfShape":
+            keep.append(node)
+            continue
+        shape = [int(d) for d in numpy_helper.to_array(inits[node.input[0]]).reshape(-1)]
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        w = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        if len(shape) == 1:  # batch-norm vectors: keep the activations in range
+            w = (np.abs(w) * 0.2 + 0.5).astype(np.float32)
+        m.graph.initializer.append(numpy_helper.from_array(w, node.output[0]))
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    used = {i for n in m.graph.node for i in n.input}
+    kept = [t for t in m.graph.initializer if t.name in used]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    # The file lists its weights as graph inputs too (IR 3): as such they would be defaults a
+    # feed may override, not constants to fold.
+    del m.graph.input[:]
+    m.graph.input.extend(data_inputs)
+    m.ir_version = max(m.ir_version, 4)
+    return m
+
+
+def test_light_resnet50_sum_residuals_fuse_and_outputs_stay():
+    rng = np.random.default_rng(3)
+    model = _light_resnet50_random(rng)
+    name = model.graph.input[0].name
+    x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    plain = pyinfer.InferenceSession(model, graph_optimization_level=LEVEL.ORT_DISABLE_ALL, executor="python")
+    sess = pyinfer.InferenceSession(model)
+    before, after = sess.optimization_report.ops_before, sess.optimization_report.ops_after
+    assert before["Sum"] == 16 and before["BatchNormalization"] == 53 and before["Relu"] == 49
+    for op in ("BatchNormalization", "Relu", "Clip", "Sum", "Add"):
+        assert after[op] == 0, (op, dict(after))
+    (want,) = plain.run(None, {name: x})
+    for _ in range(3):  # Python path, compile, plan
+        np.testing.assert_allclose(sess.run(None, {name: x})[0], want, rtol=1e-4, atol=1e-6)
