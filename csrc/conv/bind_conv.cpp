@@ -229,7 +229,7 @@ Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) *
   m.def(
       "_set_conv_direct_mode", [](int mode) { set_conv_direct_mode(mode); }, py::arg("mode"),
       R"doc(_set_conv_direct_mode(mode) -> None
-Testing / benchmarking switch (process-wide) for conv's stride-1 direct kernels: 0 = pick by
+Testing / benchmarking switch (process-wide) for conv's direct kernels: 0 = pick by
 the measured rule (the default), 1 = positions-as-vectors kernel, 3 = output-channels-as-
 vectors kernel (both wherever a direct kernel applies), 2 = never (im2col + GEMM). Results
 agree within float rounding either way.)doc");

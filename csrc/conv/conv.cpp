@@ -539,10 +539,10 @@ void conv_packed_panels(const ConvGeometry& g, const float* x, const PackedConvW
   });
 }
 
-// --- 1-D / 2-D convolution, stride 1: direct (conv/direct.h) ------------------------------
+// --- 1-D / 2-D convolution: direct (conv/direct.h) -----------------------------------------
 //
-// Each (image, group) input is zero-padded once into scratch; the kernel then reads the taps
-// in place. Work units are (image, group, position chunk, row chunk): chunks of positions
+// Each (image, group) input is zero-padded (and split into its stride phases) once into
+// scratch; the kernel then reads the taps in place. Work units are (image, group, position chunk, row chunk): chunks of positions
 // whose inputs stay in L2 while all weight panels pass over them. Every output is one
 // accumulation over all of K in a fixed order, so any thread count gives the same bits.
 
@@ -634,8 +634,10 @@ bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
   return p.Hp * p.Wp < (int64_t(1) << 28) && direct_group_floats(g, p, dk->nr) < (int64_t(1) << 30);
 }
 
-// Which direct kernel suits g better (measured: tools/bench_conv.py); both beat or tie
-// im2col + GEMM on every stride-1 layer measured, so one of them always runs.
+// Which direct kernel suits g better (measured: tools/bench_conv.py); one of them beats or
+// ties im2col + GEMM on every layer measured (stride 1, 2 and 4, stems, 1x1 stride 2), so
+// one of them always runs. Strided layers follow the stride-1 rule: the positions kernel
+// on wide maps and small K (stems), cv on narrow maps (3x3 / 1x1 stride 2 at 28x28 out).
 bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t K = g.in_channels / g.group * product(g.kernel);
   return K >= kCvMinK && g.out_spatial.back() <= dk.cv_max_ow;

@@ -75,7 +75,7 @@ struct ConvEpilogue {
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, int num_threads, const PackedConvWeights* packed = nullptr,
                   const ConvEpilogue* ep = nullptr);
-// Testing / benchmarking switch for the stride-1 direct kernels (conv/direct.h): 0 = pick
+// Testing / benchmarking switch for the direct kernels (conv/direct.h): 0 = pick
 // by the measured rule (default), 1 = positions as vectors, 3 = output channels as vectors
 // (both wherever a direct kernel applies), 2 = never (im2col + GEMM).
 void set_conv_direct_mode(int mode);

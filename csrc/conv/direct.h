@@ -1,10 +1,12 @@
-// Direct (im2col-free) convolution for stride 1, 1-D / 2-D, on the GEMM's pre-packed weights.
+// Direct (im2col-free) convolution, 1-D / 2-D, any stride, on the GEMM's pre-packed weights.
 //
 // The group's input is copied once into a zero-padded buffer: channel planes of Hp x Wp
 // floats (Wp = W + pads, Hp = H + pads), one after another. An output computed on the padded
 // grid, position q = oh * Wp + ow, reads tap (c, kh, kw) at
 //   xp[c * plane + kh * dh * Wp + kw * dw + q]
-// so along q every tap is a contiguous run: the product W [Mg, K] x taps [K, positions] is a
+// (stride 1). Strides > 1: each channel plane is stored as its stride phases instead
+// (conv.cpp PaddedPlane), and Wp below is a phase plane's width: the same formula with
+// per-tap offsets. So along q every tap is a contiguous run: the product W [Mg, K] x taps [K, positions] is a
 // GEMM whose B rows are shifted slices of xp, read in place by the micro-kernel (no column
 // matrix, no packing). Positions with ow >= OW (the last Wp - OW of each padded row) are
 // computed but never stored. Kernels per ISA tier live in direct_isa.cpp.

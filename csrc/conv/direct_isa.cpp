@@ -1,4 +1,4 @@
-// Direct stride-1 convolution kernels (see direct.h), compiled once per ISA tier.
+// Direct convolution kernels (see direct.h), compiled once per ISA tier.
 //
 // The micro-kernel is the GEMM's (gemm_kernels_isa.cpp): MR rows of packed weights broadcast,
 // NV vectors of positions loaded, MR x NV accumulators over all of K. Only B differs: row k
