@@ -297,6 +297,13 @@ def bench_one(t: Target, args, threads: int) -> dict:
         times = time_interleaved(runners, repeats, max(args.warmup - 1, 0))
         for name, ts in times.items():
             rec[name] = summarize(ts)
+    if "pyinfer" in rec:
+        macs = model_macs(t.path, feeds)
+        if macs:
+            rec["macs"] = macs
+            rec["pyinfer_gflops"] = 2e-6 * macs / rec["pyinfer"]["median_ms"]
+            rec["numpy_gemm_gflops"] = numpy_gemm_ceiling()
+            rec["of_numpy_ceiling"] = rec["pyinfer_gflops"] / rec["numpy_gemm_gflops"]
     peers = {n: rec[n]["median_ms"] for n in RUNTIMES[1:] if n in rec}
     if "pyinfer" in rec and peers:
         rec["ratios"] = {n: rec["pyinfer"]["median_ms"] / ms for n, ms in peers.items()}
@@ -304,6 +311,53 @@ def bench_one(t: Target, args, threads: int) -> dict:
         rec["ratio"] = rec["ratios"][rec["best_peer"]]
     rec["error"] = "; ".join(f"{k}: {v}" for k, v in rec["errors"].items()) or None
     return rec
+
+
+# --- efficiency -----------------------------------------------------------------------------------
+
+_MACS: dict = {}
+_CEILING: list = []
+
+
+def model_macs(path: str, feeds: dict) -> int | None:
+    """Multiply-accumulates of one run (pyinfer inspect's count over the graph as given; symbolic
+    dimensions take the feeds' sizes), or None when some node's count is unknown."""
+    if path not in _MACS:
+        import onnx
+
+        from pyinfer.inspect_model import inspect_model
+
+        dims = {}
+        for vi in onnx.load(path, load_external_data=False).graph.input:
+            if vi.name in feeds and vi.type.HasField("tensor_type"):
+                for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+                    if d.dim_param and axis < feeds[vi.name].ndim:
+                        dims[d.dim_param] = int(feeds[vi.name].shape[axis])
+        try:
+            info = inspect_model(path, dims=dims)
+            known = not info["macs_unknown_nodes"]["before"]
+            _MACS[path] = sum(info["macs_before"].values()) if known else None
+        except Exception:  # the count is a help; the timing stands without it
+            _MACS[path] = None
+    return _MACS[path]
+
+
+def numpy_gemm_ceiling(n: int = 1024, repeats: int = 7) -> float:
+    """numpy's (BLAS's) float32 matmul GFLOP/s on n x n, best of `repeats`, with this process's
+    thread limits (set per thread count before numpy loaded): the "ceiling" the issue measures
+    model efficiency against."""
+    if not _CEILING:
+        import numpy as np
+
+        a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+        np.matmul(a, a)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.matmul(a, a)
+            best = min(best, time.perf_counter() - start)
+        _CEILING.append(2.0 * n ** 3 / best / 1e9)
+    return _CEILING[0]
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -333,6 +387,14 @@ def print_table(results, out=sys.stdout):
         print(f"{r['model']:<{w}} {r['threads']:>3} {_ms(r, 'pyinfer'):>9} {_ms(r, 'onnxruntime'):>9} "
               f"{_ms(r, 'openvino'):>9} {_ms(r, 'torch'):>9}  {r.get('best_peer', '-'):<11} {ratio:>6}  "
               f"{d['onnxruntime']:>8} {d['openvino']:>8}  {torch_ok:>6}  {note}", file=out)
+    eff = [r for r in results if "pyinfer_gflops" in r]
+    if eff:
+        print("\nefficiency: GFLOP/s = 2 x MACs (pyinfer inspect, the graph as exported) / pyinfer's median time; "
+              "ceiling = numpy float32 matmul 1024 x 1024 at the same thread count, best of 7", file=out)
+        print(f"{'model':<{w}} {'thr':>3} {'GMACs':>7} {'GFLOP/s':>8} {'ceiling':>8} {'of ceiling':>10}", file=out)
+        for r in eff:
+            print(f"{r['model']:<{w}} {r['threads']:>3} {r['macs'] / 1e9:>7.2f} {r['pyinfer_gflops']:>8.1f} "
+                  f"{r['numpy_gemm_gflops']:>8.1f} {100 * r['of_numpy_ceiling']:>9.0f}%", file=out)
 
 
 def draw_png(results, path: str) -> None:

@@ -194,6 +194,12 @@ def test_tools_bench_json(affine_model, tmp_path):
     assert rec["best_peer"] == "onnxruntime"
     assert rec["ratio"] == pytest.approx(rec["pyinfer"]["median_ms"] / rec["onnxruntime"]["median_ms"])
     assert rec["max_abs_diff_vs_ort"] < 1e-5 and rec["close_to_pyinfer"] == {"onnxruntime": True}
+    # efficiency: x[2, 6] @ W[6, 4] is 48 multiply-accumulates (the Add none)
+    assert rec["macs"] == 2 * 6 * 4
+    assert rec["pyinfer_gflops"] == pytest.approx(2 * 48 / (rec["pyinfer"]["median_ms"] * 1e6))
+    assert rec["numpy_gemm_gflops"] > 0 and rec["of_numpy_ceiling"] == pytest.approx(
+        rec["pyinfer_gflops"] / rec["numpy_gemm_gflops"])
+    assert "of ceiling" in proc.stdout
 
 
 @pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
