@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "gemm/epilogue.h"
 
 namespace pyinfer {
 
@@ -73,9 +74,21 @@ void prelu(const float* x, const std::vector<int64_t>& x_shape, const float* slo
 void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t inner, bool log,
              int num_threads);
 
-// Inference batch normalization of a contiguous (n, c, spatial) array:
-// y = (x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c].
+// An activation batch_norm applies to its output while each chunk is in cache (on = false: none).
+struct NormActivation {
+  bool on = false;
+  Unary op = Unary::Relu;
+  float a = 0.f, b = 0.f;  // the Unary's parameters
+};
+
+// The NormActivation of a fused epilogue's activation (gemm/epilogue.h: Act with alpha / beta for
+// LeakyRelu / HardSigmoid, lo / hi for Clip). Act::None gives none.
+NormActivation norm_activation(Act act, float alpha, float beta, float lo, float hi);
+
+// Inference batch normalization of a contiguous (n, c, spatial) array, then the optional activation:
+// y = act((x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c]).
 void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, const float* scale,
-                const float* bias, const float* mean, const float* var, float epsilon, int num_threads);
+                const float* bias, const float* mean, const float* var, float epsilon, int num_threads,
+                const NormActivation& act = NormActivation());
 
 }  // namespace pyinfer

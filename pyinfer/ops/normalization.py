@@ -3,7 +3,8 @@
 BatchNormalization and InstanceNormalization apply their per-channel affine map with the
 C++ batch_norm kernel for float32; statistics of Instance/Layer/Group normalization are
 computed by NumPy in float64 (more accurate than the float32 the ONNX reference uses).
-LRN, MeanVarianceNormalization and LpNormalization are NumPy.
+LRN runs the C++ lrn kernel for float32 (NumPy in float64 for the other float types);
+MeanVarianceNormalization and LpNormalization are NumPy.
 """
 from __future__ import annotations
 
@@ -221,6 +222,8 @@ class LRN(Op):
         _check_float(self, x)
         if x.ndim < 3:
             raise self.run_error(f"input must have rank >= 3 (N, C, D1, ...), got shape {x.shape}")
+        if x.dtype == np.float32:
+            return (kernels.lrn(x, self.size, self.alpha, self.beta, self.bias, num_threads=self.num_threads),)
         c = x.shape[1]
         lo = (self.size - 1) // 2  # channels before c
         hi = math.ceil((self.size - 1) / 2)  # channels after c
