@@ -14,8 +14,6 @@ namespace {
 
 // Elementwise work below this many floats per thread is not worth waking a worker for.
 constexpr int64_t kGrain = 16384;
-// batch_norm with an activation: floats normalized then activated per piece (8 KiB, in L1).
-constexpr int64_t kActPiece = 2048;
 
 int threads_for(int64_t work, int num_threads) {
   int64_t useful = std::max<int64_t>(1, work / kGrain);
@@ -170,17 +168,8 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
       int64_t row = pos / spatial, col = pos % spatial;
       int64_t count = std::min(spatial - col, b1 - pos);
       int64_t ch = row % c;
-      if (!act.on) {
-        t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
-      } else {
-        // The activation runs over each piece right after it is normalized, still in L1: one
-        // pass over memory instead of two.
-        for (int64_t p = pos, end = pos + count; p < end; p += kActPiece) {
-          const int64_t m = std::min(kActPiece, end - p);
-          t.normalize(x + p, y + p, m, mean[ch], a[ch], bias[ch]);
-          t.unary(act.op, y + p, y + p, m, act.a, act.b);
-        }
-      }
+      if (!act.on) t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
+      else t.normalize_act(x + pos, y + pos, count, mean[ch], a[ch], bias[ch], act.op, act.a, act.b);
       pos += count;
     }
   });

@@ -47,6 +47,10 @@ struct ActivationTable {
   // (Log)softmax down the columns of an axis_len x cols block whose rows are `stride` floats
   // apart (cols <= stride, cols <= kSoftmaxBlock).
   void (*softmax_cols)(const float* x, float* y, int64_t axis_len, int64_t stride, int64_t cols, bool log);
+  // y[i] = f((x[i] - center) * scale + shift) with f = Unary op (parameters a, b): Relu, Clip and
+  // LeakyRelu in the same vector loop, the others right after normalize on pieces in L1.
+  void (*normalize_act)(const float* x, float* y, int64_t n, float center, float scale, float shift, Unary op,
+                        float a, float b);
 };
 
 constexpr int64_t kSoftmaxBlock = 512;  // columns per softmax_cols call (stack scratch)

@@ -143,3 +143,15 @@ def test_batch_norm_activation_bad_arguments():
         K.batch_norm(x, *p, activation="swish")
     with pytest.raises(pyinfer.KernelArgumentError):
         K.batch_norm(x, *p, activation="relu", activation_alpha=0.1)
+
+
+@pytest.mark.parametrize("act,kw", [("relu", {}), ("clip", {"clip_min": 0.0, "clip_max": 6.0}),
+                                    ("leaky_relu", {"activation_alpha": 0.1}), ("sigmoid", {})])
+def test_batch_norm_activation_special_values(isa, act, kw):
+    x = np.array([np.nan, np.inf, -np.inf, 3.0, -3.0], np.float32).reshape(1, 1, 5)
+    one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
+    y = K.batch_norm(x, one, zero, zero, one, epsilon=0.0, activation=act, **kw)
+    plain = K.batch_norm(x, one, zero, zero, one, epsilon=0.0)
+    want = getattr(K, act)(plain, **({"alpha": 0.1} if act == "leaky_relu" else
+                                     {"min": 0.0, "max": 6.0} if act == "clip" else {}))
+    np.testing.assert_array_equal(y, want)
