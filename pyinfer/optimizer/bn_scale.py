@@ -64,7 +64,9 @@ def _fold(g: WorkGraph, bn, op_type, c):
         return None
     scale, bias = g.const(bn.input[1]), g.const(bn.input[2])
     channels = scale.shape[0]
-    if shape[1] != channels or c.dtype.kind != "f":
+    # Parameters of another dtype than x (BN-15's T2, e.g. float16) would round the product
+    # more coarsely than the unfolded graph computes it.
+    if shape[1] != channels or c.dtype.kind != "f" or scale.dtype != c.dtype or bias.dtype != c.dtype:
         return None
     v = per_channel(c, len(shape), channels)
     if v is None or not np.all(np.isfinite(v)):

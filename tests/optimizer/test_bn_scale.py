@@ -142,3 +142,14 @@ def test_activation_after_a_fused_bn_relu_is_not_fused_again(rng):
                        bn_inits(rng) + [const("k", -random(rng, (C, 1, 1)) ** 2)])
     out, _, _ = optimize_and_compare(model, {"x": random(rng, (1, C, 4, 4))}, level=ALL)
     assert op_types(out) == ["FusedBatchNormalization", "Mul"]
+
+
+def test_parameters_of_another_dtype_are_not_folded(rng):
+    # BatchNormalization-15: float16 parameters for a float32 input; scale * c in float16 would
+    # lose precision the unfolded graph keeps.
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"]),
+             helper.make_node("Mul", ["bn", "k"], ["y"])]
+    inits = bn_inits(rng, dtype=np.float16) + [const("k", random(rng, (C, 1, 1)))]
+    model = make_model(nodes, [vi("x", [1, C, 4, 4])], [vi("y", None)], inits)
+    out, _, _ = optimize_and_compare(model, {"x": random(rng, (1, C, 4, 4))}, only=FOLD)
+    assert op_types(out) == ["BatchNormalization", "Mul"]
