@@ -35,6 +35,9 @@ cdef extern from "capi/pyinfer_capi.h":
         int64_t (*output_size)(const pyinfer_kernel*)
         int (*run)(const pyinfer_kernel*, const float**, float*, int, char*, size_t) nogil
         void (*destroy)(pyinfer_kernel*)
+        pyinfer_kernel* (*prepare_batch_norm_act)(int64_t, int64_t, int64_t, float, int, float, float, float,
+                                                  float, char*, size_t)
+        pyinfer_kernel* (*prepare_lrn)(int64_t, int64_t, int64_t, int64_t, float, float, float, char*, size_t)
     int PYINFER_CAPI_VERSION
     const char* PYINFER_CAPI_CAPSULE
     const char* PYINFER_CONV_WEIGHTS_CAPSULE
@@ -190,6 +193,19 @@ def prepare_batch_norm(int64_t n, int64_t c, int64_t spatial, float epsilon):
     cdef char err[ERR_LEN]
     err[0] = 0
     return _wrap(API.prepare_batch_norm(n, c, spatial, epsilon, err, ERR_LEN), err)
+
+
+def prepare_batch_norm_act(int64_t n, int64_t c, int64_t spatial, float epsilon, int act, float alpha, float beta,
+                           float lo, float hi):
+    cdef char err[ERR_LEN]
+    err[0] = 0
+    return _wrap(API.prepare_batch_norm_act(n, c, spatial, epsilon, act, alpha, beta, lo, hi, err, ERR_LEN), err)
+
+
+def prepare_lrn(int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha, float beta, float bias):
+    cdef char err[ERR_LEN]
+    err[0] = 0
+    return _wrap(API.prepare_lrn(n, c, spatial, size, alpha, beta, bias, err, ERR_LEN), err)
 
 
 cdef class Frame:

@@ -248,7 +248,19 @@ def _batch_norm(op, names, ins, outs, consts):
     c = x.shape[1]
     if any(p is None or p.shape != (c,) for p in ins[1:]):
         return None
-    return Native(rt.prepare_batch_norm(x.shape[0], c, math.prod(x.shape[2:]), op.epsilon), names[:5])
+    n, spatial = x.shape[0], math.prod(x.shape[2:])
+    if op.epilogue:  # FusedBatchNormalization: the activation in the same pass
+        act, alpha, beta, lo, hi = _epilogue(op.epilogue)
+        return Native(rt.prepare_batch_norm_act(n, c, spatial, op.epsilon, act, alpha, beta, lo, hi), names[:5])
+    return Native(rt.prepare_batch_norm(n, c, spatial, op.epsilon), names[:5])
+
+
+def _lrn(op, names, ins, outs, consts):
+    x = ins[0]
+    if x.ndim < 3:
+        return None
+    return Native(rt.prepare_lrn(x.shape[0], x.shape[1], math.prod(x.shape[2:]), op.size, op.alpha, op.beta,
+                                 op.bias), names[:1])
 
 
 def _concat(op, names, ins, outs, consts):
@@ -271,6 +283,7 @@ _LOWER.update({
     ("", "MaxPool"): _window_pool, ("", "AveragePool"): _window_pool, ("pyinfer", "SumPool"): _sum_pool,
     ("", "GlobalAveragePool"): _global_pool, ("", "GlobalMaxPool"): _global_pool,
     ("", "Softmax"): _softmax, ("", "LogSoftmax"): _softmax,
-    ("", "BatchNormalization"): _batch_norm,
+    ("", "BatchNormalization"): _batch_norm, ("pyinfer", "FusedBatchNormalization"): _batch_norm,
+    ("", "LRN"): _lrn,
     ("", "Concat"): _concat,
 })

@@ -128,8 +128,28 @@ void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t 
   });
 }
 
+NormActivation norm_activation(Act act, float alpha, float beta, float lo, float hi) {
+  NormActivation r;
+  r.on = act != Act::None;
+  switch (act) {
+    case Act::None:
+    case Act::Relu: r.op = Unary::Relu; break;
+    case Act::Clip: r.op = Unary::Clip, r.a = lo, r.b = hi; break;
+    case Act::LeakyRelu: r.op = Unary::LeakyRelu, r.a = alpha; break;
+    case Act::Sigmoid: r.op = Unary::Sigmoid; break;
+    case Act::Tanh: r.op = Unary::Tanh; break;
+    case Act::HardSigmoid: r.op = Unary::HardSigmoid, r.a = alpha, r.b = beta; break;
+    case Act::HardSwish: r.op = Unary::HardSwish; break;
+    case Act::Gelu: r.op = Unary::GeluErf; break;
+    case Act::GeluTanh: r.op = Unary::GeluTanh; break;
+    default: PYINFER_CHECK(false, "batch_norm: unknown activation " << static_cast<int>(act));
+  }
+  return r;
+}
+
 void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, const float* scale,
-                const float* bias, const float* mean, const float* var, float epsilon, int num_threads) {
+                const float* bias, const float* mean, const float* var, float epsilon, int num_threads,
+                const NormActivation& act) {
   PYINFER_CHECK(n >= 0 && c >= 0 && spatial >= 0,
                 "batch_norm: negative extent (" << n << ", " << c << ", " << spatial << ")");
   PYINFER_CHECK(std::isfinite(epsilon) && epsilon >= 0.0f, "batch_norm: epsilon must be finite and >= 0, got " << epsilon);
@@ -148,7 +168,8 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
       int64_t row = pos / spatial, col = pos % spatial;
       int64_t count = std::min(spatial - col, b1 - pos);
       int64_t ch = row % c;
-      t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
+      if (!act.on) t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
+      else t.normalize_act(x + pos, y + pos, count, mean[ch], a[ch], bias[ch], act.op, act.a, act.b);
       pos += count;
     }
   });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "gemm/epilogue.h"
 
 namespace pyinfer {
 
@@ -46,6 +47,10 @@ struct ActivationTable {
   // (Log)softmax down the columns of an axis_len x cols block whose rows are `stride` floats
   // apart (cols <= stride, cols <= kSoftmaxBlock).
   void (*softmax_cols)(const float* x, float* y, int64_t axis_len, int64_t stride, int64_t cols, bool log);
+  // y[i] = f((x[i] - center) * scale + shift) with f = Unary op (parameters a, b): Relu, Clip and
+  // LeakyRelu in the same vector loop, the others right after normalize on pieces in L1.
+  void (*normalize_act)(const float* x, float* y, int64_t n, float center, float scale, float shift, Unary op,
+                        float a, float b);
 };
 
 constexpr int64_t kSoftmaxBlock = 512;  // columns per softmax_cols call (stack scratch)
@@ -73,9 +78,21 @@ void prelu(const float* x, const std::vector<int64_t>& x_shape, const float* slo
 void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t inner, bool log,
              int num_threads);
 
-// Inference batch normalization of a contiguous (n, c, spatial) array:
-// y = (x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c].
+// An activation batch_norm applies to its output while each chunk is in cache (on = false: none).
+struct NormActivation {
+  bool on = false;
+  Unary op = Unary::Relu;
+  float a = 0.f, b = 0.f;  // the Unary's parameters
+};
+
+// The NormActivation of a fused epilogue's activation (gemm/epilogue.h: Act with alpha / beta for
+// LeakyRelu / HardSigmoid, lo / hi for Clip). Act::None gives none.
+NormActivation norm_activation(Act act, float alpha, float beta, float lo, float hi);
+
+// Inference batch normalization of a contiguous (n, c, spatial) array, then the optional activation:
+// y = act((x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c]).
 void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, const float* scale,
-                const float* bias, const float* mean, const float* var, float epsilon, int num_threads);
+                const float* bias, const float* mean, const float* var, float epsilon, int num_threads,
+                const NormActivation& act = NormActivation());
 
 }  // namespace pyinfer

@@ -133,6 +133,34 @@ void normalize(const float* x, float* y, int64_t n, float center, float scale, f
   map(x, y, n, [&](VecF v) { return fmadd(v - m, s, b); });
 }
 
+void normalize_act(const float* x, float* y, int64_t n, float center, float scale, float shift, Unary op, float a,
+                   float b) {
+  const VecF m = VecF::set1(center), s = VecF::set1(scale), sh = VecF::set1(shift);
+  const VecF zero = VecF::zero(), va = VecF::set1(a), vb = VecF::set1(b);
+  switch (op) {
+    case Unary::Relu:  // the same NaN handling as the plain kernels below
+      return map(x, y, n, [&](VecF v) { return vmax_nan(fmadd(v - m, s, sh), zero); });
+    case Unary::Clip:
+      return map(x, y, n, [&](VecF v) {
+        VecF t = fmadd(v - m, s, sh);
+        return vkeep_nan(t, vmin(vmax(t, va), vb));
+      });
+    case Unary::LeakyRelu:
+      return map(x, y, n, [&](VecF v) {
+        VecF t = fmadd(v - m, s, sh);
+        return vselect_gt(zero, t, t * va, t);
+      });
+    default: {
+      constexpr int64_t kPiece = 2048;  // 8 KiB: activated while still in L1
+      for (int64_t p = 0; p < n; p += kPiece) {
+        const int64_t k = n - p < kPiece ? n - p : kPiece;
+        normalize(x + p, y + p, k, center, scale, shift);
+        unary(op, y + p, y + p, k, a, b);
+      }
+    }
+  }
+}
+
 constexpr int64_t kSumRun = 32;
 
 // One contiguous row: max, then exp(x - max) stored and summed, then scaled by 1/sum
@@ -239,7 +267,7 @@ void softmax_cols(const float* x, float* y, int64_t axis_len, int64_t stride, in
 
 }  // namespace
 
-extern const ActivationTable activation_table = {unary, prelu, normalize, softmax_rows, softmax_cols};
+extern const ActivationTable activation_table = {unary, prelu, normalize, softmax_rows, softmax_cols, normalize_act};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -11,10 +11,15 @@
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "common/check.h"
+#include "gemm/bind_epilogue.h"
 
 namespace py = pybind11;
 
 namespace pyinfer {
+// csrc/norm/bind_norm.cpp (kernels.lrn). Called from bind_activation below until
+// bindings/bindings.h and module.cpp (shared files) name the norm family.
+void bind_norm(py::module_& m);
+
 namespace {
 
 constexpr int kMaxRank = 64;
@@ -193,7 +198,11 @@ void bind_activation(py::module_& m) {
   m.def(
       "batch_norm",
       [](py::handle x_obj, py::handle scale_obj, py::handle bias_obj, py::handle mean_obj, py::handle var_obj,
-         float epsilon, int num_threads) {
+         float epsilon, int num_threads, const std::string& activation, py::object activation_alpha,
+         py::object activation_beta, py::object clip_min, py::object clip_max) {
+        Epilogue ep;
+        bind::parse_activation("batch_norm", activation, activation_alpha, activation_beta, clip_min, clip_max, ep);
+        const NormActivation act = norm_activation(ep.act, ep.alpha, ep.beta, ep.lo, ep.hi);
         auto x = bind::float_array(x_obj, "batch_norm: x", 2, kMaxRank);
         const auto xs = bind::shape_of(x);
         const int64_t n = xs[0], c = xs[1];
@@ -216,15 +225,21 @@ void bind_activation(py::module_& m) {
         float* yp = y.mutable_data();
         {
           py::gil_scoped_release nogil;
-          batch_norm(xp, yp, n, c, spatial, sp, bp, mp, vp, epsilon, num_threads);
+          batch_norm(xp, yp, n, c, spatial, sp, bp, mp, vp, epsilon, num_threads, act);
         }
         return y;
       },
       py::arg("x"), py::arg("scale"), py::arg("bias"), py::arg("mean"), py::arg("var"), py::arg("epsilon") = 1e-5f,
-      py::arg("num_threads") = 0,
-      "batch_norm(x, scale, bias, mean, var, epsilon=1e-5, num_threads=0): inference batch "
+      py::arg("num_threads") = 0, py::kw_only(), py::arg("activation") = "none",
+      py::arg("activation_alpha") = py::none(), py::arg("activation_beta") = py::none(),
+      py::arg("clip_min") = py::none(), py::arg("clip_max") = py::none(),
+      "batch_norm(x, scale, bias, mean, var, epsilon=1e-5, num_threads=0, *, activation='none', "
+      "activation_alpha=None, activation_beta=None, clip_min=None, clip_max=None): inference batch "
       "normalization of x (N, C, ...) with per-channel vectors of length C: "
-      "(x - mean) / sqrt(var + epsilon) * scale + bias.");
+      "act((x - mean) / sqrt(var + epsilon) * scale + bias), the activation (the conv / gemm "
+      "epilogue names: none, relu, relu6, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, "
+      "gelu, gelu_tanh) applied in the same pass.");
+  bind_norm(m);
 }
 
 }  // namespace pyinfer

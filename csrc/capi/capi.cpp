@@ -16,6 +16,7 @@
 #include "elementwise/elementwise.h"
 #include "gemm/epilogue.h"
 #include "gemm/gemm.h"
+#include "norm/norm.h"
 #include "pool/pool.h"
 
 struct pyinfer_kernel {
@@ -152,7 +153,16 @@ struct BatchNormKernel : pyinfer_kernel {
   int64_t n = 0, c = 0, spatial = 0;
   float eps = 0.f;
   void run(const float* const* in, float* y, int nt) const override {
-    batch_norm(in[0], y, n, c, spatial, in[1], in[2], in[3], in[4], eps, nt);
+    batch_norm(in[0], y, n, c, spatial, in[1], in[2], in[3], in[4], eps, nt, act);
+  }
+  NormActivation act;
+};
+
+struct LrnKernel : pyinfer_kernel {
+  int64_t n = 0, c = 0, spatial = 0, size = 1;
+  float alpha = 0.f, beta = 0.f, bias = 0.f;
+  void run(const float* const* in, float* y, int nt) const override {
+    lrn(in[0], y, n, c, spatial, size, alpha, beta, bias, nt);
   }
 };
 
@@ -298,6 +308,30 @@ pyinfer_kernel* prepare_batch_norm(int64_t n, int64_t c, int64_t spatial, float 
   });
 }
 
+pyinfer_kernel* prepare_batch_norm_act(int64_t n, int64_t c, int64_t spatial, float epsilon, int act, float alpha,
+                                       float beta, float lo, float hi, char* err, size_t errlen) {
+  return guarded(err, errlen, [&]() -> pyinfer_kernel* {
+    PYINFER_CHECK(n >= 0 && c >= 1 && spatial >= 0, "batch_norm: bad extents");
+    auto k = std::make_unique<BatchNormKernel>();
+    k->n = n, k->c = c, k->spatial = spatial, k->eps = epsilon;
+    k->act = norm_activation(check_act(act), alpha, beta, lo, hi);
+    k->out_size = n * c * spatial;
+    return k.release();
+  });
+}
+
+pyinfer_kernel* prepare_lrn(int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha, float beta, float bias,
+                            char* err, size_t errlen) {
+  return guarded(err, errlen, [&]() -> pyinfer_kernel* {
+    check_lrn(n, c, spatial, size, alpha, beta, bias);
+    auto k = std::make_unique<LrnKernel>();
+    k->n = n, k->c = c, k->spatial = spatial, k->size = size;
+    k->alpha = alpha, k->beta = beta, k->bias = bias;
+    k->out_size = n * c * spatial;
+    return k.release();
+  });
+}
+
 int64_t output_size(const pyinfer_kernel* k) { return k->out_size; }
 
 int run(const pyinfer_kernel* k, const float* const* inputs, float* y, int num_threads, char* err,
@@ -321,6 +355,7 @@ const PyinferCapi* capi_table() {
   static const PyinferCapi table = {
       PYINFER_CAPI_VERSION, prepare_binary, prepare_unary, prepare_conv, prepare_gemm, prepare_pool,
       prepare_global_pool, prepare_softmax, prepare_batch_norm, output_size, run, destroy,
+      prepare_batch_norm_act, prepare_lrn,
   };
   return &table;
 }

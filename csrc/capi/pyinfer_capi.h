@@ -14,7 +14,7 @@
  *   binary:     a, b                        unary / pool / global pool / softmax: x
  *   conv:       x, w (unused when packed), bias, residual
  *   gemm:       a, b (unused when packed), c, col_bias, residual
- *   batch_norm: x, scale, bias, mean, var
+ *   batch_norm: x, scale, bias, mean, var       lrn: x
  */
 #ifndef PYINFER_CAPI_H
 #define PYINFER_CAPI_H
@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define PYINFER_CAPI_VERSION 1
+#define PYINFER_CAPI_VERSION 2
 #define PYINFER_CAPI_CAPSULE "pyinfer._kernels._C_API"
 /* Capsules carried by kernels.ConvWeights._capsule / kernels.PackedMatrix._capsule. */
 #define PYINFER_CONV_WEIGHTS_CAPSULE "pyinfer.PackedConvWeights"
@@ -71,6 +71,13 @@ typedef struct PyinferCapi {
   int (*run)(const pyinfer_kernel* k, const float* const* inputs, float* y, int num_threads, char* err,
              size_t errlen);
   void (*destroy)(pyinfer_kernel* k);
+  /* Version 2: appended after version 1's entries. */
+  /* batch_norm with an activation (pyinfer::Act value and its parameters) in the same pass. */
+  pyinfer_kernel* (*prepare_batch_norm_act)(int64_t n, int64_t c, int64_t spatial, float epsilon, int act,
+                                            float alpha, float beta, float lo, float hi, char* err, size_t errlen);
+  /* ONNX LRN of a contiguous (n, c, spatial) array (csrc/norm/norm.h). */
+  pyinfer_kernel* (*prepare_lrn)(int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha, float beta,
+                                 float bias, char* err, size_t errlen);
 } PyinferCapi;
 
 #ifdef __cplusplus

@@ -3,6 +3,8 @@
 FusedConv(X, W, B?, Z?)   y = act(conv(X, W) + B + Z)       Conv's attributes + the epilogue's
 FusedGemm(A, B, C?)       y = act(alpha op(A) op(B) + beta C)  Gemm's attributes (Gemm-7+ broadcast)
 FusedMatMul(A, B)         y = act(A @ B)                      numpy.matmul semantics
+FusedBatchNormalization(X, scale, B, mean, var)
+                          y = act(BN(X))                      epsilon + the epilogue (inference only)
 SumPool(X)                the unnormalised window sum          kernel_shape, strides, pads, dilations
 
 Epilogue attributes: activation ("" none, Relu, Clip, LeakyRelu, Sigmoid, HardSwish, Gelu),
@@ -24,6 +26,7 @@ from ..registry import register
 from .base import Op
 from .conv import Conv
 from .gemm import Gemm, MatMul
+from .normalization import BatchNormalization
 
 DOMAIN = "pyinfer"
 ACTIVATIONS = ("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "Gelu")
@@ -73,6 +76,19 @@ class FusedGemm(_Fused, Gemm):
 @register("FusedMatMul", 1, domain=DOMAIN)
 class FusedMatMul(_Fused, MatMul):
     pass
+
+
+@register("FusedBatchNormalization", 1, domain=DOMAIN)
+class FusedBatchNormalization(BatchNormalization):
+    """Inference BatchNormalization (opset-15 semantics: per channel on axis 1, one output)
+    followed by the activation, which the float32 kernel applies in the same pass."""
+
+    def setup(self):
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        self.training = False
+        self.spatial = True
+        name, params = kernel_epilogue(self)
+        self.epilogue = {} if name == "none" else {"activation": name, **params}
 
 
 @register("SumPool", 1, domain=DOMAIN)

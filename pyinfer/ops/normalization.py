@@ -3,7 +3,8 @@
 BatchNormalization and InstanceNormalization apply their per-channel affine map with the
 C++ batch_norm kernel for float32; statistics of Instance/Layer/Group normalization are
 computed by NumPy in float64 (more accurate than the float32 the ONNX reference uses).
-LRN, MeanVarianceNormalization and LpNormalization are NumPy.
+LRN runs the C++ lrn kernel for float32 (NumPy in float64 for the other float types);
+MeanVarianceNormalization and LpNormalization are NumPy.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from .. import kernels
 from ..errors import UnsupportedOpError
 from ..registry import register
+from . import epilogue
 from .base import Op, normalize_axis
 from .activation import _is_half
 
@@ -51,6 +53,7 @@ class BatchNormalization(Op):
             )
         # spatial=0 (before opset 9): statistics per activation, shaped (C, D1, ..., Dn).
         self.spatial = self.version >= 9 or bool(self.attr("spatial", 1))
+        self.epilogue = {}  # a fused activation's kernel keyword arguments (ops/fused.py)
 
     def run(self, x, scale, bias, mean, var):
         _check_float(self, x)
@@ -72,10 +75,12 @@ class BatchNormalization(Op):
         if x.dtype == np.float32 or _is_half(x.dtype):
             p32 = [p.astype(np.float32, copy=False) for p in params]
             y = kernels.batch_norm(flat.astype(np.float32, copy=False), *p32, epsilon=self.epsilon,
-                                   num_threads=self.num_threads)
+                                   num_threads=self.num_threads, **self.epilogue)
             return (y.reshape(x.shape).astype(x.dtype, copy=False),)
         s, b, m, v = (p.astype(np.float64).reshape(1, c, 1) for p in params)
         y = (flat.astype(np.float64) - m) / np.sqrt(v + self.epsilon) * s + b
+        if self.epilogue:
+            y = epilogue.apply_numpy(y, None, self.epilogue)
         return (y.reshape(x.shape).astype(x.dtype),)
 
     def _run_training(self, x, flat, params):
@@ -221,6 +226,8 @@ class LRN(Op):
         _check_float(self, x)
         if x.ndim < 3:
             raise self.run_error(f"input must have rank >= 3 (N, C, D1, ...), got shape {x.shape}")
+        if x.dtype == np.float32:
+            return (kernels.lrn(x, self.size, self.alpha, self.beta, self.bias, num_threads=self.num_threads),)
         c = x.shape[1]
         lo = (self.size - 1) // 2  # channels before c
         hi = math.ceil((self.size - 1) / 2)  # channels after c

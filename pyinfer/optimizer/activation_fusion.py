@@ -1,7 +1,8 @@
 """Activations fused into the Conv / Gemm / MatMul before them.
 
 Conv -> act becomes pyinfer::FusedConv, Gemm -> act pyinfer::FusedGemm, MatMul -> act
-pyinfer::FusedMatMul, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSwish,
+pyinfer::FusedMatMul, BatchNormalization (inference, constant parameters) -> act
+pyinfer::FusedBatchNormalization, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSwish,
 Gelu) and its parameters (`activation_alpha`, `clip_min` / `clip_max`, `approximate`). A FusedConv with
 a residual but no activation yet (see residual_fusion) also takes one. float32 only.
 """
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import bn_scale
 from .workgraph import FUSED_DOMAIN, WorkGraph, attrs_of, copy_node, set_attr
 
 NAME = "fuse_activation"
 
 _TARGETS = {("", "Conv"): "FusedConv", ("", "Gemm"): "FusedGemm", ("", "MatMul"): "FusedMatMul",
+            ("", "BatchNormalization"): "FusedBatchNormalization",
             (FUSED_DOMAIN, "FusedConv"): "FusedConv", (FUSED_DOMAIN, "FusedGemm"): "FusedGemm",
             (FUSED_DOMAIN, "FusedMatMul"): "FusedMatMul"}
 
@@ -57,7 +60,19 @@ def _fusable_target(g: WorkGraph, node) -> str | None:
         return None  # already has one
     if node.op_type == "Gemm" and g.opset.get("", 1) < 7:
         return None  # Gemm-1/6 broadcast semantics differ; FusedGemm always broadcasts
+    if node.op_type == "BatchNormalization" and not bn_scale.inference_bn(g, node):
+        return None
     return fused
+
+
+def _keep_epsilon_only(node):
+    """FusedBatchNormalization has opset-15 BN semantics: epsilon is its only BN attribute (the
+    older is_test / spatial / momentum / consumed_inputs were checked by inference_bn), and one
+    output."""
+    keep = [a for a in node.attribute if a.name == "epsilon"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    del node.output[1:]
 
 
 def run(g: WorkGraph) -> int:
@@ -75,6 +90,8 @@ def run(g: WorkGraph) -> int:
         if attrs is None:
             continue
         new = copy_node(prod, fused, FUSED_DOMAIN)
+        if fused == "FusedBatchNormalization":
+            _keep_epsilon_only(new)
         for k, v in attrs.items():
             set_attr(new, k, v)
         new.output[0] = act.output[0]

@@ -2,8 +2,8 @@
 
 Order within one round (each pass sees the previous one's result):
   basic:     remove_identity, fold_constants, eliminate_dead_nodes
-  extended:  cancel_transposes, fold_batchnorm, fold_conv_mul_add, matmul_add_to_gemm,
-             avgpool_mul_to_sumpool
+  extended:  cancel_transposes, fold_batchnorm, fold_conv_mul_add, fold_bn_mul_add,
+             matmul_add_to_gemm, avgpool_mul_to_sumpool
   all:       fuse_residual_add, fuse_activation
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
 in every round, so what a rewrite leaves behind is gone before the next round.
@@ -19,6 +19,7 @@ from ..options import GraphOptimizationLevel as Level
 from . import (
     activation_fusion,
     bn_folding,
+    bn_scale,
     constant_folding,
     conv_scale,
     elimination,
@@ -39,6 +40,7 @@ PASSES = [
     (transpose, Level.ORT_ENABLE_EXTENDED),
     (bn_folding, Level.ORT_ENABLE_EXTENDED),
     (conv_scale, Level.ORT_ENABLE_EXTENDED),
+    (bn_scale, Level.ORT_ENABLE_EXTENDED),
     (matmul_add, Level.ORT_ENABLE_EXTENDED),
     (sum_pool, Level.ORT_ENABLE_EXTENDED),
     (residual_fusion, Level.ORT_ENABLE_ALL),

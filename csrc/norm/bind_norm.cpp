@@ -1,0 +1,38 @@
+// Python bindings of the normalization family (public API: pyinfer.kernels.lrn).
+#include <pybind11/pybind11.h>
+
+#include "bindings/array.h"
+#include "common/check.h"
+#include "norm/norm.h"
+
+namespace py = pybind11;
+
+namespace pyinfer {
+
+void bind_norm(py::module_& m) {
+  m.def(
+      "lrn",
+      [](py::handle x_obj, int64_t size, float alpha, float beta, float bias, int num_threads) {
+        auto x = bind::float_array(x_obj, "lrn: x", 3, 64);
+        const auto shape = bind::shape_of(x);
+        int64_t spatial = 1;
+        for (size_t i = 2; i < shape.size(); ++i) spatial *= shape[i];
+        check_lrn(shape[0], shape[1], spatial, size, alpha, beta, bias);
+        auto y = bind::new_float_array(shape);
+        const float* xp = x.data();
+        float* yp = y.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          lrn(xp, yp, shape[0], shape[1], spatial, size, alpha, beta, bias, num_threads);
+        }
+        return y;
+      },
+      py::arg("x"), py::arg("size"), py::arg("alpha") = 1e-4f, py::arg("beta") = 0.75f, py::arg("bias") = 1.0f,
+      py::arg("num_threads") = 0,
+      "lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, num_threads=0): ONNX local response "
+      "normalization of a float32 (N, C, D1, ...) array (rank >= 3) across channels: "
+      "y = x / (bias + alpha / size * sum of x^2 over the channels [c - (size-1)//2, "
+      "c + ceil((size-1)/2)] clipped to [0, C)) ** beta. size >= 1; alpha, beta, bias finite.");
+}
+
+}  // namespace pyinfer
