@@ -16,10 +16,6 @@
 namespace py = pybind11;
 
 namespace pyinfer {
-// csrc/norm/bind_norm.cpp (kernels.lrn). Called from bind_activation below until
-// bindings/bindings.h and module.cpp (shared files) name the norm family.
-void bind_norm(py::module_& m);
-
 namespace {
 
 constexpr int kMaxRank = 64;
@@ -239,7 +235,6 @@ void bind_activation(py::module_& m) {
       "act((x - mean) / sqrt(var + epsilon) * scale + bias), the activation (the conv / gemm "
       "epilogue names: none, relu, relu6, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, "
       "gelu, gelu_tanh) applied in the same pass.");
-  bind_norm(m);
 }
 
 }  // namespace pyinfer
