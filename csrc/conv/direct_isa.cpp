@@ -82,8 +82,10 @@ struct RowSink {
 };
 
 // acc[i][v] = sum_k a[k*MR + i] * b[offs[k] + v*VN ..] for i < MR, v < NV, then to the sink.
-template <int NV, class Sink>
-void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const Sink& sink) {
+// TAIL: the last vector loads only its first `tail` lanes (the rest are zero): an input read
+// in place (1x1 stride 1, conv.cpp) ends exactly at the last position.
+template <int NV, bool TAIL, class Sink>
+void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int tail, const Sink& sink) {
   VecF acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -93,7 +95,8 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const
     const float* bk = b + offs[k];
     VecF bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = VecF::load(bk + v * VN);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = TAIL && v == NV - 1 ? VecF::load_partial(bk + v * VN, tail) : VecF::load(bk + v * VN);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const VecF av = VecF::set1(a[i]);
@@ -105,14 +108,17 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const
   sink.template put<NV>(acc);
 }
 
-// micro<nv> with nv = the vectors `cols` positions need.
+// micro<nv> with nv = the vectors `cols` positions need; a partial last vector is loaded
+// masked, so nothing past b + offs[k] + cols is read.
 template <class Sink, int NV = NVMAX>
 void micro_cols(int64_t cols, int64_t K, const float* a, const float* b, const int32_t* offs,
                 const Sink& sink) {
   if constexpr (NV > 1) {
     if ((cols + VN - 1) / VN < NV) return micro_cols<Sink, NV - 1>(cols, K, a, b, offs, sink);
   }
-  micro<NV>(K, a, b, offs, sink);
+  const int tail = static_cast<int>(cols - (NV - 1) * VN);
+  if (tail < VN) return micro<NV, true>(K, a, b, offs, tail, sink);
+  micro<NV, false>(K, a, b, offs, VN, sink);
 }
 
 // Copies the tile's rows [0, rows), padded-grid positions [q0, q0 + cols), into y (row
@@ -440,7 +446,7 @@ void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* d
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
