@@ -657,10 +657,11 @@ bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
 //
 // 1x1 stride 1 (read in place, one long row of P positions): each kernel wastes the lanes
 // of its last partial vector, the positions kernel ceil(P / VN) * VN / P, the cv kernel
-// ceil(M / mw) * mw / M; cv also pays its transposition (~5%, ~10% more below K = 256).
-// Measured on the ResNet-50 / MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions
-// kernel wins every map from 13x13 up, cv the 7x7 ones and 14x14 with K >= 256 and M a
-// multiple of 64; im2col + GEMM never wins (within 2% on the two it does not lose by more).
+// ceil(M / mw) * mw / M, and cv pays its transposition. Measured on the ResNet-50 /
+// MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions kernel wins every map from
+// 13x13 up, cv the 7x7 ones by 5-20%; on 14x14 with K >= 256 and M a multiple of 64 cv
+// gains 0-3% only, not worth its second copy of the weights (ResNet-50's stage 3), so the
+// transposition is charged 8%. im2col + GEMM never wins (within 2% where it ties).
 bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t K = g.in_channels / g.group * product(g.kernel);
   if (K < kCvMinK || dk.cv_max_ow == 0) return false;
@@ -668,7 +669,7 @@ bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t P = product(g.out_spatial), M = g.out_channels / g.group;
   const double pos_waste = double(ceil_div(P, dk.vn) * dk.vn) / double(P);
   const double cv_waste = double(ceil_div(M, dk.cv_mw) * dk.cv_mw) / double(M);
-  return cv_waste * (K >= 256 ? 1.05 : 1.155) < pos_waste;
+  return cv_waste * 1.08 < pos_waste;
 }
 
 // The padded input of every (image, group): xp + ng * group_floats (see direct.h), and the
