@@ -575,10 +575,13 @@ const DirectConvKernels* direct_kernels_for(const GemmKernels& kt) {
 // phase ((kh*dh) % sh, (kw*dw) % sw), row oh + (kh*dh) / sh, column ow + (kw*dw) / sw: a
 // stride-1 access, so both direct kernels run any stride on contiguous runs of positions.
 // Only the phases some tap reads are stored (a 1x1 stride-2 kernel: one, the subsampled
-// input). Stride 1 is the plain padded plane.
+// input). Stride 1 is the plain padded plane. 1x1 stride 1 without padding: the input is
+// used in place, as one row of H * W positions per channel (in_place; no copy at all).
 struct PaddedPlane {
   int64_t H, W, KH, KW, dh, dw, sh, sw, pt, pl, pb, pr, Hp, Wp;
   int64_t Hs, Ws;                       // one phase plane
+  int64_t OH, OW;                       // the output plane (1 x H * W when in_place)
+  bool in_place;
   std::vector<int64_t> rows, cols;      // the phases used, ascending
   int64_t phases() const { return static_cast<int64_t>(rows.size() * cols.size()); }
   // Largest tap offset within one phase plane (the kernel's reach past a position).
@@ -596,8 +599,17 @@ std::vector<int64_t> used_phases(int64_t K, int64_t d, int64_t s) {
   return v;
 }
 
+// 1x1, stride 1, no padding: each group's input [Cg, H * W] is already the B matrix of rows
+// the direct kernels read (conv/direct.h), so it is used as it is.
+bool pointwise_in_place(const ConvGeometry& g) {
+  bool r = product(g.kernel) == 1;
+  for (size_t d = 0; d < g.kernel.size(); ++d)
+    r = r && g.strides[d] == 1 && g.pads[d] == 0 && g.pads[d + g.kernel.size()] == 0;
+  return r;
+}
+
 PaddedPlane padded_plane(const ConvGeometry& g) {
-  PaddedPlane p{1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, {}, {}};
+  PaddedPlane p{1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, false, {}, {}};
   if (g.spatial_rank() == 2) {
     p.H = g.in_spatial[0], p.KH = g.kernel[0], p.dh = g.dilations[0], p.sh = g.strides[0];
     p.pt = g.pads[0], p.pb = g.pads[2], p.pl = g.pads[1], p.pr = g.pads[3];
@@ -609,6 +621,13 @@ PaddedPlane padded_plane(const ConvGeometry& g) {
   p.Wp = p.W + p.pl + p.pr;
   p.Hs = ceil_div(p.Hp, p.sh);
   p.Ws = ceil_div(p.Wp, p.sw);
+  p.OH = g.spatial_rank() == 2 ? g.out_spatial[0] : 1;
+  p.OW = g.out_spatial.back();
+  p.in_place = pointwise_in_place(g);
+  if (p.in_place) {  // one long row: every strip lies in it, no grid column is dropped
+    p.W = p.Wp = p.Ws = p.OW = p.H * p.W;
+    p.H = p.Hp = p.Hs = p.OH = 1;
+  }
   p.rows = used_phases(p.KH, p.dh, p.sh);
   p.cols = used_phases(p.KW, p.dw, p.sw);
   return p;
@@ -616,19 +635,16 @@ PaddedPlane padded_plane(const ConvGeometry& g) {
 
 // Floats per group in the padded buffer: Cg channels of phase planes, then the slack the
 // last position strip reads past them (nr + the largest tap offset within a row), rounded
-// to a cache line.
+// to a cache line. In place: the group's input, no slack (the kernels read no further).
 int64_t direct_group_floats(const ConvGeometry& g, const PaddedPlane& p, int64_t nr) {
   const int64_t Cg = g.in_channels / g.group;
+  if (p.in_place) return Cg * p.Ws;
   return (Cg * p.phases() * p.Hs * p.Ws + nr + (p.KW - 1) * p.dw + 15) / 16 * 16;
 }
 
 // Whether the direct path can run g (shape-wise) with these kernels.
 bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
   if (!dk || (g.spatial_rank() != 1 && g.spatial_rank() != 2) || is_depthwise_2d(g)) return false;
-  bool unit_stride = true;
-  for (int64_t s : g.strides) unit_stride = unit_stride && s == 1;
-  // 1x1 stride 1: the im2col path reads x in place already.
-  if (product(g.kernel) == 1 && unit_stride) return false;
   const PaddedPlane p = padded_plane(g);
   // Offsets are int32; keep the per-group buffer well inside that.
   return p.Hp * p.Wp < (int64_t(1) << 28) && direct_group_floats(g, p, dk->nr) < (int64_t(1) << 30);
@@ -638,9 +654,22 @@ bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
 // ties im2col + GEMM on every layer measured (stride 1, 2 and 4, stems, 1x1 stride 2), so
 // one of them always runs. Strided layers follow the stride-1 rule: the positions kernel
 // on wide maps and small K (stems), cv on narrow maps (3x3 / 1x1 stride 2 at 28x28 out).
+//
+// 1x1 stride 1 (read in place, one long row of P positions): each kernel wastes the lanes
+// of its last partial vector, the positions kernel ceil(P / VN) * VN / P, the cv kernel
+// ceil(M / mw) * mw / M, and cv pays its transposition. Measured on the ResNet-50 /
+// MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions kernel wins every map from
+// 13x13 up, cv the 7x7 ones by 5-20%; on 14x14 with K >= 256 and M a multiple of 64 cv
+// gains 0-3% only, not worth its second copy of the weights (ResNet-50's stage 3), so the
+// transposition is charged 8%. im2col + GEMM never wins (within 2% where it ties).
 bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t K = g.in_channels / g.group * product(g.kernel);
-  return K >= kCvMinK && g.out_spatial.back() <= dk.cv_max_ow;
+  if (K < kCvMinK || dk.cv_max_ow == 0) return false;
+  if (!pointwise_in_place(g)) return g.out_spatial.back() <= dk.cv_max_ow;
+  const int64_t P = product(g.out_spatial), M = g.out_channels / g.group;
+  const double pos_waste = double(ceil_div(P, dk.vn) * dk.vn) / double(P);
+  const double cv_waste = double(ceil_div(M, dk.cv_mw) * dk.cv_mw) / double(M);
+  return cv_waste * 1.08 < pos_waste;
 }
 
 // The padded input of every (image, group): xp + ng * group_floats (see direct.h), and the
@@ -659,8 +688,8 @@ PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float*
   const int64_t in_plane = pp.H * pp.W, ncols = static_cast<int64_t>(pp.cols.size());
   const int64_t gfloats = direct_group_floats(g, pp, nr);
   const int64_t groups = g.batch * g.group;
-  float* xp = tls_direct.get(groups * gfloats);
-  PaddedInput r{xp, gfloats, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
+  float* xp = pp.in_place ? nullptr : tls_direct.get(groups * gfloats);
+  PaddedInput r{pp.in_place ? x : xp, gfloats, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
   auto index_of = [](const std::vector<int64_t>& v, int64_t f) {
     return static_cast<int64_t>(std::lower_bound(v.begin(), v.end(), f) - v.begin());
   };
@@ -671,6 +700,7 @@ PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float*
         const int64_t ph = index_of(pp.rows, th % pp.sh) * ncols + index_of(pp.cols, tw % pp.sw);
         r.offs[k] = static_cast<int32_t>(c * cstride + ph * plane + th / pp.sh * pp.Ws + tw / pp.sw);
       }
+  if (pp.in_place) return r;
   // One unit per (image, group, channel); each group's slack is zeroed with its last
   // channel (stale floats there could be denormals: slow, though never stored).
   parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
@@ -710,8 +740,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
                  const ConvEpilogue* ep) {
   const PaddedPlane pp = padded_plane(g);
   const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
-  const DirectConvShape s{Cg, pp.Ws, pp.Hs * pp.Ws, g.spatial_rank() == 2 ? g.out_spatial[0] : 1,
-                          g.out_spatial.back()};
+  const DirectConvShape s{Cg, pp.Ws, pp.Hs * pp.Ws, pp.OH, pp.OW};
   const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Ws + s.OW;  // Q: phase-grid positions
   const int64_t NR = dk.nr, MR = dk.mr;
   const int64_t groups = g.batch * g.group;
@@ -796,7 +825,7 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
                     const ConvEpilogue* ep) {
   const PaddedPlane pp = padded_plane(g);
   const int64_t Mg = g.out_channels / g.group;
-  const int64_t OH = g.spatial_rank() == 2 ? g.out_spatial[0] : 1, OW = g.out_spatial.back();
+  const int64_t OH = pp.OH, OW = pp.OW;
   const int64_t P = OH * OW, MW = dk.cv_mw, NP = dk.cv_np;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);

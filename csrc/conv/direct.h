@@ -32,11 +32,13 @@ struct DirectConvKernels {
   // kernel below reads. Weights packed by another tier's table cannot use this one.
   const GemmKernels* gemm;
   int mr, nr;  // panel height of the weights it reads; positions per micro-tile
+  int vn;      // floats per vector
   // For output rows of the m-panels [mp0, mp1) (rows past Mg are dropped) and padded-grid
   // positions [q0, q1) (q0 a multiple of nr, q1 <= (OH - 1) * Wp + OW):
   //   y[m, oh * OW + ow] = sum_k pa[m][k] * xp[offs[k] + q]  (then the epilogue, if any)
-  // offs[k]: tap k's offset in xp (K = offs' length, the packed panels' depth). xp must be
-  // readable nr + max(offs) floats past position q1. y: the group's output [Mg, OH * OW];
+  // offs[k]: tap k's offset in xp (K = offs' length, the packed panels' depth). Reads xp[offs[k] + q]
+  // for q in [q0, q1) only (a strip's partial last vector is loaded masked), so xp may be
+  // the caller's input itself (1x1 stride 1: offs[k] = k * plane, no copy). y: the group's output [Mg, OH * OW];
   // ep's coordinates are (m, oh * OW + ow). Panels outer, strips inner: each weight panel
   // stays in cache while the positions' inputs (sized by the caller to stay in L2) pass.
   void (*compute)(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,

@@ -82,8 +82,10 @@ struct RowSink {
 };
 
 // acc[i][v] = sum_k a[k*MR + i] * b[offs[k] + v*VN ..] for i < MR, v < NV, then to the sink.
-template <int NV, class Sink>
-void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const Sink& sink) {
+// TAIL: the last vector loads only its first `tail` lanes (the rest are zero): an input read
+// in place (1x1 stride 1, conv.cpp) ends exactly at the last position.
+template <int NV, bool TAIL, class Sink>
+void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int tail, const Sink& sink) {
   VecF acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -93,7 +95,8 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const
     const float* bk = b + offs[k];
     VecF bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = VecF::load(bk + v * VN);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = TAIL && v == NV - 1 ? VecF::load_partial(bk + v * VN, tail) : VecF::load(bk + v * VN);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const VecF av = VecF::set1(a[i]);
@@ -105,14 +108,29 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, const
   sink.template put<NV>(acc);
 }
 
-// micro<nv> with nv = the vectors `cols` positions need.
+// micro<nv> with nv = the vectors `cols` positions need; a partial last vector is loaded
+// masked, so nothing past b + offs[k] + cols is read.
 template <class Sink, int NV = NVMAX>
 void micro_cols(int64_t cols, int64_t K, const float* a, const float* b, const int32_t* offs,
                 const Sink& sink) {
   if constexpr (NV > 1) {
     if ((cols + VN - 1) / VN < NV) return micro_cols<Sink, NV - 1>(cols, K, a, b, offs, sink);
   }
-  micro<NV>(K, a, b, offs, sink);
+  const int tail = static_cast<int>(cols - (NV - 1) * VN);
+  if (tail < VN) return micro<NV, true>(K, a, b, offs, tail, sink);
+  micro<NV, false>(K, a, b, offs, VN, sink);
+}
+
+// Positions of the next strip when `left` remain: NR, except that a remainder of
+// NVMAX + 1 vectors is split (NVMAX - 1) + 2 rather than NVMAX + 1 (a one-vector strip
+// broadcasts each weight for a single FMA). Each position's sum is the same in any strip,
+// so the split changes no result.
+inline int64_t strip_cols(int64_t left) {
+  if constexpr (NVMAX >= 3) {
+    const int64_t vecs = (left + VN - 1) / VN;
+    if (vecs == NVMAX + 1) return (NVMAX - 1) * VN;
+  }
+  return min64(NR, left);
 }
 
 // Copies the tile's rows [0, rows), padded-grid positions [q0, q0 + cols), into y (row
@@ -186,8 +204,8 @@ void compute_t(const DirectConvShape& s, const int32_t* offs, int64_t K, const f
   for (int64_t mp = mp0; mp < mp1; ++mp) {
     const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
     const float* a = pa + mp * a_stride;
-    for (int64_t q = q0; q < q1; q += NR) {
-      const int64_t cols = min64(NR, q1 - q), oh = q / s.Wp, ow = q - oh * s.Wp;
+    for (int64_t q = q0; q < q1;) {
+      const int64_t cols = strip_cols(q1 - q), oh = q / s.Wp, ow = q - oh * s.Wp;
       if (ow + cols <= s.OW) {  // one output row: no grid columns to drop
         const int64_t p = oh * s.OW + ow;
         micro_cols(cols, K, a, xp + q, offs, RowSink<A>{y + m0 * P + p, P, rows, cols, ep, m0, p});
@@ -195,6 +213,7 @@ void compute_t(const DirectConvShape& s, const int32_t* offs, int64_t K, const f
         micro_cols(cols, K, a, xp + q, offs, to_tile);
         store_tile_t<A>(s, tile, rows, q, cols, y, P, m0, ep);
       }
+      q += cols;
     }
   }
 }
@@ -216,8 +235,8 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
   for (int64_t mp = mp0; mp < mp1; ++mp) {
     const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
     const float* a = pa + mp * a_stride;
-    for (int64_t q = q0; q < q1; q += NR) {
-      const int64_t cols = min64(NR, q1 - q);
+    for (int64_t q = q0, cols; q < q1; q += cols) {
+      cols = strip_cols(q1 - q);
       micro_cols(cols, K, a, xp + q, offs, to_tile);
       store_tile(s, tile, rows, q, cols, y, P, m0, ep);
     }
@@ -279,12 +298,16 @@ void cv_micro_n(int n, int64_t kc, const int32_t* offs, const float* xp, const i
 
 void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, const int32_t* pos,
                 int64_t n, const float* wp, int64_t panels, float* t, int64_t ldt) {
+  // Tiles of balanced size (49 positions: 4 x 6 + 5 x 5, not 8 x 6 + 1: a one-position tile
+  // runs at a sixth of the speed). Each position's sum is the same whatever its tile.
+  const int64_t tiles = (n + CV_NP - 1) / CV_NP;
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kb = min64(kc, K - k0);
     for (int64_t p = 0; p < panels; ++p) {  // the panel's K block stays in L1 over the positions
       const float* w = wp + p * K * CV_MW + k0 * CV_MW;
-      for (int64_t i = 0; i < n; i += CV_NP) {
-        const int np = static_cast<int>(min64(CV_NP, n - i));
+      for (int64_t ti = 0; ti < tiles; ++ti) {
+        const int64_t i = ti * n / tiles;
+        const int np = static_cast<int>((ti + 1) * n / tiles - i);
         cv_micro_n(np, kb, offs + k0, xp, pos + i, w, t + i * ldt + p * CV_MW, ldt, k0 == 0);
       }
     }
@@ -440,7 +463,7 @@ void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* d
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
