@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -176,8 +177,19 @@ ThreadPool& pool() {
 
 }  // namespace
 
+// The default thread count: PYINFER_NUM_THREADS when it is a positive integer (to cap a
+// process, or to test many-thread work splits on a small machine), else one per physical core.
+int default_thread_count() {
+  if (const char* env = std::getenv("PYINFER_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<int>(n);
+  }
+  return std::max(1, physical_core_count());
+}
+
 int resolve_threads(int requested) {
-  static const int default_threads = std::max(1, physical_core_count());
+  static const int default_threads = default_thread_count();
   return requested > 0 ? requested : default_threads;
 }
 
