@@ -2,6 +2,10 @@
 // which the bindings translate into pyinfer.KernelArgumentError (a pyinfer.Error).
 // Every kernel validates the shapes and parameters it is given before touching memory.
 #pragma once
+// <iostream> for its std::ios_base::Init: where libstdc++ is linked statically (manylinux-style
+// toolchains, some build environments), nothing else initializes the iostream locale, and
+// formatting a number into the message printed nothing (GCC 12) or crashed (GCC 13).
+#include <iostream>  // NOLINT: included for its initialization, not for std::cout
 #include <sstream>
 #include <stdexcept>
 
