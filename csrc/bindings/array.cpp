@@ -1,6 +1,5 @@
 #include "bindings/array.h"
 
-#include <sstream>
 #include <stdexcept>
 
 #include "common/check.h"
@@ -9,7 +8,7 @@ namespace pyinfer {
 namespace bind {
 
 std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
+  MessageBuilder os;  // not std::ostringstream: see common/check.h
   os << "(";
   for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
   os << (shape.size() == 1 ? ",)" : ")");
