@@ -1,9 +1,12 @@
 """The process-wide thread pool: idle workers sleep, num_threads is honored, regions nest safely."""
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
+import pytest
 
 import pyinfer
 from pyinfer import kernels
@@ -67,6 +70,20 @@ def test_concurrent_callers_get_correct_results():
     assert not errors
 
 
+@pytest.mark.skipif("PYINFER_NUM_THREADS" in os.environ, reason="PYINFER_NUM_THREADS overrides the default")
 def test_default_thread_count_is_the_physical_core_count():
     info = pyinfer.cpu_info()
     assert info["default_num_threads"] == max(1, info["physical_cores"])
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), ("16", 16), ("0", None), ("two", None), ("", None)])
+def test_pyinfer_num_threads_sets_the_default(value, expected):
+    code = "import pyinfer; i = pyinfer.cpu_info(); print(i['default_num_threads'], i['physical_cores'])"
+    env = dict(os.environ, PYINFER_NUM_THREADS=value)
+    # run where the pyinfer under test lives (the checkout's dev build or the installed package)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(pyinfer.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=here,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    default, cores = map(int, out.stdout.split())
+    assert default == (expected if expected is not None else max(1, cores))  # invalid values are ignored
