@@ -326,13 +326,13 @@ class WorkGraph:
         src = self.model
         model = onnx.ModelProto()
         for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
-            setattr(model, field, getattr(src, field))
+            _copy_text(model, src, field)
         model.metadata_props.extend(src.metadata_props)
         model.functions.extend(src.functions)
         model.opset_import.extend(self._opset_imports())
         g = model.graph
-        g.name = src.graph.name
-        g.doc_string = src.graph.doc_string
+        _copy_text(g, src.graph, "name")
+        _copy_text(g, src.graph, "doc_string")
         g.node.extend(self.nodes)
         g.input.extend(src.graph.input)
         g.output.extend(src.graph.output)
@@ -354,6 +354,14 @@ class WorkGraph:
             else:
                 g.initializer.append(tensor_of(name, arr))
         return model
+
+
+def _copy_text(dst, src, field: str) -> None:
+    """dst.field = src.field, except a string that is not valid UTF-8 (protobuf hands it back as
+    bytes, and will not take it back): metadata nobody runs, left empty rather than failing."""
+    value = getattr(src, field)
+    if not isinstance(value, bytes):
+        setattr(dst, field, value)
 
 
 def stub_tensor(name: str, arr: np.ndarray) -> onnx.TensorProto:
