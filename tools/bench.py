@@ -322,24 +322,25 @@ _CEILING: list = []
 def model_macs(path: str, feeds: dict) -> int | None:
     """Multiply-accumulates of one run (pyinfer inspect's count over the graph as given; symbolic
     dimensions take the feeds' sizes), or None when some node's count is unknown."""
-    if path not in _MACS:
-        import onnx
+    import onnx
 
+    dims = {}
+    for vi in onnx.load(path, load_external_data=False).graph.input:
+        if vi.name in feeds and vi.type.HasField("tensor_type"):
+            for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+                if d.dim_param and axis < feeds[vi.name].ndim:
+                    dims[d.dim_param] = int(feeds[vi.name].shape[axis])
+    key = (path, tuple(sorted(dims.items())))  # one model at two batch sizes: two counts
+    if key not in _MACS:
         from pyinfer.inspect_model import inspect_model
 
-        dims = {}
-        for vi in onnx.load(path, load_external_data=False).graph.input:
-            if vi.name in feeds and vi.type.HasField("tensor_type"):
-                for axis, d in enumerate(vi.type.tensor_type.shape.dim):
-                    if d.dim_param and axis < feeds[vi.name].ndim:
-                        dims[d.dim_param] = int(feeds[vi.name].shape[axis])
         try:
             info = inspect_model(path, dims=dims)
             known = not info["macs_unknown_nodes"]["before"]
-            _MACS[path] = sum(info["macs_before"].values()) if known else None
+            _MACS[key] = sum(info["macs_before"].values()) if known else None
         except Exception:  # the count is a help; the timing stands without it
-            _MACS[path] = None
-    return _MACS[path]
+            _MACS[key] = None
+    return _MACS[key]
 
 
 def numpy_gemm_ceiling(n: int = 1024, repeats: int = 7) -> float:
