@@ -754,10 +754,16 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
 
   // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
   const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
-  const int64_t n_chunks = ceil_div(Q, chunk_max);
-  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
-  const int64_t blocks = groups * n_chunks;
   const int64_t m_panels = ceil_div(Mg, MR);
+  // Many threads on a small batch: more, smaller position chunks until (image, group, chunk,
+  // row panel) gives about 4 units per thread, each still a few strips long (the weights are
+  // small next to the positions' inputs here). A position's sum is the same in any chunk.
+  int64_t n_chunks = ceil_div(Q, chunk_max);
+  if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
+    n_chunks = std::max(n_chunks, std::min(ceil_div(Q, 4 * NR), ceil_div(4 * threads, groups * m_panels)));
+  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
+  n_chunks = ceil_div(Q, chunk);
+  const int64_t blocks = groups * n_chunks;
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
@@ -765,7 +771,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
   const int64_t a_stride = pw.groups[0].panel_stride();
 
-  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t blk = u / m_split, ms = u % m_split;
       const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
@@ -844,23 +850,30 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   std::vector<int32_t> pos(P);  // where each output position's taps start in a padded plane
   for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Ws + p % OW);
 
-  const int64_t n_chunks = ceil_div(P, kCvChunk);
-  const int64_t chunk = ceil_div(ceil_div(P, n_chunks), NP) * NP;
-  const int64_t blocks = groups * n_chunks, m_panels = ceil_div(Mg, MW);
+  // Position chunks of equal size (the kernel balances its tiles inside each). Many threads
+  // on a small map (3x3 512 @7: 8 panels, one chunk): more chunks until there are about 4
+  // units per thread, down to 4 micro-tiles each (every chunk streams its panels' weights
+  // once, so smaller ones would trade compute for weight traffic). A position's sum is the
+  // same in any chunk.
+  const int64_t m_panels = ceil_div(Mg, MW);
+  int64_t n_chunks = ceil_div(P, kCvChunk);
+  if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
+    n_chunks = std::max(n_chunks, std::min(P / (4 * NP), ceil_div(4 * threads, groups * m_panels)));
+  const int64_t blocks = groups * n_chunks;
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
   const int use_threads =
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
 
-  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t blk = u / m_split, ms = u % m_split;
       const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
       const int64_t n = ng / g.group, gi = ng % g.group;
       const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
       if (mp0 == mp1) continue;
-      const int64_t p0 = ch * chunk, cols = std::min(P, p0 + chunk) - p0;
+      const int64_t p0 = ch * P / n_chunks, cols = (ch + 1) * P / n_chunks - p0;
       const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
       const int64_t ldt = ceil_div(rows, dk.vn) * dk.vn;
       float* t = tls_tile.get(cols * ldt);
