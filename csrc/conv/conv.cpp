@@ -652,23 +652,27 @@ bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
 
 // Which direct kernel suits g better (measured: tools/bench_conv.py); one of them beats or
 // ties im2col + GEMM on every layer measured (stride 1, 2 and 4, stems, 1x1 stride 2), so
-// one of them always runs. Strided layers follow the stride-1 rule: the positions kernel
-// on wide maps and small K (stems), cv on narrow maps (3x3 / 1x1 stride 2 at 28x28 out).
+// one of them always runs.
 //
-// 1x1 stride 1 (read in place, one long row of P positions): each kernel wastes the lanes
-// of its last partial vector, the positions kernel ceil(P / VN) * VN / P, the cv kernel
-// ceil(M / mw) * mw / M, and cv pays its transposition. Measured on the ResNet-50 /
-// MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions kernel wins every map from
-// 13x13 up, cv the 7x7 ones by 5-20%; on 14x14 with K >= 256 and M a multiple of 64 cv
-// gains 0-3% only, not worth its second copy of the weights (ResNet-50's stage 3), so the
-// transposition is charged 8%. im2col + GEMM never wins (within 2% where it ties).
+// One rule for every shape: compare the lanes each kernel computes per output. The
+// positions kernel computes every position of its grid, rounded up to a vector: in place
+// (1x1 stride 1) ceil(P / VN) * VN per P outputs; on a padded grid Q = (OH - 1) * Ws + OW
+// positions (each row's extra columns are wasted), and on maps up to cv_max_ow wide it pays
+// pos_grid_cost per lane (direct.h). The cv kernel computes ceil(M / VN) * VN channels per
+// M (its last panel is narrowed to whole vectors) and pays its transposition, charged 8%.
+// Measured on the ResNet-50 / MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions
+// kernel wins every map from 13x13 up, cv the 7x7 ones by 5-20%; on 14x14 with K >= 256
+// cv gains 0-3% only, not worth its second copy of the weights (ResNet-50's stage 3).
+// 3x3 / strided layers: cv at 28x28 out and below, the positions kernel at 56x56.
 bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t K = g.in_channels / g.group * product(g.kernel);
   if (K < kCvMinK || dk.cv_max_ow == 0) return false;
-  if (!pointwise_in_place(g)) return g.out_spatial.back() <= dk.cv_max_ow;
-  const int64_t P = product(g.out_spatial), M = g.out_channels / g.group;
-  const double pos_waste = double(ceil_div(P, dk.vn) * dk.vn) / double(P);
-  const double cv_waste = double(ceil_div(M, dk.cv_mw) * dk.cv_mw) / double(M);
+  const int64_t M = g.out_channels / g.group, VN = dk.vn;
+  const PaddedPlane pp = padded_plane(g);
+  const int64_t P = pp.OH * pp.OW, Q = (pp.OH - 1) * pp.Ws + pp.OW;
+  double pos_waste = double(ceil_div(Q, VN) * VN) / double(P);
+  if (!pp.in_place && pp.OW <= dk.cv_max_ow) pos_waste *= dk.pos_grid_cost;
+  const double cv_waste = double(ceil_div(M, VN) * VN) / double(M);
   return cv_waste * 1.08 < pos_waste;
 }
 
@@ -750,10 +754,16 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
 
   // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
   const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
-  const int64_t n_chunks = ceil_div(Q, chunk_max);
-  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
-  const int64_t blocks = groups * n_chunks;
   const int64_t m_panels = ceil_div(Mg, MR);
+  // Many threads on a small batch: more, smaller position chunks until (image, group, chunk,
+  // row panel) gives about 4 units per thread, each still a few strips long (the weights are
+  // small next to the positions' inputs here). A position's sum is the same in any chunk.
+  int64_t n_chunks = ceil_div(Q, chunk_max);
+  if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
+    n_chunks = std::max(n_chunks, std::min(ceil_div(Q, 4 * NR), ceil_div(4 * threads, groups * m_panels)));
+  const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
+  n_chunks = ceil_div(Q, chunk);
+  const int64_t blocks = groups * n_chunks;
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
@@ -761,7 +771,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
   const int64_t a_stride = pw.groups[0].panel_stride();
 
-  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t blk = u / m_split, ms = u % m_split;
       const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
@@ -790,23 +800,26 @@ struct ConvCvPanels {
 
 namespace {
 
-const float* cv_panels(const PackedConvWeights& pw, int64_t mw) {
+const float* cv_panels(const PackedConvWeights& pw, int64_t mw, int64_t vn) {
   ConvCvPanels& cv = *pw.cv;
   std::call_once(cv.once, [&] {
     const PackedMatrix& a0 = pw.groups[0];
     const int64_t Mg = a0.rows(), K = a0.cols(), mr = a0.kernels().mr, a_stride = a0.panel_stride();
     const int64_t panels = ceil_div(Mg, mw);
-    cv.group_floats = panels * mw * K;
+    // The last panel: the channels left, in whole vectors (direct.h cv_compute).
+    const int64_t last = ceil_div(Mg - (panels - 1) * mw, vn) * vn;
+    cv.group_floats = ((panels - 1) * mw + last) * K;
     const size_t bytes = (static_cast<size_t>(cv.group_floats * pw.group) * sizeof(float) + 63) / 64 * 64;
     cv.data = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (!cv.data) throw std::bad_alloc();
     for (int64_t gi = 0; gi < pw.group; ++gi) {
       const float* a = pw.groups[gi].data();
       float* out = cv.data + gi * cv.group_floats;
-      for (int64_t m = 0; m < panels * mw; ++m) {
+      for (int64_t m = 0; m < (panels - 1) * mw + last; ++m) {
+        const int64_t width = m / mw < panels - 1 ? mw : last;  // the panel's row length
         float* o = out + (m / mw) * mw * K + m % mw;
         const float* src = a + (m / mr) * a_stride + m % mr;  // packed A: [panel][k][r]
-        for (int64_t k = 0; k < K; ++k) o[k * mw] = m < Mg ? src[k * mr] : 0.f;
+        for (int64_t k = 0; k < K; ++k) o[k * width] = m < Mg ? src[k * mr] : 0.f;
       }
     }
   });
@@ -829,7 +842,7 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   const int64_t P = OH * OW, MW = dk.cv_mw, NP = dk.cv_np;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
-  const float* wcv = cv_panels(pw, MW);
+  const float* wcv = cv_panels(pw, MW, dk.vn);
   const int64_t w_group = pw.cv->group_floats;
   const PaddedInput in = pad_input(g, pp, x, dk, threads);
   const int64_t K = static_cast<int64_t>(in.offs.size());
@@ -837,28 +850,35 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   std::vector<int32_t> pos(P);  // where each output position's taps start in a padded plane
   for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Ws + p % OW);
 
-  const int64_t n_chunks = ceil_div(P, kCvChunk);
-  const int64_t chunk = ceil_div(ceil_div(P, n_chunks), NP) * NP;
-  const int64_t blocks = groups * n_chunks, m_panels = ceil_div(Mg, MW);
+  // Position chunks of equal size (the kernel balances its tiles inside each). Many threads
+  // on a small map (3x3 512 @7: 8 panels, one chunk): more chunks until there are about 4
+  // units per thread, down to 4 micro-tiles each (every chunk streams its panels' weights
+  // once, so smaller ones would trade compute for weight traffic). A position's sum is the
+  // same in any chunk.
+  const int64_t m_panels = ceil_div(Mg, MW);
+  int64_t n_chunks = ceil_div(P, kCvChunk);
+  if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
+    n_chunks = std::max(n_chunks, std::min(P / (4 * NP), ceil_div(4 * threads, groups * m_panels)));
+  const int64_t blocks = groups * n_chunks;
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
   const int use_threads =
       static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
 
-  parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t blk = u / m_split, ms = u % m_split;
       const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
       const int64_t n = ng / g.group, gi = ng % g.group;
       const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
       if (mp0 == mp1) continue;
-      const int64_t p0 = ch * chunk, cols = std::min(P, p0 + chunk) - p0;
-      const int64_t ldt = (mp1 - mp0) * MW;
+      const int64_t p0 = ch * P / n_chunks, cols = (ch + 1) * P / n_chunks - p0;
+      const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
+      const int64_t ldt = ceil_div(rows, dk.vn) * dk.vn;
       float* t = tls_tile.get(cols * ldt);
       dk.cv_compute(in.offs.data(), K, kc, in.xp + ng * in.group_floats, pos.data() + p0, cols,
-                    wcv + gi * w_group + mp0 * MW * K, mp1 - mp0, t, ldt);
-      const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
+                    wcv + gi * w_group + mp0 * MW * K, rows, t, ldt);
       float* yb = y + (n * g.out_channels + gi * Mg + m0) * P + p0;
       const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
       const bool post = epi.row_bias || epi.residual || epi.act != Act::None;

@@ -50,20 +50,27 @@ struct DirectConvKernels {
   // padded-grid column is computed for nothing and every vector load is aligned.
   int cv_mw;  // output channels per weight panel
   int cv_np;  // positions per micro-tile
-  // Measured (tools/bench_conv.py): cv beats the kernel above for output rows up to this
-  // wide (its [positions, channels] tile must be transposed; the other wastes the padded
-  // grid's extra columns, more on narrow maps) when K >= kCvMinK.
+  // Measured (tools/bench_conv.py): on a padded grid with output rows up to cv_max_ow wide
+  // the positions kernel's strips mostly straddle rows (each tile goes through a stack copy
+  // that drops the grid's extra columns): it costs pos_grid_cost per computed lane relative
+  // to cv's. conv.cpp cv_wins compares the lanes each kernel wastes with these factors.
+  // cv_max_ow 0: auto dispatch never picks cv (the scalar tier gains nothing from it).
   int64_t cv_max_ow;
-  // Weight panel p holds w[p * cv_mw + c][k] at [p][k][c] (zero rows past Mg; conv.cpp packs).
-  // t[i][c] (row stride ldt) for positions i in [0, n) and columns c in [0, panels * cv_mw):
+  double pos_grid_cost;
+  // Weight panel p holds w[p * cv_mw + c][k] at [p][k][c] (conv.cpp packs); the last panel
+  // holds only the channels left (Mg - p * cv_mw, rounded up to whole vectors of vn, zero
+  // rows past Mg) and its rows are that many floats apart.
+  // t[i][c] (row stride ldt) for positions i in [0, n) and channels c in [0, width):
   //   sum_k wp[c / mw][k][c % mw] * xp[pos[i] + offs[k]]
-  // computed in K blocks of kc (a fixed order: the result depends on the shape only).
-  // wp: the first panel (panel stride K * cv_mw).
+  // computed in K blocks of kc (a fixed order: the result depends on the shape only), for
+  // whole vectors of channels (t's columns up to width rounded up to vn are written).
+  // wp: the first panel (panel stride K * cv_mw); width reaches the last panel only if wp's
+  // panels run to the group's last.
   void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
-                     const int32_t* pos, int64_t n, const float* wp, int64_t panels, float* t,
+                     const int32_t* pos, int64_t n, const float* wp, int64_t width, float* t,
                      int64_t ldt);
   // y[r * P + i] = epilogue(t[i * ldt + r]) for channels r < rows, positions i < n (ldt a
-  // multiple of cv_mw >= rows); the epilogue's coordinates are (m0 + r, p0 + i), ep may be
+  // multiple of vn >= rows); the epilogue's coordinates are (m0 + r, p0 + i), ep may be
   // null. Transposes the cv tile into the output plane with the epilogue on the way.
   void (*cv_store)(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
                    const Epilogue* ep, int64_t m0, int64_t p0);

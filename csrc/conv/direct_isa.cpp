@@ -247,69 +247,104 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
 #if defined(PYINFER_ISA_AVX512)
 constexpr int CV_MV = 4, CV_NP = 6;
 constexpr int64_t CV_MAX_OW = 32;
+constexpr double POS_GRID_COST = 1.1;
 #elif defined(PYINFER_ISA_AVX2)
 constexpr int CV_MV = 2, CV_NP = 6;
 constexpr int64_t CV_MAX_OW = 64;
+constexpr double POS_GRID_COST = 1.1;
 #else
 constexpr int CV_MV = 4, CV_NP = 4;
 constexpr int64_t CV_MAX_OW = 0;
+constexpr double POS_GRID_COST = 1.0;
 #endif
 constexpr int CV_MW = CV_MV * VN;
 
-// t[j][..] (+)= sum_k w[k][..] * xp[pos[j] + offs[k]] for NP positions, one panel, kc taps.
-template <int NP>
+// Positions per micro-tile for a panel of MV vectors: NP x MV accumulators. Narrow panels
+// (the last one when M is not a multiple of CV_MW) take more positions per weight load,
+// within the registers (and the general registers holding each position's pointer).
+#if defined(PYINFER_ISA_AVX512)
+constexpr int cv_np_for(int mv) { return mv >= 4 ? 6 : 8; }
+#elif defined(PYINFER_ISA_AVX2)
+constexpr int cv_np_for(int mv) { return mv >= 2 ? 6 : 8; }
+#else
+constexpr int cv_np_for(int) { return 4; }
+#endif
+
+// t[j][..] (+)= sum_k w[k][..] * xp[pos[j] + offs[k]] for NP positions, one panel of MV
+// vectors (weight rows MV * VN floats apart), kc taps.
+template <int MV, int NP>
 void cv_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
               const float* w, float* t, int64_t ldt, bool first) {
   const float* b[NP];
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j) b[j] = xp + pos[j];
-  VecF acc[NP][CV_MV];
+  VecF acc[NP][MV];
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j)
 #pragma GCC unroll 4
-    for (int v = 0; v < CV_MV; ++v) acc[j][v] = first ? VecF::zero() : VecF::load(t + j * ldt + v * VN);
+    for (int v = 0; v < MV; ++v) acc[j][v] = first ? VecF::zero() : VecF::load(t + j * ldt + v * VN);
   for (int64_t k = 0; k < kc; ++k) {
     const int64_t o = offs[k];
-    VecF wv[CV_MV];
+    VecF wv[MV];
 #pragma GCC unroll 4
-    for (int v = 0; v < CV_MV; ++v) wv[v] = VecF::load(w + v * VN);
+    for (int v = 0; v < MV; ++v) wv[v] = VecF::load(w + v * VN);
 #pragma GCC unroll 8
     for (int j = 0; j < NP; ++j) {
       const VecF xv = VecF::set1(b[j][o]);
 #pragma GCC unroll 4
-      for (int v = 0; v < CV_MV; ++v) acc[j][v] = fmadd(xv, wv[v], acc[j][v]);
+      for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(xv, wv[v], acc[j][v]);
     }
-    w += CV_MW;
+    w += MV * VN;
   }
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j)
 #pragma GCC unroll 4
-    for (int v = 0; v < CV_MV; ++v) acc[j][v].store(t + j * ldt + v * VN);
+    for (int v = 0; v < MV; ++v) acc[j][v].store(t + j * ldt + v * VN);
 }
 
-template <int NP = CV_NP>
+template <int MV, int NP = cv_np_for(MV)>
 void cv_micro_n(int n, int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
                 const float* w, float* t, int64_t ldt, bool first) {
   if constexpr (NP > 1) {
-    if (n < NP) return cv_micro_n<NP - 1>(n, kc, offs, xp, pos, w, t, ldt, first);
+    if (n < NP) return cv_micro_n<MV, NP - 1>(n, kc, offs, xp, pos, w, t, ldt, first);
   }
-  cv_micro<NP>(kc, offs, xp, pos, w, t, ldt, first);
+  cv_micro<MV, NP>(kc, offs, xp, pos, w, t, ldt, first);
+}
+
+// One panel of MV vectors, taps [k0, k0 + kb): w its K block, all n positions in tiles of
+// balanced size (49 positions: 4 x 6 + 5 x 5, not 8 x 6 + 1: a one-position tile runs at a
+// sixth of the speed). Each position's sum is the same whatever its tile.
+template <int MV>
+void cv_panel(int64_t kb, const int32_t* offs, const float* xp, const int32_t* pos, int64_t n,
+              const float* w, float* t, int64_t ldt, bool first) {
+  constexpr int NP = cv_np_for(MV);
+  const int64_t tiles = (n + NP - 1) / NP;
+  for (int64_t ti = 0; ti < tiles; ++ti) {
+    const int64_t i = ti * n / tiles;
+    const int np = static_cast<int>((ti + 1) * n / tiles - i);
+    cv_micro_n<MV>(np, kb, offs, xp, pos + i, w, t + i * ldt, ldt, first);
+  }
 }
 
 void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, const int32_t* pos,
-                int64_t n, const float* wp, int64_t panels, float* t, int64_t ldt) {
-  // Tiles of balanced size (49 positions: 4 x 6 + 5 x 5, not 8 x 6 + 1: a one-position tile
-  // runs at a sixth of the speed). Each position's sum is the same whatever its tile.
-  const int64_t tiles = (n + CV_NP - 1) / CV_NP;
+                int64_t n, const float* wp, int64_t width, float* t, int64_t ldt) {
+  const int64_t panels = (width + CV_MW - 1) / CV_MW;
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kb = min64(kc, K - k0);
     for (int64_t p = 0; p < panels; ++p) {  // the panel's K block stays in L1 over the positions
-      const float* w = wp + p * K * CV_MW + k0 * CV_MW;
-      for (int64_t ti = 0; ti < tiles; ++ti) {
-        const int64_t i = ti * n / tiles;
-        const int np = static_cast<int>((ti + 1) * n / tiles - i);
-        cv_micro_n(np, kb, offs + k0, xp, pos + i, w, t + i * ldt + p * CV_MW, ldt, k0 == 0);
-      }
+      // Only the last panel may be narrower: whole vectors, its rows packed that wide.
+      const int mv = static_cast<int>((min64(CV_MW, width - p * CV_MW) + VN - 1) / VN);
+      const float* w = wp + p * K * CV_MW + k0 * mv * VN;
+      float* tp = t + p * CV_MW;
+      const bool first = k0 == 0;
+      if (mv == 1)
+        cv_panel<1>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+      else if (mv == 2 || CV_MV == 2)
+        cv_panel<CV_MV < 2 ? CV_MV : 2>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+      else if (mv == 3)
+        cv_panel<CV_MV < 3 ? CV_MV : 3>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+      else
+        cv_panel<CV_MV>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
     }
   }
 }
@@ -463,7 +498,7 @@ void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* d
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CV_MW, CV_NP, CV_MAX_OW, cv_compute, cv_store, gather_cols};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CV_MW, CV_NP, CV_MAX_OW, POS_GRID_COST, cv_compute, cv_store, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

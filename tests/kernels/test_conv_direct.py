@@ -119,6 +119,33 @@ def test_direct_conv_bit_identical_for_any_thread_count(isa, mode, rng, case):
         assert np.array_equal(one, kernels.conv(x, packed, b, pads=list(pads), group=group, num_threads=threads))
 
 
+# Output-channel counts that are not multiples of the cv kernel's 64-channel panel: its last
+# panel is narrowed to whole vectors (16 / 32 / 48 channels on AVX-512, any of 8 on AVX2).
+@pytest.mark.parametrize("hw", [7, 14, 28])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("m", [16, 32, 48, 96, 160])
+def test_direct_conv_narrow_last_panel(isa, mode, rng, m, k, hw):
+    c, p = 64, k // 2
+    pads = (p, p, p, p)
+    x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((m, c, k, k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    conv = ref_conv2d(x, w, b, pads)
+    residual = rng.standard_normal(conv.shape).astype(np.float32)
+    atol = ATOL * np.sqrt(c * k * k)
+    packed = kernels.ConvWeights(w)
+    # bias only, then bias + residual + Relu (the fused epilogue), at 1 and 3 threads
+    np.testing.assert_allclose(kernels.conv(x, packed, b, pads=list(pads)), conv, rtol=RTOL, atol=atol)
+    want = np.maximum(conv + residual, 0.0)
+    one = kernels.conv(x, packed, b, pads=list(pads), residual=residual, activation="relu", num_threads=1)
+    np.testing.assert_allclose(one, want, rtol=RTOL, atol=atol)
+    three = kernels.conv(x, packed, b, pads=list(pads), residual=residual, activation="relu", num_threads=3)
+    assert np.array_equal(one, three)
+    # no bias at all: the kernels' plain sums
+    np.testing.assert_allclose(kernels.conv(x, packed, None, pads=list(pads)), conv - b[None, :, None, None],
+                               rtol=RTOL, atol=atol)
+
+
 # (C, H, W, M, kernel, strides, pads [t, l, b, r], dilations, group)
 STRIDED = [
     (3, 23, 23, 64, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),      # ResNet stem, odd size
