@@ -16,6 +16,16 @@ else:
 
 import pyinfer  # noqa: E402
 
+try:  # CI (.ci/run sets CI=true) runs the same generated examples every time: a red CI must
+    # mean a change broke something, not that hypothesis drew a new case. Locally they vary.
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")
+except ImportError:
+    pass
+
 
 @pytest.fixture(params=pyinfer.cpu_info()["supported_isas"])
 def isa(request):

@@ -60,6 +60,31 @@ def run_kernel(cell, kw, **extra):
     return getattr(kernels, cell)(X, W, R, **args, **extra)
 
 
+def _nudged(kw, seed=0):
+    """kw with every float array moved by about one float32 rounding (relative 2^-23)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, v in kw.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            v = v.astype(np.float64) * (1 + rng.choice([-1.0, 1.0], size=v.shape) * 2.0 ** -23)
+        out[k] = v
+    return out
+
+
+def well_conditioned(cell, kw, ref_extra, want) -> bool:
+    """Whether the exact result stays within a quarter of the tolerance when the inputs move by
+    one float32 rounding. Random activation mixes can put a kink or threshold (ThresholdedRelu,
+    Relu, HardSigmoid) right where the sequence goes, or grow chaotically: there float32
+    rounding alone changes the answer by more than rtol, and no float32 kernel can be judged."""
+    with np.errstate(all="ignore"):
+        moved = reference(cell, **_nudged(kw), **ref_extra)
+    for a, b in zip(moved, want):
+        scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0
+        if not np.allclose(a, b, rtol=RTOL / 4, atol=ATOL * scale / 4):
+            return False
+    return True
+
+
 def check(cell, kw, bounded=False, **extra):
     """Kernel vs reference. bounded: skip (hypothesis.assume) cases whose values blow up, as
     unbounded gate functions (Relu, Affine...) can make them grow exponentially."""
@@ -68,6 +93,7 @@ def check(cell, kw, bounded=False, **extra):
         want = reference(cell, **kw, **ref_extra)
     if bounded:
         assume(all(np.all(np.abs(w) < 1e3) for w in want))
+        assume(well_conditioned(cell, kw, ref_extra, want))
     got = run_kernel(cell, kw, **extra)
     assert len(got) == len(want)
     for name, g, w in zip(["Y", "Y_h", "Y_c"], got, want):
