@@ -39,20 +39,7 @@ static inline VecF vlog1p_unit(VecF u) {
   const VecF sqrt2 = VecF::set1(1.41421356f);
   VecF e = vselect_gt(v, sqrt2, one, VecF::zero());
   VecF f = vselect_gt(v, sqrt2, v * VecF::set1(0.5f), v) - one;  // exact (Sterbenz)
-  VecF z = f * f;
-  VecF y = VecF::set1(7.0376836292E-2f);
-  y = fmadd(y, f, VecF::set1(-1.1514610310E-1f));
-  y = fmadd(y, f, VecF::set1(1.1676998740E-1f));
-  y = fmadd(y, f, VecF::set1(-1.2420140846E-1f));
-  y = fmadd(y, f, VecF::set1(1.4249322787E-1f));
-  y = fmadd(y, f, VecF::set1(-1.6668057665E-1f));
-  y = fmadd(y, f, VecF::set1(2.0000714765E-1f));
-  y = fmadd(y, f, VecF::set1(-2.4999993993E-1f));
-  y = fmadd(y, f, VecF::set1(3.3333331174E-1f));
-  y = y * f * z;
-  y = fmadd(e, VecF::set1(-2.12194440e-4f), y);
-  y = fmadd(z, VecF::set1(-0.5f), y);
-  VecF logv = fmadd(e, VecF::set1(0.693359375f), f + y);
+  VecF logv = vlog_reduced(f, e);
   VecF d = v - one;  // exact; 0 only when u is below half an ulp of 1
   VecF corrected = logv * (u / vmax(d, VecF::set1(1e-30f)));
   return vkeep_nan(u, vselect_gt(d, VecF::zero(), corrected, u));

@@ -189,5 +189,25 @@ static inline VecF vexp(VecF x) {
   return vkeep_nan(x, (p * vpow2i(n1)) * vpow2i(n2));
 }
 
+// log(2^e * (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1] and e an integer held as a float:
+// Cephes' logf polynomial with ln 2 split in two. The reduction to (f, e) is the caller's (a
+// general log splits the exponent; log1p on [0, 1] needs e in {0, 1} only).
+static inline VecF vlog_reduced(VecF f, VecF e) {
+  VecF z = f * f;
+  VecF y = VecF::set1(7.0376836292E-2f);
+  y = fmadd(y, f, VecF::set1(-1.1514610310E-1f));
+  y = fmadd(y, f, VecF::set1(1.1676998740E-1f));
+  y = fmadd(y, f, VecF::set1(-1.2420140846E-1f));
+  y = fmadd(y, f, VecF::set1(1.4249322787E-1f));
+  y = fmadd(y, f, VecF::set1(-1.6668057665E-1f));
+  y = fmadd(y, f, VecF::set1(2.0000714765E-1f));
+  y = fmadd(y, f, VecF::set1(-2.4999993993E-1f));
+  y = fmadd(y, f, VecF::set1(3.3333331174E-1f));
+  y = y * f * z;
+  y = fmadd(e, VecF::set1(-2.12194440e-4f), y);
+  y = fmadd(z, VecF::set1(-0.5f), y);
+  return fmadd(e, VecF::set1(0.693359375f), f + y);
+}
+
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -19,15 +19,7 @@ namespace PYINFER_ISA_NS {
 namespace {
 
 constexpr int VN = VecF::N;
-// Must match gemm_kernels_isa.cpp (the packed weights' panel height); conv.cpp checks it.
-#if defined(PYINFER_ISA_AVX512)
-constexpr int MR = 8, NVMAX = 3;
-#elif defined(PYINFER_ISA_AVX2)
-constexpr int MR = 6, NVMAX = 2;
-#else
-constexpr int MR = 4, NVMAX = 4;
-#endif
-constexpr int NR = NVMAX * VN;
+#include "gemm/gemm_tile.h"  // MR, NVMAX, NR: the packed weight panels' shape
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 

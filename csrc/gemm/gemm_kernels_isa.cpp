@@ -1,8 +1,8 @@
 // SIMD pieces of sgemm, written once with VecF and compiled per ISA tier (see
 // gemm_kernels.h for the packed layouts and common/simd.h for VecF).
 //
-// Micro-tile per tier (registers: MR*NVMAX accumulators + NVMAX loads of B + one broadcast of A):
-//   AVX-512: 8 x 48 (24 zmm accumulators)   AVX2: 6 x 16 (12 ymm)   scalar: 4 x 4
+// Micro-tile per tier (gemm/gemm_tile.h; registers: MR*NVMAX accumulators + NVMAX loads of B +
+// one broadcast of A): AVX-512 8 x 48, AVX2 6 x 16, scalar 4 x 4.
 #if !defined(PYINFER_ISA_AVX2) && !defined(PYINFER_ISA_AVX512)
 // Scalar tier: GCC 12's loop vectorizer turns micro<4, 2, ...>'s k loop (two B columns at a
 // row stride) into loads that run one row past the end of B (seen at -O2/-O3: a segfault
@@ -18,17 +18,12 @@ namespace PYINFER_ISA_NS {
 namespace {
 
 constexpr int VN = VecF::N;
+#include "gemm/gemm_tile.h"  // MR, NVMAX, NR
 #if defined(PYINFER_ISA_AVX512)
-constexpr int MR = 8, NVMAX = 3;
 constexpr int DOT_MAX_M = 3, DOT_N = 8;  // skinny_nt tile: rows of A x rows of B
-#elif defined(PYINFER_ISA_AVX2)
-constexpr int MR = 6, NVMAX = 2;
-constexpr int DOT_MAX_M = 2, DOT_N = 4;
 #else
-constexpr int MR = 4, NVMAX = 4;
 constexpr int DOT_MAX_M = 2, DOT_N = 4;
 #endif
-constexpr int NR = NVMAX * VN;
 constexpr int64_t KC = 256;
 constexpr int64_t MC = MR * (192 / MR);
 constexpr int64_t NC = NR * (4096 / NR);
