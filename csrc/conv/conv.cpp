@@ -739,6 +739,18 @@ PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float*
   return r;
 }
 
+// One work unit of the direct kernels, u in [0, images * groups * n_chunks * m_split): image n,
+// group gi (ng = n * group + gi), position chunk `chunk`, and output panels [mp0, mp1).
+struct DirectUnit {
+  int64_t n, gi, ng, chunk, mp0, mp1;
+};
+
+DirectUnit direct_unit(int64_t u, int64_t m_split, int64_t n_chunks, int64_t group, int64_t m_panels) {
+  const int64_t blk = u / m_split, ms = u % m_split;
+  const int64_t ng = blk / n_chunks;
+  return {ng / group, ng % group, ng, blk % n_chunks, ms * m_panels / m_split, (ms + 1) * m_panels / m_split};
+}
+
 void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights& pw,
                  const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
                  const ConvEpilogue* ep) {
@@ -773,10 +785,8 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
 
   parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
-      const int64_t blk = u / m_split, ms = u % m_split;
-      const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
-      const int64_t n = ng / g.group, gi = ng % g.group;
-      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
+      const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;
       if (mp0 == mp1) continue;
       const int64_t q0 = ch * chunk, q1 = std::min(Q, q0 + chunk);
       const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
@@ -868,10 +878,8 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
 
   parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
-      const int64_t blk = u / m_split, ms = u % m_split;
-      const int64_t ch = blk % n_chunks, ng = blk / n_chunks;
-      const int64_t n = ng / g.group, gi = ng % g.group;
-      const int64_t mp0 = ms * m_panels / m_split, mp1 = (ms + 1) * m_panels / m_split;
+      const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
+      const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;
       if (mp0 == mp1) continue;
       const int64_t p0 = ch * P / n_chunks, cols = (ch + 1) * P / n_chunks - p0;
       const int64_t m0 = mp0 * MW, rows = std::min(Mg, mp1 * MW) - m0;
