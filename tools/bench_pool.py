@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 # NumPy's OpenBLAS worker threads busy-wait after use; on a 2-core machine they steal time
 # from whichever engine runs next. Nothing timed here needs them.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
+
+import _layer_bench  # noqa: E402  (tools/ is the script's directory: on sys.path)
 
 # (label, op, input shape, attributes)
 LAYERS = [
@@ -54,20 +55,13 @@ def pool_model(op, shape, attrs):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--filter", default="", help="only layers whose label contains this")
+    _layer_bench.add_arguments(ap)
     args = ap.parse_args()
     from _checkout import use_checkout_if_built
     use_checkout_if_built()
-    import onnxruntime as ort
-
     import pyinfer
 
-    print(f"isa: {pyinfer._kernels.active_isa()}  (ms, median of {args.repeats} interleaved rounds; "
-          f"ratio = onnxruntime / pyinfer, > 1: pyinfer faster)")
-    print(f"| {'layer':32} | thr | pyinfer ms | ort ms | ratio | max abs diff |")
-    print(f"|{'-' * 34}|-----|------------|--------|-------|--------------|")
+    _layer_bench.print_header(pyinfer._kernels.active_isa(), args.repeats, 32)
     for label, op, shape, attrs in LAYERS:
         if args.filter not in label:
             continue
@@ -75,26 +69,8 @@ def main() -> None:
         x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
         inner = max(1, int(2e7 / x.size))  # calls per sample: ~>= 20 M input values
         for t in args.threads:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads, so.inter_op_num_threads = t, 1
-            ref = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-            ours = pyinfer.InferenceSession(model, num_threads=t)
-            y_ref = ref.run(None, {"x": x})[0]
-            y = ours.run(None, {"x": x})[0]
-            diff = float(np.max(np.abs(y - y_ref))) if y.shape == y_ref.shape else float("inf")
-            t_ours, t_ref = [], []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    ours.run(None, {"x": x})
-                t_ours.append((time.perf_counter() - t0) / inner)
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    ref.run(None, {"x": x})
-                t_ref.append((time.perf_counter() - t0) / inner)
-            mo, mr = float(np.median(t_ours)), float(np.median(t_ref))
-            print(f"| {label:32} | {t:3} | {mo * 1e3:10.3f} | {mr * 1e3:6.3f} | {mr / mo:5.2f} | {diff:12.1e} |",
-                  flush=True)
+            mine, theirs, diff = _layer_bench.time_layer(model, x, t, args.repeats, inner)
+            _layer_bench.print_row(label, 32, t, mine, theirs, diff)
 
 
 if __name__ == "__main__":
