@@ -149,11 +149,9 @@ made; convolutions with it run that tier's GEMM kernels.)doc")
             return py::capsule(static_cast<const void*>(p.w.get()), PYINFER_CONV_WEIGHTS_CAPSULE);
           },
           "The packed weights for pyinfer._runtime (valid while this object lives).")
-      .def_property_readonly("nbytes", [](const PyConvWeights& p) {
-        int64_t n = static_cast<int64_t>(p.w->raw.size() * sizeof(float));
-        for (const auto& m : p.w->groups) n += m.size_bytes();
-        return n;
-      });
+      .def_property_readonly("nbytes", [](const PyConvWeights& p) { return packed_conv_weight_bytes(*p.w); },
+                             "Bytes the packed weights hold now (one layout per layer, two for a "
+                             "layer whose calls alternate between the direct kernels).");
 
   m.def(
       "conv",

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "common/check.h"
@@ -800,40 +801,92 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
 }  // namespace
 
 // The weights in the cv kernel's layout (direct.h): per group, panels of mw output channels,
-// [panel][k][c]. Made from the packed-A panels on first use, once.
+// [panel][k][c], the last panel `last` channels wide (whole vectors). A layer holds one layout:
+// the packed-A panels from packing; when a call first needs the cv layout it is made from the
+// panels and the panels are freed; a later call that needs the panels again rebuilds them, and
+// from then on the layer keeps both (its calls alternate between kernels). Calls hold `mu`
+// shared while they read either layout; a switch holds it exclusively.
 struct ConvCvPanels {
-  std::once_flag once;
+  std::shared_mutex mu;
   float* data = nullptr;
-  int64_t group_floats = 0;
+  int64_t group_floats = 0, mw = 0, last = 0;
+  bool panels_released = false, keep_both = false;
   ~ConvCvPanels() { std::free(data); }
 };
 
 namespace {
 
-const float* cv_panels(const PackedConvWeights& pw, int64_t mw, int64_t vn) {
-  ConvCvPanels& cv = *pw.cv;
-  std::call_once(cv.once, [&] {
-    const PackedMatrix& a0 = pw.groups[0];
-    const int64_t Mg = a0.rows(), K = a0.cols(), mr = a0.kernels().mr, a_stride = a0.panel_stride();
-    const int64_t panels = ceil_div(Mg, mw);
-    // The last panel: the channels left, in whole vectors (direct.h cv_compute).
-    const int64_t last = ceil_div(Mg - (panels - 1) * mw, vn) * vn;
-    cv.group_floats = ((panels - 1) * mw + last) * K;
-    const size_t bytes = (static_cast<size_t>(cv.group_floats * pw.group) * sizeof(float) + 63) / 64 * 64;
-    cv.data = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!cv.data) throw std::bad_alloc();
-    for (int64_t gi = 0; gi < pw.group; ++gi) {
-      const float* a = pw.groups[gi].data();
-      float* out = cv.data + gi * cv.group_floats;
-      for (int64_t m = 0; m < (panels - 1) * mw + last; ++m) {
-        const int64_t width = m / mw < panels - 1 ? mw : last;  // the panel's row length
-        float* o = out + (m / mw) * mw * K + m % mw;
-        const float* src = a + (m / mr) * a_stride + m % mr;  // packed A: [panel][k][r]
-        for (int64_t k = 0; k < K; ++k) o[k * width] = m < Mg ? src[k * mr] : 0.f;
-      }
+// cv[gi][(m / mw) * mw * K + k * width + m % mw] <-> packed A[(m / mr) * stride + k * mr + m % mr],
+// width = mw except in the last panel; packed-A rows past Mg are zero.
+template <class Fn>
+void for_each_cv_entry(const PackedConvWeights& pw, const ConvCvPanels& cv, Fn&& fn) {
+  const PackedMatrix& a0 = pw.groups[0];
+  const int64_t Mg = a0.rows(), K = a0.cols(), mr = a0.kernels().mr, a_stride = a0.panel_stride();
+  const int64_t panels = ceil_div(Mg, cv.mw);
+  for (int64_t gi = 0; gi < pw.group; ++gi) {
+    for (int64_t m = 0; m < (panels - 1) * cv.mw + cv.last; ++m) {
+      const int64_t width = m / cv.mw < panels - 1 ? cv.mw : cv.last;
+      const int64_t o = gi * cv.group_floats + (m / cv.mw) * cv.mw * K + m % cv.mw;
+      const int64_t a = (m / mr) * a_stride + m % mr;
+      fn(gi, m < Mg, o, width, a, mr, K);
     }
+  }
+}
+
+void build_cv(const PackedConvWeights& pw, ConvCvPanels& cv, int64_t mw, int64_t vn) {
+  const PackedMatrix& a0 = pw.groups[0];
+  const int64_t Mg = a0.rows(), K = a0.cols();
+  const int64_t panels = ceil_div(Mg, mw);
+  cv.mw = mw;
+  cv.last = ceil_div(Mg - (panels - 1) * mw, vn) * vn;  // the channels left, in whole vectors
+  cv.group_floats = ((panels - 1) * mw + cv.last) * K;
+  const size_t bytes = (static_cast<size_t>(cv.group_floats * pw.group) * sizeof(float) + 63) / 64 * 64;
+  cv.data = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!cv.data) throw std::bad_alloc();
+  for_each_cv_entry(pw, cv, [&](int64_t gi, bool real, int64_t o, int64_t width, int64_t a, int64_t mr, int64_t K) {
+    const float* src = pw.groups[gi].data() + a;
+    float* dst = cv.data + o;
+    for (int64_t k = 0; k < K; ++k) dst[k * width] = real ? src[k * mr] : 0.f;
   });
-  return cv.data;
+}
+
+void rebuild_panels(const PackedConvWeights& pw, ConvCvPanels& cv) {
+  std::vector<float*> out(pw.group);
+  for (int64_t gi = 0; gi < pw.group; ++gi) {
+    PackedMatrix& a = const_cast<PackedMatrix&>(pw.groups[gi]);  // storage only, under the lock
+    out[gi] = a.reallocate_data();
+    std::memset(out[gi], 0, sizeof(float) * a.panel_stride() * ceil_div(a.rows(), a.kernels().mr));
+  }
+  for_each_cv_entry(pw, cv, [&](int64_t gi, bool real, int64_t o, int64_t width, int64_t a, int64_t mr, int64_t K) {
+    if (!real) return;
+    const float* src = cv.data + o;
+    float* dst = out[gi] + a;
+    for (int64_t k = 0; k < K; ++k) dst[k * mr] = src[k * width];
+  });
+}
+
+// The layout a call needs, held (shared) until the returned lock goes. With `own` false the
+// weights belong to this call alone (packed from raw weights for it): nothing is freed.
+std::shared_lock<std::shared_mutex> use_layout(const PackedConvWeights& pw, bool cv_layout, int64_t mw,
+                                               int64_t vn, bool own) {
+  ConvCvPanels& cv = *pw.cv;
+  for (;;) {
+    std::shared_lock<std::shared_mutex> reading(cv.mu);
+    if (cv_layout ? cv.data != nullptr : !cv.panels_released) return reading;
+    reading.unlock();
+    std::unique_lock<std::shared_mutex> switching(cv.mu);
+    if (cv_layout && !cv.data) {
+      build_cv(pw, cv, mw, vn);
+      if (own && !cv.keep_both) {
+        for (const PackedMatrix& a : pw.groups) const_cast<PackedMatrix&>(a).release_data();
+        cv.panels_released = true;
+      }
+    } else if (!cv_layout && cv.panels_released) {
+      rebuild_panels(pw, cv);
+      cv.panels_released = false;
+      cv.keep_both = true;
+    }
+  }
 }
 
 // Positions per work unit of the cv path (a multiple of its micro-tile), and its K block.
@@ -852,7 +905,7 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   const int64_t P = OH * OW, MW = dk.cv_mw, NP = dk.cv_np;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
-  const float* wcv = cv_panels(pw, MW, dk.vn);
+  const float* wcv = pw.cv->data;  // use_layout made it (conv_forward)
   const int64_t w_group = pw.cv->group_floats;
   const PaddedInput in = pad_input(g, pp, x, dk, threads);
   const int64_t K = static_cast<int64_t>(in.offs.size());
@@ -952,11 +1005,11 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     const PackedConvWeights& pw = packed ? *packed : local;
     const DirectConvKernels* dk = direct_kernels_for(pw.groups[0].kernels());
     const int mode = g_direct_mode.load(std::memory_order_relaxed);
-    if (mode != 2 && direct_fits(g, dk)) {
-      if (mode == 3 || (mode == 0 && cv_wins(g, *dk)))
-        return conv_direct_cv(g, x, pw, *dk, bias, y, num_threads, ep);
-      return conv_direct(g, x, pw, *dk, bias, y, num_threads, ep);
-    }
+    const bool direct = mode != 2 && direct_fits(g, dk);
+    const bool cv = direct && (mode == 3 || (mode == 0 && cv_wins(g, *dk)));
+    const auto layout = use_layout(pw, cv, cv ? dk->cv_mw : 0, cv ? dk->vn : 0, packed != nullptr);
+    if (cv) return conv_direct_cv(g, x, pw, *dk, bias, y, num_threads, ep);
+    if (direct) return conv_direct(g, x, pw, *dk, bias, y, num_threads, ep);
     return conv_packed_panels(g, x, pw, bias, y, num_threads, ep);
   }
   const int64_t kprod = product(g.kernel), K = Cg * kprod;
@@ -1005,6 +1058,15 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     std::vector<float> col(col_size);
     for (int64_t it = 0; it < items; ++it) run_item(it, col, threads);
   }
+}
+
+int64_t packed_conv_weight_bytes(const PackedConvWeights& pw) {
+  int64_t n = static_cast<int64_t>(pw.raw.size() * sizeof(float));
+  if (!pw.cv) return n;
+  std::shared_lock<std::shared_mutex> reading(pw.cv->mu);
+  for (const PackedMatrix& m : pw.groups) n += m.data() ? m.size_bytes() : 0;
+  if (pw.cv->data) n += pw.cv->group_floats * pw.group * static_cast<int64_t>(sizeof(float));
+  return n;
 }
 
 void set_conv_direct_mode(int mode) {

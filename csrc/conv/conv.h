@@ -62,6 +62,9 @@ struct PackedConvWeights {
 PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const float* w,
                                     int64_t group, int num_threads);
 
+// Bytes the packed weights hold now (the layouts that exist: see ConvCvPanels in conv.cpp).
+int64_t packed_conv_weight_bytes(const PackedConvWeights& pw);
+
 // What conv_forward applies while each output tile is hot: y = act(conv + bias + residual).
 // residual (may be null) has y's shape; act and its parameters as in gemm/epilogue.h.
 struct ConvEpilogue {

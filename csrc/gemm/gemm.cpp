@@ -244,6 +244,15 @@ PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, co
   });
 }
 
+float* PackedMatrix::reallocate_data() {
+  if (floats_ == 0) return nullptr;
+  const size_t bytes = (static_cast<size_t>(floats_) * sizeof(float) + 63) / 64 * 64;
+  float* out = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!out) throw std::bad_alloc();
+  data_.reset(out);
+  return out;
+}
+
 int64_t PackedMatrix::panel_stride() const {
   return (side_ == Side::B ? kernels_->nr : kernels_->mr) * (side_ == Side::B ? rows_ : cols_);
 }

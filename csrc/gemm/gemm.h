@@ -44,6 +44,13 @@ class PackedMatrix {
   const float* data() const { return data_.get(); }
   // Stride between consecutive panels (floats): panel width (mr or nr) x K.
   int64_t panel_stride() const;
+  // For an owner that holds the same values in another layout (conv's cv panels) and must not
+  // keep both: drop the packed floats (shape, kernels and panel_stride stay), and later get
+  // fresh storage of the same size to fill in the packed layout again. The owner excludes
+  // every reader while it does either.
+  void release_data() { data_.reset(); }
+  float* reallocate_data();
+  bool has_data() const { return floats_ == 0 || data_ != nullptr; }
 
  private:
   struct Free { void operator()(float* p) const; };

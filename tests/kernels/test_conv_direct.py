@@ -246,3 +246,55 @@ def test_direct_mode_switch_rejects_unknown_modes():
     # libstdc++ linked statically printed nothing (GCC 12) or crashed (GCC 13) here.
     with pytest.raises(pyinfer.KernelArgumentError, match="got 7$"):
         pyinfer._kernels._set_conv_direct_mode(7)
+
+
+@pytest.mark.parametrize("m", [64, 40])
+def test_one_weight_layout_until_a_layer_needs_both(isa, rng, m):
+    """Packed weights hold one layout: the channels kernel's replaces the panels when a call
+    first needs it; a later call on the other kernels rebuilds the panels (values unchanged) and
+    from then on the layer keeps both. Every call matches the reference on the way."""
+    w = rng.standard_normal((m, 48, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    pw = kernels.ConvWeights(w)
+    one_layout = pw.nbytes
+    try:
+        for step, (mode_name, hw) in enumerate([("channels", 7), ("channels", 9), ("positions", 12),
+                                                 ("im2col", 5), ("channels", 7)]):
+            pyinfer._kernels._set_conv_direct_mode({**MODES, "im2col": 2}[mode_name])
+            x = rng.standard_normal((2, 48, hw, hw)).astype(np.float32)
+            got = kernels.conv(x, pw, b, pads=[1, 1, 1, 1])
+            np.testing.assert_allclose(got, ref_conv2d(x, w, b, (1, 1, 1, 1)), rtol=RTOL, atol=ATOL * 10,
+                                       err_msg=f"step {step} ({mode_name})")
+            if step < 2:  # only the channels layout so far (the panels were freed)
+                assert pw.nbytes <= one_layout * 1.2, (step, pw.nbytes, one_layout)
+            else:  # the panels came back for the other kernels; both stay
+                assert pw.nbytes >= one_layout * 1.8, (step, pw.nbytes, one_layout)
+    finally:
+        pyinfer._kernels._set_conv_direct_mode(0)
+
+
+def test_layout_switch_under_concurrent_calls(rng):
+    """Calls on one ConvWeights from several threads, some needing the channels layout and some
+    the panels, while the first switch happens: every result right (no freed layout read)."""
+    import threading
+
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    pw = kernels.ConvWeights(w)
+    xs = {hw: rng.standard_normal((1, 32, hw, hw)).astype(np.float32) for hw in (7, 40)}
+    want = {hw: ref_conv2d(x, w, None, (1, 1, 1, 1)) for hw, x in xs.items()}
+    errors = []
+
+    def work(hw):
+        try:
+            for _ in range(20):
+                got = kernels.conv(xs[hw], pw, None, pads=[1, 1, 1, 1], num_threads=1)
+                np.testing.assert_allclose(got, want[hw], rtol=RTOL, atol=ATOL * 10)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(hw,)) for hw in (7, 40, 7, 40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
