@@ -740,6 +740,23 @@ PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float*
   return r;
 }
 
+// How the direct kernels split a convolution: `blocks` (image, group, position chunk) blocks,
+// each split over m_split output-panel ranges when the blocks alone give fewer than about 4
+// units per thread; threads only from about 1 MFLOP of work each, never more than the units.
+struct DirectSplit {
+  int64_t m_split, units;
+  int threads;
+};
+
+DirectSplit direct_split(int64_t blocks, int64_t m_panels, int threads, const ConvGeometry& g, int64_t P,
+                         int64_t K) {
+  const int64_t m_split =
+      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  return {m_split, blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split))};
+}
+
 // One work unit of the direct kernels, u in [0, images * groups * n_chunks * m_split): image n,
 // group gi (ng = n * group + gi), position chunk `chunk`, and output panels [mp0, mp1).
 struct DirectUnit {
@@ -776,15 +793,11 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
     n_chunks = std::max(n_chunks, std::min(ceil_div(Q, 4 * NR), ceil_div(4 * threads, groups * m_panels)));
   const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
   n_chunks = ceil_div(Q, chunk);
-  const int64_t blocks = groups * n_chunks;
-  const int64_t m_split =
-      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
-  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
-  const int use_threads =
-      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const DirectSplit split = direct_split(groups * n_chunks, m_panels, threads, g, P, K);
+  const int64_t m_split = split.m_split;
   const int64_t a_stride = pw.groups[0].panel_stride();
 
-  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(split.units, split.threads, 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
       const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;
@@ -922,14 +935,10 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   int64_t n_chunks = ceil_div(P, kCvChunk);
   if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
     n_chunks = std::max(n_chunks, std::min(P / (4 * NP), ceil_div(4 * threads, groups * m_panels)));
-  const int64_t blocks = groups * n_chunks;
-  const int64_t m_split =
-      threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
-  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
-  const int use_threads =
-      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const DirectSplit split = direct_split(groups * n_chunks, m_panels, threads, g, P, K);
+  const int64_t m_split = split.m_split;
 
-  parallel_dynamic(blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split)), 1, [&](int64_t b, int64_t e) {
+  parallel_dynamic(split.units, split.threads, 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
       const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;

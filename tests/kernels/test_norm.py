@@ -1,6 +1,7 @@
 """The lrn kernel and batch_norm with a fused activation, against plain float64 NumPy
-references written here."""
-import math
+references (LRN: tests/norm_reference.py; batch norm: written here)."""
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,18 +9,8 @@ import pytest
 import pyinfer
 from pyinfer import kernels as K
 
-
-def lrn_ref(x, size, alpha, beta, bias):
-    """ONNX LRN, one channel window at a time, in float64."""
-    xd = x.astype(np.float64)
-    c = x.shape[1]
-    before, after = (size - 1) // 2, math.ceil((size - 1) / 2)
-    y = np.empty_like(xd)
-    for ch in range(c):
-        lo, hi = max(0, ch - before), min(c - 1, ch + after)
-        square_sum = (xd[:, lo:hi + 1] ** 2).sum(axis=1)
-        y[:, ch] = xd[:, ch] / (bias + alpha / size * square_sum) ** beta
-    return y
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from norm_reference import lrn_ref  # noqa: E402
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7])

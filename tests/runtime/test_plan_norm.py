@@ -1,12 +1,17 @@
 """LRN and (Fused)BatchNormalization as native plan steps: the same outputs as the Python path
 and as float64 references."""
-import math
+import os
+import sys
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from norm_reference import lrn_ref  # noqa: E402
+
 
 F = TensorProto.FLOAT
 
@@ -21,17 +26,6 @@ def lrn_model(size, alpha, beta, bias, rank=4):
     g = helper.make_graph(nodes, "lrn", [helper.make_tensor_value_info("x", F, None)],
                           [helper.make_tensor_value_info("y", F, None)])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-
-
-def lrn_ref(x, size, alpha, beta, bias):
-    xd = x.astype(np.float64)
-    c = x.shape[1]
-    before, after = (size - 1) // 2, math.ceil((size - 1) / 2)
-    y = np.empty_like(xd)
-    for ch in range(c):
-        window = (xd[:, max(0, ch - before):min(c, ch + after + 1)] ** 2).sum(axis=1)
-        y[:, ch] = xd[:, ch] / (bias + alpha / size * window) ** beta
-    return y
 
 
 @pytest.mark.parametrize("size,alpha,beta,bias,shape", [
