@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _runtime as rt
 from .lowering import Alias, Concat, Extra, Meta, Native, lower
-from .memory_plan import Buffer, plan_offsets
+from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
 
@@ -207,7 +207,7 @@ class CompiledPlan:
     # --- run ----------------------------------------------------------------------------
     def _new_frame(self):
         frame = rt.Frame(self.n_slots)
-        arena = np.empty(self.memory.arena_bytes, np.uint8) if self.memory.arena_bytes else None
+        arena = aligned_empty(self.memory.arena_bytes) if self.memory.arena_bytes else None
         frame.arena = arena
         for n, k in self.kind.items():
             s = self.slot[n]

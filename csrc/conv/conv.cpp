@@ -792,7 +792,10 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
   if (threads > 1 && groups * n_chunks * m_panels < 4 * threads)
     n_chunks = std::max(n_chunks, std::min(ceil_div(Q, 4 * NR), ceil_div(4 * threads, groups * m_panels)));
   const int64_t chunk = ceil_div(ceil_div(Q, n_chunks), NR) * NR;
-  n_chunks = ceil_div(Q, chunk);
+  // A last chunk shorter than a strip joins the one before it (196 positions in chunks of 48:
+  // 48, 48, 48, 52 rather than 48, 48, 48, 48, 4 -- a 4-position chunk streams every weight
+  // panel for a quarter-vector of work).
+  n_chunks = std::max<int64_t>(1, Q / chunk + (Q % chunk >= NR ? 1 : 0));
   const DirectSplit split = direct_split(groups * n_chunks, m_panels, threads, g, P, K);
   const int64_t m_split = split.m_split;
   const int64_t a_stride = pw.groups[0].panel_stride();
@@ -802,7 +805,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
       const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
       const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;
       if (mp0 == mp1) continue;
-      const int64_t q0 = ch * chunk, q1 = std::min(Q, q0 + chunk);
+      const int64_t q0 = ch * chunk, q1 = ch == n_chunks - 1 ? Q : q0 + chunk;
       const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
       const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
       dk.compute(s, in.offs.data(), K, in.xp + ng * in.group_floats, pw.groups[gi].data(), a_stride, Mg, mp0,

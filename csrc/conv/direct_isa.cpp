@@ -84,6 +84,10 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int t
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = VecF::zero();
   for (int64_t k = 0; k < K; ++k) {
+    // Inside a model the weights come from DRAM (ResNet-50's exceed L3); the hardware
+    // prefetcher restarts at every panel. 64 taps ahead: ResNet-50's 14x14 1x1 layers
+    // 490 -> 425 us (onnxruntime 420), nothing slower when the weights are cached.
+    __builtin_prefetch(a + 64 * MR);
     const float* bk = b + offs[k];
     VecF bv[NV];
 #pragma GCC unroll 4
@@ -277,6 +281,9 @@ void cv_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* p
     for (int v = 0; v < MV; ++v) acc[j][v] = first ? VecF::zero() : VecF::load(t + j * ldt + v * VN);
   for (int64_t k = 0; k < kc; ++k) {
     const int64_t o = offs[k];
+    // The first tile of a panel's K block streams it from memory (see micro); 16 taps ahead.
+#pragma GCC unroll 4
+    for (int v = 0; v < MV; ++v) __builtin_prefetch(w + 16 * MV * VN + v * VN);
     VecF wv[MV];
 #pragma GCC unroll 4
     for (int v = 0; v < MV; ++v) wv[v] = VecF::load(w + v * VN);

@@ -62,3 +62,37 @@ def test_arena_plan_on_a_real_plan_keeps_values_apart(rng):
         sess.run(None, {"x": x})
     (plan,) = sess._executor.cached_plans()
     assert plan.memory.arena_bytes <= plan.memory.total_bytes
+
+
+def test_aligned_empty_starts_a_cache_line():
+    """NumPy puts large arrays 16 bytes past a page; the arena must start a cache line so
+    that every planned offset (a multiple of ALIGN) is one too."""
+    from pyinfer.memory_plan import aligned_empty
+
+    for nbytes in (1, 100, 4096, 10**6, 3 * 10**7 + 5):
+        a = aligned_empty(nbytes)
+        assert a.ctypes.data % ALIGN == 0
+        assert a.nbytes == nbytes and a.dtype == np.uint8
+        a[:] = 7  # the whole range is writable memory of its own
+        assert int(a[-1]) == 7
+
+
+def test_plan_arena_values_start_cache_lines(rng):
+    """Every intermediate tensor of a compiled plan starts on a cache line (the SIMD kernels'
+    loads and stores would straddle two lines otherwise)."""
+    import os
+    import sys
+
+    import pyinfer
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from helpers import conv_model
+
+    sess = pyinfer.InferenceSession(conv_model(rng), executor="plan")
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    for _ in range(2):  # the plan is compiled on the second call with a signature
+        sess.run(None, {"x": x})
+    (plan,) = sess._executor.cached_plans()
+    frame = plan._new_frame()
+    assert frame.arena is not None and frame.arena.ctypes.data % ALIGN == 0
+    assert all(off % ALIGN == 0 for off in plan.memory.offsets.values())
