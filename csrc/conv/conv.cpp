@@ -685,26 +685,34 @@ struct PaddedInput {
   std::vector<int32_t> offs;
 };
 
-PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float* x,
-                      const DirectConvKernels& dk, int threads) {
-  const int64_t nr = dk.nr;
-  const int64_t Cg = g.in_channels / g.group;
-  const int64_t plane = pp.Hs * pp.Ws, nph = pp.phases(), cstride = nph * plane;
-  const int64_t in_plane = pp.H * pp.W, ncols = static_cast<int64_t>(pp.cols.size());
-  const int64_t gfloats = direct_group_floats(g, pp, nr);
-  const int64_t groups = g.batch * g.group;
-  float* xp = pp.in_place ? nullptr : tls_direct.get(groups * gfloats);
-  PaddedInput r{pp.in_place ? x : xp, gfloats, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
+// Tap k = (c, kh, kw)'s offset from a position's first input: channels cstride floats
+// apart, each holding its stride phases `plane` floats apart (see PaddedPlane).
+std::vector<int32_t> tap_offsets(const PaddedPlane& pp, int64_t Cg, int64_t cstride, int64_t plane) {
+  const int64_t ncols = static_cast<int64_t>(pp.cols.size());
   auto index_of = [](const std::vector<int64_t>& v, int64_t f) {
     return static_cast<int64_t>(std::lower_bound(v.begin(), v.end(), f) - v.begin());
   };
+  std::vector<int32_t> offs(Cg * pp.KH * pp.KW);
   for (int64_t c = 0, k = 0; c < Cg; ++c)
     for (int64_t kh = 0; kh < pp.KH; ++kh)
       for (int64_t kw = 0; kw < pp.KW; ++kw, ++k) {
         const int64_t th = kh * pp.dh, tw = kw * pp.dw;
         const int64_t ph = index_of(pp.rows, th % pp.sh) * ncols + index_of(pp.cols, tw % pp.sw);
-        r.offs[k] = static_cast<int32_t>(c * cstride + ph * plane + th / pp.sh * pp.Ws + tw / pp.sw);
+        offs[k] = static_cast<int32_t>(c * cstride + ph * plane + th / pp.sh * pp.Ws + tw / pp.sw);
       }
+  return offs;
+}
+
+PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float* x,
+                      const DirectConvKernels& dk, int threads) {
+  const int64_t nr = dk.nr;
+  const int64_t Cg = g.in_channels / g.group;
+  const int64_t plane = pp.Hs * pp.Ws, nph = pp.phases(), cstride = nph * plane;
+  const int64_t in_plane = pp.H * pp.W;
+  const int64_t gfloats = direct_group_floats(g, pp, nr);
+  const int64_t groups = g.batch * g.group;
+  float* xp = pp.in_place ? nullptr : tls_direct.get(groups * gfloats);
+  PaddedInput r{pp.in_place ? x : xp, gfloats, tap_offsets(pp, Cg, cstride, plane)};
   if (pp.in_place) return r;
   // One unit per (image, group, channel); each group's slack is zeroed with its last
   // channel (stale floats there could be denormals: slow, though never stored).
@@ -738,6 +746,48 @@ PaddedInput pad_input(const ConvGeometry& g, const PaddedPlane& pp, const float*
     }
   });
   return r;
+}
+
+// --- Large stride-1 maps: padded row windows ----------------------------------------------
+//
+// A padded copy of a large input (VGG's 64 x 226 x 226 = 13 MB) falls out of the caches
+// between being written and being read: the copy alone cost about a third of the layer.
+// Above kWindowMinFloats per group, each work unit instead pads just the padded rows its
+// positions read (its chunk's rows plus the kernel's), channel after channel, into a
+// per-thread window that the kernel reads while it is still in L2; the rows shared by
+// neighbouring chunks are copied twice. The offsets are the window's (channel stride
+// wrows * Wp); positions and outputs are shifted by the window's first row.
+constexpr int64_t kWindowMinFloats = int64_t(1) << 18;  // 1 MiB
+constexpr int64_t kWindowBudget = int64_t(1) << 17;      // floats per window (512 KiB, in L2)
+
+thread_local ScratchBuffer tls_window;
+
+bool use_windows(const ConvGeometry& g, const PaddedPlane& pp) {
+  return !pp.in_place && pp.sh == 1 && pp.sw == 1 &&
+         g.in_channels / g.group * pp.Hp * pp.Wp >= kWindowMinFloats;
+}
+
+// Padded rows [r0, r0 + wrows) of every channel of one group (rows past Hp are left unset:
+// no position of the window's chunk reads them), channel stride wrows * Wp, plus nr floats of
+// slack after the last channel (a strip's whole vectors may read there; never stored).
+void pad_window(const PaddedPlane& pp, int64_t Cg, const float* x, int64_t r0, int64_t wrows,
+                int64_t nr, float* dst) {
+  const int64_t cstride = wrows * pp.Wp, r1 = std::min(pp.Hp, r0 + wrows);
+  for (int64_t c = 0; c < Cg; ++c) {
+    const float* src = x + c * pp.H * pp.W;
+    float* d = dst + c * cstride;
+    for (int64_t r = r0; r < r1; ++r, d += pp.Wp) {
+      const int64_t ir = r - pp.pt;
+      if (ir < 0 || ir >= pp.H) {
+        std::memset(d, 0, sizeof(float) * pp.Wp);
+        continue;
+      }
+      std::memset(d, 0, sizeof(float) * pp.pl);
+      std::memcpy(d + pp.pl, src + ir * pp.W, sizeof(float) * pp.W);
+      std::memset(d + pp.pl + pp.W, 0, sizeof(float) * pp.pr);
+    }
+  }
+  std::memset(dst + Cg * cstride, 0, sizeof(float) * nr);
 }
 
 // How the direct kernels split a convolution: `blocks` (image, group, position chunk) blocks,
@@ -779,11 +829,15 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
   const int64_t NR = dk.nr, MR = dk.mr;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
-  const PaddedInput in = pad_input(g, pp, x, dk, threads);
-  const int64_t K = static_cast<int64_t>(in.offs.size());
-
-  // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
-  const int64_t chunk_max = std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
+  const bool windows = use_windows(g, pp);
+  // Window mode: chunks of whole padded rows whose window fits kWindowBudget.
+  const int64_t reach = (pp.KH - 1) * pp.dh;  // padded rows a position reads below its own
+  const int64_t win_rows_max = std::max<int64_t>(1, kWindowBudget / (Cg * pp.Wp) - reach - 1);
+  const PaddedInput in = windows ? PaddedInput{nullptr, 0, {}} : pad_input(g, pp, x, dk, threads);
+  const int64_t chunk_max = windows
+      ? std::max(NR, win_rows_max * pp.Wp / NR * NR)
+      // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
+      : std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
   const int64_t m_panels = ceil_div(Mg, MR);
   // Many threads on a small batch: more, smaller position chunks until (image, group, chunk,
   // row panel) gives about 4 units per thread, each still a few strips long (the weights are
@@ -796,20 +850,36 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
   // 48, 48, 48, 52 rather than 48, 48, 48, 48, 4 -- a 4-position chunk streams every weight
   // panel for a quarter-vector of work).
   n_chunks = std::max<int64_t>(1, Q / chunk + (Q % chunk >= NR ? 1 : 0));
+  const int64_t a_stride = pw.groups[0].panel_stride();
+  // A window holds the rows of its chunk's positions plus the kernel's reach (the last chunk
+  // may be up to a strip longer than the others: one more row).
+  const int64_t wrows = ceil_div(chunk + NR, pp.Wp) + 1 + reach;
+  std::vector<int32_t> win_offs;
+  if (windows) win_offs = tap_offsets(pp, Cg, wrows * pp.Wp, 0);
+  const std::vector<int32_t>& offs = windows ? win_offs : in.offs;
+  const int64_t K = static_cast<int64_t>(offs.size());
   const DirectSplit split = direct_split(groups * n_chunks, m_panels, threads, g, P, K);
   const int64_t m_split = split.m_split;
-  const int64_t a_stride = pw.groups[0].panel_stride();
 
   parallel_dynamic(split.units, split.threads, 1, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const DirectUnit wu = direct_unit(u, m_split, n_chunks, g.group, m_panels);
       const int64_t ch = wu.chunk, ng = wu.ng, n = wu.n, gi = wu.gi, mp0 = wu.mp0, mp1 = wu.mp1;
       if (mp0 == mp1) continue;
-      const int64_t q0 = ch * chunk, q1 = ch == n_chunks - 1 ? Q : q0 + chunk;
-      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, 0, P);
+      int64_t q0 = ch * chunk, q1 = ch == n_chunks - 1 ? Q : q0 + chunk;
+      const float* xp = windows ? nullptr : in.xp + ng * in.group_floats;
+      int64_t r0 = 0;  // the window's first padded row (= output row: stride 1)
+      if (windows) {
+        r0 = q0 / pp.Wp;
+        float* w = tls_window.get(Cg * wrows * pp.Wp + NR);
+        pad_window(pp, Cg, x + ng * Cg * pp.H * pp.W, r0, wrows, NR, w);
+        xp = w;
+        q0 -= r0 * pp.Wp, q1 -= r0 * pp.Wp;
+      }
+      const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, r0 * s.OW, P);
       const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
-      dk.compute(s, in.offs.data(), K, in.xp + ng * in.group_floats, pw.groups[gi].data(), a_stride, Mg, mp0,
-                 mp1, q0, q1, y + (n * g.out_channels + gi * Mg) * P, post ? &epi : nullptr);
+      dk.compute(s, offs.data(), K, xp, pw.groups[gi].data(), a_stride, Mg, mp0, mp1, q0, q1,
+                 y + (n * g.out_channels + gi * Mg) * P + r0 * s.OW, post ? &epi : nullptr);
     }
   });
 }

@@ -298,3 +298,34 @@ def test_layout_switch_under_concurrent_calls(rng):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+# Stride-1 layers whose padded input per group exceeds conv.cpp's kWindowMinFloats (2^18):
+# the positions kernel pads row windows per work unit instead of the whole input.
+WINDOWED = [
+    (16, 130, 131, 9, (3, 3), (1, 1, 1, 1), (1, 1), 1),
+    (32, 120, 140, 20, (3, 3), (2, 0, 1, 2), (1, 1), 2),  # asymmetric pads, 16 channels per group
+    (12, 150, 149, 7, (5, 3), (4, 2, 4, 2), (2, 1), 1),  # dilated rows, a 5-row reach
+    (3, 400, 224, 17, (7, 7), (3, 3, 3, 3), (1, 1), 1),  # few channels: windows of many rows
+]
+
+
+@pytest.mark.parametrize("case", WINDOWED, ids=["16ch", "groups", "dilated", "3ch7x7"])
+def test_direct_conv_row_windows(isa, mode, rng, case):
+    c, h, w_, m, k, pads, dil, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    conv = ref_conv2d(x, w, b, pads, dilations=dil, group=group)
+    residual = rng.standard_normal(conv.shape).astype(np.float32)
+    want = np.maximum(conv + residual, 0.0)
+    packed = kernels.ConvWeights(w, group=group)
+    args = dict(pads=list(pads), dilations=list(dil), group=group)
+    atol = ATOL * np.sqrt(c // group * k[0] * k[1])
+    one = kernels.conv(x, packed, b, residual=residual, activation="relu", num_threads=1, **args)
+    np.testing.assert_allclose(one, want, rtol=RTOL, atol=atol)
+    for threads in (2, 3):  # any split gives the same bits
+        assert np.array_equal(one, kernels.conv(x, packed, b, residual=residual, activation="relu",
+                                                num_threads=threads, **args))
+    np.testing.assert_allclose(kernels.conv(x, w, None, **args), conv - b[None, :, None, None],
+                               rtol=RTOL, atol=atol)
