@@ -65,6 +65,12 @@ void skinny(const GemmKernels& kt, bool trans_a, bool trans_b, int64_t M, int64_
   if (!trans_b) {
     float* pa = tls_pack_a.get(M * K);
     kt.pack_a_skinny(trans_a, A, lda, M, K, pa);
+    if (M <= kSkinnyRowsMaxM) {  // B streamed row by row (an RNN step, a batch-1 MatMul)
+      parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
+        kt.skinny_rows(M, K, pa, B, ldb, C, ldc, b * step, std::min(N, e * step), alpha, beta, ep);
+      });
+      return;
+    }
     parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
       kt.skinny_nn(M, K, pa, B, ldb, 0, false, C, ldc, b * step, std::min(N, e * step), alpha,
                    beta, ep);

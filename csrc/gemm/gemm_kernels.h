@@ -50,12 +50,19 @@ struct GemmKernels {
   void (*skinny_nt)(int64_t m, int64_t k, const float* a, int64_t lda, const float* b,
                     int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha,
                     float beta, const Epilogue* ep);
+  //  skinny_rows: m <= kSkinnyRowsMaxM rows of pa (pack_a_skinny's layout) times B in place
+  //             (k x n, row stride ldb), B streamed row by row into an L1-resident C segment.
+  void (*skinny_rows)(int64_t m, int64_t k, const float* pa, const float* b, int64_t ldb,
+                      float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                      const Epilogue* ep);
   // Column granularity skinny_* calls should be split at (threads split on multiples).
   int skinny_n_step;
   // The epilogue alone on rows x cols of C whose top-left is (i0, j0) in its coordinates.
   void (*epilogue)(int64_t rows, int64_t cols, float* c, int64_t ldc, const Epilogue& ep,
                    int64_t i0, int64_t j0);
 };
+
+constexpr int64_t kSkinnyRowsMaxM = 4;
 
 PYINFER_DECLARE_ISA_TABLE(GemmKernels, gemm_kernels_table)
 

@@ -411,3 +411,24 @@ def test_gemm_and_matmul_ops_pack_constant_weights(rng):
     for op in ops:
         assert op._packed is not None
     assert ops[0]._bias is not None  # the constant C row became the fused bias
+
+
+# op(A) of 1..4 rows times an in-place row-major B (the RNN step, a batch-1 MatMul): B is
+# streamed row by row into C segments of 1024 columns (gemm_kernels_isa.cpp skinny_rows).
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("n,k", [(1, 9), (37, 3), (1024, 20), (2100, 13)])
+def test_gemm_skinny_rows(isa, rng, m, n, k):
+    a, b = operands(rng, m, n, k, False, False)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+        want = ref_gemm(a, b, c, alpha, beta, False, False)
+        ys = [kernels.gemm(a, b, c, alpha=alpha, beta=beta, num_threads=t) for t in (1, 2, 3)]
+        check(ys[0], want, k)
+        assert all(np.array_equal(ys[0], y) for y in ys[1:])  # any column split, same bits
+    # transposed A, B a row-strided view, a fused epilogue, NaN in C ignored with beta 0
+    wide = rng.standard_normal((k, n + 5)).astype(np.float32)
+    at = np.ascontiguousarray(a.T)
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = kernels.gemm(at, wide[:, :n], np.full((m, n), np.nan, np.float32), beta=0.0, trans_a=True,
+                       bias=bias, activation="relu")
+    check(got, np.maximum(ref_gemm(a, wide[:, :n], None, 1.0, 0.0, False, False) + bias, 0.0), k)
