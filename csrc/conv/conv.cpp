@@ -975,6 +975,18 @@ std::shared_lock<std::shared_mutex> use_layout(const PackedConvWeights& pw, bool
   }
 }
 
+// The input as it is (no padding): tap (c, kh, kw) at c * H * W + kh * dh * W + kw * dw from
+// an output position's first input (the cv kernel reads single floats, any stride).
+PaddedInput unpadded_taps(const ConvGeometry& g, const PaddedPlane& pp, const float* x) {
+  const int64_t Cg = g.in_channels / g.group;
+  PaddedInput r{x, Cg * pp.H * pp.W, std::vector<int32_t>(Cg * pp.KH * pp.KW)};
+  for (int64_t c = 0, k = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < pp.KH; ++kh)
+      for (int64_t kw = 0; kw < pp.KW; ++kw, ++k)
+        r.offs[k] = static_cast<int32_t>(c * pp.H * pp.W + kh * pp.dh * pp.W + kw * pp.dw);
+  return r;
+}
+
 // Positions per work unit of the cv path (a multiple of its micro-tile), and its K block.
 constexpr int64_t kCvChunk = 192;
 constexpr int64_t kCvKc = 128;
@@ -993,11 +1005,16 @@ void conv_direct_cv(const ConvGeometry& g, const float* x, const PackedConvWeigh
   const int threads = resolve_threads(num_threads);
   const float* wcv = pw.cv->data;  // use_layout made it (conv_forward)
   const int64_t w_group = pw.cv->group_floats;
-  const PaddedInput in = pad_input(g, pp, x, dk, threads);
+  // Without padding the kernel reads the input itself: it broadcasts one float per tap, so
+  // strided positions need no stride-phase copy (a 1x1 stride-2 downsampling layer spent a
+  // quarter of its time making one).
+  const bool unpadded = !pp.in_place && pp.pt == 0 && pp.pl == 0 && pp.pb == 0 && pp.pr == 0;
+  const PaddedInput in = unpadded ? unpadded_taps(g, pp, x) : pad_input(g, pp, x, dk, threads);
   const int64_t K = static_cast<int64_t>(in.offs.size());
   const int64_t kblocks = ceil_div(K, kCvKc), kc = ceil_div(K, kblocks);
-  std::vector<int32_t> pos(P);  // where each output position's taps start in a padded plane
-  for (int64_t p = 0; p < P; ++p) pos[p] = static_cast<int32_t>((p / OW) * pp.Ws + p % OW);
+  std::vector<int32_t> pos(P);  // where each output position's taps start in xp's planes
+  for (int64_t p = 0; p < P; ++p)
+    pos[p] = static_cast<int32_t>(unpadded ? (p / OW) * pp.sh * pp.W + p % OW * pp.sw : (p / OW) * pp.Ws + p % OW);
 
   // Position chunks of equal size (the kernel balances its tiles inside each). Many threads
   // on a small map (3x3 512 @7: 8 panels, one chunk): more chunks until there are about 4

@@ -165,6 +165,9 @@ STRIDED = [
     (12, 15, 15, 18, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 3),    # groups
     (66, 9, 9, 132, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),     # groups, deep
     (5, 3, 3, 8, (5, 5), (4, 4), (2, 2, 2, 2), (1, 1), 1),        # a single output row/column
+    # no padding: the channels kernel reads the input in place at any stride / dilation
+    (16, 19, 23, 20, (3, 2), (2, 3), (0, 0, 0, 0), (2, 1), 2),    # strided, dilated, groups
+    (70, 9, 10, 66, (1, 1), (2, 1), (0, 0, 0, 0), (1, 1), 1),     # 1x1 with row stride only
 ]
 
 
