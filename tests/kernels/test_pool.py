@@ -372,3 +372,18 @@ def test_huge_pads_and_strides_stay_correct(isa):
     np.testing.assert_allclose(y, ref_pool(x, "avg", [3], [(1 << 27) + 1], [1, 0], [1], False, count_include_pad=True)[0])
     y = kernels.max_pool(x, [1], strides=[3], pads=[0, 70], ceil_mode=True)
     np.testing.assert_array_equal(y, ref_pool(x, "max", [1], [3], [0, 70], [1], True)[0])
+
+
+# 2x2 stride-2 max windows without padding take a path of their own (no row buffer): odd
+# sizes (the last input row / column unused), widths around the vector length, NaN anywhere.
+@pytest.mark.parametrize("shape", [(2, 3, 9, 35), (1, 4, 64, 64), (1, 2, 6, 66), (3, 1, 5, 3), (1, 1, 2, 2),
+                                   (2, 2, 4, 1024)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_max_2x2_stride2(isa, rng, shape, threads):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[rng.choice(x.size, size=max(1, x.size // 50), replace=False)] = np.nan
+    n, c, h, w = shape
+    ho, wo = h // 2, w // 2
+    want = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2).max(axis=(3, 5))  # NaN propagates
+    got = kernels.max_pool(x, [2, 2], strides=[2, 2], num_threads=threads)
+    np.testing.assert_array_equal(got, want)
