@@ -824,8 +824,14 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
                  const ConvEpilogue* ep) {
   const PaddedPlane pp = padded_plane(g);
   const int64_t Cg = g.in_channels / g.group, Mg = g.out_channels / g.group;
-  const DirectConvShape s{Cg, pp.Ws, pp.Hs * pp.Ws, pp.OH, pp.OW};
-  const int64_t P = s.OH * s.OW, Q = (s.OH - 1) * pp.Ws + s.OW;  // Q: phase-grid positions
+  DirectConvShape s{Cg, pp.Ws, pp.Hs * pp.Ws, pp.OH, pp.OW};
+  // Output rows of whole vectors: the kernel walks output positions, each vector in one row
+  // (direct.h), instead of the padded grid with its extra columns and row-straddling strips
+  // (the stems: 112 / 224 wide; CIFAR's 32 / 16). Stems 5-10% faster, CIFAR's K = 27 layer ~25%.
+  s.rows = !pp.in_place && pp.OW % dk.vn == 0;
+  const int64_t P = s.OH * s.OW;
+  const int64_t Q = s.rows ? P : (s.OH - 1) * pp.Ws + s.OW;  // positions the kernel walks
+  const int64_t row_len = s.rows ? s.OW : pp.Wp;              // of them per output row
   const int64_t NR = dk.nr, MR = dk.mr;
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
@@ -835,7 +841,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
   const int64_t win_rows_max = std::max<int64_t>(1, kWindowBudget / (Cg * pp.Wp) - reach - 1);
   const PaddedInput in = windows ? PaddedInput{nullptr, 0, {}} : pad_input(g, pp, x, dk, threads);
   const int64_t chunk_max = windows
-      ? std::max(NR, win_rows_max * pp.Wp / NR * NR)
+      ? std::max(NR, win_rows_max * row_len / NR * NR)
       // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
       : std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
   const int64_t m_panels = ceil_div(Mg, MR);
@@ -853,7 +859,7 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
   const int64_t a_stride = pw.groups[0].panel_stride();
   // A window holds the rows of its chunk's positions plus the kernel's reach (the last chunk
   // may be up to a strip longer than the others: one more row).
-  const int64_t wrows = ceil_div(chunk + NR, pp.Wp) + 1 + reach;
+  const int64_t wrows = ceil_div(chunk + NR, row_len) + 1 + reach;
   std::vector<int32_t> win_offs;
   if (windows) win_offs = tap_offsets(pp, Cg, wrows * pp.Wp, 0);
   const std::vector<int32_t>& offs = windows ? win_offs : in.offs;
@@ -870,11 +876,11 @@ void conv_direct(const ConvGeometry& g, const float* x, const PackedConvWeights&
       const float* xp = windows ? nullptr : in.xp + ng * in.group_floats;
       int64_t r0 = 0;  // the window's first padded row (= output row: stride 1)
       if (windows) {
-        r0 = q0 / pp.Wp;
+        r0 = q0 / row_len;
         float* w = tls_window.get(Cg * wrows * pp.Wp + NR);
         pad_window(pp, Cg, x + ng * Cg * pp.H * pp.W, r0, wrows, NR, w);
         xp = w;
-        q0 -= r0 * pp.Wp, q1 -= r0 * pp.Wp;
+        q0 -= r0 * row_len, q1 -= r0 * row_len;
       }
       const Epilogue epi = block_epilogue(g, bias, ep, n, gi * Mg, r0 * s.OW, P);
       const bool post = epi.row_bias || epi.residual || epi.act != Act::None;

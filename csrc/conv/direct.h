@@ -25,6 +25,11 @@ struct DirectConvShape {
   int64_t C;          // input channels of the group
   int64_t Wp, plane;  // padded row width; floats per padded channel plane (Hp * Wp)
   int64_t OH, OW;     // output plane
+  // Row vectors (OW a multiple of the vector width): positions are output positions
+  // p = oh * OW + ow instead of padded-grid ones, and a strip's vectors each lie in one output
+  // row (a strip may span rows): no grid column is computed and every strip is stored
+  // straight from registers. compute's q0, q1 are then output positions.
+  bool rows = false;
 };
 
 struct DirectConvKernels {
@@ -34,7 +39,8 @@ struct DirectConvKernels {
   int mr, nr;  // panel height of the weights it reads; positions per micro-tile
   int vn;      // floats per vector
   // For output rows of the m-panels [mp0, mp1) (rows past Mg are dropped) and padded-grid
-  // positions [q0, q1) (q0 a multiple of nr, q1 <= (OH - 1) * Wp + OW):
+  // positions [q0, q1) (q0 a multiple of nr, q1 <= (OH - 1) * Wp + OW; with s.rows output
+  // positions, q1 <= OH * OW):
   //   y[m, oh * OW + ow] = sum_k pa[m][k] * xp[offs[k] + q]  (then the epilogue, if any)
   // offs[k]: tap k's offset in xp (K = offs' length, the packed panels' depth). Reads xp[offs[k] + q]
   // for q in [q0, q1) only (a strip's partial last vector is loaded masked), so xp may be

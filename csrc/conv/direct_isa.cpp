@@ -73,11 +73,16 @@ struct RowSink {
   }
 };
 
-// acc[i][v] = sum_k a[k*MR + i] * b[offs[k] + v*VN ..] for i < MR, v < NV, then to the sink.
+// acc[i][v] = sum_k a[k*MR + i] * b[offs[k] + dq[v] ..] for i < MR, v < NV, then to the sink;
+// dq[v] = v*VN (consecutive vectors) unless ROWS (row vectors: each vector's own offset).
 // TAIL: the last vector loads only its first `tail` lanes (the rest are zero): an input read
 // in place (1x1 stride 1, conv.cpp) ends exactly at the last position.
-template <int NV, bool TAIL, class Sink>
-void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int tail, const Sink& sink) {
+template <int NV, bool TAIL, bool ROWS = false, class Sink>
+void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int tail, const Sink& sink,
+           const int64_t* dq = nullptr) {
+  int64_t d[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) d[v] = ROWS ? dq[v] : v * VN;
   VecF acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -92,7 +97,7 @@ void micro(int64_t K, const float* a, const float* b, const int32_t* offs, int t
     VecF bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
-      bv[v] = TAIL && v == NV - 1 ? VecF::load_partial(bk + v * VN, tail) : VecF::load(bk + v * VN);
+      bv[v] = TAIL && v == NV - 1 ? VecF::load_partial(bk + d[v], tail) : VecF::load(bk + d[v]);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const VecF av = VecF::set1(a[i]);
@@ -174,6 +179,23 @@ void store_tile_t(const DirectConvShape& s, const float* tile, int64_t rows, int
 using StoreTile = void (*)(const DirectConvShape&, const float*, int64_t, int64_t, int64_t, float*,
                            int64_t, int64_t, const Epilogue*);
 
+// Accumulators to the stack tile, then store() copies it into y with the epilogue (the
+// activations without a RowSink of their own).
+struct FlushSink {
+  const DirectConvShape* s;
+  StoreTile store;
+  float* tile;
+  int64_t rows, q, cols;
+  float* y;
+  int64_t P, m0;
+  const Epilogue* ep;
+  template <int NV>
+  void put(VecF (&acc)[MR][NV]) const {
+    TileSink{tile}.template put<NV>(acc);
+    store(*s, tile, rows, q, cols, y, P, m0, ep);
+  }
+};
+
 StoreTile store_tile_for(const Epilogue* ep) {
   switch (ep ? ep->act : Act::None) {
     case Act::None: return store_tile_t<Act::None>;
@@ -190,10 +212,47 @@ StoreTile store_tile_for(const Epilogue* ep) {
   return store_tile_t<Act::None>;
 }
 
+// Row vectors (DirectConvShape::rows): output positions [p0, p1) in strips of whole vectors,
+// each vector read from its own padded-grid offset; the strip's outputs are contiguous in y.
+template <class Sink, int NV = NVMAX>
+void micro_row_vectors(int64_t cols, int64_t K, const float* a, const float* b, const int32_t* offs,
+                       const int64_t* dq, const Sink& sink) {
+  if constexpr (NV > 1) {
+    if (cols / VN < NV) return micro_row_vectors<Sink, NV - 1>(cols, K, a, b, offs, dq, sink);
+  }
+  micro<NV, false, true>(K, a, b, offs, VN, sink, dq);
+}
+
+template <class MakeSink>
+void compute_rows(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
+                  const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1, int64_t p0,
+                  int64_t p1, const MakeSink& sink_for) {
+  auto grid = [&](int64_t p) { return (p / s.OW) * s.Wp + p % s.OW; };
+  for (int64_t mp = mp0; mp < mp1; ++mp) {
+    const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
+    const float* a = pa + mp * a_stride;
+    for (int64_t p = p0, cols; p < p1; p += cols) {
+      cols = strip_cols(p1 - p);  // whole vectors, as p1 - p0 is
+      const int64_t q = grid(p);
+      int64_t dq[NVMAX];
+#pragma GCC unroll 4
+      for (int v = 0; v < NVMAX; ++v) dq[v] = grid(p + min64(v * VN, cols - VN)) - q;
+      micro_row_vectors(cols, K, a, xp + q, offs, dq, sink_for(m0, rows, p, cols));
+    }
+  }
+}
+
 template <Act A>
 void compute_t(const DirectConvShape& s, const int32_t* offs, int64_t K, const float* xp,
                const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1, int64_t q0,
                int64_t q1, float* y, const Epilogue* ep) {
+  if (s.rows) {
+    const int64_t P = s.OH * s.OW;
+    return compute_rows(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1,
+                        [&](int64_t m0, int64_t rows, int64_t p, int64_t cols) {
+                          return RowSink<A>{y + m0 * P + p, P, rows, cols, ep, m0, p};
+                        });
+  }
   alignas(64) float tile[MR * NR];
   const TileSink to_tile{tile};
   const int64_t P = s.OH * s.OW;
@@ -228,6 +287,14 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
   const TileSink to_tile{tile};
   const StoreTile store_tile = store_tile_for(ep);
   const int64_t P = s.OH * s.OW;
+  if (s.rows) {  // a strip's outputs are contiguous: stored as a stretch of one long row
+    DirectConvShape flat = s;
+    flat.Wp = flat.OW = P, flat.OH = 1;
+    return compute_rows(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1,
+                        [&](int64_t m0, int64_t rows, int64_t p, int64_t cols) {
+                          return FlushSink{&flat, store_tile, tile, rows, p, cols, y, P, m0, ep};
+                        });
+  }
   for (int64_t mp = mp0; mp < mp1; ++mp) {
     const int64_t m0 = mp * MR, rows = min64(MR, Mg - m0);
     const float* a = pa + mp * a_stride;

@@ -310,10 +310,11 @@ WINDOWED = [
     (32, 120, 140, 20, (3, 3), (2, 0, 1, 2), (1, 1), 2),  # asymmetric pads, 16 channels per group
     (12, 150, 149, 7, (5, 3), (4, 2, 4, 2), (2, 1), 1),  # dilated rows, a 5-row reach
     (3, 400, 224, 17, (7, 7), (3, 3, 3, 3), (1, 1), 1),  # few channels: windows of many rows
+    (16, 130, 128, 9, (3, 3), (1, 1, 1, 1), (1, 1), 1),  # rows of whole vectors (any tier)
 ]
 
 
-@pytest.mark.parametrize("case", WINDOWED, ids=["16ch", "groups", "dilated", "3ch7x7"])
+@pytest.mark.parametrize("case", WINDOWED, ids=["16ch", "groups", "dilated", "3ch7x7", "rowvec"])
 def test_direct_conv_row_windows(isa, mode, rng, case):
     c, h, w_, m, k, pads, dil, group = case
     x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
@@ -332,3 +333,35 @@ def test_direct_conv_row_windows(isa, mode, rng, case):
                                                 num_threads=threads, **args))
     np.testing.assert_allclose(kernels.conv(x, w, None, **args), conv - b[None, :, None, None],
                                rtol=RTOL, atol=atol)
+
+
+# Output rows of whole vectors (OW a multiple of 16: every tier's vector width divides it): the
+# positions kernel walks output positions, a strip's vectors each in one row, possibly
+# several rows per strip (direct.h, DirectConvShape::rows).
+ROW_VECTORS = [
+    (3, 32, 32, 32, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),     # CIFAR conv1: K = 27
+    (8, 16, 16, 20, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),     # 16 wide: 3 rows per strip
+    (3, 64, 95, 24, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),     # a stem: stride 2, 48 wide
+    (5, 9, 34, 11, (3, 5), (1, 1), (1, 2, 1, 4), (1, 2), 1),      # dilated, asymmetric pads: 32 wide
+    (12, 6, 64, 18, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1), 3),     # groups, column stride 2: 32 wide
+]
+
+
+@pytest.mark.parametrize("case", ROW_VECTORS, ids=["cifar", "16wide", "stem", "dilated", "groups"])
+@pytest.mark.parametrize("epilogue", ["relu", "sigmoid"])
+def test_direct_conv_row_vectors(isa, mode, rng, case, epilogue):
+    c, h, w_, m, k, strides, pads, dil, group = case
+    x = rng.standard_normal((2, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, *k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    conv = ref_conv2d(x, w, b, pads, dilations=dil, group=group, strides=strides)
+    residual = rng.standard_normal(conv.shape).astype(np.float32)
+    kwargs, act = EPILOGUES[epilogue]
+    want = act(conv + residual)
+    packed = kernels.ConvWeights(w, group=group)
+    args = dict(pads=list(pads), strides=list(strides), dilations=list(dil), group=group, residual=residual,
+                **kwargs)
+    atol = ATOL * np.sqrt(c // group * k[0] * k[1])
+    one = kernels.conv(x, packed, b, num_threads=1, **args)
+    np.testing.assert_allclose(one, want, rtol=RTOL, atol=atol)
+    assert np.array_equal(one, kernels.conv(x, packed, b, num_threads=3, **args))
