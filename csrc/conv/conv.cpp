@@ -670,6 +670,9 @@ bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   if (K < kCvMinK || dk.cv_max_ow == 0) return false;
   const int64_t M = g.out_channels / g.group, VN = dk.vn;
   const PaddedPlane pp = padded_plane(g);
+  // Output rows of whole vectors: the positions kernel wastes no lane there (measured: 3x3
+  // layers at 16 and 32 wide 5-13% faster than cv).
+  if (!pp.in_place && pp.OW % VN == 0) return false;
   const int64_t P = pp.OH * pp.OW, Q = (pp.OH - 1) * pp.Ws + pp.OW;
   double pos_waste = double(ceil_div(Q, VN) * VN) / double(P);
   if (!pp.in_place && pp.OW <= dk.cv_max_ow) pos_waste *= dk.pos_grid_cost;
