@@ -47,11 +47,13 @@ int threads_for(int num_threads, int64_t units, int64_t elements) {
 
 // The in-order combination of one long row's chunk results (max / min: NaN propagates).
 float combine_partials(ReduceKind kind, const float* p, int64_t n, int64_t r) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
   float a = p[0];
   for (int64_t i = 1; i < n; ++i) {
     const float v = p[i];
-    if (kind == ReduceKind::Max) a = (std::isnan(a) || std::isnan(v)) ? std::numeric_limits<float>::quiet_NaN() : std::max(a, v);
-    else if (kind == ReduceKind::Min) a = (std::isnan(a) || std::isnan(v)) ? std::numeric_limits<float>::quiet_NaN() : std::min(a, v);
+    const bool either_nan = std::isnan(a) || std::isnan(v);
+    if (kind == ReduceKind::Max) a = either_nan ? nan : std::max(a, v);
+    else if (kind == ReduceKind::Min) a = either_nan ? nan : std::min(a, v);
     else a += v;
   }
   return kind == ReduceKind::Mean ? a / static_cast<float>(r) : a;
