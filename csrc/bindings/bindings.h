@@ -11,4 +11,5 @@ void bind_activation(pybind11::module_& m);
 void bind_elementwise(pybind11::module_& m);
 void bind_rnn(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
+void bind_reduce(pybind11::module_& m);
 }  // namespace pyinfer

@@ -51,6 +51,7 @@ PYBIND11_MODULE(_kernels, m) {
   pyinfer::bind_elementwise(m);
   pyinfer::bind_rnn(m);
   pyinfer::bind_norm(m);
+  pyinfer::bind_reduce(m);
 
   // The C ABI table for pyinfer._runtime (the compiled-plan loop, Cython): same kernels, same
   // SIMD tier and thread pool as this module. See csrc/capi/pyinfer_capi.h.

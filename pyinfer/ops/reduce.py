@@ -1,4 +1,7 @@
-"""Reduce* operators (NumPy; results keep the input dtype, as ONNX specifies).
+"""Reduce* operators (results keep the input dtype, as ONNX specifies).
+
+float32 ReduceMax / ReduceMin / ReduceSum / ReduceMean over one consecutive run of axes (and a
+non-empty input) run the C++ reduce kernel; everything else is NumPy.
 
 Axes come from the `axes` attribute before ReduceSum-13 / the others' version 18, and from the
 optional second input after. No axes: reduce everything, unless noop_with_empty_axes=1, which
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
+from ..errors import KernelArgumentError
 from ..registry import register
 from .base import Op, normalize_axis
 
@@ -25,21 +30,37 @@ def _extreme(dtype, largest: bool):
 
 class _Reduce(Op):
     axes_input_since = 18  # ReduceSum: 13
+    kernel_kind = None  # 'max' / 'min' / 'sum' / 'mean': float32 inputs go to kernels.reduce
 
     def setup(self):
         self.keepdims = bool(self.attr("keepdims", 1))
         self.noop = bool(self.attr("noop_with_empty_axes", 0))
         self.axes_from_input = self.version >= self.axes_input_since
-        self.attr_axes = None if self.axes_from_input else self.attr("axes", None)
+        # Axes known now are parsed once: the attribute, or a constant axes input (used while
+        # run() gets that very array: a feed may override an initializer).
+        if self.axes_from_input:
+            self.const_axes = self.const_input(1)
+            self.fixed_axes = None if self.const_axes is None else _axes_list(self.const_axes)
+        else:
+            self.const_axes = None
+            self.fixed_axes = self.attr("axes", None)
+            self.fixed_axes = None if self.fixed_axes is None else [int(a) for a in self.fixed_axes]
 
     def run(self, x, axes=None):
-        if self.axes_from_input:
-            axes = None if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)]
-        else:
-            axes = self.attr_axes
+        if not self.axes_from_input or (axes is self.const_axes and axes is not None):
+            axes = self.fixed_axes
+        elif axes is not None:
+            axes = _axes_list(axes)
         if not axes:
             if self.noop:
                 return (x.copy(),)
+            axes = None
+        if self.kernel_kind is not None and x.dtype == np.float32 and x.size:
+            try:
+                return (kernels.reduce(x, axes, self.kernel_kind, self.keepdims, self.num_threads),)
+            except KernelArgumentError:
+                pass  # axes not one consecutive run, or invalid: NumPy below does it / reports it
+        if axes is None:
             axes = range(x.ndim)
         axes = tuple(sorted({normalize_axis(a, x.ndim, self) for a in axes}))
         with np.errstate(all="ignore"):
@@ -51,6 +72,10 @@ class _Reduce(Op):
 
     def _sum(self, x, axes, dtype=None):
         return np.sum(x, axis=axes, keepdims=self.keepdims, dtype=dtype or _acc_dtype(x.dtype))
+
+
+def _axes_list(axes):
+    return [int(a) for a in np.asarray(axes).reshape(-1)]
 
 
 def _acc_dtype(dtype):
@@ -68,6 +93,7 @@ def _float(x):
 
 @register("ReduceSum", 1, 11, 13)
 class ReduceSum(_Reduce):
+    kernel_kind = "sum"
     axes_input_since = 13
 
     def reduce(self, x, axes):
@@ -76,6 +102,7 @@ class ReduceSum(_Reduce):
 
 @register("ReduceMean", 1, 11, 13, 18)
 class ReduceMean(_Reduce):
+    kernel_kind = "mean"
     def reduce(self, x, axes):
         count = int(np.prod([x.shape[a] for a in axes]))
         total = self._sum(_float(x), axes)
@@ -84,6 +111,7 @@ class ReduceMean(_Reduce):
 
 @register("ReduceMax", 1, 11, 12, 13, 18, 20)
 class ReduceMax(_Reduce):
+    kernel_kind = "max"
     def reduce(self, x, axes):
         return np.max(x, axis=axes, keepdims=self.keepdims, initial=_extreme(x.dtype, False)) if x.size == 0 \
             else np.max(x, axis=axes, keepdims=self.keepdims)
@@ -91,6 +119,7 @@ class ReduceMax(_Reduce):
 
 @register("ReduceMin", 1, 11, 12, 13, 18, 20)
 class ReduceMin(_Reduce):
+    kernel_kind = "min"
     def reduce(self, x, axes):
         return np.min(x, axis=axes, keepdims=self.keepdims, initial=_extreme(x.dtype, True)) if x.size == 0 \
             else np.min(x, axis=axes, keepdims=self.keepdims)

@@ -1,0 +1,64 @@
+// Python bindings of the reduction family (public API: pyinfer.kernels.reduce).
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings/array.h"
+#include "common/check.h"
+#include "reduce/reduce.h"
+
+namespace py = pybind11;
+
+namespace pyinfer {
+namespace {
+
+// None -> every axis; an int -> that axis; a sequence of ints (not a str) -> those axes.
+std::vector<int64_t> parse_axes(const py::handle& obj, bool* all_axes) {
+  std::vector<int64_t> axes;
+  *all_axes = obj.is_none();
+  if (*all_axes) return axes;
+  if (py::isinstance<py::int_>(obj)) return {obj.cast<int64_t>()};
+  PYINFER_CHECK(py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj),
+                "reduce: axes must be None, an int or a sequence of ints, got " << Py_TYPE(obj.ptr())->tp_name);
+  for (auto item : obj) {
+    PYINFER_CHECK(py::isinstance<py::int_>(item) || py::hasattr(item, "__index__"),
+                  "reduce: axes must be ints, got " << Py_TYPE(item.ptr())->tp_name);
+    axes.push_back(py::reinterpret_steal<py::int_>(PyNumber_Index(item.ptr())).cast<int64_t>());
+  }
+  return axes;
+}
+
+}  // namespace
+
+void bind_reduce(py::module_& m) {
+  m.def(
+      "reduce",
+      [](py::handle x_obj, py::handle axes_obj, const std::string& kind_name, bool keepdims, int num_threads) {
+        const ReduceKind kind = parse_reduce_kind(kind_name);
+        auto x = bind::float_array(x_obj, "reduce: x", 0, 64);
+        bool all_axes = false;
+        const std::vector<int64_t> axes = parse_axes(axes_obj, &all_axes);
+        const ReduceShape s = plan_reduce(bind::shape_of(x), axes, all_axes, keepdims);
+        check_reduce(s.outer, s.r, s.inner, kind);
+        auto y = bind::new_float_array(s.out_shape);
+        const float* xp = x.data();
+        float* yp = y.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          reduce(xp, yp, s.outer, s.r, s.inner, kind, num_threads);
+        }
+        return y;
+      },
+      py::arg("x"), py::arg("axes"), py::arg("kind"), py::arg("keepdims") = true, py::arg("num_threads") = 0,
+      "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` "
+      "like numpy.<kind>(x, axis=axes, keepdims=keepdims). kind: 'max', 'min', 'sum' or 'mean' "
+      "(mean = sum / count). axes: None (every axis), an int, or a sequence of distinct ints, "
+      "negative ones counting from the end; the reduced axes must be one consecutive run once axes "
+      "of extent 1 are left out (e.g. (1, 2) or (2, 1), not (0, 2) of a (2, 3, 4) array). max / min "
+      "propagate NaN and reject an empty reduction; an empty sum is 0, an empty mean NaN. Sums "
+      "are added in float32 (several partial sums), in an order that does not depend on "
+      "num_threads. Returns a new float32 array.");
+}
+
+}  // namespace pyinfer
