@@ -63,6 +63,7 @@ cdef enum:
     K_PYTHON = 1
     K_COPY = 2      # y = x (bytes)
     K_CONCAT = 3    # y = concat of inputs along an axis: outer rows of chunk bytes each
+    K_SWAP = 4      # y[o, b, a] = x[o, a, b] in blocks of chunk bytes (a Transpose)
 
 cdef struct Step:
     int kind
@@ -71,8 +72,8 @@ cdef struct Step:
     int ins[MAX_IN]
     int out
     int has_release
-    int64_t nbytes            # K_COPY: bytes; K_CONCAT: outer rows
-    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input
+    int64_t nbytes            # K_COPY: bytes; K_CONCAT, K_SWAP: outer rows
+    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input; K_SWAP: a, b, block bytes
 
 
 cdef inline void* data_pointer(object arr) except? NULL:
@@ -243,7 +244,7 @@ cdef class Frame:
 cdef int _run_native(const Step* steps, int begin, int end, const float** ptrs, int nt, char* err,
                      int* failed) noexcept nogil:
     cdef int i, j
-    cdef int64_t r, off
+    cdef int64_t r, off, a, b
     cdef const Step* s
     cdef const float* ins[MAX_IN]
     cdef char* dst
@@ -263,6 +264,14 @@ cdef int _run_native(const Step* steps, int begin, int end, const float** ptrs, 
                 for j in range(s.nin):
                     memcpy(dst, <const char*>ptrs[s.ins[j]] + r * s.chunk[j], s.chunk[j])
                     dst += s.chunk[j]
+        elif s.kind == K_SWAP:
+            dst = <char*>ptrs[s.out]
+            for r in range(s.nbytes):
+                for b in range(s.chunk[1]):
+                    for a in range(s.chunk[0]):
+                        memcpy(dst, <const char*>ptrs[s.ins[0]] + ((r * s.chunk[0] + a) * s.chunk[1] + b) * s.chunk[2],
+                               s.chunk[2])
+                        dst += s.chunk[2]
     return 0
 
 
@@ -273,6 +282,7 @@ cdef class Program:
       ("native", kernel, [input slots, -1 = absent], out slot)
       ("copy", None, [in slot], out slot, nbytes)
       ("concat", None, [in slots], out slot, outer_rows, [chunk bytes per input])
+      ("swap", None, [in slot], out slot, outer, [a, b, block bytes])   y[o, b, a] = x[o, a, b]
       ("python", callback, None, None)   callback(frame) runs the op and binds its outputs
     release: per step, the slots to clear after it (values only Python code holds).
     """
@@ -319,6 +329,11 @@ cdef class Program:
                 s.nbytes = t[4]
             elif kind == "concat":
                 s.kind = K_CONCAT
+                s.nbytes = t[4]
+                for j, c in enumerate(t[5]):
+                    s.chunk[j] = c
+            elif kind == "swap":
+                s.kind = K_SWAP
                 s.nbytes = t[4]
                 for j, c in enumerate(t[5]):
                     s.chunk[j] = c

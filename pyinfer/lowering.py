@@ -8,6 +8,7 @@ returns how it runs natively, or None (it then stays a Python step calling op.ru
                            for an array the op prepared (a fused bias)
   Alias(input)             metadata only (Reshape, Flatten, Squeeze, Unsqueeze): same bytes
   Concat(axis)             byte copies
+  SwapBlocks(...)          a Transpose as block copies (two axis groups swapped)
 
 Every tensor of a native step is float32 and non-empty; the kernels' own checks run again in
 the prepare_* calls, so a shape nobody checked never reaches C++.
@@ -71,6 +72,16 @@ class Alias:
 @dataclass
 class Concat:
     axis: int
+
+
+@dataclass
+class SwapBlocks:
+    """y[o, b, a, :] = x[o, a, b, :]: a Transpose that swaps two groups of axes between an outer
+    group and a kept trailing block of `chunk` bytes (ShuffleNet's channel shuffle)."""
+    outer: int
+    a: int
+    b: int
+    chunk: int
 
 
 def _epilogue(kw: dict):
@@ -273,6 +284,51 @@ def _concat(op, names, ins, outs, consts):
     return Concat(axis + rank if axis < 0 else axis)
 
 
+# Below this many bytes per block a Transpose stays with NumPy (one memcpy per block).
+_MIN_SWAP_CHUNK = 64
+
+
+def swap_blocks(shape, perm):
+    """(outer, a, b, chunk elements) when transposing `shape` by `perm` only swaps two groups
+    of axes (after dropping size-1 axes and merging axes that stay together), else None."""
+    keep = [i for i, d in enumerate(shape) if d != 1]
+    order = [i for i in perm if shape[i] != 1]
+    if len(keep) < 2:
+        return None
+    # Runs of output axes that are consecutive input axes move together: one group each.
+    groups = [[order[0]]]
+    for i in order[1:]:
+        if keep.index(i) == keep.index(groups[-1][-1]) + 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    by_input = sorted(groups, key=lambda g: g[0])
+    size = [math.prod(shape[i] for i in g) for g in groups]
+    n = len(groups)
+    if n == 1:
+        return None  # nothing moves: a copy (left to NumPy's reshape / copy)
+    # Output order must be: [outer] B A [trailing] with A, B adjacent and swapped in input order.
+    lo = 1 if groups[0] is by_input[0] and n > 2 else 0
+    hi = n - 1 if groups[-1] is by_input[-1] and n - lo > 2 else n
+    if hi - lo != 2 or groups[lo] is not by_input[lo + 1] or groups[lo + 1] is not by_input[lo]:
+        return None
+    outer = size[0] if lo else 1
+    chunk = size[-1] if hi < n else 1
+    return outer, size[lo + 1], size[lo], chunk
+
+
+def _transpose(op, names, ins, outs, consts):
+    x = ins[0]
+    perm = list(range(x.ndim))[::-1] if op.perm is None else [int(i) for i in op.perm]
+    if sorted(perm) != list(range(x.ndim)):
+        return None  # the op reports it
+    swap = swap_blocks(x.shape, perm)
+    if swap is None or swap[3] * 4 < _MIN_SWAP_CHUNK:
+        return None
+    outer, a, b, chunk = swap
+    return SwapBlocks(outer, a, b, chunk * 4)
+
+
 _LOWER = {("", t): _binary for t in _BINARY}
 _LOWER.update({("", t): _unary for t in _UNARY})
 _LOWER.update({
@@ -286,4 +342,5 @@ _LOWER.update({
     ("", "BatchNormalization"): _batch_norm, ("pyinfer", "FusedBatchNormalization"): _batch_norm,
     ("", "LRN"): _lrn,
     ("", "Concat"): _concat,
+    ("", "Transpose"): _transpose,
 })

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from . import _runtime as rt
-from .lowering import Alias, Concat, Extra, Meta, Native, lower
+from .lowering import Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
@@ -120,7 +120,7 @@ class CompiledPlan:
                 for x in how.inputs:
                     if isinstance(x, str):
                         native_reads.add(self.slot[x])
-            elif not isinstance(how, Alias):  # copy / concat
+            elif not isinstance(how, Alias):  # copy / concat / swap
                 native_reads.update(self.slot[n] for n in inputs if n)
         self.py_reads = py_reads
         # Python-step outputs a native step reads: checked and bound to a pointer.
@@ -135,6 +135,9 @@ class CompiledPlan:
             elif how == "copy":
                 src = inputs[0]
                 steps.append(("copy", None, [self.slot[src]], self.slot[out_names[0]], self.meta[src].nbytes))
+            elif isinstance(how, SwapBlocks):
+                steps.append(("swap", None, [self.slot[inputs[0]]], self.slot[out_names[0]], how.outer,
+                              [how.a, how.b, how.chunk]))
             elif isinstance(how, Concat):
                 out = self.meta[out_names[0]]
                 outer = math.prod(out.shape[:how.axis])
