@@ -88,8 +88,19 @@ std::vector<int64_t> pool_output_shape(const std::vector<int64_t>& x_shape, cons
   return s;
 }
 
+// 3x3 stride-1 pools on maps up to this wide take whole planes at a time (measured: 7, 14 and 28
+// wide 2-4x faster than output rows; the row path catches up on wide rows).
+constexpr int64_t kPlane3x3MaxWidth = 64;
+
 void pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y, int num_threads) {
   const PoolKernels& k = pool_kernels();
+  if (is_plane_3x3(g) && g.in[2] <= kPlane3x3MaxWidth) {
+    const int64_t scratch = plane_3x3_scratch(g);
+    parallel_for(g.planes, num_threads, [&](int64_t b, int64_t e) {
+      k.planes_3x3(g, int(kind), x, y, b, e, tls_row_buf.get(scratch));
+    });
+    return;
+  }
   const int64_t rows = g.planes * g.out[0] * g.out[1];
   const int64_t buf_size = pool_row_layout(g).total;
   parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {

@@ -46,6 +46,11 @@ struct PoolKernels {
   // owned by the calling thread.
   void (*window_rows)(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin,
                       int64_t row_end, float* row_buf);
+  // Planes [p0, p1) of a 2-D 3x3 pool with stride 1, dilation 1 and padding 1 on every side
+  // (is_plane_3x3, pool.cpp) for kinds Max / Sum / AvgIncludePad / AvgExcludePad. scratch:
+  // plane_3x3_scratch(g) floats owned by the calling thread.
+  void (*planes_3x3)(const PoolGeom& g, int kind, const float* x, float* y, int64_t p0, int64_t p1,
+                     float* scratch);
   // y[i] = |x[i]|^p for i < n.
   void (*abs_pow)(const float* x, float* y, int64_t n, float p);
   // y[i] = y[i]^(1/p) for i < n.
@@ -53,6 +58,16 @@ struct PoolKernels {
   // Reduction of one plane: kind 0 sum, 1 max (NaN propagates; -inf if n == 0), 2 sum of |x|^p.
   float (*plane_reduce)(const float* x, int64_t n, int kind, float p);
 };
+
+// 2-D, 3x3, stride 1, dilation 1, padding 1 on all sides: the output plane is the input's.
+inline bool is_plane_3x3(const PoolGeom& g) {
+  bool r = g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1 && g.pad_begin[0] == 0 && g.pad_end[0] == 0;
+  for (int i = 1; i < 3; ++i)
+    r = r && g.kernel[i] == 3 && g.stride[i] == 1 && g.dilation[i] == 1 && g.pad_begin[i] == 1 &&
+        g.pad_end[i] == 1 && g.out[i] == g.in[i];
+  return r;
+}
+inline int64_t plane_3x3_scratch(const PoolGeom& g) { return 3 * (g.in[1] * g.in[2] + 64); }
 
 PYINFER_DECLARE_ISA_TABLE(PoolKernels, pool_kernels_table)
 

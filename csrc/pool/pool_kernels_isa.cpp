@@ -344,6 +344,74 @@ void window_rows(const PoolGeom& g, int kind, const float* x, float* y, int64_t 
   else window_rows_impl<false>(g, kind, x, y, row_begin, row_end, buf);
 }
 
+// 3x3 / stride 1 / padding 1 windows on whole planes (narrow maps: Inception's pools at 28, 14
+// and 7 wide, where the row path's per-row work dominates). Separable: the column reduction
+// v = combine(x[i - W], x[i], x[i + W]) runs along the flat plane (its first and last rows with
+// two taps), then the row reduction combine(v[i - 1], v[i], v[i + 1]) along the flat plane too,
+// the neighbours across a row end replaced by the neutral value by a per-column select.
+// Averages then scale by 1 / taps counted (9 with count_include_pad; else rows in x cols in).
+template <bool IsMax>
+void planes_3x3_impl(const PoolGeom& g, int kind, const float* x, float* y, int64_t p0, int64_t p1,
+                     float* scratch) {
+  constexpr int N = VecF::N;
+  const int64_t H = g.in[1], W = g.in[2], n = H * W;
+  const VecF neutral = VecF::set1(IsMax ? kNegInf : 0.f);
+  float* v = scratch + 2 * N;    // column reductions; v[-1] and v[n] are readable (never used)
+  float* col = v + n + 2 * N;    // column index of every position, as floats
+  float* inv = col + n + N;      // averages: 1 / taps of every position
+  for (int64_t i = 0; i < n; ++i) col[i] = float(i % W);
+  const bool avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
+  if (avg)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = i / W, c = i % W;
+      const int64_t rows = 3 - (r == 0) - (r == H - 1), cols = 3 - (c == 0) - (c == W - 1);
+      inv[i] = kind == int(PoolKind::AvgIncludePad) ? 1.f / 9.f : 1.f / float(rows * cols);
+    }
+  auto load = [](const float* p, int64_t left) {
+    return left >= N ? VecF::load(p) : VecF::load_partial(p, int(left));
+  };
+  auto store = [](VecF a, float* p, int64_t left) {
+    if (left >= N) a.store(p); else a.store_partial(p, int(left));
+  };
+  const VecF lo = VecF::set1(0.5f), hi = VecF::set1(float(W) - 1.5f);
+  for (int64_t pl = p0; pl < p1; ++pl) {
+    const float* xp = x + pl * n;
+    // Columns: the middle rows have both neighbour rows, rows 0 and H - 1 one (none if H == 1).
+    auto columns = [&](int64_t i0, int64_t i1, bool up, bool down) {
+      for (int64_t i = i0; i < i1; i += N) {
+        const int64_t left = i1 - i;
+        VecF a = load(xp + i, left);
+        if (up) a = combine<IsMax>(load(xp + i - W, left), a);
+        if (down) a = combine<IsMax>(load(xp + i + W, left), a);
+        store(a, v + i, left);
+      }
+    };
+    if (H == 1) {
+      columns(0, W, false, false);
+    } else {
+      columns(0, W, false, true);
+      columns(W, (H - 1) * W, true, true);
+      columns((H - 1) * W, n, true, false);
+    }
+    // Rows: the neighbours across a row end count as the neutral value.
+    float* yp = y + pl * n;
+    for (int64_t i = 0; i < n; i += N) {
+      const int64_t left = n - i;
+      const VecF c = load(col + i, left);
+      VecF a = load(v + i, left);
+      a = combine<IsMax>(vselect_gt(c, lo, VecF::load(v + i - 1), neutral), a);  // c >= 1
+      a = combine<IsMax>(vselect_gt(hi, c, VecF::load(v + i + 1), neutral), a);  // c <= W - 2
+      if (avg) a = a * load(inv + i, left);
+      store(a, yp + i, left);
+    }
+  }
+}
+
+void planes_3x3(const PoolGeom& g, int kind, const float* x, float* y, int64_t p0, int64_t p1, float* scratch) {
+  if (kind == int(PoolKind::Max)) planes_3x3_impl<true>(g, kind, x, y, p0, p1, scratch);
+  else planes_3x3_impl<false>(g, kind, x, y, p0, p1, scratch);
+}
+
 void abs_pow(const float* x, float* y, int64_t n, float p) {
   int64_t i = 0;
   if (p == 1.f || p == 2.f) {
@@ -419,7 +487,7 @@ float plane_reduce(const float* x, int64_t n, int kind, float p) {
 
 }  // namespace
 
-extern const PoolKernels pool_kernels_table = {window_rows, abs_pow, root, plane_reduce};
+extern const PoolKernels pool_kernels_table = {window_rows, planes_3x3, abs_pow, root, plane_reduce};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

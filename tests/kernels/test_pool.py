@@ -387,3 +387,21 @@ def test_max_2x2_stride2(isa, rng, shape, threads):
     want = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2).max(axis=(3, 5))  # NaN propagates
     got = kernels.max_pool(x, [2, 2], strides=[2, 2], num_threads=threads)
     np.testing.assert_array_equal(got, want)
+
+
+# 3x3 windows, stride 1, padding 1 on maps up to 64 wide run whole planes at a time (column
+# then row reductions along the flat plane, pool_kernels_isa.cpp planes_3x3): every kind, NaN,
+# single rows / columns, the width limit.
+@pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 4, 14, 13), (1, 2, 1, 5), (1, 2, 5, 1), (1, 1, 1, 1),
+                                   (1, 2, 3, 64), (1, 2, 3, 65), (2, 1, 40, 2)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_3x3_stride1_planes(isa, rng, shape, threads):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[rng.choice(x.size, size=max(1, x.size // 40), replace=False)] = np.nan
+    k, s, p, d = [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]
+    args = dict(strides=s, pads=p, num_threads=threads)
+    np.testing.assert_array_equal(kernels.max_pool(x, k, **args), ref_pool(x, "max", k, s, p, d, False)[0].astype(np.float32))
+    close(kernels.sum_pool(x, k, **args), ref_pool(x, "sum", k, s, p, d, False)[0])
+    for include in (False, True):
+        close(kernels.avg_pool(x, k, count_include_pad=include, **args),
+              ref_pool(x, "avg", k, s, p, d, False, count_include_pad=include)[0])
