@@ -9,7 +9,8 @@ Program (_runtime.pyx). CompiledPlan.run(feeds) then executes it:
   FEED           a feed                                     the caller's array
   CONST          an initializer                             the executor's array (set once)
   ARENA          output of a native step, internal          offset in the frame's arena
-  ALIAS          Reshape & co. of an ARENA value            the same offset
+  ALIAS          Reshape & co. of an ARENA value,           the same offset (plus the value's
+                 or an input a Concat holds in place        place in the Concat's output)
   OUT            output of a native step, a graph output    a fresh array per call (the caller's)
   PY             output of a Python step                    whatever op.run returned
 
@@ -28,6 +29,7 @@ from .lowering import Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
+IN_PLACE = "concat in place"  # a Concat whose inputs were written into its output: no step work
 
 
 class PlanUnsupported(Exception):
@@ -58,6 +60,8 @@ class CompiledPlan:
 
         for n in feed_names:
             slot_of(n, FEED, metas.get(n))
+        self.alias_base = {}    # ALIAS value -> the value whose bytes it lives in
+        self.alias_offset = {}  # ... at this byte offset (in-place Concat inputs; else 0)
         graph_outputs = set(executor.output_names)
         lowered = []
         for op, inputs, outputs in executor.steps:
@@ -77,14 +81,16 @@ class CompiledPlan:
                 src = how.input
                 if self.kind[src] in (ARENA, ALIAS) and real_outputs[0] not in graph_outputs:
                     slot_of(real_outputs[0], ALIAS, metas[real_outputs[0]])
-                    self.alias_base = getattr(self, "alias_base", {})
-                    self.alias_base[real_outputs[0]] = self.alias_base.get(src, src)
+                    self.alias_base[real_outputs[0]] = src
                     lowered.append((op, inputs, outputs, how))
                     continue
                 if real_outputs[0] in graph_outputs and self.kind[src] != PY:
                     how = "copy"
                 else:
                     how = None
+            if isinstance(how, Concat) and self._concat_in_place(how, inputs, real_outputs, metas, graph_outputs):
+                lowered.append((op, inputs, outputs, IN_PLACE))
+                continue
             native = how is not None
             for n in real_outputs:
                 if n in self.slot:
@@ -98,8 +104,36 @@ class CompiledPlan:
                     slot_of(n, CONST, metas.get(n))
                 else:
                     raise PlanUnsupported(f"output {n!r} has no producer")
-        self.alias_base = getattr(self, "alias_base", {})
+        # Chains (a Reshape of an in-place Concat input, nested Concats) resolve to the
+        # buffer at the end of the chain and the sum of the offsets.
+        for n in list(self.alias_base):
+            base, off = n, 0
+            while base in self.alias_base:
+                off += self.alias_offset.get(base, 0)
+                base = self.alias_base[base]
+            self.alias_base[n], self.alias_offset[n] = base, off
         self._build(lowered, consts)
+
+    def _concat_in_place(self, how, inputs, outputs, metas, graph_outputs) -> bool:
+        """Whether a Concat's inputs can be written straight into its output: along an axis with
+        nothing outside it (batch 1 on channels: each input is one contiguous run of the output),
+        every input an ARENA value of a native step, no input twice. Each input then becomes an
+        ALIAS at its offset in the output and the Concat does nothing (DenseNet's growing feature
+        maps, SqueezeNet's fire modules). Inputs stay readable where they are: a value is written
+        once, and the output's buffer lives from its first input's step to its last reader."""
+        out = outputs[0]
+        if out in self.slot or out in graph_outputs or math.prod(metas[out].shape[:how.axis]) != 1:
+            return False
+        if len(set(inputs)) != len(inputs) or any(self.kind.get(n) != ARENA for n in inputs):
+            return False
+        self.slot[out] = len(self.slot)
+        self.kind[out], self.meta[out] = ARENA, metas[out]
+        off = 0
+        for n in inputs:
+            self.kind[n] = ALIAS
+            self.alias_base[n], self.alias_offset[n] = out, off
+            off += metas[n].nbytes
+        return True
 
     # --- compile ------------------------------------------------------------------------
     def _build(self, lowered, consts):
@@ -120,7 +154,7 @@ class CompiledPlan:
                 for x in how.inputs:
                     if isinstance(x, str):
                         native_reads.add(self.slot[x])
-            elif not isinstance(how, Alias):  # copy / concat / swap
+            elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / swap
                 native_reads.update(self.slot[n] for n in inputs if n)
         self.py_reads = py_reads
         # Python-step outputs a native step reads: checked and bound to a pointer.
@@ -130,7 +164,7 @@ class CompiledPlan:
             if how is None:
                 out_slots = [self.slot[n] if n else -1 for n in outputs]
                 steps.append(("python", self._python_step(op, inputs, out_slots), None, None))
-            elif isinstance(how, Alias):
+            elif isinstance(how, Alias) or how is IN_PLACE:
                 steps.append(("concat", None, [], self.slot[out_names[0]], 0, []))  # no-op placeholder
             elif how == "copy":
                 src = inputs[0]
@@ -162,12 +196,17 @@ class CompiledPlan:
             if k == PY and n not in self.executor.output_names and n in last_read:
                 release[last_read[n]].append(self.slot[n])
         self.program = rt.Program(steps, release, names, int(self.executor.num_threads))
-        # Arena: ARENA values by liveness (an alias keeps its base alive).
-        buffers = []
+        # Arena: ARENA values by liveness. An alias keeps its base alive, and a base lives from
+        # the first step that writes into it (an in-place Concat's first input).
+        first_write, last = {}, {}
         for i, (op, inputs, outputs, how) in enumerate(lowered):
             for n in outputs:
-                if n and self.kind[n] == ARENA:
-                    buffers.append(Buffer(n, self.meta[n].nbytes, i, max(last_read.get(n, i), i)))
+                if n and self.kind[n] in (ARENA, ALIAS):
+                    base = self.alias_base.get(n, n)
+                    first_write[base] = min(first_write.get(base, i), i)
+                    last[base] = max(last.get(base, i), last_read.get(n, i), i)
+        buffers = [Buffer(n, self.meta[n].nbytes, first_write[n], last[n])
+                   for n in first_write if self.kind[n] == ARENA]
         self.memory = plan_offsets(buffers)
         self.feed_slots = [(n, self.slot[n], self.slot[n] in native_reads) for n, k in self.kind.items() if k == FEED]
         self.out_slots = [(self.slot[n], self.meta[n].shape) for n, k in self.kind.items() if k == OUT]
@@ -215,7 +254,7 @@ class CompiledPlan:
         for n, k in self.kind.items():
             s = self.slot[n]
             if k in (ARENA, ALIAS):
-                off = self.memory.offsets[self.alias_base.get(n, n)]
+                off = self.memory.offsets[self.alias_base.get(n, n)] + self.alias_offset.get(n, 0)
                 m = self.meta[n]
                 frame.set(s, arena[off:off + m.nbytes].view(np.float32).reshape(m.shape))
         for s, arr in self.consts.items():
