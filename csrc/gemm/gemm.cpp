@@ -118,9 +118,14 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
              const Operand& A, const Operand& B, float beta, float* C, int64_t ldc,
              const Epilogue* ep, int threads) {
   const int64_t MR = kt.mr, NR = kt.nr;
-  // Balanced row blocks of at most kt.mc rows (a multiple of MR); depends on M only, so
-  // the summation order never depends on the thread count.
-  const int64_t m_blocks = ceil_div(M, kt.mc);
+  // Balanced row blocks of at most kt.mc rows (a multiple of MR). Few rows and few column
+  // panels on several threads (a batch-32 Gemm onto 128 outputs: 1 x 3 tasks for 2 threads)
+  // get smaller row blocks. Row blocking never changes an element's summation order (every
+  // micro-tile is MR rows and sums K in the same blocks), so results stay bit-identical.
+  int64_t m_blocks = ceil_div(M, kt.mc);
+  const int64_t panels_max = ceil_div(std::min(N, kt.nc), NR);
+  if (threads > 1 && m_blocks * panels_max < 2 * int64_t(threads))
+    m_blocks = std::max(m_blocks, std::min(ceil_div(M, MR), ceil_div(2 * int64_t(threads), panels_max)));
   const int64_t mc = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   const int64_t kc_max = std::min(K, kt.kc), nc_max = std::min(N, kt.nc);
   float* pb = B.packed ? nullptr : tls_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);

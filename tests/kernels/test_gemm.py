@@ -91,7 +91,7 @@ def test_gemm_row_strided_views(isa, rng, m, n, k, trans_a, trans_b):
     check(y2, y, k)
 
 
-@pytest.mark.parametrize("m,n,k", [(300, 260, 520), (12, 1000, 200), (1000, 1, 300), (64, 3136, 27)])
+@pytest.mark.parametrize("m,n,k", [(300, 260, 520), (12, 1000, 200), (1000, 1, 300), (64, 3136, 27), (32, 128, 600)])
 def test_gemm_threads_bit_identical(isa, rng, m, n, k):
     a, b = operands(rng, m, n, k, False, True)
     c = rng.standard_normal((1, n)).astype(np.float32)
