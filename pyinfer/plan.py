@@ -89,6 +89,7 @@ class CompiledPlan:
                 else:
                     how = None
             if isinstance(how, Concat) and self._concat_in_place(how, inputs, real_outputs, metas, graph_outputs):
+                slot_of(real_outputs[0], ARENA, metas[real_outputs[0]])
                 lowered.append((op, inputs, outputs, IN_PLACE))
                 continue
             native = how is not None
@@ -126,8 +127,6 @@ class CompiledPlan:
             return False
         if len(set(inputs)) != len(inputs) or any(self.kind.get(n) != ARENA for n in inputs):
             return False
-        self.slot[out] = len(self.slot)
-        self.kind[out], self.meta[out] = ARENA, metas[out]
         off = 0
         for n in inputs:
             self.kind[n] = ALIAS

@@ -663,7 +663,7 @@ bool direct_fits(const ConvGeometry& g, const DirectConvKernels* dk) {
 // M (its last panel is narrowed to whole vectors) and pays its transposition, charged 8%.
 // Measured on the ResNet-50 / MobileNetV2 / SqueezeNet 1x1 layers (AVX-512): the positions
 // kernel wins every map from 13x13 up, cv the 7x7 ones by 5-20%; on 14x14 with K >= 256
-// cv gains 0-3% only, not worth its second copy of the weights (ResNet-50's stage 3).
+// cv gains 0-3% only (ResNet-50's stage 3).
 // 3x3 / strided layers: cv at 28x28 out and below, the positions kernel at 56x56.
 bool cv_wins(const ConvGeometry& g, const DirectConvKernels& dk) {
   const int64_t K = g.in_channels / g.group * product(g.kernel);
