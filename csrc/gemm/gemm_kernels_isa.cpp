@@ -51,7 +51,9 @@ template <int R, int NV, bool MASKED>
 void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc, int mr,
            int nr, float alpha, float beta) {
   // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
-  // take alternate k steps and are summed at the end (a fixed order: still deterministic).
+  // each take a contiguous quarter (half) of K, so B is also read as KU concurrent streams
+  // (batch-1 FC 2048 -> 1000: 102 -> 86-91 us), and are summed at the end (a fixed order:
+  // still deterministic).
   constexpr int KU = R * NV >= 8 ? 1 : (R * NV >= 4 ? 2 : 4);
   VecF acc[KU][R][NV];
 #pragma GCC unroll 4
@@ -68,9 +70,30 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
   // reused from L1; prefetch it 16 rows ahead (packed 4096 x 128, M = 1: 21.4-23.1 -> 20.5 us).
   constexpr bool PREFETCH_B = R <= 4;
   int64_t k = 0;
-  for (; k + KU <= kc; k += KU) {
+  if constexpr (KU > 1) {
+    const int64_t q = kc / KU;  // set u: k in [u * q, (u + 1) * q); the rest below, set 0
+    for (int64_t j = 0; j < q; ++j) {
 #pragma GCC unroll 4
-    for (int u = 0; u < KU; ++u) {
+      for (int u = 0; u < KU; ++u) {
+        const float* bu = b + (u * q + j) * bs;
+        const float* au = a + (u * q + j) * R;
+        VecF bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          bv[v] = MASKED ? VecF::load_partial(bu + v * VN, lanes[v]) : VecF::load(bu + v * VN);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; ++i) {
+          VecF av = VecF::set1(au[i]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[u][i][v] = fmadd(av, bv[v], acc[u][i][v]);
+        }
+      }
+    }
+    k = KU * q;
+    a += k * R;
+    b += k * bs;
+  } else {
+    for (; k < kc; ++k) {
       if constexpr (PREFETCH_B) {
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) __builtin_prefetch(b + 16 * bs + v * VN);
@@ -83,7 +106,7 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
       for (int i = 0; i < R; ++i) {
         VecF av = VecF::set1(a[i]);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[u][i][v] = fmadd(av, bv[v], acc[u][i][v]);
+        for (int v = 0; v < NV; ++v) acc[0][i][v] = fmadd(av, bv[v], acc[0][i][v]);
       }
       a += R;
       b += bs;
