@@ -52,7 +52,7 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
            int nr, float alpha, float beta) {
   // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
   // each take a contiguous quarter (half) of K, so B is also read as KU concurrent streams
-  // (batch-1 FC 2048 -> 1000: 102 -> 86-91 us), and are summed at the end (a fixed order:
+  // (batch-1 FC 2048 -> 1000: 102 -> 86-97 us), and are summed at the end (a fixed order:
   // still deterministic).
   constexpr int KU = R * NV >= 8 ? 1 : (R * NV >= 4 ? 2 : 4);
   VecF acc[KU][R][NV];
@@ -66,67 +66,30 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) lanes[v] = clamp_lanes(static_cast<int64_t>(nr) - v * VN);
 
-  // Few rows: B is streamed (a batch-1 Gemm reads each weight once, from L3 or memory), not
-  // reused from L1; prefetch it 16 rows ahead (packed 4096 x 128, M = 1: 21.4-23.1 -> 20.5 us).
-  constexpr bool PREFETCH_B = R <= 4;
+  // One k step of accumulator set `s`: s += a_k (R values) x b_k (NV vectors).
+  auto step = [&](VecF (&s)[R][NV], const float* ak, const float* bk) {
+    VecF bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      bv[v] = MASKED ? VecF::load_partial(bk + v * VN, lanes[v]) : VecF::load(bk + v * VN);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const VecF av = VecF::set1(ak[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) s[i][v] = fmadd(av, bv[v], s[i][v]);
+    }
+  };
   int64_t k = 0;
   if constexpr (KU > 1) {
     const int64_t q = kc / KU;  // set u: k in [u * q, (u + 1) * q); the rest below, set 0
     for (int64_t j = 0; j < q; ++j) {
 #pragma GCC unroll 4
-      for (int u = 0; u < KU; ++u) {
-        const float* bu = b + (u * q + j) * bs;
-        const float* au = a + (u * q + j) * R;
-        VecF bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
-          bv[v] = MASKED ? VecF::load_partial(bu + v * VN, lanes[v]) : VecF::load(bu + v * VN);
-#pragma GCC unroll 8
-        for (int i = 0; i < R; ++i) {
-          VecF av = VecF::set1(au[i]);
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) acc[u][i][v] = fmadd(av, bv[v], acc[u][i][v]);
-        }
-      }
+      for (int u = 0; u < KU; ++u) step(acc[u], a + (u * q + j) * R, b + (u * q + j) * bs);
     }
     k = KU * q;
-    a += k * R;
-    b += k * bs;
-  } else {
-    for (; k < kc; ++k) {
-      if constexpr (PREFETCH_B) {
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) __builtin_prefetch(b + 16 * bs + v * VN);
-      }
-      VecF bv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v)
-        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) {
-        VecF av = VecF::set1(a[i]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[0][i][v] = fmadd(av, bv[v], acc[0][i][v]);
-      }
-      a += R;
-      b += bs;
-    }
   }
+  for (; k < kc; ++k) step(acc[0], a + k * R, b + k * bs);
   if constexpr (KU > 1) {
-    for (; k < kc; ++k) {
-      VecF bv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v)
-        bv[v] = MASKED ? VecF::load_partial(b + v * VN, lanes[v]) : VecF::load(b + v * VN);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) {
-        VecF av = VecF::set1(a[i]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[0][i][v] = fmadd(av, bv[v], acc[0][i][v]);
-      }
-      a += R;
-      b += bs;
-    }
 #pragma GCC unroll 4
     for (int u = 1; u < KU; ++u)
 #pragma GCC unroll 8
