@@ -89,12 +89,14 @@ std::vector<int64_t> pool_output_shape(const std::vector<int64_t>& x_shape, cons
 }
 
 // 3x3 stride-1 pools on maps up to this wide take whole planes at a time (measured: 7, 14 and 28
-// wide 2-4x faster than output rows; the row path catches up on wide rows).
+// wide 2-4x faster than output rows; the row path catches up on wide rows), if a plane's
+// scratch (three planes' worth per thread) stays small.
 constexpr int64_t kPlane3x3MaxWidth = 64;
+constexpr int64_t kPlane3x3MaxFloats = int64_t(1) << 16;
 
 void pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y, int num_threads) {
   const PoolKernels& k = pool_kernels();
-  if (is_plane_3x3(g) && g.in[2] <= kPlane3x3MaxWidth) {
+  if (is_plane_3x3(g) && g.in[2] <= kPlane3x3MaxWidth && g.in[1] * g.in[2] <= kPlane3x3MaxFloats) {
     const int64_t scratch = plane_3x3_scratch(g);
     parallel_for(g.planes, num_threads, [&](int64_t b, int64_t e) {
       k.planes_3x3(g, int(kind), x, y, b, e, tls_row_buf.get(scratch));
