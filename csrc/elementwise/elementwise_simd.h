@@ -51,20 +51,7 @@ static inline VecF vlog(VecF x) {
   VecF small = vselect_gt(sqrthf, m, one, zero);
   m = m + m * small - one;
   e = e - small;
-  VecF z = m * m;
-  VecF p = VecF::set1(7.0376836292E-2f);
-  p = fmadd(p, m, VecF::set1(-1.1514610310E-1f));
-  p = fmadd(p, m, VecF::set1(1.1676998740E-1f));
-  p = fmadd(p, m, VecF::set1(-1.2420140846E-1f));
-  p = fmadd(p, m, VecF::set1(1.4249322787E-1f));
-  p = fmadd(p, m, VecF::set1(-1.6668057665E-1f));
-  p = fmadd(p, m, VecF::set1(2.0000714765E-1f));
-  p = fmadd(p, m, VecF::set1(-2.4999993993E-1f));
-  p = fmadd(p, m, VecF::set1(3.3333331174E-1f));
-  VecF y = p * m * z;
-  y = fmadd(e, VecF::set1(-2.12194440e-4f), y);
-  y = fmadd(z, VecF::set1(-0.5f), y);
-  VecF r = fmadd(e, VecF::set1(0.693359375f), m + y);
+  VecF r = vlog_reduced(m, e);  // the polynomial (common/simd.h)
   const VecF inf = VecF::set1(__builtin_inff());
   r = vselect_gt(x, VecF::set1(3.40282347e+38f), inf, r);  // +inf
   r = vselect_gt(x, zero, r, VecF::set1(-__builtin_inff()));                 // x <= 0 (and NaN, fixed below)
