@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv_scale import per_channel
+from .conv_scale import fold_mul_add_into_producers, per_channel
 from .workgraph import WorkGraph, attrs_of, copy_node
 
 NAME = "fold_bn_mul_add"
@@ -40,22 +40,7 @@ def inference_bn(g: WorkGraph, bn) -> bool:
 
 
 def run(g: WorkGraph) -> int:
-    count = 0
-    for node in list(g.nodes):
-        if node.op_type not in ("Mul", "Add") or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
-            continue
-        for bn_side in (0, 1):
-            y, c_name = node.input[bn_side], node.input[1 - bn_side]
-            bn = g.producer(y)
-            if bn is None or not g.is_const(c_name) or not g.single_use(y) or not inference_bn(g, bn):
-                continue
-            new = _fold(g, bn, node.op_type, g.const(c_name))
-            if new is not None:
-                new.output[0] = node.output[0]
-                g.replace([bn, node], [new])
-                count += 1
-                break
-    return count
+    return fold_mul_add_into_producers(g, inference_bn, _fold)
 
 
 def _fold(g: WorkGraph, bn, op_type, c):

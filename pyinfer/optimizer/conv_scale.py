@@ -24,24 +24,34 @@ def per_channel(c: np.ndarray, rank: int, channels: int):
     return np.broadcast_to(full.reshape(-1).astype(np.float64), (channels,))
 
 
-def run(g: WorkGraph) -> int:
+def fold_mul_add_into_producers(g: WorkGraph, accepts, fold) -> int:
+    """Each Mul / Add of a constant and a value whose producer `accepts(g, producer)` and that
+    nothing else reads: `fold(g, producer, op_type, constant)` gives the node replacing both
+    (or None to leave them). Returns how many pairs were replaced."""
     count = 0
     for node in list(g.nodes):
         if node.op_type not in ("Mul", "Add") or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
             continue
-        for conv_side in (0, 1):
-            y, c_name = node.input[conv_side], node.input[1 - conv_side]
-            conv = g.producer(y)
-            if (conv is None or conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx")
-                    or not g.is_const(c_name) or not g.single_use(y)):
+        for side in (0, 1):
+            y, c_name = node.input[side], node.input[1 - side]
+            producer = g.producer(y)
+            if producer is None or not g.is_const(c_name) or not g.single_use(y) or not accepts(g, producer):
                 continue
-            new = _fold(g, conv, node.op_type, g.const(c_name))
+            new = fold(g, producer, node.op_type, g.const(c_name))
             if new is not None:
                 new.output[0] = node.output[0]
-                g.replace([conv, node], [new])
+                g.replace([producer, node], [new])
                 count += 1
                 break
     return count
+
+
+def _is_conv(g: WorkGraph, node) -> bool:
+    return node.op_type == "Conv" and node.domain in ("", "ai.onnx")
+
+
+def run(g: WorkGraph) -> int:
+    return fold_mul_add_into_producers(g, _is_conv, _fold)
 
 
 def _fold(g: WorkGraph, conv, op_type, c):
