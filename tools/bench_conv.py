@@ -2,6 +2,7 @@
 """Per-layer Conv timing: pyinfer against onnxruntime on single-node Conv models.
 
 Usage: python tools/bench_conv.py [--threads 1 2] [--repeats 9] [--filter resnet] [--fused]
+                                  [--no-winograd]
 
 Each row is one Conv layer typical of ResNet-50 / MobileNetV2 / AlexNet at batch 1 (weights
 and bias are initializers, as in a real model). Both engines run the same ONNX model through
@@ -10,6 +11,8 @@ two (so load from other processes and frequency drift hit both alike) and the me
 ratio = onnxruntime time / pyinfer time (> 1: pyinfer is faster). On a shared machine quote
 ratios, not absolute times, and rerun noisy rows (--filter).
 --fused: the layers get a Relu after the Conv (pyinfer fuses it when its graph layer does).
+--no-winograd: pyinfer's 3x3 stride-1 layers stay on the direct kernels (compare the two runs
+to see where Winograd F(4x4, 3x3) pays; csrc/conv/winograd.cpp winograd_pays).
 """
 from __future__ import annotations
 
@@ -76,6 +79,12 @@ LAYERS = [
     ("inception 1x1 192->64 @28", 192, 28, 64, 1, 1, 0, 1),
     ("inception 3x3 64->96 @28", 64, 28, 96, 3, 1, 1, 1),
     ("inception 1x1 576->128 @14", 576, 14, 128, 1, 1, 0, 1),
+    ("vgg 3x3 64 @224", 64, 224, 64, 3, 1, 1, 1),
+    ("vgg 3x3 128 @112", 128, 112, 128, 3, 1, 1, 1),
+    ("vgg 3x3 256 @56", 256, 56, 256, 3, 1, 1, 1),
+    ("cifar 3x3 32->64 @16", 32, 16, 64, 3, 1, 1, 1),
+    ("small 3x3 16->16 @32", 16, 32, 16, 3, 1, 1, 1),
+    ("small 3x3 32->32 @32", 32, 32, 32, 3, 1, 1, 1),
 ]
 
 
@@ -102,10 +111,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _layer_bench.add_arguments(ap)
     ap.add_argument("--fused", action="store_true", help="Conv followed by Relu")
+    ap.add_argument("--no-winograd", action="store_true", help="3x3 stride-1 layers on the direct kernels")
     args = ap.parse_args()
     from _checkout import use_checkout_if_built
     use_checkout_if_built()
     import pyinfer
+
+    if args.no_winograd:
+        pyinfer._kernels._set_conv_direct_mode(5)
 
     _layer_bench.print_header(pyinfer._kernels.active_isa(), args.repeats, 30)
     for label, c, h, m, k, s, p, g in LAYERS:

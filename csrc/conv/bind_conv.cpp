@@ -227,10 +227,12 @@ Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) *
   m.def(
       "_set_conv_direct_mode", [](int mode) { set_conv_direct_mode(mode); }, py::arg("mode"),
       R"doc(_set_conv_direct_mode(mode) -> None
-Testing / benchmarking switch (process-wide) for conv's direct kernels: 0 = pick by
-the measured rule (the default), 1 = positions-as-vectors kernel, 3 = output-channels-as-
-vectors kernel (both wherever a direct kernel applies), 2 = never (im2col + GEMM). Results
-agree within float rounding either way.)doc");
+Testing / benchmarking switch (process-wide) for conv's direct kernels and Winograd: 0 =
+pick by the measured rules (the default), 1 = positions-as-vectors kernel, 3 = output-
+channels-as-vectors kernel (both wherever a direct kernel applies), 2 = never (im2col + GEMM),
+4 = Winograd F(4x4, 3x3) wherever it applies (3x3, stride 1, dilation 1, one group; else as
+0), 5 = as 0 without Winograd. The direct paths agree within float rounding; Winograd's error
+is a few times larger (bounded by ~1e-5 of sum |x| |w| per output).)doc");
 
   // Shape-only entry points: every check of conv / conv_transpose, no data. The graph ops
   // use them to validate inputs they compute without the float32 kernels (float64).

@@ -21,13 +21,19 @@
 
 #include "common/check.h"
 #include "common/thread_pool.h"
+#include "conv/conv_internal.h"
 #include "conv/depthwise.h"
 #include "conv/direct.h"
 #include "conv/im2col.h"
+#include "conv/winograd_conv.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_kernels.h"
 
 namespace pyinfer {
+using conv_internal::block_epilogue;
+using conv_internal::ceil_div;
+using conv_internal::parallel_dynamic;
+
 namespace {
 
 // Column tiles hold about this many floats (1 MiB) per thread, but at least kMinTile columns
@@ -299,40 +305,9 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
 
 namespace {
 
-// The GEMM epilogue for conv's output block that starts at channel m0 of image n, position
-// p0: per-channel bias (row_bias), residual at the same place in its y-shaped tensor.
-Epilogue block_epilogue(const ConvGeometry& g, const float* bias, const ConvEpilogue* ep,
-                        int64_t n, int64_t m0, int64_t p0, int64_t P) {
-  Epilogue e;
-  e.row_bias = bias ? bias + m0 : nullptr;
-  if (ep) {
-    e.residual = ep->residual ? ep->residual + (n * g.out_channels + m0) * P + p0 : nullptr;
-    e.ld_residual = P;
-    e.act = ep->act;
-    e.alpha = ep->alpha, e.beta = ep->beta, e.lo = ep->lo, e.hi = ep->hi;
-  }
-  return e;
-}
-
 // Per-thread tile buffers (common/scratch.h): packed column panels, padded depthwise planes.
 thread_local ScratchBuffer tls_tile;
 thread_local ScratchBuffer tls_dw;
-
-// Units [0, n) handed out `grain` at a time from a shared counter: a thread that the OS
-// delays (a busy machine) leaves its share to the others instead of holding up the call.
-// Which thread runs a unit never changes its result.
-template <class Fn>
-void parallel_dynamic(int64_t n, int threads, int64_t grain, Fn&& fn) {
-  if (threads <= 1 || n <= 1) return fn(int64_t(0), n);
-  std::atomic<int64_t> next{0};
-  parallel_for(threads, threads, [&](int64_t, int64_t) {
-    for (;;) {
-      const int64_t b = next.fetch_add(grain);
-      if (b >= n) break;
-      fn(b, std::min(n, b + grain));
-    }
-  });
-}
 
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
 
@@ -443,7 +418,6 @@ void depthwise_conv2d(const ConvGeometry& g, const float* x, const float* w, con
 constexpr int64_t kPanelBudget = int64_t(1) << 17;
 
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 bool packed_path_applies(const ConvGeometry& g) {
   return (g.spatial_rank() == 1 || g.spatial_rank() == 2) && !is_depthwise_2d(g);
@@ -1083,6 +1057,8 @@ PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const f
     return pw;
   }
   pw.cv = std::make_shared<ConvCvPanels>();
+  if (w_shape.size() == 4 && w_shape[2] == 3 && w_shape[3] == 3 && group == 1)
+    pw.wino = std::make_shared<ConvWinogradWeights>();
   pw.groups.reserve(group);
   for (int64_t gi = 0; gi < group; ++gi)
     pw.groups.emplace_back(PackedMatrix::Side::A, false, Mg, K, w + gi * Mg * K, K, num_threads);
@@ -1113,9 +1089,12 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     const PackedConvWeights& pw = packed ? *packed : local;
     const DirectConvKernels* dk = direct_kernels_for(pw.groups[0].kernels());
     const int mode = g_direct_mode.load(std::memory_order_relaxed);
-    const bool direct = mode != 2 && direct_fits(g, dk);
-    const bool cv = direct && (mode == 3 || (mode == 0 && cv_wins(g, *dk)));
+    const bool wino = pw.wino && (mode == 0 || mode == 4) && winograd_fits(g) &&
+                      (mode == 4 || winograd_pays(g, resolve_threads(num_threads)));
+    const bool direct = !wino && mode != 2 && direct_fits(g, dk);
+    const bool cv = direct && (mode == 3 || ((mode == 0 || mode >= 4) && cv_wins(g, *dk)));
     const auto layout = use_layout(pw, cv, cv ? dk->cv_mw : 0, cv ? dk->vn : 0, packed != nullptr);
+    if (wino) return conv_winograd(g, x, pw, bias, y, num_threads, ep);  // reads the panels once
     if (cv) return conv_direct_cv(g, x, pw, *dk, bias, y, num_threads, ep);
     if (direct) return conv_direct(g, x, pw, *dk, bias, y, num_threads, ep);
     return conv_packed_panels(g, x, pw, bias, y, num_threads, ep);
@@ -1174,11 +1153,15 @@ int64_t packed_conv_weight_bytes(const PackedConvWeights& pw) {
   std::shared_lock<std::shared_mutex> reading(pw.cv->mu);
   for (const PackedMatrix& m : pw.groups) n += m.data() ? m.size_bytes() : 0;
   if (pw.cv->data) n += pw.cv->group_floats * pw.group * static_cast<int64_t>(sizeof(float));
+  if (pw.wino) {
+    std::shared_lock<std::shared_mutex> wino_reading(pw.wino->mu);
+    if (pw.wino->data) n += pw.wino->floats * static_cast<int64_t>(sizeof(float));
+  }
   return n;
 }
 
 void set_conv_direct_mode(int mode) {
-  PYINFER_CHECK(mode >= 0 && mode <= 3, "conv direct mode must be 0 (auto), 1 (direct), 2 (im2col) or 3 (direct cv), got " << mode);
+  PYINFER_CHECK(mode >= 0 && mode <= 5, "conv direct mode must be 0 (auto), 1 (direct), 2 (im2col), 3 (direct cv), 4 (winograd) or 5 (auto without winograd), got " << mode);
   g_direct_mode.store(mode, std::memory_order_relaxed);
 }
 

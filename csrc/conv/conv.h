@@ -50,12 +50,14 @@ ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
 // packed as the GEMM's left operand. 2-D depthwise weights (one input channel per group)
 // are kept as they are: the direct kernel reads them.
 struct ConvCvPanels;  // a second layout for the direct kernel, packed on first use (conv.cpp)
+struct ConvWinogradWeights;  // the Winograd transform of 3x3 weights, made on first use (winograd.cpp)
 struct PackedConvWeights {
   std::vector<int64_t> w_shape;
   int64_t group = 1;
   std::vector<PackedMatrix> groups;  // empty when depthwise
   std::vector<float> raw;            // depthwise only
   std::shared_ptr<ConvCvPanels> cv;  // not depthwise
+  std::shared_ptr<ConvWinogradWeights> wino;  // ungrouped 2-D 3x3 only
   bool depthwise() const { return groups.empty(); }
 };
 // Checks w_shape ([M, C/group, K1..Kk], M divisible by group) and packs w.
@@ -78,9 +80,11 @@ struct ConvEpilogue {
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, int num_threads, const PackedConvWeights* packed = nullptr,
                   const ConvEpilogue* ep = nullptr);
-// Testing / benchmarking switch for the direct kernels (conv/direct.h): 0 = pick
-// by the measured rule (default), 1 = positions as vectors, 3 = output channels as vectors
-// (both wherever a direct kernel applies), 2 = never (im2col + GEMM).
+// Testing / benchmarking switch for the direct kernels (conv/direct.h) and Winograd
+// (conv/winograd.h): 0 = pick by the measured rules (default), 1 = positions as vectors,
+// 3 = output channels as vectors (both wherever a direct kernel applies), 2 = never (im2col +
+// GEMM), 4 = Winograd wherever it applies (else as 0), 5 = as 0 without Winograd. Modes 1-3
+// and 5 never use Winograd.
 void set_conv_direct_mode(int mode);
 
 void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,
