@@ -35,30 +35,6 @@ int winograd_panel_width(int64_t K, const WinogradKernels& wk) {
   return best * wk.vn;
 }
 
-void winograd_transform_weights(const float* w, int64_t K, int64_t C, const WinogradKernels& wk, int pw,
-                                float* u) {
-  // G (6 x 3) for the points 0, 1, -1, 2, -2 and infinity; U = G g G^T.
-  static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  const int64_t Cp = ceil_div(C, wk.vn) * wk.vn, Kp = ceil_div(K, pw) * pw, panels = Kp / pw;
-  std::memset(u, 0, sizeof(float) * 36 * Kp * Cp);
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g = w + (k * C + c) * 9;
-      double gt[6][3];  // G g
-      for (int f = 0; f < 6; ++f)
-        for (int b = 0; b < 3; ++b)
-          gt[f][b] = G[f][0] * g[b] + G[f][1] * g[3 + b] + G[f][2] * g[6 + b];
-      for (int f = 0; f < 6; ++f)
-        for (int h = 0; h < 6; ++h) {
-          const double val = gt[f][0] * G[h][0] + gt[f][1] * G[h][1] + gt[f][2] * G[h][2];
-          u[(((f * 6 + h) * panels + k / pw) * Cp + c) * pw + k % pw] = static_cast<float>(val);
-        }
-    }
-  }
-}
-
 namespace {
 
 // V and M of one block of tiles stay within about this many floats (512 KiB, in L2).
@@ -89,7 +65,8 @@ WinoShape wino_shape(const ConvGeometry& g, const WinogradKernels& wk) {
 }
 
 // The weights for the active tier, held (shared) until the returned lock goes.
-std::shared_lock<std::shared_mutex> use_winograd_weights(const PackedConvWeights& pw, const WinogradKernels& wk) {
+std::shared_lock<std::shared_mutex> use_winograd_weights(const PackedConvWeights& pw, const WinogradKernels& wk,
+                                                         int threads) {
   ConvWinogradWeights& ww = *pw.wino;
   for (;;) {
     std::shared_lock<std::shared_mutex> reading(ww.mu);
@@ -99,16 +76,22 @@ std::shared_lock<std::shared_mutex> use_winograd_weights(const PackedConvWeights
     if (ww.tier == &wk) continue;
     const PackedMatrix& a = pw.groups[0];
     const int64_t K = a.rows(), KC = a.cols(), C = KC / 9, mr = a.kernels().mr, stride = a.panel_stride();
-    std::vector<float> w(K * KC);  // unpacked from the panels (gemm_kernels.h: packed A)
-    for (int64_t m = 0; m < K; ++m)
-      for (int64_t k = 0; k < KC; ++k) w[m * KC + k] = a.data()[(m / mr) * stride + k * mr + m % mr];
     const int pw_width = winograd_panel_width(K, wk);
-    const int64_t floats = 36 * ceil_div(K, pw_width) * pw_width * ceil_div(C, wk.vn) * wk.vn;
+    const int64_t Kp = ceil_div(K, pw_width) * pw_width, Cp = ceil_div(C, wk.vn) * wk.vn;
+    // The packed-A panels (gemm_kernels.h) hold each tap's output channels in runs of mr:
+    // unpacked to wt[tap][k], zero past K.
+    std::vector<float> wt(KC * Kp, 0.f);
+    parallel_for(KC, threads, [&](int64_t k0, int64_t k1) {
+      for (int64_t kk = k0; kk < k1; ++kk)
+        for (int64_t m = 0; m < K; ++m) wt[kk * Kp + m] = a.data()[(m / mr) * stride + kk * mr + m % mr];
+    });
+    const int64_t floats = 36 * Kp * Cp;
     std::free(ww.data);
     ww.data = nullptr, ww.tier = nullptr;
     ww.data = static_cast<float*>(std::aligned_alloc(64, (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64));
     if (!ww.data) throw std::bad_alloc();
-    winograd_transform_weights(w.data(), K, C, wk, pw_width, ww.data);
+    if (Cp > C) std::memset(ww.data, 0, sizeof(float) * floats);  // the rows of padding channels
+    parallel_for(C, threads, [&](int64_t c0, int64_t c1) { wk.transform_weights(wt.data(), Kp, pw_width, Cp, c0, c1, ww.data); });
     ww.floats = floats, ww.tier = &wk;
   }
 }
@@ -139,11 +122,11 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
                    float* y, int num_threads, const ConvEpilogue* ep) {
   const WinogradKernels& wk = winograd_kernels();
   const DirectConvKernels& dk = PYINFER_ACTIVE_ISA_TABLE(direct_conv_table);  // its transposing store
-  const auto weights = use_winograd_weights(pw, wk);
+  const int threads = resolve_threads(num_threads);
+  const auto weights = use_winograd_weights(pw, wk, threads);
   const float* u = pw.wino->data;
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
-  const int threads = resolve_threads(num_threads);
   // Blocks of tiles: V and M within the budget, and at least two blocks per thread.
   int64_t nb = std::min(kMaxBlockTiles, std::max<int64_t>(1, kBlockBudget / (36 * (s.Cp + s.Kp))));
   if (threads > 1) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));

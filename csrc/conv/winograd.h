@@ -41,6 +41,10 @@ struct WinogradKernels {
   // The 4x4 outputs of n tiles into yb (before any bias or epilogue).
   void (*output_transform)(const float* m, int64_t ldm, int64_t Kp, int64_t n, const int64_t* yoff,
                            float* yb, int64_t ldrow);
+  // The weight transform U_f = G g G^T (float32) into u's layout (panels of pw, Cp rows) for
+  // input channels [c0, c1), from wt[(c * 9 + tap) * Kp + k]: 3x3 weights with each tap's
+  // output channels contiguous, zero past K (vectors of output channels).
+  void (*transform_weights)(const float* wt, int64_t Kp, int pw, int64_t Cp, int64_t c0, int64_t c1, float* u);
 };
 
 PYINFER_DECLARE_ISA_TABLE(WinogradKernels, winograd_table)
@@ -52,10 +56,5 @@ inline const WinogradKernels& winograd_kernels() {
 // The panel width for K output channels: the least padding, weighed by how much slower the
 // narrower micro-tiles run.
 int winograd_panel_width(int64_t K, const WinogradKernels& wk);
-
-// The weight transform U_f = G g G^T (float64, rounded once) of w [K, C, 3, 3] into the
-// panel layout above (Cp for the given table, panels of pw). u holds 36 * Kp * Cp floats.
-void winograd_transform_weights(const float* w, int64_t K, int64_t C, const WinogradKernels& wk, int pw,
-                                float* u);
 
 }  // namespace pyinfer

@@ -163,9 +163,34 @@ void output_transform(const float* m, int64_t ldm, int64_t Kp, int64_t n, const 
   }
 }
 
+// u (layout of winograd.h) for input channels [c0, c1) from wt[(c * 9 + tap) * Kp + k] (each
+// tap's output channels contiguous, zero past K): U = G g G^T, vectors of output channels.
+void transform_weights(const float* wt, int64_t Kp, int pw, int64_t Cp, int64_t c0, int64_t c1, float* u) {
+  // G (6 x 3) for the points 0, 1, -1, 2, -2 and infinity
+  static const float G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f / 6},
+                                {-1.f / 6, 1.f / 6, -1.f / 6}, {1.f / 24, 1.f / 12, 1.f / 6},
+                                {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+  const int64_t panels = Kp / pw;
+  VecF g[9], gt[6][3];
+  for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t k0 = 0; k0 < Kp; k0 += VN) {
+      for (int t = 0; t < 9; ++t) g[t] = VecF::load(wt + (c * 9 + t) * Kp + k0);
+      for (int f = 0; f < 6; ++f)
+        for (int b = 0; b < 3; ++b)
+          gt[f][b] = fmadd(VecF::set1(G[f][0]), g[b], fmadd(VecF::set1(G[f][1]), g[3 + b], VecF::set1(G[f][2]) * g[6 + b]));
+      float* uk = u + ((k0 / pw) * Cp + c) * pw + k0 % pw;
+      for (int f = 0; f < 6; ++f)
+        for (int h = 0; h < 6; ++h) {
+          const VecF v = fmadd(gt[f][0], VecF::set1(G[h][0]), fmadd(gt[f][1], VecF::set1(G[h][1]), gt[f][2] * VecF::set1(G[h][2])));
+          v.store(uk + (f * 6 + h) * panels * Cp * pw);
+        }
+    }
+  }
+}
+
 }  // namespace
 
-extern const WinogradKernels winograd_table = {VN, MAX_NV, transpose, input_transform, multiply, output_transform};
+extern const WinogradKernels winograd_table = {VN, MAX_NV, transpose, input_transform, multiply, output_transform, transform_weights};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
