@@ -1,5 +1,6 @@
 // Float32 N-d convolution and transposed convolution (NCHW-style layouts, any number of
-// spatial dimensions), computed as im2col + GEMM and GEMM + col2im on pyinfer::sgemm.
+// spatial dimensions): conv by depthwise, direct, Winograd or im2col + GEMM kernels (picked per
+// call from the geometry: docs/ARCHITECTURE.md), conv_transpose as GEMM + col2im.
 //
 // Layouts (ONNX):
 //   conv:           x [N, C, D1..Dk], w [M, C/group, K1..Kk], bias [M] -> y [N, M, O1..Ok]
