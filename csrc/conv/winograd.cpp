@@ -43,7 +43,16 @@ constexpr int64_t kMaxBlockTiles = 64;
 // The transposed, padded input of one image, at most (floats): larger maps go elsewhere.
 constexpr int64_t kMaxInputFloats = int64_t(1) << 26;
 
-thread_local ScratchBuffer tls_input;  // the calling thread's: shared by the call's workers
+// Transformed weights above this many floats (8 MiB) take the shared schedule (conv_winograd).
+constexpr int64_t kSharedMinWeights = int64_t(1) << 21;
+// Shared schedule: V and M of a chunk of tiles within about this many floats (16 MiB), and
+// about this many tiles per output-transform unit.
+constexpr int64_t kSharedBudget = int64_t(1) << 22;
+constexpr int64_t kSharedRowTiles = 16;
+
+// The calling thread's (shared by the call's workers): the transposed input, and V and M of
+// the shared schedule. Each thread's own: V and M of its blocks, its band of output rows.
+thread_local ScratchBuffer tls_input, tls_shared_v, tls_shared_m;
 thread_local ScratchBuffer tls_v, tls_m, tls_out;
 
 struct WinoShape {
@@ -127,12 +136,21 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
   const float* u = pw.wino->data;
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
-  // Blocks of tiles: V and M within the budget, and at least two blocks per thread.
-  int64_t nb = std::min(kMaxBlockTiles, std::max<int64_t>(1, kBlockBudget / (36 * (s.Cp + s.Kp))));
-  if (threads > 1) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));
+  const int64_t panels = s.Kp / s.pw;
+  // Two schedules. Small weights: each thread takes blocks of tiles through all three steps
+  // with V and M in L2 and U read once per block. Weights too large for that (U of 512 x 512
+  // channels is 38 MB: blocks of 3 tiles would read it from memory every 3 tiles): the steps
+  // run one after another over chunks of many tiles, the threads splitting tiles for the
+  // transforms and (point, weight panel) pairs for the products, so U is read once per chunk.
+  const bool shared = 36 * s.Kp * s.Cp > kSharedMinWeights;
+  int64_t nb = shared ? std::max<int64_t>(1, kSharedBudget / (36 * (s.Cp + s.Kp)))
+                      : std::min(kMaxBlockTiles, std::max<int64_t>(1, kBlockBudget / (36 * (s.Cp + s.Kp))));
+  if (threads > 1 && !shared) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));
   const int64_t blocks = ceil_div(T, nb);
   nb = ceil_div(T, blocks);
   float* xt = tls_input.get(s.Hp * ldrow);
+  std::vector<int64_t> toff(T), yoff(T);  // tile t's window in xt; its place in the output rows
+  for (int64_t t = 0; t < T; ++t) toff[t] = 4 * (t / s.TW) * ldrow + 4 * (t % s.TW) * s.Cp;
 
   for (int64_t n = 0; n < g.batch; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
@@ -154,34 +172,61 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
     });
     const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, P);
     const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
-    parallel_dynamic(blocks, threads, 1, [&](int64_t b0, int64_t b1) {
-      int64_t toff[kMaxBlockTiles], yoff[kMaxBlockTiles];
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t t0 = b * nb, t1 = std::min(T, t0 + nb), cnt = t1 - t0;
-        const int64_t ty0 = t0 / s.TW, ty1 = (t1 - 1) / s.TW;
-        float* v = tls_v.get(36 * cnt * s.Cp);
-        float* m = tls_m.get(36 * cnt * s.Kp);
-        float* yb = tls_out.get(4 * (ty1 - ty0 + 1) * ybrow);
-        for (int64_t i = 0; i < cnt; ++i) {
-          const int64_t ty = (t0 + i) / s.TW, tx = (t0 + i) % s.TW;
-          toff[i] = 4 * ty * ldrow + 4 * tx * s.Cp;
-          yoff[i] = 4 * (ty - ty0) * ybrow + 4 * tx * s.Kp;
-        }
-        wk.input_transform(xt, ldrow, s.Cp, toff, cnt, v, cnt * s.Cp);
-        wk.multiply(v, cnt * s.Cp, cnt, s.Cp, u, s.Kp, s.pw, m, cnt * s.Kp);
-        wk.output_transform(m, cnt * s.Kp, s.Kp, cnt, yoff, yb, ybrow);
-        // Back to NCHW, row segment by row segment, with the epilogue on the way.
-        for (int64_t ty = ty0; ty <= ty1; ++ty) {
-          const int64_t ow0 = ty == ty0 ? 4 * (t0 % s.TW) : 0;
-          const int64_t ow1 = ty == ty1 ? std::min(s.OW, 4 * ((t1 - 1) % s.TW) + 4) : s.OW;
-          for (int64_t r = 0; r < 4 && 4 * ty + r < s.OH; ++r) {
-            const int64_t oh = 4 * ty + r;
-            dk.cv_store(yb + (4 * (ty - ty0) + r) * ybrow + ow0 * s.Kp, s.Kp, ow1 - ow0, s.K, yn + oh * s.OW + ow0,
-                        P, post ? &epi : nullptr, 0, oh * s.OW + ow0);
-          }
+    // Tiles [t0, t1) from M (ldm, tile t at m + (t - t0) * Kp): transformed back into a
+    // per-thread band of output rows, then stored to NCHW row segment by row segment with
+    // the epilogue.
+    auto finish_tiles = [&](const float* m, int64_t ldm, int64_t t0, int64_t t1) {
+      const int64_t ty0 = t0 / s.TW, ty1 = (t1 - 1) / s.TW;
+      float* yb = tls_out.get(4 * (ty1 - ty0 + 1) * ybrow);
+      for (int64_t t = t0; t < t1; ++t) yoff[t] = 4 * (t / s.TW - ty0) * ybrow + 4 * (t % s.TW) * s.Kp;
+      wk.output_transform(m, ldm, s.Kp, t1 - t0, yoff.data() + t0, yb, ybrow);
+      for (int64_t ty = ty0; ty <= ty1; ++ty) {
+        const int64_t ow0 = ty == ty0 ? 4 * (t0 % s.TW) : 0;
+        const int64_t ow1 = ty == ty1 ? std::min(s.OW, 4 * ((t1 - 1) % s.TW) + 4) : s.OW;
+        for (int64_t r = 0; r < 4 && 4 * ty + r < s.OH; ++r) {
+          const int64_t oh = 4 * ty + r;
+          dk.cv_store(yb + (4 * (ty - ty0) + r) * ybrow + ow0 * s.Kp, s.Kp, ow1 - ow0, s.K, yn + oh * s.OW + ow0, P,
+                      post ? &epi : nullptr, 0, oh * s.OW + ow0);
         }
       }
-    });
+    };
+    if (!shared) {
+      parallel_dynamic(blocks, threads, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t t0 = b * nb, t1 = std::min(T, t0 + nb), cnt = t1 - t0;
+          float* v = tls_v.get(36 * cnt * s.Cp);
+          float* m = tls_m.get(36 * cnt * s.Kp);
+          wk.input_transform(xt, ldrow, s.Cp, toff.data() + t0, cnt, v, cnt * s.Cp);
+          wk.multiply(v, cnt * s.Cp, cnt, s.Cp, u, s.Kp, s.pw, m, cnt * s.Kp, 0, 36, 0, panels);
+          finish_tiles(m, cnt * s.Kp, t0, t1);
+        }
+      });
+      continue;
+    }
+    float* v = tls_shared_v.get(36 * nb * s.Cp);
+    float* m = tls_shared_m.get(36 * nb * s.Kp);
+    const int64_t rows_per_unit = std::max<int64_t>(1, ceil_div(kSharedRowTiles, s.TW));
+    for (int64_t t0 = 0; t0 < T; t0 += nb) {
+      const int64_t t1 = std::min(T, t0 + nb), cnt = t1 - t0;
+      const int64_t ldv = cnt * s.Cp, ldm = cnt * s.Kp;
+      parallel_dynamic(cnt, threads, 4, [&](int64_t i0, int64_t i1) {
+        wk.input_transform(xt, ldrow, s.Cp, toff.data() + t0 + i0, i1 - i0, v + i0 * s.Cp, ldv);
+      });
+      parallel_dynamic(36 * panels, threads, 1, [&](int64_t w0, int64_t w1) {
+        for (int64_t w = w0; w < w1; ++w) {
+          const int f = static_cast<int>(w / panels);
+          wk.multiply(v, ldv, cnt, s.Cp, u, s.Kp, s.pw, m, ldm, f, f + 1, w % panels, w % panels + 1);
+        }
+      });
+      // Whole tile rows per unit where the chunk allows (each unit stores its own rows).
+      const int64_t units = ceil_div(cnt, rows_per_unit * s.TW);
+      parallel_dynamic(units, threads, 1, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) {
+          const int64_t a = t0 + q * rows_per_unit * s.TW, b = std::min(t1, a + rows_per_unit * s.TW);
+          finish_tiles(m + (a - t0) * s.Kp, ldm, a, b);
+        }
+      });
+    }
   }
 }
 

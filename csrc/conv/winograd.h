@@ -35,9 +35,10 @@ struct WinogradKernels {
   // V for n tiles; tile i's 6x6 window starts at xt + toff[i] (column stride Cp).
   void (*input_transform)(const float* xt, int64_t ldrow, int64_t Cp, const int64_t* toff,
                           int64_t n, float* v, int64_t ldf);
-  // M_f = V_f * U_f for the 36 points, n tiles, all Kp channels (u in panels of pw).
+  // M_f = V_f * U_f for the points [f0, f1), n tiles, the weight panels [p0, p1) of pw output
+  // channels (Kp / pw panels in all).
   void (*multiply)(const float* v, int64_t ldf, int64_t n, int64_t Cp, const float* u, int64_t Kp, int pw,
-                   float* m, int64_t ldm);
+                   float* m, int64_t ldm, int f0, int f1, int64_t p0, int64_t p1);
   // The 4x4 outputs of n tiles into yb (before any bias or epilogue).
   void (*output_transform)(const float* m, int64_t ldm, int64_t Kp, int64_t n, const int64_t* yoff,
                            float* yb, int64_t ldrow);

@@ -120,14 +120,14 @@ inline void multiply_tail(int64_t left, const float* v, int64_t Cp, const float*
 
 template <int nv>
 void multiply_nv(const float* v, int64_t ldf, int64_t n, int64_t Cp, const float* u, int64_t Kp, float* m,
-                 int64_t ldm) {
+                 int64_t ldm, int f0, int f1, int64_t p0, int64_t p1) {
   constexpr int NT = tiles_per_step<nv>(), PW = nv * VN;
   const int64_t panels = Kp / PW;
-  for (int f = 0; f < 36; ++f) {
+  for (int f = f0; f < f1; ++f) {
     const float* vf = v + f * ldf;
     float* mf = m + f * ldm;
     // Panels outer: one panel of U_f (Cp x PW) stays in L1 while the tiles pass.
-    for (int64_t p = 0; p < panels; ++p) {
+    for (int64_t p = p0; p < p1; ++p) {
       const float* up = u + (f * panels + p) * Cp * PW;
       int64_t t = 0;
       for (; t + NT <= n; t += NT) multiply_tile<NT, nv>(vf + t * Cp, Cp, up, mf + t * Kp + p * PW, Kp);
@@ -137,10 +137,10 @@ void multiply_nv(const float* v, int64_t ldf, int64_t n, int64_t Cp, const float
 }
 
 void multiply(const float* v, int64_t ldf, int64_t n, int64_t Cp, const float* u, int64_t Kp, int pw, float* m,
-              int64_t ldm) {
-  if (MAX_NV >= 4 && pw == 4 * VN) return multiply_nv<MAX_NV >= 4 ? 4 : 1>(v, ldf, n, Cp, u, Kp, m, ldm);
-  if (MAX_NV >= 2 && pw == 2 * VN) return multiply_nv<MAX_NV >= 2 ? 2 : 1>(v, ldf, n, Cp, u, Kp, m, ldm);
-  multiply_nv<1>(v, ldf, n, Cp, u, Kp, m, ldm);
+              int64_t ldm, int f0, int f1, int64_t p0, int64_t p1) {
+  if (MAX_NV >= 4 && pw == 4 * VN) return multiply_nv<MAX_NV >= 4 ? 4 : 1>(v, ldf, n, Cp, u, Kp, m, ldm, f0, f1, p0, p1);
+  if (MAX_NV >= 2 && pw == 2 * VN) return multiply_nv<MAX_NV >= 2 ? 2 : 1>(v, ldf, n, Cp, u, Kp, m, ldm, f0, f1, p0, p1);
+  multiply_nv<1>(v, ldf, n, Cp, u, Kp, m, ldm, f0, f1, p0, p1);
 }
 
 void output_transform(const float* m, int64_t ldm, int64_t Kp, int64_t n, const int64_t* yoff, float* yb,

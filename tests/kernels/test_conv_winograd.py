@@ -71,6 +71,20 @@ def test_winograd_matches_reference(isa, rng, mode, case):
         np.testing.assert_array_equal(y, ys[0])  # every tile sums the same way on any thread
 
 
+# Transformed weights over 8 MiB (256 x 256 channels and up) run the shared schedule: the
+# transforms and the products one after another over chunks of up to ~220 tiles here.
+@pytest.mark.parametrize("xs, k", [((1, 256, 9, 9), 256), ((1, 256, 62, 61), 260)], ids=["one-chunk", "two-chunks"])
+def test_winograd_large_weights_schedule(rng, mode, xs, k):
+    x, w, b = f32(rng, *xs), f32(rng, k, xs[1], 3, 3), f32(rng, k)
+    res = f32(rng, 1, k, xs[2], xs[3])
+    mode(WINOGRAD)
+    packed = kernels.ConvWeights(w)
+    ys = [kernels.conv(x, packed, b, pads=[1] * 4, residual=res, activation="relu", num_threads=t) for t in (1, 2)]
+    want = np.maximum(conv64(x, w, b, (1, 1, 1, 1)) + res, 0)
+    assert_winograd_close(ys[0], x, w, b, (1, 1, 1, 1), want=want)
+    np.testing.assert_array_equal(ys[1], ys[0])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_winograd_epilogue(isa, rng, mode, threads):
     x, w, b = f32(rng, 2, 24, 11, 10), f32(rng, 40, 24, 3, 3), f32(rng, 40)
