@@ -115,10 +115,11 @@ bool winograd_fits(const ConvGeometry& g) {
   return s.Hp * s.Wp * s.Cp <= kMaxInputFloats && s.Cp + s.Kp <= kBlockBudget / 36;
 }
 
-// Measured on Zen 5 (tools/bench_conv.py with and without --no-winograd, 1 and 2 threads): ResNet / VGG 3x3 layers
-// run 2.5-3x faster (64 @ 56 to 256 @ 14), 32 x 32 channels at 32 x 32 ~1.4x; fewer channels
-// (16 x 16, 24 x 24) lose to the transforms, and a 7 x 7 map with 512 channels (4 tiles
-// streaming 38 MB of transformed weights) runs 1.5-2x slower.
+// Measured on Zen 5 (tools/bench_conv.py with and without --no-winograd, 1 and 2 threads):
+// ResNet / VGG 3x3 layers run 2-3x faster (64 @ 56 to 512 @ 14), 32 x 32 channels at 32 x 32
+// ~1.4x; fewer channels (16 x 16, 24 x 24) lose to the transforms. A 7 x 7 map with 512
+// channels (4 tiles) comes out about even (0.88x at 1 thread, 1.04x at 2) for 4x its weights'
+// memory (38 MB), so few tiles need small transformed weights.
 bool winograd_pays(const ConvGeometry& g, int threads) {
   (void)threads;  // the same boundaries at 1 and 2 threads
   const int64_t C = g.in_channels, K = g.out_channels;
