@@ -54,6 +54,9 @@ constexpr int64_t kSharedRowTiles = 16;
 // the shared schedule. Each thread's own: V and M of its blocks, its band of output rows.
 thread_local ScratchBuffer tls_input, tls_shared_v, tls_shared_m;
 thread_local ScratchBuffer tls_v, tls_m, tls_out;
+thread_local std::vector<int64_t> tls_yoff;
+// Images transposed together by the block schedule: up to this many floats (32 MiB).
+constexpr int64_t kGroupInputFloats = int64_t(1) << 23;
 
 struct WinoShape {
   int64_t C, K, H, W, OH, OW, pt, pl;
@@ -149,17 +152,21 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
   if (threads > 1 && !shared) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));
   const int64_t blocks = ceil_div(T, nb);
   nb = ceil_div(T, blocks);
-  float* xt = tls_input.get(s.Hp * ldrow);
-  std::vector<int64_t> toff(T), yoff(T);  // tile t's window in xt; its place in the output rows
+  // Images are transposed in groups (the blocks of all of a group's images share one parallel
+  // region: a batch of small maps has fewer blocks per image than threads).
+  const int64_t img_floats = s.Hp * ldrow;
+  const int64_t group = shared ? 1 : std::max<int64_t>(1, std::min(g.batch, kGroupInputFloats / img_floats));
+  float* xt = tls_input.get(group * img_floats);
+  std::vector<int64_t> toff(T);  // tile t's window in an image of xt
   for (int64_t t = 0; t < T; ++t) toff[t] = 4 * (t / s.TW) * ldrow + 4 * (t % s.TW) * s.Cp;
 
-  for (int64_t n = 0; n < g.batch; ++n) {
-    const float* xn = x + n * s.C * s.H * s.W;
-    float* yn = y + n * s.K * P;
+  for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
+    const int64_t images = std::min(group, g.batch - n0);
     // The input as [row][column][channel], zero-padded to every tile's window.
-    parallel_for(s.Hp, threads, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        float* row = xt + r * ldrow;
+    parallel_for(images * s.Hp, threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t ir = r0; ir < r1; ++ir) {
+        const int64_t i = ir / s.Hp, r = ir % s.Hp;
+        float* row = xt + i * img_floats + r * ldrow;
         const int64_t h = r - s.pt;
         if (h < 0 || h >= s.H) {
           std::memset(row, 0, sizeof(float) * ldrow);
@@ -167,20 +174,24 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
         }
         const int64_t w_end = std::min(s.Wp, s.pl + s.W);  // columns past Wp are never read
         std::memset(row, 0, sizeof(float) * s.pl * s.Cp);
-        wk.transpose(xn + h * s.W, s.H * s.W, s.C, s.Cp, w_end - s.pl, row + s.pl * s.Cp, s.Cp);
+        wk.transpose(x + (n0 + i) * s.C * s.H * s.W + h * s.W, s.H * s.W, s.C, s.Cp, w_end - s.pl,
+                     row + s.pl * s.Cp, s.Cp);
         std::memset(row + w_end * s.Cp, 0, sizeof(float) * (s.Wp - w_end) * s.Cp);
       }
     });
-    const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, P);
-    const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
-    // Tiles [t0, t1) from M (ldm, tile t at m + (t - t0) * Kp): transformed back into a
-    // per-thread band of output rows, then stored to NCHW row segment by row segment with
-    // the epilogue.
-    auto finish_tiles = [&](const float* m, int64_t ldm, int64_t t0, int64_t t1) {
+    // Tiles [t0, t1) of image n from M (ldm, tile t at m + (t - t0) * Kp): transformed back
+    // into a per-thread band of output rows, then stored to NCHW row segment by row segment
+    // with the epilogue.
+    auto finish_tiles = [&](int64_t n, const float* m, int64_t ldm, int64_t t0, int64_t t1) {
       const int64_t ty0 = t0 / s.TW, ty1 = (t1 - 1) / s.TW;
       float* yb = tls_out.get(4 * (ty1 - ty0 + 1) * ybrow);
-      for (int64_t t = t0; t < t1; ++t) yoff[t] = 4 * (t / s.TW - ty0) * ybrow + 4 * (t % s.TW) * s.Kp;
-      wk.output_transform(m, ldm, s.Kp, t1 - t0, yoff.data() + t0, yb, ybrow);
+      std::vector<int64_t>& yoff = tls_yoff;
+      yoff.resize(t1 - t0);
+      for (int64_t t = t0; t < t1; ++t) yoff[t - t0] = 4 * (t / s.TW - ty0) * ybrow + 4 * (t % s.TW) * s.Kp;
+      wk.output_transform(m, ldm, s.Kp, t1 - t0, yoff.data(), yb, ybrow);
+      const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, P);
+      const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
+      float* yn = y + n * s.K * P;
       for (int64_t ty = ty0; ty <= ty1; ++ty) {
         const int64_t ow0 = ty == ty0 ? 4 * (t0 % s.TW) : 0;
         const int64_t ow1 = ty == ty1 ? std::min(s.OW, 4 * ((t1 - 1) % s.TW) + 4) : s.OW;
@@ -192,14 +203,15 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
       }
     };
     if (!shared) {
-      parallel_dynamic(blocks, threads, 1, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
+      parallel_dynamic(images * blocks, threads, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t ib = b0; ib < b1; ++ib) {
+          const int64_t i = ib / blocks, b = ib % blocks;
           const int64_t t0 = b * nb, t1 = std::min(T, t0 + nb), cnt = t1 - t0;
           float* v = tls_v.get(36 * cnt * s.Cp);
           float* m = tls_m.get(36 * cnt * s.Kp);
-          wk.input_transform(xt, ldrow, s.Cp, toff.data() + t0, cnt, v, cnt * s.Cp);
+          wk.input_transform(xt + i * img_floats, ldrow, s.Cp, toff.data() + t0, cnt, v, cnt * s.Cp);
           wk.multiply(v, cnt * s.Cp, cnt, s.Cp, u, s.Kp, s.pw, m, cnt * s.Kp, 0, 36, 0, panels);
-          finish_tiles(m, cnt * s.Kp, t0, t1);
+          finish_tiles(n0 + i, m, cnt * s.Kp, t0, t1);
         }
       });
       continue;
@@ -224,7 +236,7 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
       parallel_dynamic(units, threads, 1, [&](int64_t q0, int64_t q1) {
         for (int64_t q = q0; q < q1; ++q) {
           const int64_t a = t0 + q * rows_per_unit * s.TW, b = std::min(t1, a + rows_per_unit * s.TW);
-          finish_tiles(m + (a - t0) * s.Kp, ldm, a, b);
+          finish_tiles(n0, m + (a - t0) * s.Kp, ldm, a, b);
         }
       });
     }
