@@ -141,12 +141,14 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
   const int64_t panels = s.Kp / s.pw;
-  // Two schedules. Small weights: each thread takes blocks of tiles through all three steps
+  // Two schedules. Small weights, enough tiles: each thread takes blocks of tiles through all three steps
   // with V and M in L2 and U read once per block. Weights too large for that (U of 512 x 512
   // channels is 38 MB: blocks of 3 tiles would read it from memory every 3 tiles): the steps
   // run one after another over chunks of many tiles, the threads splitting tiles for the
   // transforms and (point, weight panel) pairs for the products, so U is read once per chunk.
-  const bool shared = 36 * s.Kp * s.Cp > kSharedMinWeights;
+  // The shared schedule also gives threads work when the tiles are too few to make a block
+  // (a micro-tile's worth) for each thread.
+  const bool shared = 36 * s.Kp * s.Cp > kSharedMinWeights || (threads > 1 && T * g.batch < 6 * threads);
   int64_t nb = shared ? std::max<int64_t>(1, kSharedBudget / (36 * (s.Cp + s.Kp)))
                       : std::min(kMaxBlockTiles, std::max<int64_t>(1, kBlockBudget / (36 * (s.Cp + s.Kp))));
   if (threads > 1 && !shared) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));
