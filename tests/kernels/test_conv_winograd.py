@@ -6,7 +6,7 @@ grows with the magnitudes summed, not with the result: |y - ref| <= ~1e-6 * sum 
 conv(|x|, |w|) on top of the usual tolerance; a wrong transform coefficient or a misplaced tile
 is off by the size of the output itself.
 """
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -173,21 +173,9 @@ def test_weights_follow_an_isa_switch(rng, mode):
 def test_concurrent_first_calls_share_one_transform(rng, mode):
     x, w = f32(rng, 1, 32, 20, 20), f32(rng, 64, 32, 3, 3)
     mode(WINOGRAD)
-    packed = kernels.ConvWeights(w)
-    results, errors = [None] * 6, []
-
-    def run(i):
-        try:
-            results[i] = kernels.conv(x, packed, None, pads=[1] * 4, num_threads=1)
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    packed = kernels.ConvWeights(w)  # its transformed weights do not exist yet
+    with ThreadPoolExecutor(6) as pool:  # raises here if a call did
+        results = list(pool.map(lambda _: kernels.conv(x, packed, None, pads=[1] * 4, num_threads=1), range(6)))
     assert_winograd_close(results[0], x, w, None, (1, 1, 1, 1))
     for y in results[1:]:
         np.testing.assert_array_equal(y, results[0])
