@@ -109,6 +109,8 @@ def lower(op, names: list, ins: list, outs: list, consts: dict):
         if all(n in consts for n in names[1:] if n) and outs[0].size == ins[0].size:
             return Alias(names[0])
         return None
+    if t in _PARAMETER_INPUTS:  # only the data input and the outputs are float32 tensors
+        tensors = [m for m in ins[:1] if m is not None] + outs
     if any(m.dtype != F32 or m.size == 0 for m in tensors):
         return None
     fn = _LOWER.get((domain or "", t))
@@ -171,7 +173,10 @@ def _gemm(op, names, ins, outs, consts):
     a, b = ins[0], ins[1]
     c = ins[2] if len(ins) > 2 else None
     res = ins[3] if len(ins) > 3 else None
-    if op.version < 7 or a.ndim != 2 or b is None or b.ndim != 2 or (c is not None and c.ndim > 2):
+    # Gemm before version 7 broadcasts C only with its `broadcast` attribute; pyinfer's own
+    # FusedGemm (version 1 of its domain) has the current semantics.
+    old_gemm = op.op_type == "Gemm" and op.version < 7
+    if old_gemm or a.ndim != 2 or b is None or b.ndim != 2 or (c is not None and c.ndim > 2):
         return None
     m, k = a.shape[::-1] if op.trans_a else a.shape
     n = b.shape[0] if op.trans_b else b.shape[1]
@@ -237,6 +242,21 @@ def _global_pool(op, names, ins, outs, consts):
         return None
     kind = {"GlobalAveragePool": 0, "GlobalMaxPool": 1}[op.op_type]
     return Native(rt.prepare_global_pool(kind, x.shape[0] * x.shape[1], math.prod(x.shape[2:])), names[:1])
+
+
+def _reduce_trailing(op, names, ins, outs, consts):
+    """ReduceMean / ReduceMax over the trailing axes, axes fixed when the plan is built: a global
+    average / max pool over the flattened trailing axes (PyTorch exports x.mean([2, 3]) and a
+    text CNN's max over time so; the max propagates NaN as ReduceMax does)."""
+    x = ins[0]
+    axes = op.fixed_axes
+    if not axes or not all(-x.ndim <= a < x.ndim for a in axes):
+        return None
+    axes = sorted({a + x.ndim if a < 0 else a for a in axes})
+    if axes != list(range(axes[0], x.ndim)):
+        return None
+    kind = {"ReduceMean": 0, "ReduceMax": 1}[op.op_type]
+    return Native(rt.prepare_global_pool(kind, math.prod(x.shape[:axes[0]]), math.prod(x.shape[axes[0]:])), names[:1])
 
 
 def _softmax(op, names, ins, outs, consts):
@@ -329,6 +349,10 @@ def _transpose(op, names, ins, outs, consts):
     return SwapBlocks(outer, a, b, chunk * 4)
 
 
+# Ops whose inputs after the first are parameters (integer axes), used by the lowering rule
+# only as plan-time constants.
+_PARAMETER_INPUTS = {"ReduceMean", "ReduceMax"}
+
 _LOWER = {("", t): _binary for t in _BINARY}
 _LOWER.update({("", t): _unary for t in _UNARY})
 _LOWER.update({
@@ -338,6 +362,7 @@ _LOWER.update({
     ("", "MatMul"): _matmul, ("pyinfer", "FusedMatMul"): _matmul,
     ("", "MaxPool"): _window_pool, ("", "AveragePool"): _window_pool, ("pyinfer", "SumPool"): _sum_pool,
     ("", "GlobalAveragePool"): _global_pool, ("", "GlobalMaxPool"): _global_pool,
+    ("", "ReduceMean"): _reduce_trailing, ("", "ReduceMax"): _reduce_trailing,
     ("", "Softmax"): _softmax, ("", "LogSoftmax"): _softmax,
     ("", "BatchNormalization"): _batch_norm, ("pyinfer", "FusedBatchNormalization"): _batch_norm,
     ("", "LRN"): _lrn,
