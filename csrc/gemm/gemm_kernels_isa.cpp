@@ -243,6 +243,25 @@ void dot_tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ld
 #pragma GCC unroll 8
     for (int j = 0; j < DOT_N; ++j) acc[i][j] = VecF::zero();
   int64_t p = 0;
+  // When B's rows all sit at the same offset within a vector's alignment (ldb a multiple of
+  // VN), a masked head brings every later load of B onto a vector boundary: a load spanning
+  // two cache lines costs two (numpy places large arrays 16 bytes past a page).
+  if (VN > 1 && ldb % VN == 0 && k >= 4 * VN) {
+    const uintptr_t bytes = VN * sizeof(float);
+    const int head = static_cast<int>(((bytes - reinterpret_cast<uintptr_t>(bp[0]) % bytes) % bytes) / sizeof(float));
+    if (head > 0) {
+      VecF av[DM];
+#pragma GCC unroll 4
+      for (int i = 0; i < DM; ++i) av[i] = VecF::load_partial(a + i * lda, head);
+#pragma GCC unroll 8
+      for (int j = 0; j < DOT_N; ++j) {
+        VecF bv = VecF::load_partial(bp[j], head);
+#pragma GCC unroll 4
+        for (int i = 0; i < DM; ++i) acc[i][j] = fmadd(av[i], bv, acc[i][j]);
+      }
+      p = head;
+    }
+  }
   for (; p + VN <= k; p += VN) {
     VecF av[DM];
 #pragma GCC unroll 4

@@ -432,3 +432,16 @@ def test_gemm_skinny_rows(isa, rng, m, n, k):
     got = kernels.gemm(at, wide[:, :n], np.full((m, n), np.nan, np.float32), beta=0.0, trans_a=True,
                        bias=bias, activation="relu")
     check(got, np.maximum(ref_gemm(a, wide[:, :n], None, 1.0, 0.0, False, False) + bias, 0.0), k)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 4, 7, 15])
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_gemm_skinny_nt_any_alignment_of_b(isa, rng, m, offset):
+    # B stored N x K at every float offset within a 64-byte line: the dot products peel a head
+    # so their loads of B fall on vector boundaries, and must not miss or repeat an element.
+    n, k = 20, 96
+    buf = rng.standard_normal(n * k + 16).astype(np.float32)
+    b = buf[offset:offset + n * k].reshape(n, k)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    y = kernels.gemm(a, b, trans_b=True)
+    np.testing.assert_allclose(y, a.astype(np.float64) @ b.astype(np.float64).T, rtol=1e-5, atol=1e-5)
