@@ -95,7 +95,8 @@ std::shared_lock<std::shared_mutex> use_winograd_weights(const PackedConvWeights
     std::vector<float> wt(KC * Kp, 0.f);
     parallel_for(KC, threads, [&](int64_t k0, int64_t k1) {
       for (int64_t kk = k0; kk < k1; ++kk)
-        for (int64_t m = 0; m < K; ++m) wt[kk * Kp + m] = a.data()[(m / mr) * stride + kk * mr + m % mr];
+        for (int64_t m0 = 0; m0 < K; m0 += mr)  // a panel's mr rows of tap kk are contiguous
+          std::memcpy(&wt[kk * Kp + m0], a.data() + (m0 / mr) * stride + kk * mr, sizeof(float) * std::min(mr, K - m0));
     });
     const int64_t floats = 36 * Kp * Cp;
     std::free(ww.data);
