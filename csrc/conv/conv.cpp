@@ -1090,7 +1090,7 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
     const DirectConvKernels* dk = direct_kernels_for(pw.groups[0].kernels());
     const int mode = g_direct_mode.load(std::memory_order_relaxed);
     const bool wino = pw.wino && (mode == 0 || mode == 4) && winograd_fits(g) &&
-                      (mode == 4 || winograd_pays(g, resolve_threads(num_threads)));
+                      (mode == 4 || winograd_pays(g));
     const bool direct = !wino && mode != 2 && direct_fits(g, dk);
     const bool cv = direct && (mode == 3 || ((mode == 0 || mode >= 4) && cv_wins(g, *dk)));
     const auto layout = use_layout(pw, cv, cv ? dk->cv_mw : 0, cv ? dk->vn : 0, packed != nullptr);

@@ -124,8 +124,7 @@ bool winograd_fits(const ConvGeometry& g) {
 // ~1.4x; fewer channels (16 x 16, 24 x 24) lose to the transforms. A 7 x 7 map with 512
 // channels (4 tiles) comes out about even (0.88x at 1 thread, 1.04x at 2) for 4x its weights'
 // memory (38 MB), so few tiles need small transformed weights.
-bool winograd_pays(const ConvGeometry& g, int threads) {
-  (void)threads;  // the same boundaries at 1 and 2 threads
+bool winograd_pays(const ConvGeometry& g) {  // the same boundaries at 1 and 2 threads
   const int64_t C = g.in_channels, K = g.out_channels;
   const WinoShape s = wino_shape(g, winograd_kernels());
   const int64_t tiles = s.TH * s.TW, u_bytes = 36 * s.Kp * s.Cp * int64_t(sizeof(float));

@@ -24,7 +24,7 @@ struct ConvWinogradWeights {
 // 2-D, 3x3, stride 1, dilation 1, one group, a scratch size within bounds.
 bool winograd_fits(const ConvGeometry& g);
 // Where it fits, whether it beats the direct kernels (measured: tools/bench_conv.py).
-bool winograd_pays(const ConvGeometry& g, int threads);
+bool winograd_pays(const ConvGeometry& g);
 
 // y = conv(x) with the fused epilogue; pw: the layer's packed weights, their panels present
 // (the caller holds them: conv.cpp use_layout), pw.wino made here on first use.
