@@ -25,79 +25,11 @@ inline void map(const float* x, float* y, int64_t n, F f) {
   }
 }
 
-inline VecF clamp01(VecF v) { return vmin(vmax(v, VecF::zero()), VecF::set1(1.0f)); }
-
-void unary(Unary op, const float* x, float* y, int64_t n, float a, float b) {
-  const VecF zero = VecF::zero(), one = VecF::set1(1.0f);
-  const VecF va = VecF::set1(a), vb = VecF::set1(b);
-  const VecF neg_max = VecF::set1(-kFltMax);
-  switch (op) {
-    case Unary::Relu:
-      return map(x, y, n, [&](VecF v) { return vmax_nan(v, zero); });
-    case Unary::LeakyRelu:
-      return map(x, y, n, [&](VecF v) { return vselect_gt(zero, v, v * va, v); });
-    case Unary::Sigmoid:
-      return map(x, y, n, [&](VecF v) { return vsigmoid(v); });
-    case Unary::Tanh:
-      return map(x, y, n, [&](VecF v) { return vtanh(v); });
-    case Unary::Clip:  // a > b gives b everywhere (ONNX: min > max sets all to max)
-      return map(x, y, n, [&](VecF v) { return vkeep_nan(v, vmin(vmax(v, va), vb)); });
-    case Unary::HardSigmoid:
-      return map(x, y, n, [&](VecF v) { return vkeep_nan(v, clamp01(fmadd(v, va, vb))); });
-    case Unary::HardSwish:  // x * clamp(x/6 + 1/2, 0, 1); exactly 0 where the factor is 0 (x = -inf too)
-      return map(x, y, n, [&](VecF v) {
-        VecF f = clamp01(fmadd(v, VecF::set1(1.0f / 6.0f), VecF::set1(0.5f)));
-        return vkeep_nan(v, vselect_gt(f, zero, v * f, zero));
-      });
-    case Unary::Elu:
-      return map(x, y, n, [&](VecF v) { return vselect_gt(v, zero, v, va * vexpm1(v)); });
-    case Unary::Selu:
-      return map(x, y, n, [&](VecF v) { return vb * vselect_gt(v, zero, v, va * vexpm1(v)); });
-    case Unary::Celu:
-      return map(x, y, n, [&](VecF v) { return vselect_gt(v, zero, v, va * vexpm1(v / va)); });
-    case Unary::Softplus:  // max(x, 0) + log1p(exp(-|x|)): no overflow, exact limits
-      return map(x, y, n, [&](VecF v) {
-        return vmax_nan(v, zero) + vlog1p_unit(vexp(vneg(vabs(v))));
-      });
-    case Unary::Softsign:  // x / (1 + |x|), with the limits +-1 at +-inf (not inf/inf)
-      return map(x, y, n, [&](VecF v) {
-        VecF r = v / (one + vabs(v));
-        return vselect_gt(vabs(v), VecF::set1(kFltMax), vselect_gt(v, zero, one, vneg(one)), r);
-      });
-    case Unary::ThresholdedRelu:
-      return map(x, y, n, [&](VecF v) { return vkeep_nan(v, vselect_gt(v, va, v, zero)); });
-    case Unary::Erf:
-      return map(x, y, n, [&](VecF v) { return verf(v); });
-    // x * Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2, with the erfc tail for x << 0: relative
-    // error 2e-7 for x > -2, <= 7e-5 on [-6, -2] (values < 5e-2 there; absolute < 1e-8).
-    case Unary::GeluErf:
-      return map(x, y, n, [&](VecF v) {
-        VecF z = v * VecF::set1(0.70710678118654752f);
-        VecF az = vabs(z);
-        VecF half_tail = VecF::set1(0.5f) * verfc_tail(vmax(az, VecF::set1(kErfSplit)));
-        VecF outer = vselect_gt(z, zero, one - half_tail, half_tail);
-        VecF inner = fmadd(VecF::set1(0.5f), verf_small(z), VecF::set1(0.5f));
-        VecF phi = vselect_gt(az, VecF::set1(kErfSplit), outer, inner);
-        return vkeep_nan(v, vselect_gt(neg_max, v, zero, v * phi));  // -inf * 0 -> 0
-      });
-    // x/2 (1 + tanh(u)) = x * sigmoid(2u): no cancellation for x << 0 (relative error 3.4e-7
-    // for x > -2, 1.1e-6 on [-4, -2], up to 1.3e-5 below -4 where values are < 1e-4 and the
-    // rounding of u is amplified by exp).
-    case Unary::GeluTanh:
-      return map(x, y, n, [&](VecF v) {
-        VecF u = v * fmadd(v * v, VecF::set1(0.044715f * 0.7978845608028654f), VecF::set1(0.7978845608028654f));
-        VecF r = v / (one + vexp(VecF::set1(-2.0f) * u));
-        return vselect_gt(neg_max, v, zero, r);
-      });
-    case Unary::Mish:  // x tanh(log(1 + e^x)) = x n / (n + 2), n = e^x (e^x + 2)
-      return map(x, y, n, [&](VecF v) {
-        VecF e = vexp(v);
-        VecF m = e * (e + VecF::set1(2.0f));
-        VecF r = v * (m / (m + VecF::set1(2.0f)));
-        r = vselect_gt(v, VecF::set1(20.0f), v, r);  // tanh(softplus(x)) == 1 in float; avoids inf/inf
-        return vselect_gt(neg_max, v, zero, r);
-      });
-  }
+void apply_act(const ActParams& act, const float* x, float* y, int64_t n) {
+  const float a = act.a, b = act.b;
+  with_act(act.kind, [&](auto tag) {
+    map(x, y, n, [&](VecF v) { return pyinfer::PYINFER_ISA_NS::activate<decltype(tag)::value>(v, a, b); });
+  });
 }
 
 void prelu(const float* x, const float* slope, int64_t slope_step, float* y, int64_t n) {
@@ -133,32 +65,13 @@ void normalize(const float* x, float* y, int64_t n, float center, float scale, f
   map(x, y, n, [&](VecF v) { return fmadd(v - m, s, b); });
 }
 
-void normalize_act(const float* x, float* y, int64_t n, float center, float scale, float shift, Unary op, float a,
-                   float b) {
+void normalize_act(const float* x, float* y, int64_t n, float center, float scale, float shift,
+                   const ActParams& act) {
   const VecF m = VecF::set1(center), s = VecF::set1(scale), sh = VecF::set1(shift);
-  const VecF zero = VecF::zero(), va = VecF::set1(a), vb = VecF::set1(b);
-  switch (op) {
-    case Unary::Relu:  // the same NaN handling as the plain kernels below
-      return map(x, y, n, [&](VecF v) { return vmax_nan(fmadd(v - m, s, sh), zero); });
-    case Unary::Clip:
-      return map(x, y, n, [&](VecF v) {
-        VecF t = fmadd(v - m, s, sh);
-        return vkeep_nan(t, vmin(vmax(t, va), vb));
-      });
-    case Unary::LeakyRelu:
-      return map(x, y, n, [&](VecF v) {
-        VecF t = fmadd(v - m, s, sh);
-        return vselect_gt(zero, t, t * va, t);
-      });
-    default: {
-      constexpr int64_t kPiece = 2048;  // 8 KiB: activated while still in L1
-      for (int64_t p = 0; p < n; p += kPiece) {
-        const int64_t k = n - p < kPiece ? n - p : kPiece;
-        normalize(x + p, y + p, k, center, scale, shift);
-        unary(op, y + p, y + p, k, a, b);
-      }
-    }
-  }
+  const float a = act.a, b = act.b;
+  with_epilogue_act(act.kind, [&](auto tag) {
+    map(x, y, n, [&](VecF v) { return pyinfer::PYINFER_ISA_NS::activate<decltype(tag)::value>(fmadd(v - m, s, sh), a, b); });
+  });
 }
 
 constexpr int64_t kSumRun = 32;
@@ -267,7 +180,8 @@ void softmax_cols(const float* x, float* y, int64_t axis_len, int64_t stride, in
 
 }  // namespace
 
-extern const ActivationTable activation_table = {unary, prelu, normalize, softmax_rows, softmax_cols, normalize_act};
+extern const ActivationTable activation_table = {apply_act, prelu, normalize, softmax_rows, softmax_cols,
+                                                 normalize_act};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

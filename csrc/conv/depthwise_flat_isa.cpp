@@ -272,21 +272,9 @@ void flat_k(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, cons
 template <int K, int S>
 void flat_act(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w, int64_t mult,
               int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch) {
-  switch (ep.act) {
-#define PYINFER_DW_ACT(A) \
-  case A: return flat_k<K, S, A>(p, l, x, w, mult, m0, m1, y, ep, scratch);
-    PYINFER_DW_ACT(Act::None)
-    PYINFER_DW_ACT(Act::Relu)
-    PYINFER_DW_ACT(Act::Clip)
-    PYINFER_DW_ACT(Act::LeakyRelu)
-    PYINFER_DW_ACT(Act::Sigmoid)
-    PYINFER_DW_ACT(Act::Tanh)
-    PYINFER_DW_ACT(Act::HardSigmoid)
-    PYINFER_DW_ACT(Act::HardSwish)
-    PYINFER_DW_ACT(Act::Gelu)
-    PYINFER_DW_ACT(Act::GeluTanh)
-#undef PYINFER_DW_ACT
-  }
+  with_epilogue_act(ep.act.kind, [&](auto tag) {
+    flat_k<K, S, decltype(tag)::value>(p, l, x, w, mult, m0, m1, y, ep, scratch);
+  });
 }
 
 }  // namespace

@@ -197,19 +197,8 @@ struct FlushSink {
 };
 
 StoreTile store_tile_for(const Epilogue* ep) {
-  switch (ep ? ep->act : Act::None) {
-    case Act::None: return store_tile_t<Act::None>;
-    case Act::Relu: return store_tile_t<Act::Relu>;
-    case Act::Clip: return store_tile_t<Act::Clip>;
-    case Act::LeakyRelu: return store_tile_t<Act::LeakyRelu>;
-    case Act::Sigmoid: return store_tile_t<Act::Sigmoid>;
-    case Act::Tanh: return store_tile_t<Act::Tanh>;
-    case Act::HardSigmoid: return store_tile_t<Act::HardSigmoid>;
-    case Act::HardSwish: return store_tile_t<Act::HardSwish>;
-    case Act::Gelu: return store_tile_t<Act::Gelu>;
-    case Act::GeluTanh: return store_tile_t<Act::GeluTanh>;
-  }
-  return store_tile_t<Act::None>;
+  return with_epilogue_act(ep ? ep->act.kind : Act::None,
+                           [](auto tag) -> StoreTile { return store_tile_t<decltype(tag)::value>; });
 }
 
 // Row vectors (DirectConvShape::rows): output positions [p0, p1) in strips of whole vectors,
@@ -277,7 +266,7 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
              const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1, int64_t q0,
              int64_t q1, float* y, const Epilogue* ep) {
   // The common fused activations get their own copy; the rest go through the tile.
-  switch (ep ? ep->act : Act::None) {
+  switch (ep ? ep->act.kind : Act::None) {
     case Act::None: return compute_t<Act::None>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
     case Act::Relu: return compute_t<Act::Relu>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
     case Act::Clip: return compute_t<Act::Clip>(s, offs, K, xp, pa, a_stride, Mg, mp0, mp1, q0, q1, y, ep);
@@ -308,35 +297,35 @@ void compute(const DirectConvShape& s, const int32_t* offs, int64_t K, const flo
 
 // --- output channels as vectors -------------------------------------------------------------
 #if defined(PYINFER_ISA_AVX512)
-constexpr int CV_MV = 4, CV_NP = 6;
-constexpr int64_t CV_MAX_OW = 32;
+constexpr int CHANNELS_MV = 4, CHANNELS_NP = 6;
+constexpr int64_t CHANNELS_MAX_OW = 32;
 constexpr double POS_GRID_COST = 1.1;
 #elif defined(PYINFER_ISA_AVX2)
-constexpr int CV_MV = 2, CV_NP = 6;
-constexpr int64_t CV_MAX_OW = 64;
+constexpr int CHANNELS_MV = 2, CHANNELS_NP = 6;
+constexpr int64_t CHANNELS_MAX_OW = 64;
 constexpr double POS_GRID_COST = 1.1;
 #else
-constexpr int CV_MV = 4, CV_NP = 4;
-constexpr int64_t CV_MAX_OW = 0;
+constexpr int CHANNELS_MV = 4, CHANNELS_NP = 4;
+constexpr int64_t CHANNELS_MAX_OW = 0;
 constexpr double POS_GRID_COST = 1.0;
 #endif
-constexpr int CV_MW = CV_MV * VN;
+constexpr int CHANNELS_MW = CHANNELS_MV * VN;
 
 // Positions per micro-tile for a panel of MV vectors: NP x MV accumulators. Narrow panels
-// (the last one when M is not a multiple of CV_MW) take more positions per weight load,
+// (the last one when M is not a multiple of CHANNELS_MW) take more positions per weight load,
 // within the registers (and the general registers holding each position's pointer).
 #if defined(PYINFER_ISA_AVX512)
-constexpr int cv_np_for(int mv) { return mv >= 4 ? 6 : 8; }
+constexpr int channels_np_for(int mv) { return mv >= 4 ? 6 : 8; }
 #elif defined(PYINFER_ISA_AVX2)
-constexpr int cv_np_for(int mv) { return mv >= 2 ? 6 : 8; }
+constexpr int channels_np_for(int mv) { return mv >= 2 ? 6 : 8; }
 #else
-constexpr int cv_np_for(int) { return 4; }
+constexpr int channels_np_for(int) { return 4; }
 #endif
 
 // t[j][..] (+)= sum_k w[k][..] * xp[pos[j] + offs[k]] for NP positions, one panel of MV
 // vectors (weight rows MV * VN floats apart), kc taps.
 template <int MV, int NP>
-void cv_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
+void channels_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
               const float* w, float* t, int64_t ldt, bool first) {
   const float* b[NP];
 #pragma GCC unroll 8
@@ -368,59 +357,59 @@ void cv_micro(int64_t kc, const int32_t* offs, const float* xp, const int32_t* p
     for (int v = 0; v < MV; ++v) acc[j][v].store(t + j * ldt + v * VN);
 }
 
-template <int MV, int NP = cv_np_for(MV)>
-void cv_micro_n(int n, int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
+template <int MV, int NP = channels_np_for(MV)>
+void channels_micro_n(int n, int64_t kc, const int32_t* offs, const float* xp, const int32_t* pos,
                 const float* w, float* t, int64_t ldt, bool first) {
   if constexpr (NP > 1) {
-    if (n < NP) return cv_micro_n<MV, NP - 1>(n, kc, offs, xp, pos, w, t, ldt, first);
+    if (n < NP) return channels_micro_n<MV, NP - 1>(n, kc, offs, xp, pos, w, t, ldt, first);
   }
-  cv_micro<MV, NP>(kc, offs, xp, pos, w, t, ldt, first);
+  channels_micro<MV, NP>(kc, offs, xp, pos, w, t, ldt, first);
 }
 
 // One panel of MV vectors, taps [k0, k0 + kb): w its K block, all n positions in tiles of
 // balanced size (49 positions: 4 x 6 + 5 x 5, not 8 x 6 + 1: a one-position tile runs at a
 // sixth of the speed). Each position's sum is the same whatever its tile.
 template <int MV>
-void cv_panel(int64_t kb, const int32_t* offs, const float* xp, const int32_t* pos, int64_t n,
+void channels_panel(int64_t kb, const int32_t* offs, const float* xp, const int32_t* pos, int64_t n,
               const float* w, float* t, int64_t ldt, bool first) {
-  constexpr int NP = cv_np_for(MV);
+  constexpr int NP = channels_np_for(MV);
   const int64_t tiles = (n + NP - 1) / NP;
   for (int64_t ti = 0; ti < tiles; ++ti) {
     const int64_t i = ti * n / tiles;
     const int np = static_cast<int>((ti + 1) * n / tiles - i);
-    cv_micro_n<MV>(np, kb, offs, xp, pos + i, w, t + i * ldt, ldt, first);
+    channels_micro_n<MV>(np, kb, offs, xp, pos + i, w, t + i * ldt, ldt, first);
   }
 }
 
-void cv_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, const int32_t* pos,
+void channels_compute(const int32_t* offs, int64_t K, int64_t kc, const float* xp, const int32_t* pos,
                 int64_t n, const float* wp, int64_t width, float* t, int64_t ldt) {
-  const int64_t panels = (width + CV_MW - 1) / CV_MW;
+  const int64_t panels = (width + CHANNELS_MW - 1) / CHANNELS_MW;
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kb = min64(kc, K - k0);
     for (int64_t p = 0; p < panels; ++p) {  // the panel's K block stays in L1 over the positions
       // Only the last panel may be narrower: whole vectors, its rows packed that wide.
-      const int mv = static_cast<int>((min64(CV_MW, width - p * CV_MW) + VN - 1) / VN);
-      const float* w = wp + p * K * CV_MW + k0 * mv * VN;
-      float* tp = t + p * CV_MW;
+      const int mv = static_cast<int>((min64(CHANNELS_MW, width - p * CHANNELS_MW) + VN - 1) / VN);
+      const float* w = wp + p * K * CHANNELS_MW + k0 * mv * VN;
+      float* tp = t + p * CHANNELS_MW;
       const bool first = k0 == 0;
       if (mv == 1)
-        cv_panel<1>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
-      else if (mv == 2 || CV_MV == 2)
-        cv_panel<CV_MV < 2 ? CV_MV : 2>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+        channels_panel<1>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+      else if (mv == 2 || CHANNELS_MV == 2)
+        channels_panel<CHANNELS_MV < 2 ? CHANNELS_MV : 2>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
       else if (mv == 3)
-        cv_panel<CV_MV < 3 ? CV_MV : 3>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+        channels_panel<CHANNELS_MV < 3 ? CHANNELS_MV : 3>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
       else
-        cv_panel<CV_MV>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
+        channels_panel<CHANNELS_MV>(kb, offs + k0, xp, pos, n, w, tp, ldt, first);
     }
   }
 }
 
-// --- cv tile -> NCHW ------------------------------------------------------------------------
+// --- channels tile -> NCHW ------------------------------------------------------------------------
 // y[r * P + i] = epilogue(t[i * ldt + r]) for channels r < rows, positions i < n; the
 // epilogue's coordinates are (m0 + r, p0 + i). Blocks of VN x VN are transposed in
 // registers and each channel's VN positions get the epilogue and one (partial) store.
 template <Act A>
-void cv_store_t(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+void channels_store_t(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
                 const Epilogue* ep, int64_t m0, int64_t p0) {
   VecF r[VN];
   for (int64_t i0 = 0; i0 < n; i0 += VN) {
@@ -454,20 +443,11 @@ void cv_store_t(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, 
   }
 }
 
-void cv_store(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+void channels_store(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
               const Epilogue* ep, int64_t m0, int64_t p0) {
-  switch (ep ? ep->act : Act::None) {
-    case Act::None: return cv_store_t<Act::None>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::Relu: return cv_store_t<Act::Relu>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::Clip: return cv_store_t<Act::Clip>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::LeakyRelu: return cv_store_t<Act::LeakyRelu>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::Sigmoid: return cv_store_t<Act::Sigmoid>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::Tanh: return cv_store_t<Act::Tanh>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::HardSigmoid: return cv_store_t<Act::HardSigmoid>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::HardSwish: return cv_store_t<Act::HardSwish>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::Gelu: return cv_store_t<Act::Gelu>(t, ldt, n, rows, y, P, ep, m0, p0);
-    case Act::GeluTanh: return cv_store_t<Act::GeluTanh>(t, ldt, n, rows, y, P, ep, m0, p0);
-  }
+  with_epilogue_act(ep ? ep->act.kind : Act::None, [&](auto tag) {
+    channels_store_t<decltype(tag)::value>(t, ldt, n, rows, y, P, ep, m0, p0);
+  });
 }
 
 // --- stride phases ----------------------------------------------------------------------
@@ -511,7 +491,7 @@ void gather_cols(const float* src, int64_t avail, int64_t n, int64_t s, float* d
 // This tier's GEMM table (gemm_kernels_isa.cpp); the tier macros of cpu_features.h are not
 // set inside *_isa.cpp copies, so it is declared here.
 extern const GemmKernels gemm_kernels_table;
-extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CV_MW, CV_NP, CV_MAX_OW, POS_GRID_COST, cv_compute, cv_store, gather_cols};
+extern const DirectConvKernels direct_conv_table = {&gemm_kernels_table, MR, NR, VN, compute, CHANNELS_MW, CHANNELS_NP, CHANNELS_MAX_OW, POS_GRID_COST, channels_compute, channels_store, gather_cols};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -12,8 +12,6 @@ namespace pyinfer {
 namespace PYINFER_ISA_NS {
 namespace {
 
-using rnn::Activation;
-using rnn_math::activate;
 using rnn_math::ld;
 using rnn_math::st;
 using rnn_math::vclip;
@@ -127,9 +125,9 @@ void step(int64_t B, int64_t K, const float* h, int64_t ldh, const float* panels
 //   c~ = g(Xc + Hc)                  C_t = f.C_{t-1} + i.c~     (no sigma around it)
 //   o = f(Xo + Ho + Po.C_t)          H_t = o.h(C_t)
 void lstm_row(int64_t n_units, int64_t H, const float* gx, const float* gr, const float* peep,
-              float* c, float* h, float* y, const Activation* acts, const float* clip,
+              float* c, float* h, float* y, const ActParams* acts, const float* clip,
               bool input_forget) {
-  const Activation &af = acts[0], &ag = acts[1], &ah = acts[2];
+  const ActParams &af = acts[0], &ag = acts[1], &ah = acts[2];
   const VecF one = VecF::set1(1.0f);
   for (int64_t j = 0; j < n_units; j += VecF::N) {
     const int n = lanes(n_units, j);
@@ -147,15 +145,15 @@ void lstm_row(int64_t n_units, int64_t H, const float* gx, const float* gr, cons
       pf = vclip(pf, *clip);
       pc = vclip(pc, *clip);
     }
-    VecF ig = activate(pi, af);
-    VecF fg = input_forget ? one - ig : activate(pf, af);
-    VecF cg = activate(pc, ag);
+    VecF ig = activate_any(pi, af);
+    VecF fg = input_forget ? one - ig : activate_any(pf, af);
+    VecF cg = activate_any(pc, ag);
     VecF c_new = fmadd(fg, c_prev, ig * cg);
     if (peep) po = fmadd(ld(peep + H + j, n), c_new, po);
     if (clip) po = vclip(po, *clip);
-    VecF og = activate(po, af);
+    VecF og = activate_any(po, af);
     // clip applies to the input of every activation, h's included; the state keeps C_t.
-    VecF hv = og * activate(clip ? vclip(c_new, *clip) : c_new, ah);
+    VecF hv = og * activate_any(clip ? vclip(c_new, *clip) : c_new, ah);
     st(c_new, c + j, n);
     st(hv, h + j, n);
     if (y) st(hv, y + j, n);
@@ -165,7 +163,7 @@ void lstm_row(int64_t n_units, int64_t H, const float* gx, const float* gr, cons
 // GRU, linear_before_reset = 0, before the second recurrent product:
 //   z = f(Xz + Hz), r = f(Xr + Hr); rh = r.H_{t-1}
 void gru_zr_row(int64_t n_units, int64_t H, const float* gx, const float* gr, const float* h_prev,
-                float* z, float* rh, const Activation* f, const float* clip) {
+                float* z, float* rh, const ActParams* f, const float* clip) {
   for (int64_t j = 0; j < n_units; j += VecF::N) {
     const int n = lanes(n_units, j);
     VecF pz = ld(gx + j, n) + ld(gr + j, n);
@@ -174,20 +172,20 @@ void gru_zr_row(int64_t n_units, int64_t H, const float* gx, const float* gr, co
       pz = vclip(pz, *clip);
       pr = vclip(pr, *clip);
     }
-    st(activate(pz, *f), z + j, n);
-    st(activate(pr, *f) * ld(h_prev + j, n), rh + j, n);
+    st(activate_any(pz, *f), z + j, n);
+    st(activate_any(pr, *f) * ld(h_prev + j, n), rh + j, n);
   }
 }
 
 // GRU, linear_before_reset = 0, after it: h~ = g(Xh + (r.H_{t-1})Rh^T) (gxh holds Wbh + Rbh);
 //   H_t = (1 - z).h~ + z.H_{t-1} = h~ + z.(H_{t-1} - h~)
 void gru_h_row(int64_t n_units, const float* gxh, const float* grh, const float* z, float* h,
-               float* y, const Activation* g, const float* clip) {
+               float* y, const ActParams* g, const float* clip) {
   for (int64_t j = 0; j < n_units; j += VecF::N) {
     const int n = lanes(n_units, j);
     VecF ph = ld(gxh + j, n) + ld(grh + j, n);
     if (clip) ph = vclip(ph, *clip);
-    VecF hh = activate(ph, *g);
+    VecF hh = activate_any(ph, *g);
     VecF hv = fmadd(ld(z + j, n), ld(h + j, n) - hh, hh);
     st(hv, h + j, n);
     if (y) st(hv, y + j, n);
@@ -196,8 +194,8 @@ void gru_h_row(int64_t n_units, const float* gxh, const float* grh, const float*
 
 // GRU, linear_before_reset = 1: h~ = g(Xh + Wbh + r.(Hh + Rbh)), everything in one pass.
 void gru_lbr_row(int64_t n_units, int64_t H, const float* gx, const float* gr, const float* rbh,
-                 const float* h_prev, float* h, float* y, const Activation* acts, const float* clip) {
-  const Activation &af = acts[0], &ag = acts[1];
+                 const float* h_prev, float* h, float* y, const ActParams* acts, const float* clip) {
+  const ActParams &af = acts[0], &ag = acts[1];
   for (int64_t j = 0; j < n_units; j += VecF::N) {
     const int n = lanes(n_units, j);
     VecF pz = ld(gx + j, n) + ld(gr + j, n);
@@ -206,11 +204,11 @@ void gru_lbr_row(int64_t n_units, int64_t H, const float* gx, const float* gr, c
       pz = vclip(pz, *clip);
       pr = vclip(pr, *clip);
     }
-    VecF zg = activate(pz, af);
-    VecF rg = activate(pr, af);
+    VecF zg = activate_any(pz, af);
+    VecF rg = activate_any(pr, af);
     VecF ph = fmadd(rg, ld(gr + 2 * H + j, n) + ld(rbh + j, n), ld(gx + 2 * H + j, n));
     if (clip) ph = vclip(ph, *clip);
-    VecF hh = activate(ph, ag);
+    VecF hh = activate_any(ph, ag);
     VecF hv = fmadd(zg, ld(h_prev + j, n) - hh, hh);
     st(hv, h + j, n);
     if (y) st(hv, y + j, n);
@@ -219,21 +217,21 @@ void gru_lbr_row(int64_t n_units, int64_t H, const float* gx, const float* gr, c
 
 // RNN: H_t = f(Xi + Hi) (gx holds Wbi + Rbi)
 void rnn_row(int64_t n_units, const float* gx, const float* gr, float* h, float* y,
-             const Activation* f, const float* clip) {
+             const ActParams* f, const float* clip) {
   for (int64_t j = 0; j < n_units; j += VecF::N) {
     const int n = lanes(n_units, j);
     VecF p = ld(gx + j, n) + ld(gr + j, n);
     if (clip) p = vclip(p, *clip);
-    VecF hv = activate(p, *f);
+    VecF hv = activate_any(p, *f);
     st(hv, h + j, n);
     if (y) st(hv, y + j, n);
   }
 }
 
-void activate_array(int64_t n, float* x, const Activation* a) {
+void activate_array(int64_t n, float* x, const ActParams* a) {
   for (int64_t j = 0; j < n; j += VecF::N) {
     const int k = lanes(n, j);
-    st(activate(ld(x + j, k), *a), x + j, k);
+    st(activate_any(ld(x + j, k), *a), x + j, k);
   }
 }
 

@@ -4,35 +4,17 @@
 #pragma once
 #include <cstdint>
 
+#include "activation/act.h"
+
 namespace pyinfer {
 namespace rnn {
-
-// The activation functions of the ONNX RNN family (names as in the spec).
-enum class ActKind : int32_t {
-  Relu,
-  Tanh,
-  Sigmoid,
-  Affine,           // alpha*x + beta
-  LeakyRelu,        // x >= 0 ? x : alpha*x
-  ThresholdedRelu,  // x >= alpha ? x : 0
-  ScaledTanh,       // alpha*tanh(beta*x)
-  HardSigmoid,      // min(max(alpha*x + beta, 0), 1)
-  Elu,              // x >= 0 ? x : alpha*(exp(x) - 1)
-  Softsign,         // x / (1 + |x|)
-  Softplus,         // log(1 + exp(x))
-};
-
-struct Activation {
-  ActKind kind;
-  float alpha;
-  float beta;
-};
 
 // --- per-tier kernels (rnn_isa.cpp) ------------------------------------------------------
 // Row kernels work on n hidden units of one batch row. Arrays holding one value per gate
 // (`gx`, `gr`) keep gate g of unit j at [g*H + j]; the caller offsets every pointer to the
 // first unit it wants. `gx` is the input projection row X_t W^T + folded biases (see rnn.h),
-// `gr` the recurrent product H_{t-1} R^T (both in ONNX gate order). `clip` is null when the
+// `gr` the recurrent product H_{t-1} R^T (both in ONNX gate order). Gate functions are
+// activations of act.h (rnn.cpp: parse_activations). `clip` is null when the
 // node has no clip. `y` (may be null) receives a copy of the new H.
 //
 // The step kernel computes recurrent products from R packed into gate-interleaved panels
@@ -51,24 +33,24 @@ struct RowKernels {
   // LSTM: gates i,o,f,c. peep = P (i,o,f at 0, H, 2H) or null.
   // c: C_{t-1} in, C_t out. h: H_t out. acts: f, g, h.
   void (*lstm)(int64_t n, int64_t H, const float* gx, const float* gr, const float* peep, float* c,
-               float* h, float* y, const Activation* acts, const float* clip, bool input_forget);
+               float* h, float* y, const ActParams* acts, const float* clip, bool input_forget);
   // GRU, linear_before_reset = 0, part 1: z and r from gates z,r. Writes z (n) and
   // rh = r (.) H_{t-1} (n), the left operand of the second recurrent product.
   void (*gru_zr)(int64_t n, int64_t H, const float* gx, const float* gr, const float* h_prev,
-                 float* z, float* rh, const Activation* f, const float* clip);
+                 float* z, float* rh, const ActParams* f, const float* clip);
   // GRU, linear_before_reset = 0, part 2: gxh = the h gate of gx, grh = (r (.) H_{t-1}) Rh^T.
   // h: H_{t-1} in, H_t out.
   void (*gru_h)(int64_t n, const float* gxh, const float* grh, const float* z, float* h, float* y,
-                const Activation* g, const float* clip);
+                const ActParams* g, const float* clip);
   // GRU, linear_before_reset = 1, all three gates in one pass; rbh: Rbh (n), which goes
   // inside the reset product. h_prev: H_{t-1}; h: H_t out (may alias h_prev).
   void (*gru_lbr)(int64_t n, int64_t H, const float* gx, const float* gr, const float* rbh,
-                  const float* h_prev, float* h, float* y, const Activation* acts, const float* clip);
+                  const float* h_prev, float* h, float* y, const ActParams* acts, const float* clip);
   // RNN: H_t = f(gx + gr).
-  void (*rnn)(int64_t n, const float* gx, const float* gr, float* h, float* y, const Activation* f,
+  void (*rnn)(int64_t n, const float* gx, const float* gr, float* h, float* y, const ActParams* f,
               const float* clip);
   // Applies one activation to n floats in place (used by the tests through the binding).
-  void (*activate)(int64_t n, float* x, const Activation* a);
+  void (*activate)(int64_t n, float* x, const ActParams* a);
 };
 
 }  // namespace rnn
