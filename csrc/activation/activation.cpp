@@ -33,12 +33,13 @@ void parallel_elements(int64_t n, int num_threads, F fn) {
 
 }  // namespace
 
-void unary(Unary op, const float* x, float* y, int64_t n, float a, float b, int num_threads) {
-  PYINFER_CHECK(n >= 0, "unary activation: negative element count " << n);
+void activate(const ActParams& act, const float* x, float* y, int64_t n, int num_threads) {
+  PYINFER_CHECK(n >= 0, "activation: negative element count " << n);
   if (n == 0) return;
-  PYINFER_CHECK(x && y, "unary activation: null data pointer");
+  PYINFER_CHECK(x && y, "activation: null data pointer");
   const auto& t = activation_table();
-  parallel_elements(n, num_threads, [&](int64_t b0, int64_t b1) { t.unary(op, x + b0, y + b0, b1 - b0, a, b); });
+  if (threads_for(n, num_threads) == 1) return t.activate(act, x, y, n);  // small: no pool round trip
+  parallel_elements(n, num_threads, [&](int64_t b0, int64_t b1) { t.activate(act, x + b0, y + b0, b1 - b0); });
 }
 
 void check_prelu_shapes(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape) {
@@ -128,28 +129,9 @@ void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t 
   });
 }
 
-NormActivation norm_activation(Act act, float alpha, float beta, float lo, float hi) {
-  NormActivation r;
-  r.on = act != Act::None;
-  switch (act) {
-    case Act::None:
-    case Act::Relu: r.op = Unary::Relu; break;
-    case Act::Clip: r.op = Unary::Clip, r.a = lo, r.b = hi; break;
-    case Act::LeakyRelu: r.op = Unary::LeakyRelu, r.a = alpha; break;
-    case Act::Sigmoid: r.op = Unary::Sigmoid; break;
-    case Act::Tanh: r.op = Unary::Tanh; break;
-    case Act::HardSigmoid: r.op = Unary::HardSigmoid, r.a = alpha, r.b = beta; break;
-    case Act::HardSwish: r.op = Unary::HardSwish; break;
-    case Act::Gelu: r.op = Unary::GeluErf; break;
-    case Act::GeluTanh: r.op = Unary::GeluTanh; break;
-    default: PYINFER_CHECK(false, "batch_norm: unknown activation " << static_cast<int>(act));
-  }
-  return r;
-}
-
 void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, const float* scale,
                 const float* bias, const float* mean, const float* var, float epsilon, int num_threads,
-                const NormActivation& act) {
+                const ActParams& act) {
   PYINFER_CHECK(n >= 0 && c >= 0 && spatial >= 0,
                 "batch_norm: negative extent (" << n << ", " << c << ", " << spatial << ")");
   PYINFER_CHECK(std::isfinite(epsilon) && epsilon >= 0.0f, "batch_norm: epsilon must be finite and >= 0, got " << epsilon);
@@ -168,10 +150,79 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
       int64_t row = pos / spatial, col = pos % spatial;
       int64_t count = std::min(spatial - col, b1 - pos);
       int64_t ch = row % c;
-      if (!act.on) t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
-      else t.normalize_act(x + pos, y + pos, count, mean[ch], a[ch], bias[ch], act.op, act.a, act.b);
+      if (act.kind == Act::None) t.normalize(x + pos, y + pos, count, mean[ch], a[ch], bias[ch]);
+      else t.normalize_act(x + pos, y + pos, count, mean[ch], a[ch], bias[ch], act);
       pos += count;
     }
+  });
+}
+
+// --- prepared kernels -----------------------------------------------------------------------
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  MessageBuilder m;
+  m << "(";
+  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
+  m << (s.size() == 1 ? ",)" : ")");
+  return m.str();
+}
+
+int64_t elements(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+}  // namespace
+
+PreparedPtr prepare_activation(const ActParams& act, const std::vector<int64_t>& shape) {
+  for (int64_t d : shape) PYINFER_CHECK(d >= 0, "activation: negative dimension in " << shape_str(shape));
+  const int64_t n = elements(shape);
+  return KernelBuilder("activation").input("x", shape).output("y", shape)
+      .run([act, n](const void* const* in, void* const* out, int threads) {
+        activate(act, f32_in(in, 0), f32_out(out, 0), n, threads);
+      });
+}
+
+PreparedPtr prepare_prelu(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape) {
+  check_prelu_shapes(x_shape, slope_shape);
+  return KernelBuilder("prelu").input("x", x_shape).input("slope", slope_shape).output("y", x_shape)
+      .run([x_shape, slope_shape](const void* const* in, void* const* out, int threads) {
+        prelu(f32_in(in, 0), x_shape, f32_in(in, 1), slope_shape, f32_out(out, 0), threads);
+      });
+}
+
+PreparedPtr prepare_softmax(const std::vector<int64_t>& shape, int64_t axis, bool log, bool flatten) {
+  const char* op = log ? "log_softmax" : "softmax";
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  PYINFER_CHECK(rank >= 1, op << ": x must have rank >= 1");
+  PYINFER_CHECK(axis >= -rank && axis < rank,
+                op << ": axis " << axis << " is out of range for an input of shape " << shape_str(shape));
+  if (axis < 0) axis += rank;
+  for (int64_t d : shape) PYINFER_CHECK(d >= 0, op << ": negative dimension in " << shape_str(shape));
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : i == axis || flatten ? len : inner) *= shape[i];
+  return KernelBuilder(op).input("x", shape).output("y", shape).algorithm(inner == 1 ? "rows" : "columns")
+      .run([outer, len, inner, log](const void* const* in, void* const* out, int threads) {
+        softmax(f32_in(in, 0), f32_out(out, 0), outer, len, inner, log, threads);
+      });
+}
+
+PreparedPtr prepare_batch_norm(const std::vector<int64_t>& x_shape, float epsilon, const ActParams& act) {
+  PYINFER_CHECK(x_shape.size() >= 2, "batch_norm: x must have rank >= 2 ((N, C, ...)), got shape "
+                                         << shape_str(x_shape));
+  PYINFER_CHECK(std::isfinite(epsilon) && epsilon >= 0.0f,
+                "batch_norm: epsilon must be finite and >= 0, got " << epsilon);
+  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, "batch_norm: negative dimension in " << shape_str(x_shape));
+  const int64_t n = x_shape[0], c = x_shape[1], spatial = elements(x_shape) / std::max<int64_t>(1, n * c);
+  KernelBuilder b("batch_norm");
+  b.input("x", x_shape);
+  for (const char* name : {"scale", "bias", "mean", "var"}) b.input(name, {c});
+  return b.output("y", x_shape).run([n, c, spatial, epsilon, act](const void* const* in, void* const* out, int threads) {
+    batch_norm(f32_in(in, 0), f32_out(out, 0), n, c, spatial, f32_in(in, 1), f32_in(in, 2), f32_in(in, 3),
+               f32_in(in, 4), epsilon, threads, act);
   });
 }
 

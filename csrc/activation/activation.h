@@ -8,36 +8,14 @@
 #include <vector>
 
 #include "common/cpu_features.h"
-#include "gemm/epilogue.h"
+#include "activation/act.h"
+#include "common/prepared.h"
 
 namespace pyinfer {
 
-// Elementwise functions y = f(x; a, b). Parameters a, b per function:
-//   LeakyRelu alpha | Clip lo, hi | HardSigmoid alpha, beta | Elu alpha | Selu alpha, gamma |
-//   Celu alpha (non-zero) | ThresholdedRelu alpha; the others take none.
-enum class Unary : int {
-  Relu,
-  LeakyRelu,
-  Sigmoid,
-  Tanh,
-  Clip,
-  HardSigmoid,
-  HardSwish,
-  Elu,
-  Selu,
-  Celu,
-  Softplus,
-  Softsign,
-  ThresholdedRelu,
-  Erf,
-  GeluErf,
-  GeluTanh,
-  Mish,
-};
-
 struct ActivationTable {
-  // y[i] = f(x[i]) for i in [0, n).
-  void (*unary)(Unary op, const float* x, float* y, int64_t n, float a, float b);
+  // y[i] = act(x[i]) for i in [0, n) (any activation of act.h).
+  void (*activate)(const ActParams& act, const float* x, float* y, int64_t n);
   // y[i] = x[i] < 0 ? slope[i * slope_step] * x[i] : x[i]  (slope_step 0: one slope for all).
   void (*prelu)(const float* x, const float* slope, int64_t slope_step, float* y, int64_t n);
   // y[i] = (x[i] - center) * scale + shift.
@@ -47,10 +25,9 @@ struct ActivationTable {
   // (Log)softmax down the columns of an axis_len x cols block whose rows are `stride` floats
   // apart (cols <= stride, cols <= kSoftmaxBlock).
   void (*softmax_cols)(const float* x, float* y, int64_t axis_len, int64_t stride, int64_t cols, bool log);
-  // y[i] = f((x[i] - center) * scale + shift) with f = Unary op (parameters a, b): Relu, Clip and
-  // LeakyRelu in the same vector loop, the others right after normalize on pieces in L1.
-  void (*normalize_act)(const float* x, float* y, int64_t n, float center, float scale, float shift, Unary op,
-                        float a, float b);
+  // y[i] = act((x[i] - center) * scale + shift), act one of the epilogue activations (act.h).
+  void (*normalize_act)(const float* x, float* y, int64_t n, float center, float scale, float shift,
+                        const ActParams& act);
 };
 
 constexpr int64_t kSoftmaxBlock = 512;  // columns per softmax_cols call (stack scratch)
@@ -63,8 +40,8 @@ inline const ActivationTable& activation_table() {
 
 // --- drivers (threaded; num_threads <= 0 means the default) ----------------------------
 
-// y = f(x) elementwise over n floats.
-void unary(Unary op, const float* x, float* y, int64_t n, float a, float b, int num_threads);
+// y = act(x) elementwise over n floats.
+void activate(const ActParams& act, const float* x, float* y, int64_t n, int num_threads);
 
 // Throws std::invalid_argument unless slope_shape broadcasts unidirectionally to x_shape.
 void check_prelu_shapes(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape);
@@ -78,21 +55,25 @@ void prelu(const float* x, const std::vector<int64_t>& x_shape, const float* slo
 void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t inner, bool log,
              int num_threads);
 
-// An activation batch_norm applies to its output while each chunk is in cache (on = false: none).
-struct NormActivation {
-  bool on = false;
-  Unary op = Unary::Relu;
-  float a = 0.f, b = 0.f;  // the Unary's parameters
-};
-
-// The NormActivation of a fused epilogue's activation (gemm/epilogue.h: Act with alpha / beta for
-// LeakyRelu / HardSigmoid, lo / hi for Clip). Act::None gives none.
-NormActivation norm_activation(Act act, float alpha, float beta, float lo, float hi);
-
-// Inference batch normalization of a contiguous (n, c, spatial) array, then the optional activation:
+// Inference batch normalization of a contiguous (n, c, spatial) array, then the optional activation
+// (one of the epilogue activations, act.h; Act::None: none), in the same pass:
 // y = act((x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c]).
 void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, const float* scale,
                 const float* bias, const float* mean, const float* var, float epsilon, int num_threads,
-                const NormActivation& act = NormActivation());
+                const ActParams& act = ActParams());
+
+// --- prepared kernels (common/prepared.h) ---------------------------------------------------
+
+// y = act(x) elementwise, x of any shape (act checked by the caller: act_names.h make_act).
+PreparedPtr prepare_activation(const ActParams& act, const std::vector<int64_t>& shape);
+// PRelu: inputs x, slope (broadcast to x unidirectionally); output y.
+PreparedPtr prepare_prelu(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape);
+// (Log)softmax along `axis` (negative counts from the end); flatten: the axis and every one
+// after it form the softmax's rows (ONNX Softmax before opset 13).
+PreparedPtr prepare_softmax(const std::vector<int64_t>& shape, int64_t axis, bool log, bool flatten = false);
+// Inference batch normalization (x rank >= 2, per-channel scale, bias, mean, var of length
+// C = x_shape[1]) with an epilogue activation in the same pass: inputs x, scale, bias, mean,
+// var; output y.
+PreparedPtr prepare_batch_norm(const std::vector<int64_t>& x_shape, float epsilon, const ActParams& act);
 
 }  // namespace pyinfer

@@ -1,15 +1,19 @@
-// Python bindings of the activation family: elementwise activations, (log)softmax and
-// inference batch normalization. Every kernel checks its arguments, returns a new float32
-// array and releases the GIL while it computes.
+// Python bindings of the activation family: the Activation enum (act.h, the one vocabulary of
+// activations), the elementwise activations, (log)softmax and inference batch normalization,
+// as prepared kernels (prepare_*) and as one-call conveniences that prepare and run.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
-#include <cmath>
+#include <cctype>
+#include <optional>
 #include <string>
 
+#include "activation/act_names.h"
 #include "activation/activation.h"
 #include "bindings/array.h"
 #include "bindings/bindings.h"
+#include "bindings/prepared.h"
 #include "common/check.h"
 #include "gemm/bind_epilogue.h"
 
@@ -20,140 +24,169 @@ namespace {
 
 constexpr int kMaxRank = 64;
 
-py::array run_unary(const char* name, Unary op, py::handle x_obj, float a, float b, int num_threads) {
-  const std::string what = std::string(name) + ": x";
-  auto x = bind::float_array(x_obj, what.c_str(), 0, kMaxRank);
-  auto y = bind::new_float_array(bind::shape_of(x));
-  const float* xp = x.data();
-  float* yp = y.mutable_data();
-  const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
-    unary(op, xp, yp, n, a, b, num_threads);
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<float> opt(const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  return o.cast<float>();
+}
+
+py::object run_activation(const char* name, const ActParams& act, py::handle x_obj, int num_threads) {
+  auto x = bind::float_array(x_obj, (std::string(name) + ": x").c_str(), 0, kMaxRank);
+  return bind::call(*prepare_activation(act, bind::shape_of(x)), {x}, num_threads);
+}
+
+// kernels.<name>(x, [params,] num_threads=0) for an activation with `count` parameters.
+void def_activation(py::module_& m, Act act, const char* doc) {
+  const std::string name = act_kernel_name(act);
+  const ActParams d = act_defaults(act);
+  switch (act_param_count(act)) {
+    case 0:
+      m.def(
+          name.c_str(),
+          [act](py::handle x, int num_threads) {
+            return run_activation(act_kernel_name(act), make_act(act_kernel_name(act), act, {}, {}), x, num_threads);
+          },
+          py::arg("x"), py::arg("num_threads") = 0, doc);
+      break;
+    case 1:
+      m.def(
+          name.c_str(),
+          [act](py::handle x, float a, int num_threads) {
+            return run_activation(act_kernel_name(act), make_act(act_kernel_name(act), act, a, {}), x, num_threads);
+          },
+          py::arg("x"), py::arg("alpha") = d.a, py::arg("num_threads") = 0, doc);
+      break;
+    default:
+      m.def(
+          name.c_str(),
+          [act](py::handle x, float a, float b, int num_threads) {
+            return run_activation(act_kernel_name(act), make_act(act_kernel_name(act), act, a, b), x, num_threads);
+          },
+          py::arg("x"), py::arg(act == Act::Selu ? "alpha" : "alpha") = d.a,
+          py::arg(act == Act::Selu ? "gamma" : "beta") = d.b, py::arg("num_threads") = 0, doc);
   }
-  return y;
 }
 
-void check_finite(const char* kernel, const char* param, float v) {
-  PYINFER_CHECK(std::isfinite(v), kernel << ": " << param << " must be finite, got " << v);
-}
-
-// (outer, axis_len, inner) of x around `axis` (negative counts from the end).
-void split_at_axis(const char* kernel, const std::vector<int64_t>& shape, int64_t axis, int64_t& outer,
-                   int64_t& len, int64_t& inner) {
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  PYINFER_CHECK(axis >= -rank && axis < rank,
-                kernel << ": axis " << axis << " is out of range for an input of shape " << bind::shape_str(shape));
-  if (axis < 0) axis += rank;
-  outer = 1, inner = 1;
-  for (int64_t i = 0; i < axis; ++i) outer *= shape[i];
-  for (int64_t i = axis + 1; i < rank; ++i) inner *= shape[i];
-  len = shape[axis];
-}
-
-py::array run_softmax(const char* name, py::handle x_obj, int64_t axis, bool log, int num_threads) {
-  const std::string what = std::string(name) + ": x";
-  auto x = bind::float_array(x_obj, what.c_str(), 1, kMaxRank);
-  const auto shape = bind::shape_of(x);
-  int64_t outer, len, inner;
-  split_at_axis(name, shape, axis, outer, len, inner);
-  auto y = bind::new_float_array(shape);
-  const float* xp = x.data();
-  float* yp = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    softmax(xp, yp, outer, len, inner, log, num_threads);
-  }
-  return y;
+py::object run_softmax(const char* name, py::handle x_obj, int64_t axis, bool log, int num_threads) {
+  auto x = bind::float_array(x_obj, (std::string(name) + ": x").c_str(), 1, kMaxRank);
+  return bind::call(*prepare_softmax(bind::shape_of(x), axis, log), {x}, num_threads);
 }
 
 }  // namespace
 
 void bind_activation(py::module_& m) {
-  auto simple = [&m](const char* name, Unary op, const char* doc) {
-    m.def(
-        name, [name, op](py::handle x, int num_threads) { return run_unary(name, op, x, 0.f, 0.f, num_threads); },
-        py::arg("x"), py::arg("num_threads") = 0, doc);
-  };
-  simple("relu", Unary::Relu, "relu(x, num_threads=0): max(x, 0) elementwise (NaN stays NaN).");
-  simple("sigmoid", Unary::Sigmoid,
-         "sigmoid(x, num_threads=0): 1 / (1 + exp(-x)); exactly 0 / 1 for large negative / positive x.");
-  simple("tanh", Unary::Tanh, "tanh(x, num_threads=0): hyperbolic tangent (relative error ~3e-7).");
-  simple("hard_swish", Unary::HardSwish,
-         "hard_swish(x, num_threads=0): x * clip(x / 6 + 1/2, 0, 1) (ONNX HardSwish); 0 at x = -inf.");
-  simple("softplus", Unary::Softplus,
-         "softplus(x, num_threads=0): log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) (no overflow).");
-  simple("softsign", Unary::Softsign, "softsign(x, num_threads=0): x / (1 + |x|); +-1 at +-inf.");
-  simple("erf", Unary::Erf, "erf(x, num_threads=0): the error function (max error ~2 ulp).");
-  simple("mish", Unary::Mish, "mish(x, num_threads=0): x * tanh(softplus(x)).");
+  py::enum_<Act> act_enum(m, "Activation", R"doc(The activations pyinfer's kernels apply (csrc/activation/act.h).
+
+One vocabulary for the elementwise activation kernels, the fused epilogues of gemm / matmul /
+conv / batch_norm (activation=..., which also takes the kernel name: 'leaky_relu') and the
+gates of lstm / gru / rnn. .name is the upper-case name (LEAKY_RELU), .onnx_name ONNX's op
+type (LeakyRelu), .kernel_name the kernel API's ('leaky_relu'). Parameters a, b: LeakyRelu
+alpha | Clip lo, hi | HardSigmoid alpha, beta | Elu alpha | Selu alpha, gamma | Celu alpha |
+ThresholdedRelu alpha | Affine alpha, beta | ScaledTanh alpha, beta.)doc");
+  for (int i = 0; i < kActCount; ++i) {
+    const Act a = static_cast<Act>(i);
+    act_enum.value(upper(act_kernel_name(a)).c_str(), a);
+  }
+  act_enum.def_property_readonly("onnx_name", [](Act a) { return std::string(act_name(a)); })
+      .def_property_readonly("kernel_name", [](Act a) { return std::string(act_kernel_name(a)); })
+      .def_property_readonly("param_count", [](Act a) { return act_param_count(a); })
+      .def_property_readonly("defaults", [](Act a) { return py::make_tuple(act_defaults(a).a, act_defaults(a).b); },
+                             "(a, b): the default parameters.")
+      .def_property_readonly("fuses", [](Act a) { return act_fuses(a); },
+                             "Whether a fused epilogue (gemm, matmul, conv, batch_norm) applies it.")
+      .def_static(
+          "from_onnx",
+          [](const std::string& name) {
+            for (int i = 0; i < kActCount; ++i)
+              if (name == act_name(static_cast<Act>(i))) return static_cast<Act>(i);
+            PYINFER_CHECK(false, "no activation is called '" << name << "'");
+            return Act::None;
+          },
+          py::arg("name"), "The activation whose ONNX op type is `name` ('LeakyRelu').");
 
   m.def(
-      "leaky_relu",
-      [](py::handle x, float alpha, int num_threads) {
-        check_finite("leaky_relu", "alpha", alpha);
-        return run_unary("leaky_relu", Unary::LeakyRelu, x, alpha, 0.f, num_threads);
+      "prepare_activation",
+      [](py::handle activation, const std::vector<int64_t>& shape, py::object alpha, py::object beta) {
+        const ActParams act = py::isinstance<py::str>(activation)
+                                  ? make_act("activation", activation.cast<std::string>(), opt(alpha), opt(beta))
+                                  : make_act("activation", activation.cast<Act>(), opt(alpha), opt(beta));
+        return prepare_activation(act, shape);
       },
-      py::arg("x"), py::arg("alpha") = 0.01f, py::arg("num_threads") = 0,
-      "leaky_relu(x, alpha=0.01, num_threads=0): x if x >= 0 else alpha * x.");
+      py::arg("activation"), py::arg("shape"), py::arg("alpha") = py::none(), py::arg("beta") = py::none(),
+      "prepare_activation(activation, shape, alpha=None, beta=None) -> PreparedKernel: y = activation(x)\n"
+      "for x of `shape`; activation: an Activation or its kernel name, alpha / beta its parameters\n"
+      "(None: the defaults).");
+  m.def(
+      "prepare_prelu",
+      [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape) {
+        return prepare_prelu(x_shape, slope_shape);
+      },
+      py::arg("x_shape"), py::arg("slope_shape"), "prelu() prepared for these shapes; the kernel takes (x, slope).");
+  m.def(
+      "prepare_softmax",
+      [](const std::vector<int64_t>& shape, int64_t axis, bool log, bool flatten) {
+        return prepare_softmax(shape, axis, log, flatten);
+      },
+      py::arg("shape"), py::arg("axis") = -1, py::arg("log") = false, py::arg("flatten") = false,
+      "prepare_softmax(shape, axis=-1, log=False, flatten=False) -> PreparedKernel: (log)softmax along axis;\n"
+      "flatten: over the axis and every one after it (ONNX Softmax before opset 13).");
+  m.def(
+      "prepare_batch_norm",
+      [](const std::vector<int64_t>& x_shape, float epsilon, py::handle activation, py::object act_alpha,
+         py::object act_beta, py::object clip_min, py::object clip_max) {
+        const ActParams act =
+            bind::parse_activation("batch_norm", activation, act_alpha, act_beta, clip_min, clip_max);
+        return prepare_batch_norm(x_shape, epsilon, act);
+      },
+      py::arg("x_shape"), py::arg("epsilon") = 1e-5f, py::kw_only(), py::arg("activation") = "none",
+      py::arg("activation_alpha") = py::none(), py::arg("activation_beta") = py::none(),
+      py::arg("clip_min") = py::none(), py::arg("clip_max") = py::none(),
+      "batch_norm() prepared for x_shape; the kernel takes (x, scale, bias, mean, var).");
+
+  def_activation(m, Act::Relu, "relu(x, num_threads=0): max(x, 0) elementwise (NaN stays NaN).");
+  def_activation(m, Act::Sigmoid,
+                 "sigmoid(x, num_threads=0): 1 / (1 + exp(-x)); exactly 0 / 1 for large negative / positive x.");
+  def_activation(m, Act::Tanh, "tanh(x, num_threads=0): hyperbolic tangent (relative error ~3e-7).");
+  def_activation(m, Act::HardSwish,
+                 "hard_swish(x, num_threads=0): x * clip(x / 6 + 1/2, 0, 1) (ONNX HardSwish); 0 at x = -inf.");
+  def_activation(m, Act::Softplus,
+                 "softplus(x, num_threads=0): log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) (no "
+                 "overflow).");
+  def_activation(m, Act::Softsign, "softsign(x, num_threads=0): x / (1 + |x|); +-1 at +-inf.");
+  def_activation(m, Act::Erf, "erf(x, num_threads=0): the error function (max error ~2 ulp).");
+  def_activation(m, Act::Mish, "mish(x, num_threads=0): x * tanh(softplus(x)).");
+  def_activation(m, Act::Silu, "silu(x, num_threads=0): x * sigmoid(x) (swish); 0 at x = -inf.");
+  def_activation(m, Act::LeakyRelu, "leaky_relu(x, alpha=0.01, num_threads=0): x if x >= 0 else alpha * x.");
+  def_activation(m, Act::HardSigmoid,
+                 "hard_sigmoid(x, alpha=0.2, beta=0.5, num_threads=0): clip(alpha * x + beta, 0, 1).");
+  def_activation(m, Act::Elu,
+                 "elu(x, alpha=1.0, num_threads=0): x if x > 0 else alpha * (exp(x) - 1) (expm1: exact near 0).");
+  def_activation(m, Act::Selu,
+                 "selu(x, alpha=1.6732632, gamma=1.0507010, num_threads=0): gamma * (x if x > 0 else alpha * "
+                 "(exp(x) - 1)).");
+  def_activation(m, Act::Celu,
+                 "celu(x, alpha=1.0, num_threads=0): max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); alpha != 0.");
+  def_activation(m, Act::ThresholdedRelu,
+                 "thresholded_relu(x, alpha=1.0, num_threads=0): x if x > alpha else 0 (NaN stays NaN).");
   m.def(
       "clip",
       [](py::handle x, float lo, float hi, int num_threads) {
-        PYINFER_CHECK(!std::isnan(lo) && !std::isnan(hi), "clip: min and max must not be NaN");
-        return run_unary("clip", Unary::Clip, x, lo, hi, num_threads);
+        return run_activation("clip", make_act("clip", Act::Clip, lo, hi), x, num_threads);
       },
       py::arg("x"), py::arg("min") = -INFINITY, py::arg("max") = INFINITY, py::arg("num_threads") = 0,
       "clip(x, min=-inf, max=inf, num_threads=0): min(max(x, min), max); if min > max every value "
       "becomes max (ONNX Clip). NaN stays NaN.");
   m.def(
-      "hard_sigmoid",
-      [](py::handle x, float alpha, float beta, int num_threads) {
-        check_finite("hard_sigmoid", "alpha", alpha);
-        check_finite("hard_sigmoid", "beta", beta);
-        return run_unary("hard_sigmoid", Unary::HardSigmoid, x, alpha, beta, num_threads);
-      },
-      py::arg("x"), py::arg("alpha") = 0.2f, py::arg("beta") = 0.5f, py::arg("num_threads") = 0,
-      "hard_sigmoid(x, alpha=0.2, beta=0.5, num_threads=0): clip(alpha * x + beta, 0, 1).");
-  m.def(
-      "elu",
-      [](py::handle x, float alpha, int num_threads) {
-        check_finite("elu", "alpha", alpha);
-        return run_unary("elu", Unary::Elu, x, alpha, 0.f, num_threads);
-      },
-      py::arg("x"), py::arg("alpha") = 1.0f, py::arg("num_threads") = 0,
-      "elu(x, alpha=1.0, num_threads=0): x if x > 0 else alpha * (exp(x) - 1) (expm1: exact near 0).");
-  m.def(
-      "selu",
-      [](py::handle x, float alpha, float gamma, int num_threads) {
-        check_finite("selu", "alpha", alpha);
-        check_finite("selu", "gamma", gamma);
-        return run_unary("selu", Unary::Selu, x, alpha, gamma, num_threads);
-      },
-      py::arg("x"), py::arg("alpha") = 1.67326319217681884765625f, py::arg("gamma") = 1.05070102214813232421875f,
-      py::arg("num_threads") = 0,
-      "selu(x, alpha=1.6732632, gamma=1.0507010, num_threads=0): gamma * (x if x > 0 else alpha * (exp(x) - 1)).");
-  m.def(
-      "celu",
-      [](py::handle x, float alpha, int num_threads) {
-        check_finite("celu", "alpha", alpha);
-        PYINFER_CHECK(alpha != 0.0f, "celu: alpha must be non-zero");
-        return run_unary("celu", Unary::Celu, x, alpha, 0.f, num_threads);
-      },
-      py::arg("x"), py::arg("alpha") = 1.0f, py::arg("num_threads") = 0,
-      "celu(x, alpha=1.0, num_threads=0): max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); alpha != 0.");
-  m.def(
-      "thresholded_relu",
-      [](py::handle x, float alpha, int num_threads) {
-        check_finite("thresholded_relu", "alpha", alpha);
-        return run_unary("thresholded_relu", Unary::ThresholdedRelu, x, alpha, 0.f, num_threads);
-      },
-      py::arg("x"), py::arg("alpha") = 1.0f, py::arg("num_threads") = 0,
-      "thresholded_relu(x, alpha=1.0, num_threads=0): x if x > alpha else 0 (NaN stays NaN).");
-  m.def(
       "gelu",
       [](py::handle x, const std::string& approximate, int num_threads) {
         PYINFER_CHECK(approximate == "none" || approximate == "tanh",
                       "gelu: approximate must be 'none' or 'tanh', got '" << approximate << "'");
-        return run_unary("gelu", approximate == "none" ? Unary::GeluErf : Unary::GeluTanh, x, 0.f, 0.f, num_threads);
+        const ActParams act{approximate == "none" ? Act::Gelu : Act::GeluTanh, 0.f, 0.f};
+        return run_activation("gelu", act, x, num_threads);
       },
       py::arg("x"), py::arg("approximate") = "none", py::arg("num_threads") = 0,
       "gelu(x, approximate='none', num_threads=0): x * Phi(x) with Phi the normal CDF ('none': "
@@ -164,16 +197,7 @@ void bind_activation(py::module_& m) {
       [](py::handle x_obj, py::handle slope_obj, int num_threads) {
         auto x = bind::float_array(x_obj, "prelu: x", 0, kMaxRank);
         auto slope = bind::float_array(slope_obj, "prelu: slope", 0, kMaxRank);
-        const auto xs = bind::shape_of(x), ss = bind::shape_of(slope);
-        check_prelu_shapes(xs, ss);
-        auto y = bind::new_float_array(xs);
-        const float *xp = x.data(), *sp = slope.data();
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          prelu(xp, xs, sp, ss, yp, num_threads);
-        }
-        return y;
+        return bind::call(*prepare_prelu(bind::shape_of(x), bind::shape_of(slope)), {x, slope}, num_threads);
       },
       py::arg("x"), py::arg("slope"), py::arg("num_threads") = 0,
       "prelu(x, slope, num_threads=0): x if x >= 0 else slope * x, slope broadcast to x "
@@ -193,37 +217,19 @@ void bind_activation(py::module_& m) {
 
   m.def(
       "batch_norm",
-      [](py::handle x_obj, py::handle scale_obj, py::handle bias_obj, py::handle mean_obj, py::handle var_obj,
-         float epsilon, int num_threads, const std::string& activation, py::object activation_alpha,
-         py::object activation_beta, py::object clip_min, py::object clip_max) {
-        Epilogue ep;
-        bind::parse_activation("batch_norm", activation, activation_alpha, activation_beta, clip_min, clip_max, ep);
-        const NormActivation act = norm_activation(ep.act, ep.alpha, ep.beta, ep.lo, ep.hi);
+      [](py::handle x_obj, py::handle scale, py::handle bias, py::handle mean, py::handle var, float epsilon,
+         int num_threads, py::handle activation, py::object activation_alpha, py::object activation_beta,
+         py::object clip_min, py::object clip_max) {
+        const ActParams act =
+            bind::parse_activation("batch_norm", activation, activation_alpha, activation_beta, clip_min, clip_max);
         auto x = bind::float_array(x_obj, "batch_norm: x", 2, kMaxRank);
-        const auto xs = bind::shape_of(x);
-        const int64_t n = xs[0], c = xs[1];
-        int64_t spatial = 1;
-        for (size_t i = 2; i < xs.size(); ++i) spatial *= xs[i];
-        auto per_channel = [c](py::handle obj, const char* what) {
-          auto a = bind::float_array(obj, what, 1, 1);
-          PYINFER_CHECK(a.shape(0) == c, what << ": expected shape (" << c << ",) to match the input's "
-                                              << c << " channels, got (" << a.shape(0) << ",)");
-          return a;
-        };
-        auto scale = per_channel(scale_obj, "batch_norm: scale");
-        auto bias = per_channel(bias_obj, "batch_norm: bias");
-        auto mean = per_channel(mean_obj, "batch_norm: mean");
-        auto var = per_channel(var_obj, "batch_norm: var");
-        PYINFER_CHECK(std::isfinite(epsilon) && epsilon >= 0.0f,
-                      "batch_norm: epsilon must be finite and >= 0, got " << epsilon);
-        auto y = bind::new_float_array(xs);
-        const float *xp = x.data(), *sp = scale.data(), *bp = bias.data(), *mp = mean.data(), *vp = var.data();
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          batch_norm(xp, yp, n, c, spatial, sp, bp, mp, vp, epsilon, num_threads, act);
-        }
-        return y;
+        std::vector<py::handle> in{x};
+        std::vector<bind::FloatArray> params;
+        for (auto [obj, what] : {std::pair{scale, "batch_norm: scale"}, std::pair{bias, "batch_norm: bias"},
+                                 std::pair{mean, "batch_norm: mean"}, std::pair{var, "batch_norm: var"}})
+          params.push_back(bind::float_array(obj, what, 1, 1));
+        for (auto& p : params) in.push_back(p);
+        return bind::call(*prepare_batch_norm(bind::shape_of(x), epsilon, act), in, num_threads);
       },
       py::arg("x"), py::arg("scale"), py::arg("bias"), py::arg("mean"), py::arg("var"), py::arg("epsilon") = 1e-5f,
       py::arg("num_threads") = 0, py::kw_only(), py::arg("activation") = "none",
@@ -234,7 +240,7 @@ void bind_activation(py::module_& m) {
       "normalization of x (N, C, ...) with per-channel vectors of length C: "
       "act((x - mean) / sqrt(var + epsilon) * scale + bias), the activation (the conv / gemm "
       "epilogue names: none, relu, relu6, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, "
-      "gelu, gelu_tanh) applied in the same pass.");
+      "gelu, gelu_tanh, silu) applied in the same pass.");
 }
 
 }  // namespace pyinfer

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "bindings/bindings.h"
+#include "bindings/prepared.h"
 #include "capi/capi.h"
 #include "common/cpu_features.h"
 #include "common/isa_probe.h"
@@ -44,16 +45,17 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("physical_cores", &pyinfer::physical_core_count);
   m.def("default_num_threads", [] { return pyinfer::resolve_threads(0); });
 
+  pyinfer::bind::bind_prepared(m);
+  pyinfer::bind_activation(m);  // first: the Activation enum the others take
   pyinfer::bind_gemm(m);
   pyinfer::bind_conv(m);
   pyinfer::bind_pool(m);
-  pyinfer::bind_activation(m);
   pyinfer::bind_elementwise(m);
   pyinfer::bind_rnn(m);
   pyinfer::bind_norm(m);
   pyinfer::bind_reduce(m);
 
-  // The C ABI table for pyinfer._runtime (the compiled-plan loop, Cython): same kernels, same
-  // SIMD tier and thread pool as this module. See csrc/capi/pyinfer_capi.h.
+  // The C ABI table for pyinfer._runtime (the compiled-plan loop, Cython): it runs the same
+  // prepared kernels as this module, with its SIMD tier and thread pool. See csrc/capi/pyinfer_capi.h.
   m.attr("_C_API") = py::capsule(static_cast<const void*>(pyinfer::capi_table()), PYINFER_CAPI_CAPSULE);
 }

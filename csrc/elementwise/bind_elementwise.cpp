@@ -1,10 +1,12 @@
 // Python bindings of the float32 elementwise kernels (public API: pyinfer.kernels).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "common/check.h"
+#include "bindings/prepared.h"
 #include "elementwise/elementwise.h"
 
 namespace py = pybind11;
@@ -12,66 +14,46 @@ namespace py = pybind11;
 namespace pyinfer {
 namespace {
 
-// The destination: a new array, or `out` after checking it can take the result in place.
-bind::FloatArray output_array(const py::object& out, const std::vector<int64_t>& shape, const char* what) {
-  if (out.is_none()) return bind::new_float_array(shape);
-  PYINFER_CHECK(py::isinstance<py::array>(out), what << ": out must be a numpy.ndarray");
-  py::array o = py::reinterpret_borrow<py::array>(out);
-  PYINFER_CHECK(bind::is_float32(o), what << ": out must be float32, got "
-                                                        << std::string(py::str(o.dtype())));
-  PYINFER_CHECK(bind::shape_of(o) == shape, what << ": out has shape " << bind::shape_str(bind::shape_of(o))
-                                                 << ", the result has shape " << bind::shape_str(shape));
-  PYINFER_CHECK(o.flags() & py::array::c_style, what << ": out must be C-contiguous");
-  PYINFER_CHECK(o.writeable(), what << ": out is read-only");
-  return py::reinterpret_borrow<bind::FloatArray>(o);
-}
-
 // `out` may be exactly an input (same buffer, same shape), never a partial overlap: an input
 // that is read while being overwritten at another offset would give garbage.
-void check_overlap(const bind::FloatArray& y, const bind::FloatArray& x, const char* what) {
-  const char* y0 = reinterpret_cast<const char*>(y.data());
+void check_overlap(const py::array& y, const py::array& x, const char* what) {
+  const char* y0 = static_cast<const char*>(y.data());
   const char* y1 = y0 + y.nbytes();
-  const char* x0 = reinterpret_cast<const char*>(x.data());
+  const char* x0 = static_cast<const char*>(x.data());
   const char* x1 = x0 + x.nbytes();
   const bool overlap = y0 < x1 && x0 < y1;
   PYINFER_CHECK(!overlap || (x0 == y0 && x.size() == y.size()),
                 what << ": out partially overlaps an input; pass the input itself or a separate array");
 }
 
-void def_binary(py::module_& m, const char* name, BinaryOp op, const char* doc) {
+// `out` (or None) as the kernel's output: checked by bind::call, and here against the inputs.
+std::vector<py::object> output_into(const py::object& out, const std::vector<py::array>& inputs, const char* what) {
+  if (out.is_none()) return {};
+  PYINFER_CHECK(py::isinstance<py::array>(out), what << ": out must be a numpy.ndarray");
+  for (const auto& x : inputs) check_overlap(out.cast<py::array>(), x, what);
+  return {out};
+}
+
+void def_binary(py::module_& m, BinaryOp op, const char* doc) {
+  const char* name = binary_op_name(op);
   m.def(
       name,
       [op, name](py::handle a_obj, py::handle b_obj, py::object out, int num_threads) {
         auto a = bind::float_array(a_obj, (std::string(name) + ": a").c_str(), 0, kMaxBroadcastRank);
         auto b = bind::float_array(b_obj, (std::string(name) + ": b").c_str(), 0, kMaxBroadcastRank);
-        const auto as = bind::shape_of(a), bs = bind::shape_of(b);
-        const auto shape = broadcast_shape(as, bs, name);
-        auto y = output_array(out, shape, name);
-        if (!out.is_none()) {
-          check_overlap(y, a, name);
-          check_overlap(y, b, name);
-        }
-        {
-          py::gil_scoped_release nogil;
-          binary_broadcast(op, a.data(), as, b.data(), bs, y.mutable_data(), num_threads);
-        }
-        return y;
+        auto k = prepare_binary(op, bind::shape_of(a), bind::shape_of(b));
+        return bind::call(*k, {a, b}, num_threads, output_into(out, {a, b}, name));
       },
       py::arg("a"), py::arg("b"), py::arg("out") = py::none(), py::arg("num_threads") = 0, doc);
 }
 
-void def_unary(py::module_& m, const char* name, UnaryOp op, const char* doc) {
+void def_unary(py::module_& m, UnaryOp op, const char* doc) {
+  const char* name = unary_op_name(op);
   m.def(
       name,
       [op, name](py::handle x_obj, py::object out, int num_threads) {
         auto x = bind::float_array(x_obj, (std::string(name) + ": x").c_str(), 0, 64);
-        auto y = output_array(out, bind::shape_of(x), name);
-        if (!out.is_none()) check_overlap(y, x, name);
-        {
-          py::gil_scoped_release nogil;
-          unary(op, x.data(), y.mutable_data(), x.size(), num_threads);
-        }
-        return y;
+        return bind::call(*prepare_math(op, bind::shape_of(x)), {x}, num_threads, output_into(out, {x}, name));
       },
       py::arg("x"), py::arg("out") = py::none(), py::arg("num_threads") = 0, doc);
 }
@@ -89,19 +71,41 @@ void def_unary(py::module_& m, const char* name, UnaryOp op, const char* doc) {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  def_binary(m, "add", BinaryOp::Add, PYINFER_BINARY_DOC("a + b"));
-  def_binary(m, "sub", BinaryOp::Sub, PYINFER_BINARY_DOC("a - b"));
-  def_binary(m, "mul", BinaryOp::Mul, PYINFER_BINARY_DOC("a * b"));
-  def_binary(m, "div", BinaryOp::Div, PYINFER_BINARY_DOC("a / b (IEEE: x/0 = +-inf, 0/0 = NaN)"));
-  def_binary(m, "pow", BinaryOp::Pow, PYINFER_BINARY_DOC("a ** b (C powf semantics, like numpy.power)"));
-  def_binary(m, "maximum", BinaryOp::Max, PYINFER_BINARY_DOC("max(a, b) (NaN in either propagates)"));
-  def_binary(m, "minimum", BinaryOp::Min, PYINFER_BINARY_DOC("min(a, b) (NaN in either propagates)"));
-  def_unary(m, "sqrt", UnaryOp::Sqrt, PYINFER_UNARY_DOC("sqrt(x) (NaN for x < 0)"));
-  def_unary(m, "exp", UnaryOp::Exp, PYINFER_UNARY_DOC("exp(x) (~1 ulp; 0 below -87.3, inf above 88.4)"));
-  def_unary(m, "log", UnaryOp::Log, PYINFER_UNARY_DOC("log(x) (~1 ulp; -inf at 0, NaN for x < 0)"));
-  def_unary(m, "abs", UnaryOp::Abs, PYINFER_UNARY_DOC("|x|"));
-  def_unary(m, "neg", UnaryOp::Neg, PYINFER_UNARY_DOC("-x"));
-  def_unary(m, "reciprocal", UnaryOp::Reciprocal, PYINFER_UNARY_DOC("1 / x"));
+  m.def(
+      "prepare_binary",
+      [](const std::string& op, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape) {
+        for (int i = 0; i <= static_cast<int>(BinaryOp::Min); ++i)
+          if (op == binary_op_name(static_cast<BinaryOp>(i))) return prepare_binary(static_cast<BinaryOp>(i), a_shape, b_shape);
+        PYINFER_CHECK(false, "prepare_binary: unknown op '" << op << "' (add, sub, mul, div, pow, maximum, minimum)");
+        return PreparedPtr();
+      },
+      py::arg("op"), py::arg("a_shape"), py::arg("b_shape"),
+      "prepare_binary(op, a_shape, b_shape) -> PreparedKernel: kernels.<op>(a, b) prepared for these shapes\n"
+      "(op: add, sub, mul, div, pow, maximum, minimum; NumPy broadcasting, worked out once).");
+  m.def(
+      "prepare_math",
+      [](const std::string& op, const std::vector<int64_t>& shape) {
+        for (int i = 0; i <= static_cast<int>(UnaryOp::Reciprocal); ++i)
+          if (op == unary_op_name(static_cast<UnaryOp>(i))) return prepare_math(static_cast<UnaryOp>(i), shape);
+        PYINFER_CHECK(false, "prepare_math: unknown op '" << op << "' (sqrt, exp, log, abs, neg, reciprocal)");
+        return PreparedPtr();
+      },
+      py::arg("op"), py::arg("shape"),
+      "prepare_math(op, shape) -> PreparedKernel: kernels.<op>(x) prepared for x of `shape` (op: sqrt, exp,\n"
+      "log, abs, neg, reciprocal).");
+  def_binary(m, BinaryOp::Add, PYINFER_BINARY_DOC("a + b"));
+  def_binary(m, BinaryOp::Sub, PYINFER_BINARY_DOC("a - b"));
+  def_binary(m, BinaryOp::Mul, PYINFER_BINARY_DOC("a * b"));
+  def_binary(m, BinaryOp::Div, PYINFER_BINARY_DOC("a / b (IEEE: x/0 = +-inf, 0/0 = NaN)"));
+  def_binary(m, BinaryOp::Pow, PYINFER_BINARY_DOC("a ** b (C powf semantics, like numpy.power)"));
+  def_binary(m, BinaryOp::Max, PYINFER_BINARY_DOC("max(a, b) (NaN in either propagates)"));
+  def_binary(m, BinaryOp::Min, PYINFER_BINARY_DOC("min(a, b) (NaN in either propagates)"));
+  def_unary(m, UnaryOp::Sqrt, PYINFER_UNARY_DOC("sqrt(x) (NaN for x < 0)"));
+  def_unary(m, UnaryOp::Exp, PYINFER_UNARY_DOC("exp(x) (~1 ulp; 0 below -87.3, inf above 88.4)"));
+  def_unary(m, UnaryOp::Log, PYINFER_UNARY_DOC("log(x) (~1 ulp; -inf at 0, NaN for x < 0)"));
+  def_unary(m, UnaryOp::Abs, PYINFER_UNARY_DOC("|x|"));
+  def_unary(m, UnaryOp::Neg, PYINFER_UNARY_DOC("-x"));
+  def_unary(m, UnaryOp::Reciprocal, PYINFER_UNARY_DOC("1 / x"));
 }
 
 }  // namespace pyinfer

@@ -1,8 +1,8 @@
 #include "elementwise/elementwise.h"
 
 #include <algorithm>
+#include <string>
 
-#include "bindings/array.h"
 #include "common/check.h"
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
@@ -64,38 +64,25 @@ Canonical canonicalise(const std::vector<int64_t>& a_shape, const std::vector<in
   return c;
 }
 
-}  // namespace
-
-std::vector<int64_t> broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
-                                     const char* what) {
-  PYINFER_CHECK(a.size() <= static_cast<size_t>(kMaxBroadcastRank) && b.size() <= static_cast<size_t>(kMaxBroadcastRank),
-                what << ": ranks above " << kMaxBroadcastRank << " are not supported (shapes "
-                     << bind::shape_str(a) << " and " << bind::shape_str(b) << ")");
-  const size_t r = std::max(a.size(), b.size());
-  std::vector<int64_t> out(r);
-  for (size_t d = 0; d < r; ++d) {
-    int64_t da = d + a.size() >= r ? a[d + a.size() - r] : 1;
-    int64_t db = d + b.size() >= r ? b[d + b.size() - r] : 1;
-    PYINFER_CHECK(da >= 0 && db >= 0, what << ": negative dimension in " << bind::shape_str(a) << " or "
-                                           << bind::shape_str(b));
-    PYINFER_CHECK(da == db || da == 1 || db == 1,
-                  what << ": shapes " << bind::shape_str(a) << " and " << bind::shape_str(b)
-                       << " do not broadcast (dimension " << d << ": " << da << " vs " << db << ")");
-    out[d] = da == 1 ? db : da;
-  }
-  return out;
+std::string shape_str(const std::vector<int64_t>& s) {
+  MessageBuilder m;
+  m << "(";
+  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
+  m << (s.size() == 1 ? ",)" : ")");
+  return m.str();
 }
 
-void binary_broadcast(BinaryOp op, const float* a, const std::vector<int64_t>& a_shape, const float* b,
-                      const std::vector<int64_t>& b_shape, float* y, int num_threads) {
-  const std::vector<int64_t> out = broadcast_shape(a_shape, b_shape, "binary_broadcast");
-  int64_t total = 1;
-  for (int64_t d : out) total *= d;
+// y = a op b over the canonical broadcast c of `total` outputs.
+void binary_canonical(BinaryOp op, const Canonical& c, int64_t total, const float* a, const float* b, float* y,
+                      int num_threads) {
   if (total == 0) return;
   const ElementwiseKernels& k = elementwise_kernels();
-  const Canonical c = canonicalise(a_shape, b_shape, out);
   if (c.rank == 0) {  // every dim is 1: one element
     k.binary(op, a, 0, b, 0, y, 1);
+    return;
+  }
+  if (c.rank == 1 && total < kMinParallelElements) {  // one run, one thread: no pool, no odometer
+    k.binary(op, a, c.a_stride[0], b, c.b_stride[0], y, total);
     return;
   }
   const int inner_dim = c.rank - 1;
@@ -136,6 +123,36 @@ void binary_broadcast(BinaryOp op, const float* a, const std::vector<int64_t>& a
   });
 }
 
+}  // namespace
+
+std::vector<int64_t> broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                                     const char* what) {
+  PYINFER_CHECK(a.size() <= static_cast<size_t>(kMaxBroadcastRank) && b.size() <= static_cast<size_t>(kMaxBroadcastRank),
+                what << ": ranks above " << kMaxBroadcastRank << " are not supported (shapes "
+                     << shape_str(a) << " and " << shape_str(b) << ")");
+  const size_t r = std::max(a.size(), b.size());
+  std::vector<int64_t> out(r);
+  for (size_t d = 0; d < r; ++d) {
+    int64_t da = d + a.size() >= r ? a[d + a.size() - r] : 1;
+    int64_t db = d + b.size() >= r ? b[d + b.size() - r] : 1;
+    PYINFER_CHECK(da >= 0 && db >= 0, what << ": negative dimension in " << shape_str(a) << " or "
+                                           << shape_str(b));
+    PYINFER_CHECK(da == db || da == 1 || db == 1,
+                  what << ": shapes " << shape_str(a) << " and " << shape_str(b)
+                       << " do not broadcast (dimension " << d << ": " << da << " vs " << db << ")");
+    out[d] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+void binary_broadcast(BinaryOp op, const float* a, const std::vector<int64_t>& a_shape, const float* b,
+                      const std::vector<int64_t>& b_shape, float* y, int num_threads) {
+  const std::vector<int64_t> out = broadcast_shape(a_shape, b_shape, "binary_broadcast");
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  binary_canonical(op, canonicalise(a_shape, b_shape, out), total, a, b, y, num_threads);
+}
+
 void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads) {
   if (n <= 0) return;
   const ElementwiseKernels& k = elementwise_kernels();
@@ -145,6 +162,39 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads) {
     const int64_t lo = begin * kInnerChunk, hi = std::min(n, end * kInnerChunk);
     k.unary(op, x + lo, y + lo, hi - lo);
   });
+}
+
+PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape) {
+  const std::vector<int64_t> out = broadcast_shape(a_shape, b_shape, binary_op_name(op));
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  const Canonical c = canonicalise(a_shape, b_shape, out);
+  return KernelBuilder(binary_op_name(op)).input("a", a_shape).input("b", b_shape).output("y", out)
+      .run([op, c, total](const void* const* in, void* const* o, int threads) {
+        binary_canonical(op, c, total, f32_in(in, 0), f32_in(in, 1), f32_out(o, 0), threads);
+      });
+}
+
+PreparedPtr prepare_math(UnaryOp op, const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    PYINFER_CHECK(d >= 0, unary_op_name(op) << ": negative dimension in " << shape_str(shape));
+    n *= d;
+  }
+  return KernelBuilder(unary_op_name(op)).input("x", shape).output("y", shape)
+      .run([op, n](const void* const* in, void* const* o, int threads) {
+        unary(op, f32_in(in, 0), f32_out(o, 0), n, threads);
+      });
+}
+
+const char* binary_op_name(BinaryOp op) {
+  static const char* const names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
+  return names[static_cast<int>(op)];
+}
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* const names[] = {"sqrt", "exp", "log", "abs", "neg", "reciprocal"};
+  return names[static_cast<int>(op)];
 }
 
 }  // namespace pyinfer

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/prepared.h"
+
 namespace pyinfer {
 
 enum class BinaryOp : int { Add = 0, Sub, Mul, Div, Pow, Max, Min };
@@ -38,5 +40,14 @@ void binary_broadcast(BinaryOp op, const float* a, const std::vector<int64_t>& a
                       const std::vector<int64_t>& b_shape, float* y, int num_threads);
 
 void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads);
+
+// The kernel API's names ("add", "maximum"; "sqrt", "reciprocal").
+const char* binary_op_name(BinaryOp op);
+const char* unary_op_name(UnaryOp op);
+
+// Prepared kernels (common/prepared.h): y = a op b (inputs a, b, broadcast; the broadcast is
+// worked out once), and y = op(x).
+PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape);
+PreparedPtr prepare_math(UnaryOp op, const std::vector<int64_t>& shape);
 
 }  // namespace pyinfer

@@ -194,6 +194,12 @@ void free_aligned(float* p) { std::free(p); }
 
 }  // namespace
 
+const char* sgemm_path(int64_t M, int64_t N, bool packed_b) {
+  if (packed_b) return M <= kSkinnyMaxMPacked ? "skinny_packed_b" : "blocked_packed_b";
+  if (M <= kSkinnyMaxM) return "skinny";
+  return N == 1 ? "skinny_transposed" : "blocked";
+}
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, int num_threads, const Epilogue* ep) {
@@ -227,8 +233,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void PackedMatrix::Free::operator()(float* p) const { free_aligned(p); }
 
 PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, const float* x,
-                           int64_t ld, int num_threads)
-    : kernels_(&gemm_kernels()), side_(side), rows_(rows), cols_(cols), floats_(0) {
+                           int64_t ld, int num_threads, const GemmKernels* kernels)
+    : kernels_(kernels ? kernels : &gemm_kernels()), side_(side), rows_(rows), cols_(cols), floats_(0) {
   PYINFER_CHECK(rows >= 0 && cols >= 0, "PackedMatrix: negative size " << rows << "x" << cols);
   const int64_t stored_cols = trans ? rows : cols;
   PYINFER_CHECK(ld >= std::max<int64_t>(1, stored_cols),
@@ -244,6 +250,7 @@ PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, co
   float* out = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!out) throw std::bad_alloc();
   data_.reset(out);
+  if (!x) return;  // storage only: the caller fills it
   parallel_for(panels, num_threads, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t l0 = p * w, n = std::min(w, L - l0);
@@ -253,15 +260,6 @@ PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, co
         kt.pack_a(trans, trans ? x + l0 : x + l0 * ld, ld, n, K, out + p * w * K);
     }
   });
-}
-
-float* PackedMatrix::reallocate_data() {
-  if (floats_ == 0) return nullptr;
-  const size_t bytes = (static_cast<size_t>(floats_) * sizeof(float) + 63) / 64 * 64;
-  float* out = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!out) throw std::bad_alloc();
-  data_.reset(out);
-  return out;
 }
 
 int64_t PackedMatrix::panel_stride() const {

@@ -1,7 +1,10 @@
 // Python bindings of the normalization family (public API: pyinfer.kernels.lrn).
 #include <pybind11/pybind11.h>
 
+#include <pybind11/stl.h>
+
 #include "bindings/array.h"
+#include "bindings/prepared.h"
 #include "common/check.h"
 #include "norm/norm.h"
 
@@ -10,22 +13,13 @@ namespace py = pybind11;
 namespace pyinfer {
 
 void bind_norm(py::module_& m) {
+  m.def("prepare_lrn", &prepare_lrn, py::arg("x_shape"), py::arg("size"), py::arg("alpha") = 1e-4f,
+        py::arg("beta") = 0.75f, py::arg("bias") = 1.0f, "lrn() prepared for x_shape; the kernel takes (x).");
   m.def(
       "lrn",
       [](py::handle x_obj, int64_t size, float alpha, float beta, float bias, int num_threads) {
         auto x = bind::float_array(x_obj, "lrn: x", 3, 64);
-        const auto shape = bind::shape_of(x);
-        int64_t spatial = 1;
-        for (size_t i = 2; i < shape.size(); ++i) spatial *= shape[i];
-        check_lrn(shape[0], shape[1], spatial, size, alpha, beta, bias);
-        auto y = bind::new_float_array(shape);
-        const float* xp = x.data();
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          lrn(xp, yp, shape[0], shape[1], spatial, size, alpha, beta, bias, num_threads);
-        }
-        return y;
+        return bind::call(*prepare_lrn(bind::shape_of(x), size, alpha, beta, bias), {x}, num_threads);
       },
       py::arg("x"), py::arg("size"), py::arg("alpha") = 1e-4f, py::arg("beta") = 0.75f, py::arg("bias") = 1.0f,
       py::arg("num_threads") = 0,

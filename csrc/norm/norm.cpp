@@ -65,4 +65,16 @@ void lrn(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, int64_
   });
 }
 
+PreparedPtr prepare_lrn(const std::vector<int64_t>& x_shape, int64_t size, float alpha, float beta, float bias) {
+  PYINFER_CHECK(x_shape.size() >= 3, "lrn: x must have rank >= 3 ((N, C, spatial...))");
+  int64_t spatial = 1;
+  for (size_t i = 2; i < x_shape.size(); ++i) spatial *= x_shape[i];
+  const int64_t n = x_shape[0], c = x_shape[1];
+  check_lrn(n, c, spatial, size, alpha, beta, bias);
+  return KernelBuilder("lrn").input("x", x_shape).output("y", x_shape)
+      .run([=](const void* const* in, void* const* out, int threads) {
+        lrn(f32_in(in, 0), f32_out(out, 0), n, c, spatial, size, alpha, beta, bias, threads);
+      });
+}
+
 }  // namespace pyinfer

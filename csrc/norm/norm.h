@@ -5,6 +5,9 @@
 // splits the work over threads and calls the active tier's table. Bindings: bind_norm.cpp.
 #pragma once
 #include <cstdint>
+#include <vector>
+
+#include "common/prepared.h"
 
 namespace pyinfer {
 
@@ -17,5 +20,8 @@ void check_lrn(int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha,
 // with window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to [0, c).
 void lrn(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha, float beta,
          float bias, int num_threads);
+
+// Prepared LRN of x (rank >= 3: (N, C, spatial...)): input x, output y.
+PreparedPtr prepare_lrn(const std::vector<int64_t>& x_shape, int64_t size, float alpha, float beta, float bias);
 
 }  // namespace pyinfer

@@ -8,6 +8,7 @@
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "common/check.h"
+#include "bindings/prepared.h"
 #include "pool/pool.h"
 
 namespace py = pybind11;
@@ -21,61 +22,36 @@ std::vector<int64_t> list_or(const py::handle& obj, const char* what, size_t cou
   return bind::int_list(obj, what, count);
 }
 
-struct Prepared {
+// The geometry arguments of a windowed pool on x (rank 3..5), parsed against x's rank.
+struct Window {
   bind::FloatArray x;
-  std::vector<int64_t> x_shape;
-  PoolGeom geom;
+  std::vector<int64_t> kernel, strides, pads, dilations;
 };
 
-Prepared prepare(const char* op, py::handle x_obj, py::handle kernel, py::handle strides, py::handle pads,
-                 py::handle dilations, bool ceil_mode) {
+Window window(const char* op, py::handle x_obj, py::handle kernel, py::handle strides, py::handle pads,
+              py::handle dilations) {
   std::string what = std::string(op) + ": x";
-  Prepared p{bind::float_array(x_obj, what.c_str(), 3, 5), {}, {}};
-  p.x_shape = bind::shape_of(p.x);
-  const size_t r = p.x_shape.size() - 2;
-  p.geom = make_pool_geom(op, p.x_shape, bind::int_list(kernel, "kernel_shape", r), list_or(strides, "strides", r, 1),
-                          list_or(pads, "pads", 2 * r, 0), list_or(dilations, "dilations", r, 1), ceil_mode);
-  return p;
+  Window w{bind::float_array(x_obj, what.c_str(), 3, 5), {}, {}, {}, {}};
+  const size_t r = static_cast<size_t>(w.x.ndim() - 2);
+  w.kernel = bind::int_list(kernel, "kernel_shape", r);
+  w.strides = list_or(strides, "strides", r, 1);
+  w.pads = list_or(pads, "pads", 2 * r, 0);
+  w.dilations = list_or(dilations, "dilations", r, 1);
+  return w;
 }
 
-bind::FloatArray run_pool(PoolKind kind, const Prepared& p, int num_threads) {
-  auto y = bind::new_float_array(pool_output_shape(p.x_shape, p.geom));
-  const float* xp = p.x.data();
-  float* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
-  pool_forward(kind, p.geom, xp, yp, num_threads);
-  return y;
+py::object run_pool(const char* op, PoolKind kind, const Window& w, bool ceil_mode, int num_threads) {
+  auto k = prepare_pool(op, kind, bind::shape_of(w.x), w.kernel, w.strides, w.pads, w.dilations, ceil_mode);
+  return bind::call(*k, {w.x}, num_threads);
 }
 
-bind::FloatArray run_lp(const Prepared& p, float pw, int num_threads) {
-  PYINFER_CHECK(pw > 0 && std::isfinite(pw), "lp_pool: p must be a positive number, got " << pw);
-  auto y = bind::new_float_array(pool_output_shape(p.x_shape, p.geom));
-  const float* xp = p.x.data();
-  float* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
-  lp_pool_forward(p.geom, pw, xp, yp, num_threads);
-  return y;
-}
-
-py::object run_max(const Prepared& p, int storage_order, bool return_indices, int num_threads) {
+py::object run_max(const Window& w, bool ceil_mode, int storage_order, bool return_indices, int num_threads) {
   PYINFER_CHECK(storage_order == 0 || storage_order == 1,
                 "max_pool: storage_order must be 0 (row-major) or 1 (column-major), got " << storage_order);
-  const auto shape = pool_output_shape(p.x_shape, p.geom);
-  auto y = bind::new_float_array(shape);
-  const float* xp = p.x.data();
-  float* yp = y.mutable_data();
-  if (!return_indices) {
-    py::gil_scoped_release nogil;
-    pool_forward(PoolKind::Max, p.geom, xp, yp, num_threads);
-    return std::move(y);
-  }
-  py::array_t<int64_t, py::array::c_style> idx(std::vector<py::ssize_t>(shape.begin(), shape.end()));
-  int64_t* ip = idx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    max_pool_indices(p.geom, xp, yp, ip, storage_order == 1, num_threads);
-  }
-  return py::make_tuple(y, idx);
+  if (!return_indices) return run_pool("max_pool", PoolKind::Max, w, ceil_mode, num_threads);
+  auto k = prepare_max_pool_with_indices(bind::shape_of(w.x), w.kernel, w.strides, w.pads, w.dilations, ceil_mode,
+                                         storage_order == 1);
+  return bind::call(*k, {w.x}, num_threads);
 }
 
 // PyTorch-style 2-D arguments: (N, C, H, W) or (C, H, W); ints or pairs; symmetric padding.
@@ -106,7 +82,9 @@ py::object unbatch(const Torch2d& t, py::object y) {
   return a.attr("reshape")(py::make_tuple(a.shape(1), a.shape(2), a.shape(3)));
 }
 
-py::object list_of(const std::vector<int64_t>& v) { return py::cast(v); }
+Window window_of(const Torch2d& t) {
+  return {t.x4.cast<bind::FloatArray>(), t.kernel, t.strides, t.pads, t.dilations};
+}
 
 const char* kWindowDoc =
     "x: float32 (N, C, D1[, D2[, D3]]); kernel_shape: one int per spatial axis; strides, dilations: "
@@ -129,7 +107,7 @@ void bind_pool(py::module_& m) {
         auto g = make_pool_geom("pool_output_shape", xs, bind::int_list(kernel_shape, "kernel_shape", r),
                                 list_or(strides, "strides", r, 1), list_or(pads, "pads", 2 * r, 0),
                                 list_or(dilations, "dilations", r, 1), ceil_mode);
-        return py::tuple(list_of(pool_output_shape(xs, g)));
+        return py::tuple(py::cast(pool_output_shape(xs, g)));
       },
       py::arg("input_shape"), py::arg("kernel_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
       py::arg("dilations") = py::none(), py::arg("ceil_mode") = false,
@@ -140,8 +118,8 @@ void bind_pool(py::module_& m) {
       "max_pool",
       [](py::handle x, py::handle kernel_shape, py::handle strides, py::handle pads, py::handle dilations,
          bool ceil_mode, int storage_order, bool return_indices, int num_threads) {
-        auto p = prepare("max_pool", x, kernel_shape, strides, pads, dilations, ceil_mode);
-        return run_max(p, storage_order, return_indices, num_threads);
+        return run_max(window("max_pool", x, kernel_shape, strides, pads, dilations), ceil_mode, storage_order,
+                       return_indices, num_threads);
       },
       py::arg("x"), py::arg("kernel_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
       py::arg("dilations") = py::none(), py::arg("ceil_mode") = false, py::arg("storage_order") = 0,
@@ -158,8 +136,8 @@ void bind_pool(py::module_& m) {
       "avg_pool",
       [](py::handle x, py::handle kernel_shape, py::handle strides, py::handle pads, py::handle dilations,
          bool ceil_mode, bool count_include_pad, int num_threads) {
-        auto p = prepare("avg_pool", x, kernel_shape, strides, pads, dilations, ceil_mode);
-        return run_pool(count_include_pad ? PoolKind::AvgIncludePad : PoolKind::AvgExcludePad, p, num_threads);
+        return run_pool("avg_pool", count_include_pad ? PoolKind::AvgIncludePad : PoolKind::AvgExcludePad,
+                        window("avg_pool", x, kernel_shape, strides, pads, dilations), ceil_mode, num_threads);
       },
       py::arg("x"), py::arg("kernel_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
       py::arg("dilations") = py::none(), py::arg("ceil_mode") = false, py::arg("count_include_pad") = false,
@@ -175,8 +153,8 @@ void bind_pool(py::module_& m) {
       "sum_pool",
       [](py::handle x, py::handle kernel_shape, py::handle strides, py::handle pads, py::handle dilations,
          bool ceil_mode, int num_threads) {
-        auto p = prepare("sum_pool", x, kernel_shape, strides, pads, dilations, ceil_mode);
-        return run_pool(PoolKind::Sum, p, num_threads);
+        return run_pool("sum_pool", PoolKind::Sum, window("sum_pool", x, kernel_shape, strides, pads, dilations),
+                        ceil_mode, num_threads);
       },
       py::arg("x"), py::arg("kernel_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
       py::arg("dilations") = py::none(), py::arg("ceil_mode") = false, py::arg("num_threads") = 0,
@@ -188,8 +166,9 @@ void bind_pool(py::module_& m) {
       "lp_pool",
       [](py::handle x, py::handle kernel_shape, py::handle strides, py::handle pads, py::handle dilations,
          bool ceil_mode, float pw, int num_threads) {
-        auto p = prepare("lp_pool", x, kernel_shape, strides, pads, dilations, ceil_mode);
-        return run_lp(p, pw, num_threads);
+        const Window w = window("lp_pool", x, kernel_shape, strides, pads, dilations);
+        auto k = prepare_lp_pool(bind::shape_of(w.x), w.kernel, w.strides, w.pads, w.dilations, ceil_mode, pw);
+        return bind::call(*k, {w.x}, num_threads);
       },
       py::arg("x"), py::arg("kernel_shape"), py::arg("strides") = py::none(), py::arg("pads") = py::none(),
       py::arg("dilations") = py::none(), py::arg("ceil_mode") = false, py::arg("p") = 2.0f,
@@ -200,20 +179,8 @@ void bind_pool(py::module_& m) {
           .c_str());
 
   auto global = [](const char* op, GlobalKind kind, py::handle x_obj, float pw, int num_threads) {
-    std::string what = std::string(op) + ": x";
-    auto x = bind::float_array(x_obj, what.c_str(), 2, 32);
-    auto xs = bind::shape_of(x);
-    int64_t plane = 1;
-    for (size_t i = 2; i < xs.size(); ++i) plane *= xs[i];
-    std::vector<int64_t> ys(xs.size(), 1);
-    ys[0] = xs[0];
-    ys[1] = xs[1];
-    auto y = bind::new_float_array(ys);
-    const float* xp = x.data();
-    float* yp = y.mutable_data();
-    py::gil_scoped_release nogil;
-    global_pool(kind, xs[0] * xs[1], plane, pw, xp, yp, num_threads);
-    return y;
+    auto x = bind::float_array(x_obj, (std::string(op) + ": x").c_str(), 2, 32);
+    return bind::call(*prepare_global_pool(op, kind, bind::shape_of(x), pw), {x}, num_threads);
   };
   m.def(
       "global_avg_pool",
@@ -235,15 +202,57 @@ void bind_pool(py::module_& m) {
       py::arg("x"), py::arg("p") = 2.0f, py::arg("num_threads") = 0,
       "global_lp_pool(x, p=2.0, num_threads=0) -> y: (sum over all spatial axes of |x|^p)^(1/p); y is (N, C, 1, ...).");
 
+  m.def(
+      "prepare_pool",
+      [](const std::string& kind, const std::vector<int64_t>& x_shape, py::handle kernel_shape, py::handle strides,
+         py::handle pads, py::handle dilations, bool ceil_mode, float p, bool return_indices, int storage_order) {
+        PYINFER_CHECK(x_shape.size() >= 3 && x_shape.size() <= 5,
+                      "pool: x must be (N, C, spatial...) with 1 to 3 spatial axes, got shape "
+                          << bind::shape_str(x_shape));
+        const size_t r = x_shape.size() - 2;
+        const auto k = bind::int_list(kernel_shape, "kernel_shape", r);
+        const auto st = list_or(strides, "strides", r, 1), pd = list_or(pads, "pads", 2 * r, 0);
+        const auto dl = list_or(dilations, "dilations", r, 1);
+        PYINFER_CHECK(!return_indices || kind == "max", "pool: indices come with kind 'max' only");
+        PYINFER_CHECK(storage_order == 0 || storage_order == 1,
+                      "max_pool: storage_order must be 0 (row-major) or 1 (column-major), got " << storage_order);
+        if (return_indices) return prepare_max_pool_with_indices(x_shape, k, st, pd, dl, ceil_mode, storage_order == 1);
+        if (kind == "lp") return prepare_lp_pool(x_shape, k, st, pd, dl, ceil_mode, p);
+        PoolKind pk;
+        if (kind == "max") pk = PoolKind::Max;
+        else if (kind == "sum") pk = PoolKind::Sum;
+        else if (kind == "avg_include_pad") pk = PoolKind::AvgIncludePad;
+        else if (kind == "avg") pk = PoolKind::AvgExcludePad;
+        else PYINFER_CHECK(false, "pool: kind must be max, avg, avg_include_pad, sum or lp, got '" << kind << "'");
+        return prepare_pool((kind + "_pool").c_str(), pk, x_shape, k, st, pd, dl, ceil_mode);
+      },
+      py::arg("kind"), py::arg("x_shape"), py::arg("kernel_shape"), py::arg("strides") = py::none(),
+      py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("ceil_mode") = false,
+      py::arg("p") = 2.0f, py::arg("return_indices") = false, py::arg("storage_order") = 0,
+      "prepare_pool(kind, x_shape, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, p=2.0,\n"
+      "             return_indices=False, storage_order=0) -> PreparedKernel\n"
+      "A windowed pool prepared for x_shape: kind max, avg (count_include_pad off), avg_include_pad, sum or\n"
+      "lp (power p). With return_indices (max only) the kernel has a second, int64 output (max_pool).");
+  m.def(
+      "prepare_global_pool",
+      [](const std::string& kind, const std::vector<int64_t>& x_shape, float p) {
+        GlobalKind gk;
+        if (kind == "avg") gk = GlobalKind::Avg;
+        else if (kind == "max") gk = GlobalKind::Max;
+        else if (kind == "lp") gk = GlobalKind::Lp;
+        else PYINFER_CHECK(false, "global pool: kind must be avg, max or lp, got '" << kind << "'");
+        return prepare_global_pool(("global_" + kind + "_pool").c_str(), gk, x_shape, p);
+      },
+      py::arg("kind"), py::arg("x_shape"), py::arg("p") = 2.0f,
+      "prepare_global_pool(kind, x_shape, p=2.0) -> PreparedKernel: global_{kind}_pool prepared for x_shape.");
+
   // PyTorch-style 2-D conveniences.
   m.def(
       "max_pool2d",
       [](py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
          bool ceil_mode, int num_threads) {
         auto t = torch2d("max_pool2d", x, kernel_size, stride, padding, dilation);
-        auto p = prepare("max_pool2d", t.x4, list_of(t.kernel), list_of(t.strides), list_of(t.pads),
-                         list_of(t.dilations), ceil_mode);
-        return unbatch(t, run_max(p, 0, false, num_threads));
+        return unbatch(t, run_max(window_of(t), ceil_mode, 0, false, num_threads));
       },
       py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("num_threads") = 0,
@@ -255,9 +264,8 @@ void bind_pool(py::module_& m) {
       [](py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
          bool count_include_pad, int num_threads) {
         auto t = torch2d("avg_pool2d", x, kernel_size, stride, padding, py::int_(1));
-        auto p = prepare("avg_pool2d", t.x4, list_of(t.kernel), list_of(t.strides), list_of(t.pads),
-                         list_of(t.dilations), ceil_mode);
-        return unbatch(t, run_pool(count_include_pad ? PoolKind::AvgIncludePad : PoolKind::AvgExcludePad, p,
+        return unbatch(t, run_pool("avg_pool2d", count_include_pad ? PoolKind::AvgIncludePad : PoolKind::AvgExcludePad,
+                                   window_of(t), ceil_mode,
                                    num_threads));
       },
       py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
@@ -268,9 +276,7 @@ void bind_pool(py::module_& m) {
       "sum_pool2d",
       [](py::handle x, py::handle kernel_size, py::handle stride, py::handle padding, int num_threads) {
         auto t = torch2d("sum_pool2d", x, kernel_size, stride, padding, py::int_(1));
-        auto p = prepare("sum_pool2d", t.x4, list_of(t.kernel), list_of(t.strides), list_of(t.pads),
-                         list_of(t.dilations), false);
-        return unbatch(t, run_pool(PoolKind::Sum, p, num_threads));
+        return unbatch(t, run_pool("sum_pool2d", PoolKind::Sum, window_of(t), false, num_threads));
       },
       py::arg("x"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("num_threads") = 0,
@@ -280,9 +286,9 @@ void bind_pool(py::module_& m) {
       "lp_pool2d",
       [](py::handle x, float pw, py::handle kernel_size, py::handle stride, bool ceil_mode, int num_threads) {
         auto t = torch2d("lp_pool2d", x, kernel_size, stride, py::int_(0), py::int_(1));
-        auto p = prepare("lp_pool2d", t.x4, list_of(t.kernel), list_of(t.strides), list_of(t.pads),
-                         list_of(t.dilations), ceil_mode);
-        return unbatch(t, run_lp(p, pw, num_threads));
+        const Window w = window_of(t);
+        auto k = prepare_lp_pool(bind::shape_of(w.x), w.kernel, w.strides, w.pads, w.dilations, ceil_mode, pw);
+        return unbatch(t, bind::call(*k, {w.x}, num_threads));
       },
       py::arg("x"), py::arg("p"), py::arg("kernel_size"), py::arg("stride") = py::none(),
       py::arg("ceil_mode") = false, py::arg("num_threads") = 0,

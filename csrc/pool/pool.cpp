@@ -6,7 +6,6 @@
 #include <limits>
 #include <memory>
 
-#include "bindings/array.h"
 #include "common/check.h"
 #include "common/scratch.h"
 #include "common/thread_pool.h"
@@ -18,7 +17,13 @@ namespace {
 // Parameters beyond this are nonsense and could overflow the index arithmetic.
 constexpr int64_t kMaxParam = int64_t(1) << 31;
 
-std::string list_str(const std::vector<int64_t>& v) { return bind::shape_str(v); }
+std::string list_str(const std::vector<int64_t>& v) {
+  MessageBuilder m;
+  m << "(";
+  for (size_t i = 0; i < v.size(); ++i) m << (i ? ", " : "") << v[i];
+  m << (v.size() == 1 ? ",)" : ")");
+  return m.str();
+}
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
@@ -198,6 +203,59 @@ void global_pool(GlobalKind kind, int64_t planes, int64_t plane_size, float p, c
       }
     }
   });
+}
+
+// --- prepared kernels -----------------------------------------------------------------------
+
+PreparedPtr prepare_pool(const char* op, PoolKind kind, const std::vector<int64_t>& x_shape,
+                         const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+                         const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, bool ceil_mode) {
+  const PoolGeom g = make_pool_geom(op, x_shape, kernel, strides, pads, dilations, ceil_mode);
+  return KernelBuilder(op).input("x", x_shape).output("y", pool_output_shape(x_shape, g))
+      .run([kind, g](const void* const* in, void* const* out, int threads) {
+        pool_forward(kind, g, f32_in(in, 0), f32_out(out, 0), threads);
+      });
+}
+
+PreparedPtr prepare_max_pool_with_indices(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& kernel,
+                                          const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                                          const std::vector<int64_t>& dilations, bool ceil_mode, bool column_major) {
+  const PoolGeom g = make_pool_geom("max_pool", x_shape, kernel, strides, pads, dilations, ceil_mode);
+  const auto y_shape = pool_output_shape(x_shape, g);
+  return KernelBuilder("max_pool").input("x", x_shape).output("y", y_shape).output("indices", y_shape, DType::Int64)
+      .algorithm("with_indices")
+      .run([g, column_major](const void* const* in, void* const* out, int threads) {
+        max_pool_indices(g, f32_in(in, 0), f32_out(out, 0), static_cast<int64_t*>(out[1]), column_major, threads);
+      });
+}
+
+PreparedPtr prepare_lp_pool(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& kernel,
+                            const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                            const std::vector<int64_t>& dilations, bool ceil_mode, float p) {
+  PYINFER_CHECK(p > 0 && std::isfinite(p), "lp_pool: p must be a positive number, got " << p);
+  const PoolGeom g = make_pool_geom("lp_pool", x_shape, kernel, strides, pads, dilations, ceil_mode);
+  return KernelBuilder("lp_pool").input("x", x_shape).output("y", pool_output_shape(x_shape, g))
+      .workspace(g.planes * g.in_plane() * int64_t(sizeof(float)))
+      .run([g, p](const void* const* in, void* const* out, int threads) {
+        lp_pool_forward(g, p, f32_in(in, 0), f32_out(out, 0), threads);
+      });
+}
+
+PreparedPtr prepare_global_pool(const char* op, GlobalKind kind, const std::vector<int64_t>& x_shape, float p) {
+  PYINFER_CHECK(x_shape.size() >= 2 && x_shape.size() <= 32,
+                op << ": x must have rank 2..32 ((N, C, spatial...)), got shape " << list_str(x_shape));
+  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, op << ": negative dimension in " << list_str(x_shape));
+  if (kind == GlobalKind::Lp)
+    PYINFER_CHECK(p > 0 && std::isfinite(p), op << ": p must be a positive number, got " << p);
+  int64_t plane = 1;
+  for (size_t i = 2; i < x_shape.size(); ++i) plane *= x_shape[i];
+  std::vector<int64_t> y_shape(x_shape.size(), 1);
+  y_shape[0] = x_shape[0], y_shape[1] = x_shape[1];
+  const int64_t planes = x_shape[0] * x_shape[1];
+  return KernelBuilder(op).input("x", x_shape).output("y", y_shape)
+      .run([kind, planes, plane, p](const void* const* in, void* const* out, int threads) {
+        global_pool(kind, planes, plane, p, f32_in(in, 0), f32_out(out, 0), threads);
+      });
 }
 
 }  // namespace pyinfer

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/prepared.h"
+
 namespace pyinfer {
 
 enum class PoolKind : int {
@@ -62,5 +64,22 @@ enum class GlobalKind : int { Avg = 0, Max = 1, Lp = 2 };
 // One value per plane: mean, max (NaN propagates) or (sum |x|^p)^(1/p) of `plane_size` values.
 void global_pool(GlobalKind kind, int64_t planes, int64_t plane_size, float p, const float* x, float* y,
                  int num_threads);
+
+// --- prepared kernels (common/prepared.h): input x [N, C, spatial...], output y ---------------
+
+// A windowed pool of `kind` (`op` names it in messages).
+PreparedPtr prepare_pool(const char* op, PoolKind kind, const std::vector<int64_t>& x_shape,
+                         const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+                         const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, bool ceil_mode);
+// MaxPool with a second output: indices (int64, y's shape; see max_pool_indices).
+PreparedPtr prepare_max_pool_with_indices(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& kernel,
+                                          const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                                          const std::vector<int64_t>& dilations, bool ceil_mode, bool column_major);
+// LpPool, p > 0.
+PreparedPtr prepare_lp_pool(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& kernel,
+                            const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                            const std::vector<int64_t>& dilations, bool ceil_mode, float p);
+// One value per (N, C) plane of x (rank >= 2): y [N, C, 1, ...].
+PreparedPtr prepare_global_pool(const char* op, GlobalKind kind, const std::vector<int64_t>& x_shape, float p);
 
 }  // namespace pyinfer

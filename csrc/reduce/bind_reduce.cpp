@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "bindings/array.h"
+#include "bindings/prepared.h"
 #include "common/check.h"
 #include "reduce/reduce.h"
 
@@ -33,22 +36,22 @@ std::vector<int64_t> parse_axes(const py::handle& obj, bool* all_axes) {
 
 void bind_reduce(py::module_& m) {
   m.def(
+      "prepare_reduce",
+      [](const std::string& kind, const std::vector<int64_t>& shape, py::handle axes_obj, bool keepdims) {
+        bool all_axes = false;
+        const std::vector<int64_t> axes = parse_axes(axes_obj, &all_axes);
+        return prepare_reduce(parse_reduce_kind(kind), shape, axes, all_axes, keepdims);
+      },
+      py::arg("kind"), py::arg("shape"), py::arg("axes"), py::arg("keepdims") = true,
+      "prepare_reduce(kind, shape, axes, keepdims=True) -> PreparedKernel: reduce() prepared for x of `shape`.");
+  m.def(
       "reduce",
       [](py::handle x_obj, py::handle axes_obj, const std::string& kind_name, bool keepdims, int num_threads) {
         const ReduceKind kind = parse_reduce_kind(kind_name);
         auto x = bind::float_array(x_obj, "reduce: x", 0, 64);
         bool all_axes = false;
         const std::vector<int64_t> axes = parse_axes(axes_obj, &all_axes);
-        const ReduceShape s = plan_reduce(bind::shape_of(x), axes, all_axes, keepdims);
-        check_reduce(s.outer, s.r, s.inner, kind);
-        auto y = bind::new_float_array(s.out_shape);
-        const float* xp = x.data();
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          reduce(xp, yp, s.outer, s.r, s.inner, kind, num_threads);
-        }
-        return y;
+        return bind::call(*prepare_reduce(kind, bind::shape_of(x), axes, all_axes, keepdims), {x}, num_threads);
       },
       py::arg("x"), py::arg("axes"), py::arg("kind"), py::arg("keepdims") = true, py::arg("num_threads") = 0,
       "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` "

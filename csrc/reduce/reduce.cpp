@@ -160,4 +160,14 @@ void reduce(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, R
   });
 }
 
+PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, const std::vector<int64_t>& axes,
+                           bool all_axes, bool keepdims) {
+  const ReduceShape s = plan_reduce(shape, axes, all_axes, keepdims);
+  check_reduce(s.outer, s.r, s.inner, kind);
+  return KernelBuilder(std::string("reduce_") + kind_name(kind)).input("x", shape).output("y", s.out_shape)
+      .run([s, kind](const void* const* in, void* const* out, int threads) {
+        reduce(f32_in(in, 0), f32_out(out, 0), s.outer, s.r, s.inner, kind, threads);
+      });
+}
+
 }  // namespace pyinfer

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/prepared.h"
+
 namespace pyinfer {
 
 enum class ReduceKind : int { Max, Min, Sum, Mean };
@@ -39,5 +41,9 @@ void check_reduce(int64_t outer, int64_t r, int64_t inner, ReduceKind kind);
 // float32 in a fixed order per output (so the result does not depend on num_threads); mean is
 // that sum / r. An empty sum is 0 and an empty mean NaN.
 void reduce(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, ReduceKind kind, int num_threads);
+
+// Prepared reduction of x (`shape`) over `axes` (plan_reduce's rules): input x, output y.
+PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, const std::vector<int64_t>& axes,
+                           bool all_axes, bool keepdims);
 
 }  // namespace pyinfer

@@ -13,6 +13,7 @@
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "common/check.h"
+#include "bindings/prepared.h"
 #include "rnn/rnn.h"
 
 namespace py = pybind11;
@@ -21,6 +22,7 @@ namespace pyinfer {
 namespace {
 
 using rnn::Cell;
+using rnn::cell_label;
 
 const float* optional_input(const py::handle& obj, bind::FloatArray& keep, const std::string& what,
                             const std::vector<int64_t>& expected);
@@ -30,8 +32,6 @@ struct PyRnnWeights {
   std::shared_ptr<const rnn::Weights> w;
   std::string isa;
 };
-
-const char* cell_label(Cell cell) { return cell == Cell::Lstm ? "lstm" : cell == Cell::Gru ? "gru" : "rnn"; }
 
 // Checks W [D, G*H, I], R [D, G*H, H], B [D, 2*G*H] and prepares them. H comes from R; D and I
 // from the call (direction, X) when given (>= 0), else from W.
@@ -108,119 +108,65 @@ const float* optional_input(const py::handle& obj, bind::FloatArray& keep, const
 
 py::tuple run_family(Cell cell, const char* fam, const Args& a) {
   const std::string f(fam);
-  PYINFER_CHECK(a.layout == 0 || a.layout == 1, f << ": layout must be 0 or 1, got " << a.layout);
-  int64_t D;
-  bool reverse = false;
-  if (a.direction == "forward") {
-    D = 1;
-  } else if (a.direction == "reverse") {
-    D = 1;
-    reverse = true;
-  } else if (a.direction == "bidirectional") {
-    D = 2;
-  } else {
-    PYINFER_CHECK(false, f << ": direction must be 'forward', 'reverse' or 'bidirectional', got '"
-                           << a.direction << "'");
-  }
   auto X = bind::float_array(a.X, (f + ": X").c_str(), 3, 3);
+  PYINFER_CHECK(a.layout == 0 || a.layout == 1, f << ": layout must be 0 or 1, got " << a.layout);
+  const int64_t D = a.direction == "bidirectional" ? 2 : 1;
   std::shared_ptr<const rnn::Weights> wt;
   if (py::isinstance<PyRnnWeights>(a.W)) {
     PYINFER_CHECK(a.R.is_none() && a.B.is_none(), f << ": W is an RnnWeights; R and B must then be None");
     wt = a.W.cast<const PyRnnWeights&>().w;
-    PYINFER_CHECK(wt->cell == cell, f << ": W is an RnnWeights made for " << cell_label(wt->cell));
-    PYINFER_CHECK(wt->linear_before_reset == a.linear_before_reset,
-                  f << ": W is an RnnWeights made with linear_before_reset=" << wt->linear_before_reset
-                    << ", the call says " << a.linear_before_reset);
   } else {
-    wt = prepare_weights(cell, f, a.W, a.R, a.B, a.linear_before_reset, a.num_threads, D, X.shape(2));
+    PYINFER_CHECK(a.direction == "forward" || a.direction == "reverse" || a.direction == "bidirectional",
+                  f << ": direction must be 'forward', 'reverse' or 'bidirectional', got '" << a.direction << "'");
+    wt = prepare_weights(cell, f, a.W, a.R, a.B, cell == Cell::Gru && a.linear_before_reset, a.num_threads, D,
+                         X.shape(2));
   }
-  const int64_t S = a.layout == 0 ? X.shape(0) : X.shape(1);
-  const int64_t Bt = a.layout == 0 ? X.shape(1) : X.shape(0);
-  const int64_t I = X.shape(2);
-  const int64_t H = wt->hidden;
-  PYINFER_CHECK(wt->num_directions == D, f << ": direction '" << a.direction << "' needs " << D
-                                            << " direction(s) of weights, W has " << wt->num_directions);
-  PYINFER_CHECK(wt->input_size == I, f << ": X has input size " << I << " (last dimension) but W has "
-                                       << wt->input_size);
-  if (!a.hidden_size.is_none()) {
-    const int64_t hs = a.hidden_size.cast<int64_t>();
-    PYINFER_CHECK(hs > 0, f << ": hidden_size must be positive, got " << hs);
-    PYINFER_CHECK(hs == H, f << ": hidden_size is " << hs << " but R has hidden size " << H
-                             << " (its last dimension)");
-  }
-
-  const std::vector<int64_t> state_shape =
-      a.layout == 0 ? std::vector<int64_t>{D, Bt, H} : std::vector<int64_t>{Bt, D, H};
-  bind::FloatArray h_keep, c_keep, p_keep;
-  rnn::Problem p;
+  rnn::NodeParams p;
   p.cell = cell;
-  p.seq_len = S;
-  p.batch = Bt;
-  p.input_size = I;
-  p.hidden = H;
-  p.num_directions = D;
-  p.reverse = reverse;
+  p.x_shape = bind::shape_of(X);
+  p.direction = a.direction;
   p.layout = a.layout;
-  p.X = X.data();
-  p.weights = wt.get();
-  p.initial_h = optional_input(a.initial_h, h_keep, f + ": initial_h", state_shape);
-  if (cell == Cell::Lstm) {
-    p.initial_c = optional_input(a.initial_c, c_keep, f + ": initial_c", state_shape);
-    p.P = optional_input(a.P, p_keep, f + ": P", {D, 3 * H});
-  }
+  p.hidden_size = a.hidden_size.is_none() ? -1 : a.hidden_size.cast<int64_t>();
+  p.activations = string_list(a.activations, (f + ": activations").c_str());
+  p.activation_alpha = float_list(a.activation_alpha, (f + ": activation_alpha").c_str());
+  p.activation_beta = float_list(a.activation_beta, (f + ": activation_beta").c_str());
+  p.has_clip = !a.clip.is_none();
+  if (p.has_clip) p.clip = a.clip.cast<float>();
+  p.input_forget = a.input_forget;
+  p.linear_before_reset = a.linear_before_reset;
+  p.has_sequence_lens = !a.sequence_lens.is_none();
+  p.has_initial_h = !a.initial_h.is_none();
+  p.has_initial_c = !a.initial_c.is_none();
+  p.has_peepholes = !a.P.is_none();
+  const PreparedPtr k = rnn::prepare_rnn(p, wt);
 
-  std::vector<int64_t> lens;
-  if (!a.sequence_lens.is_none()) {
+  // The optional inputs, checked here with messages that name the argument.
+  const int64_t S = a.layout == 0 ? X.shape(0) : X.shape(1), Bt = a.layout == 0 ? X.shape(1) : X.shape(0);
+  py::object lens = py::none();
+  if (p.has_sequence_lens) {
     py::array arr = py::array::ensure(a.sequence_lens);
     PYINFER_CHECK(arr && (arr.dtype().kind() == 'i' || arr.dtype().kind() == 'u'),
                   f << ": sequence_lens must be an integer array");
-    PYINFER_CHECK(arr.ndim() == 1 && arr.shape(0) == Bt,
-                  f << ": sequence_lens must have shape [batch_size] = [" << Bt << "], got "
-                    << bind::shape_str(bind::shape_of(arr)));
+    PYINFER_CHECK(arr.ndim() == 1 && arr.shape(0) == Bt, f << ": sequence_lens must have shape [batch_size] = ["
+                                                           << Bt << "], got " << bind::shape_str(bind::shape_of(arr)));
     auto l = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
-    lens.assign(l.data(), l.data() + l.size());
-    for (int64_t b = 0; b < Bt; ++b)
-      PYINFER_CHECK(lens[b] >= 0 && lens[b] <= S, f << ": sequence_lens[" << b << "] = " << lens[b]
-                                                    << " is outside [0, seq_length = " << S << "]");
-    p.seq_lens = lens.data();
+    for (int64_t i = 0; i < Bt; ++i)
+      PYINFER_CHECK(l.data()[i] >= 0 && l.data()[i] <= S, f << ": sequence_lens[" << i << "] = " << l.data()[i]
+                                                             << " is outside [0, seq_length = " << S << "]");
+    lens = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(l);
   }
-
-  const auto activations = rnn::parse_activations(cell, D, string_list(a.activations, (f + ": activations").c_str()),
-                                                  float_list(a.activation_alpha, (f + ": activation_alpha").c_str()),
-                                                  float_list(a.activation_beta, (f + ": activation_beta").c_str()));
-  p.activations = activations.data();
-  if (!a.clip.is_none()) {
-    const float c = a.clip.cast<float>();
-    PYINFER_CHECK(c > 0.f, f << ": clip must be a positive threshold, got " << c);
-    p.has_clip = true;
-    p.clip = c;
+  bind::FloatArray h_keep, c_keep, p_keep;
+  const auto& specs = k->inputs();
+  optional_input(a.initial_h, h_keep, f + ": initial_h", specs[5].shape);
+  if (cell == Cell::Lstm) {
+    optional_input(a.initial_c, c_keep, f + ": initial_c", specs[6].shape);
+    optional_input(a.P, p_keep, f + ": P", specs[7].shape);
   }
-  p.input_forget = cell == Cell::Lstm && a.input_forget;
-  p.num_threads = a.num_threads;
-
-  py::object y = py::none(), y_h = py::none(), y_c = py::none();
-  if (a.need_y) {
-    auto arr = bind::new_float_array(a.layout == 0 ? std::vector<int64_t>{S, D, Bt, H}
-                                                   : std::vector<int64_t>{Bt, S, D, H});
-    p.Y = arr.mutable_data();
-    y = arr;
-  }
-  if (a.need_y_h) {
-    auto arr = bind::new_float_array(state_shape);
-    p.Y_h = arr.mutable_data();
-    y_h = arr;
-  }
-  if (cell == Cell::Lstm && a.need_y_c) {
-    auto arr = bind::new_float_array(state_shape);
-    p.Y_c = arr.mutable_data();
-    y_c = arr;
-  }
-  {
-    py::gil_scoped_release nogil;
-    rnn::run_rnn(p);
-  }
-  if (cell == Cell::Lstm) return py::make_tuple(y, y_h, y_c);
-  return py::make_tuple(y, y_h);
+  auto or_none = [](const bind::FloatArray& arr) { return arr ? py::object(arr) : py::object(py::none()); };
+  const py::object out = bind::call(
+      *k, {X, py::none(), py::none(), py::none(), lens, or_none(h_keep), or_none(c_keep), or_none(p_keep)},
+      a.num_threads, {}, {!a.need_y, !a.need_y_h, !(cell == Cell::Lstm && a.need_y_c)});
+  return out.cast<py::tuple>();
 }
 
 }  // namespace
@@ -365,6 +311,39 @@ Example:
     >>> R = np.random.rand(1, 5, 5).astype(np.float32)
     >>> Y, Y_h = pyinfer.kernels.rnn(X, W, R, activations=["Relu"])
 )doc");
+
+  m.def(
+      "prepare_rnn",
+      [](const std::string& cell_name, const std::vector<int64_t>& x_shape, const PyRnnWeights& weights,
+         const std::string& direction, int layout, py::object hidden_size, py::object activations,
+         py::object activation_alpha, py::object activation_beta, py::object clip, bool input_forget,
+         bool linear_before_reset, bool sequence_lens, bool initial_h, bool initial_c, bool P) {
+        rnn::NodeParams p;
+        p.cell = weights.w->cell;
+        PYINFER_CHECK(cell_name == cell_label(p.cell),
+                      "prepare_rnn: cell '" << cell_name << "', weights made for " << cell_label(p.cell));
+        p.x_shape = x_shape, p.direction = direction, p.layout = layout;
+        p.hidden_size = hidden_size.is_none() ? -1 : hidden_size.cast<int64_t>();
+        p.activations = string_list(activations, "prepare_rnn: activations");
+        p.activation_alpha = float_list(activation_alpha, "prepare_rnn: activation_alpha");
+        p.activation_beta = float_list(activation_beta, "prepare_rnn: activation_beta");
+        p.has_clip = !clip.is_none();
+        if (p.has_clip) p.clip = clip.cast<float>();
+        p.input_forget = input_forget, p.linear_before_reset = linear_before_reset;
+        p.has_sequence_lens = sequence_lens, p.has_initial_h = initial_h, p.has_initial_c = initial_c;
+        p.has_peepholes = P;
+        return rnn::prepare_rnn(p, weights.w);
+      },
+      py::arg("cell"), py::arg("x_shape"), py::arg("weights"), py::arg("direction") = "forward",
+      py::arg("layout") = 0, py::arg("hidden_size") = py::none(), py::arg("activations") = py::none(),
+      py::arg("activation_alpha") = py::none(), py::arg("activation_beta") = py::none(),
+      py::arg("clip") = py::none(), py::arg("input_forget") = false, py::arg("linear_before_reset") = false,
+      py::kw_only(), py::arg("sequence_lens") = false, py::arg("initial_h") = false, py::arg("initial_c") = false,
+      py::arg("P") = false,
+      "prepare_rnn(cell, x_shape, weights, direction='forward', layout=0, ...) -> PreparedKernel\n"
+      "lstm() / gru() / rnn() prepared for X of x_shape on an RnnWeights; sequence_lens / initial_h /\n"
+      "initial_c / P say which optional inputs runs give. The kernel takes (X, W, R, B, sequence_lens\n"
+      "(int32), initial_h, initial_c, P) with W, R, B None, and returns (Y, Y_h[, Y_c]).");
 
   // For the tests: one RNN activation (by ONNX name) applied by the active tier's vector code.
   m.def(

@@ -27,9 +27,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <cmath>
+#include <limits>
 #include <new>
 #include <vector>
 
+#include "activation/act_names.h"
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "gemm/gemm.h"
@@ -39,33 +42,22 @@ namespace rnn {
 
 namespace {
 
-struct ActInfo {
-  const char* name;
-  ActKind kind;
-  bool uses_alpha, uses_beta;
-  float alpha, beta;  // defaults: those of the ONNX operator of the same name
-};
+// The gate functions the ONNX RNN family names (matched case-insensitively); their defaults
+// are those of the ONNX operator of the same name (act_defaults). ScaledTanh has no ONNX
+// defaults; alpha = beta = 1 makes it plain tanh.
+const Act kGateFunctions[] = {Act::Relu, Act::Tanh,        Act::Sigmoid, Act::Affine,   Act::LeakyRelu, Act::ThresholdedRelu,
+                              Act::ScaledTanh, Act::HardSigmoid, Act::Elu, Act::Softsign, Act::Softplus};
 
-// ScaledTanh has no ONNX defaults; alpha = beta = 1 makes it plain tanh.
-const ActInfo kActivations[] = {
-    {"relu", ActKind::Relu, false, false, 0.f, 0.f},
-    {"tanh", ActKind::Tanh, false, false, 0.f, 0.f},
-    {"sigmoid", ActKind::Sigmoid, false, false, 0.f, 0.f},
-    {"affine", ActKind::Affine, true, true, 1.f, 0.f},
-    {"leakyrelu", ActKind::LeakyRelu, true, false, 0.01f, 0.f},
-    {"thresholdedrelu", ActKind::ThresholdedRelu, true, false, 1.f, 0.f},
-    {"scaledtanh", ActKind::ScaledTanh, true, true, 1.f, 1.f},
-    {"hardsigmoid", ActKind::HardSigmoid, true, true, 0.2f, 0.5f},
-    {"elu", ActKind::Elu, true, false, 1.f, 0.f},
-    {"softsign", ActKind::Softsign, false, false, 0.f, 0.f},
-    {"softplus", ActKind::Softplus, false, false, 0.f, 0.f},
-};
+std::string lower_case(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
 
 const char* cell_name(Cell cell) { return cell == Cell::Lstm ? "LSTM" : cell == Cell::Gru ? "GRU" : "RNN"; }
 
 }  // namespace
 
-std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
+std::vector<ActParams> parse_activations(Cell cell, int64_t num_directions,
                                           const std::vector<std::string>& names,
                                           const std::vector<float>& alphas,
                                           const std::vector<float>& betas) {
@@ -83,21 +75,23 @@ std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
   PYINFER_CHECK(shared || list.size() == per_dir * static_cast<size_t>(num_directions),
                 cell_name(cell) << ": expected " << per_dir * num_directions << " activations ("
                                 << per_dir << " per direction), got " << list.size());
-  std::vector<Activation> out;
+  std::vector<ActParams> out;
   size_t next_alpha = 0, next_beta = 0;
   for (const std::string& name : list) {
-    std::string lower = name;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    const ActInfo* info = nullptr;
-    for (const auto& a : kActivations)
-      if (lower == a.name) info = &a;
-    PYINFER_CHECK(info != nullptr,
+    const Act* kind = nullptr;
+    for (const Act& a : kGateFunctions)
+      if (lower_case(name) == lower_case(act_name(a))) kind = &a;
+    PYINFER_CHECK(kind != nullptr,
                   cell_name(cell) << ": unknown activation '" << name
                                   << "' (expected one of Relu, Tanh, Sigmoid, Affine, LeakyRelu, "
                                      "ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus)");
-    Activation act{info->kind, info->alpha, info->beta};
-    if (info->uses_alpha && next_alpha < alphas.size()) act.alpha = alphas[next_alpha++];
-    if (info->uses_beta && next_beta < betas.size()) act.beta = betas[next_beta++];
+    ActParams act = act_defaults(*kind);
+    const int params = act_param_count(*kind);
+    if (params >= 1 && next_alpha < alphas.size()) act.a = alphas[next_alpha++];
+    if (params >= 2 && next_beta < betas.size()) act.b = betas[next_beta++];
+    // The RNN operators define ThresholdedRelu as x >= alpha ? x : 0, the operator of that
+    // name as x > alpha: x >= a is x > (the float below a).
+    if (act.kind == Act::ThresholdedRelu) act.a = std::nextafter(act.a, -std::numeric_limits<float>::infinity());
     out.push_back(act);
   }
   // Values nobody consumed mean the model meant another pairing: refuse rather than guess.
@@ -110,7 +104,7 @@ std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
                                 << next_beta << " (values are consumed in order by the activations that take a "
                                    "beta: Affine, ScaledTanh, HardSigmoid)");
   if (shared) {
-    const std::vector<Activation> first = out;
+    const std::vector<ActParams> first = out;
     out.insert(out.end(), first.begin(), first.end());
   }
   return out;
@@ -221,7 +215,7 @@ struct DirCtx {
   const Weights::Direction& dw;
   const RowKernels& k;
   bool reverse, two_pass;
-  const Activation* acts;
+  const ActParams* acts;
   const float* clip;
   const float* peep;
 
@@ -541,6 +535,85 @@ void run_rnn(const Problem& p) {
       }
     }
   }
+}
+
+const char* cell_label(Cell cell) { return cell == Cell::Lstm ? "lstm" : cell == Cell::Gru ? "gru" : "rnn"; }
+
+PreparedPtr prepare_rnn(const NodeParams& a, std::shared_ptr<const Weights> wt) {
+  const char* f = cell_label(a.cell);
+  PYINFER_CHECK(a.layout == 0 || a.layout == 1, f << ": layout must be 0 or 1, got " << a.layout);
+  int64_t D = 1;
+  const bool reverse = a.direction == "reverse";
+  if (a.direction == "bidirectional") D = 2;
+  else PYINFER_CHECK(a.direction == "forward" || reverse,
+                     f << ": direction must be 'forward', 'reverse' or 'bidirectional', got '" << a.direction << "'");
+  PYINFER_CHECK(a.x_shape.size() == 3, f << ": X must be 3-D");
+  PYINFER_CHECK(wt->cell == a.cell, f << ": W is an RnnWeights made for " << cell_label(wt->cell));
+  PYINFER_CHECK(wt->linear_before_reset == (a.cell == Cell::Gru && a.linear_before_reset),
+                f << ": W is an RnnWeights made with linear_before_reset=" << wt->linear_before_reset
+                  << ", the call says " << a.linear_before_reset);
+  const int64_t S = a.layout == 0 ? a.x_shape[0] : a.x_shape[1];
+  const int64_t Bt = a.layout == 0 ? a.x_shape[1] : a.x_shape[0];
+  const int64_t I = a.x_shape[2], H = wt->hidden;
+  PYINFER_CHECK(wt->num_directions == D, f << ": direction '" << a.direction << "' needs " << D
+                                            << " direction(s) of weights, W has " << wt->num_directions);
+  PYINFER_CHECK(wt->input_size == I, f << ": X has input size " << I << " (last dimension) but W has "
+                                       << wt->input_size);
+  if (a.hidden_size >= 0) {
+    PYINFER_CHECK(a.hidden_size > 0, f << ": hidden_size must be positive, got " << a.hidden_size);
+    PYINFER_CHECK(a.hidden_size == H, f << ": hidden_size is " << a.hidden_size << " but R has hidden size " << H
+                                        << " (its last dimension)");
+  }
+  PYINFER_CHECK(!a.has_clip || a.clip > 0.f, f << ": clip must be a positive threshold, got " << a.clip);
+  const std::vector<ActParams> acts = parse_activations(a.cell, D, a.activations, a.activation_alpha,
+                                                        a.activation_beta);
+  const int64_t G = gate_count(a.cell);
+  const std::vector<int64_t> state = a.layout == 0 ? std::vector<int64_t>{D, Bt, H} : std::vector<int64_t>{Bt, D, H};
+  const bool lstm = a.cell == Cell::Lstm;
+
+  Problem base;
+  base.cell = a.cell, base.seq_len = S, base.batch = Bt, base.input_size = I, base.hidden = H;
+  base.num_directions = D, base.reverse = reverse, base.layout = a.layout;
+  base.has_clip = a.has_clip, base.clip = a.clip, base.input_forget = lstm && a.input_forget;
+
+  KernelBuilder b(f);
+  b.input("X", a.x_shape).unused_input("W", {D, G * H, I}).unused_input("R", {D, G * H, H})
+      .unused_input("B", {D, 2 * G * H});
+  auto optional = [&](const char* name, bool has, std::vector<int64_t> shape, DType t = DType::Float32) {
+    if (has) b.input(name, std::move(shape), t);
+    else b.unused_input(name, std::move(shape), t);
+  };
+  optional("sequence_lens", a.has_sequence_lens, {Bt}, DType::Int32);
+  optional("initial_h", a.has_initial_h, state);
+  optional("initial_c", lstm && a.has_initial_c, state);
+  optional("P", lstm && a.has_peepholes, {D, 3 * H});
+  b.output("Y", a.layout == 0 ? std::vector<int64_t>{S, D, Bt, H} : std::vector<int64_t>{Bt, S, D, H},
+           DType::Float32, false);
+  b.output("Y_h", state, DType::Float32, false);
+  if (lstm) b.output("Y_c", state, DType::Float32, false);
+  return b.run([base, wt, acts, S, Bt, f](const void* const* in, void* const* out, int threads) {
+    Problem p = base;
+    p.weights = wt.get();
+    p.activations = acts.data();
+    p.X = f32_in(in, 0);
+    std::vector<int64_t> lens;
+    if (in[4]) {  // data, not shape: checked on every run
+      const int32_t* l = static_cast<const int32_t*>(in[4]);
+      lens.assign(l, l + Bt);
+      for (int64_t i = 0; i < Bt; ++i)
+        PYINFER_CHECK(lens[i] >= 0 && lens[i] <= S,
+                      f << ": sequence_lens[" << i << "] = " << lens[i] << " is outside [0, seq_length = " << S << "]");
+      p.seq_lens = lens.data();
+    }
+    p.initial_h = f32_in(in, 5);
+    p.initial_c = f32_in(in, 6);
+    p.P = f32_in(in, 7);
+    p.Y = f32_out(out, 0);
+    p.Y_h = f32_out(out, 1);
+    p.Y_c = base.cell == Cell::Lstm ? f32_out(out, 2) : nullptr;
+    p.num_threads = threads;
+    run_rnn(p);
+  });
 }
 
 }  // namespace rnn

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "common/prepared.h"
 #include "gemm/gemm.h"
 #include "rnn/rnn_types.h"
 
@@ -31,12 +32,12 @@ inline int64_t gate_count(Cell cell) { return cell == Cell::Lstm ? 4 : cell == C
 inline int64_t activation_count(Cell cell) { return cell == Cell::Lstm ? 3 : cell == Cell::Gru ? 2 : 1; }
 
 // Turns the ONNX attributes activations / activation_alpha / activation_beta into one
-// Activation per slot (num_directions * activation_count(cell) entries, forward first).
+// ActParams per slot (num_directions * activation_count(cell) entries, forward first).
 // Names are matched case-insensitively. Alpha and beta values are consumed in order by the
 // activations that take them (onnxruntime's reading of the spec); a missing value takes the
 // default of the ONNX operator of the same name. Throws std::invalid_argument on unknown
 // names, a wrong count, or values left over.
-std::vector<Activation> parse_activations(Cell cell, int64_t num_directions,
+std::vector<ActParams> parse_activations(Cell cell, int64_t num_directions,
                                           const std::vector<std::string>& names,
                                           const std::vector<float>& alphas,
                                           const std::vector<float>& betas);
@@ -93,7 +94,7 @@ struct Problem {
   const float* initial_h = nullptr;  // like Y_h            (null: zeros)
   const float* initial_c = nullptr;  // like Y_c, LSTM only (null: zeros)
   const float* P = nullptr;          // [D, 3*H], LSTM only (null: no peepholes)
-  const Activation* activations = nullptr;  // D * activation_count(cell)
+  const ActParams* activations = nullptr;   // D * activation_count(cell)
   bool has_clip = false;
   float clip = 0.f;
   bool input_forget = false;         // LSTM
@@ -107,6 +108,29 @@ struct Problem {
 // Runs the node. Scratch comes from a grow-only per-thread arena; nothing is allocated in
 // the time loop.
 void run_rnn(const Problem& p);
+
+// "lstm" | "gru" | "rnn": the kernel API's name of a cell.
+const char* cell_label(Cell cell);
+
+// One node's attributes and the shape of X, for prepare_rnn.
+struct NodeParams {
+  Cell cell = Cell::Lstm;
+  std::vector<int64_t> x_shape;
+  std::string direction = "forward";
+  int layout = 0;
+  int64_t hidden_size = -1;  // the attribute (-1: absent); must match R
+  std::vector<std::string> activations;
+  std::vector<float> activation_alpha, activation_beta;
+  bool has_clip = false;
+  float clip = 0.f;
+  bool input_forget = false, linear_before_reset = false;
+  bool has_sequence_lens = false, has_initial_h = false, has_initial_c = false, has_peepholes = false;
+};
+
+// The node as a prepared kernel (common/prepared.h) on prepared weights: inputs X, W, R, B
+// (unused: the weights hold them), sequence_lens (int32 [batch]; values checked per run),
+// initial_h, initial_c, P (LSTM peepholes); outputs Y, Y_h (, Y_c for LSTM), each optional.
+PreparedPtr prepare_rnn(const NodeParams& p, std::shared_ptr<const Weights> weights);
 
 }  // namespace rnn
 

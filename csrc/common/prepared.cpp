@@ -1,0 +1,65 @@
+#include "common/prepared.h"
+
+namespace pyinfer {
+
+int64_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Int64: return 8;
+    case DType::UInt8:
+    case DType::Bool: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32: return "float32";
+    case DType::UInt8: return "uint8";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
+  }
+  return "?";
+}
+
+int64_t TensorSpec::elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+KernelBuilder& KernelBuilder::input(std::string name, std::vector<int64_t> shape, DType t) {
+  inputs_.push_back({std::move(name), std::move(shape), t, true});
+  return *this;
+}
+
+KernelBuilder& KernelBuilder::unused_input(std::string name, std::vector<int64_t> shape, DType t) {
+  inputs_.push_back({std::move(name), std::move(shape), t, false});
+  return *this;
+}
+
+KernelBuilder& KernelBuilder::output(std::string name, std::vector<int64_t> shape, DType t, bool required) {
+  outputs_.push_back({std::move(name), std::move(shape), t, required});
+  return *this;
+}
+
+KernelBuilder& KernelBuilder::algorithm(std::string name) {
+  algorithm_ = std::move(name);
+  return *this;
+}
+
+KernelBuilder& KernelBuilder::workspace(int64_t bytes) {
+  workspace_ = bytes;
+  return *this;
+}
+
+void KernelBuilder::fill(PreparedKernel& k) {
+  k.algorithm_ = std::move(algorithm_);
+  k.inputs_ = std::move(inputs_);
+  k.outputs_ = std::move(outputs_);
+  k.workspace_bytes_ = workspace_;
+}
+
+}  // namespace pyinfer

@@ -1,0 +1,111 @@
+// A kernel prepared once, run many times: the boundary between the C++ kernels and their two
+// callers, pyinfer.kernels (pybind11, bindings/prepared.cpp) and the compiled plans (the Cython
+// loop in pyinfer/_runtime.pyx, through the C ABI of capi/pyinfer_capi.h).
+//
+// Each kernel family has prepare_<op>(params, shapes, constant weights) functions. A prepare
+// checks every shape and parameter (std::invalid_argument naming the op otherwise), chooses
+// the algorithm (conv: depthwise, direct, Winograd, im2col + GEMM ...), packs constant weights
+// in the layout that algorithm reads, and records what run() will be handed: one TensorSpec
+// per input and per output. run() then neither checks nor chooses: it trusts that every
+// pointer addresses a C-contiguous buffer of exactly its spec (the callers check that once:
+// bind::call for arrays from Python, the plan compiler for the plan's slots).
+//
+// Like XNNPACK's create / run and MLAS's MlasConvPrepare / MlasConv: the same object serves
+// both callers, so there is one place that checks, one that chooses and one that computes.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pyinfer {
+
+// Element types a kernel reads or writes (values as ONNX's TensorProto.DataType).
+enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9 };
+int64_t dtype_size(DType t);
+const char* dtype_name(DType t);  // numpy's name: "float32", "int64", ...
+
+struct TensorSpec {
+  std::string name;             // as the kernel API calls it: "x", "w", "bias", "residual"
+  std::vector<int64_t> shape;   // exact; run() gets a C-contiguous buffer of this shape
+  DType dtype = DType::Float32;
+  // Inputs: false for an optional input the kernel does not read (absent, or a weight it
+  // holds packed): its pointer may be null. Outputs: false for an output the caller may skip
+  // (null pointer: not computed); true ones are always written.
+  bool required = true;
+  int64_t elements() const;
+};
+
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  PreparedKernel(const PreparedKernel&) = delete;
+  PreparedKernel& operator=(const PreparedKernel&) = delete;
+
+  // inputs[i] / outputs[j]: one pointer per spec (null where the spec allows). No GIL is
+  // needed; the prepared object is immutable, so concurrent runs may share it.
+  virtual void run(const void* const* inputs, void* const* outputs, int num_threads) const = 0;
+
+  const std::string& op() const { return op_; }
+  // What prepare chose, for people and tests: "winograd", "direct_channels", "packed_b", ...
+  const std::string& algorithm() const { return algorithm_; }
+  const std::vector<TensorSpec>& inputs() const { return inputs_; }
+  const std::vector<TensorSpec>& outputs() const { return outputs_; }
+  // Scratch a run allocates on top of its outputs (per call, all threads together), as
+  // prepare sized it: what a memory plan must leave room for.
+  int64_t workspace_bytes() const { return workspace_bytes_; }
+
+ protected:
+  explicit PreparedKernel(std::string op) : op_(std::move(op)) {}
+
+  std::string op_, algorithm_;
+  std::vector<TensorSpec> inputs_, outputs_;
+  int64_t workspace_bytes_ = 0;
+
+  friend class KernelBuilder;
+};
+
+// Non-const: pybind11 holds it as the Python object's holder; run() is const.
+using PreparedPtr = std::shared_ptr<PreparedKernel>;
+
+// A kernel whose run() is a callable (most prepares: the state they computed, captured):
+//   return KernelBuilder("softmax").input("x", shape).output("y", shape)
+//       .run([=](const void* const* in, void* const* out, int threads) { ... });
+class KernelBuilder {
+ public:
+  explicit KernelBuilder(std::string op) : op_(std::move(op)) {}
+  KernelBuilder& input(std::string name, std::vector<int64_t> shape, DType t = DType::Float32);
+  // An optional input this kernel does not read (absent, or held packed).
+  KernelBuilder& unused_input(std::string name, std::vector<int64_t> shape = {}, DType t = DType::Float32);
+  KernelBuilder& output(std::string name, std::vector<int64_t> shape, DType t = DType::Float32,
+                        bool required = true);
+  KernelBuilder& algorithm(std::string name);
+  KernelBuilder& workspace(int64_t bytes);
+
+  template <class Run>
+  PreparedPtr run(Run fn) {
+    auto k = std::make_shared<Callable<Run>>(op_, std::move(fn));
+    fill(*k);
+    return k;
+  }
+
+ private:
+  template <class Run>
+  struct Callable final : PreparedKernel {
+    Callable(std::string op, Run fn) : PreparedKernel(std::move(op)), fn_(std::move(fn)) {}
+    void run(const void* const* in, void* const* out, int num_threads) const override { fn_(in, out, num_threads); }
+    Run fn_;
+  };
+  void fill(PreparedKernel& k);
+
+  std::string op_, algorithm_;
+  std::vector<TensorSpec> inputs_, outputs_;
+  int64_t workspace_ = 0;
+};
+
+// Typed views of run()'s pointer arrays.
+inline const float* f32_in(const void* const* in, int i) { return static_cast<const float*>(in[i]); }
+inline float* f32_out(void* const* out, int i) { return static_cast<float*>(out[i]); }
+
+}  // namespace pyinfer
