@@ -118,7 +118,7 @@ def main() -> None:
     import pyinfer
 
     if args.no_winograd:
-        pyinfer._kernels._set_conv_direct_mode(5)
+        pyinfer._kernels._set_conv_algorithm("no_winograd")
 
     _layer_bench.print_header(pyinfer._kernels.active_isa(), args.repeats, 30)
     for label, c, h, m, k, s, p, g in LAYERS:

@@ -10,7 +10,7 @@
 #include "bindings/bindings.h"
 #include "common/check.h"
 #include "common/cpu_features.h"
-#include "capi/pyinfer_capi.h"
+#include "bindings/prepared.h"
 #include "conv/conv.h"
 #include "gemm/bind_epilogue.h"
 
@@ -37,86 +37,74 @@ struct PyConvWeights {
   std::string isa;
 };
 
-struct ConvArrays {
-  bind::FloatArray x, w, b;
-  bool has_bias = false;
-  const PyConvWeights* packed = nullptr;  // set instead of w
-  std::vector<int64_t> w_shape;
-};
+// The fused-epilogue keyword arguments (gemm/bind_epilogue.h), shared by conv and prepare_conv.
+#define PYINFER_CONV_EPILOGUE_ARGS                                                               \
+  py::arg("activation") = "none", py::arg("activation_alpha") = py::none(),                      \
+      py::arg("activation_beta") = py::none(), py::arg("clip_min") = py::none(),                 \
+      py::arg("clip_max") = py::none()
 
-ConvArrays load_arrays(const py::handle& x_obj, const py::handle& w_obj, const py::handle& b_obj,
-                       const char* op, bool allow_packed = false) {
-  ConvArrays a;
-  std::string name = op;
-  a.x = bind::float_array(x_obj, (name + ": x").c_str(), 3, 32);
-  if (allow_packed && py::isinstance<PyConvWeights>(w_obj)) {
-    a.packed = w_obj.cast<const PyConvWeights*>();
-    a.w_shape = a.packed->w->w_shape;
+// w: an array's shape, or a ConvWeights (its shape and packed layouts).
+PreparedPtr conv_kernel(const std::vector<int64_t>& x_shape, const py::handle& w, int64_t bias_len,
+                        const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                        const std::vector<int64_t>& dilations, int64_t group, bool residual, const ActParams& act) {
+  ConvParams p;
+  std::shared_ptr<const PackedConvWeights> packed;
+  if (py::isinstance<PyConvWeights>(w)) {
+    packed = w.cast<const PyConvWeights&>().w;
+    p.w_shape = packed->w_shape();
   } else {
-    a.w = bind::float_array(w_obj, (name + ": w").c_str(), 1, 32);
-    a.w_shape = bind::shape_of(a.w);
+    p.w_shape = w.cast<std::vector<int64_t>>();
   }
-  if (!b_obj.is_none()) {
-    a.b = bind::float_array(b_obj, (name + ": bias").c_str(), 1, 1);
-    a.has_bias = true;
-  }
-  return a;
+  p.x_shape = x_shape, p.bias_len = bias_len, p.strides = strides, p.pads = pads, p.dilations = dilations;
+  p.group = group, p.has_residual = residual, p.act = act;
+  py::gil_scoped_release nogil;  // choosing may make a layout of the packed weights
+  return prepare_conv(p, std::move(packed));
 }
 
-// The fused-epilogue keyword arguments of conv.
-struct ConvEpilogueArgs {
-  py::object residual = py::none();
-  std::string activation = "none";
-  py::object alpha = py::none(), beta = py::none(), clip_min = py::none(), clip_max = py::none();
-};
-
-py::array run_conv(const ConvArrays& a, const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
-                   const std::vector<int64_t>& dilations, int64_t group, int num_threads,
-                   const ConvEpilogueArgs& ea = ConvEpilogueArgs()) {
-  ConvGeometry g = make_conv_geometry(bind::shape_of(a.x), a.w_shape, a.has_bias ? a.b.shape(0) : -1,
-                                      strides, pads, dilations, group);
-  if (a.packed)
-    PYINFER_CHECK(a.packed->w->group == group,
-                  "conv: the ConvWeights were packed for group " << a.packed->w->group << ", not " << group);
-  Epilogue parsed;
-  bind::parse_activation("conv", ea.activation, ea.alpha, ea.beta, ea.clip_min, ea.clip_max, parsed);
-  ConvEpilogue ep;
-  ep.act = parsed.act;
-  ep.alpha = parsed.alpha, ep.beta = parsed.beta, ep.lo = parsed.lo, ep.hi = parsed.hi;
-  bind::FloatArray residual;
-  if (!ea.residual.is_none()) {
-    residual = bind::float_array(ea.residual, "conv: residual", 1, 32);
-    PYINFER_CHECK(bind::shape_of(residual) == g.y_shape,
-                  "conv: residual must have the output's shape " << bind::shape_str(g.y_shape) << ", got "
-                                                                 << bind::shape_str(bind::shape_of(residual)));
-    ep.residual = residual.data();
-  }
-  auto y = bind::new_float_array(g.y_shape);
-  const float* bp = a.has_bias ? a.b.data() : nullptr;
-  float* yp = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    conv_forward(g, a.x.data(), a.packed ? nullptr : a.w.data(), bp, yp, num_threads,
-                 a.packed ? a.packed->w.get() : nullptr, &ep);
-  }
-  return std::move(y);
+py::object run_conv(py::handle x_obj, py::handle w_obj, py::handle b_obj, const std::vector<int64_t>& strides,
+                    const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, int64_t group,
+                    int num_threads, const py::object& residual, const ActParams& act, const char* op) {
+  const std::string name = op;
+  auto x = bind::float_array(x_obj, (name + ": x").c_str(), 3, 32);
+  const bool packed = py::isinstance<PyConvWeights>(w_obj);
+  py::object w = packed ? py::reinterpret_borrow<py::object>(w_obj)
+                        : py::object(bind::float_array(w_obj, (name + ": w").c_str(), 1, 32));
+  py::object b = py::none();
+  if (!b_obj.is_none()) b = bind::float_array(b_obj, (name + ": bias").c_str(), 1, 1);
+  const int64_t bias_len = b.is_none() ? -1 : b.cast<py::array>().shape(0);
+  auto k = conv_kernel(bind::shape_of(x), packed ? w : py::cast(bind::shape_of(w.cast<py::array>())), bias_len,
+                       strides, pads, dilations, group, !residual.is_none(), act);
+  return bind::call(*k, {x, packed ? py::none() : w, b, residual}, num_threads);
 }
 
 // PyTorch-style conv{1,2,3}d: symmetric padding, groups.
-py::array torch_style_conv(size_t nd, const py::handle& x_obj, const py::handle& w_obj, const py::handle& b_obj,
-                           const py::handle& stride, const py::handle& padding, const py::handle& dilation,
-                           int64_t groups, int num_threads) {
+py::object torch_style_conv(size_t nd, const py::handle& x_obj, const py::handle& w_obj, const py::handle& b_obj,
+                            const py::handle& stride, const py::handle& padding, const py::handle& dilation,
+                            int64_t groups, int num_threads) {
   const std::string op = "conv" + std::to_string(nd) + "d";
-  ConvArrays a = load_arrays(x_obj, w_obj, b_obj, op.c_str());
-  PYINFER_CHECK(static_cast<size_t>(a.x.ndim()) == nd + 2,
+  auto x = bind::float_array(x_obj, (op + ": x").c_str(), 3, 32);
+  PYINFER_CHECK(static_cast<size_t>(x.ndim()) == nd + 2,
                 op << ": x must have rank " << nd + 2 << " ([N, C, " << nd << " spatial dims]), got shape "
-                   << bind::shape_str(bind::shape_of(a.x)));
+                   << bind::shape_str(bind::shape_of(x)));
   auto strides = bind::int_list(stride, (op + ": stride").c_str(), nd);
   auto pad = bind::int_list(padding, (op + ": padding").c_str(), nd);
   auto dilations = bind::int_list(dilation, (op + ": dilation").c_str(), nd);
   std::vector<int64_t> pads(pad);
   pads.insert(pads.end(), pad.begin(), pad.end());
-  return run_conv(a, strides, pads, dilations, groups, num_threads);
+  return run_conv(x, w_obj, b_obj, strides, pads, dilations, groups, num_threads, py::none(), ActParams(),
+                  op.c_str());
+}
+
+ConvAlgorithmChoice parse_choice(const std::string& name) {
+  if (name == "auto") return ConvAlgorithmChoice::Auto;
+  if (name == "direct_positions") return ConvAlgorithmChoice::DirectPositions;
+  if (name == "direct_channels") return ConvAlgorithmChoice::DirectChannels;
+  if (name == "im2col") return ConvAlgorithmChoice::Im2col;
+  if (name == "winograd") return ConvAlgorithmChoice::Winograd;
+  if (name == "no_winograd") return ConvAlgorithmChoice::NoWinograd;
+  PYINFER_CHECK(false, "conv algorithm must be one of auto, direct_positions, direct_channels, im2col, winograd, "
+                       "no_winograd, got '" << name << "'");
+  return ConvAlgorithmChoice::Auto;
 }
 
 }  // namespace
@@ -135,46 +123,81 @@ made; convolutions with it run that tier's GEMM kernels.)doc")
              PyConvWeights p;
              p.isa = isa_name(active_isa());
              py::gil_scoped_release nogil;
-             p.w = std::make_shared<PackedConvWeights>(pack_conv_weights(shape, w.data(), group, num_threads));
+             p.w = std::make_shared<const PackedConvWeights>(shape, w.data(), group, num_threads);
              return p;
            }),
            py::arg("w"), py::arg("group") = 1, py::arg("num_threads") = 0)
-      .def_property_readonly("shape", [](const PyConvWeights& p) { return p.w->w_shape; },
+      .def_property_readonly("shape", [](const PyConvWeights& p) { return p.w->w_shape(); },
                              "Shape of the original weights.")
-      .def_property_readonly("group", [](const PyConvWeights& p) { return p.w->group; })
+      .def_property_readonly("group", [](const PyConvWeights& p) { return p.w->group(); })
       .def_property_readonly("isa", [](const PyConvWeights& p) { return p.isa; })
-      .def_property_readonly(
-          "_capsule",
-          [](const PyConvWeights& p) {
-            return py::capsule(static_cast<const void*>(p.w.get()), PYINFER_CONV_WEIGHTS_CAPSULE);
-          },
-          "The packed weights for pyinfer._runtime (valid while this object lives).")
-      .def_property_readonly("nbytes", [](const PyConvWeights& p) { return packed_conv_weight_bytes(*p.w); },
-                             "Bytes the packed weights hold now (one layout per layer, two for a "
-                             "layer whose calls alternate between the direct kernels).");
+      .def_property_readonly("nbytes", [](const PyConvWeights& p) { return p.w->bytes(); },
+                             "Bytes the packed weights hold now: the layouts the algorithms of the "
+                             "kernels prepared with them read (usually one; conv.h).");
+
+  m.def(
+      "prepare_conv",
+      [](const std::vector<int64_t>& x_shape, py::handle w, int64_t bias_len, py::handle strides, py::handle pads,
+         py::handle dilations, int64_t group, bool residual, py::handle activation, py::object act_alpha,
+         py::object act_beta, py::object clip_min, py::object clip_max) {
+        PYINFER_CHECK(x_shape.size() >= 3, "conv: x must have rank >= 3 ([N, C, spatial...]), got shape "
+                                               << bind::shape_str(x_shape));
+        const size_t nd = x_shape.size() - 2;
+        const ActParams act = bind::parse_activation("conv", activation, act_alpha, act_beta, clip_min, clip_max);
+        return conv_kernel(x_shape, w, bias_len, list_or_default(strides, "conv: strides", nd, 1),
+                           list_or_default(pads, "conv: pads", 2 * nd, 0),
+                           list_or_default(dilations, "conv: dilations", nd, 1), group, residual, act);
+      },
+      py::arg("x_shape"), py::arg("w"), py::arg("bias_len") = -1, py::arg("strides") = py::none(),
+      py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("group") = 1, py::kw_only(),
+      py::arg("residual") = false, PYINFER_CONV_EPILOGUE_ARGS,
+      R"doc(prepare_conv(x_shape, w, bias_len=-1, strides=None, pads=None, dilations=None, group=1, *,
+             residual=False, activation='none', ...) -> PreparedKernel
+
+conv() prepared for these shapes: w is the weights' shape, or a ConvWeights (whose packed
+layout the kernel then reads); bias_len -1: no bias. The kernel's .algorithm says which
+algorithm it chose (depthwise, direct_positions, direct_channels, winograd, im2col_packed,
+im2col_gemm). It takes (x, w, bias, residual), None for the unused ones.)doc");
+  m.def(
+      "prepare_conv_transpose",
+      [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape, int64_t bias_len,
+         py::handle strides, py::handle pads, py::handle dilations, int64_t group, py::handle output_padding) {
+        PYINFER_CHECK(x_shape.size() >= 3, "conv_transpose: x must have rank >= 3 ([N, C, spatial...]), got shape "
+                                               << bind::shape_str(x_shape));
+        const size_t nd = x_shape.size() - 2;
+        ConvTransposeParams p;
+        p.x_shape = x_shape, p.w_shape = w_shape, p.bias_len = bias_len, p.group = group;
+        p.strides = list_or_default(strides, "conv_transpose: strides", nd, 1);
+        p.pads = list_or_default(pads, "conv_transpose: pads", 2 * nd, 0);
+        p.dilations = list_or_default(dilations, "conv_transpose: dilations", nd, 1);
+        p.output_padding = list_or_default(output_padding, "conv_transpose: output_padding", nd, 0);
+        return prepare_conv_transpose(p);
+      },
+      py::arg("x_shape"), py::arg("w_shape"), py::arg("bias_len") = -1, py::arg("strides") = py::none(),
+      py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("group") = 1,
+      py::arg("output_padding") = py::none(),
+      "conv_transpose() prepared for these shapes; the kernel takes (x, w, bias).");
 
   m.def(
       "conv",
       [](py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle strides, py::handle pads,
-         py::handle dilations, int64_t group, int num_threads, py::object residual, std::string activation,
+         py::handle dilations, int64_t group, int num_threads, py::object residual, py::handle activation,
          py::object act_alpha, py::object act_beta, py::object clip_min, py::object clip_max) {
-        ConvArrays a = load_arrays(x_obj, w_obj, b_obj, "conv", true);
-        const size_t nd = spatial_rank_of(a.x, "conv");
-        ConvEpilogueArgs ea;
-        ea.residual = std::move(residual);
-        ea.activation = std::move(activation);
-        ea.alpha = std::move(act_alpha), ea.beta = std::move(act_beta);
-        ea.clip_min = std::move(clip_min), ea.clip_max = std::move(clip_max);
-        return run_conv(a, list_or_default(strides, "conv: strides", nd, 1),
+        PYINFER_CHECK(py::isinstance<py::array>(x_obj), "conv: x: expected a numpy.ndarray, got "
+                                                            << Py_TYPE(x_obj.ptr())->tp_name);
+        const int64_t rank = py::reinterpret_borrow<py::array>(x_obj).ndim();
+        PYINFER_CHECK(rank >= 3, "conv: x must have rank >= 3 ([N, C, spatial...]), got shape "
+                                     << bind::shape_str(bind::shape_of(py::reinterpret_borrow<py::array>(x_obj))));
+        const size_t nd = static_cast<size_t>(rank - 2);
+        const ActParams act = bind::parse_activation("conv", activation, act_alpha, act_beta, clip_min, clip_max);
+        return run_conv(x_obj, w_obj, b_obj, list_or_default(strides, "conv: strides", nd, 1),
                         list_or_default(pads, "conv: pads", 2 * nd, 0),
-                        list_or_default(dilations, "conv: dilations", nd, 1), group, num_threads, ea);
+                        list_or_default(dilations, "conv: dilations", nd, 1), group, num_threads, residual, act,
+                        "conv");
       },
       py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("strides") = py::none(),
       py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("group") = 1,
-      py::arg("num_threads") = 0, py::kw_only(), py::arg("residual") = py::none(),
-      py::arg("activation") = "none", py::arg("activation_alpha") = py::none(),
-      py::arg("activation_beta") = py::none(), py::arg("clip_min") = py::none(),
-      py::arg("clip_max") = py::none(),
+      py::arg("num_threads") = 0, py::kw_only(), py::arg("residual") = py::none(), PYINFER_CONV_EPILOGUE_ARGS,
       R"doc(N-d convolution with ONNX Conv semantics (float32), with an optional fused epilogue.
 
 x: [N, C, D1..Dk]; w: [M, C/group, K1..Kk] float32, or a ConvWeights made from such weights
@@ -185,8 +208,9 @@ group: channel groups (group == C == M is a depthwise convolution).
 Returns y: [N, M, O1..Ok] with O = (D + begin + end - ((K - 1) * dilation + 1)) // stride + 1.
 Keyword-only epilogue, applied while each output tile is in cache:
   y = act(conv(x, w) + bias + residual)
-residual: float32 of exactly y's shape, or None; activation: none, relu, relu6, clip,
-leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, gelu (erf form), gelu_tanh;
+residual: float32 of exactly y's shape, or None; activation: a pyinfer.kernels.Activation or
+its name: none, relu, relu6, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, gelu
+(erf form), gelu_tanh, silu;
 activation_alpha: leaky_relu slope (0.01) or hard_sigmoid alpha (0.2); activation_beta:
 hard_sigmoid beta (0.5); clip_min / clip_max: clip bounds (-inf / +inf).
 Raises KernelArgumentError on inconsistent shapes or parameters, or an empty output.)doc");
@@ -195,22 +219,19 @@ Raises KernelArgumentError on inconsistent shapes or parameters, or an empty out
       "conv_transpose",
       [](py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle strides, py::handle pads,
          py::handle dilations, int64_t group, py::handle output_padding, int num_threads) {
-        ConvArrays a = load_arrays(x_obj, w_obj, b_obj, "conv_transpose");
-        const size_t nd = spatial_rank_of(a.x, "conv_transpose");
-        ConvGeometry g = make_conv_transpose_geometry(
-            bind::shape_of(a.x), bind::shape_of(a.w), a.has_bias ? a.b.shape(0) : -1,
-            list_or_default(strides, "conv_transpose: strides", nd, 1),
-            list_or_default(pads, "conv_transpose: pads", 2 * nd, 0),
-            list_or_default(dilations, "conv_transpose: dilations", nd, 1), group,
-            list_or_default(output_padding, "conv_transpose: output_padding", nd, 0));
-        auto y = bind::new_float_array(g.y_shape);
-        const float* bp = a.has_bias ? a.b.data() : nullptr;
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          conv_transpose_forward(g, a.x.data(), a.w.data(), bp, yp, num_threads);
-        }
-        return y;
+        auto x = bind::float_array(x_obj, "conv_transpose: x", 3, 32);
+        auto w = bind::float_array(w_obj, "conv_transpose: w", 1, 32);
+        py::object b = py::none();
+        if (!b_obj.is_none()) b = bind::float_array(b_obj, "conv_transpose: bias", 1, 1);
+        const size_t nd = static_cast<size_t>(x.ndim() - 2);
+        ConvTransposeParams p;
+        p.x_shape = bind::shape_of(x), p.w_shape = bind::shape_of(w), p.group = group;
+        p.bias_len = b.is_none() ? -1 : b.cast<py::array>().shape(0);
+        p.strides = list_or_default(strides, "conv_transpose: strides", nd, 1);
+        p.pads = list_or_default(pads, "conv_transpose: pads", 2 * nd, 0);
+        p.dilations = list_or_default(dilations, "conv_transpose: dilations", nd, 1);
+        p.output_padding = list_or_default(output_padding, "conv_transpose: output_padding", nd, 0);
+        return bind::call(*prepare_conv_transpose(p), {x, w, b}, num_threads);
       },
       py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("strides") = py::none(),
       py::arg("pads") = py::none(), py::arg("dilations") = py::none(), py::arg("group") = 1,
@@ -225,14 +246,16 @@ Returns y: [N, M, O1..Ok] with O = stride * (D - 1) + output_padding + (K - 1) *
 - begin - end. Raises KernelArgumentError on inconsistent shapes or parameters.)doc");
 
   m.def(
-      "_set_conv_direct_mode", [](int mode) { set_conv_direct_mode(mode); }, py::arg("mode"),
-      R"doc(_set_conv_direct_mode(mode) -> None
-Testing / benchmarking switch (process-wide) for conv's direct kernels and Winograd: 0 =
-pick by the measured rules (the default), 1 = positions-as-vectors kernel, 3 = output-
-channels-as-vectors kernel (both wherever a direct kernel applies), 2 = never (im2col + GEMM),
-4 = Winograd F(4x4, 3x3) wherever it applies (3x3, stride 1, dilation 1, one group; else as
-0), 5 = as 0 without Winograd. The direct paths agree within float rounding; Winograd's error
-is a few times larger (bounded by ~1e-5 of sum |x| |w| per output).)doc");
+      "_set_conv_algorithm", [](const std::string& name) { set_conv_algorithm_choice(parse_choice(name)); },
+      py::arg("name"),
+      R"doc(_set_conv_algorithm(name) -> None
+Testing / benchmarking switch (process-wide, read when a conv kernel is prepared): which
+algorithm conv takes where several apply. 'auto' (the measured rules, the default),
+'direct_positions' / 'direct_channels' (that direct kernel wherever a direct kernel applies),
+'im2col' (never a direct kernel), 'winograd' (Winograd F(4x4, 3x3) wherever it applies: 3x3,
+stride 1, dilation 1, one group; else as auto), 'no_winograd' (auto without Winograd). The
+direct paths agree within float rounding; Winograd's error is a few times larger (bounded by
+~1e-5 of sum |x| |w| per output). Kernels prepared earlier (sessions' plans) keep theirs.)doc");
 
   // Shape-only entry points: every check of conv / conv_transpose, no data. The graph ops
   // use them to validate inputs they compute without the float32 kernels (float64).

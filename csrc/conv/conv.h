@@ -1,21 +1,23 @@
 // Float32 N-d convolution and transposed convolution (NCHW-style layouts, any number of
-// spatial dimensions): conv by depthwise, direct, Winograd or im2col + GEMM kernels (picked per
-// call from the geometry: docs/ARCHITECTURE.md), conv_transpose as GEMM + col2im.
+// spatial dimensions), as prepared kernels (common/prepared.h).
 //
 // Layouts (ONNX):
 //   conv:           x [N, C, D1..Dk], w [M, C/group, K1..Kk], bias [M] -> y [N, M, O1..Ok]
 //   conv_transpose: x [N, C, D1..Dk], w [C, M/group, K1..Kk], bias [M] -> y [N, M, O1..Ok]
 // pads are ONNX-style: [begin_1..begin_k, end_1..end_k].
 //
-// Use: build a geometry with make_conv_geometry / make_conv_transpose_geometry (they check
-// every shape and parameter and throw std::invalid_argument with a clear message), allocate
-// y with geometry.y_shape, then call conv_forward / conv_transpose_forward, which trust the
-// geometry and the buffer sizes it implies.
+// prepare_conv checks the shapes and parameters (make_conv_geometry), chooses one algorithm
+// from the geometry (ConvAlgorithm below; docs/ARCHITECTURE.md says how) and takes the
+// weights' layout that algorithm reads from the layer's PackedConvWeights. The algorithms
+// live one per file: depthwise.cpp, direct.cpp (both direct kernels), winograd.cpp,
+// im2col.cpp (im2col + GEMM), transpose.cpp; prepare.cpp chooses between them.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "common/prepared.h"
 #include "gemm/epilogue.h"
 #include "gemm/gemm.h"
 
@@ -33,62 +35,110 @@ struct ConvGeometry {
 
 // Checks ranks, channel counts against group, weight shape, bias length (bias_len < 0:
 // no bias), positive strides/dilations, non-negative pads and a non-empty output.
-ConvGeometry make_conv_geometry(const std::vector<int64_t>& x_shape,
-                                const std::vector<int64_t>& w_shape, int64_t bias_len,
-                                const std::vector<int64_t>& strides,
-                                const std::vector<int64_t>& pads,
-                                const std::vector<int64_t>& dilations, int64_t group);
+ConvGeometry make_conv_geometry(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape,
+                                int64_t bias_len, const std::vector<int64_t>& strides,
+                                const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations,
+                                int64_t group);
 
 // As above for ConvTranspose; output_padding[i] must be in [0, max(stride, dilation)).
-ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape,
-                                          const std::vector<int64_t>& w_shape, int64_t bias_len,
-                                          const std::vector<int64_t>& strides,
-                                          const std::vector<int64_t>& pads,
-                                          const std::vector<int64_t>& dilations, int64_t group,
-                                          const std::vector<int64_t>& output_padding);
+ConvGeometry make_conv_transpose_geometry(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape,
+                                          int64_t bias_len, const std::vector<int64_t>& strides,
+                                          const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations,
+                                          int64_t group, const std::vector<int64_t>& output_padding);
 
-// Conv weights prepared once (constant initializers): per group, W_g [Mg, Cg*prod(kernel)]
-// packed as the GEMM's left operand. 2-D depthwise weights (one input channel per group)
-// are kept as they are: the direct kernel reads them.
-struct ConvCvPanels;  // a second layout for the direct kernel, packed on first use (conv.cpp)
-struct ConvWinogradWeights;  // the Winograd transform of 3x3 weights, made on first use (winograd.cpp)
-struct PackedConvWeights {
-  std::vector<int64_t> w_shape;
+// How a convolution runs (prepare_conv chooses; PreparedKernel::algorithm() names it):
+enum class ConvAlgorithm {
+  Depthwise,        // 2-D, one input channel per group: depthwise.cpp
+  DirectPositions,  // 1-D / 2-D direct kernel, output positions as vector lanes: direct.cpp
+  DirectChannels,   // 1-D / 2-D direct kernel, output channels as vector lanes: direct.cpp
+  Winograd,         // F(4x4, 3x3), 3x3 stride 1 ungrouped: winograd.cpp
+  Im2colPacked,     // 1-D / 2-D im2col straight into the GEMM's packed panels: im2col.cpp
+  Im2colGemm,       // any rank: im2col tiles + GEMM: im2col.cpp
+};
+const char* conv_algorithm_name(ConvAlgorithm a);  // "depthwise", "direct_positions", ...
+
+// A layer's weights, packed once (constant initializers) and shared by every kernel prepared
+// for the layer (one per input shape). Each algorithm reads its own layout (conv_internal.h:
+// the GEMM's packed-A panels per group, the direct channels kernel's panels, the Winograd
+// transform per SIMD tier); prepare makes the one it needs from the panels, under a lock,
+// and the prepared kernel holds it: a run never waits and a layout never changes under it.
+// To keep one copy in memory, making the channels layout drops the panels unless a kernel
+// still holds them (they are made again from it when a later prepare needs them, and kept
+// from then on). 2-D depthwise weights (one input channel per group) are kept as they are.
+struct ConvPanels;
+struct ConvChannelPanels;
+struct ConvWinogradWeights;
+struct WinogradKernels;
+struct DirectConvKernels;
+
+class PackedConvWeights {
+ public:
+  // Checks w_shape ([M, C/group, K1..Kk], M divisible by group) and packs w with the GEMM
+  // kernels of a SIMD tier (null: the active one), whose kernels every algorithm then runs.
+  PackedConvWeights(const std::vector<int64_t>& w_shape, const float* w, int64_t group, int num_threads,
+                    const GemmKernels* kernels = nullptr);
+  ~PackedConvWeights();
+
+  const std::vector<int64_t>& w_shape() const { return w_shape_; }
+  int64_t group() const { return group_; }
+  bool depthwise() const { return depthwise_; }
+  const float* raw() const { return raw_.data(); }  // depthwise only
+  const GemmKernels& gemm_kernels() const { return *kernels_; }
+
+  std::shared_ptr<const ConvPanels> panels() const;
+  std::shared_ptr<const ConvChannelPanels> channel_panels(const DirectConvKernels& dk) const;
+  std::shared_ptr<const ConvWinogradWeights> winograd(const WinogradKernels& wk, int num_threads) const;
+  // Bytes the layouts held now take.
+  int64_t bytes() const;
+
+ private:
+  const std::shared_ptr<const ConvPanels>& panels_locked() const;  // with mu_ held
+
+  std::vector<int64_t> w_shape_;
+  int64_t group_ = 1;
+  bool depthwise_ = false;
+  std::vector<float> raw_;
+  const GemmKernels* kernels_ = nullptr;
+  mutable std::mutex mu_;  // guards the layouts below (prepare only; runs never take it)
+  mutable std::shared_ptr<const ConvPanels> panels_;
+  mutable std::weak_ptr<const ConvPanels> dropped_panels_;  // still held by some kernel?
+  mutable bool keep_panels_ = false;
+  mutable std::shared_ptr<const ConvChannelPanels> channels_;
+  mutable std::vector<std::shared_ptr<const ConvWinogradWeights>> winograd_;  // one per tier
+};
+
+// y = act(conv(x, w) + bias + residual). Inputs: x, w (unused when `packed` holds the
+// weights), bias ([M] when bias_len >= 0), residual (y's shape, when has_residual).
+// Output: y. act: an epilogue activation (act.h).
+struct ConvParams {
+  std::vector<int64_t> x_shape, w_shape;
+  int64_t bias_len = -1;
+  std::vector<int64_t> strides, pads, dilations;
   int64_t group = 1;
-  std::vector<PackedMatrix> groups;  // empty when depthwise
-  std::vector<float> raw;            // depthwise only
-  std::shared_ptr<ConvCvPanels> cv;  // not depthwise
-  std::shared_ptr<ConvWinogradWeights> wino;  // ungrouped 2-D 3x3 only
-  bool depthwise() const { return groups.empty(); }
+  bool has_residual = false;
+  ActParams act;
 };
-// Checks w_shape ([M, C/group, K1..Kk], M divisible by group) and packs w.
-PackedConvWeights pack_conv_weights(const std::vector<int64_t>& w_shape, const float* w,
-                                    int64_t group, int num_threads);
+PreparedPtr prepare_conv(const ConvParams& p, std::shared_ptr<const PackedConvWeights> packed = nullptr);
 
-// Bytes the packed weights hold now (the layouts that exist: see ConvCvPanels in conv.cpp).
-int64_t packed_conv_weight_bytes(const PackedConvWeights& pw);
-
-// What conv_forward applies while each output tile is hot: y = act(conv + bias + residual).
-// residual (may be null) has y's shape; act and its parameters as in gemm/epilogue.h.
-struct ConvEpilogue {
-  const float* residual = nullptr;
-  Act act = Act::None;
-  float alpha = 0.f, beta = 0.f, lo = 0.f, hi = 0.f;
+// Transposed convolution: inputs x, w, bias (when bias_len >= 0); output y.
+struct ConvTransposeParams {
+  std::vector<int64_t> x_shape, w_shape;
+  int64_t bias_len = -1;
+  std::vector<int64_t> strides, pads, dilations, output_padding;
+  int64_t group = 1;
 };
+PreparedPtr prepare_conv_transpose(const ConvTransposeParams& p);
 
-// bias may be null. y must hold prod(g.y_shape) floats. Weights: w, or packed (non-null:
-// made by pack_conv_weights for g's weight shape and group; then w is ignored).
-void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, int num_threads, const PackedConvWeights* packed = nullptr,
-                  const ConvEpilogue* ep = nullptr);
-// Testing / benchmarking switch for the direct kernels (conv/direct.h) and Winograd
-// (conv/winograd.h): 0 = pick by the measured rules (default), 1 = positions as vectors,
-// 3 = output channels as vectors (both wherever a direct kernel applies), 2 = never (im2col +
-// GEMM), 4 = Winograd wherever it applies (else as 0), 5 = as 0 without Winograd. Modes 1-3
-// and 5 never use Winograd.
-void set_conv_direct_mode(int mode);
-
-void conv_transpose_forward(const ConvGeometry& g, const float* x, const float* w,
-                            const float* bias, float* y, int num_threads);
+// Testing / benchmarking switch (process-wide, read when a kernel is prepared): which
+// algorithm prepare_conv takes where several apply.
+enum class ConvAlgorithmChoice {
+  Auto,             // the measured rules
+  DirectPositions,  // the positions kernel wherever a direct kernel applies (no Winograd)
+  DirectChannels,   // the channels kernel wherever a direct kernel applies (no Winograd)
+  Im2col,           // never a direct kernel (no Winograd)
+  Winograd,         // Winograd wherever it applies, else Auto
+  NoWinograd,       // Auto without Winograd
+};
+void set_conv_algorithm_choice(ConvAlgorithmChoice c);
 
 }  // namespace pyinfer

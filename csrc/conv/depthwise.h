@@ -9,7 +9,7 @@
 
 namespace pyinfer {
 
-// One channel plane; the caller (conv_forward) has checked the geometry.
+// One channel plane; the caller (prepare_conv) has checked the geometry.
 struct DepthwisePlane {
   int64_t H, W;    // input plane
   int64_t OH, OW;  // output plane

@@ -5,7 +5,7 @@
 // grid, position q = oh * Wp + ow, reads tap (c, kh, kw) at
 //   xp[c * plane + kh * dh * Wp + kw * dw + q]
 // (stride 1). Strides > 1: each channel plane is stored as its stride phases instead
-// (conv.cpp PaddedPlane), and Wp below is a phase plane's width: the same formula with
+// (direct.cpp PaddedPlane), and Wp below is a phase plane's width: the same formula with
 // per-tap offsets. So along q every tap is a contiguous run: the product W [Mg, K] x taps [K, positions] is a
 // GEMM whose B rows are shifted slices of xp, read in place by the micro-kernel (no column
 // matrix, no packing). Positions with ow >= OW (the last Wp - OW of each padded row) are
@@ -51,34 +51,35 @@ struct DirectConvKernels {
                   const float* pa, int64_t a_stride, int64_t Mg, int64_t mp0, int64_t mp1,
                   int64_t q0, int64_t q1, float* y, const Epilogue* ep);
 
-  // --- Output channels as vectors ("cv"): weights packed in panels of cv_mw output channels
-  // (cv_pack), positions broadcast one at a time from where each one's taps start, so no
-  // padded-grid column is computed for nothing and every vector load is aligned.
-  int cv_mw;  // output channels per weight panel
-  int cv_np;  // positions per micro-tile
-  // Measured (tools/bench_conv.py): on a padded grid with output rows up to cv_max_ow wide
-  // the positions kernel's strips mostly straddle rows (each tile goes through a stack copy
-  // that drops the grid's extra columns): it costs pos_grid_cost per computed lane relative
-  // to cv's. conv.cpp cv_wins compares the lanes each kernel wastes with these factors.
-  // cv_max_ow 0: auto dispatch never picks cv (the scalar tier gains nothing from it).
-  int64_t cv_max_ow;
+  // --- Output channels as vectors (the "channels" kernel): weights packed in panels of
+  // channels_mw output channels, positions broadcast one at a time from where each one's taps
+  // start, so no padded-grid column is computed for nothing and every vector load is aligned.
+  int channels_mw;  // output channels per weight panel
+  int channels_np;  // positions per micro-tile
+  // Measured (tools/bench_conv.py): on a padded grid with output rows up to channels_max_ow
+  // wide the positions kernel's strips mostly straddle rows (each tile goes through a stack
+  // copy that drops the grid's extra columns): it costs pos_grid_cost per computed lane
+  // relative to the channels kernel's. direct.cpp channels_win compares the lanes each kernel
+  // wastes with these factors.
+  // channels_max_ow 0: auto dispatch never picks it (the scalar tier gains nothing from it).
+  int64_t channels_max_ow;
   double pos_grid_cost;
-  // Weight panel p holds w[p * cv_mw + c][k] at [p][k][c] (conv.cpp packs); the last panel
-  // holds only the channels left (Mg - p * cv_mw, rounded up to whole vectors of vn, zero
+  // Weight panel p holds w[p * channels_mw + c][k] at [p][k][c] (weights.cpp); the last panel
+  // holds only the channels left (Mg - p * channels_mw, rounded up to whole vectors of vn, zero
   // rows past Mg) and its rows are that many floats apart.
   // t[i][c] (row stride ldt) for positions i in [0, n) and channels c in [0, width):
   //   sum_k wp[c / mw][k][c % mw] * xp[pos[i] + offs[k]]
   // computed in K blocks of kc (a fixed order: the result depends on the shape only), for
   // whole vectors of channels (t's columns up to width rounded up to vn are written).
-  // wp: the first panel (panel stride K * cv_mw); width reaches the last panel only if wp's
+  // wp: the first panel (panel stride K * channels_mw); width reaches the last panel only if wp's
   // panels run to the group's last.
-  void (*cv_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
+  void (*channels_compute)(const int32_t* offs, int64_t K, int64_t kc, const float* xp,
                      const int32_t* pos, int64_t n, const float* wp, int64_t width, float* t,
                      int64_t ldt);
   // y[r * P + i] = epilogue(t[i * ldt + r]) for channels r < rows, positions i < n (ldt a
   // multiple of vn >= rows); the epilogue's coordinates are (m0 + r, p0 + i), ep may be
-  // null. Transposes the cv tile into the output plane with the epilogue on the way.
-  void (*cv_store)(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
+  // null. Transposes the channels tile into the output plane with the epilogue on the way.
+  void (*channels_store)(const float* t, int64_t ldt, int64_t n, int64_t rows, float* y, int64_t P,
                    const Epilogue* ep, int64_t m0, int64_t p0);
 
   // dst[j] = src[j * s] for j in [0, n) (src readable for avail >= (n - 1) * s + 1 floats):
@@ -86,8 +87,8 @@ struct DirectConvKernels {
   void (*gather_cols)(const float* src, int64_t avail, int64_t n, int64_t s, float* dst);
 };
 
-// Below this depth the cv kernel's transposition costs more than the products it saves.
-constexpr int64_t kCvMinK = 64;
+// Below this depth the channels kernel's transposition costs more than the products it saves.
+constexpr int64_t kChannelsMinK = 64;
 
 PYINFER_DECLARE_ISA_TABLE(DirectConvKernels, direct_conv_table)
 

@@ -9,7 +9,7 @@
 namespace pyinfer {
 
 // One group of a 2-D convolution (1-D: H = OH = KH = sh = dh = 1, ph = 0); checked by the
-// caller (conv_forward).
+// caller (prepare_conv).
 struct Im2colShape {
   int64_t C;               // input channels of the group
   int64_t H, W, OH, OW;    // input / output plane

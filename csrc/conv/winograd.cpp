@@ -1,11 +1,8 @@
 // Winograd F(4x4, 3x3) convolution driver: weight transform, blocking, threads
 // (conv/winograd.h for the method and the layouts).
-#include "conv/winograd_conv.h"
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 #include <vector>
 
@@ -19,9 +16,8 @@
 namespace pyinfer {
 using conv_internal::block_epilogue;
 using conv_internal::ceil_div;
+using conv_internal::has_post;
 using conv_internal::parallel_dynamic;
-
-ConvWinogradWeights::~ConvWinogradWeights() { std::free(data); }
 
 int winograd_panel_width(int64_t K, const WinogradKernels& wk) {
   // Relative speed of the nv-vector micro-tiles (fewer weight vectors per broadcast tile value).
@@ -76,46 +72,38 @@ WinoShape wino_shape(const ConvGeometry& g, const WinogradKernels& wk) {
   return s;
 }
 
-// The weights for the active tier, held (shared) until the returned lock goes.
-std::shared_lock<std::shared_mutex> use_winograd_weights(const PackedConvWeights& pw, const WinogradKernels& wk,
-                                                         int threads) {
-  ConvWinogradWeights& ww = *pw.wino;
-  for (;;) {
-    std::shared_lock<std::shared_mutex> reading(ww.mu);
-    if (ww.tier == &wk) return reading;
-    reading.unlock();
-    std::unique_lock<std::shared_mutex> making(ww.mu);
-    if (ww.tier == &wk) continue;
-    const PackedMatrix& a = pw.groups[0];
-    const int64_t K = a.rows(), KC = a.cols(), C = KC / 9, mr = a.kernels().mr, stride = a.panel_stride();
-    const int pw_width = winograd_panel_width(K, wk);
-    const int64_t Kp = ceil_div(K, pw_width) * pw_width, Cp = ceil_div(C, wk.vn) * wk.vn;
-    // The packed-A panels (gemm_kernels.h) hold each tap's output channels in runs of mr:
-    // unpacked to wt[tap][k], zero past K.
-    std::vector<float> wt(KC * Kp, 0.f);
-    parallel_for(KC, threads, [&](int64_t k0, int64_t k1) {
-      for (int64_t kk = k0; kk < k1; ++kk)
-        for (int64_t m0 = 0; m0 < K; m0 += mr)  // a panel's mr rows of tap kk are contiguous
-          std::memcpy(&wt[kk * Kp + m0], a.data() + (m0 / mr) * stride + kk * mr, sizeof(float) * std::min(mr, K - m0));
-    });
-    const int64_t floats = 36 * Kp * Cp;
-    std::free(ww.data);
-    ww.data = nullptr, ww.tier = nullptr;
-    ww.data = static_cast<float*>(std::aligned_alloc(64, (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64));
-    if (!ww.data) throw std::bad_alloc();
-    if (Cp > C) std::memset(ww.data, 0, sizeof(float) * floats);  // the rows of padding channels
-    parallel_for(C, threads, [&](int64_t c0, int64_t c1) { wk.transform_weights(wt.data(), Kp, pw_width, Cp, c0, c1, ww.data); });
-    ww.floats = floats, ww.tier = &wk;
-  }
-}
-
 }  // namespace
 
-bool winograd_fits(const ConvGeometry& g) {
+std::shared_ptr<const ConvWinogradWeights> make_winograd_weights(const ConvPanels& panels, const WinogradKernels& wk,
+                                                                 int threads) {
+  const PackedMatrix& a = panels.groups[0];
+  const int64_t K = a.rows(), KC = a.cols(), C = KC / 9, mr = a.kernels().mr, stride = a.panel_stride();
+  const int pw_width = winograd_panel_width(K, wk);
+  const int64_t Kp = ceil_div(K, pw_width) * pw_width, Cp = ceil_div(C, wk.vn) * wk.vn;
+  // The packed-A panels (gemm_kernels.h) hold each tap's output channels in runs of mr:
+  // unpacked to wt[tap][k], zero past K.
+  std::vector<float> wt(KC * Kp, 0.f);
+  parallel_for(KC, threads, [&](int64_t k0, int64_t k1) {
+    for (int64_t kk = k0; kk < k1; ++kk)
+      for (int64_t m0 = 0; m0 < K; m0 += mr)  // a panel's mr rows of tap kk are contiguous
+        std::memcpy(&wt[kk * Kp + m0], a.data() + (m0 / mr) * stride + kk * mr, sizeof(float) * std::min(mr, K - m0));
+  });
+  auto w = std::make_shared<ConvWinogradWeights>();
+  w->floats = 36 * Kp * Cp;
+  w->tier = &wk;
+  w->data = static_cast<float*>(std::aligned_alloc(64, (static_cast<size_t>(w->floats) * sizeof(float) + 63) / 64 * 64));
+  if (!w->data) throw std::bad_alloc();
+  if (Cp > C) std::memset(w->data, 0, sizeof(float) * w->floats);  // the rows of padding channels
+  float* out = w->data;
+  parallel_for(C, threads, [&](int64_t c0, int64_t c1) { wk.transform_weights(wt.data(), Kp, pw_width, Cp, c0, c1, out); });
+  return w;
+}
+
+bool winograd_fits(const ConvGeometry& g, const WinogradKernels& wk) {
   if (g.spatial_rank() != 2 || g.group != 1 || g.kernel[0] != 3 || g.kernel[1] != 3) return false;
   for (int d = 0; d < 2; ++d)
     if (g.strides[d] != 1 || g.dilations[d] != 1) return false;
-  const WinoShape s = wino_shape(g, winograd_kernels());
+  const WinoShape s = wino_shape(g, wk);
   return s.Hp * s.Wp * s.Cp <= kMaxInputFloats && s.Cp + s.Kp <= kBlockBudget / 36;
 }
 
@@ -124,20 +112,24 @@ bool winograd_fits(const ConvGeometry& g) {
 // ~1.4x; fewer channels (16 x 16, 24 x 24) lose to the transforms. A 7 x 7 map with 512
 // channels (4 tiles) comes out about even (0.88x at 1 thread, 1.04x at 2) for 4x its weights'
 // memory (38 MB), so few tiles need small transformed weights.
-bool winograd_pays(const ConvGeometry& g) {  // the same boundaries at 1 and 2 threads
+bool winograd_pays(const ConvGeometry& g, const WinogradKernels& wk) {  // the same boundaries at 1 and 2 threads
   const int64_t C = g.in_channels, K = g.out_channels;
-  const WinoShape s = wino_shape(g, winograd_kernels());
+  const WinoShape s = wino_shape(g, wk);
   const int64_t tiles = s.TH * s.TW, u_bytes = 36 * s.Kp * s.Cp * int64_t(sizeof(float));
   return C >= 16 && K >= 16 && C * K >= 1024 && (tiles >= 8 || u_bytes <= (int64_t(4) << 20));
 }
 
-void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeights& pw, const float* bias,
-                   float* y, int num_threads, const ConvEpilogue* ep) {
-  const WinogradKernels& wk = winograd_kernels();
-  const DirectConvKernels& dk = PYINFER_ACTIVE_ISA_TABLE(direct_conv_table);  // its transposing store
+int64_t winograd_workspace_bytes(const ConvGeometry& g, const WinogradKernels& wk) {
+  const WinoShape s = wino_shape(g, wk);
+  return s.Hp * s.Wp * s.Cp * int64_t(sizeof(float));  // the transposed input of one image
+}
+
+// dk: the direct kernels of wk's tier, for their transposing store (channels_store).
+void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeights& w, const WinogradKernels& wk,
+                   const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
+                   const ConvEpilogue& ep) {
   const int threads = resolve_threads(num_threads);
-  const auto weights = use_winograd_weights(pw, wk, threads);
-  const float* u = pw.wino->data;
+  const float* u = w.data;
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
   const int64_t panels = s.Kp / s.pw;
@@ -192,14 +184,14 @@ void conv_winograd(const ConvGeometry& g, const float* x, const PackedConvWeight
       for (int64_t t = t0; t < t1; ++t) yoff[t - t0] = 4 * (t / s.TW - ty0) * ybrow + 4 * (t % s.TW) * s.Kp;
       wk.output_transform(m, ldm, s.Kp, t1 - t0, yoff.data(), yb, ybrow);
       const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, P);
-      const bool post = epi.row_bias || epi.residual || epi.act != Act::None;
+      const bool post = has_post(epi);
       float* yn = y + n * s.K * P;
       for (int64_t ty = ty0; ty <= ty1; ++ty) {
         const int64_t ow0 = ty == ty0 ? 4 * (t0 % s.TW) : 0;
         const int64_t ow1 = ty == ty1 ? std::min(s.OW, 4 * ((t1 - 1) % s.TW) + 4) : s.OW;
         for (int64_t r = 0; r < 4 && 4 * ty + r < s.OH; ++r) {
           const int64_t oh = 4 * ty + r;
-          dk.cv_store(yb + (4 * (ty - ty0) + r) * ybrow + ow0 * s.Kp, s.Kp, ow1 - ow0, s.K, yn + oh * s.OW + ow0, P,
+          dk.channels_store(yb + (4 * (ty - ty0) + r) * ybrow + ow0 * s.Kp, s.Kp, ow1 - ow0, s.K, yn + oh * s.OW + ow0, P,
                       post ? &epi : nullptr, 0, oh * s.OW + ow0);
         }
       }

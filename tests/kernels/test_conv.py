@@ -20,9 +20,9 @@ def exact_paths():
     """The paths here (direct kernels, im2col + GEMM) round like the float64 reference sum, so
     they are held to atol 1e-4 on unit-scale data. Winograd's transforms round more (an error
     bound proportional to sum |x| |w|): test_conv_winograd.py tests it, and auto dispatch to it."""
-    pyinfer._kernels._set_conv_direct_mode(5)
+    pyinfer._kernels._set_conv_algorithm("no_winograd")
     yield
-    pyinfer._kernels._set_conv_direct_mode(0)
+    pyinfer._kernels._set_conv_algorithm("auto")
 
 
 def ref_conv(x, w, b, strides, pads, dilations, group):
@@ -425,6 +425,8 @@ def test_conv_weights_argument_errors(rng):
     with pytest.raises(pyinfer.KernelArgumentError, match="residual must have"):
         kernels.conv(x, packed, group=2, residual=f32(rng, 1, 6, 4, 5))
     with pytest.raises(pyinfer.KernelArgumentError, match="unknown activation"):
+        kernels.conv(x, packed, group=2, activation="swish")
+    with pytest.raises(pyinfer.KernelArgumentError, match="'mish' cannot be fused"):  # an activation, not an epilogue one
         kernels.conv(x, packed, group=2, activation="mish")
     with pytest.raises(pyinfer.KernelArgumentError, match="not a parameter"):
         kernels.conv(x, packed, group=2, activation="relu", activation_alpha=1.0)

@@ -2,7 +2,7 @@
 y[n, m, oh, ow] = b[m] + sum_{c, kh, kw} xpad[n, c, oh*sh + kh*dh, ow*sw + kw*dw] * w[m, c, kh, kw],
 computed in float64 one kernel tap at a time on the explicitly zero-padded input.
 
-conv picks a direct kernel by a measured rule; _set_conv_direct_mode forces each of them (and
+conv picks a direct kernel by a measured rule; _set_conv_algorithm forces each of them (and
 im2col + GEMM) so every kernel sees every shape here.
 """
 import numpy as np
@@ -12,7 +12,7 @@ import pyinfer
 from pyinfer import kernels
 
 RTOL, ATOL = 1e-3, 1e-4
-MODES = {"auto": 0, "positions": 1, "channels": 3}
+MODES = {"auto": "auto", "positions": "direct_positions", "channels": "direct_channels"}
 
 
 def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1, strides=(1, 1)):
@@ -41,9 +41,9 @@ def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1, strides=(1, 1)):
 
 @pytest.fixture(params=sorted(MODES))
 def mode(request):
-    pyinfer._kernels._set_conv_direct_mode(MODES[request.param])
+    pyinfer._kernels._set_conv_algorithm(MODES[request.param])
     yield request.param
-    pyinfer._kernels._set_conv_direct_mode(0)
+    pyinfer._kernels._set_conv_algorithm("auto")
 
 
 # (C, H, W, M, kernel, pads [t, l, b, r], group)
@@ -244,11 +244,16 @@ def test_direct_conv_strided_1d(isa, mode, rng):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-3)
 
 
-def test_direct_mode_switch_rejects_unknown_modes():
-    # The number in the message needs the iostream locale (csrc/common/check.h): a build with
+def test_algorithm_switch_rejects_unknown_names():
+    with pytest.raises(pyinfer.KernelArgumentError, match="got 'fastest'$"):
+        pyinfer._kernels._set_conv_algorithm("fastest")
+
+
+def test_numbers_in_messages():
+    # A number in a message needs no iostream locale (csrc/common/check.h): a build with
     # libstdc++ linked statically printed nothing (GCC 12) or crashed (GCC 13) here.
-    with pytest.raises(pyinfer.KernelArgumentError, match="got 7$"):
-        pyinfer._kernels._set_conv_direct_mode(7)
+    with pytest.raises(pyinfer.KernelArgumentError, match="group must be >= 1, got -7$"):
+        kernels.ConvWeights(np.ones((4, 1, 3, 3), np.float32), group=-7)
 
 
 @pytest.mark.parametrize("m", [64, 40])
@@ -263,7 +268,7 @@ def test_one_weight_layout_until_a_layer_needs_both(isa, rng, m):
     try:
         for step, (mode_name, hw) in enumerate([("channels", 7), ("channels", 9), ("positions", 12),
                                                  ("im2col", 5), ("channels", 7)]):
-            pyinfer._kernels._set_conv_direct_mode({**MODES, "im2col": 2}[mode_name])
+            pyinfer._kernels._set_conv_algorithm({**MODES, "im2col": "im2col"}[mode_name])
             x = rng.standard_normal((2, 48, hw, hw)).astype(np.float32)
             got = kernels.conv(x, pw, b, pads=[1, 1, 1, 1])
             np.testing.assert_allclose(got, ref_conv2d(x, w, b, (1, 1, 1, 1)), rtol=RTOL, atol=ATOL * 10,
@@ -273,7 +278,7 @@ def test_one_weight_layout_until_a_layer_needs_both(isa, rng, m):
             else:  # the panels came back for the other kernels; both stay
                 assert pw.nbytes >= one_layout * 1.8, (step, pw.nbytes, one_layout)
     finally:
-        pyinfer._kernels._set_conv_direct_mode(0)
+        pyinfer._kernels._set_conv_algorithm("auto")
 
 
 def test_layout_switch_under_concurrent_calls(rng):

@@ -3,7 +3,7 @@ no copy) against a plain NumPy float64 reference:
 y[n, g*Mg + m, p] = b[m] + sum_c w[g*Mg + m, c] * x[n, g*Cg + c, p]  (p: flat positions),
 then residual and activation.
 
-_set_conv_direct_mode forces each path (positions kernel, channels kernel, im2col + GEMM,
+_set_conv_algorithm forces each path (positions kernel, channels kernel, im2col + GEMM,
 and the measured auto rule), so every kernel sees every shape here, including the remainder
 columns that the kernels load and store masked.
 """
@@ -17,7 +17,7 @@ import pyinfer
 from pyinfer import kernels
 
 RTOL, ATOL = 1e-3, 1e-4
-MODES = {"auto": 0, "positions": 1, "im2col": 2, "channels": 3}
+MODES = {"auto": "auto", "positions": "direct_positions", "im2col": "im2col", "channels": "direct_channels"}
 
 
 def ref_pointwise(x, w, b=None, group=1, residual=None, act=None):
@@ -40,9 +40,9 @@ def ref_pointwise(x, w, b=None, group=1, residual=None, act=None):
 
 @pytest.fixture(params=sorted(MODES))
 def mode(request):
-    pyinfer._kernels._set_conv_direct_mode(MODES[request.param])
+    pyinfer._kernels._set_conv_algorithm(MODES[request.param])
     yield request.param
-    pyinfer._kernels._set_conv_direct_mode(0)
+    pyinfer._kernels._set_conv_algorithm("auto")
 
 
 def _atol(cg):

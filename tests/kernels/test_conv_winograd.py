@@ -16,13 +16,13 @@ import pyinfer
 from pyinfer import kernels
 
 RTOL, ATOL = 1e-3, 1e-4
-WINOGRAD, AUTO, NO_WINOGRAD = 4, 0, 5
+WINOGRAD, AUTO, NO_WINOGRAD = "winograd", "auto", "no_winograd"
 
 
 @pytest.fixture
 def mode():
-    yield lambda m: pyinfer._kernels._set_conv_direct_mode(m)
-    pyinfer._kernels._set_conv_direct_mode(0)
+    yield lambda m: pyinfer._kernels._set_conv_algorithm(m)
+    pyinfer._kernels._set_conv_algorithm("auto")
 
 
 def conv64(x, w, b, pads):

@@ -1,0 +1,118 @@
+// 2-D convolution with one input channel per group (depthwise, any channel multiplier):
+// conv.h's ConvAlgorithm::Depthwise. The kernels per SIMD tier are in depthwise_isa.cpp and
+// depthwise_flat_isa.cpp (depthwise.h).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/scratch.h"
+#include "common/thread_pool.h"
+#include "conv/conv_internal.h"
+#include "conv/depthwise.h"
+#include "gemm/gemm_kernels.h"
+
+namespace pyinfer {
+using conv_internal::block_epilogue;
+using conv_internal::parallel_dynamic;
+
+namespace {
+
+thread_local ScratchBuffer tls_dw;  // padded planes, per thread
+
+}  // namespace
+
+bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
+
+// One direct kernel call per (image, output channel) plane, or per run of input channels
+// (flat kernel); residual / activation follow on the plane while it is in cache.
+void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    int num_threads, const ConvEpilogue& ep) {
+  const int64_t Mg = g.out_channels / g.group;
+  const DepthwisePlane p{g.in_spatial[0], g.in_spatial[1], g.out_spatial[0], g.out_spatial[1],
+                         g.kernel[0],     g.kernel[1],     g.strides[0],     g.strides[1],
+                         g.dilations[0],  g.dilations[1],  g.pads[0],        g.pads[1]};
+  const int64_t in_plane = p.H * p.W, out_plane = p.OH * p.OW, taps = p.KH * p.KW;
+  const DepthwiseKernels& k = depthwise_kernels();
+  const GemmKernels& kt = gemm_kernels();
+  const bool post = ep.residual || ep.act.kind != Act::None;
+  // The flat kernel wherever it applies: it beats the row kernels below on every
+  // MobileNetV2 / ShuffleNetV2 shape measured (tools/bench_conv.py --filter dw).
+  if (dw_flat_applies(p, g.pads[2], g.pads[3])) {
+    const DwFlatLayout l = dw_flat_layout(p, k.vec);
+    const int64_t scratch_floats = dw_flat_scratch_floats(p, l);
+    // Units of whole input channels (a channel multiplier reuses the loaded planes), enough
+    // of them for the threads to balance, each big enough to pay for zeroing the scratch.
+    const int threads = resolve_threads(num_threads);
+    const int64_t C = g.in_channels;
+    const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
+    const int64_t units_per_image = (C + per_unit - 1) / per_unit;
+    const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
+    // A second thread costs a hand-off (cheap while the pool's workers still spin after the
+    // previous kernel, a wake-up otherwise): worth it from about 0.5 MFLOP (~10 us) per thread.
+    const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / 5e5)));
+    parallel_dynamic(g.batch * units_per_image, use_threads, 1, [&](int64_t b, int64_t e) {
+      float* scratch = tls_dw.get(scratch_floats);
+      for (int64_t u = b; u < e; ++u) {
+        const int64_t n = u / units_per_image, c0 = (u % units_per_image) * per_unit;
+        const int64_t c1 = std::min(C, c0 + per_unit);
+        const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, out_plane);
+        k.flat(p, l, x + n * C * in_plane, w, Mg, c0 * Mg, c1 * Mg, y + n * g.out_channels * out_plane, epi,
+               scratch);
+      }
+    });
+    return;
+  }
+  // Padded borders cost the direct kernel a bounds-checked scalar path (about 40% of a
+  // 56x56 MobileNetV2 layer): copy each padded plane into a zero-bordered scratch instead,
+  // so every output reads in bounds and takes the vector path.
+  DepthwisePlane pp = p;
+  pp.H = p.H + g.pads[0] + g.pads[2];
+  pp.W = p.W + g.pads[1] + g.pads[3];
+  pp.ph = pp.pw = 0;
+  const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
+  if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
+    const int64_t planes = g.batch * g.out_channels;
+    const int threads = resolve_threads(num_threads);
+    parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
+      float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t n = i / g.out_channels, m = i % g.out_channels;
+        const float* xc = x + (n * g.in_channels + m / Mg) * in_plane;
+        float* yp = y + i * out_plane;
+        k.plane_fast(p, xc, w + m * taps, bias ? bias[m] : 0.f, yp, scratch);
+        if (post) {
+          Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
+          kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+        }
+      }
+    });
+    return;
+  }
+  parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
+    std::vector<float> scratch(pad_copy ? pp.W : p.W);
+    std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
+    int64_t loaded = -1;  // input plane now in `padded` (a channel multiplier reuses it)
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t n = i / g.out_channels, m = i % g.out_channels;
+      const int64_t plane = n * g.in_channels + m / Mg;  // group m / Mg's only channel
+      const float* xc = x + plane * in_plane;
+      float* yp = y + i * out_plane;
+      if (pad_copy) {
+        if (plane != loaded) {
+          for (int64_t r = 0; r < p.H; ++r)
+            std::memcpy(&padded[(r + p.ph) * pp.W + p.pw], xc + r * p.W, sizeof(float) * p.W);
+          loaded = plane;
+        }
+        k.plane(pp, padded.data(), w + m * taps, bias ? bias[m] : 0.f, yp, scratch.data());
+      } else {
+        k.plane(p, xc, w + m * taps, bias ? bias[m] : 0.f, yp, scratch.data());
+      }
+      if (post) {
+        Epilogue pe = block_epilogue(g, nullptr, ep, n, m, 0, out_plane);
+        kt.epilogue(1, out_plane, yp, out_plane, pe, 0, 0);
+      }
+    }
+  });
+}
+
+}  // namespace pyinfer
