@@ -77,8 +77,10 @@ class CompiledPlan:
                 raise PlanUnsupported(f"{op.op_type} node {op.name!r} handles a value that is not a tensor")
             how = lower(op, list(inputs), ins, outs, consts)
             real_outputs = [n for n in outputs if n]
+            if isinstance(how, Native):
+                self._check_kernel(op, how, inputs, outputs, metas)
             if isinstance(how, Alias):
-                src = how.input
+                src = inputs[how.input]
                 if self.kind[src] in (ARENA, ALIAS) and real_outputs[0] not in graph_outputs:
                     slot_of(real_outputs[0], ALIAS, metas[real_outputs[0]])
                     self.alias_base[real_outputs[0]] = src
@@ -114,6 +116,30 @@ class CompiledPlan:
                 base = self.alias_base[base]
             self.alias_base[n], self.alias_offset[n] = base, off
         self._build(lowered, consts)
+
+    @staticmethod
+    def _check_kernel(op, how, inputs, outputs, metas):
+        """A kernel's inputs and outputs must be exactly the plan's values (shape and dtype):
+        the C++ side trusts them. A mismatch is a bug in the op's lower()."""
+        kernel = how.kernel
+        out_map = how.outputs if how.outputs is not None else list(range(len(kernel.outputs)))
+        wanted = [(how.inputs, kernel.inputs, inputs, "input"), (out_map, kernel.outputs, outputs, "output")]
+        for refs, specs, names, what in wanted:
+            if len(refs) != len(specs):
+                raise RuntimeError(f"{op.op_type} node {op.name!r}: lowered to a kernel with {len(specs)} "
+                                   f"{what}s, given {len(refs)}")
+            for ref, (spec_name, shape, dtype, required) in zip(refs, specs):
+                if isinstance(ref, Extra):
+                    meta = Meta(ref.array.shape, ref.array.dtype)
+                elif ref is None or ref >= len(names) or not names[ref]:
+                    if required:
+                        raise RuntimeError(f"{op.op_type} node {op.name!r}: kernel {what} {spec_name} is required")
+                    continue
+                else:
+                    meta = metas[names[ref]]
+                if tuple(meta.shape) != tuple(shape) or meta.dtype != np.dtype(dtype):
+                    raise RuntimeError(f"{op.op_type} node {op.name!r}: kernel {what} {spec_name} is {tuple(shape)} "
+                                       f"{dtype}, the plan has {tuple(meta.shape)} {meta.dtype}")
 
     def _concat_in_place(self, how, inputs, outputs, metas, graph_outputs) -> bool:
         """Whether a Concat's inputs can be written straight into its output: along an axis with
@@ -151,8 +177,8 @@ class CompiledPlan:
                 py_reads.update(self.slot[n] for n in inputs if n)
             elif isinstance(how, Native):
                 for x in how.inputs:
-                    if isinstance(x, str):
-                        native_reads.add(self.slot[x])
+                    if isinstance(x, int) and inputs[x]:
+                        native_reads.add(self.slot[inputs[x]])
             elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / swap
                 native_reads.update(self.slot[n] for n in inputs if n)
         self.py_reads = py_reads
@@ -174,7 +200,7 @@ class CompiledPlan:
             elif isinstance(how, Concat):
                 out = self.meta[out_names[0]]
                 outer = math.prod(out.shape[:how.axis])
-                chunks = [math.prod(self.meta[n].shape[how.axis:]) * 4 for n in inputs]
+                chunks = [math.prod(self.meta[n].shape[how.axis:]) * self.meta[n].dtype.itemsize for n in inputs]
                 steps.append(("concat", None, [self.slot[n] for n in inputs], self.slot[out_names[0]], outer, chunks))
             else:
                 in_slots = []
@@ -184,8 +210,11 @@ class CompiledPlan:
                         extras.append((s, x.array))
                         in_slots.append(s)
                     else:
-                        in_slots.append(self.slot[x] if x else -1)
-                steps.append(("native", how.kernel, in_slots, self.slot[out_names[0]]))
+                        in_slots.append(self.slot[inputs[x]] if x is not None and inputs[x] else -1)
+                out_map = how.outputs if how.outputs is not None else range(len(how.kernel.outputs))
+                out_slots = [self.slot[outputs[j]] if j is not None and j < len(outputs) and outputs[j] else -1
+                             for j in out_map]
+                steps.append(("native", how.kernel, in_slots, out_slots))
         self.n_slots = len(self.slot) + len(extras)
         self.extras = extras
         self.consts = {self.slot[n]: consts[n] for n, k in self.kind.items() if k == CONST}
@@ -208,7 +237,8 @@ class CompiledPlan:
                    for n in first_write if self.kind[n] == ARENA]
         self.memory = plan_offsets(buffers)
         self.feed_slots = [(n, self.slot[n], self.slot[n] in native_reads) for n, k in self.kind.items() if k == FEED]
-        self.out_slots = [(self.slot[n], self.meta[n].shape) for n, k in self.kind.items() if k == OUT]
+        self.out_slots = [(self.slot[n], self.meta[n].shape, self.meta[n].dtype)
+                          for n, k in self.kind.items() if k == OUT]
         self.dynamic = [s for n, s in self.slot.items() if self.kind[n] in (FEED, OUT, PY)]
         self.native_steps = sum(1 for t in steps if t[0] != "python")
         self.step_ops = [op for op, _, _, _ in lowered]
@@ -255,7 +285,7 @@ class CompiledPlan:
             if k in (ARENA, ALIAS):
                 off = self.memory.offsets[self.alias_base.get(n, n)] + self.alias_offset.get(n, 0)
                 m = self.meta[n]
-                frame.set(s, arena[off:off + m.nbytes].view(np.float32).reshape(m.shape))
+                frame.set(s, arena[off:off + m.nbytes].view(m.dtype).reshape(m.shape))
         for s, arr in self.consts.items():
             if s in self.program_native_reads():
                 frame.set(s, arr)
@@ -270,8 +300,7 @@ class CompiledPlan:
         if reads is None:
             reads = self._native_reads_cache = {s for s in self.consts
                                                 if isinstance(self.consts[s], np.ndarray)
-                                                and self.consts[s].flags.c_contiguous
-                                                and self.consts[s].dtype == np.float32}
+                                                and self.consts[s].flags.c_contiguous}
         return reads
 
     def run(self, feeds: dict, profiler=None) -> dict:
@@ -287,8 +316,8 @@ class CompiledPlan:
                     frame.set(s, v if v.flags.c_contiguous else np.ascontiguousarray(v))
                 else:
                     frame.set_object(s, v)
-            for s, shape in self.out_slots:
-                frame.set(s, np.empty(shape, np.float32))
+            for s, shape, dtype in self.out_slots:
+                frame.set(s, np.empty(shape, dtype))
             if profiler is None:
                 self.program.execute(frame, 0, self.program.num_steps)
             else:

@@ -11,8 +11,11 @@ import math
 import numpy as np
 
 from .. import kernels
+from ..lowering import Native
 from ..registry import register
 from .base import Op, normalize_axis
+
+Act = kernels.Activation
 
 _ERF64 = np.vectorize(math.erf, otypes=[np.float64])
 _ERFC64 = np.vectorize(math.erfc, otypes=[np.float64])
@@ -26,12 +29,21 @@ def _is_half(dtype) -> bool:
 class _Unary(Op):
     """One input, one output of the same dtype.
 
-    Subclasses set `kernel(x32)` (float32 path) and `reference(x64)` (float64 NumPy path),
-    and optionally `integer(x)` for ONNX ops that accept integer tensors.
+    Subclasses set `act` (the kernels.Activation the float32 kernels apply, with the
+    parameters `params` sets in setup()) and `reference(x64)` (float64 NumPy path), and
+    optionally `integer(x)` for ONNX ops that accept integer tensors.
     """
 
+    act = None
+    params = ()  # (a[, b]): the activation's parameters (kernels.Activation doc)
+
     def kernel(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        return kernels.prepare_activation(self.act, x.shape, *self.params)(x, num_threads=self.num_threads)
+
+    def lower(self, node):
+        if not node.float32(0):
+            return None
+        return Native(kernels.prepare_activation(self.act, node.shape(0), *self.params), [0])
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -66,8 +78,7 @@ def _elu64(x, alpha):
 
 @register("Relu", 1, 6, 13, 14)
 class Relu(_Unary):
-    def kernel(self, x):
-        return kernels.relu(x, num_threads=self.num_threads)
+    act = Act.RELU
 
     def reference(self, x):
         return np.where(np.isnan(x), x, np.maximum(x, 0))
@@ -80,11 +91,11 @@ class Relu(_Unary):
 
 @register("LeakyRelu", 1, 6, 16)
 class LeakyRelu(_Unary):
+    act = Act.LEAKY_RELU
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 0.01))
-
-    def kernel(self, x):
-        return kernels.leaky_relu(x, self.alpha, num_threads=self.num_threads)
+        self.params = (self.alpha,)
 
     def reference(self, x):
         return np.where(x < 0, x * self.alpha, x)
@@ -92,8 +103,7 @@ class LeakyRelu(_Unary):
 
 @register("Sigmoid", 1, 6, 13)
 class Sigmoid(_Unary):
-    def kernel(self, x):
-        return kernels.sigmoid(x, num_threads=self.num_threads)
+    act = Act.SIGMOID
 
     def reference(self, x):
         return _sigmoid64(x)
@@ -101,8 +111,7 @@ class Sigmoid(_Unary):
 
 @register("Tanh", 1, 6, 13)
 class Tanh(_Unary):
-    def kernel(self, x):
-        return kernels.tanh(x, num_threads=self.num_threads)
+    act = Act.TANH
 
     def reference(self, x):
         return np.tanh(x)
@@ -110,12 +119,12 @@ class Tanh(_Unary):
 
 @register("HardSigmoid", 1, 6, 22)
 class HardSigmoid(_Unary):
+    act = Act.HARD_SIGMOID
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 0.2))
         self.beta = float(self.attr("beta", 0.5))
-
-    def kernel(self, x):
-        return kernels.hard_sigmoid(x, self.alpha, self.beta, num_threads=self.num_threads)
+        self.params = (self.alpha, self.beta)
 
     def reference(self, x):
         return np.where(np.isnan(x), x, np.clip(self.alpha * x + self.beta, 0, 1))
@@ -123,8 +132,7 @@ class HardSigmoid(_Unary):
 
 @register("HardSwish", 14, 22)
 class HardSwish(_Unary):
-    def kernel(self, x):
-        return kernels.hard_swish(x, num_threads=self.num_threads)
+    act = Act.HARD_SWISH
 
     def reference(self, x):
         return np.where(x <= -3, 0.0, x * np.clip(x / 6 + 0.5, 0, 1))
@@ -132,11 +140,11 @@ class HardSwish(_Unary):
 
 @register("Elu", 1, 6, 22)
 class Elu(_Unary):
+    act = Act.ELU
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 1.0))
-
-    def kernel(self, x):
-        return kernels.elu(x, self.alpha, num_threads=self.num_threads)
+        self.params = (self.alpha,)
 
     def reference(self, x):
         return _elu64(x, self.alpha)
@@ -144,12 +152,12 @@ class Elu(_Unary):
 
 @register("Selu", 1, 6, 22)
 class Selu(_Unary):
+    act = Act.SELU
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 1.67326319217681884765625))
         self.gamma = float(self.attr("gamma", 1.05070102214813232421875))
-
-    def kernel(self, x):
-        return kernels.selu(x, self.alpha, self.gamma, num_threads=self.num_threads)
+        self.params = (self.alpha, self.gamma)
 
     def reference(self, x):
         return self.gamma * _elu64(x, self.alpha)
@@ -157,13 +165,13 @@ class Selu(_Unary):
 
 @register("Celu", 12, 28)
 class Celu(_Unary):
+    act = Act.CELU
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 1.0))
         if self.alpha == 0:
             raise self.model_error("alpha must be non-zero")
-
-    def kernel(self, x):
-        return kernels.celu(x, self.alpha, num_threads=self.num_threads)
+        self.params = (self.alpha,)
 
     def reference(self, x):
         return self.alpha * _elu64(x / self.alpha, 1.0)
@@ -171,8 +179,7 @@ class Celu(_Unary):
 
 @register("Softplus", 1, 22)
 class Softplus(_Unary):
-    def kernel(self, x):
-        return kernels.softplus(x, num_threads=self.num_threads)
+    act = Act.SOFTPLUS
 
     def reference(self, x):
         return _softplus64(x)
@@ -180,8 +187,7 @@ class Softplus(_Unary):
 
 @register("Softsign", 1, 22)
 class Softsign(_Unary):
-    def kernel(self, x):
-        return kernels.softsign(x, num_threads=self.num_threads)
+    act = Act.SOFTSIGN
 
     def reference(self, x):
         return np.where(np.isinf(x), np.sign(x), x / (1 + np.abs(x)))
@@ -189,11 +195,11 @@ class Softsign(_Unary):
 
 @register("ThresholdedRelu", 10, 22)
 class ThresholdedRelu(_Unary):
+    act = Act.THRESHOLDED_RELU
+
     def setup(self):
         self.alpha = float(self.attr("alpha", 1.0))
-
-    def kernel(self, x):
-        return kernels.thresholded_relu(x, self.alpha, num_threads=self.num_threads)
+        self.params = (self.alpha,)
 
     def reference(self, x):
         return np.where(np.isnan(x), x, np.where(x > self.alpha, x, 0))
@@ -201,8 +207,7 @@ class ThresholdedRelu(_Unary):
 
 @register("Erf", 9, 13)
 class Erf(_Unary):
-    def kernel(self, x):
-        return kernels.erf(x, num_threads=self.num_threads)
+    act = Act.ERF
 
     def reference(self, x):
         return _ERF64(x)
@@ -217,9 +222,7 @@ class Gelu(_Unary):
         self.approximate = self.attr("approximate", "none")
         if self.approximate not in ("none", "tanh"):
             raise self.model_error(f"approximate must be 'none' or 'tanh', got {self.approximate!r}")
-
-    def kernel(self, x):
-        return kernels.gelu(x, self.approximate, num_threads=self.num_threads)
+        self.act = Act.GELU_TANH if self.approximate == "tanh" else Act.GELU
 
     def reference(self, x):
         if self.approximate == "tanh":
@@ -230,8 +233,7 @@ class Gelu(_Unary):
 
 @register("Mish", 18, 22)
 class Mish(_Unary):
-    def kernel(self, x):
-        return kernels.mish(x, num_threads=self.num_threads)
+    act = Act.MISH
 
     def reference(self, x):
         return np.where(x == -np.inf, 0.0, x * np.tanh(_softplus64(x)))
@@ -259,6 +261,11 @@ class PRelu(Op):
             raise self.run_error(f"slope of shape {slope.shape} does not broadcast to the input's {x.shape}")
         return (np.where(x < 0, x * slope, x).astype(x.dtype),)
 
+    def lower(self, node):
+        if not node.float32(0, 1) or self.version < 7:  # opset < 7 aligns the slope first: see _align
+            return None
+        return Native(kernels.prepare_prelu(node.shape(0), node.shape(1)), [0, 1])
+
     def _align(self, x, slope):
         # Before opset 7 a 1-D slope of length C applied per channel of (N, C, ...); later
         # versions broadcast numpy-style, which the kernel checks.
@@ -281,6 +288,26 @@ class Clip(Op):
         if v.size != 1:
             raise self.run_error(f"{name} must be a scalar, got shape {v.shape}")
         return v.reshape(())
+
+    def lower(self, node):
+        if not node.float32(0):
+            return None
+        if self.version < 11:
+            lo, hi = self.lo, self.hi
+        else:
+            bounds = []
+            for i in (1, 2):  # the bounds must be plan-time constant scalars
+                if not node.present(i):
+                    bounds.append(None)
+                elif node.is_const(i) and np.asarray(node.const(i)).size == 1:
+                    bounds.append(float(np.asarray(node.const(i)).reshape(())))
+                else:
+                    return None
+            lo = -math.inf if bounds[0] is None else bounds[0]
+            hi = math.inf if bounds[1] is None else bounds[1]
+        if math.isnan(lo) or math.isnan(hi):
+            return None
+        return Native(kernels.prepare_activation(Act.CLIP, node.shape(0), lo, hi), [0])
 
     def run(self, x, lo=None, hi=None):
         if self.version < 11:
@@ -333,6 +360,12 @@ class _SoftmaxFamily(Op):
 
 class _SoftmaxBase(_SoftmaxFamily):
     log = False
+
+    def lower(self, node):
+        rank = node.inputs[0].ndim
+        if not node.float32(0) or rank == 0 or not -rank <= self.axis < rank:
+            return None
+        return Native(kernels.prepare_softmax(node.shape(0), self.axis, self.log, flatten=self.version < 13), [0])
 
     def compute(self, x, axis):
         if x.dtype == np.float32 or _is_half(x.dtype):

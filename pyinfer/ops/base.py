@@ -1,7 +1,8 @@
 """The base class of every operator implementation.
 
 An Op is created once per node when the session is built (parse and check attributes,
-prepare constants) and then run() on every inference:
+prepare constants) and then run() on every inference (lower() says how it runs natively
+inside compiled plans instead):
 
     @register("LeakyRelu", 6, 16)
     class LeakyRelu(Op):
@@ -73,6 +74,13 @@ class Op:
 
     def run(self, *inputs):
         raise NotImplementedError
+
+    def lower(self, node):
+        """How this op runs natively in a compiled plan, for the shapes and dtypes of one plan
+        (`node`: a pyinfer.lowering.Lowering): a lowering.Native (a prepared kernel from
+        pyinfer.kernels), Alias, Concat or SwapBlocks, or None to stay a Python step (the
+        default). See pyinfer/lowering.py."""
+        return None
 
     # --- helpers -----------------------------------------------------------------------
     def attr(self, name: str, default=_REQUIRED):

@@ -16,6 +16,7 @@ import numpy as np
 from .. import kernels
 from ..errors import KernelArgumentError
 from ..limits import check_allocation
+from ..lowering import Native
 from ..registry import register
 from . import epilogue
 from .base import Op
@@ -109,6 +110,23 @@ class Conv(_ConvBase):
         """Fuse y = act(conv + bias + residual); the residual comes as an extra 4th input."""
         self.epilogue = epilogue.check_epilogue(self, activation, params)
 
+    def lower(self, node):
+        x, w = node.inputs[0], node.inputs[1]
+        if w is None or x.ndim < 3 or w.ndim != x.ndim or not node.float32(0, 1, 2, 3):
+            return None
+        b = node.inputs[2] if node.present(2) else None
+        res = node.present(3)
+        if b is not None and b.ndim != 1:
+            return None
+        strides, dilations, kernel = self._common_attrs(x, w)
+        pads = self.pads_for(x, strides, dilations, kernel)
+        # The packed weights serve only when the plan feeds this very array (the initializer).
+        packed = self._packed is not None and node.const(1) is self._packed_source
+        k = kernels.prepare_conv(list(x.shape), self._packed if packed else list(w.shape),
+                                 -1 if b is None else b.shape[0], strides, pads, dilations, self.group,
+                                 residual=res, **self.epilogue)
+        return Native(k, [0, None if packed else 1, 2 if b is not None else None, 3 if res else None])
+
     def run(self, x, w, b=None, residual=None):
         self._check_dtypes(x, w, b)
         strides, dilations, kernel = self._common_attrs(x, w)
@@ -176,6 +194,21 @@ class ConvTranspose(_ConvBase):
                 begins.append(total - total // 2)
                 ends.append(total // 2)
         return begins + ends
+
+    def lower(self, node):
+        x, w = node.inputs[0], node.inputs[1]
+        if w is None or x.ndim < 3 or w.ndim != x.ndim or not node.float32(0, 1, 2):
+            return None
+        b = node.inputs[2] if node.present(2) else None
+        strides, dilations, kernel = self._common_attrs(x, w)
+        nd = x.ndim - 2
+        output_padding = _int_list(self, "output_padding", self.output_padding_attr, nd) or [0] * nd
+        pads = self.pads_for(x, strides, dilations, kernel, output_padding)
+        if any(p < 0 for p in pads) or (b is not None and b.ndim != 1):
+            return None  # negative pads grow the output (_grow_for_negative_pads): the op's own code
+        k = kernels.prepare_conv_transpose(list(x.shape), list(w.shape), -1 if b is None else b.shape[0], strides,
+                                           pads, dilations, self.group, output_padding)
+        return Native(k, [0, 1, 2 if b is not None else None])
 
     def run(self, x, w, b=None):
         self._check_dtypes(x, w, b)

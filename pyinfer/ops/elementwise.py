@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..lowering import Native
 from ..registry import register
 from .base import Op
 
@@ -45,17 +46,29 @@ def as_dtype(result, dtype) -> np.ndarray:
     return np.asarray(result).astype(dtype, copy=False)
 
 
+def lower_binary(op: Op, node, kernel_op: str):
+    """Two float32 inputs broadcast NumPy-style (opset >= 7) as kernels.prepare_binary."""
+    if op.version < 7 or len(node.inputs) != 2 or not node.float32(0, 1):
+        return None
+    if max(node.inputs[0].ndim, node.inputs[1].ndim) > _MAX_KERNEL_RANK:
+        return None
+    return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1])
+
+
 class _Binary(Op):
-    kernel = None  # the pyinfer.kernels function for float32
+    kernel_op = ""  # the pyinfer.kernels function for float32: "add", ...
 
     def run(self, a, b):
         b = legacy_broadcast(self, a, b)
         if a.dtype != b.dtype:
             raise self.run_error(f"inputs have different dtypes {a.dtype} and {b.dtype}")
         if use_kernel(a, b):
-            return (type(self).kernel(a, b, num_threads=self.num_threads),)
+            return (getattr(kernels, self.kernel_op)(a, b, num_threads=self.num_threads),)
         with np.errstate(all="ignore"):
             return (as_dtype(self.numpy(a, b), a.dtype),)
+
+    def lower(self, node):
+        return lower_binary(self, node, self.kernel_op)
 
     def numpy(self, a, b):
         raise NotImplementedError
@@ -63,7 +76,7 @@ class _Binary(Op):
 
 @register("Add", 1, 6, 7, 13, 14)
 class Add(_Binary):
-    kernel = staticmethod(kernels.add)
+    kernel_op = "add"
 
     def numpy(self, a, b):
         return np.add(a, b)
@@ -71,7 +84,7 @@ class Add(_Binary):
 
 @register("Sub", 1, 6, 7, 13, 14)
 class Sub(_Binary):
-    kernel = staticmethod(kernels.sub)
+    kernel_op = "sub"
 
     def numpy(self, a, b):
         return np.subtract(a, b)
@@ -79,7 +92,7 @@ class Sub(_Binary):
 
 @register("Mul", 1, 6, 7, 13, 14)
 class Mul(_Binary):
-    kernel = staticmethod(kernels.mul)
+    kernel_op = "mul"
 
     def numpy(self, a, b):
         return np.multiply(a, b)
@@ -98,7 +111,7 @@ def int_div_trunc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @register("Div", 1, 6, 7, 13, 14)
 class Div(_Binary):
-    kernel = staticmethod(kernels.div)
+    kernel_op = "div"
 
     def numpy(self, a, b):
         if np.issubdtype(a.dtype, np.integer):
@@ -116,6 +129,12 @@ class Pow(Op):
             e = e.astype(np.float32)  # exact for int8..int16, float16; int32 exponents lose nothing that matters
         if use_kernel(x, e):
             return (kernels.pow(x, e, num_threads=self.num_threads),)
+        return self._run_numpy(x, e)
+
+    def lower(self, node):
+        return lower_binary(self, node, "pow")
+
+    def _run_numpy(self, x, e):
         with np.errstate(all="ignore"):
             if x.dtype.kind in "iu":
                 if e.dtype.kind in "iu" and not np.any(e < 0):
@@ -128,33 +147,38 @@ class Pow(Op):
 
 
 class _Unary(Op):
-    kernel = None  # pyinfer.kernels function for float32, if any
+    kernel_op = None  # the pyinfer.kernels function for float32 ("sqrt", ...), if any
 
     def run(self, x):
-        if type(self).kernel is not None and x.dtype == np.float32:
-            return (type(self).kernel(x, num_threads=self.num_threads),)
+        if self.kernel_op is not None and x.dtype == np.float32:
+            return (getattr(kernels, self.kernel_op)(x, num_threads=self.num_threads),)
         with np.errstate(all="ignore"):
             return (as_dtype(self.numpy(x), x.dtype),)
+
+    def lower(self, node):
+        if self.kernel_op is None or not node.float32(0):
+            return None
+        return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0])
 
     def numpy(self, x):
         raise NotImplementedError
 
 
-def _unary(op_type, versions, fn, kernel=None):
+def _unary(op_type, versions, fn, kernel_op=None):
     cls = type(op_type, (_Unary,), {
-        "kernel": staticmethod(kernel) if kernel else None,
+        "kernel_op": kernel_op,
         "numpy": lambda self, x: fn(x),
         "__doc__": f"ONNX {op_type}: elementwise {fn.__name__}.",
     })
     return register(op_type, *versions)(cls)
 
 
-Sqrt = _unary("Sqrt", (1, 6, 13), np.sqrt, kernels.sqrt)
-Exp = _unary("Exp", (1, 6, 13), np.exp, kernels.exp)
-Log = _unary("Log", (1, 6, 13), np.log, kernels.log)
-Abs = _unary("Abs", (1, 6, 13), np.abs, kernels.abs)
-Neg = _unary("Neg", (1, 6, 13), np.negative, kernels.neg)
-Reciprocal = _unary("Reciprocal", (1, 6, 13), np.reciprocal, kernels.reciprocal)
+Sqrt = _unary("Sqrt", (1, 6, 13), np.sqrt, "sqrt")
+Exp = _unary("Exp", (1, 6, 13), np.exp, "exp")
+Log = _unary("Log", (1, 6, 13), np.log, "log")
+Abs = _unary("Abs", (1, 6, 13), np.abs, "abs")
+Neg = _unary("Neg", (1, 6, 13), np.negative, "neg")
+Reciprocal = _unary("Reciprocal", (1, 6, 13), np.reciprocal, "reciprocal")
 Floor = _unary("Floor", (1, 6, 13), np.floor)
 Ceil = _unary("Ceil", (1, 6, 13), np.ceil)
 Round = _unary("Round", (11, 22), np.round)  # numpy rounds half to even, as ONNX does
@@ -176,7 +200,7 @@ BitwiseNot = _unary("BitwiseNot", (18,), np.invert)
 class _Variadic(Op):
     """Max/Min/Sum/Mean over any number of inputs, broadcasting (opset >= 8)."""
 
-    kernel = None
+    kernel_op = ""  # the pyinfer.kernels function combining two float32 inputs
     numpy_fn = None
 
     def run(self, *inputs):
@@ -191,7 +215,7 @@ class _Variadic(Op):
         acc = inputs[0]
         for x in inputs[1:]:
             if use_kernel(acc, x):
-                acc = type(self).kernel(acc, x, num_threads=self.num_threads)
+                acc = getattr(kernels, self.kernel_op)(acc, x, num_threads=self.num_threads)
             else:
                 with np.errstate(all="ignore"):
                     acc = as_dtype(type(self).numpy_fn(acc, x), dtype)
@@ -200,28 +224,33 @@ class _Variadic(Op):
     def finish(self, acc, count):
         return acc
 
+    def lower(self, node):  # two inputs: one broadcasting kernel (opset >= 8)
+        if type(self).finish is not _Variadic.finish or self.version < 8 or len(node.inputs) != 2:
+            return None
+        return lower_binary(self, node, self.kernel_op)
+
 
 @register("Max", 1, 6, 8, 12, 13)
 class Max(_Variadic):
-    kernel = staticmethod(kernels.maximum)
+    kernel_op = "maximum"
     numpy_fn = staticmethod(np.maximum)
 
 
 @register("Min", 1, 6, 8, 12, 13)
 class Min(_Variadic):
-    kernel = staticmethod(kernels.minimum)
+    kernel_op = "minimum"
     numpy_fn = staticmethod(np.minimum)
 
 
 @register("Sum", 1, 6, 8, 13)
 class Sum(_Variadic):
-    kernel = staticmethod(kernels.add)
+    kernel_op = "add"
     numpy_fn = staticmethod(np.add)
 
 
 @register("Mean", 1, 6, 8, 13)
 class Mean(_Variadic):
-    kernel = staticmethod(kernels.add)
+    kernel_op = "add"
     numpy_fn = staticmethod(np.add)
 
     def finish(self, acc, count):

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .. import kernels
+from ..lowering import Native
 from ..registry import register
 from .base import Op
 from .conv import Conv
@@ -112,3 +113,10 @@ class SumPool(Op):
                                  f"got shape {x.shape}")
         return (kernels.sum_pool(x, self.kernel, strides=self.strides, pads=self.pads, dilations=self.dilations,
                                  num_threads=self.num_threads),)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if not node.float32(0) or x.ndim != len(self.kernel) + 2 or x.ndim > 5:
+            return None
+        return Native(kernels.prepare_pool("sum", list(x.shape), self.kernel, self.strides, self.pads, self.dilations),
+                      [0])

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
+from ..lowering import Extra, Native
 from ..registry import register
 from . import epilogue
 from .base import Op
@@ -75,6 +76,26 @@ class Gemm(Op):
     def set_epilogue(self, activation: str = "none", **params):
         """Fuse Y = act(Gemm + residual); the residual comes as an extra 4th input."""
         self.epilogue = epilogue.check_epilogue(self, activation, params)
+
+    def lower(self, node):
+        # Gemm before version 7 broadcasts C only with its `broadcast` attribute; pyinfer's own
+        # FusedGemm (version 1 of its domain) has the current semantics.
+        if (self.op_type == "Gemm" and self.version < 7) or not node.float32(0, 1, 2, 3):
+            return None
+        a, b = node.inputs[0], node.inputs[1]
+        c = node.inputs[2] if node.present(2) else None
+        res = node.present(3)
+        if a.ndim != 2 or b is None or b.ndim != 2 or (c is not None and c.ndim > 2):
+            return None
+        # The packed weights (and the bias folded from C) serve only when the plan feeds those very arrays.
+        packed = self._packed is not None and node.const(1) is self._packed_source
+        bias = packed and self._bias is not None and c is not None and node.const(2) is self._bias_source
+        use_c = c is not None and self.beta != 0.0 and not bias
+        k = kernels.prepare_gemm(list(a.shape), self._packed if packed else list(b.shape), self.trans_a,
+                                 self.trans_b and not packed, self.alpha, self.beta,
+                                 list(c.shape) if use_c else None, bias=bias, residual=res, **self.epilogue)
+        return Native(k, [0, None if packed else 1, 2 if use_c else None, Extra(self._bias) if bias else None,
+                          3 if res else None])
 
     def _check(self, a, b, c):
         if a.ndim != 2 or b.ndim != 2:
@@ -174,6 +195,18 @@ class MatMul(Op):
             y = epilogue.apply_numpy(y.astype(np.float32) if _is_low_float(a.dtype) else y,
                                      None if residual is None else residual.astype(y.dtype), self.epilogue)
         return (y.astype(a.dtype),)
+
+    def lower(self, node):
+        if not node.float32(0, 1, 2):
+            return None
+        a, b = node.inputs[0], node.inputs[1]
+        res = node.present(2)
+        if b is None:
+            return None
+        packed = self._packed is not None and node.const(1) is self._packed_source
+        k = kernels.prepare_matmul(list(a.shape), self._packed if packed else list(b.shape), residual=res,
+                                   **self.epilogue)
+        return Native(k, [0, None if packed else 1, None, 2 if res else None])
 
     def _check_shapes(self, sa, sb):
         ka = sa[-1]

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import UnsupportedOpError
+from ..lowering import Native
 from ..registry import register
 from . import epilogue
 from .base import Op, normalize_axis
@@ -82,6 +83,15 @@ class BatchNormalization(Op):
         if self.epilogue:
             y = epilogue.apply_numpy(y, None, self.epilogue)
         return (y.reshape(x.shape).astype(x.dtype),)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if self.training or not self.spatial or len(node.outputs) != 1 or x.ndim < 2 or not node.float32(0, 1, 2, 3, 4):
+            return None
+        c = x.shape[1]
+        if len(node.inputs) != 5 or any(p is None or p.shape != (c,) for p in node.inputs[1:]):
+            return None
+        return Native(kernels.prepare_batch_norm(node.shape(0), self.epsilon, **self.epilogue), [0, 1, 2, 3, 4])
 
     def _run_training(self, x, flat, params):
         scale, bias, running_mean, running_var = params
@@ -221,6 +231,11 @@ class LRN(Op):
         self.size = int(self.attr("size"))
         if self.size <= 0:
             raise self.model_error(f"size must be positive, got {self.size}")
+
+    def lower(self, node):
+        if not node.float32(0) or node.inputs[0].ndim < 3:
+            return None
+        return Native(kernels.prepare_lrn(node.shape(0), self.size, self.alpha, self.beta, self.bias), [0])
 
     def run(self, x):
         _check_float(self, x)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import kernels
 from ..limits import check_allocation
+from ..lowering import Native
 from ..registry import register
 from .base import Op
 
@@ -91,6 +92,19 @@ class _WindowPool(Op):
         if not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):
             raise self.run_error(f"unsupported input dtype {x.dtype}")
 
+    pool_kind = ""  # kernels.prepare_pool's kind
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if not node.float32(0) or x.ndim < 3 or x.ndim > 5 or x.ndim != len(self.kernel) + 2:
+            return None
+        kernel, strides, pads, dilations, ceil_mode = self.window(x)
+        return Native(kernels.prepare_pool(self.pool_kind, list(x.shape), kernel, strides, pads, dilations, ceil_mode,
+                                           **self.pool_args(node)), [0])
+
+    def pool_args(self, node) -> dict:
+        return {}
+
 
 @register("MaxPool", 1, 8, 10, 11, 12, 22)
 class MaxPool(_WindowPool):
@@ -100,6 +114,11 @@ class MaxPool(_WindowPool):
         if self.storage_order not in (0, 1):
             raise self.model_error(f"storage_order must be 0 or 1, got {self.storage_order}")
         self.want_indices = len(self.node.output) > 1 and bool(self.node.output[1])
+
+    pool_kind = "max"
+
+    def lower(self, node):
+        return None if self.want_indices else super().lower(node)
 
     def run(self, x):
         kernel, strides, pads, dilations, ceil_mode = self.window(x)
@@ -123,6 +142,7 @@ class AveragePool(_WindowPool):
     def setup(self):
         super().setup()
         self.count_include_pad = bool(self.attr("count_include_pad", 0))
+        self.pool_kind = "avg_include_pad" if self.count_include_pad else "avg"
 
     def run(self, x):
         self.check_float(x)
@@ -145,6 +165,11 @@ class LpPool(_WindowPool):
         if not (self.p > 0 and math.isfinite(self.p)):
             raise self.model_error(f"p must be positive, got {self.p}")
 
+    pool_kind = "lp"
+
+    def pool_args(self, node):
+        return dict(p=self.p)
+
     def run(self, x):
         self.check_float(x)
         kernel, strides, pads, dilations, ceil_mode = self.window(x)
@@ -162,6 +187,11 @@ class _GlobalPool(Op):
         self.p = float(self.attr("p", 2)) if self.kind == "lp" else None
         if self.p is not None and not (self.p > 0 and math.isfinite(self.p)):
             raise self.model_error(f"p must be positive, got {self.p}")
+
+    def lower(self, node):
+        if not node.float32(0) or node.inputs[0].ndim < 3:
+            return None
+        return Native(kernels.prepare_global_pool(self.kind, node.shape(0), self.p or 2.0), [0])
 
     def run(self, x):
         if not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
+from ..lowering import Native
 from ..registry import register
 from .base import Op, normalize_axis
 
@@ -66,6 +67,25 @@ class _Reduce(Op):
         with np.errstate(all="ignore"):
             y = self.reduce(x, axes)
         return (np.asarray(y).astype(x.dtype, copy=False),)
+
+    def lower(self, node):
+        """float32 with the axes fixed when the plan is built (the attribute, or a constant
+        axes input), reduced over one consecutive run: kernels.prepare_reduce."""
+        if self.kernel_kind is None or not node.float32(0):
+            return None
+        if self.axes_from_input and node.present(1):
+            if not node.is_const(1):
+                return None
+            axes = _axes_list(node.const(1))
+        else:
+            axes = self.fixed_axes
+        if not axes and self.noop:
+            return None
+        try:
+            k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
+        except KernelArgumentError:
+            return None  # axes not one consecutive run, or invalid: the op's own code does it / reports it
+        return Native(k, [0])
 
     def reduce(self, x, axes):
         raise NotImplementedError

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
+from ..lowering import Native
 from ..registry import register
 from .base import Op
 
@@ -70,6 +71,26 @@ class _RnnBase(Op):
 
     def extra_kwargs(self) -> dict:
         return {}
+
+    def lower(self, node):
+        """Natively on the weights prepared at setup (W, R, B initializers), float32 X and states,
+        int32 sequence_lens."""
+        lstm = self.n_outputs == 3
+        if self.weights is None or not all(node.is_const(i) for i in (1, 2, 3) if node.present(i)):
+            return None
+        if not node.float32(0, 5, 6, 7) or (node.present(4) and node.inputs[4].dtype != np.int32):
+            return None
+        present = {name: node.present(i) for i, name in ((4, "sequence_lens"), (5, "initial_h"), (6, "initial_c"),
+                                                         (7, "P"))}
+        if not lstm:
+            present["initial_c"] = present["P"] = False
+        k = kernels.prepare_rnn(self.kernel_name, node.shape(0), self.weights, self.direction, self.layout,
+                                self.hidden_size, self.activations, self.activation_alpha, self.activation_beta,
+                                self.clip, **self.extra_kwargs(), **present)
+        inputs = [0, None, None, None] + [i if present[n] else None
+                                          for i, n in ((4, "sequence_lens"), (5, "initial_h"), (6, "initial_c"),
+                                                       (7, "P"))]
+        return Native(k, inputs, list(range(self.n_outputs)))
 
     def call_kernel(self, X, W, R, B, sequence_lens, initial_h, **extra):
         dtype = X.dtype

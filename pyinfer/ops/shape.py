@@ -11,9 +11,22 @@ import math
 import numpy as np
 
 from ..limits import check_allocation
+from ..lowering import Alias, Concat as ConcatCopies, SwapBlocks
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
+
+
+class _View(Op):
+    """Reshape, Flatten, Squeeze, Unsqueeze: a new shape for the same bytes. In a compiled plan
+    (shapes fixed per signature) that is metadata only, as long as the shape inputs are
+    constants (a computed shape could change with the data)."""
+
+    def lower(self, node):
+        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]) and \
+                node.outputs[0].size == node.inputs[0].size:
+            return Alias(0)
+        return None
 
 
 def _zero_of(dtype: np.dtype):
@@ -65,7 +78,7 @@ def reshape_target(op: Op, in_shape, shape: list[int], allowzero: bool) -> tuple
 
 
 @register("Reshape", 1, 5, 13, 14, 19, 21, 23, 24, 25)
-class Reshape(Op):
+class Reshape(_View):
     def setup(self):
         self.shape_attr = self.attr("shape") if self.version < 5 else None
         self.allowzero = bool(self.attr("allowzero", 0)) if self.version >= 14 else False
@@ -81,7 +94,7 @@ class Reshape(Op):
 
 
 @register("Flatten", 1, 9, 11, 13, 21, 23, 24, 25)
-class Flatten(Op):
+class Flatten(_View):
     def setup(self):
         self.axis = self.attr("axis", 1)
 
@@ -108,9 +121,53 @@ class Transpose(Op):
         # Materialize once: later kernels want contiguous data anyway.
         return (np.ascontiguousarray(np.transpose(x, perm)),)
 
+    def lower(self, node):
+        x = node.inputs[0]
+        perm = list(range(x.ndim))[::-1] if self.perm is None else [int(i) for i in self.perm]
+        if sorted(perm) != list(range(x.ndim)):
+            return None  # run() reports it
+        swap = swap_blocks(x.shape, perm)
+        if swap is None or swap[3] * x.dtype.itemsize < _MIN_SWAP_CHUNK:
+            return None
+        outer, a, b, chunk = swap
+        return SwapBlocks(outer, a, b, chunk * x.dtype.itemsize)
+
+
+# Below this many bytes per block a Transpose stays with NumPy (one memcpy per block).
+_MIN_SWAP_CHUNK = 64
+
+
+def swap_blocks(shape, perm):
+    """(outer, a, b, chunk elements) when transposing `shape` by `perm` only swaps two groups
+    of axes (after dropping size-1 axes and merging axes that stay together), else None."""
+    keep = [i for i, d in enumerate(shape) if d != 1]
+    order = [i for i in perm if shape[i] != 1]
+    if len(keep) < 2:
+        return None
+    # Runs of output axes that are consecutive input axes move together: one group each.
+    groups = [[order[0]]]
+    for i in order[1:]:
+        if keep.index(i) == keep.index(groups[-1][-1]) + 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    by_input = sorted(groups, key=lambda g: g[0])
+    size = [math.prod(shape[i] for i in g) for g in groups]
+    n = len(groups)
+    if n == 1:
+        return None  # nothing moves: a copy (left to NumPy's reshape / copy)
+    # Output order must be: [outer] B A [trailing] with A, B adjacent and swapped in input order.
+    lo = 1 if groups[0] is by_input[0] and n > 2 else 0
+    hi = n - 1 if groups[-1] is by_input[-1] and n - lo > 2 else n
+    if hi - lo != 2 or groups[lo] is not by_input[lo + 1] or groups[lo + 1] is not by_input[lo]:
+        return None
+    outer = size[0] if lo else 1
+    chunk = size[-1] if hi < n else 1
+    return outer, size[lo + 1], size[lo], chunk
+
 
 @register("Squeeze", 1, 11, 13, 21, 23, 24, 25)
-class Squeeze(Op):
+class Squeeze(_View):
     def setup(self):
         self.axes_attr = self.attr("axes", None) if self.version < 13 else None
 
@@ -126,7 +183,7 @@ class Squeeze(Op):
 
 
 @register("Unsqueeze", 1, 11, 13, 21, 23, 24, 25)
-class Unsqueeze(Op):
+class Unsqueeze(_View):
     def setup(self):
         self.axes_attr = self.attr("axes") if self.version < 13 else None
 
@@ -166,6 +223,17 @@ class Concat(Op):
         if len(dtypes) != 1:
             raise self.run_error(f"inputs have different dtypes {sorted(map(str, dtypes))}")
         return (np.concatenate(xs, axis=axis),)
+
+    def lower(self, node):
+        if not 1 <= len(node.inputs) <= 8 or any(m is None for m in node.inputs):
+            return None
+        if not node.float32(*range(len(node.inputs))):
+            return None
+        rank = node.outputs[0].ndim
+        axis = int(self.axis)
+        if not -rank <= axis < rank:
+            return None
+        return ConcatCopies(axis + rank if axis < 0 else axis)
 
 
 @register("Split", 1, 2, 11, 13, 18)

@@ -1,6 +1,7 @@
 """Plan steps that used to fall back to Python: FusedGemm (Gemm + activation, the FC layers of
-CIFAR / AlexNet / VGG) and ReduceMean / ReduceMax over trailing axes (global pooling as PyTorch
-exports it, a text CNN's max over time) run natively, with the Python path's results."""
+CIFAR / AlexNet / VGG) and ReduceMean / ReduceMax over one consecutive run of axes (global
+pooling as PyTorch exports it, a text CNN's max over time) run natively, with the Python path's
+results."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -61,10 +62,11 @@ def reduce_model(op, axes, keepdims, opset):
     ((2, 8, 5, 7), [2, 3], 1, 18, True),    # global pooling, axes as an input
     ((2, 8, 5, 7), [-1, -2], 0, 13, True),  # negative axes attribute, no keepdims
     ((3, 6, 38), [2], 1, 18, True),         # max over time
-    ((2, 8, 5, 7), [1, 2], 1, 18, False),   # not the trailing axes: stays a Python step
-    ((2, 8, 5, 7), [1], 0, 13, False),
+    ((2, 8, 5, 7), [1, 2], 1, 18, True),    # a consecutive run inside: the reduce kernel too
+    ((2, 8, 5, 7), [1], 0, 13, True),
+    ((2, 8, 5, 7), [1, 3], 1, 18, False),   # not one consecutive run: stays a Python step
 ])
-def test_reduce_over_trailing_axes(rng, op, fn, shape, axes, keepdims, opset, native):
+def test_reduce_over_consecutive_axes(rng, op, fn, shape, axes, keepdims, opset, native):
     model = reduce_model(op, axes, keepdims, opset)
     x = rng.standard_normal(shape).astype(np.float32)
     x.flat[5] = np.nan  # NaN propagates through both

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from pyinfer.lowering import swap_blocks
+from pyinfer.ops.shape import swap_blocks
 
 
 def shuffle_model(shape, perm, relu_after=True):
