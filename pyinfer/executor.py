@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
 from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError, ResourceLimitError
-from .graph import node_reads, topological_order
+from .graph import free_names, node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
 
@@ -105,7 +105,7 @@ class GraphExecutor:
         self.constants = initializer_arrays(graph, weights)
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
-                        max_memory_bytes=max_memory_bytes)
+                        max_memory_bytes=max_memory_bytes, subgraph_factory=GraphExecutor.for_subgraph)
         self.steps = []
         # per step: every name it reads, subgraph outer-scope reads included
         self._reads = [node_reads(node) for node in nodes]
@@ -134,6 +134,13 @@ class GraphExecutor:
         self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
+
+    @classmethod
+    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
+        """The executor of a subgraph (an If / Loop / Scan body...) under its op's context: the
+        same opset, threads and memory limit; it may read the enclosing graphs' values."""
+        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=frozenset(free_names(graph)),
+                   max_memory_bytes=ctx.max_memory_bytes)
 
     def _drop_packed_constant(self, op, readers: dict):
         """Keep each packed weight once: an op that packed a constant (its `_packed_source`) gets a

@@ -19,6 +19,7 @@ NodeExecutionError / KernelArgumentError from run() for inputs that cannot work.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -39,6 +40,20 @@ class OpContext:
     # Largest single tensor an op may allocate from sizes found in the model or the feeds
     # (None = the default of pyinfer.limits). Turns allocation bombs into clear errors.
     max_memory_bytes: int | None = None
+    # Builds the runner of a subgraph from (graph, this context). The executor puts its own
+    # constructor here (as onnx.reference's evaluator hands its class to the ops), so that ops
+    # run If / Loop / Scan bodies without importing the executor, which imports them.
+    subgraph_factory: Callable | None = None
+
+    def subgraph(self, graph: onnx.GraphProto):
+        """A runner of `graph` with this context's opset, thread count and memory limit.
+
+        It offers `output_names` and `run(feeds, outer_env=env) -> list of outputs`; the graph
+        may read values of the enclosing graphs by name from `outer_env`.
+        """
+        if self.subgraph_factory is None:
+            raise InvalidModelError("this context cannot run subgraphs (no subgraph_factory)")
+        return self.subgraph_factory(graph, self)
 
 
 def attribute_value(attr: onnx.AttributeProto):
