@@ -15,6 +15,9 @@ run() receives one argument per node input (None for an omitted optional input) 
 returns a tuple with one array per output (extra trailing outputs the node does not use
 are ignored). Raise InvalidModelError from setup() for bad attributes, and
 NodeExecutionError / KernelArgumentError from run() for inputs that cannot work.
+
+An op with subgraphs builds their runners with self.ctx.subgraph(graph); if they read values
+of the enclosing graph, it sets `uses_outer_scope` and overrides run_scoped().
 """
 from __future__ import annotations
 
@@ -88,6 +91,16 @@ class Op:
 
     def run(self, *inputs):
         raise NotImplementedError
+
+    def run_scoped(self, env: dict, *inputs):
+        """run() with the values visible where the node runs: what the executor calls instead
+        of run() when the op sets `uses_outer_scope`.
+
+        env maps value names to values (the enclosing graphs' included), for subgraphs that read
+        outer-scope values by name (If / Loop / Scan bodies, FlexAttention's modifiers). The
+        inputs and the returned tuple are those of run().
+        """
+        return self.run(*inputs)
 
     # --- helpers -----------------------------------------------------------------------
     def attr(self, name: str, default=_REQUIRED):
