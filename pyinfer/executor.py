@@ -14,46 +14,12 @@ from collections import OrderedDict
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
 from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError, ResourceLimitError
-from .graph import free_names, node_reads, topological_order
+from .graph import free_names, initializer_arrays, node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
-
-
-def opset_map(model_or_imports) -> dict[str, int]:
-    imports = model_or_imports.opset_import if hasattr(model_or_imports, "opset_import") else model_or_imports
-    out = {}
-    for imp in imports:
-        out["" if imp.domain == "ai.onnx" else imp.domain] = imp.version
-    if "" not in out:
-        out[""] = 1  # very old models without an explicit default-domain import
-    return out
-
-
-def initializer_arrays(graph: onnx.GraphProto, weights: dict | None = None) -> dict[str, np.ndarray]:
-    """name -> array of every initializer. weights: arrays of initializers the proto holds as
-    stubs (loader.load_model_parts); the returned dict is that very dict, extended."""
-    consts = {} if weights is None else weights
-    for t in graph.initializer:
-        if t.name in consts:
-            continue
-        try:
-            consts[t.name] = numpy_helper.to_array(t)
-        except Exception as e:
-            raise InvalidModelError(f"initializer {t.name!r} cannot be read: {e}") from e
-    for st in graph.sparse_initializer:
-        dense = numpy_helper.to_array(st.values)
-        idx = numpy_helper.to_array(st.indices)
-        full = np.zeros(tuple(st.dims), dtype=dense.dtype)
-        if idx.ndim == 1:
-            full.reshape(-1)[idx] = dense
-        else:
-            full[tuple(idx.T)] = dense
-        consts[st.values.name] = full
-    return consts
 
 
 PLAN_CACHE_SIZE = 8

@@ -11,7 +11,8 @@ import onnx
 from onnx import helper
 
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
-from .executor import MODES, GraphExecutor, opset_map
+from .executor import MODES, GraphExecutor
+from .graph import opset_map
 from .loader import load_model_parts
 from .optimizer import optimize_parts
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError

@@ -4,7 +4,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
-from pyinfer.executor import GraphExecutor, opset_map
+from pyinfer.executor import GraphExecutor
+from pyinfer.graph import opset_map
 from pyinfer.limits import check_allocation, default_max_memory_bytes
 from hostile_util import add_model, model, single_op, vi
 
