@@ -23,7 +23,7 @@ from .loader import load_model
 from .optimizer import optimize
 from .optimizer.workgraph import WorkGraph
 from .options import GraphOptimizationLevel, to_optimization_level
-from .session import _node_arg
+from .session import NodeArg
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
@@ -132,7 +132,7 @@ def inspect_model(model, level=GraphOptimizationLevel.ORT_ENABLE_ALL, dims: dict
     init_names = {t.name for t in proto.graph.initializer}
 
     def arg(vi):
-        a = _node_arg(vi)
+        a = NodeArg.from_value_info(vi)
         return {"name": a.name, "type": a.type, "shape": a.shape}
 
     params_before, bytes_before = _param_count(proto)
