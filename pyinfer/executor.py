@@ -109,17 +109,17 @@ class GraphExecutor:
                    max_memory_bytes=ctx.max_memory_bytes)
 
     def _drop_packed_constant(self, op, readers: dict):
-        """Keep each packed weight once: an op that packed a constant (its `_packed_source`) gets a
-        zero-memory placeholder of the same shape and dtype instead, when nothing else reads it."""
-        src = getattr(op, "_packed_source", None)
-        if src is None or getattr(op, "_packed", None) is None:
+        """Keep each packed weight once: an op that packed a constant gets a zero-memory
+        placeholder of the same shape and dtype instead, when nothing else reads it."""
+        src = op.packed_constant()
+        if src is None:
             return
         for name in op.node.input:
             if (name and self.constants.get(name) is src and readers.get(name) == 1
                     and name not in self.output_names):
                 ph = _placeholder(src)
                 self.constants[name] = ph
-                op._packed_source = ph
+                op.replace_packed_constant(ph)
                 return
 
     def _plan_lifetimes(self):

@@ -102,6 +102,17 @@ class Op:
         """
         return self.run(*inputs)
 
+    # --- a constant input packed at setup (Conv, Gemm, MatMul set _packed / _packed_source) ---
+    def packed_constant(self):
+        """The constant input array this op holds a packed copy of, or None. The executor
+        replaces it by a zero-memory placeholder when nothing else reads it."""
+        return getattr(self, "_packed_source", None) if getattr(self, "_packed", None) is not None else None
+
+    def replace_packed_constant(self, placeholder) -> None:
+        """The executor dropped the packed constant for `placeholder`: run() recognises its
+        constant input by identity, so it must now look for the placeholder."""
+        self._packed_source = placeholder
+
     # --- helpers -----------------------------------------------------------------------
     def attr(self, name: str, default=_REQUIRED):
         if name in self.attrs:
