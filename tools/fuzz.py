@@ -340,9 +340,9 @@ def run_case(data: bytes, feeds: dict) -> str:
 
 
 def _setup_worker_limits():
-    import pyinfer.limits
+    from pyinfer.limits import set_default_max_memory_bytes
 
-    pyinfer.limits._default_cache[:] = [FUZZ_MAX_MEMORY_BYTES]
+    set_default_max_memory_bytes(FUZZ_MAX_MEMORY_BYTES)
     if "asan" not in os.environ.get("LD_PRELOAD", ""):
         try:
             import resource

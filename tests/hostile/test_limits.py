@@ -128,6 +128,22 @@ def test_default_limit_is_a_fraction_of_physical_memory():
     assert default_max_memory_bytes() == total // 2
 
 
+def test_the_default_limit_can_be_lowered_for_the_process():
+    """What the fuzzer does: every session without its own max_memory_bytes gets the new default."""
+    from pyinfer.limits import set_default_max_memory_bytes
+
+    m = single_op("ConstantOfShape", [], consts=[np.array([300], np.int64)])
+    previous = default_max_memory_bytes()
+    set_default_max_memory_bytes(1024)
+    try:
+        assert default_max_memory_bytes() == 1024
+        with pytest.raises(pyinfer.ResourceLimitError, match=r"limit of 1.0 KiB"):
+            pyinfer.InferenceSession(m).run(None, {})
+    finally:
+        set_default_max_memory_bytes(previous)
+    np.testing.assert_array_equal(pyinfer.InferenceSession(m).run(None, {})[0], np.zeros(300, np.float32))
+
+
 def test_check_allocation_counts_in_exact_integers():
     class FakeOp:
         op_type, name = "Fake", "f"
