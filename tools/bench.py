@@ -217,7 +217,7 @@ def torch_runner(name: str, feeds: dict, threads: int):
 def make_runners(t: Target, args, threads: int, rec: dict) -> tuple[dict, dict]:
     """{runtime: callable} and the feeds; a runtime that fails to load is noted in rec["errors"]."""
     import pyinfer
-    from pyinfer.bench import (have_onnxruntime, have_openvino, openvino_runner, ort_session, parse_dims,
+    from pyinfer.cli.bench import (have_onnxruntime, have_openvino, openvino_runner, ort_session, parse_dims,
                                random_feeds)
 
     runners, feeds = {}, t.feeds
@@ -261,7 +261,7 @@ def as_numpy(outputs) -> list:
 
 
 def bench_one(t: Target, args, threads: int) -> dict:
-    from pyinfer.bench import max_abs_diff, outputs_close, summarize, time_interleaved
+    from pyinfer.cli.bench import max_abs_diff, outputs_close, summarize, time_interleaved
 
     rec = {"model": t.label, "exporter": t.exporter, "path": t.path, "threads": threads, "errors": {}}
     runners, feeds = make_runners(t, args, threads, rec)
@@ -332,7 +332,7 @@ def model_macs(path: str, feeds: dict) -> int | None:
                     dims[d.dim_param] = int(feeds[vi.name].shape[axis])
     key = (path, tuple(sorted(dims.items())))  # one model at two batch sizes: two counts
     if key not in _MACS:
-        from pyinfer.inspect_model import inspect_model
+        from pyinfer.cli.inspect_model import inspect_model
 
         try:
             info = inspect_model(path, dims=dims)

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from pyinfer import bench, demo
+from pyinfer.cli import bench, demo
 from pyinfer.cli import main as cli_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

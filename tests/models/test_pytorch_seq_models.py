@@ -195,7 +195,7 @@ def test_tools_bench_times_every_case_of_a_sequence_model(tmp_path, exported):
 def test_bench_ort_session_does_not_spin(exported):
     """Idle onnxruntime threads busy-waiting would take the cores from pyinfer's interleaved runs."""
     pytest.importorskip("onnxruntime")
-    from pyinfer.bench import ort_session
+    from pyinfer.cli.bench import ort_session
 
     path, _ = exported("gru_small", "legacy")
     key = "session.intra_op.allow_spinning"

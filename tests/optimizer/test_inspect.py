@@ -5,7 +5,7 @@ import onnx
 from onnx import helper
 
 from opt_helpers import const, make_model, random, vi
-from pyinfer.inspect_model import inspect_model, main
+from pyinfer.cli.inspect_model import inspect_model, main
 
 
 def mixed_model(rng):
