@@ -1,10 +1,24 @@
-"""Import rules: `import pyinfer` loads only the runtime (no command-line code)."""
+"""Import rules: the import-linter contracts of pyproject.toml hold, and `import pyinfer` loads
+only the runtime (no command-line code)."""
 import os
 import subprocess
 import sys
 
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The interpreter this test runs under, with the pyinfer conftest.py chose (checkout or installed).
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def test_import_contracts_hold():
+    pytest.importorskip("importlinter", reason="import-linter is not installed (pip install import-linter)")
+    # The checkout's sources are analysed (lint-imports puts its working directory on sys.path).
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    proc = subprocess.run([sys.executable, "-c", code, "--no-cache", "--no-logo", "pyproject.toml"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
 
 
 def test_import_pyinfer_loads_no_cli_module():
