@@ -8,7 +8,7 @@ fewer: everything is slower under ASan).
 import importlib.util
 import os
 
-from hostile_util import ROOT
+from support.hostile_models import ROOT
 
 _spec = importlib.util.spec_from_file_location("pyinfer_fuzz", os.path.join(ROOT, "tools", "fuzz.py"))
 fuzz = importlib.util.module_from_spec(_spec)

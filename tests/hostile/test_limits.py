@@ -7,7 +7,7 @@ import pyinfer
 from pyinfer.executor import GraphExecutor
 from pyinfer.graph import opset_map
 from pyinfer.limits import check_allocation, default_max_memory_bytes
-from hostile_util import add_model, model, single_op, vi
+from support.hostile_models import add_model, model, single_op, vi
 
 X4 = np.ones((1, 2, 5, 5), np.float32)
 

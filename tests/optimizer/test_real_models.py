@@ -6,7 +6,7 @@ import pytest
 import pyinfer
 
 torch = pytest.importorskip("torch")
-from torch_models import mobilenetv2_like, resnet_like  # noqa: E402
+from support.torch_models import mobilenetv2_like, resnet_like  # noqa: E402
 
 LEVEL = pyinfer.GraphOptimizationLevel
 MODELS = {"resnet": (resnet_like, (2, 3, 16, 16)), "mobilenetv2": (mobilenetv2_like, (2, 3, 32, 32))}
