@@ -96,8 +96,10 @@ def to_input(images_uint8: np.ndarray) -> np.ndarray:
 def train(steps: int, seed: int):
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from export_models import CifarCNN
+    from _checkout import use_test_support
+
+    use_test_support()
+    from support.torch_models import CifarCNN
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

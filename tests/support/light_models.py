@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """The onnx package's "light" ImageNet models with random real weights, for timing.
 
 onnx ships nine classic CNNs (onnx/backend/test/data/light/light_*.onnx) whose weights are
 ConstantOfShape nodes filled with one constant: every channel computes the same thing, which
 makes the outputs useless as a check and lets a runtime fold or skip work a real model would need.
-This script replaces each such weight with an initializer of the same shape holding seeded random
+This module replaces each such weight with an initializer of the same shape holding seeded random
 values chosen by the role of the input that consumes it:
 
     Conv / Gemm weights   He-normal (std = sqrt(2 / fan_in)): activations keep their scale through
@@ -18,23 +17,19 @@ values chosen by the role of the input that consumes it:
     Unsqueeze             their batch norms as Unsqueeze + Mul + Add)
 
 The graphs are otherwise untouched. Results are cached under $PYINFER_TEST_CACHE or
-<repo>/cache/light/<key>/ (git-ignored), keyed by this script and the onnx version.
-
-    python tools/light_models.py [NAME ...]     # writes the cache, prints the paths
-
-NAME is one of LIGHT_MODELS (default: all).
+<repo>/cache/light/<key>/ (git-ignored), keyed by this module and the onnx version.
+tools/light_models.py fills the cache ahead of time.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # short name -> file stem in onnx/backend/test/data/light
 LIGHT_MODELS = {
     "alexnet": "light_bvlc_alexnet",
@@ -235,15 +230,3 @@ def cached_light(name: str, base: str | None = None, seed: int = 0) -> str:
         onnx.save(model, tmp)
         os.replace(tmp, path)  # atomic: a half-written file never looks cached
     return path
-
-
-def main(argv=None) -> int:
-    names = (sys.argv[1:] if argv is None else argv) or list(LIGHT_MODELS)
-    for name in names:
-        path = cached_light(name)
-        print(f"{name:14s} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fuzz pyinfer with mutated models and feeds: every outcome must be a result or a pyinfer.Error.
 
 Each case is made from a seed model (small, valid, built below) by mutating either its protobuf
@@ -7,15 +6,12 @@ duplicated or rewired, attributes set to extreme values, dims / dtypes changed, 
 opsets swapped), and is then run with feeds that may have other shapes, dtypes or NaN / Inf.
 A case is fully determined by (seed, index), so any failure can be replayed alone.
 
-The cases run in a worker process; the parent enforces a per-case timeout, so a crash (signal)
-or a hang is caught and reported, and the worker restarted.
+The cases run in a worker process (`python -m support.fuzz --worker`, with this process's
+sys.path, so it imports the same pyinfer); the parent enforces a per-case timeout, so a crash
+(signal) or a hang is caught and reported, and the worker restarted.
 
-    tools/fuzz.py --seconds 600            # a long run (random seed unless --seed)
-    tools/fuzz.py --cases 2000 --seed 1    # a fixed, deterministic run
-    tools/fuzz.py --seed 1 --replay 1234   # rerun one case in this process, with a traceback
-    tools/fuzz.py ... --save-dir crashers  # write the failing models / feeds there
-
-Exit status 1 when any case crashed, hung, or raised something other than pyinfer.Error.
+tests/hostile/test_fuzz.py runs a bounded seeded run; tools/fuzz.py is the command line (long
+runs, replaying one case, saving the failing ones).
 """
 from __future__ import annotations
 
@@ -29,10 +25,7 @@ import sys
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-from _checkout import DEV_BUILD, use_checkout_if_built as _use_checkout  # noqa: E402
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds the support package
 
 MAX_CONSECUTIVE_CRASHES = 20  # a worker that cannot run any case: stop instead of restarting forever
 
@@ -357,7 +350,6 @@ def worker_main(seed: int) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    _use_checkout()
     _setup_worker_limits()
     seeds = seed_models()
     out = sys.stdout
@@ -374,12 +366,12 @@ def worker_main(seed: int) -> None:
 
 class Worker:
     def __init__(self, seed: int):
-        env = dict(os.environ)
-        if DEV_BUILD:
-            env["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", "--seed", str(seed)],
+        # The worker imports what this process imports (the checkout's pyinfer or the installed
+        # one); its working directory is tests/, never the checkout root, which could shadow it.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "support.fuzz", "--worker", "--seed", str(seed)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=env, cwd=ROOT)
+                                     env=env, cwd=TESTS)
         self.buf = b""
 
     def run(self, index: int, timeout: float):
@@ -456,7 +448,6 @@ def fuzz(seed: int, cases: int | None = None, seconds: float | None = None, time
 def _save_case(save_dir: str, seed: int, index: int, outcome: str) -> None:
     import numpy as np
 
-    _use_checkout()
     os.makedirs(save_dir, exist_ok=True)
     data, feeds = make_case(seed, index, seed_models())
     base = os.path.join(save_dir, f"seed{seed}_case{index}")
@@ -469,7 +460,7 @@ def _save_case(save_dir: str, seed: int, index: int, outcome: str) -> None:
 
 
 def replay(seed: int, index: int) -> None:
-    _use_checkout()
+    """Run case `index` in this process and print its outcome (with the traceback of a bug)."""
     import pyinfer
 
     data, feeds = make_case(seed, index, seed_models())
@@ -483,30 +474,8 @@ def replay(seed: int, index: int) -> None:
         traceback.print_exc()
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--cases", type=int, default=None)
-    p.add_argument("--seconds", type=float, default=None)
-    p.add_argument("--timeout", type=float, default=20.0, help="per-case limit in seconds (a hang beyond it fails)")
-    p.add_argument("--save-dir", default=None)
-    p.add_argument("--replay", type=int, default=None)
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
-    if args.worker:
-        worker_main(seed)
-        return 0
-    if args.replay is not None:
-        replay(seed, args.replay)
-        return 0
-    if args.cases is None and args.seconds is None:
-        args.seconds = 60
-    result = fuzz(seed, args.cases, args.seconds, args.timeout, args.save_dir)
-    print(json.dumps({k: v for k, v in result.items() if k != "failures"}))
-    print(f"{len(result['failures'])} failing cases")
-    return 1 if result["failures"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the worker process Worker starts
+    _args = argparse.ArgumentParser()
+    _args.add_argument("--worker", action="store_true", required=True)
+    _args.add_argument("--seed", type=int, required=True)
+    worker_main(_args.parse_args().seed)
