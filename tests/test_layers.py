@@ -33,3 +33,20 @@ def test_python_dash_m_pyinfer_runs_the_cli():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: pyinfer") and "demo" in proc.stdout and "inspect" in proc.stdout
+
+
+def test_tests_import_through_support_never_through_tools_or_path_edits():
+    """Shared test code lives in tests/support (imported as `support`); tests never load tools/
+    scripts nor edit sys.path (only conftest.py does: it picks the checkout or the installed pyinfer)."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    banned = ("sys.path.insert", "sys.path.append", "spec_from_file_location")
+    offenders = []
+    for folder, _, files in os.walk(tests):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or path in (os.path.join(tests, "conftest.py"), os.path.abspath(__file__)):
+                continue
+            with open(path) as f:
+                source = f.read()
+            offenders += [f"{os.path.relpath(path, tests)}: {b}" for b in banned if b in source]
+    assert offenders == []
