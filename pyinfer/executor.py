@@ -14,46 +14,12 @@ from collections import OrderedDict
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from . import ops as _ops  # noqa: F401  (registers every op implementation)
 from .errors import Error, InvalidModelError, KernelArgumentError, NodeExecutionError, ResourceLimitError
-from .graph import node_reads, topological_order
+from .graph import free_names, initializer_arrays, node_reads, topological_order
 from .ops.base import OpContext
 from .registry import lookup
-
-
-def opset_map(model_or_imports) -> dict[str, int]:
-    imports = model_or_imports.opset_import if hasattr(model_or_imports, "opset_import") else model_or_imports
-    out = {}
-    for imp in imports:
-        out["" if imp.domain == "ai.onnx" else imp.domain] = imp.version
-    if "" not in out:
-        out[""] = 1  # very old models without an explicit default-domain import
-    return out
-
-
-def initializer_arrays(graph: onnx.GraphProto, weights: dict | None = None) -> dict[str, np.ndarray]:
-    """name -> array of every initializer. weights: arrays of initializers the proto holds as
-    stubs (loader.load_model_parts); the returned dict is that very dict, extended."""
-    consts = {} if weights is None else weights
-    for t in graph.initializer:
-        if t.name in consts:
-            continue
-        try:
-            consts[t.name] = numpy_helper.to_array(t)
-        except Exception as e:
-            raise InvalidModelError(f"initializer {t.name!r} cannot be read: {e}") from e
-    for st in graph.sparse_initializer:
-        dense = numpy_helper.to_array(st.values)
-        idx = numpy_helper.to_array(st.indices)
-        full = np.zeros(tuple(st.dims), dtype=dense.dtype)
-        if idx.ndim == 1:
-            full.reshape(-1)[idx] = dense
-        else:
-            full[tuple(idx.T)] = dense
-        consts[st.values.name] = full
-    return consts
 
 
 PLAN_CACHE_SIZE = 8
@@ -105,7 +71,7 @@ class GraphExecutor:
         self.constants = initializer_arrays(graph, weights)
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
-                        max_memory_bytes=max_memory_bytes)
+                        max_memory_bytes=max_memory_bytes, subgraph_factory=GraphExecutor.for_subgraph)
         self.steps = []
         # per step: every name it reads, subgraph outer-scope reads included
         self._reads = [node_reads(node) for node in nodes]
@@ -135,18 +101,25 @@ class GraphExecutor:
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
 
+    @classmethod
+    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
+        """The executor of a subgraph (an If / Loop / Scan body...) under its op's context: the
+        same opset, threads and memory limit; it may read the enclosing graphs' values."""
+        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=frozenset(free_names(graph)),
+                   max_memory_bytes=ctx.max_memory_bytes)
+
     def _drop_packed_constant(self, op, readers: dict):
-        """Keep each packed weight once: an op that packed a constant (its `_packed_source`) gets a
-        zero-memory placeholder of the same shape and dtype instead, when nothing else reads it."""
-        src = getattr(op, "_packed_source", None)
-        if src is None or getattr(op, "_packed", None) is None:
+        """Keep each packed weight once: an op that packed a constant gets a zero-memory
+        placeholder of the same shape and dtype instead, when nothing else reads it."""
+        src = op.packed_constant()
+        if src is None:
             return
         for name in op.node.input:
             if (name and self.constants.get(name) is src and readers.get(name) == 1
                     and name not in self.output_names):
                 ph = _placeholder(src)
                 self.constants[name] = ph
-                op._packed_source = ph
+                op.replace_packed_constant(ph)
                 return
 
     def _plan_lifetimes(self):

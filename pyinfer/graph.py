@@ -1,9 +1,12 @@
-"""Structural checks on a graph and its topological order."""
+"""Graph helpers shared by the executor, the optimizer and the session: structural checks and
+topological order, the names nodes read, the opset imports, the initializers as arrays."""
 from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from .errors import InvalidModelError
 
@@ -97,3 +100,37 @@ def free_names(graph: onnx.GraphProto) -> set[str]:
 
 def _label(node: onnx.NodeProto) -> str:
     return f"{node.name!r} ({node.op_type})" if node.name else f"<unnamed {node.op_type}>"
+
+
+def opset_map(model_or_imports) -> dict[str, int]:
+    """domain -> opset version, from a model or its opset_import list ("ai.onnx" is "")."""
+    imports = model_or_imports.opset_import if hasattr(model_or_imports, "opset_import") else model_or_imports
+    out = {}
+    for imp in imports:
+        out["" if imp.domain == "ai.onnx" else imp.domain] = imp.version
+    if "" not in out:
+        out[""] = 1  # very old models without an explicit default-domain import
+    return out
+
+
+def initializer_arrays(graph: onnx.GraphProto, weights: dict | None = None) -> dict[str, np.ndarray]:
+    """name -> array of every initializer. weights: arrays of initializers the proto holds as
+    stubs (loader.load_model_parts); the returned dict is that very dict, extended."""
+    consts = {} if weights is None else weights
+    for t in graph.initializer:
+        if t.name in consts:
+            continue
+        try:
+            consts[t.name] = numpy_helper.to_array(t)
+        except Exception as e:
+            raise InvalidModelError(f"initializer {t.name!r} cannot be read: {e}") from e
+    for st in graph.sparse_initializer:
+        dense = numpy_helper.to_array(st.values)
+        idx = numpy_helper.to_array(st.indices)
+        full = np.zeros(tuple(st.dims), dtype=dense.dtype)
+        if idx.ndim == 1:
+            full.reshape(-1)[idx] = dense
+        else:
+            full[tuple(idx.T)] = dense
+        consts[st.values.name] = full
+    return consts

@@ -31,6 +31,12 @@ def default_max_memory_bytes() -> int:
     return _default_cache[0]
 
 
+def set_default_max_memory_bytes(limit: int) -> None:
+    """Replace the default for this process (a tool that runs untrusted models, such as the
+    fuzzer, lowers it so that no case can take the machine's memory)."""
+    _default_cache[:] = [int(limit)]
+
+
 def effective_limit(max_memory_bytes: int | None) -> int:
     return default_max_memory_bytes() if max_memory_bytes is None else int(max_memory_bytes)
 

@@ -11,7 +11,8 @@ import onnx
 from onnx import helper
 
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
-from .executor import MODES, GraphExecutor, opset_map
+from .executor import MODES, GraphExecutor
+from .graph import opset_map
 from .loader import load_model_parts
 from .optimizer import optimize_parts
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
@@ -45,17 +46,18 @@ class NodeArg:
     def __repr__(self):
         return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
 
-
-def _node_arg(vi: onnx.ValueInfoProto) -> NodeArg:
-    t = vi.type
-    if t.HasField("tensor_type"):
-        tt = t.tensor_type
-        shape = None
-        if tt.HasField("shape"):
-            shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
-        return NodeArg(vi.name, shape, f"tensor({_ORT_TYPE_NAMES.get(tt.elem_type, 'unknown')})", tt.elem_type)
-    kind = t.WhichOneof("value") or "unknown"
-    return NodeArg(vi.name, None, kind.replace("_type", ""), 0)
+    @classmethod
+    def from_value_info(cls, vi: onnx.ValueInfoProto) -> NodeArg:
+        """The NodeArg of a graph input or output declaration (types named as onnxruntime does)."""
+        t = vi.type
+        if t.HasField("tensor_type"):
+            tt = t.tensor_type
+            shape = None
+            if tt.HasField("shape"):
+                shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+            return cls(vi.name, shape, f"tensor({_ORT_TYPE_NAMES.get(tt.elem_type, 'unknown')})", tt.elem_type)
+        kind = t.WhichOneof("value") or "unknown"
+        return cls(vi.name, None, kind.replace("_type", ""), 0)
 
 
 class InferenceSession:
@@ -88,10 +90,10 @@ class InferenceSession:
         self._model, weights = load_model_parts(model, max_memory_bytes=opts.max_memory_bytes)
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer}
-        self._inputs = [_node_arg(vi) for vi in graph.input if vi.name not in init_names]
+        self._inputs = [NodeArg.from_value_info(vi) for vi in graph.input if vi.name not in init_names]
         # Initializers also listed as inputs (IR < 4 style) may be overridden by a feed.
-        self._overridable = {vi.name: _node_arg(vi) for vi in graph.input if vi.name in init_names}
-        self._outputs = [_node_arg(vi) for vi in graph.output]
+        self._overridable = {vi.name: NodeArg.from_value_info(vi) for vi in graph.input if vi.name in init_names}
+        self._outputs = [NodeArg.from_value_info(vi) for vi in graph.output]
         self._declared = {a.name: a for a in self._inputs}  # the feeds run() requires
         self._output_names = frozenset(o.name for o in self._outputs)
         mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"

@@ -8,20 +8,21 @@
 
 MODEL is
   - a path to an .onnx file (random inputs; --dim sets symbolic dimensions);
-  - a model name from tools/export_models.py (CNNs: cifar10, resnet18, mobilenetv2, squeezenet11,
-    textcnn; sequence models: bilstm, gru, rnn_tanh, rnn_relu, crnn and the others in its SPECS),
+  - a model name from tests/support/model_export.py (CNNs: cifar10, resnet18, mobilenetv2,
+    squeezenet11, textcnn; sequence models: bilstm, gru, rnn_tanh, rnn_relu, crnn and the others in
+    its SPECS),
     exported into the cache on first use (needs torch), fed its recorded inputs and checked against
     PyTorch's outputs. NAME@bN tiles the first case's inputs to batch N (cifar10@b32). A named model
     is timed on its first recorded case unless --cases picks others; such rows read MODEL:CASE;
-  - light:NAME, one of onnx's light_*.onnx CNNs with random weights (tools/light_models.py:
+  - light:NAME, one of onnx's light_*.onnx CNNs with random weights (tests/support/light_models.py:
     alexnet, densenet121, inception_v1, inception_v2, resnet50, shufflenet, squeezenet, vgg19,
     zfnet512);
-  - a group: "all" (the export_models CNNs), "seq" (its sequence models), "lights" (the nine
+  - a group: "all" (the model_export CNNs), "seq" (its sequence models), "lights" (the nine
     light models), "suite" (all + cifar10@b32 + lights).
 
 Peers (--peers, those installed): onnxruntime (one inter-op thread, sequential; idle threads do not
 spin, see --ort-spinning), OpenVINO (CPU plugin forced to float32, one stream) and, for models from
-export_models.py, PyTorch eager (the torch module itself under torch.inference_mode(), after
+model_export.py, PyTorch eager (the torch module itself under torch.inference_mode(), after
 torch.set_num_threads). Every runtime gets the same feeds and thread count and, before numpy loads,
 the same OMP/OpenBLAS/MKL thread limits; each thread count runs in its own subprocess. After
 warm-up the runs are interleaved; the table shows medians and ratio = pyinfer / the fastest peer
@@ -40,16 +41,17 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from _checkout import use_checkout_if_built  # noqa: E402
+from _checkout import use_checkout_if_built, use_test_support  # noqa: E402
 
 use_checkout_if_built()
+use_test_support()  # support.model_export / support.light_models: the named models
 MODEL_NAMES = ("cifar10", "resnet18", "mobilenetv2", "squeezenet11", "textcnn")
 SEQ_MODEL_NAMES = ("bilstm", "gru", "rnn_tanh", "rnn_relu", "crnn")
-# Further names export_models.py knows (test sizes, the padded and streaming LSTMs); listed here so
+# Further names model_export.py knows (test sizes, the padded and streaming LSTMs); listed here so
 # that telling a name from a path does not need torch imported.
 OTHER_NAMES = ("bilstm_small", "gru_small", "rnn_tanh_small", "rnn_relu_small", "lstm_varlen", "lstm_stream")
 LIGHT_NAMES = ("alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
-               "squeezenet", "vgg19", "zfnet512")  # tools/light_models.py LIGHT_MODELS
+               "squeezenet", "vgg19", "zfnet512")  # support/light_models.py LIGHT_MODELS
 LIGHTS = tuple(f"light:{n}" for n in LIGHT_NAMES)
 GROUPS = {"all": MODEL_NAMES, "seq": SEQ_MODEL_NAMES, "lights": LIGHTS,
           "suite": MODEL_NAMES[:1] + ("cifar10@b32",) + MODEL_NAMES[1:] + LIGHTS}
@@ -60,7 +62,7 @@ RUNTIMES = ("pyinfer", "onnxruntime", "openvino", "torch")
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("models", nargs="+",
-                   help="ONNX paths, export_models.py names (NAME@bN for batch N), light:NAME, or a group: "
+                   help="ONNX paths, model_export.py names (NAME@bN for batch N), light:NAME, or a group: "
                         + ", ".join(GROUPS))
     p.add_argument("--cases", default="first",
                    help="recorded cases of named models to time: first (default), all, or names, comma-separated")
@@ -142,7 +144,7 @@ def targets(args) -> list[Target]:
         if base in known and (not batch or (batch[:1] == "b" and batch[1:].isdigit() and int(batch[1:]) > 0)):
             out += named_targets(base, int(batch[1:]) if batch else None, args)
         elif m.startswith("light:") and m[6:] in LIGHT_NAMES:
-            import light_models
+            from support import light_models
 
             out.append(Target(m, light_models.cached_light(m[6:])))
         elif os.path.exists(m):
@@ -154,12 +156,13 @@ def targets(args) -> list[Target]:
 
 
 def named_targets(name: str, batch: int | None, args) -> list[Target]:
-    import export_models
+    from pyinfer.cli.bench import tile_batch
+    from support import model_export
 
     out = []
     for exporter in (e.strip() for e in args.exporter.split(",")):
-        path, npz = export_models.cached_export(name, exporter)
-        for case, (inputs, outputs) in pick_cases(export_models.load_cases(npz), args.cases, name):
+        path, npz = model_export.cached_export(name, exporter)
+        for case, (inputs, outputs) in pick_cases(model_export.load_cases(npz), args.cases, name):
             label = name if args.cases == "first" else f"{name}:{case}"
             reference = list(outputs.values())
             if batch is not None:
@@ -168,13 +171,6 @@ def named_targets(name: str, batch: int | None, args) -> list[Target]:
                 inputs, reference, label = {k: tile_batch(v, batch) for k, v in inputs.items()}, None, f"{label}@b{batch}"
             out.append(Target(label, path, exporter, inputs, reference, torch_name=name))
     return out
-
-
-def tile_batch(x, batch: int):
-    import numpy as np
-
-    reps = -(-batch // x.shape[0])
-    return np.ascontiguousarray(np.concatenate([x] * reps, axis=0)[:batch])
 
 
 def pick_cases(cases: dict, which: str, model: str) -> list:
@@ -198,13 +194,13 @@ def pick_cases(cases: dict, which: str, model: str) -> list:
 
 
 def torch_runner(name: str, feeds: dict, threads: int):
-    """PyTorch eager on the module export_models.py exported (same seed, so the same weights)."""
-    import export_models
+    """PyTorch eager on the module model_export exported (same seed, so the same weights)."""
     import torch
+    from support import model_export
 
     torch.set_num_threads(threads)
-    model = export_models.build_model(name)
-    inputs = [torch.from_numpy(feeds[n]) for n in export_models.SPECS[name].input_names]
+    model = model_export.build_model(name)
+    inputs = [torch.from_numpy(feeds[n]) for n in model_export.SPECS[name].input_names]
 
     def run():
         with torch.inference_mode():
@@ -217,7 +213,7 @@ def torch_runner(name: str, feeds: dict, threads: int):
 def make_runners(t: Target, args, threads: int, rec: dict) -> tuple[dict, dict]:
     """{runtime: callable} and the feeds; a runtime that fails to load is noted in rec["errors"]."""
     import pyinfer
-    from pyinfer.bench import (have_onnxruntime, have_openvino, openvino_runner, ort_session, parse_dims,
+    from pyinfer.cli.bench import (have_onnxruntime, have_openvino, openvino_runner, ort_session, parse_dims,
                                random_feeds)
 
     runners, feeds = {}, t.feeds
@@ -261,7 +257,7 @@ def as_numpy(outputs) -> list:
 
 
 def bench_one(t: Target, args, threads: int) -> dict:
-    from pyinfer.bench import max_abs_diff, outputs_close, summarize, time_interleaved
+    from pyinfer.cli.bench import max_abs_diff, outputs_close, summarize, time_interleaved
 
     rec = {"model": t.label, "exporter": t.exporter, "path": t.path, "threads": threads, "errors": {}}
     runners, feeds = make_runners(t, args, threads, rec)
@@ -332,7 +328,7 @@ def model_macs(path: str, feeds: dict) -> int | None:
                     dims[d.dim_param] = int(feeds[vi.name].shape[axis])
     key = (path, tuple(sorted(dims.items())))  # one model at two batch sizes: two counts
     if key not in _MACS:
-        from pyinfer.inspect_model import inspect_model
+        from pyinfer.cli.inspect_model import inspect_model
 
         try:
             info = inspect_model(path, dims=dims)

@@ -6,11 +6,11 @@ about a minute on procedurally drawn images of ten simple classes (shapes and st
 random colours, positions and sizes, with noise). Its predictions on fresh images of those classes
 are meaningful; it knows nothing about real photographs.
 
-Writes pyinfer/data/cifar10_cnn.onnx (legacy exporter, opset 17, dynamic batch) and
-pyinfer/data/demo_images.npz: uint8 images (N, 32, 32, 3), int64 labels, the class names and the
+Writes pyinfer/cli/data/cifar10_cnn.onnx (legacy exporter, opset 17, dynamic batch) and
+pyinfer/cli/data/demo_images.npz: uint8 images (N, 32, 32, 3), int64 labels, the class names and the
 normalisation (mean, std) the model expects: x = (image / 255 - mean) / std, laid out NCHW.
 
-Usage: python tools/make_demo.py [--steps 1200] [--out pyinfer/data] [--seed 0]
+Usage: python tools/make_demo.py [--steps 1200] [--out pyinfer/cli/data] [--seed 0]
 (The bundled files were made with the defaults; training takes minutes on a busy 2-core machine.)
 """
 from __future__ import annotations
@@ -96,8 +96,10 @@ def to_input(images_uint8: np.ndarray) -> np.ndarray:
 def train(steps: int, seed: int):
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from export_models import CifarCNN
+    from _checkout import use_test_support
+
+    use_test_support()
+    from support.torch_models import CifarCNN
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -124,7 +126,7 @@ def train(steps: int, seed: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "pyinfer", "data"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "pyinfer", "cli", "data"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-class", type=int, default=2, help="bundled demo images per class")
     args = parser.parse_args(argv)

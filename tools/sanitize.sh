@@ -30,9 +30,7 @@ built=$(date +%s)
 
 rm -rf "$TREE"
 mkdir -p "$TREE"
-mkdir -p "$TREE"/tools
-cp -r pyinfer tests pyproject.toml "$TREE"/
-cp tools/fuzz.py tools/_checkout.py "$TREE"/tools/
+cp -r pyinfer tests pyproject.toml "$TREE"/  # the tests need nothing from tools/
 rm -f "$TREE"/pyinfer/_kernels*.so "$TREE"/pyinfer/_runtime*.so
 cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so "$TREE"/pyinfer/
 

@@ -1,4 +1,4 @@
-"""Small numeric helpers shared by the attention, loss and vision op modules.
+"""Small numeric helpers shared by op modules (attention, loss, vision, activation, pool...).
 
 Policy (the same as gemm.py): float64 computes in float64, float32 in float32 (matrix
 products on the C++ sgemm), float16 / bfloat16 in float32 with one rounding at the end.
@@ -9,6 +9,11 @@ import numpy as np
 import onnx
 
 from .. import kernels
+
+
+def is_half(dtype: np.dtype) -> bool:
+    """float16 and bfloat16: computed through the float32 kernels."""
+    return dtype == np.float16 or dtype.name == "bfloat16"
 
 
 def is_float_dtype(dtype: np.dtype) -> bool:

@@ -13,17 +13,13 @@ import numpy as np
 from .. import kernels
 from ..lowering import Native
 from ..registry import register
+from ._nnmath import is_half
 from .base import Op, normalize_axis
 
 Act = kernels.Activation
 
 _ERF64 = np.vectorize(math.erf, otypes=[np.float64])
 _ERFC64 = np.vectorize(math.erfc, otypes=[np.float64])
-
-
-def _is_half(dtype) -> bool:
-    """float16 and bfloat16: computed through the float32 kernels."""
-    return dtype == np.float16 or dtype.name == "bfloat16"
 
 
 class _Unary(Op):
@@ -57,7 +53,7 @@ class _Unary(Op):
         if x.dtype == np.float64:
             with np.errstate(all="ignore"):
                 return (np.asarray(self.reference(x), dtype=np.float64),)
-        if _is_half(x.dtype):
+        if is_half(x.dtype):
             return (self.kernel(x.astype(np.float32)).astype(x.dtype),)
         if x.dtype.kind in "iub":
             return (np.asarray(self.integer(x), dtype=x.dtype),)
@@ -247,7 +243,7 @@ class PRelu(Op):
         slope = self._align(x, slope)
         if x.dtype == np.float32:
             return (kernels.prelu(x, slope, num_threads=self.num_threads),)
-        if _is_half(x.dtype):
+        if is_half(x.dtype):
             y = kernels.prelu(x.astype(np.float32), slope.astype(np.float32), num_threads=self.num_threads)
             return (y.astype(x.dtype),)
         if x.dtype.kind not in "fiu" or (x.dtype.kind in "iu" and self.version < 9):
@@ -314,7 +310,7 @@ class Clip(Op):
             lo_v, hi_v = self.lo, self.hi
         else:
             lo_v, hi_v = self._bound(lo, "min"), self._bound(hi, "max")
-        if x.dtype == np.float32 or _is_half(x.dtype):
+        if x.dtype == np.float32 or is_half(x.dtype):
             a = -np.inf if lo_v is None else float(lo_v)
             b = np.inf if hi_v is None else float(hi_v)
             if not (math.isnan(a) or math.isnan(b)):
@@ -368,7 +364,7 @@ class _SoftmaxBase(_SoftmaxFamily):
         return Native(kernels.prepare_softmax(node.shape(0), self.axis, self.log, flatten=self.version < 13), [0])
 
     def compute(self, x, axis):
-        if x.dtype == np.float32 or _is_half(x.dtype):
+        if x.dtype == np.float32 or is_half(x.dtype):
             fn = kernels.log_softmax if self.log else kernels.softmax
             return fn(x.astype(np.float32, copy=False), axis, num_threads=self.num_threads).astype(x.dtype, copy=False)
         if x.dtype != np.float64:

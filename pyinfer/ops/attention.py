@@ -439,9 +439,6 @@ class FlexAttention(Op):
     uses_outer_scope = True  # the modifier subgraphs may read the enclosing graph's values
 
     def setup(self):
-        from ..executor import GraphExecutor  # executor imports ops: import late
-        from ..graph import free_names
-
         self.scale = self.attr("scale", None)
         sp = self.attr("softmax_precision", None)
         if sp is not None and sp not in _SOFTMAX_PRECISIONS:
@@ -454,9 +451,7 @@ class FlexAttention(Op):
                 continue
             if len(graph.input) != 1 or len(graph.output) != 1:
                 raise self.model_error(f"{name} must have exactly one input and one output")
-            self.mods[name] = (GraphExecutor(graph, self.ctx.opset, self.num_threads,
-                                             outer_scope=frozenset(free_names(graph))),
-                               graph.input[0].name)
+            self.mods[name] = (self.ctx.subgraph(graph), graph.input[0].name)
 
     def _modify(self, name, x, env, dtype):
         if name not in self.mods:

@@ -16,10 +16,14 @@ run() receives one argument per node input (None for an omitted optional input) 
 returns a tuple with one array per output (extra trailing outputs the node does not use
 are ignored). Raise InvalidModelError from setup() for bad attributes, and
 NodeExecutionError / KernelArgumentError from run() for inputs that cannot work.
+
+An op with subgraphs builds their runners with self.ctx.subgraph(graph); if they read values
+of the enclosing graph, it sets `uses_outer_scope` and overrides run_scoped().
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -40,6 +44,20 @@ class OpContext:
     # Largest single tensor an op may allocate from sizes found in the model or the feeds
     # (None = the default of pyinfer.limits). Turns allocation bombs into clear errors.
     max_memory_bytes: int | None = None
+    # Builds the runner of a subgraph from (graph, this context). The executor puts its own
+    # constructor here (as onnx.reference's evaluator hands its class to the ops), so that ops
+    # run If / Loop / Scan bodies without importing the executor, which imports them.
+    subgraph_factory: Callable | None = None
+
+    def subgraph(self, graph: onnx.GraphProto):
+        """A runner of `graph` with this context's opset, thread count and memory limit.
+
+        It offers `output_names` and `run(feeds, outer_env=env) -> list of outputs`; the graph
+        may read values of the enclosing graphs by name from `outer_env`.
+        """
+        if self.subgraph_factory is None:
+            raise InvalidModelError("this context cannot run subgraphs (no subgraph_factory)")
+        return self.subgraph_factory(graph, self)
 
 
 def attribute_value(attr: onnx.AttributeProto):
@@ -81,6 +99,27 @@ class Op:
         pyinfer.kernels), Alias, Concat or SwapBlocks, or None to stay a Python step (the
         default). See pyinfer/lowering.py."""
         return None
+
+    def run_scoped(self, env: dict, *inputs):
+        """run() with the values visible where the node runs: what the executor calls instead
+        of run() when the op sets `uses_outer_scope`.
+
+        env maps value names to values (the enclosing graphs' included), for subgraphs that read
+        outer-scope values by name (If / Loop / Scan bodies, FlexAttention's modifiers). The
+        inputs and the returned tuple are those of run().
+        """
+        return self.run(*inputs)
+
+    # --- a constant input packed at setup (Conv, Gemm, MatMul set _packed / _packed_source) ---
+    def packed_constant(self):
+        """The constant input array this op holds a packed copy of, or None. The executor
+        replaces it by a zero-memory placeholder when nothing else reads it."""
+        return getattr(self, "_packed_source", None) if getattr(self, "_packed", None) is not None else None
+
+    def replace_packed_constant(self, placeholder) -> None:
+        """The executor dropped the packed constant for `placeholder`: run() recognises its
+        constant input by identity, so it must now look for the placeholder."""
+        self._packed_source = placeholder
 
     # --- helpers -----------------------------------------------------------------------
     def attr(self, name: str, default=_REQUIRED):

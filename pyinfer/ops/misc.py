@@ -1,8 +1,8 @@
 """Control flow (If, Loop, Scan), sequences and optionals.
 
-Subgraph bodies run on their own GraphExecutor. They may read values of the enclosing graph
-by name (outer scope): such ops set `uses_outer_scope`, and the executor passes them its
-environment through run_scoped().
+Subgraph bodies run on runners built by the op context (OpContext.subgraph: a child executor).
+They may read values of the enclosing graph by name (outer scope): such ops set
+`uses_outer_scope`, and the executor passes them its environment through run_scoped().
 """
 from __future__ import annotations
 
@@ -15,12 +15,7 @@ _CONTROL_FLOW_VERSIONS = (1, 11, 13, 16, 19, 21, 23, 24, 25)
 
 
 def _body(op: Op, name: str):
-    from ..executor import GraphExecutor  # executor imports ops: import late
-    from ..graph import free_names
-
-    graph = op.attr(name)
-    return GraphExecutor(graph, op.ctx.opset, op.num_threads, outer_scope=frozenset(free_names(graph)),
-                         max_memory_bytes=op.ctx.max_memory_bytes)
+    return op.ctx.subgraph(op.attr(name))
 
 
 class _Scoped(Op):

@@ -17,8 +17,8 @@ from ..errors import UnsupportedOpError
 from ..lowering import Native
 from ..registry import register
 from . import epilogue
+from ._nnmath import is_half
 from .base import Op, normalize_axis
-from .activation import _is_half
 
 
 def _check_float(op: Op, x: np.ndarray):
@@ -73,7 +73,7 @@ class BatchNormalization(Op):
         flat = x2.reshape(n, c, -1)
         if self.training:
             return self._run_training(x, flat, params)
-        if x.dtype == np.float32 or _is_half(x.dtype):
+        if x.dtype == np.float32 or is_half(x.dtype):
             p32 = [p.astype(np.float32, copy=False) for p in params]
             y = kernels.batch_norm(flat.astype(np.float32, copy=False), *p32, epsilon=self.epsilon,
                                    num_threads=self.num_threads, **self.epilogue)
@@ -125,7 +125,7 @@ class InstanceNormalization(Op):
         rows = x.reshape(n * c, -1).astype(np.float64)
         mean = rows.mean(axis=1)
         var = rows.var(axis=1)
-        if x.dtype == np.float32 or _is_half(x.dtype):
+        if x.dtype == np.float32 or is_half(x.dtype):
             # (x - mean) / sqrt(var + eps) * scale + bias per (n, c) row: the batch_norm kernel
             # on a (1, N*C, spatial) view with per-row vectors.
             y = kernels.batch_norm(

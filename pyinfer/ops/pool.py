@@ -17,13 +17,10 @@ from .. import kernels
 from ..limits import check_allocation
 from ..lowering import Native
 from ..registry import register
+from ._nnmath import is_half
 from .base import Op
 
 _AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
-
-
-def _is_half(dtype) -> bool:
-    return dtype == np.float16 or dtype.name == "bfloat16"
 
 
 def resolve_pads(auto_pad, in_shape, kernel, strides, dilations, pads):
@@ -126,7 +123,7 @@ class MaxPool(_WindowPool):
         if x.dtype == np.float64:
             y, idx = _np_pool(x, "max", kernel, storage_order=self.storage_order, **args)
             return (y, idx) if self.want_indices else (y,)
-        if x.dtype == np.float32 or _is_half(x.dtype) or x.dtype in (np.int8, np.uint8):
+        if x.dtype == np.float32 or is_half(x.dtype) or x.dtype in (np.int8, np.uint8):
             out = kernels.max_pool(
                 x.astype(np.float32, copy=False), kernel, storage_order=self.storage_order,
                 return_indices=self.want_indices, num_threads=self.num_threads, **args,

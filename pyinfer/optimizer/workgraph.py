@@ -18,8 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..executor import initializer_arrays, opset_map
-from ..graph import node_reads, topological_order
+from ..graph import initializer_arrays, node_reads, opset_map, topological_order
 
 FUSED_DOMAIN = "pyinfer"
 FUSED_DOMAIN_VERSION = 1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from hostile_util import CIFAR, add_model, save, single_op
+from support.hostile_models import CIFAR, add_model, save, single_op
 
 X4 = np.arange(4, dtype=np.float32)
 

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
-from hostile_util import add_model, externalize, model, save, vi
+from support.hostile_models import add_model, externalize, model, save, vi
 
 W = np.array([1, 2, 3, 4], np.float32)
 X = np.array([10, 20, 30, 40], np.float32)

@@ -4,7 +4,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
-from hostile_util import CIFAR, CIFAR_DATA, model, single_op, vi
+from support.hostile_models import CIFAR, CIFAR_DATA, model, single_op, vi
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,13 @@
 """A bounded, seeded fuzz run: every mutated model / feed gives a result or a pyinfer.Error.
 
-tools/fuzz.py runs the cases in a worker process with a per-case timeout, so a crash or a hang
-fails this test (with the replay command) instead of killing or stalling pytest. Longer runs:
+support/fuzz.py runs the cases in a worker process with a per-case timeout, so a crash or a
+hang fails this test (with the replay command) instead of killing or stalling pytest. Longer runs:
 tools/fuzz.py --seconds N. PYINFER_FUZZ_CASES overrides the case count (the sanitizer run uses
 fewer: everything is slower under ASan).
 """
-import importlib.util
 import os
 
-from hostile_util import ROOT
-
-_spec = importlib.util.spec_from_file_location("pyinfer_fuzz", os.path.join(ROOT, "tools", "fuzz.py"))
-fuzz = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz)
+from support import fuzz
 
 CASES = int(os.environ.get("PYINFER_FUZZ_CASES", "60000"))
 

@@ -4,7 +4,7 @@ import pytest
 from onnx import TensorProto
 
 import pyinfer
-from hostile_util import add_model
+from support.hostile_models import add_model
 
 
 def test_op_type_that_is_not_utf8():

@@ -4,9 +4,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
-from pyinfer.executor import GraphExecutor, opset_map
+from pyinfer.executor import GraphExecutor
+from pyinfer.graph import opset_map
 from pyinfer.limits import check_allocation, default_max_memory_bytes
-from hostile_util import add_model, model, single_op, vi
+from support.hostile_models import add_model, model, single_op, vi
 
 X4 = np.ones((1, 2, 5, 5), np.float32)
 
@@ -127,6 +128,22 @@ def test_default_limit_is_a_fraction_of_physical_memory():
     assert default_max_memory_bytes() == total // 2
 
 
+def test_the_default_limit_can_be_lowered_for_the_process():
+    """What the fuzzer does: every session without its own max_memory_bytes gets the new default."""
+    from pyinfer.limits import set_default_max_memory_bytes
+
+    m = single_op("ConstantOfShape", [], consts=[np.array([300], np.int64)])
+    previous = default_max_memory_bytes()
+    set_default_max_memory_bytes(1024)
+    try:
+        assert default_max_memory_bytes() == 1024
+        with pytest.raises(pyinfer.ResourceLimitError, match=r"limit of 1.0 KiB"):
+            pyinfer.InferenceSession(m).run(None, {})
+    finally:
+        set_default_max_memory_bytes(previous)
+    np.testing.assert_array_equal(pyinfer.InferenceSession(m).run(None, {})[0], np.zeros(300, np.float32))
+
+
 def test_check_allocation_counts_in_exact_integers():
     class FakeOp:
         op_type, name = "Fake", "f"
@@ -162,3 +179,53 @@ def test_range_of_small_constants_does_not_stall_session_creation():
     assert time.perf_counter() - start < 2.0
     with pytest.raises(pyinfer.ResourceLimitError, match="Range node 'n0'"):
         sess.run(None, {})
+
+
+def _bomb_body(name: str, elements: int):
+    """A one-in, one-out subgraph that allocates `elements` float32 zeros (ConstantOfShape) and
+    adds their sum (0) to its input: the result is the input, the allocation checked."""
+    shape = numpy_helper.from_array(np.array([elements], np.int64), "big_shape")
+    return helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["big_shape"], ["big"], name="bomb"),
+         helper.make_node("ReduceSum", ["big"], ["zero"], keepdims=0),
+         helper.make_node("Add", ["s", "zero"], ["out"])],
+        name, [vi("s", None)], [vi("out", None)], [shape])
+
+
+def _flex_attention_model(score_mod):
+    node = helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview", score_mod=score_mod)
+    graph = helper.make_graph([node], "flex", [vi(n, [1, 1, 2, 4]) for n in "qkv"], [vi("y", None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26),
+                                                   helper.make_opsetid("ai.onnx.preview", 1)])
+
+
+@pytest.mark.parametrize("limit, fits", [(1024, False), (2048, True)])
+def test_flex_attention_subgraph_inherits_the_memory_limit(limit, fits):
+    """score_mod allocates 1.2 KiB: over a 1 KiB session limit, under a 2 KiB one."""
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal((1, 1, 2, 4)).astype(np.float32) for n in "qkv"}
+    sess = pyinfer.InferenceSession(_flex_attention_model(_bomb_body("score_mod", 300)), max_memory_bytes=limit)
+    if not fits:
+        with pytest.raises(pyinfer.ResourceLimitError, match=r"'bomb': a tensor of shape \[300\].*limit of 1.0 KiB"):
+            sess.run(None, feeds)
+        return
+    (y,) = sess.run(None, feeds)
+    (want,) = pyinfer.InferenceSession(_flex_attention_model(helper.make_graph(
+        [helper.make_node("Identity", ["s"], ["out"])], "score_mod", [vi("s", None)], [vi("out", None)]))
+    ).run(None, feeds)
+    np.testing.assert_array_equal(y, want)
+
+
+def test_if_branch_inherits_the_memory_limit():
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=_bomb_body("then", 300),
+                            else_branch=_bomb_body("else", 1))
+    # The branches read "s" from the enclosing graph: the model's input.
+    graph = helper.make_graph([node], "if", [vi("s", [2])], [vi("y", None)], [cond])
+    for branch in (node.attribute[0].g, node.attribute[1].g):
+        del branch.input[:]
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    s = np.array([1.0, 2.0], np.float32)
+    with pytest.raises(pyinfer.ResourceLimitError, match=r"'bomb': a tensor of shape \[300\]"):
+        pyinfer.InferenceSession(m, max_memory_bytes=1024).run(None, {"s": s})
+    np.testing.assert_array_equal(pyinfer.InferenceSession(m, max_memory_bytes=2048).run(None, {"s": s})[0], s)

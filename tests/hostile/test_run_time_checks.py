@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from hostile_util import single_op
+from support.hostile_models import single_op
 
 X4 = np.ones((1, 2, 5, 5), np.float32)
 W = np.ones((4, 2, 3, 3), np.float32)

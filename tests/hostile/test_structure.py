@@ -5,7 +5,7 @@ import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import pyinfer
-from hostile_util import add_model, model, single_op, vi
+from support.hostile_models import add_model, model, single_op, vi
 
 X4 = np.ones(4, np.float32)
 

@@ -1,16 +1,12 @@
 """The lrn kernel and batch_norm with a fused activation, against plain float64 NumPy
-references (LRN: tests/norm_reference.py; batch norm: written here)."""
-import os
-import sys
+references (LRN: tests/support/norm_reference.py; batch norm: written here)."""
 
 import numpy as np
 import pytest
 
 import pyinfer
 from pyinfer import kernels as K
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from norm_reference import lrn_ref  # noqa: E402
+from support.norm_reference import lrn_ref
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7])

@@ -1,8 +1,6 @@
 """pyinfer.kernels.lstm / gru / rnn against references nobody here tuned to the kernel:
-tests/rnn_reference.py (plain NumPy from the ONNX equations), PyTorch's nn.LSTM / GRU / RNN,
+tests/support/rnn_reference.py (plain NumPy from the ONNX equations), PyTorch's nn.LSTM / GRU / RNN,
 and onnxruntime (through ONNX models, where it supports the configuration)."""
-import os
-import sys
 
 import numpy as np
 import onnx
@@ -13,10 +11,8 @@ from onnx import TensorProto, helper
 
 import pyinfer
 from pyinfer import kernels
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rnn_reference import activation as ref_activation  # noqa: E402
-from rnn_reference import reference  # noqa: E402
+from support.rnn_reference import activation as ref_activation
+from support.rnn_reference import reference
 
 RTOL, ATOL = 1e-3, 1e-4
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}

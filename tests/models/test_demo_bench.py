@@ -11,8 +11,9 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from pyinfer import bench, demo
+from pyinfer.cli import bench, demo
 from pyinfer.cli import main as cli_main
+from support import light_models as light
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,14 +33,6 @@ def _have(module):
 needs_ort = pytest.mark.skipif(not _have_ort(), reason="onnxruntime is not installed")
 needs_openvino = pytest.mark.skipif(not bench.have_openvino(), reason="openvino is not installed (bench extra)")
 needs_matplotlib = pytest.mark.skipif(not _have("matplotlib"), reason="matplotlib is not installed (bench extra)")
-
-
-def _tools_module(name):
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +218,9 @@ def test_outputs_close_scales_atol_with_the_output():
 
 
 def test_tile_batch():
-    tools_bench = _tools_module("bench")
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_array_equal(tools_bench.tile_batch(x, 5), x[[0, 1, 0, 1, 0]])
+    np.testing.assert_array_equal(bench.tile_batch(x, 5), x[[0, 1, 0, 1, 0]])
+    np.testing.assert_array_equal(bench.tile_batch(x, 1), x[:1])
 
 
 @needs_ort
@@ -260,7 +253,6 @@ def test_openvino_runner_is_float32_and_matches(affine_model):
 
 def test_light_model_gets_random_weights_of_the_same_shapes(tmp_path):
     """light_squeezenet: every ConstantOfShape weight becomes an initializer of its shape, He-scaled."""
-    light = _tools_module("light_models")
     src = onnx.load(light.source_path("squeezenet"))
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in src.graph.initializer}
     filled = {n.output[0]: tuple(inits[n.input[0]]) for n in src.graph.node if n.op_type == "ConstantOfShape"}
@@ -280,7 +272,6 @@ def test_light_model_gets_random_weights_of_the_same_shapes(tmp_path):
 @needs_ort
 def test_calibrated_batchnorm_normalizes_its_input():
     """After calibration a BatchNormalization after a Relu sees mean / var of relu(N(0, 1))."""
-    light = _tools_module("light_models")
     c = 3
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["r"]),

@@ -1,6 +1,6 @@
 """PyTorch-exported models run in pyinfer and match PyTorch's own outputs.
 
-The models and their reference outputs come from tools/export_models.py (see conftest.py): random
+The models and their reference outputs come from support/model_export.py (see conftest.py): random
 weights, randomized BatchNorm statistics, exported by the legacy (TorchScript) and the dynamo
 exporter, and for BatchNorm models also with BatchNormalization nodes kept (legacy_bn).
 """

@@ -1,6 +1,6 @@
 """PyTorch sequence models (nn.LSTM / nn.GRU / nn.RNN) exported to ONNX run in pyinfer like in PyTorch.
 
-The models and PyTorch's reference outputs come from tools/export_models.py (random weights; see
+The models and PyTorch's reference outputs come from support/model_export.py (random weights; see
 conftest.py): a bidirectional LSTM tagger, a GRU, nn.RNN with tanh and relu, a padded batch with
 lengths (the ONNX LSTM's sequence_lens input), a one-step LSTM with the state passed in and out,
 and a CRNN (convolutions, then a bidirectional LSTM over the image's columns). The test sizes are
@@ -195,7 +195,7 @@ def test_tools_bench_times_every_case_of_a_sequence_model(tmp_path, exported):
 def test_bench_ort_session_does_not_spin(exported):
     """Idle onnxruntime threads busy-waiting would take the cores from pyinfer's interleaved runs."""
     pytest.importorskip("onnxruntime")
-    from pyinfer.bench import ort_session
+    from pyinfer.cli.bench import ort_session
 
     path, _ = exported("gru_small", "legacy")
     key = "session.intra_op.allow_spinning"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from opt_helpers import ALL, const, make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import ALL, const, make_model, op_types, optimize_and_compare, random, vi
 
 FOLD = ["fold_bn_mul_add", "eliminate_dead_nodes"]
 C = 6

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 
 PASSES = ["fold_constants", "eliminate_dead_nodes"]
 

@@ -4,8 +4,8 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 from pyinfer.optimizer import optimize
+from support.opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 
 PASSES = ["fuse_residual_add", "fuse_activation", "fold_constants", "eliminate_dead_nodes"]
 

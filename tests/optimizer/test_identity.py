@@ -2,7 +2,7 @@
 import numpy as np
 from onnx import TensorProto, helper
 
-from opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 
 
 def test_identity_chain_and_dropout_are_removed(rng):

@@ -4,8 +4,8 @@ import json
 import onnx
 from onnx import helper
 
-from opt_helpers import const, make_model, random, vi
-from pyinfer.inspect_model import inspect_model, main
+from pyinfer.cli.inspect_model import inspect_model, main
+from support.opt_helpers import const, make_model, random, vi
 
 
 def mixed_model(rng):

@@ -2,7 +2,7 @@
 import pytest
 from onnx import helper
 
-from opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 
 PASSES = ["matmul_add_to_gemm", "eliminate_dead_nodes"]
 

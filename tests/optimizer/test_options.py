@@ -4,8 +4,8 @@ import pytest
 from onnx import helper
 
 import pyinfer
-from opt_helpers import const, make_model, op_types, random, vi
 from pyinfer import GraphOptimizationLevel as Level
+from support.opt_helpers import const, make_model, op_types, random, vi
 
 
 def conv_bn_relu_model(rng):

@@ -1,4 +1,11 @@
-"""ResNet-style and MobileNetV2-style models exported from PyTorch, optimized end to end."""
+"""ResNet-style and MobileNetV2-style models exported from PyTorch, optimized end to end.
+
+BatchNorm statistics and affine parameters are randomized (support.torch_models), so folding them
+is tested with values far from the identity.
+"""
+import io
+import warnings
+
 import numpy as np
 import onnx
 import pytest
@@ -6,10 +13,24 @@ import pytest
 import pyinfer
 
 torch = pytest.importorskip("torch")
-from torch_models import mobilenetv2_like, resnet_like  # noqa: E402
+from support.torch_models import SmallResNet, small_mobilenetv2, with_random_weights  # noqa: E402
 
 LEVEL = pyinfer.GraphOptimizationLevel
-MODELS = {"resnet": (resnet_like, (2, 3, 16, 16)), "mobilenetv2": (mobilenetv2_like, (2, 3, 32, 32))}
+# name -> (architecture, input shape, seed)
+MODELS = {"resnet": (SmallResNet, (2, 3, 16, 16), 0), "mobilenetv2": (small_mobilenetv2, (2, 3, 32, 32), 1)}
+
+
+def export_keeping_batchnorm(net, shape, dynamic_batch=False) -> onnx.ModelProto:
+    """Legacy exporter, opset 17. No constant folding and PRESERVE mode: otherwise the exporter
+    folds BatchNorm itself, and the optimizer would have nothing to fold."""
+    buf = io.BytesIO()
+    axes = {"dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}}} if dynamic_batch else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (torch.randn(*shape),), buf, dynamo=False, opset_version=17,
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                          input_names=["input"], output_names=["output"], **axes)
+    return onnx.load_from_string(buf.getvalue())
 
 
 @pytest.fixture(scope="module", params=[(name, dyn) for name in MODELS for dyn in (False, True)],
@@ -17,8 +38,9 @@ MODELS = {"resnet": (resnet_like, (2, 3, 16, 16)), "mobilenetv2": (mobilenetv2_l
 def exported(request):
     """(onnx model, input); the torch module is kept in NETS as the oracle."""
     name, dynamic = request.param
-    build, shape = MODELS[name]
-    model, net = build(torch, dynamic_batch=dynamic)
+    build, shape, seed = MODELS[name]
+    net = with_random_weights(build, seed)
+    model = export_keeping_batchnorm(net, shape, dynamic)
     NETS[id(model)] = net
     x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
     return model, x

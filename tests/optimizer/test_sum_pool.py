@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import const, make_model, op_types, optimize_and_compare, random, vi
 
 PASSES = ["avgpool_mul_to_sumpool", "eliminate_dead_nodes"]
 

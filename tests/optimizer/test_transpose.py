@@ -2,7 +2,7 @@
 import numpy as np
 from onnx import helper
 
-from opt_helpers import make_model, op_types, optimize_and_compare, random, vi
+from support.opt_helpers import make_model, op_types, optimize_and_compare, random, vi
 
 PASSES = ["cancel_transposes", "eliminate_dead_nodes"]
 

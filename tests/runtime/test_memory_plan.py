@@ -48,13 +48,8 @@ def test_best_fit_picks_the_smallest_gap():
 
 def test_arena_plan_on_a_real_plan_keeps_values_apart(rng):
     """Every pair of arena values of a compiled plan that are alive together use disjoint bytes."""
-    import os
-    import sys
-
     import pyinfer
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from helpers import conv_model
+    from support.runtime_graphs import conv_model
 
     sess = pyinfer.InferenceSession(conv_model(rng), executor="plan")
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
@@ -80,13 +75,8 @@ def test_aligned_empty_starts_a_cache_line():
 def test_plan_arena_values_start_cache_lines(rng):
     """Every intermediate tensor of a compiled plan starts on a cache line (the SIMD kernels'
     loads and stores would straddle two lines otherwise)."""
-    import os
-    import sys
-
     import pyinfer
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from helpers import conv_model
+    from support.runtime_graphs import conv_model
 
     sess = pyinfer.InferenceSession(conv_model(rng), executor="plan")
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)

@@ -1,7 +1,6 @@
 """Compiled plans: same outputs as the Python path, plan cache, outputs owned by the caller,
 concurrent runs, data-dependent shapes, weights kept once."""
 import os
-import sys
 import threading
 
 import numpy as np
@@ -10,9 +9,7 @@ import pytest
 
 import pyinfer
 from pyinfer import executor as executor_mod
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import chain_model, conv_model, data_dependent_model  # noqa: E402
+from support.runtime_graphs import chain_model, conv_model, data_dependent_model
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "fixtures")
 

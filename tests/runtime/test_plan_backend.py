@@ -5,8 +5,6 @@ shapes), the second compiles the plan, the third runs it. The runner checks the 
 outputs against ONNX's expected outputs, and this backend checks them against the first run's.
 Same exclusions as tests/test_onnx_backend.py.
 """
-import os
-import sys
 import unittest
 
 import numpy as np
@@ -14,9 +12,7 @@ import onnx.backend.test
 
 import pyinfer
 import pyinfer.backend
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from test_onnx_backend import load_exclusions  # noqa: E402
+from support.onnx_backend import load_exclusions
 
 
 def _same(a, b):

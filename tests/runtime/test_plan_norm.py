@@ -1,16 +1,12 @@
 """LRN and (Fused)BatchNormalization as native plan steps: the same outputs as the Python path
 and as float64 references."""
-import os
-import sys
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pyinfer
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from norm_reference import lrn_ref  # noqa: E402
+from support.norm_reference import lrn_ref
 
 
 F = TensorProto.FLOAT

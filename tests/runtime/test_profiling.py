@@ -1,7 +1,6 @@
 """Profiling: Chrome-trace JSON written by end_profiling, and the `pyinfer profile` command."""
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -9,9 +8,7 @@ import pytest
 import pyinfer
 from pyinfer.cli import main as cli_main
 from pyinfer.profiling import op_type_table
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import chain_model  # noqa: E402
+from support.runtime_graphs import chain_model
 
 
 def _check_chrome_trace(events):

@@ -1,4 +1,9 @@
-"""The `pyinfer` command line: run a model, demo, bench, inspect, profile."""
+"""The `pyinfer` command line: run a model, demo, bench, inspect, profile.
+
+This package holds what only the command line needs (timing helpers, the bundled demo and its
+data, the inspect report): `import pyinfer` never imports it, so a service embedding the
+runtime loads none of it. The library never imports pyinfer.cli (an import-linter contract).
+"""
 from __future__ import annotations
 
 import argparse
@@ -65,9 +70,10 @@ def _cmd_profile(args) -> int:
     import shutil
     import tempfile
 
-    from . import Error, InferenceSession
+    from ..errors import Error
+    from ..profiling import format_table, op_type_table, save_bar_chart
+    from ..session import InferenceSession
     from .bench import parse_dims, random_feeds
-    from .profiling import format_table, op_type_table, save_bar_chart
 
     tmp = None
     prefix = args.trace
@@ -107,7 +113,7 @@ def _cmd_profile(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from . import Error
+    from ..errors import Error
     from .demo import run_demo
 
     try:
@@ -119,7 +125,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from . import Error, InferenceSession
+    from ..errors import Error
+    from ..session import InferenceSession
     from .bench import (ProgressBar, have_onnxruntime, have_openvino, max_abs_diff, openvino_runner, ort_session,
                         parse_dims, random_feeds, summarize, time_interleaved)
 
@@ -173,7 +180,8 @@ def _cmd_run(args) -> int:
 
     import numpy as np
 
-    from . import Error, InferenceSession
+    from ..errors import Error
+    from ..session import InferenceSession
 
     try:
         sess = InferenceSession(args.model, num_threads=args.threads)

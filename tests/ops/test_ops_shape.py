@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import pyinfer
-from _tensorops_node import assert_same, reference, run
+from support.one_node import assert_same, reference, run
 
 i64 = np.int64
 

@@ -5,7 +5,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from _miscops_node import assert_same, reference, run
+from support.one_node import assert_same, reference, run
 
 ML = "ai.onnx.ml"
 TRAINING = "ai.onnx.preview.training"

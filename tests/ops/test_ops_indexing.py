@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from _tensorops_node import assert_same, reference, run
+from support.one_node import assert_same, reference, run
 
 i64 = np.int64
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pyinfer
-from _tensorops_node import assert_same, reference, run
+from support.one_node import assert_same, reference, run
 
 f32 = np.float32
 EMPTY = np.array([], f32)

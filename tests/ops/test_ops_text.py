@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from _miscops_node import assert_same, run
+from support.one_node import assert_same, run
 
 
 def strings(*values, shape=None):

@@ -79,6 +79,13 @@ def random_feeds(inputs, dims: dict[str, int] | None = None, seed: int = 0, int_
     return feeds
 
 
+
+def tile_batch(x: np.ndarray, batch: int) -> np.ndarray:
+    """x's rows repeated along axis 0 up to `batch` rows (a recorded input at another batch size)."""
+    reps = -(-batch // x.shape[0])
+    return np.ascontiguousarray(np.concatenate([x] * reps, axis=0)[:batch])
+
+
 # --- sessions --------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
-from _tensorops_node import reference, run
+from support.one_node import reference, run
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -18,12 +18,12 @@ from collections import Counter
 import numpy as np
 import onnx
 
-from .errors import Error
-from .loader import load_model
-from .optimizer import optimize
-from .optimizer.workgraph import WorkGraph
-from .options import GraphOptimizationLevel, to_optimization_level
-from .session import _node_arg
+from ..errors import Error
+from ..loader import load_model
+from ..optimizer import optimize
+from ..optimizer.workgraph import WorkGraph
+from ..options import GraphOptimizationLevel, to_optimization_level
+from ..session import NodeArg
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
@@ -84,7 +84,7 @@ def node_macs(node: onnx.NodeProto, shape_of, attrs) -> int | None:
 
 
 def _macs_by_op(nodes, types: dict, dims: _Dims) -> tuple[Counter, int]:
-    from .optimizer.workgraph import attrs_of
+    from ..optimizer.workgraph import attrs_of
 
     def shape_of(name):
         t = types.get(name)
@@ -132,7 +132,7 @@ def inspect_model(model, level=GraphOptimizationLevel.ORT_ENABLE_ALL, dims: dict
     init_names = {t.name for t in proto.graph.initializer}
 
     def arg(vi):
-        a = _node_arg(vi)
+        a = NodeArg.from_value_info(vi)
         return {"name": a.name, "type": a.type, "shape": a.shape}
 
     params_before, bytes_before = _param_count(proto)

@@ -1,6 +1,6 @@
 """Run one ONNX node (any domain) through pyinfer, or through onnx.reference as a secondary oracle.
 
-Shared by tests/test_ops_quantize.py, test_ops_signal.py, test_ops_text.py and test_ops_ml.py.
+Shared by the op tests in tests/ops/.
 """
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ def _elem_type(a: np.ndarray) -> int:
     return TensorProto.STRING if a.dtype.kind in "OUS" else helper.np_dtype_to_tensor_dtype(a.dtype)
 
 
-def make_model(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
-    """A one-node model; inputs is a list of arrays (None = omitted optional input)."""
+def make_model(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, domain: str = "", **attrs):
+    """A one-node model and its feeds; inputs is a list of arrays (None = omitted optional input).
+
+    opset: of `domain` (default: the newest onnx knows, or the domain's newest schema of op_type).
+    """
     names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
     while names and names[-1] == "":
         names.pop()
@@ -38,14 +41,15 @@ def make_model(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
     return model, feeds
 
 
-def run(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
-    """pyinfer's outputs (a single output is returned bare)."""
+def run(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, domain: str = "", **attrs):
+    """pyinfer's outputs as a list (a single output is returned bare)."""
     model, feeds = make_model(op_type, inputs, n_outputs, opset, domain, **attrs)
     out = pyinfer.InferenceSession(model).run(None, feeds)
     return out[0] if n_outputs == 1 else out
 
 
-def reference(op_type, inputs, n_outputs=1, opset=None, domain="", **attrs):
+def reference(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, domain: str = "", **attrs):
+    """onnx.reference's outputs, same conventions as run()."""
     model, feeds = make_model(op_type, inputs, n_outputs, opset, domain, **attrs)
     out = ReferenceEvaluator(model).run(None, feeds)
     return out[0] if n_outputs == 1 else out
@@ -56,7 +60,9 @@ def assert_same(got, want, rtol=0.0, atol=0.0):
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype, (got.dtype, want.dtype)
     assert got.shape == want.shape, (got.shape, want.shape)
-    if rtol or atol:
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol)
-    else:
+    if not (rtol or atol):
         np.testing.assert_array_equal(got, want)
+    elif got.dtype.kind in "fc":
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    else:  # bfloat16, float8 (ml_dtypes): numpy compares them through float64
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from _tensorops_node import reference, run
+from support.one_node import reference, run
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto
 
 import pyinfer
-from _miscops_node import assert_same, reference, run
+from support.one_node import assert_same, reference, run
 
 
 def _complex(x):

@@ -39,7 +39,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def run_demo(num_threads: int | None = None, repeats: int = 50, out=print) -> dict:
     """Classify the bundled images, print prediction vs truth and the latency; return the results."""
-    from . import InferenceSession
+    from ..session import InferenceSession
     from .bench import summarize, time_interleaved
 
     data = load_images()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pyinfer
-from _miscops_node import assert_same, run
+from support.one_node import assert_same, run
 
 
 def decode(data: bytes, **attrs):

@@ -7,10 +7,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-CIFAR = os.path.join(ROOT, "tests", "models", "fixtures", "cifar10.legacy.onnx")
-CIFAR_DATA = os.path.join(ROOT, "tests", "models", "fixtures", "cifar10.legacy.npz")
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "fixtures")
+CIFAR = os.path.join(FIXTURES, "cifar10.legacy.onnx")
+CIFAR_DATA = os.path.join(FIXTURES, "cifar10.legacy.npz")
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=17, extra_opsets=(), ir_version=None):
