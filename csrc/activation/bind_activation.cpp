@@ -78,7 +78,7 @@ py::object run_softmax(const char* name, py::handle x_obj, int64_t axis, bool lo
 
 }  // namespace
 
-void bind_activation(py::module_& m) {
+PYINFER_BINDINGS(activation, 0) {
   py::enum_<Act> act_enum(m, "Activation", R"doc(The activations pyinfer's kernels apply (csrc/activation/act.h).
 
 One vocabulary for the elementwise activation kernels, the fused epilogues of gemm / matmul /

@@ -1,12 +1,11 @@
 // The pyinfer._kernels extension module: CPU info, error translation, and the kernel
-// families (each binds itself in csrc/<family>/bind_<family>.cpp).
+// families (each binds itself from its own file: bindings/bindings.h).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <stdexcept>
 
 #include "bindings/bindings.h"
-#include "bindings/prepared.h"
 #include "capi/capi.h"
 #include "common/cpu_features.h"
 #include "common/isa_probe.h"
@@ -45,15 +44,7 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("physical_cores", &pyinfer::physical_core_count);
   m.def("default_num_threads", [] { return pyinfer::resolve_threads(0); });
 
-  pyinfer::bind::bind_prepared(m);
-  pyinfer::bind_activation(m);  // first: the Activation enum the others take
-  pyinfer::bind_gemm(m);
-  pyinfer::bind_conv(m);
-  pyinfer::bind_pool(m);
-  pyinfer::bind_elementwise(m);
-  pyinfer::bind_rnn(m);
-  pyinfer::bind_norm(m);
-  pyinfer::bind_reduce(m);
+  pyinfer::bind::run_bindings(m);  // every family, from its own file (bindings/bindings.h)
 
   // The C ABI table for pyinfer._runtime (the compiled-plan loop, Cython): it runs the same
   // prepared kernels as this module, with its SIMD tier and thread pool. See csrc/capi/pyinfer_capi.h.

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bindings/array.h"
+#include "bindings/bindings.h"
 #include "capi/pyinfer_capi.h"
 #include "common/check.h"
 
@@ -104,7 +105,7 @@ py::object call(const PreparedKernel& k, const std::vector<py::handle>& inputs, 
   return std::move(result);
 }
 
-void bind_prepared(py::module_& m) {
+PYINFER_BINDINGS(prepared_kernel, 0) {
   py::class_<PreparedKernel, PreparedPtr>(m, "PreparedKernel", R"doc(A kernel prepared once for fixed shapes.
 
 Made by the prepare_* functions of pyinfer.kernels: they check every shape and parameter,

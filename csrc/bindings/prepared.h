@@ -22,7 +22,5 @@ namespace py = pybind11;
 py::object call(const PreparedKernel& k, const std::vector<py::handle>& inputs, int num_threads,
                 const std::vector<py::object>& out = {}, const std::vector<bool>& skip = {});
 
-void bind_prepared(py::module_& m);
-
 }  // namespace bind
 }  // namespace pyinfer

@@ -19,13 +19,6 @@ namespace py = pybind11;
 namespace pyinfer {
 namespace {
 
-// Spatial rank implied by x, checked before any list is parsed against it.
-size_t spatial_rank_of(const bind::FloatArray& x, const char* op) {
-  PYINFER_CHECK(x.ndim() >= 3, op << ": x must have rank >= 3 ([N, C, spatial...]), got shape "
-                                  << bind::shape_str(bind::shape_of(x)));
-  return static_cast<size_t>(x.ndim() - 2);
-}
-
 std::vector<int64_t> list_or_default(const py::handle& obj, const char* what, size_t count, int64_t dflt) {
   if (obj.is_none()) return std::vector<int64_t>(count, dflt);
   return bind::int_list(obj, what, count);
@@ -109,7 +102,7 @@ ConvAlgorithmChoice parse_choice(const std::string& name) {
 
 }  // namespace
 
-void bind_conv(py::module_& m) {
+PYINFER_BINDINGS(conv, 10) {
   py::class_<PyConvWeights>(m, "ConvWeights", R"doc(ConvWeights(w, group=1, num_threads=0)
 
 Convolution weights [M, C/group, K1..Kk] (float32) prepared once for conv(x, weights, ...):

@@ -70,7 +70,7 @@ void def_unary(py::module_& m, UnaryOp op, const char* doc) {
 
 }  // namespace
 
-void bind_elementwise(py::module_& m) {
+PYINFER_BINDINGS(elementwise, 10) {
   m.def(
       "prepare_binary",
       [](const std::string& op, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape) {

@@ -89,7 +89,7 @@ PreparedPtr matmul_kernel(const std::vector<int64_t>& a_shape, py::handle b, boo
 
 }  // namespace
 
-void bind_gemm(py::module_& m) {
+PYINFER_BINDINGS(gemm, 10) {
   py::class_<PyPackedMatrix>(m, "PackedMatrix", R"doc(PackedMatrix(b, trans=False, num_threads=0)
 
 A constant right-hand operand op(b) (b.T when trans) packed once into the GEMM micro-kernel's

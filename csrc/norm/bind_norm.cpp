@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/array.h"
+#include "bindings/bindings.h"
 #include "bindings/prepared.h"
 #include "common/check.h"
 #include "norm/norm.h"
@@ -12,7 +13,7 @@ namespace py = pybind11;
 
 namespace pyinfer {
 
-void bind_norm(py::module_& m) {
+PYINFER_BINDINGS(norm, 10) {
   m.def("prepare_lrn", &prepare_lrn, py::arg("x_shape"), py::arg("size"), py::arg("alpha") = 1e-4f,
         py::arg("beta") = 0.75f, py::arg("bias") = 1.0f, "lrn() prepared for x_shape; the kernel takes (x).");
   m.def(

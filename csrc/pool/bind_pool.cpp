@@ -94,7 +94,7 @@ const char* kWindowDoc =
 
 }  // namespace
 
-void bind_pool(py::module_& m) {
+PYINFER_BINDINGS(pool, 10) {
   m.def(
       "pool_output_shape",
       [](py::handle input_shape, py::handle kernel_shape, py::handle strides, py::handle pads, py::handle dilations,

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/array.h"
+#include "bindings/bindings.h"
 #include "bindings/prepared.h"
 #include "common/check.h"
 #include "reduce/reduce.h"
@@ -34,7 +35,7 @@ std::vector<int64_t> parse_axes(const py::handle& obj, bool* all_axes) {
 
 }  // namespace
 
-void bind_reduce(py::module_& m) {
+PYINFER_BINDINGS(reduce, 10) {
   m.def(
       "prepare_reduce",
       [](const std::string& kind, const std::vector<int64_t>& shape, py::handle axes_obj, bool keepdims) {

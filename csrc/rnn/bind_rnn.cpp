@@ -171,7 +171,7 @@ py::tuple run_family(Cell cell, const char* fam, const Args& a) {
 
 }  // namespace
 
-void bind_rnn(py::module_& m) {
+PYINFER_BINDINGS(rnn, 10) {
   py::class_<PyRnnWeights>(m, "RnnWeights",
                            R"doc(RnnWeights(cell, W, R, B=None, linear_before_reset=False, num_threads=0)
 
