@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..limits import check_allocation
+from ..lowering import Native
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, checked_indices, int_list, int_scalar, unique_axes
@@ -32,6 +34,18 @@ class Gather(Op):
         axis = axis_in_range(self, self.axis, data.ndim)
         idx = checked_indices(self, indices, data.shape[axis])
         return (np.take(data, idx, axis=axis),)
+
+    def lower(self, node):
+        data, idx = node.inputs
+        if data.ndim == 0 or data.dtype.name not in _GATHER_DTYPES or idx.dtype.name not in ("int32", "int64"):
+            return None
+        if not -data.ndim <= self.axis < data.ndim:
+            return None  # run() reports it
+        return Native(kernels.prepare_gather(node.shape(0), data.dtype.name, node.shape(1), idx.dtype.name, self.axis),
+                      [0, 1])
+
+
+_GATHER_DTYPES = ("float32", "uint8", "int32", "int64", "bool")  # the element types the kernel copies
 
 
 @register("GatherElements", 11, 13)
