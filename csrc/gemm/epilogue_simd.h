@@ -42,7 +42,8 @@ void ep_rows(int64_t rows, int64_t cols, float* c, int64_t ldc, const Epilogue& 
 }
 
 // The epilogue on rows x cols of C (top-left at (i0, j0) in the epilogue's coordinates).
-void apply_epilogue(int64_t rows, int64_t cols, float* c, int64_t ldc, const Epilogue& ep,
+// inline: not every file that includes this calls it.
+inline void apply_epilogue(int64_t rows, int64_t cols, float* c, int64_t ldc, const Epilogue& ep,
                     int64_t i0, int64_t j0) {
   with_epilogue_act(ep.act.kind, [&](auto tag) {
     ep_rows<decltype(tag)::value>(rows, cols, c, ldc, ep, i0, j0);

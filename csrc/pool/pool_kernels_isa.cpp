@@ -250,10 +250,9 @@ template <bool IsMax>
 void window_rows_impl(const PoolGeom& g, int kind, const float* x, float* y, int64_t row_begin, int64_t row_end,
                       float* buf) {
   if (IsMax && is_max_2x2_s2(g)) return max_2x2_s2_rows(g, x, y, row_begin, row_end);
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t W = g.in[2];
   const int64_t Do = g.out[0], Ho = g.out[1], Wo = g.out[2];
-  const int64_t Kd = g.kernel[0], Kh = g.kernel[1], Kw = g.kernel[2];
-  const int64_t dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2];
+  const int64_t Kw = g.kernel[2], dw = g.dilation[2];
   const int64_t s_w = g.stride[2], pb_w = g.pad_begin[2];
   const bool is_avg = kind == int(PoolKind::AvgIncludePad) || kind == int(PoolKind::AvgExcludePad);
   const bool include_pad = kind == int(PoolKind::AvgIncludePad);
