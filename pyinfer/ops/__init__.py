@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     indexing,
     logic,
     loss,
+    microsoft,
     ml,
     ml_linear,
     ml_preprocess,
