@@ -6,7 +6,7 @@ import numpy as np
 
 from ..registry import register
 from .base import Op
-from .ml_common import (ML, as_float32, binary_labels, class_labels, expand_binary, features_matrix,
+from .ml_common import (ML, as_float32, binary_labels, class_labels, expand_binary, features_matrix, logistic,
                         post_transform_attr, probit, transform_rows)
 
 
@@ -45,8 +45,8 @@ class LinearClassifier(Op):
             s = scores[:, 0]
             negative, positive = binary_labels(self.labels)
             label = np.where(s > 0, positive, negative)
-            if self.binary_two_labels:
-                z = expand_binary(s, self.post, 1)
+            if self.binary_two_labels:  # onnxruntime: [1 - p, p], p the logistic of s under LOGISTIC
+                z = expand_binary(logistic(s) if self.post == "LOGISTIC" else s, "NONE", 1)
             else:
                 z = probit(scores) if self.post == "PROBIT" else scores
         else:

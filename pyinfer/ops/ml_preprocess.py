@@ -141,7 +141,9 @@ class OneHotEncoder(Op):
                                  f"categories, got {getattr(x, 'dtype', type(x).__name__)}")
         index = _category_index(self.categories, _lookup_values(self, x, self.strings))
         if not self.zeros and (index < 0).any():
-            unknown = _lookup_values(self, x, self.strings).reshape(-1)[np.flatnonzero(index.reshape(-1) < 0)[0]]
+            flat = _lookup_values(self, x, self.strings).reshape(-1)
+            unknown = flat[np.flatnonzero(index.reshape(-1) < 0)[0]]
+            unknown = unknown if isinstance(unknown, str) else unknown.item()
             raise self.run_error(f"X holds {unknown!r}, not a category, and attribute zeros is 0")
         out = np.zeros(index.shape + (len(self.categories),), dtype=np.float32)
         hit = index >= 0

@@ -251,7 +251,8 @@ def _base_values(op: Op) -> np.ndarray:
 
 def regressor_scores(scores, has, base: np.ndarray, n_trees: int, aggregate: str, post: str) -> np.ndarray:
     """Base values and post-transform (onnxruntime: one target gets PROBIT only, and only a single
-    base value; several targets take base_values when there is one per target)."""
+    base value; several targets take base_values when there is one per target, and a target no
+    leaf weighed reads 0, its base value included)."""
     n_targets = scores.shape[1]
     if aggregate == "AVERAGE":
         scores = scores / n_trees
@@ -261,7 +262,7 @@ def regressor_scores(scores, has, base: np.ndarray, n_trees: int, aggregate: str
         return probit(scores) if post == "PROBIT" else scores
     if len(base) == n_targets:
         scores = scores + base
-    return transform_rows(scores, post)
+    return transform_rows(np.where(has, scores, 0.0), post)
 
 
 @register("TreeEnsembleRegressor", 1, 3, domain=ML)
@@ -316,7 +317,7 @@ class TreeEnsembleClassifier(Op):
         scores[:, :nb] += self.base  # a base value counts as a score
         has[:, :nb] = True
         best = np.argmax(np.where(has, scores, -np.inf), axis=1)
-        return self.labels[best], as_float32(transform_rows(scores, self.post))
+        return self.labels[best], as_float32(transform_rows(np.where(has, scores, 0.0), self.post))
 
     def _two_classes(self, scores, has):
         """onnxruntime's binary rules: which score is the positive one depends on the base values and
@@ -343,6 +344,8 @@ class TreeEnsembleClassifier(Op):
             is_pos = pos > 0
             label = (self.labels[is_pos.astype(np.int64)] if self.labels.dtype == object
                      else is_pos.astype(np.int64))
+        # onnxruntime writes a class no leaf (and no base value) weighed as 0
+        s0, s1 = np.where(h0, s0, 0.0), np.where(h1, s1, 0.0)
         z = np.empty((len(s0), 2))
         z[two] = transform_rows(np.stack([s0[two], s1[two]], axis=1), self.post)
         z[~two] = expand_binary(s0[~two], self.post, mode[~two])
