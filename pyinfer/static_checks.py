@@ -153,7 +153,18 @@ def _describe(error: Exception, model: onnx.ModelProto, lean: onnx.ModelProto) -
 
 def _strip_tags(text: str) -> str:
     text = re.sub(r"\[(ShapeInferenceError|TypeInferenceError)\]\s*", "", text)
+    # "elem type: (1) vs (7)": onnx's type codes, by name
+    text = re.sub(r"elem type: \((\d+)\) vs \((\d+)\)",
+                  lambda m: f"elem type: {_elem_name(int(m.group(1)))} (inferred) vs {_elem_name(int(m.group(2)))} "
+                            f"(declared)", text)
     return text.replace("Inference error(s): ", "").strip().rstrip(".")
+
+
+def _elem_name(code: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(code).lower()
+    except ValueError:
+        return str(code)
 
 
 def _find_node(graph: onnx.GraphProto, op_type: str, name: str):

@@ -87,7 +87,8 @@ FAULTS = {
         r"Add node 'the_node': B has inconsistent type tensor\(int64\).*B = 'b' int64\[2\]"),
     "declared output type contradicts the op": (
         model([node("Relu", ["a"], ["y"])], [vi("a", [2])], [vi("y", [2], T.INT64)]),
-        r"Relu node 'the_node': Inferred elem type differs.*outputs: Y = 'y' declared int64\[2\]"),
+        r"Relu node 'the_node': Inferred elem type differs from existing elem type: float \(inferred\) vs int64 "
+        r"\(declared\).*outputs: Y = 'y' declared int64\[2\]"),
     "reshape to two -1 dims": (
         model([node("Reshape", ["a", "s"], ["y"])], [vi("a", [2, 3])], [Y],
               [numpy_helper.from_array(np.array([-1, -1], np.int64), "s")]),

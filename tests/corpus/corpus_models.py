@@ -451,8 +451,8 @@ def _transformers_model(kind: str, path: str) -> Built:
     return Built(path, [feeds])
 
 
-_QUANT_WHY = ("onnxruntime quantizes the LSTM's activations to uint8 as well; pyinfer dequantizes the int8 "
-              "weights and keeps the activations in float (the difference is within one activation step)")
+_QUANT_WHY = ("onnxruntime also quantizes the LSTM's inputs and hidden state to uint8 (steps of range / 255, "
+              "about 0.02 here); pyinfer dequantizes the int8 weights and keeps activations in float")
 
 
 def _ort_cases() -> list[Case]:
