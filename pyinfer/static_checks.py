@@ -259,6 +259,11 @@ def _check_conv_channels(node: onnx.NodeProto, types: dict) -> None:
         return
     group = _attrs(node).get("group", 1)
     transpose = node.op_type == "ConvTranspose"
+    if _known(x[1]) and group > 0 and x[1] % group:
+        raise InvalidModelError(
+            f"{_label(node)}: input X {node.input[0]!r} has {x[1]} channels, not divisible by group "
+            f"(attribute group={group})"
+        )
     # Conv: W is [M, C / group, k...]; ConvTranspose: W is [C, M / group, k...]
     w_in = w[0] if transpose else w[1] * group if _known(w[1]) else None
     if _known(x[1]) and w_in is not None and _known(w_in) and x[1] != w_in:

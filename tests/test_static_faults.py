@@ -44,9 +44,12 @@ FAULTS = {
         model([node("Softmax", ["a"], ["y"], axis=4)], [vi("a", [1, 2])], [Y]),
         r"Softmax node 'the_node': 'axis' must be in \[-2 , 1\]. Its actual value is: 4"),
     "conv channels vs weight and group": (
-        model([node("Conv", ["x", "w"], ["y"], group=2)], [X4], [Y], [ones("w", [4, 3, 3, 3])]),
-        r"Conv node 'the_node': input X 'x' has 3 channels, but the weight W 'w' \[4, 3, 3, 3\] with "
+        model([node("Conv", ["x", "w"], ["y"], group=2)], [vi("x", [1, 4, 8, 8])], [Y], [ones("w", [4, 3, 3, 3])]),
+        r"Conv node 'the_node': input X 'x' has 4 channels, but the weight W 'w' \[4, 3, 3, 3\] with "
         r"attribute group=2 expects W's dim 1 \(3\) times group \(2\) = 6"),
+    "conv channels not divisible by group": (
+        model([node("Conv", ["x", "w"], ["y"], group=2)], [X4], [Y], [ones("w", [4, 3, 3, 3])]),
+        r"Conv node 'the_node': input X 'x' has 3 channels, not divisible by group \(attribute group=2\)"),
     "conv output channels vs group": (
         model([node("Conv", ["x", "w"], ["y"], group=3)], [X4], [Y], [ones("w", [4, 1, 3, 3])]),
         r"Conv node 'the_node': the weight W 'w' \[4, 1, 3, 3\] has 4 output channels, not divisible by "
