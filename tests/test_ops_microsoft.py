@@ -2,9 +2,10 @@
 against onnxruntime: the reference for their semantics."""
 import numpy as np
 import onnxruntime as ort
+import ort_node
 import pytest
 from onnx import TensorProto as T
-from onnx import helper, numpy_helper
+from onnx import helper
 
 import pyinfer
 
@@ -12,31 +13,12 @@ MS = "com.microsoft"
 
 
 def run_both(op, inputs, attrs=None, outputs=1, domain=MS, consts=None, opset=17):
-    """(onnxruntime's outputs, pyinfer's outputs) of one node; inputs: name -> array (None: omitted),
-    consts: name -> array given as initializers."""
-    consts = consts or {}
-    names = [n for n in inputs]
-    graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
-                    for n, a in inputs.items() if a is not None and n not in consts]
-    out_names = [f"out{i}" for i in range(outputs)]
-    node = helper.make_node(op, [n if inputs[n] is not None else "" for n in names], out_names, name="the_node",
-                            domain=domain, **(attrs or {}))
-    graph = helper.make_graph([node], "g", graph_inputs, [helper.make_value_info(o, helper.TypeProto())
-                                                          for o in out_names],
-                              [numpy_helper.from_array(a, n) for n, a in consts.items()])
-    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(domain, 1)] if domain else [])
-    model = helper.make_model(graph, opset_imports=imports, ir_version=8)
-    feeds = {n: a for n, a in inputs.items() if a is not None and n not in consts}
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-    got = pyinfer.InferenceSession(model).run(None, feeds)
-    return want, got
+    imports = {"": opset, **({domain: 1} if domain else {})}
+    return ort_node.run_both(op, inputs, attrs, outputs, domain, imports, consts)
 
 
 def assert_close(want, got, rtol=1e-5, atol=1e-5):
-    assert len(want) == len(got)
-    for w, g in zip(want, got):
-        assert w.shape == g.shape and w.dtype == g.dtype, (w.shape, g.shape, w.dtype, g.dtype)
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    ort_node.assert_same(want, got, rtol=rtol, atol=atol)
 
 
 def randn(rng, *shape):

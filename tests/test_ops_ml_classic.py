@@ -2,6 +2,7 @@
 attribute combinations converters rarely emit (the corpus in tests/corpus covers what they do)."""
 import numpy as np
 import onnxruntime as ort
+import ort_node
 import pytest
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
@@ -12,28 +13,10 @@ ML = "ai.onnx.ml"
 
 
 def run_both(op, inputs: dict, attrs: dict, outputs: int = 1, ml_opset: int = 3):
-    graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype)
-                                                  if a.dtype != object else T.STRING, list(a.shape))
-                    for n, a in inputs.items()]
-    names = [f"out{i}" for i in range(outputs)]
-    node = helper.make_node(op, list(inputs), names, domain=ML, name="the_node", **attrs)
-    graph = helper.make_graph([node], "g", graph_inputs, [helper.make_value_info(n, helper.TypeProto()) for n in names])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ML, ml_opset)],
-                              ir_version=8)
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, inputs)
-    got = pyinfer.InferenceSession(model).run(None, inputs)
-    return want, got
+    return ort_node.run_both(op, inputs, attrs, outputs, ML, {"": 17, ML: ml_opset})
 
 
-def assert_same(want, got, rtol=1e-5, atol=1e-6):
-    assert len(want) == len(got)
-    for w, g in zip(want, got):
-        assert w.shape == g.shape, (w.shape, g.shape)
-        if w.dtype.kind in "fc":
-            assert g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
-        else:
-            np.testing.assert_array_equal(g.astype(w.dtype) if w.dtype.kind != "O" else g, w)
+assert_same = ort_node.assert_same
 
 
 # --- tree ensembles -----------------------------------------------------------------------------

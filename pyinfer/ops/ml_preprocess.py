@@ -123,16 +123,21 @@ def _lookup_values(op: Op, x, strings: bool, what: str = "X") -> np.ndarray:
     return x.astype(np.int64)  # onnxruntime truncates float categories to int64
 
 
+def _strings_or_ints(op: Op, strings_attr: str, ints_attr: str) -> tuple[list, bool]:
+    """(values, are_strings) of the one attribute of the pair that is set."""
+    strings, ints = op.attr(strings_attr, None), op.attr(ints_attr, None)
+    if bool(strings) == bool(ints):
+        raise op.model_error(f"exactly one of the attributes {strings_attr} or {ints_attr} must be set")
+    return (list(strings), True) if strings else ([int(v) for v in ints], False)
+
+
 @register("OneHotEncoder", 1, domain=ML)
 class OneHotEncoder(Op):
     """Y[..., k] = 1 where X equals the k-th category: shape X.shape + [categories], float32."""
 
     def setup(self):
-        strings, ints = self.attr("cats_strings", None), self.attr("cats_int64s", None)
-        if bool(strings) == bool(ints):
-            raise self.model_error("exactly one of the attributes cats_strings or cats_int64s must be set")
-        self.strings = bool(strings)
-        self.categories = np.array(list(strings), dtype=object) if self.strings else np.asarray(ints, dtype=np.int64)
+        categories, self.strings = _strings_or_ints(self, "cats_strings", "cats_int64s")
+        self.categories = np.array(categories, dtype=object if self.strings else np.int64)
         self.zeros = int(self.attr("zeros", 1))
 
     def run(self, x):
@@ -183,12 +188,8 @@ class DictVectorizer(Op):
     """A map (dict) -> [1, vocabulary] in the vocabulary's order; keys outside it are ignored."""
 
     def setup(self):
-        strings, ints = self.attr("string_vocabulary", None), self.attr("int64_vocabulary", None)
-        if bool(strings) == bool(ints):
-            raise self.model_error("exactly one of the attributes string_vocabulary or int64_vocabulary must be set")
-        vocabulary = list(strings) if strings else [int(v) for v in ints]
+        vocabulary, self.string_keys = _strings_or_ints(self, "string_vocabulary", "int64_vocabulary")
         self.position = {key: i for i, key in reversed(list(enumerate(vocabulary)))}
-        self.string_keys = bool(strings)
 
     def run(self, mapping):
         if not isinstance(mapping, dict):
@@ -257,11 +258,7 @@ class ZipMap(Op):
     """[N, C] scores -> a list of N dicts {class label: score} (onnxruntime's sequence of maps)."""
 
     def setup(self):
-        strings, ints = self.attr("classlabels_strings", None), self.attr("classlabels_int64s", None)
-        if bool(strings) == bool(ints):
-            raise self.model_error("exactly one of the attributes classlabels_strings or classlabels_int64s must "
-                                   "be set")
-        self.labels = list(strings) if strings else [int(v) for v in ints]
+        self.labels, _ = _strings_or_ints(self, "classlabels_strings", "classlabels_int64s")
 
     def run(self, x):
         if not isinstance(x, np.ndarray) or x.dtype != np.float32:
