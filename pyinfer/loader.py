@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 from . import model_file
 from .errors import InvalidModelError, ModelLoadError
 from .limits import check_size
+from .static_checks import check_static_faults
 from .validate import check_model, looks_absolute, tensor_nbytes
 
 
@@ -62,12 +63,65 @@ def load_model_parts(model, max_memory_bytes: int | None = None,
                 f"only be read when the model is loaded from a file path (so its directory is known)"
             )
         if isinstance(model, onnx.ModelProto):
-            proto = onnx.ModelProto()
-            proto.CopyFrom(model)  # never modify the caller's proto
+            proto = _copy(model)  # never modify the caller's proto
         for t, label in _external_tensors(proto):
             _load_external(t, label, base_dir, where, max_memory_bytes)
     check_model(proto, max_memory_bytes, detached=frozenset(weights))
+    if _needs_normalizing(proto):
+        if proto is model:
+            proto = _copy(model)  # never modify the caller's proto
+        normalize_declarations(proto)
+    check_static_faults(proto)
     return proto, weights
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model)
+    return proto
+
+
+# --- declarations that converters spell differently -------------------------------------------
+
+def _graphs(graph: onnx.GraphProto):
+    yield graph
+    for node in graph.node:
+        for a in node.attribute:
+            if a.HasField("g"):
+                yield from _graphs(a.g)
+            for g in a.graphs:
+                yield from _graphs(g)
+
+
+def _declared_dims(proto: onnx.ModelProto):
+    for g in _graphs(proto.graph):
+        for vi in (*g.input, *g.output, *g.value_info):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+                yield from vi.type.tensor_type.shape.dim
+
+
+def _needs_normalizing(proto: onnx.ModelProto) -> bool:
+    domains = ["" if i.domain == "ai.onnx" else i.domain for i in proto.opset_import]
+    return len(set(domains)) != len(domains) or any(
+        d.HasField("dim_value") and d.dim_value == -1 for d in _declared_dims(proto))
+
+
+def normalize_declarations(proto: onnx.ModelProto) -> None:
+    """In place: a dim declared -1 (paddle2onnx) becomes an unnamed symbolic dim, as onnxruntime
+    reads it (get_inputs() shows None, any size is fed); an opset import repeated with the same
+    version (skl2onnx; validate refused different versions) is dropped."""
+    for d in _declared_dims(proto):
+        if d.HasField("dim_value") and d.dim_value == -1:
+            d.ClearField("dim_value")
+    seen, keep = set(), []
+    for imp in proto.opset_import:
+        domain = "" if imp.domain == "ai.onnx" else imp.domain
+        if domain not in seen:
+            seen.add(domain)
+            keep.append(onnx.OperatorSetIdProto(domain=imp.domain, version=imp.version))
+    if len(keep) != len(proto.opset_import):
+        del proto.opset_import[:]
+        proto.opset_import.extend(keep)
 
 
 def _read(path: str) -> bytes:

@@ -25,18 +25,24 @@ ONNX_DOMAINS = ("", "ai.onnx")
 SCHEMA_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.preview")
 
 _TABLE: dict[tuple[str, str], dict[int, type]] = defaultdict(dict)
+# onnxruntime's own ops in the default domain (SimplifiedLayerNormalization, LayerNormalization
+# before opset 17), which its optimizer writes: used only where onnx has no schema for the node.
+_OUTSIDE_ONNX: dict[tuple[str, str], dict[int, type]] = defaultdict(dict)
 
 
-def register(op_type: str, *since_versions: int, domain: str = ""):
+def register(op_type: str, *since_versions: int, domain: str = "", outside_onnx: bool = False):
+    """outside_onnx: an op of a schema domain that onnx does not define at that opset (onnxruntime's
+    extensions of the default domain); the highest such version <= the opset is used."""
     if not since_versions:
         raise ValueError(f"register({op_type!r}): give at least one since_version")
     domain = "" if domain == "ai.onnx" else domain
+    table = _OUTSIDE_ONNX if outside_onnx else _TABLE
 
     def deco(cls):
         for v in since_versions:
-            if v in _TABLE[(domain, op_type)]:
+            if v in table[(domain, op_type)]:
                 raise ValueError(f"{domain}::{op_type} version {v} registered twice")
-            _TABLE[(domain, op_type)][v] = cls
+            table[(domain, op_type)][v] = cls
         return cls
 
     return deco
@@ -64,6 +70,11 @@ def lookup(op_type: str, domain: str, opset: int, node_name: str = "") -> tuple[
     impls = _TABLE.get((domain, op_type), {})
     where = f"node {node_name!r}" if node_name else "an unnamed node"
     label = f"{domain}::{op_type}" if domain else op_type
+    outside = _OUTSIDE_ONNX.get((domain, op_type), {})
+    if outside and domain in SCHEMA_DOMAINS and schema_version(op_type, opset, domain) is None:
+        candidates = [v for v in outside if v <= opset]
+        if candidates:
+            return outside[max(candidates)], max(candidates)
     if not impls:
         raise UnsupportedOpError(
             f"unsupported operator {label} (in {where}, opset {opset}): pyinfer does not implement it"

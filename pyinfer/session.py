@@ -56,8 +56,21 @@ class NodeArg:
             if tt.HasField("shape"):
                 shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
             return cls(vi.name, shape, f"tensor({_ORT_TYPE_NAMES.get(tt.elem_type, 'unknown')})", tt.elem_type)
-        kind = t.WhichOneof("value") or "unknown"
-        return cls(vi.name, None, kind.replace("_type", ""), 0)
+        return cls(vi.name, [], _type_text(t), 0)  # sequences, maps, optionals: onnxruntime's shape []
+
+
+def _type_text(t: onnx.TypeProto) -> str:
+    """onnxruntime's spelling: tensor(float), seq(map(int64,tensor(float))), map(string,tensor(float))..."""
+    kind = t.WhichOneof("value")
+    if kind == "tensor_type":
+        return f"tensor({_ORT_TYPE_NAMES.get(t.tensor_type.elem_type, 'unknown')})"
+    if kind == "sequence_type":
+        return f"seq({_type_text(t.sequence_type.elem_type)})"
+    if kind == "map_type":
+        return f"map({_ORT_TYPE_NAMES.get(t.map_type.key_type, 'unknown')},{_type_text(t.map_type.value_type)})"
+    if kind == "optional_type":
+        return f"optional({_type_text(t.optional_type.elem_type)})"
+    return (kind or "unknown").replace("_type", "")
 
 
 class InferenceSession:
@@ -177,7 +190,7 @@ def _np_dtype(elem_type: int) -> np.dtype:
 
 
 def _check_feed(arg: NodeArg, value):
-    if not arg.type.startswith("tensor"):
+    if not arg.type.startswith("tensor("):
         return value  # sequence / optional / map inputs: checked by the ops that read them
     if isinstance(value, np.generic):
         value = np.asarray(value)

@@ -10,8 +10,9 @@ would otherwise surface later as a NumPy/Python exception, a huge allocation or 
 - nodes: the domain is imported; for domains with ONNX schemas, the input / output counts, the
   required inputs and attributes, and each attribute's type agree with the schema; static
   attribute values of common ops (strides, pads, kernel_shape, perm, group...) are sane;
-- graphs: no duplicate inputs, outputs or initializers; no negative declared dims; subgraph
-  nesting bounded.
+- graphs: no duplicate inputs, outputs or initializers; no negative declared dims other than -1
+  (a dynamic dim, as paddle2onnx writes it); subgraph nesting bounded;
+- the IR version is one the installed onnx knows; a domain imported twice has one version.
 
 Cycles, undefined values and outputs nobody produces are graph.py's (it orders the nodes).
 """
@@ -47,6 +48,7 @@ def check_model(model: onnx.ModelProto, max_memory_bytes: int | None = None,
 
     detached: names of top-level initializers whose data the loader holds outside the message
     (model_file.py, already checked against their dims and type): only their metadata is checked."""
+    _check_ir_version(model)
     opset = _check_opsets(model)
     try:
         _check_graph(model.graph, opset, "the main graph", 0, max_memory_bytes, detached)
@@ -65,12 +67,28 @@ def _known_max_opset(domain: str) -> int | None:
     return None
 
 
+def _check_ir_version(model: onnx.ModelProto) -> None:
+    # A newer IR may change what fields mean; onnxruntime refuses such files at load too.
+    if model.ir_version > onnx.IR_VERSION:
+        raise InvalidModelError(
+            f"the model's ir_version {model.ir_version} is newer than the newest this onnx "
+            f"(version {onnx.__version__}) knows ({onnx.IR_VERSION})"
+        )
+
+
 def _check_opsets(model: onnx.ModelProto) -> dict[str, int]:
     opset: dict[str, int] = {}
     for imp in model.opset_import:
         domain = "" if imp.domain == "ai.onnx" else _text(imp.domain, "opset_import domain")
         if domain in opset:
-            raise InvalidModelError(f"opset_import lists domain {imp.domain!r} twice")
+            # skl2onnx lists ('', N) twice; onnx.checker and onnxruntime accept a repeat of the
+            # same version (the loader drops it). Two versions leave the ops' meaning open.
+            if opset[domain] != imp.version:
+                raise InvalidModelError(
+                    f"opset_import lists domain {imp.domain or 'ai.onnx'!r} twice with different versions "
+                    f"({opset[domain]} and {imp.version}); which one the model's nodes use is ambiguous"
+                )
+            continue
         if imp.version < 1:
             raise InvalidModelError(f"opset_import of domain {imp.domain!r} has invalid version {imp.version}")
         known = _known_max_opset(domain)
@@ -182,7 +200,9 @@ def _check_value_info(vi: onnx.ValueInfoProto, where: str) -> None:
             raise InvalidModelError(f"{where} {vi.name!r} has an unknown element type {elem}")
     if t.HasField("tensor_type") and t.tensor_type.HasField("shape"):
         for d in t.tensor_type.shape.dim:
-            if d.HasField("dim_value") and d.dim_value < 0:
+            # -1 is paddle2onnx's (and onnxruntime's) spelling of a dynamic dimension: the loader
+            # turns it into an unnamed symbolic one (symbolic_dims). Other negatives mean nothing.
+            if d.HasField("dim_value") and d.dim_value < -1:
                 raise InvalidModelError(f"{where} {vi.name!r} declares a negative dimension {d.dim_value}")
 
 

@@ -7,9 +7,8 @@ import numpy as np
 
 from ..registry import register
 from .base import Op
+from .ml_common import ML, probit
 from .text import string_array
-
-ML = "ai.onnx.ml"
 
 
 # --- LabelEncoder ------------------------------------------------------------------------------
@@ -114,28 +113,6 @@ class LabelEncoder(Op):
 
 _LEQ, _LT, _GTE, _GT, _EQ, _NEQ, _MEMBER = range(7)
 _AVERAGE, _SUM, _MIN, _MAX = range(4)
-
-
-def _erfinv(y: np.ndarray) -> np.ndarray:
-    """Inverse error function (float64): Giles' approximation refined by two Newton steps."""
-    y = np.asarray(y, dtype=np.float64)
-    out = np.full(y.shape, np.nan)
-    inside = np.abs(y) < 1
-    out[y == 1], out[y == -1] = np.inf, -np.inf
-    v = y[inside]
-    w = -np.log((1.0 - v) * (1.0 + v))
-    small = w < 5.0
-    ws, wl = w - 2.5, np.sqrt(w) - 3.0
-    p_small = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                          -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], ws)
-    p_large = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
-                          -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], wl)
-    x = np.where(small, p_small, p_large) * v
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    for _ in range(2):
-        x = x - (erf(x) - v) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-    out[inside] = x
-    return out
 
 
 @register("TreeEnsemble", 5, domain=ML)
@@ -266,7 +243,7 @@ class TreeEnsemble(Op):
             total = e.sum(axis=1, keepdims=True)
             return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
         if self.post == 4:  # PROBIT
-            return math.sqrt(2.0) * _erfinv(2.0 * y - 1.0)
+            return probit(y)
         return y
 
 

@@ -226,23 +226,29 @@ def _np_type(op: Op, code: int, what: str) -> np.dtype:
         raise op.model_error(f"{what}={code} is not a known ONNX tensor type") from e
 
 
+def dynamic_quantize(op: Op, x: np.ndarray, what: str = "x"):
+    """DynamicQuantizeLinear: (uint8 values, float32 scale, uint8 zero point) over x's range
+    widened to include 0."""
+    _require_dtype(op, x, _names(np.float32), what)
+    if x.size and np.isnan(x).any():
+        raise op.run_error(f"{what} contains NaN: the quantization range is undefined")
+    qmin, qmax = np.float32(0), np.float32(255)
+    # The range always includes 0, so 0 quantizes exactly.
+    hi = np.float32(max(0.0, float(x.max()))) if x.size else np.float32(0)
+    lo = np.float32(min(0.0, float(x.min()))) if x.size else np.float32(0)
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        raise op.run_error(f"{what} contains inf: the quantization range is undefined")
+    # All-zero input: any scale works; 1 (as onnxruntime) avoids dividing by zero.
+    scale = np.float32(1.0) if hi == lo else np.float32(hi - lo) / (qmax - qmin)
+    zp = np.rint(np.clip(qmin - lo / scale, qmin, qmax))
+    y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
+    return y.astype(np.uint8), np.array(scale, dtype=np.float32), np.array(zp, dtype=np.uint8)
+
+
 @register("DynamicQuantizeLinear", 11)
 class DynamicQuantizeLinear(Op):
     def run(self, x):
-        _require_dtype(self, x, _names(np.float32), "x")
-        if x.size and np.isnan(x).any():
-            raise self.run_error("x contains NaN: the quantization range is undefined")
-        qmin, qmax = np.float32(0), np.float32(255)
-        # The range always includes 0, so 0 quantizes exactly.
-        hi = np.float32(max(0.0, float(x.max()))) if x.size else np.float32(0)
-        lo = np.float32(min(0.0, float(x.min()))) if x.size else np.float32(0)
-        if not (np.isfinite(hi) and np.isfinite(lo)):
-            raise self.run_error("x contains inf: the quantization range is undefined")
-        # All-zero input: any scale works; 1 (as onnxruntime) avoids dividing by zero.
-        scale = np.float32(1.0) if hi == lo else np.float32(hi - lo) / (qmax - qmin)
-        zp = np.rint(np.clip(qmin - lo / scale, qmin, qmax))
-        y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
-        return y.astype(np.uint8), np.array(scale, dtype=np.float32), np.array(zp, dtype=np.uint8)
+        return dynamic_quantize(self, x)
 
 
 # --- integer products ---------------------------------------------------------------------------
@@ -297,14 +303,25 @@ def _check_matmul(op: Op, a, b):
         raise op.run_error(f"batch dimensions of A {list(a.shape)} and B {list(b.shape)} do not broadcast") from None
 
 
+def integer_matmul(op: Op, a, b, a_zero_point=None, b_zero_point=None) -> np.ndarray:
+    """(A - a_zero_point) @ (B - b_zero_point), exact, in int64; zero points per tensor, per row
+    of A or per column of B."""
+    _check_matmul(op, a, b)
+    A = _shifted(op, a, _matmul_zp(op, a_zero_point, a, "row", "a_zero_point"), "A")
+    B = _shifted(op, b, _matmul_zp(op, b_zero_point, b, "column", "b_zero_point"), "B")
+    return np.matmul(A, B)
+
+
+def per_column_scale(op: Op, scale, b: np.ndarray, what: str):
+    """A scale per tensor or per column of B, broadcastable against the product."""
+    return _matmul_zp(op, scale, b, "column", what)
+
+
 @register("MatMulInteger", 10)
 class MatMulInteger(Op):
     def run(self, a, b, a_zero_point=None, b_zero_point=None):
-        _check_matmul(self, a, b)
-        A = _shifted(self, a, _matmul_zp(self, a_zero_point, a, "row", "a_zero_point"), "A")
-        B = _shifted(self, b, _matmul_zp(self, b_zero_point, b, "column", "b_zero_point"), "B")
         # int64 accumulation is exact; the spec allows the int32 result to wrap.
-        return (np.matmul(A, B).astype(np.int32),)
+        return (integer_matmul(self, a, b, a_zero_point, b_zero_point).astype(np.int32),)
 
 
 def _requantize(acc: np.ndarray, multiplier: np.ndarray, y_zero_point: np.ndarray, out_dtype) -> np.ndarray:

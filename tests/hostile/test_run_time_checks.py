@@ -38,8 +38,6 @@ CASES = {
                      pyinfer.NodeExecutionError, "axis 9 is out of range"),
     "transpose perm vs rank": (single_op("Transpose", [[1, 2, 5, 5]], attrs={"perm": [1, 0]}), {"X0": X4},
                                pyinfer.NodeExecutionError, r"perm \[1, 0\] is not a permutation of the 4 axes"),
-    "reshape two -1": (single_op("Reshape", [[1, 2, 5, 5]], consts=[np.array([-1, -1], np.int64)]), {"X0": X4},
-                       pyinfer.NodeExecutionError, "more than one -1"),
     "slice step 0": (single_op("Slice", [[1, 2, 5, 5]], consts=[np.array([0]), np.array([1]), np.array([0]),
                                                                   np.array([0])]), {"X0": X4},
                      pyinfer.NodeExecutionError, "step 0 on axis 0 is invalid"),
@@ -69,11 +67,19 @@ CASES = {
 }
 
 
+def _shapes_undeclared(m):
+    """The model with its inputs' shapes left open: only the run can find these faults then (with
+    the shapes declared, most are refused at load: tests/test_static_faults.py)."""
+    for vi in m.graph.input:
+        vi.type.tensor_type.ClearField("shape")
+    return m
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_checked_before_the_kernel(case):
     m, feeds, error, message = CASES[case]
     with pytest.raises(error, match=message) as e:
-        pyinfer.InferenceSession(m).run(None, feeds)
+        pyinfer.InferenceSession(_shapes_undeclared(m)).run(None, feeds)
     assert type(e.value) is error  # exactly this class, not a broader one
 
 

@@ -155,7 +155,7 @@ def test_dequantize_float8():
 
 
 def test_dequantize_zero_point_type_must_match():
-    with pytest.raises(pyinfer.Error, match="dtype"):
+    with pytest.raises(pyinfer.Error, match="dtype|inconsistent type"):  # onnx's type rules refuse it at load
         run("DequantizeLinear", [np.array([1], np.uint8), np.float32(1), np.int8(0)])
 
 
@@ -199,7 +199,7 @@ def test_matmul_integer_with_row_and_column_zero_points(rng):
 
 
 def test_matmul_integer_errors():
-    with pytest.raises(pyinfer.Error, match="inner"):
+    with pytest.raises(pyinfer.Error, match="inner|Incompatible dimensions"):
         run("MatMulInteger", [np.zeros((2, 3), np.uint8), np.zeros((4, 2), np.uint8)])
     with pytest.raises(pyinfer.Error, match="values"):
         run("MatMulInteger", [np.zeros((2, 3), np.uint8), np.zeros((3, 2), np.uint8), np.zeros(5, np.uint8)])

@@ -9,7 +9,8 @@ import pyinfer
 from support.one_node import assert_same, reference, run
 
 f32 = np.float32
-EMPTY = np.array([], f32)
+EMPTY = np.array([], f32)  # roi not given; scales not given is None (an empty tensor fed with sizes is refused,
+# by onnx's rules and onnxruntime, as giving both)
 
 
 def rand(*shape, seed=0):
@@ -26,7 +27,7 @@ def test_half_pixel_matches_torch(size, torch_mode, onnx_mode):
     x = rand(2, 3, 5, 6)
     want = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode=torch_mode,
                                            align_corners=False).numpy()
-    out = run("Resize", [x, EMPTY, EMPTY, np.array([2, 3, *size], np.int64)], mode=onnx_mode,
+    out = run("Resize", [x, None, None, np.array([2, 3, *size], np.int64)], mode=onnx_mode,
               coordinate_transformation_mode="pytorch_half_pixel")
     assert_same(out, want, rtol=1e-4, atol=1e-5)
 
@@ -36,7 +37,7 @@ def test_align_corners_matches_torch(torch_mode, onnx_mode):
     x = rand(1, 2, 4, 5)
     want = torch.nn.functional.interpolate(torch.from_numpy(x), size=(7, 3), mode=torch_mode,
                                            align_corners=True).numpy()
-    out = run("Resize", [x, EMPTY, EMPTY, np.array([1, 2, 7, 3], np.int64)], mode=onnx_mode,
+    out = run("Resize", [x, None, None, np.array([1, 2, 7, 3], np.int64)], mode=onnx_mode,
               coordinate_transformation_mode="align_corners")
     assert_same(out, want, rtol=1e-4, atol=1e-5)
 
@@ -49,7 +50,7 @@ def test_antialias_matches_torch_with_exclude_outside(size, torch_mode, onnx_mod
     x = rand(1, 2, 20, 16)
     want = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode=torch_mode,
                                            align_corners=False, antialias=True).numpy()
-    out = run("Resize", [x, EMPTY, EMPTY, np.array([1, 2, *size], np.int64)], mode=onnx_mode, antialias=1,
+    out = run("Resize", [x, None, None, np.array([1, 2, *size], np.int64)], mode=onnx_mode, antialias=1,
               exclude_outside=1, cubic_coeff_a=-0.5)
     assert_same(out, want, rtol=1e-4, atol=1e-5)
 
@@ -57,7 +58,7 @@ def test_antialias_matches_torch_with_exclude_outside(size, torch_mode, onnx_mod
 def test_nearest_asymmetric_floor_matches_torch_nearest():
     x = rand(1, 1, 5, 7)
     want = torch.nn.functional.interpolate(torch.from_numpy(x), size=(8, 4), mode="nearest").numpy()
-    out = run("Resize", [x, EMPTY, EMPTY, np.array([1, 1, 8, 4], np.int64)],
+    out = run("Resize", [x, None, None, np.array([1, 1, 8, 4], np.int64)],
               coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     assert_same(out, want)
 
@@ -101,7 +102,7 @@ def test_half_pixel_symmetric_by_hand():
 def test_tf_crop_and_resize_extrapolation_by_hand():
     x = np.arange(1, 5, dtype=f32).reshape(1, 4)
     roi = np.array([0, 0.5, 1, 1.5], f32)  # axis 1 from 0.5 to 1.5 of (len-1)=3 -> 1.5 .. 4.5
-    out = run("Resize", [x, roi, EMPTY, np.array([1, 3], np.int64)], mode="linear",
+    out = run("Resize", [x, roi, None, np.array([1, 3], np.int64)], mode="linear",
               coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-1.0)
     # coordinates 1.5, 3.0, 4.5 -> 2.5, 4, outside
     assert_same(out, np.array([[2.5, 4.0, -1.0]], f32))
@@ -155,7 +156,7 @@ def test_sizes_axes_policy_vs_reference(policy, axes):
     attrs = dict(mode="linear", keep_aspect_ratio_policy=policy)
     if axes:
         attrs["axes"] = axes
-    args = [x, EMPTY, EMPTY, sizes]
+    args = [x, None, None, sizes]
     assert_same(run("Resize", args, **attrs), reference("Resize", args, **attrs), rtol=1e-4, atol=1e-5)
     if axes:  # negative axes (which onnx.reference cannot take) mean the same
         neg = dict(attrs, axes=[a - 4 for a in axes])

@@ -30,7 +30,7 @@ def test_reshape_allowzero_keeps_zero_dims():
 
 
 def test_reshape_attribute_form_opset1():
-    x = arange(2, 6, dtype=np.int32)
+    x = arange(2, 6, dtype=np.float32)  # Reshape-1 takes float types only (onnx's type rules, checked at load)
     assert_same(run("Reshape", [x], opset=1, shape=[3, -1]), x.reshape(3, 4))
 
 
@@ -190,8 +190,9 @@ def test_pad_axes_input_and_attribute_form():
     x = arange(2, 3, 4, dtype=np.int32)
     out = run("Pad", [x, np.array([1, 1], i64), None, np.array([-1], i64)], opset=18, mode="edge")
     assert_same(out, np.pad(x, [(0, 0), (0, 0), (1, 1)], mode="edge"))
-    out = run("Pad", [x], opset=2, pads=[0, 1, 0, 0, 0, 2], value=3.0)
-    assert_same(out, np.pad(x, [(0, 0), (1, 0), (0, 2)], constant_values=3))
+    xf = x.astype(np.float32)  # Pad-2 takes float types only (onnx's type rules, checked at load)
+    out = run("Pad", [xf], opset=2, pads=[0, 1, 0, 0, 0, 2], value=3.0)
+    assert_same(out, np.pad(xf, [(0, 0), (1, 0), (0, 2)], constant_values=3))
 
 
 def test_pad_strings_default_empty():

@@ -198,5 +198,5 @@ def test_bitcast():
     assert_same(y, np.array([15, 7], ml_dtypes.uint4))
     y = run("BitCast", [np.array([0x3C00], np.uint16)], to=TensorProto.FLOAT16)
     assert_same(y, np.array([1.0], np.float16))
-    with pytest.raises(pyinfer.Error, match="bit widths"):
+    with pytest.raises(pyinfer.Error, match="bit widths|bit-width"):  # onnx's rules refuse it at load
         run("BitCast", [np.array([1.0], np.float32)], to=TensorProto.INT64)

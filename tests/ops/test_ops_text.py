@@ -23,7 +23,7 @@ def test_string_normalizer_stopwords_and_case():
 
 
 def test_string_normalizer_rejects_bad_shape_and_action():
-    with pytest.raises(pyinfer.Error, match=r"\[1, C\]"):
+    with pytest.raises(pyinfer.Error, match=r"\[1, ?C\]"):  # onnx's rules refuse the declared shape at load
         run("StringNormalizer", [strings("a", "b", "c", "d", shape=(2, 2))])
     with pytest.raises(pyinfer.Error, match="case_change_action"):
         run("StringNormalizer", [strings("a")], case_change_action="TITLE")
@@ -49,7 +49,7 @@ def test_string_split_empty_input():
 def test_string_concat_broadcast_and_utf8():
     y = run("StringConcat", [strings("a", "é", shape=(2, 1)), strings("x", "ñ", "")])
     assert_same(y, strings("ax", "añ", "a", "éx", "éñ", "é", shape=(2, 3)))
-    with pytest.raises(pyinfer.Error, match="broadcast"):
+    with pytest.raises(pyinfer.Error, match="broadcast|Incompatible dimensions"):
         run("StringConcat", [strings("a", "b"), strings("a", "b", "c")])
 
 

@@ -119,7 +119,7 @@ def test_activation_not_fused_when_conv_output_is_also_read_or_not_float32(rng):
                        [const("w", random(rng, (2, 2, 1, 1)))])
     out, _, _ = optimize_and_compare(model, {"x": random(rng, (1, 2, 4, 4))}, only=PASSES)
     assert op_types(out) == ["Conv", "Relu"]
-    model = make_model(nodes, [vi("x", [1, 2, 4, 4], TensorProto.DOUBLE)], [vi("y", None)],
+    model = make_model(nodes, [vi("x", [1, 2, 4, 4], TensorProto.DOUBLE)], [vi("y", None, TensorProto.DOUBLE)],
                        [const("w", random(rng, (2, 2, 1, 1), np.float64))])
     out, _, _ = optimize_and_compare(model, {"x": random(rng, (1, 2, 4, 4), np.float64)}, only=PASSES)
     assert op_types(out) == ["Conv", "Relu"]
@@ -135,7 +135,7 @@ def test_fused_conv_in_other_dtypes_matches_the_unfused_graph(rng, dtype, elem, 
     w, b, z = random(rng, (3, 2, 3, 3), dtype), random(rng, (3,), dtype), random(rng, (1, 3, 4, 4), dtype)
     plain = make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
                         helper.make_node("Add", ["c", "z"], ["s"]), make("s", "y")],
-                       [vi("x", [1, 2, 4, 4], elem), vi("z", [1, 3, 4, 4], elem)], [vi("y", None)],
+                       [vi("x", [1, 2, 4, 4], elem), vi("z", [1, 3, 4, 4], elem)], [vi("y", None, elem)],
                        inits + [const("w", w), const("b", b)], opset=20)
     fused_node = helper.make_node("FusedConv", ["x", "w", "b", "z"], ["y"], domain="pyinfer", pads=[1, 1, 1, 1], **attrs)
     fused = make_model([fused_node], [vi("x", [1, 2, 4, 4], elem), vi("z", [1, 3, 4, 4], elem)], [vi("y", None)],

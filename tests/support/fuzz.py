@@ -109,7 +109,7 @@ def seed_models():
          n("MatMul", ["x", "mm"], ["mmo"]),
          n("Where", ["cond", "mmo", "rs"], ["y"]),
          n("ArgMax", ["gnd"], ["am"], axis=0)],
-        [vi("x", [3, 4]), vi("cond", [3, 1], TensorProto.BOOL)], [vi("y", None), vi("am", None)],
+        [vi("x", [3, 4]), vi("cond", [3, 1], TensorProto.BOOL)], [vi("y", None), vi("am", None, TensorProto.INT64)],
         {"gi": np.array([[0, 3], [1, 2], [2, -1]], np.int64), "si": np.array([[2, 1, 0, 1]], np.int64),
          "su": f32(1, 4), "ni": np.array([[1], [0]], np.int64), "nu": f32(2, 4),
          "gn": np.array([[0, 1], [2, 3]], np.int64), "k": np.array([2], np.int64), "mm": f32(4, 1)}),

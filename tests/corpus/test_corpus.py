@@ -1,0 +1,57 @@
+"""Every file of the corpus (tests/corpus/corpus_models.py: real converters' output, made at test
+time) loads in pyinfer and gives onnxruntime's outputs; scikit-learn models also give the estimator's
+own predictions. A converter that is not installed skips its cases, saying which package is missing."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from compare import assert_outputs_close, probabilities
+from corpus_models import CASES, build, missing
+
+import pyinfer
+
+_BUILT = {}
+
+
+def built_case(case, corpus_dir):
+    absent = missing(case)
+    if absent:
+        pytest.skip(f"{case.converter} needs {', '.join(absent)} (not installed)")
+    if case.id not in _BUILT:
+        _BUILT[case.id] = build(case, corpus_dir)
+    return _BUILT[case.id]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_loads_and_matches_onnxruntime(case, corpus_dir):
+    built = built_case(case, corpus_dir)
+    sess = pyinfer.InferenceSession(built.path)
+    ref = ort.InferenceSession(built.path, providers=["CPUExecutionProvider"])
+    assert [a.name for a in sess.get_inputs()] == [a.name for a in ref.get_inputs()]
+    assert [a.shape for a in sess.get_inputs()] == [a.shape for a in ref.get_inputs()]
+    for feeds in built.feeds:
+        want = ref.run(None, feeds)
+        for _ in range(2):  # the second run takes the compiled plan
+            assert_outputs_close(want, sess.run(None, feeds), case.rtol, case.atol)
+
+
+WITH_ESTIMATOR = [c for c in CASES if c.converter in ("skl2onnx", "onnxmltools")]
+
+
+@pytest.mark.parametrize("case", WITH_ESTIMATOR, ids=[c.id for c in WITH_ESTIMATOR])
+def test_matches_the_estimator(case, corpus_dir):
+    """Labels exactly, probabilities to 1e-5 (relative; 1e-6 absolute for those near 0), regression
+    and transformed values to float32 precision."""
+    built = built_case(case, corpus_dir)
+    sess = pyinfer.InferenceSession(built.path)
+    for feeds, expected in zip(built.feeds, built.expected):
+        got = sess.run(None, feeds)
+        if len(expected) == 2:  # classifier: (labels, probabilities)
+            labels, proba = expected
+            np.testing.assert_array_equal(np.asarray(got[0]).reshape(-1), np.asarray(labels).reshape(-1))
+            if proba is not None:
+                np.testing.assert_allclose(probabilities(got[1]), proba, rtol=1e-5, atol=1e-6)
+        else:
+            (values,) = expected
+            got0 = np.asarray(got[0], dtype=np.float64).reshape(np.shape(values))
+            scale = max(1.0, float(np.nanmax(np.abs(values))))
+            np.testing.assert_allclose(got0, values, rtol=1e-5, atol=1e-5 * scale)
