@@ -1,11 +1,11 @@
-"""Every file of the corpus (tests/corpus/corpus_models.py: real converters' output, made at test
+"""Every file of the corpus (tests/support/corpus_models.py: real converters' output, made at test
 time) loads in pyinfer and gives onnxruntime's outputs; scikit-learn models also give the estimator's
 own predictions. A converter that is not installed skips its cases, saying which package is missing."""
 import numpy as np
 import onnxruntime as ort
 import pytest
-from compare import assert_outputs_close, probabilities
-from corpus_models import CASES, build, missing
+from support.corpus_compare import assert_outputs_close, probabilities
+from support.corpus_models import CASES, build, missing
 
 import pyinfer
 

@@ -221,9 +221,9 @@ def test_if_branch_inherits_the_memory_limit():
     node = helper.make_node("If", ["cond"], ["y"], then_branch=_bomb_body("then", 300),
                             else_branch=_bomb_body("else", 1))
     # The branches read "s" from the enclosing graph: the model's input.
-    graph = helper.make_graph([node], "if", [vi("s", [2])], [vi("y", None)], [cond])
-    for branch in (node.attribute[0].g, node.attribute[1].g):
+    for branch in (node.attribute[0].g, node.attribute[1].g):  # If branches take no inputs
         del branch.input[:]
+    graph = helper.make_graph([node], "if", [vi("s", [2])], [vi("y", None)], [cond])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     s = np.array([1.0, 2.0], np.float32)
     with pytest.raises(pyinfer.ResourceLimitError, match=r"'bomb': a tensor of shape \[300\]"):

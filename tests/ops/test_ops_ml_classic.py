@@ -2,7 +2,7 @@
 attribute combinations converters rarely emit (the corpus in tests/corpus covers what they do)."""
 import numpy as np
 import onnxruntime as ort
-import ort_node
+from support import ort_node
 import pytest
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper

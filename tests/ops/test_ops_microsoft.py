@@ -2,7 +2,7 @@
 against onnxruntime: the reference for their semantics."""
 import numpy as np
 import onnxruntime as ort
-import ort_node
+from support import ort_node
 import pytest
 from onnx import TensorProto as T
 from onnx import helper

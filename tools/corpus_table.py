@@ -1,6 +1,6 @@
 """Prints the corpus table (markdown): converter, model, loads, matches onnxruntime, max difference.
 
-    python tests/corpus/corpus_table.py [DIRECTORY]
+    python tools/corpus_table.py [DIRECTORY]
 
 Builds every case whose converter is installed (into DIRECTORY, default a temporary one) and runs
 it in pyinfer and onnxruntime on the case's feeds, as tests/corpus/test_corpus.py does.
@@ -12,12 +12,13 @@ import sys
 import tempfile
 import warnings
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
+from _checkout import use_checkout_if_built, use_test_support
 
+use_checkout_if_built()
+use_test_support()
 import onnxruntime as ort  # noqa: E402
-from compare import assert_outputs_close  # noqa: E402
-from corpus_models import CASES, build, missing  # noqa: E402
+from support.corpus_compare import assert_outputs_close  # noqa: E402
+from support.corpus_models import CASES, build, missing  # noqa: E402
 
 import pyinfer  # noqa: E402
 
