@@ -7,9 +7,10 @@ FusedBatchNormalization(X, scale, B, mean, var)
                           y = act(BN(X))                      epsilon + the epilogue (inference only)
 SumPool(X)                the unnormalised window sum          kernel_shape, strides, pads, dilations
 
-Epilogue attributes: activation ("" none, Relu, Clip, LeakyRelu, Sigmoid, HardSwish, Gelu),
-activation_alpha (LeakyRelu, default 0.01), clip_min / clip_max (Clip, default -inf / inf), approximate
-(Gelu, "none" or "tanh"). Z (the residual) has exactly the conv output's shape.
+Epilogue attributes: activation ("" none, or the ONNX op type of an activation the kernels fuse:
+Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Gelu, Silu), activation_alpha /
+activation_beta (its parameters, kernels.Activation's defaults), clip_min / clip_max (Clip, default
+-inf / inf), approximate (Gelu, "none" or "tanh"). Z (the residual) has exactly the conv output's shape.
 
 The fused ops are the plain ops with their kernel epilogue set (ops/epilogue.py): for float32 the
 C++ kernels apply bias, residual and activation to each output tile while it is in cache, so the
@@ -24,33 +25,37 @@ import numpy as np
 from .. import kernels
 from ..lowering import Native
 from ..registry import register
+from .epilogue import Act, parameter_names
 from .base import Op
 from .conv import Conv
 from .gemm import Gemm, MatMul
 from .normalization import BatchNormalization
 
 DOMAIN = "pyinfer"
-ACTIVATIONS = ("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "Gelu")
-
-
 def kernel_epilogue(op: Op) -> tuple[str, dict]:
-    """The node's activation attributes as a kernel epilogue: (name, parameters)."""
-    act = op.attr("activation", "") or ""
-    if act not in ACTIVATIONS:
-        raise op.model_error(f"activation must be one of {', '.join(a or '<none>' for a in ACTIVATIONS)}, "
-                             f"got {act!r}")
-    if act == "Clip":
-        lo, hi = float(op.attr("clip_min", -math.inf)), float(op.attr("clip_max", math.inf))
-        return ("relu6", {}) if (lo, hi) == (0.0, 6.0) else ("clip", {"clip_min": lo, "clip_max": hi})
-    if act == "LeakyRelu":  # "activation_alpha", not "alpha": Gemm has an alpha of its own
-        return "leaky_relu", {"activation_alpha": float(op.attr("activation_alpha", 0.01))}
-    if act == "Gelu":
+    """The node's activation attributes as a kernel epilogue: (kernel name, parameters). The
+    activation attribute is an ONNX op type (Relu, LeakyRelu, Gelu...) of an activation the
+    kernels fuse (pyinfer.kernels.Activation.fuses); its parameters are the attributes
+    activation_alpha / activation_beta (Clip: clip_min / clip_max; Gelu: approximate)."""
+    name = op.attr("activation", "") or ""
+    if not name:
+        return "none", {}
+    if name == "Gelu":
         approximate = op.attr("approximate", "none")
         if approximate not in ("none", "tanh"):
             raise op.model_error(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        return ("gelu_tanh" if approximate == "tanh" else "gelu"), {}
-    names = {"": "none", "Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hard_swish"}
-    return names[act], {}
+        act = Act.GELU_TANH if approximate == "tanh" else Act.GELU
+    else:
+        act = next((a for a in Act.__members__.values() if a.onnx_name == name and a != Act.GELU_TANH), None)
+    if act is None or not act.fuses:
+        fusable = ", ".join(sorted({a.onnx_name for a in Act.__members__.values() if a.fuses}))
+        raise op.model_error(f"activation must be one of {fusable} (or none), got {name!r}")
+    if act == Act.CLIP:
+        lo, hi = float(op.attr("clip_min", -math.inf)), float(op.attr("clip_max", math.inf))
+        return ("relu6", {}) if (lo, hi) == (0.0, 6.0) else ("clip", {"clip_min": lo, "clip_max": hi})
+    # "activation_alpha", not "alpha": Gemm has an alpha of its own
+    params = {k: float(op.attr(k, d)) for k, d in zip(parameter_names(act), act.defaults)}
+    return act.kernel_name, params
 
 
 class _Fused:

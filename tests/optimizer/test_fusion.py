@@ -157,7 +157,7 @@ def test_fused_conv_rejects_a_residual_of_the_wrong_shape(rng):
     sess = pyinfer.InferenceSession(model)
     with pytest.raises(pyinfer.KernelArgumentError, match="FusedConv node .*residual"):
         sess.run(None, {"x": random(rng, (1, 2, 4, 4)), "z": random(rng, (1, 3, 4, 1))})
-    bad = make_model([helper.make_node("FusedConv", ["x", "w"], ["y"], domain="pyinfer", activation="Tanh")],
+    bad = make_model([helper.make_node("FusedConv", ["x", "w"], ["y"], domain="pyinfer", activation="Mish")],
                      [vi("x", [1, 2, 4, 4])], [vi("y", None)], [const("w", random(rng, (3, 2, 1, 1)))])
     bad.opset_import.append(helper.make_opsetid("pyinfer", 1))
     with pytest.raises(pyinfer.InvalidModelError, match="activation"):

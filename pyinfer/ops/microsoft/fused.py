@@ -11,50 +11,35 @@ from ... import kernels
 from ...registry import register
 from ..base import Op
 from ..conv import Conv
+from ..epilogue import Act, parameter_names
 from ..gemm import Gemm
 from . import MS
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-# activation -> (kernel epilogue name or None, NumPy function of (x, alpha, beta, gamma), defaults)
-ACTIVATIONS = {
-    "Relu": ("relu", lambda x, a, b, g: np.maximum(x, 0), ()),
-    "Tanh": ("tanh", lambda x, a, b, g: np.tanh(x), ()),
-    "Sigmoid": ("sigmoid", lambda x, a, b, g: _sigmoid(x), ()),
-    "LeakyRelu": ("leaky_relu", lambda x, a, b, g: np.where(x >= 0, x, a * x), (0.01,)),
-    "Clip": ("clip", lambda x, a, b, g: np.clip(x, a, b), (-np.inf, np.inf)),
-    "HardSigmoid": ("hard_sigmoid", lambda x, a, b, g: np.clip(a * x + b, 0, 1), (0.2, 0.5)),
-    "Elu": (None, lambda x, a, b, g: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))), (1.0,)),
-    "Selu": (None, lambda x, a, b, g: g * np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))),
-             (1.67326319217681884765625, None, 1.05070102214813232421875)),
-    "Softplus": (None, lambda x, a, b, g: np.logaddexp(0, x), ()),
-    "Softsign": (None, lambda x, a, b, g: x / (1 + np.abs(x)), ()),
-    "ThresholdedRelu": (None, lambda x, a, b, g: np.where(x > a, x, 0), (1.0,)),
-    "ScaledTanh": (None, lambda x, a, b, g: a * np.tanh(b * x), (1.0, 1.0)),
-}
+# The activations onnxruntime's fusions write (its names are ONNX op types: kernels.Activation).
+_ORT_ACTIVATIONS = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Clip", "HardSigmoid", "Elu", "Selu", "Softplus",
+                    "Softsign", "ThresholdedRelu", "ScaledTanh")
 
 
 def _activation(op: Op, name: str, params: list):
-    """(kernel epilogue kwargs or None, NumPy activation or None) for onnxruntime's activation."""
+    """(kernel epilogue kwargs or None, the activation applied after the op or None) for
+    onnxruntime's activation `name` with its parameters [alpha, beta, gamma] (None: default).
+    Activations the epilogues do not fuse run the same activation kernel after the op."""
     if not name:
         return None, None
-    if name not in ACTIVATIONS:
-        raise op.model_error(f"attribute activation {name!r} is not one of {', '.join(ACTIVATIONS)}")
-    kernel, fn, defaults = ACTIVATIONS[name]
-    values = [p if p is not None else d for p, d in zip(params + [None] * 3, list(defaults) + [None] * 3)][:3]
-    a, b, g = (values + [None, None, None])[:3]
-    if kernel == "leaky_relu":
-        return {"activation": kernel, "activation_alpha": a}, None
-    if kernel == "clip":
-        return {"activation": kernel, "clip_min": a, "clip_max": b}, None
-    if kernel == "hard_sigmoid":
-        return {"activation": kernel, "activation_alpha": a, "activation_beta": b}, None
-    if kernel is not None:
-        return {"activation": kernel}, None
-    return None, lambda x: fn(x.astype(np.float64), a, b, g).astype(x.dtype)
+    if name not in _ORT_ACTIVATIONS:
+        raise op.model_error(f"attribute activation {name!r} is not one of {', '.join(_ORT_ACTIVATIONS)}")
+    act = Act.from_onnx(name)
+    alpha, beta, gamma = (list(params) + [None] * 3)[:3]
+    a, b = (alpha, gamma) if act == Act.SELU else (alpha, beta)  # Selu's second parameter is gamma
+    if act.fuses:
+        kw = {k: v for k, v in zip(parameter_names(act), (a, b)) if v is not None}
+        return {"activation": act.kernel_name, **kw}, None
+
+    def after(y):
+        y32 = np.ascontiguousarray(y, dtype=np.float32)  # onnxruntime fuses these for float only
+        return kernels.prepare_activation(act, y32.shape, a, b)(y32, num_threads=op.num_threads).astype(y.dtype)
+    return None, after
 
 
 @register("FusedConv", 1, domain=MS)
