@@ -22,6 +22,9 @@ The C++ kernels on NumPy arrays, for use without a graph. Every kernel takes flo
 raises `pyinfer.KernelArgumentError` (a `pyinfer.Error`) with a message naming the culprit,
 releases the GIL while it computes, and takes `num_threads` (0 = one thread per physical core,
 1 = the calling thread only). Outputs are new arrays unless an `out=` argument says otherwise.
+The `prepare_*` functions return a `PreparedKernel`: the same kernel checked, its algorithm chosen
+and its weights packed once for fixed shapes, callable on arrays of exactly those shapes (compiled
+plans run these objects).
 
 The SIMD tier (AVX-512, AVX2+FMA or scalar) is picked at import from cpuid;
 `pyinfer.cpu_info()` reports it and `PYINFER_ISA=scalar|avx2` forces a lower one.
