@@ -170,6 +170,7 @@ PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, con
   for (int64_t d : out) total *= d;
   const Canonical c = canonicalise(a_shape, b_shape, out);
   return KernelBuilder(binary_op_name(op)).input("a", a_shape).input("b", b_shape).output("y", out)
+      .remake([op](const Shapes& s) { return prepare_binary(op, s[0], s[1]); })
       .run([op, c, total](const void* const* in, void* const* o, int threads) {
         binary_canonical(op, c, total, f32_in(in, 0), f32_in(in, 1), f32_out(o, 0), threads);
       });
@@ -182,6 +183,7 @@ PreparedPtr prepare_math(UnaryOp op, const std::vector<int64_t>& shape) {
     n *= d;
   }
   return KernelBuilder(unary_op_name(op)).input("x", shape).output("y", shape)
+      .remake([op](const Shapes& s) { return prepare_math(op, s[0]); })
       .run([op, n](const void* const* in, void* const* o, int threads) {
         unary(op, f32_in(in, 0), f32_out(o, 0), n, threads);
       });

@@ -211,7 +211,11 @@ PreparedPtr prepare_pool(const char* op, PoolKind kind, const std::vector<int64_
                          const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
                          const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, bool ceil_mode) {
   const PoolGeom g = make_pool_geom(op, x_shape, kernel, strides, pads, dilations, ceil_mode);
+  const std::string name = op;
   return KernelBuilder(op).input("x", x_shape).output("y", pool_output_shape(x_shape, g))
+      .remake([name, kind, kernel, strides, pads, dilations, ceil_mode](const Shapes& s) {
+        return prepare_pool(name.c_str(), kind, s[0], kernel, strides, pads, dilations, ceil_mode);
+      })
       .run([kind, g](const void* const* in, void* const* out, int threads) {
         pool_forward(kind, g, f32_in(in, 0), f32_out(out, 0), threads);
       });
@@ -224,6 +228,9 @@ PreparedPtr prepare_max_pool_with_indices(const std::vector<int64_t>& x_shape, c
   const auto y_shape = pool_output_shape(x_shape, g);
   return KernelBuilder("max_pool").input("x", x_shape).output("y", y_shape).output("indices", y_shape, DType::Int64)
       .algorithm("with_indices")
+      .remake([kernel, strides, pads, dilations, ceil_mode, column_major](const Shapes& s) {
+        return prepare_max_pool_with_indices(s[0], kernel, strides, pads, dilations, ceil_mode, column_major);
+      })
       .run([g, column_major](const void* const* in, void* const* out, int threads) {
         max_pool_indices(g, f32_in(in, 0), f32_out(out, 0), static_cast<int64_t*>(out[1]), column_major, threads);
       });
@@ -236,6 +243,9 @@ PreparedPtr prepare_lp_pool(const std::vector<int64_t>& x_shape, const std::vect
   const PoolGeom g = make_pool_geom("lp_pool", x_shape, kernel, strides, pads, dilations, ceil_mode);
   return KernelBuilder("lp_pool").input("x", x_shape).output("y", pool_output_shape(x_shape, g))
       .workspace(g.planes * g.in_plane() * int64_t(sizeof(float)))
+      .remake([kernel, strides, pads, dilations, ceil_mode, p](const Shapes& s) {
+        return prepare_lp_pool(s[0], kernel, strides, pads, dilations, ceil_mode, p);
+      })
       .run([g, p](const void* const* in, void* const* out, int threads) {
         lp_pool_forward(g, p, f32_in(in, 0), f32_out(out, 0), threads);
       });
@@ -252,7 +262,9 @@ PreparedPtr prepare_global_pool(const char* op, GlobalKind kind, const std::vect
   std::vector<int64_t> y_shape(x_shape.size(), 1);
   y_shape[0] = x_shape[0], y_shape[1] = x_shape[1];
   const int64_t planes = x_shape[0] * x_shape[1];
+  const std::string name = op;
   return KernelBuilder(op).input("x", x_shape).output("y", y_shape)
+      .remake([name, kind, p](const Shapes& s) { return prepare_global_pool(name.c_str(), kind, s[0], p); })
       .run([kind, planes, plane, p](const void* const* in, void* const* out, int threads) {
         global_pool(kind, planes, plane, p, f32_in(in, 0), f32_out(out, 0), threads);
       });

@@ -165,6 +165,7 @@ PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, c
   const ReduceShape s = plan_reduce(shape, axes, all_axes, keepdims);
   check_reduce(s.outer, s.r, s.inner, kind);
   return KernelBuilder(std::string("reduce_") + kind_name(kind)).input("x", shape).output("y", s.out_shape)
+      .remake([kind, axes, all_axes, keepdims](const Shapes& in) { return prepare_reduce(kind, in[0], axes, all_axes, keepdims); })
       .run([s, kind](const void* const* in, void* const* out, int threads) {
         reduce(f32_in(in, 0), f32_out(out, 0), s.outer, s.r, s.inner, kind, threads);
       });
