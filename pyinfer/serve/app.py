@@ -31,7 +31,7 @@ from starlette.routing import Route
 from .. import Error, InvalidFeedError, __version__
 from .body import read_body
 from .config import ModelConfig
-from .errors import ModelNotFoundError, ModelNotReadyError, ServeError
+from .errors import ModelNotFoundError, ServeError
 from .metrics import ServeMetrics
 from .model import FAILED, READY, ServedModel
 from .protocol import HEADER_LENGTH, encode_infer_response, parse_infer_request
@@ -137,8 +137,7 @@ def _readiness(body: dict, ready: bool) -> JSONResponse:
 
 def _ready_model(state: ServerState, request: Request) -> ServedModel:
     model = state.model(request.path_params["name"], request.path_params.get("version"))
-    if model.state != READY:
-        raise ModelNotReadyError(f"model {model.name!r} is not ready ({model.load_error or model.state})")
+    model.require_ready()
     return model
 
 
@@ -167,7 +166,7 @@ async def _infer(state: ServerState, request: Request) -> Response:
     if known:
         metrics.requests.labels(name).inc()
     try:
-        model = state.model(name, request.path_params.get("version"))
+        model = _ready_model(state, request)  # before reading a body it could not use
         body = await read_body(request, state.settings.max_body_bytes)
         infer_request = parse_infer_request(body, request.headers.get(HEADER_LENGTH))
         outputs = await model.infer(infer_request)

@@ -36,11 +36,11 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     except zlib.error as e:
         raise BadRequestError(f"the body is not valid {encoding} data: {e}") from None
     if len(data) > limit:
-        raise _too_large(limit, "after decompression ")
+        raise _too_large(limit, ", decompressed,")
     if not inflater.eof:
         raise BadRequestError(f"the {encoding} body is truncated")
     return data
 
 
 def _too_large(limit: int, when: str = "") -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"the request body is {when}larger than the server's limit of {limit} bytes")
+    return PayloadTooLargeError(f"the request body{when} is larger than the server's limit of {limit} bytes")

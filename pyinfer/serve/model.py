@@ -84,10 +84,13 @@ class ServedModel:
             "outputs": [tensor_metadata(a.name, self._output_types[a.name], a.shape) for a in self._outputs],
         }
 
-    async def infer(self, request: InferRequest) -> list[tuple]:
-        """The outputs the request asks for, as (name, array, binary) tuples."""
+    def require_ready(self) -> None:
         if self.state != READY:
             raise ModelNotReadyError(f"model {self.name!r} is not ready ({self.load_error or self.state})")
+
+    async def infer(self, request: InferRequest) -> list[tuple]:
+        """The outputs the request asks for, as (name, array, binary) tuples."""
+        self.require_ready()
         wanted = self._wanted_outputs(request)
         self._check_inputs(request)
         found = batch_key(request.inputs) if self.max_rows > 1 else None
