@@ -1,0 +1,327 @@
+#!/usr/bin/env python
+"""Load-test `pyinfer serve` on loopback against a plain onnxruntime + FastAPI service.
+
+Starts the servers as subprocesses (pyinfer with dynamic batching, pyinfer without, and
+tools/ort_fastapi_server.py), checks Triton's HTTP client against pyinfer (metadata, and outputs
+equal to a local session), then drives each server with an async httpx client: closed-loop
+clients sending batch-1 requests in the binary tensor format, for --duration seconds after
+--warmup, at each --concurrency. Servers take turns within every round (the order rotates), so
+background load on the machine spreads over all of them; compare the ratios. Reports throughput,
+p50 / p99 latency, errors and the server's resident memory.
+
+    python tools/bench_serve.py                        # ResNet-18 (exported with torch, cached)
+    python tools/bench_serve.py --model m.onnx --concurrency 1,8,32 --rounds 3 --json out.json
+    python tools/bench_serve.py --soak 600             # RSS of pyinfer serve under 16 clients for 10 min
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import pyinfer  # noqa: E402
+
+MODEL_NAME = "m"
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+def _pyinfer_command(args, batch: int) -> list[str]:
+    return [sys.executable, "-m", "pyinfer", "serve", args.model, "--name", MODEL_NAME, "--threads", str(args.threads),
+            "--instances", str(args.instances), "--max-batch-size", str(batch),
+            "--max-queue-delay-ms", str(args.max_queue_delay_ms), "--max-queue-size", "1024", "--log-level", "warning"]
+
+
+SERVERS = {
+    "pyinfer-batched": lambda args: _pyinfer_command(args, args.max_batch_size),
+    "pyinfer-unbatched": lambda args: _pyinfer_command(args, 1),
+    "ort-fastapi": lambda args: [sys.executable, os.path.join(ROOT, "tools", "ort_fastapi_server.py"), args.model,
+                                 "--threads", str(args.threads)],
+}
+
+
+class Server:
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
+        self.port = _free_port()
+        self.url = f"127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.proc = subprocess.Popen(command + ["--port", str(self.port)], cwd=ROOT, env=env)
+
+    def wait_ready(self, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with status {self.proc.returncode}")
+            try:
+                if httpx.get(f"http://{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} was not ready within {timeout_s} s")
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+def binary_request(name: str, x: np.ndarray) -> tuple[bytes, dict]:
+    header = json.dumps({"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}],
+                         "parameters": {"binary_data_output": True}}).encode()
+    return header + x.tobytes(), {"Inference-Header-Content-Length": str(len(header)),
+                                  "Content-Type": "application/octet-stream"}
+
+
+async def drive(url: str, body: bytes, headers: dict, concurrency: int, duration_s: float, warmup_s: float) -> dict:
+    """Closed-loop clients for warmup_s + duration_s; statistics of what started after the warm-up."""
+    loop = asyncio.get_running_loop()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies, errors, statuses = [], 0, {}
+    start = loop.time()
+    measure_from, end = start + warmup_s, start + warmup_s + duration_s
+    completed = 0
+
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        async def client_loop():
+            nonlocal errors, completed
+            while loop.time() < end:
+                t0 = loop.time()
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                    ok = r.status_code == 200
+                    if not ok:
+                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                except httpx.HTTPError as e:
+                    ok = False
+                    statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
+                t1 = loop.time()
+                errors += not ok
+                if t0 >= measure_from and ok:
+                    latencies.append(t1 - t0)
+                if measure_from <= t1 <= end and ok:
+                    completed += 1
+
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    lat = np.array(latencies) * 1000
+    return {"requests_per_s": completed / duration_s, "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None, "errors": errors,
+            "error_kinds": statuses, "measured": len(lat)}
+
+
+def _merge(runs: list[dict]) -> dict:
+    """Rounds of one (server, concurrency): mean throughput, the median of the rounds' percentiles."""
+    return {"requests_per_s": float(np.mean([r["requests_per_s"] for r in runs])),
+            "p50_ms": float(np.median([r["p50_ms"] for r in runs])),
+            "p99_ms": float(np.median([r["p99_ms"] for r in runs])),
+            "errors": sum(r["errors"] for r in runs), "rounds": runs}
+
+
+# --- checks and reports ---------------------------------------------------------------------------
+
+def triton_check(server: Server, model: str, x: np.ndarray) -> dict:
+    import tritonclient.http as tc
+
+    client = tc.InferenceServerClient(server.url, network_timeout=120)
+    meta = client.get_model_metadata(MODEL_NAME)
+    inp = tc.InferInput(meta["inputs"][0]["name"], list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    got = client.infer(MODEL_NAME, [inp]).as_numpy(meta["outputs"][0]["name"])
+    want = pyinfer.InferenceSession(model).run(None, {meta["inputs"][0]["name"]: x})[0]
+    client.close()
+    return {"metadata": meta, "max_abs_diff": float(np.abs(got - want).max()),
+            "bit_identical": bool(np.array_equal(got, want)), "argmax_equal": bool((got.argmax(1) == want.argmax(1)).all())}
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown CPU"
+
+
+def _default_model() -> str:
+    spec = importlib.util.spec_from_file_location("export_models", os.path.join(ROOT, "tools", "export_models.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cached_export("resnet18", "legacy")[0]
+
+
+def _print_table(results: dict) -> None:
+    print(f"\n{'server':<20}{'clients':>8}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}")
+    for (name, conc), r in results.items():
+        print(f"{name:<20}{conc:>8}{r['requests_per_s']:>9.2f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
+              f"{r['errors']:>8}{r['rss_mb']:>9.0f}")
+
+
+def _print_ratios(results: dict, conc: int) -> dict:
+    ratios = {}
+    b, u, o = (results.get((n, conc)) for n in ("pyinfer-batched", "pyinfer-unbatched", "ort-fastapi"))
+    if b and u:
+        ratios["batched_vs_unbatched_throughput"] = b["requests_per_s"] / u["requests_per_s"]
+    if b and o:
+        ratios["pyinfer_vs_ort_throughput"] = b["requests_per_s"] / o["requests_per_s"]
+        ratios["pyinfer_vs_ort_p99"] = b["p99_ms"] / o["p99_ms"]
+    if u and o:
+        ratios["unbatched_vs_ort_throughput"] = u["requests_per_s"] / o["requests_per_s"]
+    for k, v in ratios.items():
+        print(f"  at {conc} clients: {k} = {v:.2f}")
+    return ratios
+
+
+# --- modes ----------------------------------------------------------------------------------------
+
+def compare(args, x: np.ndarray, body: bytes, headers: dict) -> dict:
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    servers = [Server(n, SERVERS[n](args)) for n in names]
+    try:
+        for s in servers:
+            s.wait_ready()
+        report = {}
+        if "pyinfer-batched" in names and not args.skip_triton:
+            check = triton_check(servers[names.index("pyinfer-batched")], args.model, x)
+            print(f"tritonclient vs local session: max |diff| {check['max_abs_diff']:.3g}, "
+                  f"bit-identical {check['bit_identical']}, argmax equal {check['argmax_equal']}")
+            print(f"  metadata: {json.dumps(check['metadata'])}")
+            report["triton_check"] = check
+        concurrencies = [int(c) for c in args.concurrency.split(",")]
+        runs = {(s.name, c): [] for c in concurrencies for s in servers}
+        rss = {}
+        for rnd in range(args.rounds):
+            for c in concurrencies:
+                order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+                for s in order:
+                    url = f"http://{s.url}/v2/models/{MODEL_NAME}/infer"
+                    r = asyncio.run(drive(url, body, headers, c, args.duration, args.warmup))
+                    rss[(s.name, c)] = s.rss_mb()
+                    runs[(s.name, c)].append(r)
+                    print(f"round {rnd + 1} {s.name:<18} {c:>3} clients: {r['requests_per_s']:7.2f} req/s  "
+                          f"p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  errors {r['errors']} "
+                          f"{r['error_kinds'] or ''}", flush=True)
+        results = {key: {**_merge(v), "rss_mb": rss[key]} for key, v in runs.items()}
+        _print_table(results)
+        report["ratios"] = {c: _print_ratios(results, c) for c in concurrencies}
+        report["results"] = {f"{n}@{c}": r for (n, c), r in results.items()}
+        return report
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def soak(args, body: bytes, headers: dict) -> dict:
+    server = Server("pyinfer-batched", SERVERS["pyinfer-batched"](args))
+    try:
+        server.wait_ready()
+        url = f"http://{server.url}/v2/models/{MODEL_NAME}/infer"
+        samples = []
+
+        async def sample_rss():
+            t0 = time.monotonic()
+            while True:
+                samples.append((time.monotonic() - t0, server.rss_mb()))
+                await asyncio.sleep(args.soak_sample_s)
+
+        async def main():
+            sampler = asyncio.create_task(sample_rss())
+            try:
+                return await drive(url, body, headers, args.soak_concurrency, args.soak, 0)
+            finally:
+                sampler.cancel()
+
+        load = asyncio.run(main())
+        settle = max(30.0, args.soak * 0.1)  # allocator pools and plan caches fill during the first part
+        base = next(rss for t, rss in samples if t >= settle)
+        final, peak = samples[-1][1], max(rss for t, rss in samples if t >= settle)
+        report = {"seconds": args.soak, "clients": args.soak_concurrency, **load, "rss_start_mb": samples[0][1],
+                  "rss_after_settle_mb": base, "rss_final_mb": final, "rss_peak_mb": peak,
+                  "growth_final_pct": 100 * (final - base) / base, "growth_peak_pct": 100 * (peak - base) / base,
+                  "samples": samples}
+        print(f"soak {args.soak:.0f} s, {args.soak_concurrency} clients: {load['requests_per_s']:.2f} req/s, "
+              f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms, errors {load['errors']}")
+        print(f"  RSS: start {samples[0][1]:.0f} MB, after {settle:.0f} s {base:.0f} MB, final {final:.0f} MB, "
+              f"peak {peak:.0f} MB: growth {report['growth_final_pct']:+.2f}% (peak {report['growth_peak_pct']:+.2f}%)")
+        return report
+    finally:
+        server.stop()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="an ONNX model with a dynamic batch dimension (default: ResNet-18)")
+    p.add_argument("--servers", default=",".join(SERVERS), help=f"which of {list(SERVERS)}")
+    p.add_argument("--threads", type=int, default=2, help="kernel threads per instance (and onnxruntime's)")
+    p.add_argument("--instances", type=int, default=1)
+    p.add_argument("--max-batch-size", type=int, default=8)
+    p.add_argument("--max-queue-delay-ms", type=float, default=0.0)
+    p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per run")
+    p.add_argument("--warmup", type=float, default=4.0, help="unmeasured seconds before each run")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--skip-triton", action="store_true")
+    p.add_argument("--soak", type=float, default=0.0, help="instead: run pyinfer-batched this many seconds")
+    p.add_argument("--soak-concurrency", type=int, default=16)
+    p.add_argument("--soak-sample-s", type=float, default=5.0)
+    p.add_argument("--json", help="write the report here")
+    args = p.parse_args(argv)
+    args.model = args.model or _default_model()
+    sess = pyinfer.InferenceSession(args.model, num_threads=1)
+    arg = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    del sess
+    body, headers = binary_request(arg.name, x)
+    print(f"{args.model}: input {arg.name} {shape}; CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; "
+          f"load average {os.getloadavg()[0]:.2f}; threads {args.threads}, instances {args.instances}, "
+          f"max batch {args.max_batch_size}, queue delay {args.max_queue_delay_ms} ms", flush=True)
+    report = {"cpu": cpu_name(), "model": args.model, "settings": {k: v for k, v in vars(args).items()}}
+    if args.soak:
+        report["soak"] = soak(args, body, headers)
+    else:
+        report.update(compare(args, x, body, headers))
+    report["load_average_end"] = os.getloadavg()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
