@@ -35,6 +35,8 @@ class ServedModel:
         self._workers: list[asyncio.Task] = []
         self._executor: ThreadPoolExecutor | None = None
         self._running = 0  # batches inside session.run now
+        self._inputs, self._outputs, self._output_names = [], [], []  # set by load()
+        self._datatypes, self._output_types = {}, {}
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -139,6 +141,12 @@ class ServedModel:
             self._running += 1
             try:
                 results = await loop.run_in_executor(self._executor, self._run, session, batch)
+            except asyncio.CancelledError:  # stop() gave up waiting: answer rather than leave clients hanging
+                stopping = ModelNotReadyError(f"model {name!r}: the server stopped before this request ran")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(stopping)
+                raise
             finally:
                 self._running -= 1
             for item, result in zip(batch, results):
