@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,9 +29,10 @@ import httpx
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "serve")]
 
 import pyinfer  # noqa: E402
+from serve_util import free_port, wait_until_ready  # noqa: E402  (the server tests' helpers)
 
 MODEL_NAME = "m"
 
@@ -56,23 +56,13 @@ SERVERS = {
 class Server:
     def __init__(self, name: str, command: list[str]):
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(command + ["--port", str(self.port)], cwd=ROOT, env=env)
 
     def wait_ready(self, timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with status {self.proc.returncode}")
-            try:
-                if httpx.get(f"http://{self.url}/v2/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name} was not ready within {timeout_s} s")
+        wait_until_ready(self.url, self.proc, timeout_s)
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -90,11 +80,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- load -----------------------------------------------------------------------------------------

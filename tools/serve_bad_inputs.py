@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import httpx
 
@@ -24,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "serve")]
 
 from bad_requests import CASES, GOOD, MAX_BODY_BYTES  # noqa: E402
-from serve_util import CIFAR, free_port, gather_model  # noqa: E402
+from serve_util import CIFAR, free_port, gather_model, wait_until_ready  # noqa: E402
 
 
 def main() -> int:
@@ -41,7 +40,7 @@ def main() -> int:
                                    "--max-body-mb", str(MAX_BODY_BYTES / 2**20), "--log-level", "warning"],
                                   cwd=ROOT, env=env)
         try:
-            return _exercise(f"http://127.0.0.1:{port}", server)
+            return _exercise(f"127.0.0.1:{port}", server)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
@@ -49,19 +48,13 @@ def main() -> int:
         shutil.rmtree(repo, ignore_errors=True)
 
 
-def _exercise(base: str, server: subprocess.Popen) -> int:
-    with httpx.Client(base_url=base, timeout=30) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                print("the server did not become ready", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
+def _exercise(url: str, server: subprocess.Popen) -> int:
+    with httpx.Client(base_url=f"http://{url}", timeout=30) as client:
+        try:
+            wait_until_ready(url, server, 60)
+        except (RuntimeError, TimeoutError) as e:
+            print(e, file=sys.stderr)
+            return 1
         failures = 0
         print("| request | status | message | good request after |")
         print("| --- | --- | --- | --- |")

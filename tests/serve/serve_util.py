@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 
 import httpx
 import numpy as np
@@ -115,6 +116,21 @@ def run(coro_fn, app, timeout_s: float = 60):
         async with running(app) as client:
             return await coro_fn(client)
     return asyncio.run(asyncio.wait_for(main(), timeout_s))
+
+
+def wait_until_ready(url: str, proc, timeout_s: float) -> None:
+    """Poll http://url/v2/health/ready until 200; RuntimeError if proc (a Popen) exits, TimeoutError after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode} before it was ready")
+        try:
+            if httpx.get(f"http://{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the server at {url} was not ready within {timeout_s} s")
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from serve_util import CIFAR, ROOT, free_port, relu_model  # noqa: E402
+from serve_util import CIFAR, ROOT, free_port, relu_model, wait_until_ready  # noqa: E402
 
 import pyinfer  # noqa: E402
 from pyinfer.cli import main as cli_main  # noqa: E402
@@ -36,17 +36,11 @@ def _start(args) -> tuple[subprocess.Popen, str]:
 
 
 def _wait_ready(proc, url) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited early:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(f"http://{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("the server did not become ready in time")
+    try:
+        wait_until_ready(url, proc, START_TIMEOUT_S)
+    except (RuntimeError, TimeoutError) as e:
+        proc.kill()
+        pytest.fail(f"{e}:\n{proc.communicate()[0]}")
 
 
 @pytest.fixture
