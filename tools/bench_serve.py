@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -64,6 +65,11 @@ class Server:
     def wait_ready(self, timeout_s: float = 300) -> None:
         wait_until_ready(self.url, self.proc, timeout_s)
 
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -92,40 +98,103 @@ def binary_request(name: str, x: np.ndarray) -> tuple[bytes, dict]:
                                   "Content-Type": "application/octet-stream"}
 
 
-async def drive(url: str, body: bytes, headers: dict, concurrency: int, duration_s: float, warmup_s: float) -> dict:
-    """Closed-loop clients for warmup_s + duration_s; statistics of what started after the warm-up."""
+class Connection:
+    """A minimal HTTP/1.1 keep-alive connection on asyncio streams. httpx spends about 4 ms of CPU per
+    request, which on a small machine takes the cores the server is measured on; this spends a
+    fraction of that. It sends one prepared request and reads responses with a Content-Length."""
+
+    def __init__(self, host: str, port: int, request: bytes):
+        self.host, self.port, self.request = host, port, request
+        self.reader = self.writer = None
+
+    async def send(self) -> int:
+        """Send the request; the response's status (the body is read and dropped)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(self.request)
+        status = int((await self.reader.readline()).split()[1])
+        length, close = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+def http_request(host: str, port: int, path: str, body: bytes, headers: dict) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
+async def drive(url: str, body: bytes, headers: dict, concurrency: int, duration_s: float, warmup_s: float,
+                cpu_seconds=None) -> dict:
+    """Closed-loop clients for warmup_s + duration_s (url: host:port/path); statistics of what started after
+    the warm-up. cpu_seconds(): the server's CPU time so far, for its CPU time per request (which
+    background load on the machine disturbs far less than throughput)."""
     loop = asyncio.get_running_loop()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    address, _, path = url.partition("/")
+    host, port = address.rsplit(":", 1)
+    request = http_request(host, int(port), "/" + path, body, headers)
     latencies, errors, statuses = [], 0, {}
     start = loop.time()
     measure_from, end = start + warmup_s, start + warmup_s + duration_s
     completed = 0
+    cpu = {}
 
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        async def client_loop():
-            nonlocal errors, completed
-            while loop.time() < end:
-                t0 = loop.time()
-                try:
-                    r = await client.post(url, content=body, headers=headers)
-                    ok = r.status_code == 200
-                    if not ok:
-                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                except httpx.HTTPError as e:
-                    ok = False
-                    statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
-                t1 = loop.time()
-                errors += not ok
-                if t0 >= measure_from and ok:
-                    latencies.append(t1 - t0)
-                if measure_from <= t1 <= end and ok:
-                    completed += 1
+    async def client_loop():
+        nonlocal errors, completed
+        conn = Connection(host, int(port), request)
+        while loop.time() < end:
+            t0 = loop.time()
+            try:
+                status = await asyncio.wait_for(conn.send(), 120)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
+                conn.close()
+                status = type(e).__name__
+            t1 = loop.time()
+            ok = status == 200
+            if not ok:
+                errors += 1
+                statuses[status] = statuses.get(status, 0) + 1
+            if t0 >= measure_from and ok:
+                latencies.append(t1 - t0)
+            if measure_from <= t1 <= end and ok:
+                completed += 1
+        conn.close()
 
-        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    async def sample_cpu():
+        await asyncio.sleep(measure_from - loop.time())
+        cpu["start"] = cpu_seconds()
+        await asyncio.sleep(end - loop.time())
+        cpu["end"] = cpu_seconds()
+
+    await asyncio.gather(*[client_loop() for _ in range(concurrency)], *([sample_cpu()] if cpu_seconds else []))
     lat = np.array(latencies) * 1000
+    cpu_ms = 1000 * (cpu["end"] - cpu["start"]) / completed if cpu and completed else None
     return {"requests_per_s": completed / duration_s, "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
             "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None, "errors": errors,
-            "error_kinds": statuses, "measured": len(lat)}
+            "error_kinds": statuses, "measured": len(lat), "completed": completed, "cpu_ms_per_request": cpu_ms}
+
+
+def run_load(*args, **kwargs) -> dict:
+    """drive() on uvloop when it is installed (a cheaper event loop for the client)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(drive(*args, **kwargs))
+    return uvloop.run(drive(*args, **kwargs))
 
 
 def _merge(runs: list[dict]) -> dict:
@@ -133,7 +202,10 @@ def _merge(runs: list[dict]) -> dict:
     return {"requests_per_s": float(np.mean([r["requests_per_s"] for r in runs])),
             "p50_ms": float(np.median([r["p50_ms"] for r in runs])),
             "p99_ms": float(np.median([r["p99_ms"] for r in runs])),
-            "errors": sum(r["errors"] for r in runs), "rounds": runs}
+            "errors": sum(r["errors"] for r in runs),
+            "cpu_ms_per_request": float(np.sum([r["cpu_ms_per_request"] * r["completed"] for r in runs])
+                                        / max(1, sum(r["completed"] for r in runs))),
+            "rounds": runs}
 
 
 # --- checks and reports ---------------------------------------------------------------------------
@@ -163,6 +235,28 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
+def mlp_model(path: str, widths=(1024, 4096, 4096, 1000), seed: int = 0) -> str:
+    """A ReLU MLP with a dynamic batch: at batch 1 each layer is a matrix-vector product that reads all
+    its weights (64 MB for the middle one) for one row, the case dynamic batching amortizes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits, x = [], [], "x"
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        w = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        y = f"h{i}" if i < len(widths) - 2 else "y"
+        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [y + ("_mm" if y != "y" else "")]))
+        if y != "y":
+            nodes.append(helper.make_node("Relu", [y + "_mm"], [y]))
+        x = y
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", widths[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", widths[-1]])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def _default_model() -> str:
     spec = importlib.util.spec_from_file_location("export_models", os.path.join(ROOT, "tools", "export_models.py"))
     module = importlib.util.module_from_spec(spec)
@@ -171,10 +265,11 @@ def _default_model() -> str:
 
 
 def _print_table(results: dict) -> None:
-    print(f"\n{'server':<20}{'clients':>8}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}")
+    print(f"\n{'server':<20}{'clients':>8}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/req':>12}{'errors':>8}"
+          f"{'RSS MB':>9}")
     for (name, conc), r in results.items():
         print(f"{name:<20}{conc:>8}{r['requests_per_s']:>9.2f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
-              f"{r['errors']:>8}{r['rss_mb']:>9.0f}")
+              f"{r['cpu_ms_per_request']:>12.1f}{r['errors']:>8}{r['rss_mb']:>9.0f}")
 
 
 def _print_ratios(results: dict, conc: int) -> dict:
@@ -182,9 +277,11 @@ def _print_ratios(results: dict, conc: int) -> dict:
     b, u, o = (results.get((n, conc)) for n in ("pyinfer-batched", "pyinfer-unbatched", "ort-fastapi"))
     if b and u:
         ratios["batched_vs_unbatched_throughput"] = b["requests_per_s"] / u["requests_per_s"]
+        ratios["batched_vs_unbatched_cpu_per_request"] = b["cpu_ms_per_request"] / u["cpu_ms_per_request"]
     if b and o:
         ratios["pyinfer_vs_ort_throughput"] = b["requests_per_s"] / o["requests_per_s"]
         ratios["pyinfer_vs_ort_p99"] = b["p99_ms"] / o["p99_ms"]
+        ratios["pyinfer_vs_ort_cpu_per_request"] = b["cpu_ms_per_request"] / o["cpu_ms_per_request"]
     if u and o:
         ratios["unbatched_vs_ort_throughput"] = u["requests_per_s"] / o["requests_per_s"]
     for k, v in ratios.items():
@@ -214,12 +311,13 @@ def compare(args, x: np.ndarray, body: bytes, headers: dict) -> dict:
             for c in concurrencies:
                 order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
                 for s in order:
-                    url = f"http://{s.url}/v2/models/{MODEL_NAME}/infer"
-                    r = asyncio.run(drive(url, body, headers, c, args.duration, args.warmup))
+                    url = f"{s.url}/v2/models/{MODEL_NAME}/infer"
+                    r = run_load(url, body, headers, c, args.duration, args.warmup, s.cpu_seconds)
                     rss[(s.name, c)] = s.rss_mb()
                     runs[(s.name, c)].append(r)
                     print(f"round {rnd + 1} {s.name:<18} {c:>3} clients: {r['requests_per_s']:7.2f} req/s  "
-                          f"p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  errors {r['errors']} "
+                          f"p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  CPU {r['cpu_ms_per_request']:6.1f} "
+                          f"ms/req  errors {r['errors']} "
                           f"{r['error_kinds'] or ''}", flush=True)
         results = {key: {**_merge(v), "rss_mb": rss[key]} for key, v in runs.items()}
         _print_table(results)
@@ -235,7 +333,7 @@ def soak(args, body: bytes, headers: dict) -> dict:
     server = Server("pyinfer-batched", SERVERS["pyinfer-batched"](args))
     try:
         server.wait_ready()
-        url = f"http://{server.url}/v2/models/{MODEL_NAME}/infer"
+        url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
         samples = []
 
         async def sample_rss():
@@ -247,7 +345,7 @@ def soak(args, body: bytes, headers: dict) -> dict:
         async def main():
             sampler = asyncio.create_task(sample_rss())
             try:
-                return await drive(url, body, headers, args.soak_concurrency, args.soak, 0)
+                return await drive(url, body, headers, args.soak_concurrency, args.soak, 0, server.cpu_seconds)
             finally:
                 sampler.cancel()
 
@@ -270,7 +368,8 @@ def soak(args, body: bytes, headers: dict) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="an ONNX model with a dynamic batch dimension (default: ResNet-18)")
+    p.add_argument("--model", help="an ONNX model with a dynamic batch dimension (default: ResNet-18; "
+                                   "'mlp': a generated 1024-4096-4096-1000 MLP)")
     p.add_argument("--servers", default=",".join(SERVERS), help=f"which of {list(SERVERS)}")
     p.add_argument("--threads", type=int, default=2, help="kernel threads per instance (and onnxruntime's)")
     p.add_argument("--instances", type=int, default=1)
@@ -286,6 +385,8 @@ def main(argv=None) -> int:
     p.add_argument("--soak-sample-s", type=float, default=5.0)
     p.add_argument("--json", help="write the report here")
     args = p.parse_args(argv)
+    if args.model == "mlp":
+        args.model = mlp_model(os.path.join(tempfile.mkdtemp(prefix="bench_serve_"), "mlp.onnx"))
     args.model = args.model or _default_model()
     sess = pyinfer.InferenceSession(args.model, num_threads=1)
     arg = sess.get_inputs()[0]

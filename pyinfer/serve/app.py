@@ -106,7 +106,6 @@ def create_app(configs: list[ModelConfig], settings: ServerSettings | None = Non
         try:
             yield
         finally:
-            state.draining = True
             if not loading.done():
                 loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
