@@ -6,10 +6,11 @@ compatible ones until it holds max_rows rows, or until max_delay_s has passed si
 request arrived; incompatible requests keep their place for the next batch. With max_delay_s 0 a
 batch is whatever has piled up while the sessions were busy, so an idle server adds no latency.
 
-A batch is padded (its last row repeated) up to the next power of two (at most max_rows): a
-session compiles one plan per input shape and keeps 8 (docs/RUNTIME.md), so batches of every
-size from 1 to 32 would evict and rebuild plans all the time, while 1, 2, 4, 8, 16, 32 stay
-compiled. Rows of a batch are assumed independent, as concatenating requests already assumes.
+A session compiles one plan per input shape and keeps PLAN_CACHE_SIZE (8) of them
+(docs/RUNTIME.md). Up to that many batch sizes run as they are; with a larger max_rows a batch is
+padded (its last row repeated) up to the next power of two (at most max_rows), so that sizes 1,
+2, 4, ..., 32 stay compiled instead of every size from 1 to 32 evicting and rebuilding plans.
+Rows of a batch are assumed independent, as concatenating requests already assumes.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Hashable
 
 import numpy as np
 
+from ..executor import PLAN_CACHE_SIZE
 from .errors import QueueFullError, ServeError
 
 
@@ -117,9 +119,10 @@ class BatchQueue:
 
 
 def padded_rows(rows: int, max_rows: int) -> int:
-    """The size a batch of `rows` rows runs at: the next power of two, capped at max_rows (a request
-    larger than max_rows runs as it is)."""
-    if rows <= 1 or rows >= max_rows:
+    """The size a batch of `rows` rows runs at: itself when the sessions can keep a plan for every size
+    up to max_rows, else the next power of two, capped at max_rows (a request larger than max_rows runs
+    as it is)."""
+    if max_rows <= PLAN_CACHE_SIZE or rows <= 1 or rows >= max_rows:
         return rows
     return min(1 << (rows - 1).bit_length(), max_rows)
 

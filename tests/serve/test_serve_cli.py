@@ -134,3 +134,12 @@ def test_command_line_mistakes_exit_2_with_a_message(tmp_path, capsys):
     assert "model file not found" in capsys.readouterr().err
     assert cli_main(["serve", CIFAR, "--name", "bad name"]) == 2
     assert "must be letters, digits" in capsys.readouterr().err
+
+
+def test_the_library_and_the_cli_parser_do_not_import_the_server_stack():
+    code = ("import sys, pyinfer, pyinfer.cli, pyinfer.serve.cli; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'prometheus_client', "
+            "'fastapi'}), 'pyinfer.serve.app' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.stdout.split() == ["[]", "False"], out.stderr
