@@ -79,7 +79,7 @@ class ModelSource:
 def _fingerprint(path: str):
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # missing, or not a valid path (NUL byte): the loader reports it
         return None
     return st.st_size, st.st_mtime_ns
 

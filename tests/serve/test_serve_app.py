@@ -275,3 +275,18 @@ def test_datatypes_round_trip_in_json_and_binary(tmp_path):
         assert out["datatype"] == dt
         np.testing.assert_array_equal(np.array(out["data"], dtype=x.dtype).reshape(x.shape), x)
         np.testing.assert_array_equal(read_binary_response(binary)[1]["y"], x)
+
+
+def test_batching_is_off_for_a_model_without_a_shared_batch_dimension(tmp_path, caplog):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 4])])
+    path = tmp_path / "fixed.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    model = ServedModel(ModelConfig("fixed", str(path), threads=1, max_batch_size=8), metrics=None)
+    model.load()
+    assert model.max_rows == 1
+    assert "do not share a symbolic first dimension; dynamic batching is off" in caplog.text
