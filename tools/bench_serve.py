@@ -385,9 +385,15 @@ def main(argv=None) -> int:
     p.add_argument("--soak-sample-s", type=float, default=5.0)
     p.add_argument("--json", help="write the report here")
     args = p.parse_args(argv)
-    if args.model == "mlp":
-        args.model = mlp_model(os.path.join(tempfile.mkdtemp(prefix="bench_serve_"), "mlp.onnx"))
-    args.model = args.model or _default_model()
+    with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
+        if args.model == "mlp":
+            args.model = mlp_model(os.path.join(tmp, "mlp.onnx"))
+        args.model = args.model or _default_model()
+        return _run(args)
+
+
+def _run(args) -> int:
+    """The comparison or the soak for args.model, printed (and written to args.json)."""
     sess = pyinfer.InferenceSession(args.model, num_threads=1)
     arg = sess.get_inputs()[0]
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
