@@ -60,6 +60,7 @@ class BatchQueue:
         self.max_waiting = max_waiting
         self._waiting: deque[Pending] = deque()
         self._arrived = asyncio.Event()
+        self.gathering = 0  # takers holding a batch they are still filling
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -75,16 +76,23 @@ class BatchQueue:
         first = await self._oldest()
         batch, rows = [first], first.rows
         deadline = first.enqueued + self.max_delay_s
-        while True:
-            rows = self._gather(first.key, batch, rows)
-            remaining = deadline - time.monotonic()
-            if rows >= self.max_rows or remaining <= 0:
-                return batch
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+        self.gathering += 1
+        try:
+            while True:
+                rows = self._gather(first.key, batch, rows)
+                remaining = deadline - time.monotonic()
+                if rows >= self.max_rows or remaining <= 0:
+                    return batch
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        except asyncio.CancelledError:  # stopped while gathering: the requests wait again (drop_all answers them)
+            self._waiting.extendleft(reversed(batch))
+            raise
+        finally:
+            self.gathering -= 1
 
     def drop_all(self, error: Exception) -> None:
         """Answer every waiting request with error (the server is stopping)."""

@@ -67,7 +67,8 @@ class ServedModel:
     async def stop(self, timeout_s: float) -> None:
         """Let queued and running requests finish (up to timeout_s), then stop the workers."""
         deadline = time.monotonic() + timeout_s
-        while self._queue is not None and (len(self._queue) or self._running) and time.monotonic() < deadline:
+        queue = self._queue
+        while queue is not None and (len(queue) or queue.gathering or self._running) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         for task in self._workers:
             task.cancel()

@@ -290,3 +290,17 @@ def test_batching_is_off_for_a_model_without_a_shared_batch_dimension(tmp_path, 
     model.load()
     assert model.max_rows == 1
     assert "do not share a symbolic first dimension; dynamic batching is off" in caplog.text
+
+
+def test_stopping_lets_a_batch_that_is_still_gathering_run(linear):
+    app = _app(ModelConfig("lin", linear, threads=1, max_batch_size=8, max_queue_delay_ms=500), stop_timeout_s=30)
+
+    async def calls(client):
+        post = asyncio.ensure_future(client.post("/v2/models/lin/infer", json={"inputs": [json_input("x", X)]}))
+        await asyncio.sleep(0.1)  # the request is in a batch waiting for more
+        await app.state.server.stop()
+        return await post, (await client.get("/v2/health/ready")).status_code
+
+    answer, ready = run(calls, app)
+    assert answer.status_code == 200 and answer.json()["outputs"][0]["shape"] == [2, 3]
+    assert ready == 503
