@@ -8,33 +8,17 @@ native steps execute with the GIL released; Python steps (op.run for everything 
 the same loop with the GIL held. A Frame holds one call's slot pointers and arrays, so
 concurrent calls each use their own frame.
 """
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
-from cpython.pycapsule cimport PyCapsule_Import
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS
-
-cdef extern from "capi/pyinfer_capi.h":
-    ctypedef struct pyinfer_kernel:
-        pass
-    ctypedef struct PyinferCapi:
-        int version
-        void (*arity)(const pyinfer_kernel*, int*, int*)
-        int (*run)(const pyinfer_kernel*, const void**, void**, int, char*, size_t) nogil
-    int PYINFER_CAPI_VERSION
-    const char* PYINFER_CAPI_CAPSULE
-    const char* PYINFER_PREPARED_CAPSULE
-
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
-import numpy as np
+from ._capi cimport PyinferCapi, pyinfer_kernel, PYINFER_PREPARED_CAPSULE, data_pointer, import_capi
 
-from . import _kernels  # noqa: F401  (PyCapsule_Import needs the module loaded)
+from . import _kernels  # noqa: F401  (the C ABI capsule lives in it)
 from .errors import KernelArgumentError
 
-cdef const PyinferCapi* API = <const PyinferCapi*>PyCapsule_Import(PYINFER_CAPI_CAPSULE, 0)
-if API == NULL or API.version != PYINFER_CAPI_VERSION:
-    raise ImportError("pyinfer._runtime: pyinfer._kernels exports a different C ABI version")
+cdef const PyinferCapi* API = import_capi()
 
 DEF MAX_IN = 12
 DEF MAX_OUT = 4
@@ -58,15 +42,6 @@ cdef struct Step:
     int has_release
     int64_t nbytes            # K_COPY: bytes; K_CONCAT, K_SWAP: outer rows
     int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input; K_SWAP: a, b, block bytes
-
-
-cdef inline void* data_pointer(object arr) except? NULL:
-    """Address of a C-contiguous array's data (buffer protocol: no NumPy C API needed)."""
-    cdef Py_buffer view
-    PyObject_GetBuffer(arr, &view, PyBUF_C_CONTIGUOUS)
-    cdef void* p = view.buf
-    PyBuffer_Release(&view)
-    return p
 
 
 cdef class Frame:

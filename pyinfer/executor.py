@@ -2,10 +2,19 @@
 
 Two ways to run (docs/RUNTIME.md):
   mode="python"  the reference loop below: op.run per node, intermediates in a dict.
-  mode="plan"    the first run with a new input-shape signature takes the Python path and records
-                 every value's shape; the next one compiles a plan for that signature (plan.py:
-                 native steps in a Cython loop, one static arena) and later runs use it. Plans
-                 are cached per signature (LRU, PLAN_CACHE_SIZE).
+  mode="plan"    compiled plans, of two kinds:
+                 - static (plan.py): for one input-shape signature (every feed's shape and dtype):
+                   native steps in a Cython loop, one arena planned ahead. Cached per signature
+                   (LRU, PLAN_CACHE_SIZE).
+                 - dynamic (dynamic_plan.py): for a shape class (every feed's rank and dtype):
+                   shapes resolved as it runs, kernels reshaped, an arena that grows to fit.
+
+  The first call of a shape class takes the Python path and records every value's shape. A
+  second call with the same signature compiles a static plan for it; a call with another
+  signature of the class compiles the class's dynamic plan from the recorded example, and
+  later new signatures run on it. A signature the dynamic plan has served STATIC_AFTER times
+  gets a static plan of its own (at most PLAN_CACHE_SIZE such compiles per executor, so a
+  stream of ever-new shapes never thrashes the cache).
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from .registry import lookup
 
 
 PLAN_CACHE_SIZE = 8
+STATIC_AFTER = 3
 MODES = ("plan", "python")
 
 
@@ -100,6 +110,10 @@ class GraphExecutor:
         self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
+        # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
+        self._dynamic = {}
+        self._served = OrderedDict()  # signature -> calls the dynamic plan served (recent ones)
+        self._promoted = 0            # static plans compiled for signatures the dynamic plan served
 
     @classmethod
     def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
@@ -180,10 +194,16 @@ class GraphExecutor:
             if entry is not _MISSING:
                 self._plans.move_to_end(key)
         if entry is _MISSING or isinstance(entry, dict) and not entry:
-            # First run with this signature: the Python path, recording every value's shape.
+            shape_class = _shape_class(key)
+            example = self._dynamic.get(shape_class, _MISSING)
+            if example is not _MISSING:
+                return self._run_dynamic(shape_class, example, key, feeds, profiler)
+            # First run of this shape class: the Python path, recording every value's shape.
             record = {}
             out = self.run_python(feeds, None, self.output_names, record=record, profiler=profiler)
-            self._store_plan(key, record if all(m is not None for m in record.values()) else None)
+            complete = record if all(m is not None for m in record.values()) else None
+            self._store_plan(key, complete)
+            self._dynamic[shape_class] = complete
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict):  # second run: compile
             plan = _plan()
@@ -200,6 +220,54 @@ class GraphExecutor:
             self._store_plan(key, None)
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
 
+    def _run_dynamic(self, shape_class, entry, key, feeds: dict, profiler) -> dict:
+        """A new signature of a class seen before: the class's dynamic plan (compiled from the
+        recorded example on the first such call)."""
+        if isinstance(entry, dict):
+            from .dynamic_plan import DynamicPlan
+
+            try:
+                entry = DynamicPlan(self, entry, set(feeds), call_op)
+            except _plan().PlanUnsupported:
+                entry = None
+            self._dynamic[shape_class] = entry
+        if entry is None:
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        with self._plans_lock:
+            served = self._served[key] = self._served.get(key, 0) + 1
+            self._served.move_to_end(key)
+            while len(self._served) > 16 * PLAN_CACHE_SIZE:
+                self._served.popitem(last=False)
+            promote = served >= STATIC_AFTER and self._promoted < PLAN_CACHE_SIZE
+            if promote:
+                self._promoted += 1
+                del self._served[key]
+        record = {} if promote else None
+        try:
+            out = entry.run(feeds, profiler, record)
+        except _plan().ShapeChanged:  # a Python step's dtype followed the data: this call on the Python path
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        if promote and all(m is not None for m in record.values()):
+            self._store_plan(key, record)  # the next call with this signature compiles its static plan
+        return out
+
+    def run_dynamic_plan(self, feeds: dict) -> dict | None:
+        """Run feeds on their shape class's dynamic plan, compiling it from the example the
+        class recorded (a call must have run first); None when the class has none (Python
+        path, or a plan the graph does not allow). For tests and tools: run() decides by itself."""
+        key = _signature(feeds)
+        shape_class = _shape_class(key)
+        entry = self._dynamic.get(shape_class)
+        if isinstance(entry, dict):
+            from .dynamic_plan import DynamicPlan
+
+            try:
+                entry = DynamicPlan(self, entry, set(feeds), call_op)
+            except _plan().PlanUnsupported:
+                entry = None
+            self._dynamic[shape_class] = entry
+        return None if entry is None else entry.run(feeds)
+
     def _store_plan(self, key, entry):
         with self._plans_lock:
             self._plans[key] = entry
@@ -214,6 +282,12 @@ class GraphExecutor:
         with self._plans_lock:
             return [p for p in self._plans.values() if isinstance(p, CompiledPlan)]
 
+    def dynamic_plans(self) -> list:
+        """The dynamic plans compiled so far, one per shape class (for tests and tools)."""
+        from .dynamic_plan import DynamicPlan
+
+        return [p for p in self._dynamic.values() if isinstance(p, DynamicPlan)]
+
 
 _MISSING = object()
 
@@ -225,6 +299,11 @@ def _signature(feeds: dict) -> tuple:
         return ((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
     return tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
                         for n, v in feeds.items()))
+
+
+def _shape_class(signature: tuple) -> tuple:
+    """The dynamic-plan key: (name, rank, dtype) per feed (shapes dropped from a signature)."""
+    return tuple((n, None if shape is None else len(shape), dtype) for n, shape, dtype in signature)
 
 
 def _plan():

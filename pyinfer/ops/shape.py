@@ -11,22 +11,43 @@ import math
 import numpy as np
 
 from ..limits import check_allocation
-from ..lowering import Alias, Concat as ConcatCopies, SwapBlocks
+from ..lowering import Alias, Concat as ConcatCopies, Permute, SwapBlocks, ViewRule
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
 
 
 class _View(Op):
-    """Reshape, Flatten, Squeeze, Unsqueeze: a new shape for the same bytes. In a compiled plan
+    """Reshape, Flatten, Squeeze, Unsqueeze: a new shape for the same bytes. In a static plan
     (shapes fixed per signature) that is metadata only, as long as the shape inputs are
-    constants (a computed shape could change with the data)."""
+    constants (a computed shape could change with the data). A dynamic plan gets the rule that
+    gives the output shape from the input's (view_rule), computed as each call runs."""
 
     def lower(self, node):
-        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]) and \
-                node.outputs[0].size == node.inputs[0].size:
+        if node.outputs[0].size != node.inputs[0].size:
+            return None
+        if node.dynamic:
+            rule = self.view_rule(node)
+            return Alias(0, rule) if rule is not None else None
+        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
             return Alias(0)
         return None
+
+    def view_rule(self, node):
+        """The lowering.ViewRule of this view, or None (arguments the plan cannot know)."""
+        return None
+
+    def _const_axes(self, node, attr, rank):
+        """Axes from the attribute (older opsets) or a constant input 1, normalized for `rank`;
+        None when they are computed, invalid or repeated (the op's own code reports those)."""
+        axes = attr if self.version < 13 else (node.const(1) if node.present(1) else ())
+        if axes is None:
+            return None
+        axes = [int(a) for a in np.asarray(axes).reshape(-1)]
+        if any(not -rank <= a < rank for a in axes):
+            return None
+        axes = [a + rank if a < 0 else a for a in axes]
+        return tuple(axes) if len(set(axes)) == len(axes) else None
 
 
 def _zero_of(dtype: np.dtype):
@@ -92,6 +113,17 @@ class Reshape(_View):
             target = int_list(self, shape, "shape")
         return (data.reshape(reshape_target(self, data.shape, target, self.allowzero)),)
 
+    def view_rule(self, node):
+        if self.version < 5:
+            dims = tuple(int(d) for d in self.shape_attr)
+        elif node.is_const(1):
+            dims = tuple(int(d) for d in np.asarray(node.const(1)).reshape(-1))
+        elif node.present(1) and node.inputs[1].dtype == np.int64 and node.inputs[1].ndim == 1:
+            dims = None  # computed: read when the step runs
+        else:
+            return None
+        return ViewRule("reshape", dims, self.allowzero)
+
 
 @register("Flatten", 1, 9, 11, 13, 21, 23, 24, 25)
 class Flatten(_View):
@@ -107,6 +139,13 @@ class Flatten(_View):
         if axis < 0:
             axis += rank
         return (x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])),)
+
+    def view_rule(self, node):
+        rank = node.inputs[0].ndim
+        lo = -rank if self.version >= 11 else 0
+        if not lo <= self.axis <= rank:
+            return None
+        return ViewRule("flatten", (self.axis + rank if self.axis < 0 else self.axis,))
 
 
 @register("Transpose", 1, 13, 21, 23, 24, 25)
@@ -126,6 +165,8 @@ class Transpose(Op):
         perm = list(range(x.ndim))[::-1] if self.perm is None else [int(i) for i in self.perm]
         if sorted(perm) != list(range(x.ndim)):
             return None  # run() reports it
+        if node.dynamic:
+            return Permute(perm)
         swap = swap_blocks(x.shape, perm)
         if swap is None or swap[3] * x.dtype.itemsize < _MIN_SWAP_CHUNK:
             return None
@@ -181,6 +222,14 @@ class Squeeze(_View):
                 raise self.run_error(f"cannot squeeze axis {a} of size {x.shape[a]} (shape {list(x.shape)})")
         return (x.reshape([d for i, d in enumerate(x.shape) if i not in axes]),)
 
+    def view_rule(self, node):
+        if self.version >= 13 and node.present(1) and not node.is_const(1):
+            return None
+        if (self.axes_attr if self.version < 13 else node.const(1)) is None:
+            return ViewRule("squeeze", ())  # every size-1 axis
+        axes = self._const_axes(node, self.axes_attr, node.inputs[0].ndim)
+        return ViewRule("squeeze", axes) if axes else None
+
 
 @register("Unsqueeze", 1, 11, 13, 21, 23, 24, 25)
 class Unsqueeze(_View):
@@ -198,6 +247,12 @@ class Unsqueeze(_View):
         axes = set(unique_axes(self, axes, out_rank))
         dims = iter(x.shape)
         return (x.reshape([1 if i in axes else next(dims) for i in range(out_rank)]),)
+
+    def view_rule(self, node):
+        if self.version >= 13 and not node.is_const(1):
+            return None
+        axes = self._const_axes(node, self.axes_attr, node.outputs[0].ndim)
+        return ViewRule("unsqueeze", axes) if axes else None
 
 
 # --- Concat / Split -----------------------------------------------------------------------------
@@ -227,8 +282,8 @@ class Concat(Op):
     def lower(self, node):
         if not 1 <= len(node.inputs) <= 8 or any(m is None for m in node.inputs):
             return None
-        if not node.float32(*range(len(node.inputs))):
-            return None
+        if len({m.dtype for m in node.inputs}) != 1 or not (node.dynamic or node.float32(*range(len(node.inputs)))):
+            return None  # (a dynamic plan also copies the int64 shape arithmetic)
         rank = node.outputs[0].ndim
         axis = int(self.axis)
         if not -rank <= axis < rank:
