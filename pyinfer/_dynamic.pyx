@@ -21,6 +21,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memcmp, memmove
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
+from ._bytes cimport permute_bytes
 from ._capi cimport (PyinferCapi, pyinfer_kernel, pyinfer_kernel_ref, PYINFER_PREPARED_CAPSULE, data_pointer,
                      import_capi)
 
@@ -522,49 +523,16 @@ cdef class DynamicProgram:
 
     cdef int _transpose(self, DynamicFrame f, int i) except -1:
         cdef DStep* s = &self.steps[i]
-        cdef int src = s.ins[0], dst = s.outs[0], n = s.nparam, d, keep, k
-        cdef const i64* in_d = &f.dims[src * MAX_RANK]
+        cdef int src = s.ins[0], dst = s.outs[0], n = s.nparam, d
         cdef i64 out[MAX_RANK]
-        cdef i64 stride[MAX_RANK]   # input byte strides, in output axis order
-        cdef i64 in_stride[MAX_RANK]
-        cdef i64 idx[MAX_RANK]
-        cdef i64 block, count, t, off
-        cdef char* o
-        cdef const char* x
         if f.ndim[src] != n:
             raise self.shape_changed(f"{self.names[i]}: input of rank {f.ndim[src]}, planned {n}")
         for d in range(n):
-            out[d] = in_d[s.param[d]]
+            out[d] = f.dims[src * MAX_RANK + s.param[d]]
         self._place(f, dst, out, n, self.itemsize[src])
-        # The innermost axes that stay where they are move as one block of bytes.
-        keep = n
-        while keep > 0 and s.param[keep - 1] == keep - 1:
-            keep -= 1
-        block = _prod(&in_d[keep], n - keep) * self.itemsize[src]
-        t = self.itemsize[src]
-        for d in range(n - 1, -1, -1):
-            in_stride[d] = t
-            t *= in_d[d]
-        for d in range(keep):
-            stride[d] = in_stride[s.param[d]]
-            idx[d] = 0
-        count = _prod(out, keep) if block else 0
-        o = <char*>f.ptrs[dst]
-        x = <const char*>f.ptrs[src]
         with nogil:
-            off = 0
-            for t in range(count):
-                memcpy(o, x + off, block)
-                o += block
-                k = keep - 1
-                while k >= 0:  # the next index, odometer style
-                    idx[k] += 1
-                    off += stride[k]
-                    if idx[k] < out[k]:
-                        break
-                    off -= idx[k] * stride[k]
-                    idx[k] = 0
-                    k -= 1
+            permute_bytes(<const char*>f.ptrs[src], <char*>f.ptrs[dst], &f.dims[src * MAX_RANK], s.param, n,
+                          self.itemsize[src])
         return 0
 
     # --- the loop ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
+from ._bytes cimport permute_bytes
 from ._capi cimport PyinferCapi, pyinfer_kernel, PYINFER_PREPARED_CAPSULE, data_pointer, import_capi
 
 from . import _kernels  # noqa: F401  (the C ABI capsule lives in it)
@@ -30,7 +31,7 @@ cdef enum:
     K_PYTHON = 1
     K_COPY = 2      # y = x (bytes)
     K_CONCAT = 3    # y = concat of inputs along an axis: outer rows of chunk bytes each
-    K_SWAP = 4      # y[o, b, a] = x[o, a, b] in blocks of chunk bytes (a Transpose)
+    K_PERMUTE = 4   # y = x transposed (a Transpose): _bytes.pxd permute_bytes
 
 cdef struct Step:
     int kind
@@ -40,8 +41,11 @@ cdef struct Step:
     int nout
     int outs[MAX_OUT]
     int has_release
-    int64_t nbytes            # K_COPY: bytes; K_CONCAT, K_SWAP: outer rows
-    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input; K_SWAP: a, b, block bytes
+    int64_t nbytes            # K_COPY: bytes; K_CONCAT: outer rows; K_PERMUTE: bytes per element
+    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input
+    int rank                  # K_PERMUTE: the input's rank, shape and the permutation
+    int64_t dims[16]
+    int64_t perm[16]
 
 
 cdef class Frame:
@@ -79,7 +83,7 @@ cdef class Frame:
 cdef int _run_native(const Step* steps, int begin, int end, void** ptrs, int nt, char* err,
                      int* failed) noexcept nogil:
     cdef int i, j
-    cdef int64_t r, off, a, b
+    cdef int64_t r
     cdef const Step* s
     cdef const void* ins[MAX_IN]
     cdef void* outs[MAX_OUT]
@@ -102,14 +106,8 @@ cdef int _run_native(const Step* steps, int begin, int end, void** ptrs, int nt,
                 for j in range(s.nin):
                     memcpy(dst, <const char*>ptrs[s.ins[j]] + r * s.chunk[j], s.chunk[j])
                     dst += s.chunk[j]
-        elif s.kind == K_SWAP:
-            dst = <char*>ptrs[s.outs[0]]
-            for r in range(s.nbytes):
-                for b in range(s.chunk[1]):
-                    for a in range(s.chunk[0]):
-                        memcpy(dst, <const char*>ptrs[s.ins[0]] + ((r * s.chunk[0] + a) * s.chunk[1] + b) * s.chunk[2],
-                               s.chunk[2])
-                        dst += s.chunk[2]
+        elif s.kind == K_PERMUTE:
+            permute_bytes(<const char*>ptrs[s.ins[0]], <char*>ptrs[s.outs[0]], s.dims, s.perm, s.rank, s.nbytes)
     return 0
 
 
@@ -121,7 +119,7 @@ cdef class Program:
                                           slot per input / output spec (-1: null pointer)
       ("copy", None, [in slot], out slot, nbytes)
       ("concat", None, [in slots], out slot, outer_rows, [chunk bytes per input])
-      ("swap", None, [in slot], out slot, outer, [a, b, block bytes])   y[o, b, a] = x[o, a, b]
+      ("permute", None, [in slot], out slot, bytes per element, input shape, perm)
       ("python", callback, None, None)   callback(frame) runs the op and binds its outputs
     release: per step, the slots to clear after it (values only Python code holds).
     """
@@ -181,11 +179,13 @@ cdef class Program:
                 s.nbytes = t[4]
                 for j, c in enumerate(t[5]):
                     s.chunk[j] = c
-            elif kind == "swap":
-                s.kind = K_SWAP
-                s.nbytes = t[4]
-                for j, c in enumerate(t[5]):
-                    s.chunk[j] = c
+            elif kind == "permute":
+                if len(t[5]) > 16:
+                    raise ValueError("a transpose of rank above 16")
+                s.kind = K_PERMUTE
+                s.nbytes, s.rank = t[4], len(t[5])
+                for j in range(s.rank):
+                    s.dims[j], s.perm[j] = t[5][j], t[6][j]
             else:
                 raise ValueError(f"unknown step kind {kind!r}")
 

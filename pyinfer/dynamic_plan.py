@@ -28,8 +28,6 @@ from .plan import CompiledPlan, PlanUnsupported, ShapeChanged
 
 class DynamicPlan:
     def __init__(self, executor, metas: dict, feed_names, call_op):
-        if any(op.uses_outer_scope for op, _, _ in executor.steps):
-            raise PlanUnsupported("the graph has subgraphs reading the enclosing scope")
         self.executor = executor
         self._call_op = call_op
         consts = {n: v for n, v in executor.constants.items() if n not in feed_names}
@@ -45,10 +43,11 @@ class DynamicPlan:
             slot_of(n, metas[n].dtype if metas.get(n) is not None else None)
         const_values, steps, names, self.step_ops = {}, [], [], []
         views = {}  # view output -> the value whose bytes it may share (its input)
-        for op, inputs, outputs in executor.steps:
-            if any(n and metas.get(n) is None for n in list(inputs) + list(outputs)):
+        for step, (op, inputs, outputs) in enumerate(executor.steps):
+            scope = executor.scope_reads(step)  # a control-flow op's environment: extra inputs
+            if any(n and metas.get(n) is None for n in list(inputs) + list(outputs) + scope):
                 raise PlanUnsupported(f"{op.op_type} node {op.name!r} handles a value that is not a tensor")
-            for n in inputs:
+            for n in list(inputs) + scope:
                 if n and n not in self.slot:
                     if n not in consts:
                         raise PlanUnsupported(f"value {n!r} has no producer")
@@ -58,12 +57,12 @@ class DynamicPlan:
                     raise PlanUnsupported(f"value {n!r} is produced twice")
                 if n:
                     slot_of(n, metas[n].dtype)
-            node_in = [self.slot[n] if n else -1 for n in inputs]
+            node_in = [self.slot[n] if n else -1 for n in list(inputs) + scope]
             node_out = [self.slot[n] if n else -1 for n in outputs]
             ins = [metas[n] if n else None for n in inputs]
             outs = [metas[n] for n in outputs if n]
-            how = lower(op, list(inputs), ins, outs, consts, dynamic=True)
-            run_op = self._op_runner(op, len(outs))
+            how = lower(op, list(inputs), ins, outs, consts, dynamic=True) if not scope else None
+            run_op = self._op_runner(op, len(outs), scope)
             names.append(f"{op.op_type} node {op.name!r}")
             self.step_ops.append(op)
             if isinstance(how, Native):
@@ -112,7 +111,7 @@ class DynamicPlan:
         views share, the last reader of any of them. Constants and graph outputs stay."""
         last = {}
         for i, (op, inputs, outputs) in enumerate(self.executor.steps):
-            for n in list(inputs) + list(outputs):
+            for n in list(self.executor._reads[i]) + list(outputs):
                 if n:
                     last[n] = i
         root = {}
@@ -133,10 +132,15 @@ class DynamicPlan:
             release[max(last[n], group_end.get(root[n], -1))].append(s)
         return release
 
-    def _op_runner(self, op, n_outputs):
+    def _op_runner(self, op, n_outputs, scope=()):
+        """op.run on a step's arguments; a control-flow op gets its scope values (the
+        arguments after the node's inputs) as its environment."""
         call_op = self._call_op
+        n_in = len(op.node.input)
 
         def run_op(args):
+            if scope:
+                return call_op(op, args[:n_in], n_outputs, dict(zip(scope, args[n_in:])))
             return call_op(op, args, n_outputs)
         return run_op
 

@@ -18,6 +18,7 @@ Two ways to run (docs/RUNTIME.md):
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 
@@ -37,7 +38,8 @@ MODES = ("plan", "python")
 
 
 def call_op(op, args: list, n_outputs: int, env: dict | None = None):
-    """op.run(*args) with errors naming the node; checks the number of outputs."""
+    """op.run(*args) with errors naming the node; checks the number of outputs. env: the values
+    a control-flow op's subgraphs may read (run_scoped)."""
     try:
         results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
     except KernelArgumentError as e:  # name the node the kernel was called for
@@ -71,17 +73,24 @@ class GraphExecutor:
 
     def __init__(self, graph: onnx.GraphProto, opset: dict[str, int], num_threads: int = 0,
                  outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None,
-                 mode: str = "python", weights: dict | None = None):
+                 mode: str = "python", weights: dict | None = None, outer_constants: dict | None = None):
         """weights: arrays of the initializers that graph holds as stubs; the executor takes the
-        dict over (packed weights replace their entries in it)."""
+        dict over (packed weights replace their entries in it). outer_constants: initializers of
+        the enclosing graphs this subgraph reads, constants here too (its ops pack them at setup,
+        its plans bind them once); the other outer-scope values come with each run."""
         if mode not in MODES:
             raise ValueError(f"executor mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.num_threads = num_threads
         self.constants = initializer_arrays(graph, weights)
+        for name, value in (outer_constants or {}).items():
+            self.constants.setdefault(name, value)  # the subgraph's own initializer shadows it
+        # outer-scope values each run passes in (a plan takes them as feeds)
+        self.outer_names = sorted(set(outer_scope) - set(self.constants))
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
-                        max_memory_bytes=max_memory_bytes, subgraph_factory=GraphExecutor.for_subgraph)
+                        max_memory_bytes=max_memory_bytes,
+                        subgraph_factory=functools.partial(GraphExecutor.for_subgraph, mode=mode))
         self.steps = []
         # per step: every name it reads, subgraph outer-scope reads included
         self._reads = [node_reads(node) for node in nodes]
@@ -115,12 +124,23 @@ class GraphExecutor:
         self._served = OrderedDict()  # signature -> calls the dynamic plan served (recent ones)
         self._promoted = 0            # static plans compiled for signatures the dynamic plan served
 
+    def scope_reads(self, i: int) -> list:
+        """The values of this graph step i's subgraphs read (beyond its node inputs): what a plan
+        hands a control-flow op as its environment. Constants are not among them: subgraphs
+        hold the constants they read as their own (for_subgraph)."""
+        op, inputs, _ = self.steps[i]
+        if not op.uses_outer_scope:
+            return []
+        return sorted(set(self._reads[i]) - set(n for n in inputs if n) - set(self.constants))
+
     @classmethod
-    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
+    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext, mode: str = "python") -> GraphExecutor:
         """The executor of a subgraph (an If / Loop / Scan body...) under its op's context: the
-        same opset, threads and memory limit; it may read the enclosing graphs' values."""
-        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=frozenset(free_names(graph)),
-                   max_memory_bytes=ctx.max_memory_bytes)
+        same opset, threads, memory limit and mode (a planned graph plans its bodies too); it
+        may read the enclosing graphs' values."""
+        outer = frozenset(free_names(graph))
+        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=outer, max_memory_bytes=ctx.max_memory_bytes,
+                   mode=mode, outer_constants={n: ctx.constants[n] for n in outer if n in ctx.constants})
 
     def _drop_packed_constant(self, op, readers: dict):
         """Keep each packed weight once: an op that packed a constant gets a zero-memory
@@ -150,7 +170,11 @@ class GraphExecutor:
 
     def run(self, feeds: dict, outer_env: dict | None = None, output_names=None, profiler=None) -> list:
         names = output_names if output_names is not None else self.output_names
-        if self.mode == "plan" and outer_env is None:
+        if self.mode == "plan":
+            if self.outer_names:  # a subgraph's plans take the outer values it reads as feeds
+                feeds = dict(feeds)
+                for n in self.outer_names:
+                    feeds[n] = outer_env[n]
             values = self._run_planned(feeds, profiler)
             return [values[n] for n in names]
         return self.run_python(feeds, outer_env, names, profiler=profiler)

@@ -14,8 +14,7 @@ with the shapes and dtypes of that signature (a `Lowering`). The op answers with
                                     output is node input `input`'s bytes; rule: how the output
                                     shape follows from the input's (dynamic plans), see ViewRule
   Concat(axis)                      byte copies
-  SwapBlocks(...)                   a Transpose as block copies (two axis groups swapped)
-  Permute(perm)                     a Transpose of any shape (dynamic plans)
+  Permute(perm)                     a Transpose: byte moves (_bytes.pxd permute_bytes)
 
 or None: it stays a Python step calling op.run. The op's lowering lives beside its run() in
 pyinfer/ops/<family>.py; this module only dispatches. A kernel's inputs and outputs are
@@ -98,16 +97,6 @@ class Permute:
 @dataclass
 class Concat:
     axis: int
-
-
-@dataclass
-class SwapBlocks:
-    """y[o, b, a, :] = x[o, a, b, :]: a Transpose that swaps two groups of axes between an outer
-    group and a kept trailing block of `chunk` bytes (ShuffleNet's channel shuffle)."""
-    outer: int
-    a: int
-    b: int
-    chunk: int
 
 
 @dataclass

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..limits import check_allocation
-from ..lowering import Alias, Concat as ConcatCopies, Permute, SwapBlocks, ViewRule
+from ..lowering import Alias, Concat as ConcatCopies, Permute, ViewRule
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
@@ -165,46 +165,8 @@ class Transpose(Op):
         perm = list(range(x.ndim))[::-1] if self.perm is None else [int(i) for i in self.perm]
         if sorted(perm) != list(range(x.ndim)):
             return None  # run() reports it
-        if node.dynamic:
-            return Permute(perm)
-        swap = swap_blocks(x.shape, perm)
-        if swap is None or swap[3] * x.dtype.itemsize < _MIN_SWAP_CHUNK:
-            return None
-        outer, a, b, chunk = swap
-        return SwapBlocks(outer, a, b, chunk * x.dtype.itemsize)
-
-
-# Below this many bytes per block a Transpose stays with NumPy (one memcpy per block).
-_MIN_SWAP_CHUNK = 64
-
-
-def swap_blocks(shape, perm):
-    """(outer, a, b, chunk elements) when transposing `shape` by `perm` only swaps two groups
-    of axes (after dropping size-1 axes and merging axes that stay together), else None."""
-    keep = [i for i, d in enumerate(shape) if d != 1]
-    order = [i for i in perm if shape[i] != 1]
-    if len(keep) < 2:
-        return None
-    # Runs of output axes that are consecutive input axes move together: one group each.
-    groups = [[order[0]]]
-    for i in order[1:]:
-        if keep.index(i) == keep.index(groups[-1][-1]) + 1:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    by_input = sorted(groups, key=lambda g: g[0])
-    size = [math.prod(shape[i] for i in g) for g in groups]
-    n = len(groups)
-    if n == 1:
-        return None  # nothing moves: a copy (left to NumPy's reshape / copy)
-    # Output order must be: [outer] B A [trailing] with A, B adjacent and swapped in input order.
-    lo = 1 if groups[0] is by_input[0] and n > 2 else 0
-    hi = n - 1 if groups[-1] is by_input[-1] and n - lo > 2 else n
-    if hi - lo != 2 or groups[lo] is not by_input[lo + 1] or groups[lo + 1] is not by_input[lo]:
-        return None
-    outer = size[0] if lo else 1
-    chunk = size[-1] if hi < n else 1
-    return outer, size[lo + 1], size[lo], chunk
+        # byte moves for any shape (plans' permute steps, up to rank 16)
+        return Permute(perm) if x.ndim <= 16 else None
 
 
 @register("Squeeze", 1, 11, 13, 21, 23, 24, 25)
