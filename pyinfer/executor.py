@@ -123,6 +123,7 @@ class GraphExecutor:
         self._dynamic = {}
         self._served = OrderedDict()  # signature -> calls the dynamic plan served (recent ones)
         self._promoted = 0            # static plans compiled for signatures the dynamic plan served
+        self._last_plan = (None, None)  # (signature, CompiledPlan) of the last static-plan call
 
     def scope_reads(self, i: int) -> list:
         """The values of this graph step i's subgraphs read (beyond its node inputs): what a plan
@@ -213,6 +214,9 @@ class GraphExecutor:
     # --- compiled plans -------------------------------------------------------------------
     def _run_planned(self, feeds: dict, profiler) -> dict:
         key = _signature(feeds)
+        last_key, last_plan = self._last_plan  # one read: the pair is replaced whole
+        if key == last_key:  # the same signature as the last static-plan call: no cache bookkeeping
+            return self._run_static(last_plan, key, feeds, profiler)
         with self._plans_lock:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
@@ -238,8 +242,12 @@ class GraphExecutor:
             self._store_plan(key, entry)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        self._last_plan = (key, entry)
+        return self._run_static(entry, key, feeds, profiler)
+
+    def _run_static(self, plan, key, feeds: dict, profiler) -> dict:
         try:
-            return entry.run(feeds, profiler)
+            return plan.run(feeds, profiler)
         except _plan().ShapeChanged:  # data-dependent shapes: this signature takes the Python path
             self._store_plan(key, None)
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
@@ -294,6 +302,8 @@ class GraphExecutor:
 
     def _store_plan(self, key, entry):
         with self._plans_lock:
+            if self._last_plan[0] == key:
+                self._last_plan = (None, None)
             self._plans[key] = entry
             self._plans.move_to_end(key)
             while len(self._plans) > PLAN_CACHE_SIZE:
@@ -318,11 +328,8 @@ _MISSING = object()
 
 def _signature(feeds: dict) -> tuple:
     """The plan-cache key: (name, shape, dtype) per feed, sorted by name."""
-    if len(feeds) == 1:
-        ((n, v),) = feeds.items()
-        return ((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
-    return tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
-                        for n, v in feeds.items()))
+    return tuple([(n, v.shape, v.dtype) if type(v) is np.ndarray else (n, None, type(v).__name__)
+                  for n, v in sorted(feeds.items())])
 
 
 def _shape_class(signature: tuple) -> tuple:
