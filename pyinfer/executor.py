@@ -10,11 +10,12 @@ Two ways to run (docs/RUNTIME.md):
                    shapes resolved as it runs, kernels reshaped, an arena that grows to fit.
 
   The first call of a shape class takes the Python path and records every value's shape. A
-  second call with the same signature compiles a static plan for it; a call with another
-  signature of the class compiles the class's dynamic plan from the recorded example, and
-  later new signatures run on it. A signature the dynamic plan has served STATIC_AFTER times
-  gets a static plan of its own (at most PLAN_CACHE_SIZE such compiles per executor, so a
-  stream of ever-new shapes never thrashes the cache).
+  second call with the same signature compiles a static plan for it (the common case of a
+  model called with one shape: a static plan can also write a Concat's inputs in place); a
+  call with another signature of the class compiles the class's dynamic plan from the recorded
+  example, and every other signature of the class runs on it. So a class holds at most one
+  static plan and one dynamic plan, and memory follows the largest call, not the number of
+  shapes seen (dynamic plans are as fast as static ones elsewhere: tools/bench_dynamic.py).
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from .registry import lookup
 
 
 PLAN_CACHE_SIZE = 8
-STATIC_AFTER = 3
 MODES = ("plan", "python")
 
 
@@ -121,8 +121,6 @@ class GraphExecutor:
         self._plans_lock = threading.Lock()
         # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
         self._dynamic = {}
-        self._served = OrderedDict()  # signature -> calls the dynamic plan served (recent ones)
-        self._promoted = 0            # static plans compiled for signatures the dynamic plan served
         self._last_plan = (None, None)  # (signature, CompiledPlan) of the last static-plan call
 
     def scope_reads(self, i: int) -> list:
@@ -265,23 +263,10 @@ class GraphExecutor:
             self._dynamic[shape_class] = entry
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
-        with self._plans_lock:
-            served = self._served[key] = self._served.get(key, 0) + 1
-            self._served.move_to_end(key)
-            while len(self._served) > 16 * PLAN_CACHE_SIZE:
-                self._served.popitem(last=False)
-            promote = served >= STATIC_AFTER and self._promoted < PLAN_CACHE_SIZE
-            if promote:
-                self._promoted += 1
-                del self._served[key]
-        record = {} if promote else None
         try:
-            out = entry.run(feeds, profiler, record)
+            return entry.run(feeds, profiler)
         except _plan().ShapeChanged:  # a Python step's dtype followed the data: this call on the Python path
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
-        if promote and all(m is not None for m in record.values()):
-            self._store_plan(key, record)  # the next call with this signature compiles its static plan
-        return out
 
     def run_dynamic_plan(self, feeds: dict) -> dict | None:
         """Run feeds on their shape class's dynamic plan, compiling it from the example the

@@ -6,11 +6,9 @@ compatible ones until it holds max_rows rows, or until max_delay_s has passed si
 request arrived; incompatible requests keep their place for the next batch. With max_delay_s 0 a
 batch is whatever has piled up while the sessions were busy, so an idle server adds no latency.
 
-A session compiles one plan per input shape and keeps PLAN_CACHE_SIZE (8) of them
-(docs/RUNTIME.md). Up to that many batch sizes run as they are; with a larger max_rows a batch is
-padded (its last row repeated) up to the next power of two (at most max_rows), so that sizes 1,
-2, 4, ..., 32 stay compiled instead of every size from 1 to 32 evicting and rebuilding plans.
-Rows of a batch are assumed independent, as concatenating requests already assumes.
+Every batch size runs as it is: a session's dynamic plan serves any batch size without
+recompiling (docs/RUNTIME.md). Rows of a batch are assumed independent, as concatenating requests
+already assumes.
 """
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ from typing import Hashable
 
 import numpy as np
 
-from ..executor import PLAN_CACHE_SIZE
 from .errors import QueueFullError, ServeError
 
 
@@ -126,36 +123,20 @@ class BatchQueue:
         return rows
 
 
-def padded_rows(rows: int, max_rows: int) -> int:
-    """The size a batch of `rows` rows runs at: itself when the sessions can keep a plan for every size
-    up to max_rows, else the next power of two, capped at max_rows (a request larger than max_rows runs
-    as it is)."""
-    if max_rows <= PLAN_CACHE_SIZE or rows <= 1 or rows >= max_rows:
-        return rows
-    return min(1 << (rows - 1).bit_length(), max_rows)
-
-
 class BatchSplitError(ServeError):
     """An output of a batched run does not have the batch's rows first (the requests are then run one by one)."""
 
 
-def run_batch(session, batch: list[Pending], max_rows: int) -> list[list[np.ndarray]]:
-    """Run the batch as one call of session.run (padded to padded_rows); each request's outputs, in order."""
+def run_batch(session, batch: list[Pending]) -> list[list[np.ndarray]]:
+    """Run the batch as one call of session.run; each request's outputs, in order."""
     total = sum(p.rows for p in batch)
-    padded = padded_rows(total, max_rows)
-    if len(batch) == 1 and padded == total:
+    if len(batch) == 1:
         return [session.run(None, batch[0].feeds)]
-    feeds = {}
-    for name in batch[0].feeds:
-        parts = [p.feeds[name] for p in batch]
-        if padded > total:
-            last_row = next(part[-1:] for part in reversed(parts) if len(part))
-            parts.append(np.repeat(last_row, padded - total, axis=0))
-        feeds[name] = np.concatenate(parts)
+    feeds = {name: np.concatenate([p.feeds[name] for p in batch]) for name in batch[0].feeds}
     outputs = session.run(None, feeds)
     for out in outputs:
-        if not isinstance(out, np.ndarray) or out.ndim == 0 or out.shape[0] != padded:
-            raise BatchSplitError(f"an output of shape {np.shape(out)} does not have the batch's {padded} rows first")
-    offsets = np.cumsum([p.rows for p in batch])
-    per_output = [np.split(out, offsets)[:len(batch)] for out in outputs]  # the last part is the padding
+        if not isinstance(out, np.ndarray) or out.ndim == 0 or out.shape[0] != total:
+            raise BatchSplitError(f"an output of shape {np.shape(out)} does not have the batch's {total} rows first")
+    offsets = np.cumsum([p.rows for p in batch])[:-1]
+    per_output = [np.split(out, offsets) for out in outputs]
     return [list(parts) for parts in zip(*per_output)]

@@ -163,7 +163,7 @@ class ServedModel:
         request that breaks the model fails alone."""
         started = time.perf_counter()
         try:
-            results = run_batch(session, batch, self.max_rows)
+            results = run_batch(session, batch)
         except Exception as e:  # noqa: BLE001 (handed to the request's future)
             results = [e] if len(batch) == 1 else [self._run_alone(session, item) for item in batch]
         self._metrics.compute_time.labels(self.name).observe(time.perf_counter() - started)

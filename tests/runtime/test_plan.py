@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import onnx
+from onnx import TensorProto, helper
 import pytest
 
 import pyinfer
@@ -80,27 +81,39 @@ def test_conv_model_and_weights_kept_once(rng):
     assert plan.native_steps == len(plan.step_ops) == 4
 
 
-def test_plan_cache_is_a_bounded_lru(rng, monkeypatch):
-    """Signatures the dynamic plan serves STATIC_AFTER times get static plans, at most
-    PLAN_CACHE_SIZE of them per session, kept in an LRU of PLAN_CACHE_SIZE."""
-    monkeypatch.setattr(executor_mod, "PLAN_CACHE_SIZE", 3)
+def test_a_shape_class_holds_one_static_and_one_dynamic_plan(rng):
+    """Batch sizes 1..6, each called five times: the first has a static plan (its second call),
+    the others all run on the class's dynamic plan; nothing else is compiled or kept."""
     n = 9
     sess = plan_session(chain_model(n))
     ex = sess._executor
-    xs = {b: rng.standard_normal((b, 16)).astype(np.float32) for b in range(1, 7)}
-    for b, x in xs.items():
-        for _ in range(executor_mod.STATIC_AFTER + 2):  # served, promoted, compiled, run static
+    for b in range(1, 7):
+        x = rng.standard_normal((b, 16)).astype(np.float32)
+        for _ in range(5):
             (y,) = sess.run(None, {"x": x})
             np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
-    assert len(ex.dynamic_plans()) == 1
-    # batch 1 compiled on its second call; batches 2-4 promoted (the limit: 3); 5 and 6 stay dynamic
-    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(2, 16), (3, 16), (4, 16)]
-    assert len(ex._plans) == 3
-    # Using batch 2 again makes it the most recent; batch 1 (evicted) runs right, on the dynamic plan.
-    sess.run(None, {"x": xs[2]})
-    (y,) = sess.run(None, {"x": xs[1]})
-    np.testing.assert_allclose(y, chain_reference(xs[1], n), rtol=1e-5, atol=1e-6)
-    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(3, 16), (4, 16), (2, 16)]
+    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(1, 16)]
+    assert len(ex.dynamic_plans()) == 1 and len(ex._plans) == 1
+
+
+def test_plan_cache_is_a_bounded_lru(rng, monkeypatch):
+    """Static plans are cached per signature in an LRU of PLAN_CACHE_SIZE: a model whose input
+    has no fixed rank gives one shape class per rank."""
+    monkeypatch.setattr(executor_mod, "PLAN_CACHE_SIZE", 3)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["r"], ["y"])], "any_rank",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    sess = plan_session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    ex = sess._executor
+    xs = {r: rng.standard_normal((2,) * r).astype(np.float32) for r in range(1, 6)}
+    for r, x in xs.items():
+        for _ in range(3):
+            np.testing.assert_array_equal(sess.run(None, {"x": x})[0], -np.maximum(x, 0))
+    assert [len(p.out_slots[0][1]) for p in ex.cached_plans()] == [3, 4, 5]
+    sess.run(None, {"x": xs[3]})  # the most recent now; a new class evicts rank 4
+    sess.run(None, {"x": rng.standard_normal((3,) * 6).astype(np.float32)})
+    assert [len(k[0][1]) for k in ex._plans] == [5, 3, 6]
+    np.testing.assert_array_equal(sess.run(None, {"x": xs[1]})[0], -np.maximum(xs[1], 0))  # evicted: still right
 
 
 def test_outputs_belong_to_the_caller(rng):

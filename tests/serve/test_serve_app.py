@@ -100,11 +100,10 @@ def test_dynamic_batching_runs_compatible_requests_once_and_splits_exactly(tmp_p
     assert 'pyinfer_batch_size_sum{model="relu"} 9.0' in metrics
 
 
-def test_batched_outputs_are_the_rows_of_one_padded_batched_run():
+def test_batched_outputs_are_the_rows_of_one_batched_run():
     rng = np.random.default_rng(1)
     images = [rng.standard_normal((1, 3, 32, 32)).astype(np.float32) for _ in range(3)]
-    padded = np.concatenate(images + [images[-1]])  # 3 rows run as 4 (max 16): the last row repeated
-    want = pyinfer.InferenceSession(CIFAR, num_threads=1).run(None, {"input": padded})[0][:3]
+    want = pyinfer.InferenceSession(CIFAR, num_threads=1).run(None, {"input": np.concatenate(images)})[0]
 
     async def calls(client):
         posts = []
@@ -117,16 +116,7 @@ def test_batched_outputs_are_the_rows_of_one_padded_batched_run():
                                                    max_queue_delay_ms=1000)))
     got = np.concatenate([read_binary_response(r)[1]["logits"] for r in answers])
     np.testing.assert_array_equal(got, want)  # bit-identical: the same batch, split back in order
-    assert 'pyinfer_batch_size_sum{model="cifar"} 3.0' in metrics  # the padding is not counted
-
-
-def test_batches_are_padded_to_few_sizes():
-    from pyinfer.serve.batching import padded_rows
-
-    assert [padded_rows(n, 32) for n in range(1, 10)] == [1, 2, 4, 4, 8, 8, 8, 8, 16]
-    assert [padded_rows(n, 12) for n in (5, 9, 12, 13)] == [8, 12, 12, 13]
-    assert len({padded_rows(n, 32) for n in range(1, 33)}) == 6  # plans kept per session: 8
-    assert [padded_rows(n, 8) for n in range(1, 10)] == list(range(1, 10))  # 8 sizes: a plan each, no padding
+    assert 'pyinfer_batch_size_sum{model="cifar"} 3.0' in metrics
 
 
 def test_a_request_that_breaks_the_model_fails_alone_within_its_batch(tmp_path):
