@@ -250,9 +250,9 @@ class GraphExecutor:
             self._store_plan(key, None)
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
 
-    def _run_dynamic(self, shape_class, entry, key, feeds: dict, profiler) -> dict:
-        """A new signature of a class seen before: the class's dynamic plan (compiled from the
-        recorded example on the first such call)."""
+    def _dynamic_plan(self, shape_class, entry, feeds: dict):
+        """The class's dynamic plan: entry itself, or compiled from entry (the recorded example)
+        the first time; None where the graph allows none."""
         if isinstance(entry, dict):
             from .dynamic_plan import DynamicPlan
 
@@ -261,6 +261,11 @@ class GraphExecutor:
             except _plan().PlanUnsupported:
                 entry = None
             self._dynamic[shape_class] = entry
+        return entry
+
+    def _run_dynamic(self, shape_class, entry, key, feeds: dict, profiler) -> dict:
+        """A new signature of a class seen before: the class's dynamic plan."""
+        entry = self._dynamic_plan(shape_class, entry, feeds)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
         try:
@@ -272,17 +277,8 @@ class GraphExecutor:
         """Run feeds on their shape class's dynamic plan, compiling it from the example the
         class recorded (a call must have run first); None when the class has none (Python
         path, or a plan the graph does not allow). For tests and tools: run() decides by itself."""
-        key = _signature(feeds)
-        shape_class = _shape_class(key)
-        entry = self._dynamic.get(shape_class)
-        if isinstance(entry, dict):
-            from .dynamic_plan import DynamicPlan
-
-            try:
-                entry = DynamicPlan(self, entry, set(feeds), call_op)
-            except _plan().PlanUnsupported:
-                entry = None
-            self._dynamic[shape_class] = entry
+        shape_class = _shape_class(_signature(feeds))
+        entry = self._dynamic_plan(shape_class, self._dynamic.get(shape_class), feeds)
         return None if entry is None else entry.run(feeds)
 
     def _store_plan(self, key, entry):

@@ -161,13 +161,6 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 int64_t elements(const std::vector<int64_t>& s) {
   int64_t n = 1;

@@ -64,13 +64,6 @@ Canonical canonicalise(const std::vector<int64_t>& a_shape, const std::vector<in
   return c;
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 // y = a op b over the canonical broadcast c of `total` outputs.
 void binary_canonical(BinaryOp op, const Canonical& c, int64_t total, const float* a, const float* b, float* y,

@@ -13,13 +13,6 @@
 namespace pyinfer {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 Epilogue epilogue_of(const ActParams& act) {
   Epilogue e;

@@ -32,13 +32,6 @@ const char* kind_name(ReduceKind kind) {
   }
 }
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  MessageBuilder os;
-  os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << (shape.size() == 1 ? ",)" : ")");
-  return os.str();
-}
 
 int threads_for(int num_threads, int64_t units, int64_t elements) {
   return static_cast<int>(std::min<int64_t>({resolve_threads(num_threads), std::max<int64_t>(1, units),

@@ -7,14 +7,12 @@ the Python path's. Cases whose graph no dynamic plan serves (sequences, optional
 reading the enclosing scope) keep the Python path's outputs. Same exclusions as
 tests/test_onnx_backend.py.
 """
-import unittest
-
 import onnx.backend.test
 
 import pyinfer
 import pyinfer.backend
 from support.onnx_backend import load_exclusions
-from test_plan_backend import _same
+from test_plan_backend import PlanBackend, _same
 
 
 class DynamicRep(pyinfer.backend.PyinferRep):
@@ -31,14 +29,10 @@ class DynamicRep(pyinfer.backend.PyinferRep):
         return out
 
 
-class DynamicBackend(pyinfer.backend.PyinferBackend):
+class DynamicBackend(PlanBackend):
     @classmethod
     def prepare(cls, model, device="CPU", **kwargs):
         return DynamicRep(pyinfer.InferenceSession(model, num_threads=kwargs.get("num_threads"), executor="plan"))
-
-    @classmethod
-    def run_node(cls, node, inputs, device="CPU", outputs_info=None, **kwargs):
-        raise unittest.SkipTest("node-level runs are covered by test_onnx_backend.py")
 
 
 runner = onnx.backend.test.BackendTest(DynamicBackend, __name__)
