@@ -16,6 +16,7 @@ return. The loop holds the GIL between steps and releases it while a kernel comp
 A frame is one call's state (slots, arena, prepared variants): a plan keeps a pool of them, a
 call takes one, so concurrent calls never share one.
 """
+cimport cython
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memcmp, memmove
@@ -83,6 +84,10 @@ cdef struct Variant:
     const pyinfer_kernel* k     # NULL: these shapes run the op's own code
     i64* key                    # per kernel input read: rank, dims
     int key_len
+    int out_rank[MAX_OUT]       # the kernel's output specs (read once, when the variant is made)
+    int out_itemsize[MAX_OUT]
+    int out_required[MAX_OUT]
+    i64 out_dims[MAX_OUT][MAX_RANK]
 
 
 cdef inline i64 _prod(const i64* d, int n) noexcept nogil:
@@ -105,6 +110,7 @@ cdef int _itemsize(int onnx_type) noexcept nogil:
     return 0
 
 
+@cython.final  # direct calls of its cdef methods (no vtable): the per-step cost
 cdef class DynamicProgram:
     """The steps of a dynamic plan. One tuple per step:
       ("native", kernel, [kernel input slots], [kernel output slots], op_run, [node input slots],
@@ -127,11 +133,12 @@ cdef class DynamicProgram:
     cdef list node_outs
     cdef list kernels
     cdef public list names
-    cdef list release
     cdef public list slot_dtypes
     cdef int* itemsize
     cdef char* graph_output
     cdef char* const_slot
+    cdef int* release_start     # step i frees release_slots[release_start[i]:release_start[i + 1]]
+    cdef int* release_slots
     cdef int num_threads
     cdef object shape_changed
 
@@ -145,8 +152,18 @@ cdef class DynamicProgram:
         self.itemsize = <int*>calloc(max(n, 1), sizeof(int))
         self.graph_output = <char*>calloc(max(n, 1), sizeof(char))
         self.const_slot = <char*>calloc(max(n, 1), sizeof(char))
-        if self.steps == NULL or self.itemsize == NULL or self.graph_output == NULL or self.const_slot == NULL:
+        self.release_start = <int*>calloc(self.n_steps + 1, sizeof(int))
+        self.release_slots = <int*>calloc(max(sum(len(r) for r in release), 1), sizeof(int))
+        if (self.steps == NULL or self.itemsize == NULL or self.graph_output == NULL or self.const_slot == NULL
+                or self.release_start == NULL or self.release_slots == NULL):
             raise MemoryError()
+        j = 0
+        for i, slots in enumerate(release):
+            self.release_start[i] = j
+            for slot in slots:
+                self.release_slots[j] = slot
+                j += 1
+        self.release_start[self.n_steps] = j
         self.slot_dtypes = slot_dtypes
         for i in range(n):
             self.itemsize[i] = slot_dtypes[i].itemsize if slot_dtypes[i] is not None else 0
@@ -159,7 +176,6 @@ cdef class DynamicProgram:
         self.node_ins = [None] * self.n_steps
         self.node_outs = [None] * self.n_steps
         self.kernels = []
-        self.release = release
         self.names = names
         self.num_threads = num_threads
         self.shape_changed = shape_changed
@@ -217,6 +233,8 @@ cdef class DynamicProgram:
         free(self.itemsize)
         free(self.graph_output)
         free(self.const_slot)
+        free(self.release_start)
+        free(self.release_slots)
 
     # --- values -----------------------------------------------------------------------------
     cdef int _place(self, DynamicFrame f, int slot, const i64* dims, int ndim, int itemsize) except -1:
@@ -282,7 +300,7 @@ cdef class DynamicProgram:
         return 0
 
     # --- native steps -----------------------------------------------------------------------
-    cdef bint _matches(self, DynamicFrame f, DStep* s, Variant* v) noexcept:
+    cdef bint _matches(self, DynamicFrame f, DStep* s, Variant* v) noexcept nogil:
         cdef int j, slot, r, pos = 0
         if v.key == NULL:
             return False
@@ -348,11 +366,7 @@ cdef class DynamicProgram:
         cdef DStep* s = &self.steps[i]
         cdef Variant* v = self._variant(f, i)
         cdef const pyinfer_kernel* k = v.k
-        cdef int j, slot, dtype
-        cdef int required[MAX_OUT]
-        cdef i64 dims[MAX_OUT][MAX_RANK]
-        cdef int ranks[MAX_OUT]
-        cdef int itemsize[MAX_OUT]
+        cdef int j, slot
         cdef const void* ins[MAX_IN]
         cdef void* outs[MAX_OUT]
         cdef int scratch[MAX_OUT]
@@ -361,11 +375,7 @@ cdef class DynamicProgram:
         if k == NULL:
             return self._run_op(f, i)
         for j in range(s.nout):
-            ranks[j] = API.spec(k, 1, j, dims[j], MAX_RANK, &dtype, &required[j])
-            if ranks[j] < 0:
-                raise self.shape_changed(f"{self.names[i]}: an output of rank above {MAX_RANK}")
-            itemsize[j] = _itemsize(dtype)
-            if s.outs[j] >= 0 and _prod(dims[j], ranks[j]) == 0:
+            if s.outs[j] >= 0 and _prod(v.out_dims[j], v.out_rank[j]) == 0:
                 return self._run_op(f, i)  # empty outputs: the op's own code
         for j in range(s.nin):
             slot = s.ins[j]
@@ -375,10 +385,10 @@ cdef class DynamicProgram:
             scratch[j] = -1
             outs[j] = NULL
             if slot < 0:
-                if not required[j]:
+                if not v.out_required[j]:
                     continue
                 slot = scratch[j] = self.n_slots + j  # written by the kernel, read by nobody
-            self._place(f, slot, dims[j], ranks[j], itemsize[j])
+            self._place(f, slot, v.out_dims[j], v.out_rank[j], v.out_itemsize[j])
             outs[j] = f.ptrs[slot]
         err[0] = 0
         with nogil:
@@ -394,13 +404,13 @@ cdef class DynamicProgram:
         return tuple([f.dims[slot * MAX_RANK + d] for d in range(f.ndim[slot])])
 
     # --- views and copies -------------------------------------------------------------------
-    cdef int _view_step(self, DynamicFrame f, int i) except -1:
-        cdef DStep* s = &self.steps[i]
-        cdef int src = s.ins[0], dst = s.outs[0], n = f.ndim[s.ins[0]], m = 0, j, k, t, infer = -1
+    cdef bint _view_dims(self, DynamicFrame f, DStep* s, i64* out, int* out_rank) noexcept nogil:
+        """The output dims of a view step for its input's current dims (False: the rule cannot
+        take them)."""
+        cdef int src = s.ins[0], n = f.ndim[s.ins[0]], m = 0, j, k, t, infer = -1
         cdef const i64* d = &f.dims[src * MAX_RANK]
         cdef const i64* target = s.param
         cdef int ntarget = s.nparam
-        cdef i64 out[MAX_RANK]
         cdef i64 total = _prod(d, n), known = 1
         cdef bint ok = True, hit
         if s.rule == R_RESHAPE:
@@ -468,6 +478,15 @@ cdef class DynamicProgram:
                         k += 1
                     else:
                         ok = False
+        out_rank[0] = m
+        return ok
+
+    cdef int _view_step(self, DynamicFrame f, int i) except -1:
+        cdef DStep* s = &self.steps[i]
+        cdef int src = s.ins[0], dst = s.outs[0], m = 0, j
+        cdef i64 out[MAX_RANK]
+        cdef i64 total = _prod(&f.dims[src * MAX_RANK], f.ndim[src])
+        cdef bint ok = self._view_dims(f, s, out, &m)
         if not ok:  # shapes the rule cannot take: the op's own code (which reports them)
             return self._run_op(f, i)
         f.ndim[dst] = m
@@ -535,25 +554,144 @@ cdef class DynamicProgram:
                           self.itemsize[src])
         return 0
 
+    # --- the fast paths: no GIL, no Python object -------------------------------------------
+    # Each returns 0 when it ran the step, 1 when the step needs the GIL path (a kernel for new
+    # shapes, an output of its own for the caller, an arena too small, an op.run fallback),
+    # having changed nothing, or -1 when a kernel failed (its message in err).
+    cdef int _native_fast(self, DynamicFrame f, int i, char* err) noexcept nogil:
+        cdef DStep* s = &self.steps[i]
+        cdef Variant* v = NULL
+        cdef int t, j, slot, rc
+        cdef const void* ins[MAX_IN]
+        cdef void* outs[MAX_OUT]
+        cdef int placed[MAX_OUT]
+        for t in range(VARIANTS + 1):
+            if f.variants[i * (VARIANTS + 1) + t].k != NULL and self._matches(f, s, &f.variants[i * (VARIANTS + 1) + t]):
+                v = &f.variants[i * (VARIANTS + 1) + t]
+                break
+        if v == NULL:
+            return 1
+        for j in range(s.nout):
+            slot = s.outs[j]
+            if slot >= 0 and (self.graph_output[slot] or _prod(v.out_dims[j], v.out_rank[j]) == 0):
+                return 1
+        for j in range(s.nout):
+            slot = s.outs[j]
+            placed[j] = -1
+            outs[j] = NULL
+            if slot < 0:
+                if not v.out_required[j]:
+                    continue
+                slot = self.n_slots + j  # scratch: written by the kernel, read by nobody
+            if f.alloc_arena(slot, _prod(v.out_dims[j], v.out_rank[j]) * v.out_itemsize[j]) != 0:
+                for t in range(j):
+                    if placed[t] >= 0:
+                        f.free_arena(placed[t])
+                return 1
+            placed[j] = slot
+            f.ndim[slot] = v.out_rank[j]
+            memcpy(&f.dims[slot * MAX_RANK], v.out_dims[j], v.out_rank[j] * sizeof(i64))
+            outs[j] = f.ptrs[slot]
+        for j in range(s.nin):
+            ins[j] = f.ptrs[s.ins[j]] if s.ins[j] >= 0 else NULL
+        err[0] = 0
+        rc = API.run(v.k, ins, outs, self.num_threads, err, ERR_LEN)
+        for j in range(s.nout):
+            if s.outs[j] < 0 and placed[j] >= 0:
+                f.free_arena(placed[j])
+        return 0 if rc == 0 else -1
+
+    cdef int _view_fast(self, DynamicFrame f, int i) noexcept nogil:
+        cdef DStep* s = &self.steps[i]
+        cdef int src = s.ins[0], dst = s.outs[0], m = 0
+        cdef i64 out[MAX_RANK]
+        if self.graph_output[dst] or f.state[src] == S_OBJECT or not self._view_dims(f, s, out, &m):
+            return 1
+        f.ndim[dst] = m
+        memcpy(&f.dims[dst * MAX_RANK], out, m * sizeof(i64))
+        f.state[dst], f.ptrs[dst] = S_ALIAS, f.ptrs[src]
+        f.base[dst] = f.base[src] if f.state[src] == S_ALIAS else src
+        return 0
+
+    cdef int _transpose_fast(self, DynamicFrame f, int i) noexcept nogil:
+        cdef DStep* s = &self.steps[i]
+        cdef int src = s.ins[0], dst = s.outs[0], n = s.nparam, d
+        cdef i64 out[MAX_RANK]
+        if self.graph_output[dst] or f.ndim[src] != n:
+            return 1
+        for d in range(n):
+            out[d] = f.dims[src * MAX_RANK + s.param[d]]
+        if f.alloc_arena(dst, _prod(out, n) * self.itemsize[src]) != 0:
+            return 1
+        f.ndim[dst] = n
+        memcpy(&f.dims[dst * MAX_RANK], out, n * sizeof(i64))
+        permute_bytes(<const char*>f.ptrs[src], <char*>f.ptrs[dst], &f.dims[src * MAX_RANK], s.param, n,
+                      self.itemsize[src])
+        return 0
+
+    cdef int _release_fast(self, DynamicFrame f, int i) noexcept nogil:
+        """Free what step i was the last to read, unless one of them is a Python object (1)."""
+        cdef int r, slot
+        for r in range(self.release_start[i], self.release_start[i + 1]):
+            if f.state[self.release_slots[r]] == S_OBJECT or f.state[self.release_slots[r]] == S_SPILL:
+                return 1
+        for r in range(self.release_start[i], self.release_start[i + 1]):
+            slot = self.release_slots[r]
+            if f.state[slot] == S_ARENA:
+                f.free_arena(slot)
+            else:
+                f.state[slot] = S_EMPTY
+                f.ptrs[slot] = NULL
+        return 0
+
+    cdef int _step_slow(self, DynamicFrame f, int i) except -1:
+        cdef int kind = self.steps[i].kind
+        if kind == D_NATIVE:
+            self._native(f, i)
+        elif kind == D_PYTHON:
+            self._run_op(f, i)
+        elif kind == D_VIEW:
+            self._view_step(f, i)
+        elif kind == D_CONCAT:
+            self._concat(f, i)
+        else:
+            self._transpose(f, i)
+        return 0
+
     # --- the loop ---------------------------------------------------------------------------
     cpdef execute(self, DynamicFrame f, int start, int end):
-        """Run steps [start, end) on f (feeds set)."""
-        cdef int i, kind
-        for i in range(start, end):
-            kind = self.steps[i].kind
-            if kind == D_NATIVE:
-                self._native(f, i)
-            elif kind == D_PYTHON:
-                self._run_op(f, i)
-            elif kind == D_VIEW:
-                self._view_step(f, i)
-            elif kind == D_CONCAT:
-                self._concat(f, i)
-            else:
-                self._transpose(f, i)
+        """Run steps [start, end) on f (feeds set): runs of steps that take the fast paths
+        without the GIL, the others with it."""
+        cdef int i = start, rc = 0, kind, r
+        cdef char err[ERR_LEN]
+        while i < end:
+            with nogil:
+                while i < end:
+                    kind = self.steps[i].kind
+                    if kind == D_NATIVE:
+                        rc = self._native_fast(f, i, err)
+                    elif kind == D_VIEW:
+                        rc = self._view_fast(f, i)
+                    elif kind == D_TRANSPOSE:
+                        rc = self._transpose_fast(f, i)
+                    else:
+                        rc = 1
+                    if rc != 0:
+                        break
+                    if self.steps[i].has_release and self._release_fast(f, i) != 0:
+                        rc = 2  # the step ran; its releases need the GIL
+                        break
+                    i += 1
+            if i >= end:
+                break
+            if rc == -1:
+                raise KernelArgumentError(f"{self.names[i]}: {(<bytes>err).decode('utf-8', 'replace')}")
+            if rc == 1:
+                self._step_slow(f, i)
             if self.steps[i].has_release:
-                for slot in self.release[i]:
-                    f.free_slot(slot)
+                for r in range(self.release_start[i], self.release_start[i + 1]):
+                    f.free_slot(self.release_slots[r])
+            i += 1
 
     def is_native(self, int i):
         """Whether step i runs without op.run (for the profiler)."""
@@ -591,7 +729,8 @@ cdef void _clear_variant(Variant* v) noexcept:
 
 
 cdef int _key_from_kernel(Variant* v, DStep* s, const pyinfer_kernel* k) except -1:
-    """v's key: the shapes kernel k was prepared for, per input the step reads."""
+    """v's key: the shapes kernel k was prepared for, per input the step reads; and its
+    output specs."""
     cdef int j, rank, dtype, required, pos = 0
     cdef i64 dims[MAX_RANK]
     free(v.key)
@@ -608,6 +747,11 @@ cdef int _key_from_kernel(Variant* v, DStep* s, const pyinfer_kernel* k) except 
         memcpy(&v.key[pos + 1], dims, rank * sizeof(i64))
         pos += 1 + rank
     v.key_len = pos
+    for j in range(s.nout):
+        rank = API.spec(k, 1, j, v.out_dims[j], MAX_RANK, &dtype, &v.out_required[j])
+        if rank < 0:
+            raise RuntimeError("a kernel output of rank above the largest")
+        v.out_rank[j], v.out_itemsize[j] = rank, _itemsize(dtype)
     return 0
 
 
@@ -629,6 +773,7 @@ cdef int _key_from_frame(Variant* v, DStep* s, DynamicFrame f) except -1:
     return 0
 
 
+@cython.final
 cdef class DynamicFrame:
     """One call's state for a DynamicProgram: per slot a pointer, dims and storage; the arena
     and its live blocks; per native step the kernels prepared for the shapes seen last."""
@@ -746,9 +891,8 @@ cdef class DynamicFrame:
                     self.objs[slot] = None
                     self.ptrs[slot] = NULL
 
-    cdef int alloc(self, int slot, i64 nbytes) except -1:
-        """Best fit among the gaps between live blocks; a block of its own when none fits (the
-        arena grows before the next call)."""
+    cdef int alloc_arena(self, int slot, i64 nbytes) noexcept nogil:
+        """Best fit among the gaps between live blocks: 0, or 1 when none fits (nothing done)."""
         cdef i64 need = (max(nbytes, 1) + ALIGN - 1) // ALIGN * ALIGN
         cdef i64 prev_end = 0, gap, best_gap = -1, best_off = -1
         cdef int b, best_at = -1
@@ -758,17 +902,12 @@ cdef class DynamicFrame:
                 best_gap, best_off, best_at = gap, prev_end, b
             if b < self.n_live:
                 prev_end = self.live_off[b] + self.live_size[b]
+        if best_off < 0:
+            return 1
         self.live_bytes += need
         if self.live_bytes > self.peak_bytes:
             self.peak_bytes = self.live_bytes
         self.size[slot] = need
-        if best_off < 0:
-            self.spilled = True
-            raw = _aligned_bytes(need)
-            self.objs[slot] = raw
-            self.state[slot] = S_SPILL
-            self.ptrs[slot] = data_pointer(raw)
-            return 0
         memmove(&self.live_off[best_at + 1], &self.live_off[best_at], (self.n_live - best_at) * sizeof(i64))
         memmove(&self.live_size[best_at + 1], &self.live_size[best_at], (self.n_live - best_at) * sizeof(i64))
         self.live_off[best_at], self.live_size[best_at] = best_off, need
@@ -778,16 +917,40 @@ cdef class DynamicFrame:
         self.ptrs[slot] = self.arena_ptr + best_off
         return 0
 
+    cdef void free_arena(self, int slot) noexcept nogil:
+        """Give an S_ARENA slot's block back."""
+        cdef int b
+        for b in range(self.n_live):
+            if self.live_off[b] == self.offset[slot]:
+                memmove(&self.live_off[b], &self.live_off[b + 1], (self.n_live - b - 1) * sizeof(i64))
+                memmove(&self.live_size[b], &self.live_size[b + 1], (self.n_live - b - 1) * sizeof(i64))
+                self.n_live -= 1
+                break
+        self.live_bytes -= self.size[slot]
+        self.state[slot] = S_EMPTY
+        self.ptrs[slot] = NULL
+
+    cdef int alloc(self, int slot, i64 nbytes) except -1:
+        """The arena (alloc_arena), or a block of its own when it is full (the arena grows to fit
+        before the next call)."""
+        if self.alloc_arena(slot, nbytes) == 0:
+            return 0
+        cdef i64 need = (max(nbytes, 1) + ALIGN - 1) // ALIGN * ALIGN
+        self.live_bytes += need
+        if self.live_bytes > self.peak_bytes:
+            self.peak_bytes = self.live_bytes
+        self.size[slot] = need
+        self.spilled = True
+        raw = _aligned_bytes(need)
+        self.objs[slot] = raw
+        self.state[slot] = S_SPILL
+        self.ptrs[slot] = data_pointer(raw)
+        return 0
+
     cdef int free_slot(self, int slot) except -1:
-        cdef int b, st = self.state[slot]
+        cdef int st = self.state[slot]
         if st == S_ARENA:
-            for b in range(self.n_live):
-                if self.live_off[b] == self.offset[slot]:
-                    memmove(&self.live_off[b], &self.live_off[b + 1], (self.n_live - b - 1) * sizeof(i64))
-                    memmove(&self.live_size[b], &self.live_size[b + 1], (self.n_live - b - 1) * sizeof(i64))
-                    self.n_live -= 1
-                    break
-            self.live_bytes -= self.size[slot]
+            self.free_arena(slot)
         elif st == S_SPILL:
             self.live_bytes -= self.size[slot]
         self.state[slot] = S_EMPTY
