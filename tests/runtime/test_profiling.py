@@ -73,3 +73,19 @@ def test_cli_profile_prints_op_type_table(tmp_path, capsys):
         assert png.exists() and png.stat().st_size > 0
     except ImportError:
         assert "matplotlib is not installed" in out and not png.exists()
+
+
+def test_profiling_times_the_steps_of_a_dynamic_plan(tmp_path, rng):
+    """Batch sizes 1, 2, 3: run 1 on the Python path, run 2 on the dynamic plan (a new batch
+    size of the class), run 3 too; every node of runs 2 and 3 is a native step."""
+    n = 9
+    opts = pyinfer.SessionOptions()
+    opts.enable_profiling = True
+    sess = pyinfer.InferenceSession(chain_model(n), sess_options=opts, profile_file_prefix=str(tmp_path / "prof"))
+    for batch in (1, 2, 3):
+        (y,) = sess.run(None, {"x": rng.standard_normal((batch, 16)).astype(np.float32)})
+        assert y.shape == (batch, 16)
+    assert sess._executor.dynamic_plans()
+    with open(sess.end_profiling()) as f:
+        nodes = [e for e in json.load(f) if e["cat"] == "Node"]
+    assert [e["args"]["provider"] for e in nodes] == ["python"] * n + ["native"] * (2 * n)
