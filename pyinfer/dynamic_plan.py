@@ -99,7 +99,6 @@ class DynamicPlan:
         self.output_slots = [(n, self.slot[n]) for n in executor.output_names]
         release = self._release_lists(views, const_values)
         graph_outputs = sorted({self.slot[n] for n in executor.output_names})
-        self.slot_dtypes = dtypes
         self.program = _dynamic.DynamicProgram(steps, [np.dtype(d) if d is not None else None for d in dtypes],
                                                graph_outputs, sorted(const_values), release, names,
                                                int(executor.num_threads), ShapeChanged)
@@ -163,9 +162,8 @@ class DynamicPlan:
         return relower
 
     # --- run ----------------------------------------------------------------------------
-    def run(self, feeds: dict, profiler=None, record: dict | None = None) -> dict:
-        """Run the plan; returns {graph output name: value}. record: receives every value's
-        Meta (the shapes of this call), for compiling a static plan of its signature."""
+    def run(self, feeds: dict, profiler=None) -> dict:
+        """Run the plan; returns {graph output name: value}."""
         try:
             frame = self._frames.pop()  # atomic under the GIL: concurrent calls never share a frame
         except IndexError:
@@ -179,15 +177,6 @@ class DynamicPlan:
                 self.program.execute(frame, 0, self.program.n_steps)
             else:
                 profiler.run_program(self, frame)
-            if record is not None:
-                for n, s in self.slot.items():
-                    if n.startswith("\0"):
-                        continue
-                    v = self.const_values.get(s)
-                    if v is not None:
-                        record[n] = Meta(v.shape, v.dtype) if isinstance(v, np.ndarray) else None
-                    else:
-                        record[n] = Meta(frame.shape(s), np.dtype(self.slot_dtypes[s]))
             return {n: frame.get(s) for n, s in self.output_slots}
         finally:
             frame.finish()
