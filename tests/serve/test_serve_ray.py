@@ -30,11 +30,19 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::Depr
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     # The workers import pyinfer and the examples from this checkout, like the test process.
     pythonpath = os.pathsep.join([os.path.dirname(os.path.dirname(pyinfer.__file__)), EXAMPLES])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+    # Ray puts the driver's current directory on its workers' sys.path ahead of PYTHONPATH: started
+    # from a checkout without a built extension (CI installs the package), its source tree would
+    # shadow the installed pyinfer in the workers. Start the cluster from a directory of nothing.
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("ray_cwd"))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+    finally:
+        os.chdir(previous)
     yield
     try:
         serve.shutdown()
