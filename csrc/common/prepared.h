@@ -22,7 +22,7 @@
 namespace pyinfer {
 
 // Element types a kernel reads or writes (values as ONNX's TensorProto.DataType).
-enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9 };
+enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9, Float64 = 11 };
 int64_t dtype_size(DType t);
 const char* dtype_name(DType t);  // numpy's name: "float32", "int64", ...
 
@@ -107,5 +107,9 @@ class KernelBuilder {
 // Typed views of run()'s pointer arrays.
 inline const float* f32_in(const void* const* in, int i) { return static_cast<const float*>(in[i]); }
 inline float* f32_out(void* const* out, int i) { return static_cast<float*>(out[i]); }
+// The DType of a kernel's element type (float, double, int64_t...).
+template <class T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::Float32; }
+template <> constexpr DType dtype_of<double>() { return DType::Float64; }
 
 }  // namespace pyinfer
