@@ -100,6 +100,10 @@ class GraphExecutor:
         self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
+        # (signature, CompiledPlan) of the last call that ran a plan: a call with the same signature
+        # (the common case: a served model called with one batch size) skips the lock and the LRU
+        # bookkeeping; a tuple is read and replaced atomically under the GIL.
+        self._last_plan = None
 
     @classmethod
     def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
@@ -175,6 +179,13 @@ class GraphExecutor:
     # --- compiled plans -------------------------------------------------------------------
     def _run_planned(self, feeds: dict, profiler) -> dict:
         key = _signature(feeds)
+        last = self._last_plan
+        if last is not None and last[0] == key:
+            try:
+                return last[1].run(feeds, profiler)
+            except _plan().ShapeChanged:
+                self._store_plan(key, None)
+                return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
         with self._plans_lock:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
@@ -194,6 +205,7 @@ class GraphExecutor:
             self._store_plan(key, entry)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        self._last_plan = (key, entry)
         try:
             return entry.run(feeds, profiler)
         except _plan().ShapeChanged:  # data-dependent shapes: this signature takes the Python path
@@ -202,10 +214,15 @@ class GraphExecutor:
 
     def _store_plan(self, key, entry):
         with self._plans_lock:
+            last = self._last_plan
+            if last is not None and last[0] == key and last[1] is not entry:
+                self._last_plan = None
             self._plans[key] = entry
             self._plans.move_to_end(key)
             while len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
+                evicted, _ = self._plans.popitem(last=False)
+                if self._last_plan is not None and self._last_plan[0] == evicted:
+                    self._last_plan = None
 
     def cached_plans(self) -> list:
         """The compiled plans in the cache, least recently used first (for tests and tools)."""
@@ -219,11 +236,12 @@ _MISSING = object()
 
 
 def _signature(feeds: dict) -> tuple:
-    """The plan-cache key: (name, shape, dtype) per feed, sorted by name."""
+    """The plan-cache key: (name, shape, dtype) per feed, sorted by name (dtype objects compare and
+    hash by value, byte order included)."""
     if len(feeds) == 1:
         ((n, v),) = feeds.items()
-        return ((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
-    return tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
+        return ((n, v.shape, v.dtype) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
+    return tuple(sorted((n, v.shape, v.dtype) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
                         for n, v in feeds.items()))
 
 
