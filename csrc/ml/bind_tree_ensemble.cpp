@@ -11,6 +11,7 @@
 #include "bindings/bindings.h"
 #include "bindings/prepared.h"
 #include "common/check.h"
+#include "ml/ml_bindings.h"
 #include "ml/tree_ensemble.h"
 
 namespace py = pybind11;
@@ -22,14 +23,6 @@ struct PyTreeEnsemble {
   std::shared_ptr<const ml::TreeEnsemble> e;
 };
 
-// A 1-D array (any numeric dtype, converted) as a vector.
-template <class T>
-std::vector<T> vector_of(const py::handle& obj, const char* what) {
-  auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
-  PYINFER_CHECK(a && a.ndim() == 1, "TreeEnsemble: " << what << " must be a 1-D array");
-  return std::vector<T>(a.data(), a.data() + a.shape(0));
-}
-
 template <class E>
 E parse(const std::string& name, const char* what, std::initializer_list<std::pair<const char*, E>> table) {
   for (const auto& [text, value] : table)
@@ -38,17 +31,11 @@ E parse(const std::string& name, const char* what, std::initializer_list<std::pa
   return table.begin()->second;
 }
 
-DType x_dtype_of(const std::string& name) {
-  PYINFER_CHECK(name == "float32" || name == "float64", "tree_ensemble: X must be float32 or float64, got " << name);
-  return name == "float32" ? DType::Float32 : DType::Float64;
-}
-
 }  // namespace
 
 PYINFER_BINDINGS(tree_ensemble, 10) {
   using ml::Aggregate;
   using ml::OutputRule;
-  using ml::PostTransform;
   py::class_<PyTreeEnsemble>(m, "TreeEnsemble", R"doc(TreeEnsemble(feature, threshold, mode, true_next, false_next, missing_true, roots,
              weight_node, weight_target, weight_value, n_targets, rule='regressor', aggregate='SUM',
              post_transform='NONE', base_values=(), label_values=(), binary_case=False,
@@ -75,20 +62,20 @@ two-class cases, post-transforms NONE / SOFTMAX / LOGISTIC / SOFTMAX_ZERO / PROB
                        py::handle label_values, bool binary_case, bool weights_all_positive,
                        py::handle member_offsets, py::handle member_values) {
              ml::TreeEnsembleDef d;
-             d.feature = vector_of<int64_t>(feature, "feature");
-             d.threshold = vector_of<double>(threshold, "threshold");
-             d.mode = vector_of<int8_t>(mode, "mode");
-             d.true_next = vector_of<int64_t>(true_next, "true_next");
-             d.false_next = vector_of<int64_t>(false_next, "false_next");
-             d.missing_true = vector_of<uint8_t>(missing_true, "missing_true");
-             d.roots = vector_of<int64_t>(roots, "roots");
-             d.weight_node = vector_of<int64_t>(weight_node, "weight_node");
-             d.weight_target = vector_of<int64_t>(weight_target, "weight_target");
-             d.weight_value = vector_of<double>(weight_value, "weight_value");
-             d.member_offsets = vector_of<int64_t>(member_offsets, "member_offsets");
-             d.member_values = vector_of<double>(member_values, "member_values");
-             d.base_values = vector_of<double>(base_values, "base_values");
-             d.label_values = vector_of<int64_t>(label_values, "label_values");
+             d.feature = ml::vector_of<int64_t>(feature, "TreeEnsemble", "feature");
+             d.threshold = ml::vector_of<double>(threshold, "TreeEnsemble", "threshold");
+             d.mode = ml::vector_of<int8_t>(mode, "TreeEnsemble", "mode");
+             d.true_next = ml::vector_of<int64_t>(true_next, "TreeEnsemble", "true_next");
+             d.false_next = ml::vector_of<int64_t>(false_next, "TreeEnsemble", "false_next");
+             d.missing_true = ml::vector_of<uint8_t>(missing_true, "TreeEnsemble", "missing_true");
+             d.roots = ml::vector_of<int64_t>(roots, "TreeEnsemble", "roots");
+             d.weight_node = ml::vector_of<int64_t>(weight_node, "TreeEnsemble", "weight_node");
+             d.weight_target = ml::vector_of<int64_t>(weight_target, "TreeEnsemble", "weight_target");
+             d.weight_value = ml::vector_of<double>(weight_value, "TreeEnsemble", "weight_value");
+             d.member_offsets = ml::vector_of<int64_t>(member_offsets, "TreeEnsemble", "member_offsets");
+             d.member_values = ml::vector_of<double>(member_values, "TreeEnsemble", "member_values");
+             d.base_values = ml::vector_of<double>(base_values, "TreeEnsemble", "base_values");
+             d.label_values = ml::vector_of<int64_t>(label_values, "TreeEnsemble", "label_values");
              d.n_targets = n_targets;
              d.rule = parse<OutputRule>(rule, "rule", {{"regressor", OutputRule::Regressor},
                                                        {"classifier", OutputRule::Classifier},
@@ -97,11 +84,7 @@ two-class cases, post-transforms NONE / SOFTMAX / LOGISTIC / SOFTMAX_ZERO / PROB
                                                                     {"AVERAGE", Aggregate::Average},
                                                                     {"MIN", Aggregate::Min},
                                                                     {"MAX", Aggregate::Max}});
-             d.post = parse<PostTransform>(post, "post_transform", {{"NONE", PostTransform::None},
-                                                                    {"SOFTMAX", PostTransform::Softmax},
-                                                                    {"LOGISTIC", PostTransform::Logistic},
-                                                                    {"SOFTMAX_ZERO", PostTransform::SoftmaxZero},
-                                                                    {"PROBIT", PostTransform::Probit}});
+             d.post = ml::parse_post_transform(post, "TreeEnsemble");
              d.binary_case = binary_case;
              d.weights_all_positive = weights_all_positive;
              py::gil_scoped_release nogil;
@@ -129,7 +112,7 @@ two-class cases, post-transforms NONE / SOFTMAX / LOGISTIC / SOFTMAX_ZERO / PROB
   m.def(
       "prepare_tree_ensemble",
       [](const PyTreeEnsemble& p, const std::vector<int64_t>& x_shape, const std::string& dtype) {
-        return ml::prepare_tree_ensemble(p.e, x_shape, x_dtype_of(dtype));
+        return ml::prepare_tree_ensemble(p.e, x_shape, ml::float_dtype(dtype, "tree_ensemble"));
       },
       py::arg("ensemble"), py::arg("x_shape"), py::arg("dtype") = "float32",
       "prepare_tree_ensemble(ensemble, x_shape, dtype='float32') -> PreparedKernel\n"
@@ -139,7 +122,7 @@ two-class cases, post-transforms NONE / SOFTMAX / LOGISTIC / SOFTMAX_ZERO / PROB
       [](const PyTreeEnsemble& p, py::handle x_obj, int num_threads) {
         PYINFER_CHECK(py::isinstance<py::array>(x_obj), "tree_ensemble: x must be a numpy array");
         auto x = py::reinterpret_borrow<py::array>(x_obj);
-        auto k = ml::prepare_tree_ensemble(p.e, bind::shape_of(x), x_dtype_of(py::str(x.dtype())));
+        auto k = ml::prepare_tree_ensemble(p.e, bind::shape_of(x), ml::float_dtype(py::str(x.dtype()), "tree_ensemble"));
         return bind::call(*k, {x}, num_threads);
       },
       py::arg("ensemble"), py::arg("x"), py::arg("num_threads") = 0,

@@ -14,6 +14,7 @@
 
 #include "common/check.h"
 #include "common/thread_pool.h"
+#include "ml/features.h"
 #include "ml/tree_layout.h"
 #include "ml/tree_outputs.h"
 #include "ml/tree_walk.h"
@@ -333,11 +334,9 @@ std::shared_ptr<const TreeEnsemble> make_tree_ensemble(TreeEnsembleDef def) {
 
 PreparedPtr prepare_tree_ensemble(std::shared_ptr<const TreeEnsemble> e, const std::vector<int64_t>& x_shape,
                                   DType x_dtype) {
-  PYINFER_CHECK(x_shape.size() == 1 || x_shape.size() == 2,
-                "tree_ensemble: X must be [N, F] or [F] (one row), got rank " << x_shape.size());
-  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, "tree_ensemble: negative dimension in X's shape");
   PYINFER_CHECK(x_dtype == DType::Float32 || x_dtype == DType::Float64, "tree_ensemble: X must be float32 or float64");
-  const int64_t rows = x_shape.size() == 2 ? x_shape[0] : 1, cols = x_shape.back();
+  const FeatureRows shape = feature_rows(x_shape, "tree_ensemble");
+  const int64_t rows = shape.rows, cols = shape.cols;
   PYINFER_CHECK(cols >= e->layout.n_features, "tree_ensemble: a tree reads feature " << e->layout.n_features - 1
                                                   << ", but X has " << cols << " features");
   const Walk walk = e->walk_for(x_dtype);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/prepared.h"
+#include "ml/post_transform.h"
 
 namespace pyinfer {
 namespace ml {
@@ -20,7 +21,6 @@ namespace ml {
 // ml opset 5's set membership.
 enum class NodeMode : int8_t { Leq = 0, Lt = 1, Gte = 2, Gt = 3, Eq = 4, Neq = 5, Leaf = 6, Member = 7 };
 enum class Aggregate : int8_t { Sum, Average, Min, Max };
-enum class PostTransform : int8_t { None, Softmax, Logistic, SoftmaxZero, Probit };
 
 // How per-target scores become the op's outputs (tree_outputs.cpp), onnxruntime's rules:
 //   Regressor    Y float32 [N, targets]: base values, then the post-transform (one target: PROBIT only)

@@ -19,15 +19,13 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
-from ..lowering import Native
 from ..registry import register
 from .base import Op
-from .ml_common import ML, class_labels, post_transform_attr
+from .ml_common import ML, Predictor, class_labels, kernel_labels, post_transform_attr
 
 MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF", "BRANCH_MEMBER")
 LEAF = MODES.index("LEAF")
 AGGREGATES = ("SUM", "AVERAGE", "MIN", "MAX")
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -164,52 +162,26 @@ def base_values(op: Op) -> np.ndarray:
     return np.zeros(0) if base is None else base
 
 
-class TreeEnsembleOp(Op):
-    """What the three tree ensemble ops share: the kernel's ensemble (self.ensemble, made by
-    make_ensemble in setup), run() through it and lower() to it. self.labels: the class labels of a
-    classifier (None otherwise); string labels are mapped from the kernel's class indices."""
+class TreeEnsembleOp(Predictor):
+    """What the three tree ensemble ops share: the kernel's TreeEnsemble made from TreeNodes."""
 
-    labels: np.ndarray | None = None
-    min_rank, max_rank = 1, 2
-    inputs = (np.float32, np.float64, np.int64, np.int32)
+    kernel, prepare = staticmethod(kernels.tree_ensemble), staticmethod(kernels.prepare_tree_ensemble)
 
     def make_ensemble(self, nodes: TreeNodes, n_targets: int, rule: str, **rules) -> None:
         try:
-            self.ensemble = kernels.TreeEnsemble(
+            self.model = kernels.TreeEnsemble(
                 nodes.feature, nodes.threshold, nodes.mode, nodes.true_next, nodes.false_next, nodes.missing_true,
                 nodes.roots, nodes.weight_node, nodes.weight_target, nodes.weight_value, n_targets, rule=rule,
                 member_offsets=() if nodes.member_offsets is None else nodes.member_offsets,
                 member_values=() if nodes.member_values is None else nodes.member_values, **rules)
         except KernelArgumentError as e:  # the structure: a cycle, a child out of range...
             raise self.model_error(str(e).removeprefix("tree_ensemble: ")) from e
-        self.n_features = self.ensemble.info["features"]
+        self.n_features = self.model.info["features"]
 
-    def kernel_input(self, x) -> np.ndarray:
-        """X as the kernel reads it: float32 or float64 (integers as float64), rank checked."""
-        if not isinstance(x, np.ndarray) or x.dtype not in self.inputs:
-            names = ", ".join(np.dtype(t).name for t in self.inputs)
-            raise self.run_error(f"X must be a tensor of {names}, got {getattr(x, 'dtype', type(x).__name__)}")
-        if not self.min_rank <= x.ndim <= self.max_rank:
-            raise self.run_error(f"X must be [N, F]{' or [F]' if self.min_rank == 1 else ''}, got shape "
-                                 f"{list(x.shape)}")
-        if x.shape[-1] < self.n_features:
-            raise self.run_error(f"a tree reads feature {self.n_features - 1}, but X has {x.shape[-1]} features")
-        return x if x.dtype in (_F32, _F64) else x.astype(np.float64)
-
-    def run(self, x):
-        out = kernels.tree_ensemble(self.ensemble, self.kernel_input(x), num_threads=self.num_threads)
-        if self.labels is None:
-            return (out,)
-        label, scores = out
-        return (self.labels[label] if self.labels.dtype == object else label), scores
-
-    def lower(self, node):
-        x = node.inputs[0]
-        if (x.dtype not in (_F32, _F64) or not self.min_rank <= x.ndim <= self.max_rank
-                or x.shape[-1] < self.n_features or (self.labels is not None and
-                                                     (self.labels.dtype == object or len(node.outputs) != 2))):
-            return None
-        return Native(kernels.prepare_tree_ensemble(self.ensemble, list(x.shape), x.dtype.name), [0])
+    def columns_error(self, columns: int) -> str | None:
+        if columns < self.n_features:
+            return f"a tree reads feature {self.n_features - 1}, but X has {columns} features"
+        return None
 
 
 def _aggregate_attr(op: Op) -> str:
@@ -244,11 +216,10 @@ class TreeEnsembleClassifier(TreeEnsembleOp):
         # onnxruntime: two classes but weights for only one of them is "the binary case"; otherwise a
         # two-class model answers the class index (0 / 1), not its label
         binary_case = len(labels) == 2 and used_classes.size == 1
-        if labels.dtype == object or (len(labels) == 2 and not binary_case):
-            label_values = np.arange(len(labels))
-        else:
-            label_values = labels
-        self.labels = labels
+        label_values, self.string_labels = kernel_labels(labels)
+        if len(labels) == 2 and not binary_case:
+            label_values = np.arange(2)
+        self.classifier = True
         self.make_ensemble(tree_nodes(self, "class", len(labels)), len(labels), "classifier",
                            post_transform=post_transform_attr(self), base_values=base, label_values=label_values,
                            binary_case=binary_case, weights_all_positive=weights is None or bool((weights >= 0).all()))
@@ -264,7 +235,7 @@ _MEMBER_V5 = 6  # BRANCH_MEMBER in nodes_modes (LEAF has no mode: leaves are the
 @register("TreeEnsemble", 5, domain=ML)
 class TreeEnsemble(TreeEnsembleOp):
     """Branches and leaves in separate arrays (nodes_* and leaf_*): here the leaves become nodes
-    after the branches, so the kernel sees one node array. X keeps its type (float16 runs as float32)."""
+    after the branches, so the kernel sees one node array. Y has X's type (float16 runs as float32)."""
 
     min_rank = 2
     inputs = (np.float32, np.float64, np.float16)

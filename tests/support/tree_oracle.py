@@ -2,18 +2,107 @@
 implementation before the C++ kernel, kept for the tests only. It reads the same TreeNodes the op
 makes (pyinfer.ops.ml_tree.tree_nodes: attribute ids as positions) and computes the outputs another
 way: every (row, tree) pair walked one level per step as NumPy arrays, the leaves' weights gathered
-and summed, then onnxruntime's output rules written with pyinfer.ops.ml_common's NumPy helpers.
+and summed, then onnxruntime's output rules with the NumPy post-transforms below (pyinfer's before
+csrc/ml/post_transform.cpp).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from pyinfer.ops.ml_common import expand_binary, probit, transform_rows
 from pyinfer.ops.ml_tree import LEAF, MODES, TreeNodes
 
 _RULES = (np.less_equal, np.less, np.greater_equal, np.greater, np.equal, np.not_equal)
 assert MODES[:len(_RULES)] == ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ")
 
+
+# --- post-transforms -------------------------------------------------------------------------
+
+def erfinv(y: np.ndarray) -> np.ndarray:
+    """Inverse error function (float64): Giles' approximation refined by two Newton steps."""
+    y = np.asarray(y, dtype=np.float64)
+    out = np.full(y.shape, np.nan)
+    inside = np.abs(y) < 1
+    out[y == 1], out[y == -1] = np.inf, -np.inf
+    v = y[inside]
+    w = -np.log((1.0 - v) * (1.0 + v))
+    small = w < 5.0
+    ws, wl = w - 2.5, np.sqrt(w) - 3.0
+    p_small = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                          -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], ws)
+    p_large = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                          -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], wl)
+    x = np.where(small, p_small, p_large) * v
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    for _ in range(2):
+        x = x - (erf(x) - v) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+    out[inside] = x
+    return out
+
+
+def probit(s: np.ndarray) -> np.ndarray:
+    return math.sqrt(2.0) * erfinv(2.0 * s - 1.0)
+
+
+def logistic(s: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-s))
+
+
+def softmax_rows(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_zero_rows(s: np.ndarray) -> np.ndarray:
+    """Softmax over the non-zero scores of each row; zeros stay (almost) zero (onnxruntime: a score
+    within 1e-7 of zero is scaled by exp(-max) instead of exponentiated)."""
+    top = s.max(axis=1, keepdims=True)
+    zero = np.abs(s) <= 1e-7
+    e = np.where(zero, s * np.exp(-top), np.exp(s - top))
+    total = np.where(zero, 0.0, e).sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return e / total
+
+
+def transform_rows(s: np.ndarray, post: str) -> np.ndarray:
+    """The post-transform applied to every score of each row (rows of two or more scores)."""
+    if post == "SOFTMAX":
+        return softmax_rows(s)
+    if post == "SOFTMAX_ZERO":
+        return softmax_zero_rows(s)
+    if post == "LOGISTIC":
+        return logistic(s)
+    if post == "PROBIT":
+        return probit(s)
+    return s
+
+
+def expand_binary(s: np.ndarray, post: str, mode) -> np.ndarray:
+    """One score per row -> the two-column output onnxruntime writes for a two-class model.
+
+    mode per row (scalar or array), onnxruntime's `add_second_class`:
+      0, 1: [1 - s, s] (scores already probabilities); 2, 3: [-s, s], or with LOGISTIC
+      [logistic(-s), logistic(s)]; -1: [s, 0] (only one score is written). PROBIT: [probit(s), 0].
+    """
+    s = s.reshape(-1)
+    mode = np.broadcast_to(np.asarray(mode), s.shape)
+    out = np.zeros((s.shape[0], 2))
+    if post == "PROBIT":
+        out[:, 0] = probit(s)
+        return out
+    prob = mode <= 1
+    signed = mode >= 2
+    single = mode < 0
+    out[:, 0] = np.where(prob & ~single, 1.0 - s, np.where(signed, -s, s))
+    out[:, 1] = np.where(single, 0.0, s)
+    if post == "LOGISTIC":
+        out[signed, 0] = logistic(-s[signed])
+        out[signed, 1] = logistic(s[signed])
+    return out
+
+
+# --- the ensemble ------------------------------------------------------------------------------
 
 def leaves_reached(nodes: TreeNodes, x: np.ndarray) -> np.ndarray:
     """[N, trees]: the position of the leaf each row of x (float64 [N, F]) reaches in each tree."""
