@@ -194,7 +194,7 @@ class GraphExecutor:
             # First run with this signature: the Python path, recording every value's shape.
             record = {}
             out = self.run_python(feeds, None, self.output_names, record=record, profiler=profiler)
-            self._store_plan(key, record if all(m is not None for m in record.values()) else None)
+            self._store_plan(key, record)
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict):  # second run: compile
             plan = _plan()
