@@ -1,8 +1,9 @@
 // Memory for weights in a kernel's layout (packed GEMM panels, conv channel panels, Winograd
 // transforms): long-lived buffers made once per layer while a session is created or first run.
 //
-// Large ones (>= kWeightMapBytes) are mapped straight from the OS, so a dropped layout returns
-// its pages at once and the layouts never sit in the malloc heap between short-lived arrays. In
+// Large ones (>= kWeightMapBytes) are mapped straight from the OS (huge pages where allowed), so
+// a dropped layout returns its pages at once and the layouts never sit in the malloc heap between
+// short-lived arrays. In
 // the heap (glibc raises its mmap threshold to 32 MiB after the first large free, so a model's
 // weights land there), each layout made between a model's temporary arrays kept the holes those
 // left from being returned: ResNet-50's first run grew the heap by 45 MiB of free chunks.
