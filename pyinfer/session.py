@@ -122,8 +122,11 @@ class InferenceSession:
                                        weights=weights)
         self._profiler = Profiler(opts.profile_file_prefix) if opts.enable_profiling else None
         # The loaded and folded weights were freed as their packed layouts replaced them; glibc
-        # keeps such memory in its heap unless told to return it (ResNet-50: ~50 MiB).
+        # keeps such memory in its heap unless told to return it (ResNet-50: ~50 MiB). The first
+        # run (the Python path) leaves its intermediates there too: returned after it, so that the
+        # plan compiled next starts from a clean heap.
         _kernels._trim_heap()
+        self._trim_after_run = True
 
     def end_profiling(self) -> str:
         """Write the profile (Chrome trace JSON) and return its path; "" when profiling is off.
@@ -157,6 +160,9 @@ class InferenceSession:
                                      profiler=prof)
         if prof is not None:
             prof.record_run(t0, prof.now())
+        if self._trim_after_run:
+            self._trim_after_run = False
+            _kernels._trim_heap()
         # Returned arrays belong to the caller: never hand out a feed, an initializer or a view
         # (an array that does not own its data has a base).
         out = []
