@@ -27,7 +27,8 @@ _MAX_GROWN_ELEMENTS = 1 << 20
 
 
 def run(g: WorkGraph) -> int:
-    g.infer_shapes()
+    if any(n.op_type in ("Shape", "Size") for n in g.nodes):  # the shape folding below reads them
+        g.infer_shapes()
     ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants,
                     max_memory_bytes=g.max_memory_bytes)
     folded = []

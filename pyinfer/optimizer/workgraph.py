@@ -188,11 +188,14 @@ class WorkGraph:
         only the old nodes read are dropped at once (a folded weight frees its original)."""
         self._edits += 1
         ids = {id(n) for n in old_nodes}
-        pos = max(i for i, n in enumerate(self.nodes) if id(n) in ids)
-        before = sum(1 for n in self.nodes[:pos] if id(n) in ids)
-        self.nodes = [n for n in self.nodes if id(n) not in ids]
-        pos -= before
-        self.nodes[pos:pos] = list(new_nodes)
+        kept, pos = [], 0
+        for n in self.nodes:  # one pass: the kept nodes, and where the last replaced one was
+            if id(n) in ids:
+                pos = len(kept)
+            else:
+                kept.append(n)
+        kept[pos:pos] = new_nodes
+        self.nodes = kept
         if self._index is None or any(has_subgraph(n) for n in itertools.chain(old_nodes, new_nodes)):
             self.changed()
             return
