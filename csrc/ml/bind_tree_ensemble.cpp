@@ -109,26 +109,11 @@ two-class cases, post-transforms NONE / SOFTMAX / LOGISTIC / SOFTMAX_ZERO / PROB
           "{'trees', 'nodes' (reachable), 'leaves', 'features' (X needs at least these columns), 'max_depth',\n"
           "'outputs' (score columns), 'walk' (the mode every branch uses, or 'mixed')}.");
 
-  m.def(
-      "prepare_tree_ensemble",
-      [](const PyTreeEnsemble& p, const std::vector<int64_t>& x_shape, const std::string& dtype) {
-        return ml::prepare_tree_ensemble(p.e, x_shape, ml::float_dtype(dtype, "tree_ensemble"));
+  ml::bind_model_kernel<PyTreeEnsemble>(
+      m, "tree_ensemble", [](const PyTreeEnsemble& p, const std::vector<int64_t>& shape, DType t) {
+        return ml::prepare_tree_ensemble(p.e, shape, t);
       },
-      py::arg("ensemble"), py::arg("x_shape"), py::arg("dtype") = "float32",
-      "prepare_tree_ensemble(ensemble, x_shape, dtype='float32') -> PreparedKernel\n"
-      "tree_ensemble() prepared for X of x_shape ([N, F] or [F]) and dtype (float32, float64).");
-  m.def(
-      "tree_ensemble",
-      [](const PyTreeEnsemble& p, py::handle x_obj, int num_threads) {
-        PYINFER_CHECK(py::isinstance<py::array>(x_obj), "tree_ensemble: x must be a numpy array");
-        auto x = py::reinterpret_borrow<py::array>(x_obj);
-        auto k = ml::prepare_tree_ensemble(p.e, bind::shape_of(x), ml::float_dtype(py::str(x.dtype()), "tree_ensemble"));
-        return bind::call(*k, {x}, num_threads);
-      },
-      py::arg("ensemble"), py::arg("x"), py::arg("num_threads") = 0,
-      "tree_ensemble(ensemble, x, num_threads=0): the ensemble's outputs for the rows of x ([N, F] or [F],\n"
-      "float32 or float64): (label, scores) for a classifier, y otherwise. Rows are split between threads;\n"
-      "the results do not depend on the thread count.");
+      "(label, scores) of a classifier, y otherwise");
 }
 
 }  // namespace pyinfer

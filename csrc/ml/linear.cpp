@@ -83,16 +83,9 @@ struct PyLinearModel {
 
 PreparedPtr prepare_linear_model(std::shared_ptr<const LinearModel> m, const std::vector<int64_t>& x_shape,
                                  DType x_dtype) {
-  const char* op = m->classifier ? "linear_classifier" : "linear_regressor";
-  PYINFER_CHECK(x_dtype == DType::Float32 || x_dtype == DType::Float64, op << ": X must be float32 or float64");
-  const FeatureRows shape = feature_rows(x_shape, op);
-  const int64_t rows = shape.rows;
-  PYINFER_CHECK(shape.cols == m->features,
-                op << ": X has " << shape.cols << " features; the coefficients are for " << m->features);
-  KernelBuilder b(op);
-  b.input("x", x_shape, x_dtype);
-  if (m->classifier) b.output("label", {rows}, DType::Int64);
-  b.output(m->classifier ? "scores" : "y", {rows, m->width()});
+  int64_t rows = 0;
+  KernelBuilder b = predictor_kernel(m->classifier ? "linear_classifier" : "linear_regressor", x_shape, x_dtype,
+                                     m->features, "the coefficients are for", m->classifier, m->width(), rows);
   const bool x_double = x_dtype == DType::Float64;
   return b.run([m, rows, x_double](const void* const* in, void* const* out, int threads) {
     int64_t* labels = m->classifier ? static_cast<int64_t*>(out[0]) : nullptr;
@@ -145,25 +138,11 @@ PROBIT only, or LOGISTIC for p).)doc")
            }),
            py::arg("coefficients"), py::arg("intercepts"), py::arg("rule") = "regressor",
            py::arg("post_transform") = "NONE", py::arg("label_values") = py::tuple(), py::arg("two_labels") = false);
-  m.def(
-      "prepare_linear_model",
-      [](const PyLinearModel& p, const std::vector<int64_t>& x_shape, const std::string& dtype) {
-        return prepare_linear_model(p.m, x_shape, float_dtype(dtype, "linear_model"));
+  bind_model_kernel<PyLinearModel>(
+      m, "linear_model", [](const PyLinearModel& p, const std::vector<int64_t>& shape, DType t) {
+        return prepare_linear_model(p.m, shape, t);
       },
-      py::arg("model"), py::arg("x_shape"), py::arg("dtype") = "float32",
-      "prepare_linear_model(model, x_shape, dtype='float32') -> PreparedKernel\n"
-      "linear_model() prepared for X of x_shape ([N, F] or [F]) and dtype (float32, float64).");
-  m.def(
-      "linear_model",
-      [](const PyLinearModel& p, py::handle x_obj, int num_threads) {
-        PYINFER_CHECK(py::isinstance<py::array>(x_obj), "linear_model: x must be a numpy array");
-        auto x = py::reinterpret_borrow<py::array>(x_obj);
-        auto k = prepare_linear_model(p.m, bind::shape_of(x), float_dtype(py::str(x.dtype()), "linear_model"));
-        return bind::call(*k, {x}, num_threads);
-      },
-      py::arg("model"), py::arg("x"), py::arg("num_threads") = 0,
-      "linear_model(model, x, num_threads=0): (label, scores) of a classifier, y of a regressor, for the rows\n"
-      "of x ([N, F] or [F], float32 or float64).");
+      "(label, scores) of a classifier, y of a regressor");
 }
 
 }  // namespace ml

@@ -224,16 +224,10 @@ struct PySvmModel {
 };
 
 PreparedPtr prepare_svm(std::shared_ptr<const SvmModel> m, const std::vector<int64_t>& x_shape, DType x_dtype) {
-  const char* op = m->classifier ? "svm_classifier" : "svm_regressor";
-  PYINFER_CHECK(x_dtype == DType::Float32 || x_dtype == DType::Float64, op << ": X must be float32 or float64");
-  const FeatureRows shape = feature_rows(x_shape, op);
-  const int64_t rows = shape.rows;
-  PYINFER_CHECK(shape.cols == m->features,
-                op << ": X has " << shape.cols << " features; the model's vectors have " << m->features);
-  KernelBuilder b(op);
-  b.input("x", x_shape, x_dtype).algorithm(m->vectors.empty() ? "linear" : "support_vectors");
-  if (m->classifier) b.output("label", {rows}, DType::Int64);
-  b.output(m->classifier ? "scores" : "y", {rows, m->width()});
+  int64_t rows = 0;
+  KernelBuilder b = predictor_kernel(m->classifier ? "svm_classifier" : "svm_regressor", x_shape, x_dtype,
+                                     m->features, "the model's vectors have", m->classifier, m->width(), rows);
+  b.algorithm(m->vectors.empty() ? "linear" : "support_vectors");
   const bool x_double = x_dtype == DType::Float64;
   return b.run([m, rows, x_double](const void* const* in, void* const* out, int threads) {
     int64_t* labels = m->classifier ? static_cast<int64_t*>(out[0]) : nullptr;
@@ -345,25 +339,9 @@ scores float32 [N, width]; regressor: y float32 [N, 1] (one_class: +1 / -1).)doc
            py::arg("label_values") = py::tuple(), py::arg("one_class") = false)
       .def_property_readonly("width", [](const PySvmModel& p) { return p.m->width(); },
                              "Columns of the score output.");
-  m.def(
-      "prepare_svm",
-      [](const PySvmModel& p, const std::vector<int64_t>& x_shape, const std::string& dtype) {
-        return prepare_svm(p.m, x_shape, float_dtype(dtype, "svm"));
-      },
-      py::arg("model"), py::arg("x_shape"), py::arg("dtype") = "float32",
-      "prepare_svm(model, x_shape, dtype='float32') -> PreparedKernel\n"
-      "svm() prepared for X of x_shape ([N, F] or [F]) and dtype (float32, float64).");
-  m.def(
-      "svm",
-      [](const PySvmModel& p, py::handle x_obj, int num_threads) {
-        PYINFER_CHECK(py::isinstance<py::array>(x_obj), "svm: x must be a numpy array");
-        auto x = py::reinterpret_borrow<py::array>(x_obj);
-        auto k = prepare_svm(p.m, bind::shape_of(x), float_dtype(py::str(x.dtype()), "svm"));
-        return bind::call(*k, {x}, num_threads);
-      },
-      py::arg("model"), py::arg("x"), py::arg("num_threads") = 0,
-      "svm(model, x, num_threads=0): (label, scores) of a classifier, y of a regressor, for the rows of x\n"
-      "([N, F] or [F], float32 or float64).");
+  bind_model_kernel<PySvmModel>(
+      m, "svm", [](const PySvmModel& p, const std::vector<int64_t>& shape, DType t) { return prepare_svm(p.m, shape, t); },
+      "(label, scores) of a classifier, y of a regressor");
 }
 
 }  // namespace ml

@@ -141,6 +141,22 @@ def test_regressor_post_transforms(post, n_targets):
     assert_close(first, oracle.astype(np.float32), rtol=1e-6, atol=1e-7)
 
 
+def check_classifier(attrs, x, labels, post, base, binary_case, all_positive):
+    """A TreeEnsembleClassifier node against onnxruntime and the oracle: labels exactly, scores
+    closely; the compiled plan gives the Python path's outputs."""
+    model = node_model("TreeEnsembleClassifier", attrs, x, 2)
+    (want_label, want), (label, first), (planned_label, planned) = run_three(model, x)
+    np.testing.assert_array_equal(label, want_label)
+    assert_close(first, want)
+    np.testing.assert_array_equal(planned_label, label)
+    np.testing.assert_array_equal(planned, first)
+    oracle_label, oracle = tree_oracle.classifier(tree_nodes(op_of(model), "class", len(labels)), x.astype(np.float64),
+                                                  labels, post, np.array(base, np.float32).astype(np.float64),
+                                                  binary_case, all_positive)
+    np.testing.assert_array_equal(label, oracle_label)
+    assert_close(first, oracle.astype(np.float32), rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("post", ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO"])
 @pytest.mark.parametrize("base", [[], [0.2, -0.1, 0.3]], ids=["no_base", "base"])
 def test_classifier_several_classes(post, base):
@@ -149,17 +165,7 @@ def test_classifier_several_classes(post, base):
     labels = np.array([4, 9, 2], np.int64)
     attrs = dict(nodes, classlabels_int64s=labels.tolist(), post_transform=post,
                  **leaf_weights(rng, leaves, 3, "class"), **({"base_values": base} if base else {}))
-    x = features(rng, 50, 6)
-    model = node_model("TreeEnsembleClassifier", attrs, x, 2)
-    (want_label, want), (label, first), (planned_label, planned) = run_three(model, x)
-    np.testing.assert_array_equal(label, want_label)
-    assert_close(first, want)
-    np.testing.assert_array_equal(planned_label, label)
-    np.testing.assert_array_equal(planned, first)
-    oracle_label, oracle = tree_oracle.classifier(tree_nodes(op_of(model), "class", 3), x.astype(np.float64), labels,
-                                                  post, np.array(base, np.float32).astype(np.float64), False, True)
-    np.testing.assert_array_equal(label, oracle_label)
-    assert_close(first, oracle.astype(np.float32), rtol=1e-6, atol=1e-7)
+    check_classifier(attrs, features(rng, 50, 6), labels, post, base, binary_case=False, all_positive=True)
 
 
 BINARY = {  # (class ids the leaves weigh, weight scale, base values, post-transform)
@@ -184,19 +190,8 @@ def test_classifier_two_classes(case):
     labels = [7, 11]
     attrs = dict(nodes, classlabels_int64s=labels, post_transform=post, **weights,
                  **({"base_values": base} if base else {}))
-    x = features(rng, 40, 4)
-    model = node_model("TreeEnsembleClassifier", attrs, x, 2)
-    (want_label, want), (label, first), (_, planned) = run_three(model, x)
-    np.testing.assert_array_equal(label, want_label)
-    assert_close(first, want)
-    np.testing.assert_array_equal(planned, first)
-    op = op_of(model)
-    all_positive = bool((np.array(weights["class_weights"]) >= 0).all())
-    oracle_label, oracle = tree_oracle.classifier(tree_nodes(op, "class", 2), x.astype(np.float64), np.array(labels),
-                                                  post, np.array(base, np.float32).astype(np.float64), len(ids) == 1,
-                                                  all_positive)
-    np.testing.assert_array_equal(label, oracle_label)
-    assert_close(first, oracle.astype(np.float32), rtol=1e-6, atol=1e-7)
+    check_classifier(attrs, features(rng, 40, 4), np.array(labels), post, base, binary_case=len(ids) == 1,
+                     all_positive=bool((np.array(weights["class_weights"]) >= 0).all()))
 
 
 @pytest.fixture(scope="module")
