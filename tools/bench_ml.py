@@ -140,6 +140,7 @@ def load_model(name: str, cache: str):
 def ort_session(onx: bytes):
     import onnxruntime as ort
 
+    ort.set_default_logger_severity(3)  # onnxmltools declares LightGBM's label as [1]: a warning per run
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
