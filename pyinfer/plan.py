@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from . import _runtime as rt
-from .lowering import Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
+from .lowering import Alias, Concat, Extra, Meta, Native, Permute, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
@@ -42,8 +42,6 @@ class ShapeChanged(Exception):
 
 class CompiledPlan:
     def __init__(self, executor, metas: dict, feed_names, call_op):
-        if any(op.uses_outer_scope for op, _, _ in executor.steps):
-            raise PlanUnsupported("the graph has subgraphs reading the enclosing scope")
         self.executor = executor
         self._call_op = call_op
         consts = {n: v for n, v in executor.constants.items() if n not in feed_names}
@@ -64,8 +62,9 @@ class CompiledPlan:
         self.alias_offset = {}  # ... at this byte offset (in-place Concat inputs; else 0)
         graph_outputs = set(executor.output_names)
         lowered = []
-        for op, inputs, outputs in executor.steps:
-            for n in inputs:
+        for step, (op, inputs, outputs) in enumerate(executor.steps):
+            scope = executor.scope_reads(step)  # a control-flow op's environment: extra inputs
+            for n in list(inputs) + scope:
                 if n and n not in self.slot:
                     if n in consts:
                         slot_of(n, CONST, metas.get(n))
@@ -76,7 +75,10 @@ class CompiledPlan:
             # A node handling a value that is not a tensor (ZipMap's list of dicts, a sequence) is a
             # Python step; the value lives in its slot as an object only Python steps read.
             tensors_only = all(not n or metas.get(n) is not None for n in list(inputs) + list(outputs))
-            how = lower(op, list(inputs), ins, outs, consts) if tensors_only else None
+            how = lower(op, list(inputs), ins, outs, consts) if tensors_only and not scope else None
+            if any(metas.get(n) is None for n in scope):
+                raise PlanUnsupported(f"{op.op_type} node {op.name!r}: its subgraphs read a value that is not a tensor")
+            inputs = list(inputs) + scope
             real_outputs = [n for n in outputs if n]
             if isinstance(how, Native):
                 self._check_kernel(op, how, inputs, outputs, metas)
@@ -180,7 +182,7 @@ class CompiledPlan:
                 for x in how.inputs:
                     if isinstance(x, int) and inputs[x]:
                         native_reads.add(self.slot[inputs[x]])
-            elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / swap
+            elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / permute
                 native_reads.update(self.slot[n] for n in inputs if n)
         self.py_reads = py_reads
         # Python-step outputs a native step reads: checked and bound to a pointer.
@@ -195,9 +197,10 @@ class CompiledPlan:
             elif how == "copy":
                 src = inputs[0]
                 steps.append(("copy", None, [self.slot[src]], self.slot[out_names[0]], self.meta[src].nbytes))
-            elif isinstance(how, SwapBlocks):
-                steps.append(("swap", None, [self.slot[inputs[0]]], self.slot[out_names[0]], how.outer,
-                              [how.a, how.b, how.chunk]))
+            elif isinstance(how, Permute):
+                x = self.meta[inputs[0]]
+                steps.append(("permute", None, [self.slot[inputs[0]]], self.slot[out_names[0]], x.dtype.itemsize,
+                              list(x.shape), list(how.perm)))
             elif isinstance(how, Concat):
                 out = self.meta[out_names[0]]
                 outer = math.prod(out.shape[:how.axis])
@@ -250,10 +253,15 @@ class CompiledPlan:
         checked = {s: self.meta_by_slot(s) for s in out_slots if s in self.checked}
         objects = {s for s in out_slots if s >= 0 and self.meta_by_slot(s) is None}  # recorded as not tensors
         call_op = self._call_op
+        n_in = len(op.node.input)
+        scope = inputs[n_in:]  # a control-flow op's environment (executor.scope_reads)
+        n_out = len([s for s in out_slots if s >= 0])
 
         def step(frame):
             objs = frame.objs
-            results = call_op(op, [objs[s] if s >= 0 else None for s in in_slots], len([s for s in out_slots if s >= 0]))
+            args = [objs[s] if s >= 0 else None for s in in_slots]
+            env = dict(zip(scope, args[n_in:])) if scope else None
+            results = call_op(op, args[:n_in], n_out, env)
             arena = frame.arena
             for s, v in zip(out_slots, results):
                 if s < 0:

@@ -10,8 +10,10 @@
 #pragma once
 #include <cstdio>
 #include <stdexcept>
+#include <cstdint>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace pyinfer {
 
@@ -36,6 +38,15 @@ class MessageBuilder {
  private:
   std::string text_;
 };
+
+// A shape or list of ints as Python prints a tuple: "(2, 3)", "(4,)", "()".
+inline std::string shape_str(const std::vector<int64_t>& s) {
+  MessageBuilder m;
+  m << "(";
+  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
+  m << (s.size() == 1 ? ",)" : ")");
+  return m.str();
+}
 
 }  // namespace pyinfer
 

@@ -64,13 +64,6 @@ Canonical canonicalise(const std::vector<int64_t>& a_shape, const std::vector<in
   return c;
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 // y = a op b over the canonical broadcast c of `total` outputs.
 void binary_canonical(BinaryOp op, const Canonical& c, int64_t total, const float* a, const float* b, float* y,
@@ -170,6 +163,7 @@ PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, con
   for (int64_t d : out) total *= d;
   const Canonical c = canonicalise(a_shape, b_shape, out);
   return KernelBuilder(binary_op_name(op)).input("a", a_shape).input("b", b_shape).output("y", out)
+      .remake([op](const Shapes& s) { return prepare_binary(op, s[0], s[1]); })
       .run([op, c, total](const void* const* in, void* const* o, int threads) {
         binary_canonical(op, c, total, f32_in(in, 0), f32_in(in, 1), f32_out(o, 0), threads);
       });
@@ -182,6 +176,7 @@ PreparedPtr prepare_math(UnaryOp op, const std::vector<int64_t>& shape) {
     n *= d;
   }
   return KernelBuilder(unary_op_name(op)).input("x", shape).output("y", shape)
+      .remake([op](const Shapes& s) { return prepare_math(op, s[0]); })
       .run([op, n](const void* const* in, void* const* o, int threads) {
         unary(op, f32_in(in, 0), f32_out(o, 0), n, threads);
       });

@@ -32,13 +32,6 @@ const char* kind_name(ReduceKind kind) {
   }
 }
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  MessageBuilder os;
-  os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << (shape.size() == 1 ? ",)" : ")");
-  return os.str();
-}
 
 int threads_for(int num_threads, int64_t units, int64_t elements) {
   return static_cast<int>(std::min<int64_t>({resolve_threads(num_threads), std::max<int64_t>(1, units),
@@ -165,6 +158,7 @@ PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, c
   const ReduceShape s = plan_reduce(shape, axes, all_axes, keepdims);
   check_reduce(s.outer, s.r, s.inner, kind);
   return KernelBuilder(std::string("reduce_") + kind_name(kind)).input("x", shape).output("y", s.out_shape)
+      .remake([kind, axes, all_axes, keepdims](const Shapes& in) { return prepare_reduce(kind, in[0], axes, all_axes, keepdims); })
       .run([s, kind](const void* const* in, void* const* out, int threads) {
         reduce(f32_in(in, 0), f32_out(out, 0), s.outer, s.r, s.inner, kind, threads);
       });

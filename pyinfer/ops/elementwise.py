@@ -52,7 +52,7 @@ def lower_binary(op: Op, node, kernel_op: str):
         return None
     if max(node.inputs[0].ndim, node.inputs[1].ndim) > _MAX_KERNEL_RANK:
         return None
-    return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1])
+    return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1], reshapable=True)
 
 
 class _Binary(Op):
@@ -158,7 +158,7 @@ class _Unary(Op):
     def lower(self, node):
         if self.kernel_op is None or not node.float32(0):
             return None
-        return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0])
+        return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0], reshapable=True)
 
     def numpy(self, x):
         raise NotImplementedError

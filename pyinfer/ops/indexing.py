@@ -42,7 +42,7 @@ class Gather(Op):
         if not -data.ndim <= self.axis < data.ndim:
             return None  # run() reports it
         return Native(kernels.prepare_gather(node.shape(0), data.dtype.name, node.shape(1), idx.dtype.name, self.axis),
-                      [0, 1])
+                      [0, 1], reshapable=True)
 
 
 _GATHER_DTYPES = ("float32", "uint8", "int32", "int64", "bool")  # the element types the kernel copies
