@@ -119,6 +119,7 @@ class GraphExecutor:
         self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
+        self._has_subgraphs = None  # computed on first need (_objects_at_the_end)
         # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
         self._dynamic = {}
         self._last_plan = (None, None)  # (signature, CompiledPlan) of the last static-plan call
@@ -228,7 +229,10 @@ class GraphExecutor:
             record = {}
             out = self.run_python(feeds, None, self.output_names, record=record, profiler=profiler)
             complete = record if all(m is not None for m in record.values()) else None
-            self._store_plan(key, complete)
+            # A static plan keeps values that are not tensors as objects of Python steps where
+            # they only come last (ZipMap's dicts after a classifier): not fed, no control flow
+            # carrying them; the dynamic plan takes tensors only.
+            self._store_plan(key, complete if complete is not None or not self._objects_at_the_end(feeds) else record)
             self._dynamic[shape_class] = complete
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict):  # second run: compile
@@ -242,6 +246,16 @@ class GraphExecutor:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
         self._last_plan = (key, entry)
         return self._run_static(entry, key, feeds, profiler)
+
+    def _objects_at_the_end(self, feeds: dict) -> bool:
+        """Whether the values that are not tensors come from nodes only (no feed is one) in a
+        graph without subgraphs: then a static plan may hold them as objects (a signature says
+        nothing about a fed list, and a loop body carrying one is another story)."""
+        if self._has_subgraphs is None:
+            graphs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            self._has_subgraphs = bool(self.outer_names) or any(a.type in graphs for op, _, _ in self.steps
+                                                                for a in op.node.attribute)
+        return not self._has_subgraphs and all(isinstance(v, np.ndarray) for v in feeds.values())
 
     def _run_static(self, plan, key, feeds: dict, profiler) -> dict:
         try:

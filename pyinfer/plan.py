@@ -33,7 +33,7 @@ IN_PLACE = "concat in place"  # a Concat whose inputs were written into its outp
 
 
 class PlanUnsupported(Exception):
-    """This graph / signature runs on the Python path (sequences, subgraphs reading the scope)."""
+    """This graph / signature runs on the Python path (subgraphs reading the scope)."""
 
 
 class ShapeChanged(Exception):
@@ -72,9 +72,10 @@ class CompiledPlan:
                         raise PlanUnsupported(f"value {n!r} has no producer")
             ins = [metas.get(n) if n else None for n in inputs]
             outs = [metas.get(n) for n in outputs if n]
-            if any(n and metas.get(n) is None for n in list(inputs) + list(outputs)):
-                raise PlanUnsupported(f"{op.op_type} node {op.name!r} handles a value that is not a tensor")
-            how = lower(op, list(inputs), ins, outs, consts) if not scope else None
+            # A node handling a value that is not a tensor (ZipMap's list of dicts, a sequence) is a
+            # Python step; the value lives in its slot as an object only Python steps read.
+            tensors_only = all(not n or metas.get(n) is not None for n in list(inputs) + list(outputs))
+            how = lower(op, list(inputs), ins, outs, consts) if tensors_only and not scope else None
             if any(metas.get(n) is None for n in scope):
                 raise PlanUnsupported(f"{op.op_type} node {op.name!r}: its subgraphs read a value that is not a tensor")
             inputs = list(inputs) + scope
@@ -250,6 +251,7 @@ class CompiledPlan:
     def _python_step(self, op, inputs, out_slots):
         in_slots = [self.slot[n] if n else -1 for n in inputs]
         checked = {s: self.meta_by_slot(s) for s in out_slots if s in self.checked}
+        objects = {s for s in out_slots if s >= 0 and self.meta_by_slot(s) is None}  # recorded as not tensors
         call_op = self._call_op
         n_in = len(op.node.input)
         scope = inputs[n_in:]  # a control-flow op's environment (executor.scope_reads)
@@ -265,6 +267,9 @@ class CompiledPlan:
                 if s < 0:
                     continue
                 if not isinstance(v, np.ndarray):
+                    if s in objects:
+                        frame.set_object(s, v)
+                        continue
                     raise ShapeChanged(f"{op.op_type} node {op.name!r} returned a {type(v).__name__}")
                 if arena is not None and np.may_share_memory(v, arena):
                     v = v.copy()  # the arena is reused: a view into it must not outlive its bytes

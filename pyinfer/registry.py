@@ -13,6 +13,8 @@ ONNX schemas (our own fused ops, "pyinfer") pick the highest registered version 
 """
 from __future__ import annotations
 
+import functools
+
 from collections import defaultdict
 
 import onnx.defs
@@ -56,8 +58,10 @@ def all_ops() -> dict[tuple[str, str], list[int]]:
     return {k: sorted(v) for k, v in _TABLE.items() if v}
 
 
+@functools.lru_cache(maxsize=None)
 def schema_version(op_type: str, opset: int, domain: str = "") -> int | None:
-    """since_version of the ONNX schema a node of this opset uses, or None if ONNX has none."""
+    """since_version of the ONNX schema a node of this opset uses, or None if ONNX has none
+    (cached: a model asks for the same few ops again and again)."""
     try:
         return onnx.defs.get_schema(op_type, opset, domain).since_version
     except onnx.defs.SchemaError:

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from . import _kernels
 from .errors import Error, InputShapeError, InputTypeError, MissingInputError, UnknownInputError
 from .executor import MODES, GraphExecutor
 from .graph import opset_map
@@ -113,6 +114,7 @@ class InferenceSession:
         self._overridable = {vi.name: NodeArg.from_value_info(vi) for vi in graph.input if vi.name in init_names}
         self._outputs = [NodeArg.from_value_info(vi) for vi in graph.output]
         self._declared = {a.name: a for a in self._inputs}  # the feeds run() requires
+        self._accepted = {}  # input name -> (dtype, shape) of the last feed _check_feed accepted
         self._output_names = frozenset(o.name for o in self._outputs)
         mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
         if mode not in MODES:
@@ -125,6 +127,12 @@ class InferenceSession:
                                        self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode,
                                        weights=weights)
         self._profiler = Profiler(opts.profile_file_prefix) if opts.enable_profiling else None
+        # The loaded and folded weights were freed as their packed layouts replaced them; glibc
+        # keeps such memory in its heap unless told to return it (ResNet-50: ~50 MiB). The first
+        # run (the Python path) leaves its intermediates there too: returned after it, so that the
+        # plan compiled next starts from a clean heap.
+        _kernels._trim_heap()
+        self._trim_after_run = True
 
     def __reduce__(self):
         # The optimized model was saved by this session already: copies must not race to rewrite it.
@@ -164,10 +172,14 @@ class InferenceSession:
                                      profiler=prof)
         if prof is not None:
             prof.record_run(t0, prof.now())
-        # Returned arrays belong to the caller: never hand out a feed or an initializer.
+        if self._trim_after_run:
+            self._trim_after_run = False
+            _kernels._trim_heap()
+        # Returned arrays belong to the caller: never hand out a feed, an initializer or a view
+        # (an array that does not own its data has a base).
         out = []
         for r in results:
-            if isinstance(r, np.ndarray) and (not r.flags.owndata or any(r is f for f in feeds.values())
+            if isinstance(r, np.ndarray) and (r.base is not None or any(r is f for f in feeds.values())
                                                or id(r) in self._executor.constant_ids):
                 r = r.copy()
             out.append(r)
@@ -182,12 +194,17 @@ class InferenceSession:
         if not isinstance(input_feed, dict):
             raise InputTypeError(f"feeds must be a dict of name -> numpy array, got {type(input_feed).__name__}")
         declared = self._declared
+        accepted = self._accepted
         feeds = {}
         found = 0
         for name, value in input_feed.items():
             arg = declared.get(name)
             if arg is not None:
                 found += 1
+                # A served model is called with the same dtype and shape again and again: checked once.
+                if value.__class__ is np.ndarray and accepted.get(name) == (value.dtype, value.shape):
+                    feeds[name] = value
+                    continue
             else:
                 arg = self._overridable.get(name)
                 if arg is None:
@@ -195,6 +212,8 @@ class InferenceSession:
                         f"unknown input name {name!r}; the model's inputs are {sorted(declared)}"
                     )
             feeds[name] = _check_feed(arg, value)
+            if arg is declared.get(name) and value.__class__ is np.ndarray:
+                accepted[name] = (value.dtype, value.shape)
         if found < len(declared):
             missing = [n for n in declared if n not in feeds]
             raise MissingInputError(f"missing input(s) {missing}; the model's inputs are {sorted(declared)}")

@@ -18,8 +18,10 @@ Cycles, undefined values and outputs nobody produces are graph.py's (it orders t
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
+from dataclasses import dataclass
 
 import onnx
 import onnx.defs
@@ -40,6 +42,37 @@ for _name, _bits in (("INT2", 2), ("UINT2", 2), ("FLOAT6E2M3", 6), ("FLOAT6E3M2"
 _KNOWN_DTYPES = {v for v in TensorProto.DataType.values() if v != TensorProto.UNDEFINED}
 # Domains onnx.defs has schemas for (the registry checks versions exactly for these).
 _SCHEMA_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.preview")
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """What the node checks read of an onnx OpSchema, taken from it once per (op, opset, domain):
+    reading an OpSchema's fields builds new Python objects every time."""
+
+    since_version: int
+    min_input: int
+    max_input: int
+    min_output: int
+    max_output: int
+    single_inputs: tuple  # (index, name) of the inputs that must not be empty
+    attributes: tuple     # (name, required, AttributeProto type)
+
+
+@functools.lru_cache(maxsize=None)
+def _schema(op_type: str, version: int, domain: str) -> _Schema | None:
+    try:
+        schema = onnx.defs.get_schema(op_type, version, domain)
+    except onnx.defs.SchemaError:
+        return None  # the registry reports unknown / unsupported ops with its own message
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    return _Schema(schema.since_version, schema.min_input, schema.max_input, schema.min_output, schema.max_output,
+                   tuple((i, f.name) for i, f in enumerate(schema.inputs) if f.option == single),
+                   tuple((name, spec.required, int(spec.type)) for name, spec in schema.attributes.items()))
+
+
+# onnx builds its schema registry on first use (~15 ms): every session needs it, for the checks
+# here and for static_checks' shape inference, so it is built when pyinfer is imported.
+_schema("Identity", 1, "")
 
 
 def check_model(model: onnx.ModelProto, max_memory_bytes: int | None = None,
@@ -263,12 +296,7 @@ def _check_node(node: onnx.NodeProto, opset: dict, depth: int, limit) -> None:
             raise InvalidModelError(f"{label}: attribute {a.name!r} is given twice")
         names.add(a.name)
         _check_attribute(a, label, opset, depth, limit)
-    schema = None
-    if domain in _SCHEMA_DOMAINS:
-        try:
-            schema = onnx.defs.get_schema(node.op_type, opset[domain], domain)
-        except onnx.defs.SchemaError:
-            schema = None  # the registry reports unknown / unsupported ops with its own message
+    schema = _schema(node.op_type, opset[domain], domain) if domain in _SCHEMA_DOMAINS else None
     if schema is not None:
         _check_against_schema(node, schema, label)
     _check_common_attributes(node, label)
@@ -303,7 +331,7 @@ def _check_attribute(a: AttributeProto, label: str, opset: dict, depth: int, lim
                 raise InvalidModelError(f"{where} is not valid UTF-8") from None
 
 
-def _check_against_schema(node: onnx.NodeProto, schema, label: str) -> None:
+def _check_against_schema(node: onnx.NodeProto, schema: _Schema, label: str) -> None:
     n_in, n_out = len(node.input), len(node.output)
     if not schema.min_input <= n_in <= schema.max_input:
         raise InvalidModelError(
@@ -315,18 +343,16 @@ def _check_against_schema(node: onnx.NodeProto, schema, label: str) -> None:
             f"{label} has {n_out} outputs; {node.op_type}-{schema.since_version} has "
             f"{_count_range(schema.min_output, schema.max_output)}"
         )
-    single = onnx.defs.OpSchema.FormalParameterOption.Single
-    for i, formal in enumerate(schema.inputs):
-        if formal.option == single and i < n_in and not node.input[i]:
-            raise InvalidModelError(f"{label}: required input {i} ({formal.name}) is empty")
+    for i, name in schema.single_inputs:
+        if i < n_in and not node.input[i]:
+            raise InvalidModelError(f"{label}: required input {i} ({name}) is empty")
     given = {a.name: a for a in node.attribute}
-    for name, spec in schema.attributes.items():
+    for name, required, want in schema.attributes:
         a = given.get(name)
         if a is None:
-            if spec.required:
+            if required:
                 raise InvalidModelError(f"{label}: required attribute {name!r} is missing")
             continue
-        want = int(spec.type)
         if want != AttributeProto.UNDEFINED and a.type != want:
             raise InvalidModelError(
                 f"{label}: attribute {name!r} must be of type "

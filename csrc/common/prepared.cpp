@@ -10,7 +10,8 @@ int64_t dtype_size(DType t) {
   switch (t) {
     case DType::Float32:
     case DType::Int32: return 4;
-    case DType::Int64: return 8;
+    case DType::Int64:
+    case DType::Float64: return 8;
     case DType::UInt8:
     case DType::Bool: return 1;
   }
@@ -24,6 +25,7 @@ const char* dtype_name(DType t) {
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
     case DType::Bool: return "bool";
+    case DType::Float64: return "float64";
   }
   return "?";
 }

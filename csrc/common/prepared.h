@@ -23,7 +23,7 @@
 namespace pyinfer {
 
 // Element types a kernel reads or writes (values as ONNX's TensorProto.DataType).
-enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9 };
+enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9, Float64 = 11 };
 int64_t dtype_size(DType t);
 const char* dtype_name(DType t);  // numpy's name: "float32", "int64", ...
 

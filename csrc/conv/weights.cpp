@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/weight_memory.h"
 #include "common/check.h"
 #include "conv/conv_internal.h"
 #include "conv/direct.h"
@@ -16,8 +17,8 @@ namespace pyinfer {
 using conv_internal::ceil_div;
 using conv_internal::list_str;
 
-ConvChannelPanels::~ConvChannelPanels() { std::free(data); }
-ConvWinogradWeights::~ConvWinogradWeights() { std::free(data); }
+ConvChannelPanels::~ConvChannelPanels() { free_weights(data); }
+ConvWinogradWeights::~ConvWinogradWeights() { free_weights(data); }
 
 namespace {
 
@@ -60,8 +61,7 @@ std::shared_ptr<const ConvChannelPanels> make_channel_panels(const ConvPanels& p
   cv->last = ceil_div(Mg - (n_panels - 1) * mw, vn) * vn;  // the channels left, in whole vectors
   cv->group_floats = ((n_panels - 1) * mw + cv->last) * K;
   const size_t bytes = (static_cast<size_t>(cv->group_floats * group) * sizeof(float) + 63) / 64 * 64;
-  cv->data = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!cv->data) throw std::bad_alloc();
+  cv->data = alloc_weights(bytes);
   float* out = cv->data;
   for_each_channel_entry(panels, group, cv->group_floats, mw, cv->last,
                          [&](int64_t gi, bool real, int64_t o, int64_t width, int64_t a, int64_t mr, int64_t K) {

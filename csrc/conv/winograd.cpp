@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/scratch.h"
+#include "common/weight_memory.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "conv/direct.h"
@@ -91,8 +92,7 @@ std::shared_ptr<const ConvWinogradWeights> make_winograd_weights(const ConvPanel
   auto w = std::make_shared<ConvWinogradWeights>();
   w->floats = 36 * Kp * Cp;
   w->tier = &wk;
-  w->data = static_cast<float*>(std::aligned_alloc(64, (static_cast<size_t>(w->floats) * sizeof(float) + 63) / 64 * 64));
-  if (!w->data) throw std::bad_alloc();
+  w->data = alloc_weights(static_cast<size_t>(w->floats) * sizeof(float));
   if (Cp > C) std::memset(w->data, 0, sizeof(float) * w->floats);  // the rows of padding channels
   float* out = w->data;
   parallel_for(C, threads, [&](int64_t c0, int64_t c1) { wk.transform_weights(wt.data(), Kp, pw_width, Cp, c0, c1, out); });

@@ -15,6 +15,7 @@
 // side; a skinny product with a packed B streams each panel once for all of K.
 // The epilogue runs on each micro-tile right after its last K block (see gemm/epilogue.h).
 #include "gemm/gemm.h"
+#include "common/weight_memory.h"
 #include "common/scratch.h"
 
 #include <algorithm>
@@ -190,8 +191,6 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
   }
 }
 
-void free_aligned(float* p) { std::free(p); }
-
 }  // namespace
 
 const char* sgemm_path(int64_t M, int64_t N, bool packed_b) {
@@ -230,7 +229,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 
 // --- packed operands ----------------------------------------------------------------------
 
-void PackedMatrix::Free::operator()(float* p) const { free_aligned(p); }
+void PackedMatrix::Free::operator()(float* p) const { free_weights(p); }
 
 PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, const float* x,
                            int64_t ld, int num_threads, const GemmKernels* kernels)
@@ -247,8 +246,7 @@ PackedMatrix::PackedMatrix(Side side, bool trans, int64_t rows, int64_t cols, co
   floats_ = panels * w * K;
   if (floats_ == 0) return;
   const size_t bytes = (static_cast<size_t>(floats_) * sizeof(float) + 63) / 64 * 64;
-  float* out = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!out) throw std::bad_alloc();
+  float* out = alloc_weights(bytes);
   data_.reset(out);
   if (!x) return;  // storage only: the caller fills it
   parallel_for(panels, num_threads, [&](int64_t p0, int64_t p1) {

@@ -1,21 +1,21 @@
-"""What the classic ai.onnx.ml predictors share: the input as a float matrix, the post-transforms
-of their scores and class labels.
+"""What the classic ai.onnx.ml predictors share: the post_transform and class-label attributes, and
+Predictor, the base of the ops whose computation is a C++ kernel of csrc/ml/ (tree ensembles, linear
+models, SVMs).
 
 The reference for the operators' exact behaviour is onnxruntime (the ONNX spec leaves the binary
-cases open): scores are computed in float64 and returned as float32; the post-transforms follow
-onnxruntime's rules for which of them applies when (see apply_post_transform).
+cases open); the kernels compute in double and return float32 scores (csrc/ml/post_transform.h).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..lowering import Native
 from .base import Op
 
 ML = "ai.onnx.ml"
 POST_TRANSFORMS = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")
 NUMERIC_INPUTS = (np.float32, np.float64, np.int64, np.int32)
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def post_transform_attr(op: Op) -> str:
@@ -23,18 +23,6 @@ def post_transform_attr(op: Op) -> str:
     if post not in POST_TRANSFORMS:
         raise op.model_error(f"attribute post_transform must be one of {', '.join(POST_TRANSFORMS)}, got {post!r}")
     return post
-
-
-def features_matrix(op: Op, x, allowed=NUMERIC_INPUTS) -> np.ndarray:
-    """X as a float64 [N, F] matrix: a 1-D X is one row (as onnxruntime reads it)."""
-    if not isinstance(x, np.ndarray) or x.dtype not in allowed:
-        names = ", ".join(np.dtype(t).name for t in allowed)
-        raise op.run_error(f"X must be a tensor of {names}, got {getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim == 1:
-        x = x.reshape(1, -1)
-    if x.ndim != 2:
-        raise op.run_error(f"X must be [N, F] or [F], got shape {list(x.shape)}")
-    return x.astype(np.float64)
 
 
 def class_labels(op: Op, ints: str = "classlabels_ints", strings: str = "classlabels_strings",
@@ -58,88 +46,56 @@ def binary_labels(labels: np.ndarray) -> tuple:
     return ("0", "1") if labels.dtype == object else (0, 1)
 
 
-def erfinv(y: np.ndarray) -> np.ndarray:
-    """Inverse error function (float64): Giles' approximation refined by two Newton steps."""
-    y = np.asarray(y, dtype=np.float64)
-    out = np.full(y.shape, np.nan)
-    inside = np.abs(y) < 1
-    out[y == 1], out[y == -1] = np.inf, -np.inf
-    v = y[inside]
-    w = -np.log((1.0 - v) * (1.0 + v))
-    small = w < 5.0
-    ws, wl = w - 2.5, np.sqrt(w) - 3.0
-    p_small = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                          -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], ws)
-    p_large = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
-                          -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], wl)
-    x = np.where(small, p_small, p_large) * v
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    for _ in range(2):
-        x = x - (erf(x) - v) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-    out[inside] = x
-    return out
+def kernel_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the int64 label values a kernel writes per class index, the strings run() maps those
+    indices to or None): string labels come back from the kernel as indices."""
+    if labels.dtype == object:
+        return np.arange(len(labels)), labels
+    return labels, None
 
 
-def probit(s: np.ndarray) -> np.ndarray:
-    return math.sqrt(2.0) * erfinv(2.0 * s - 1.0)
+class Predictor(Op):
+    """An ai.onnx.ml predictor computed by a C++ kernel: setup() makes `self.model` (the kernel's
+    model object) and sets `self.kernel` / `self.prepare` (pyinfer.kernels' function running the
+    model on an array, and its prepare_*); run() calls the kernel, lower() prepares it for a plan.
 
-
-def logistic(s: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-s))
-
-
-def softmax_rows(s: np.ndarray) -> np.ndarray:
-    e = np.exp(s - s.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def softmax_zero_rows(s: np.ndarray) -> np.ndarray:
-    """Softmax over the non-zero scores of each row; zeros stay (almost) zero (onnxruntime: a score
-    within 1e-7 of zero is scaled by exp(-max) instead of exponentiated)."""
-    top = s.max(axis=1, keepdims=True)
-    zero = np.abs(s) <= 1e-7
-    e = np.where(zero, s * np.exp(-top), np.exp(s - top))
-    total = np.where(zero, 0.0, e).sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return e / total
-
-
-def transform_rows(s: np.ndarray, post: str) -> np.ndarray:
-    """The post-transform applied to every score of each row (rows of two or more scores)."""
-    if post == "SOFTMAX":
-        return softmax_rows(s)
-    if post == "SOFTMAX_ZERO":
-        return softmax_zero_rows(s)
-    if post == "LOGISTIC":
-        return logistic(s)
-    if post == "PROBIT":
-        return probit(s)
-    return s
-
-
-def expand_binary(s: np.ndarray, post: str, mode) -> np.ndarray:
-    """One score per row -> the two-column output onnxruntime writes for a two-class model.
-
-    mode per row (scalar or array), onnxruntime's `add_second_class`:
-      0, 1: [1 - s, s] (scores already probabilities); 2, 3: [-s, s], or with LOGISTIC
-      [logistic(-s), logistic(s)]; -1: [s, 0] (only one score is written). PROBIT: [probit(s), 0].
+    X: `inputs` dtypes, rank in [min_rank, max_rank] (a 1-D X is one row); integers run as float64.
+    A classifier sets `string_labels` (index -> label) when its labels are strings: the kernel
+    writes class indices, mapped here (such a node stays a Python step in plans).
     """
-    s = s.reshape(-1)
-    mode = np.broadcast_to(np.asarray(mode), s.shape)
-    out = np.zeros((s.shape[0], 2))
-    if post == "PROBIT":
-        out[:, 0] = probit(s)
-        return out
-    prob = mode <= 1
-    signed = mode >= 2
-    single = mode < 0
-    out[:, 0] = np.where(prob & ~single, 1.0 - s, np.where(signed, -s, s))
-    out[:, 1] = np.where(single, 0.0, s)
-    if post == "LOGISTIC":
-        out[signed, 0] = logistic(-s[signed])
-        out[signed, 1] = logistic(s[signed])
-    return out
 
+    inputs = NUMERIC_INPUTS
+    min_rank, max_rank = 1, 2
+    classifier = False
+    string_labels: np.ndarray | None = None
 
-def as_float32(y: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(y, dtype=np.float32)
+    def columns_error(self, columns: int) -> str | None:
+        """Why X cannot have this many columns (None when it can)."""
+        return None
+
+    def kernel_input(self, x) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or x.dtype not in self.inputs:
+            names = ", ".join(np.dtype(t).name for t in self.inputs)
+            raise self.run_error(f"X must be a tensor of {names}, got {getattr(x, 'dtype', type(x).__name__)}")
+        if not self.min_rank <= x.ndim <= self.max_rank:
+            raise self.run_error(f"X must be [N, F]{' or [F]' if self.min_rank == 1 else ''}, got shape "
+                                 f"{list(x.shape)}")
+        problem = self.columns_error(x.shape[-1])
+        if problem:
+            raise self.run_error(problem)
+        return x if x.dtype in _KERNEL_DTYPES else x.astype(np.float64)
+
+    def run(self, x):
+        out = self.kernel(self.model, self.kernel_input(x), num_threads=self.num_threads)
+        if not self.classifier:
+            return (out,)
+        label, scores = out
+        return (label if self.string_labels is None else self.string_labels[label]), scores
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if (x.dtype not in _KERNEL_DTYPES or not self.min_rank <= x.ndim <= self.max_rank
+                or self.columns_error(x.shape[-1])
+                or (self.classifier and (self.string_labels is not None or len(node.outputs) != 2))):
+            return None
+        return Native(self.prepare(self.model, list(x.shape), x.dtype.name), [0])

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
+from ..lowering import Native
 from ..registry import register
 from .base import Op
-from .ml_common import ML, NUMERIC_INPUTS, as_float32
+from .ml_common import ML, NUMERIC_INPUTS
 from .text import string_array
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _per_column(op: Op, values: np.ndarray, n_columns: int, name: str) -> np.ndarray:
@@ -33,25 +37,33 @@ def _columns(x: np.ndarray) -> int:
 
 @register("Scaler", 1, domain=ML)
 class Scaler(Op):
-    """Y = (X - offset) * scale, as float32."""
+    """Y = (X - offset) * scale, as float32, computed in X's type (float32 for integers), as
+    onnxruntime does; the C++ kernel of csrc/ml/preprocess.cpp."""
 
     def setup(self):
-        self.offset = np.asarray(self.attr("offset", [0.0]), dtype=np.float32)
-        self.scale = np.asarray(self.attr("scale", [1.0]), dtype=np.float32)
+        self.offset = np.asarray(self.attr("offset", [0.0]), dtype=np.float32).astype(np.float64)
+        self.scale = np.asarray(self.attr("scale", [1.0]), dtype=np.float32).astype(np.float64)
+
+    def _check_columns(self, columns: int) -> None:
+        for name, values in (("offset", self.offset), ("scale", self.scale)):
+            _per_column(self, values, columns, name)
 
     def run(self, x):
         x = _numeric(self, x)
-        n = x.shape[1] if x.ndim == 2 else _columns(x)
-        offset = _per_column(self, self.offset, n, "offset")
-        scale = _per_column(self, self.scale, n, "scale")
-        work = np.float64 if x.dtype == np.float64 else np.float32  # onnxruntime computes in X's type
-        xs = x.reshape(-1, n).astype(work)
-        return (as_float32(((xs - offset.astype(work)) * scale.astype(work)).reshape(x.shape)),)
+        self._check_columns(_columns(x))
+        return (kernels.scaler(x if x.dtype in _KERNEL_DTYPES else x.astype(np.float32), self.offset, self.scale),)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.dtype not in _KERNEL_DTYPES or any(v.size not in (1, _columns(x)) for v in (self.offset, self.scale)):
+            return None
+        return Native(kernels.prepare_scaler(list(x.shape), x.dtype.name, self.offset, self.scale), [0])
 
 
 @register("Normalizer", 1, domain=ML)
 class Normalizer(Op):
-    """Each row (axis 1) divided by its max, L1 or L2 norm; a zero norm leaves the row as it is."""
+    """Each row (axis 1) divided by its max, L1 or L2 norm; a zero norm leaves the row as it is.
+    float32 (other inputs are converted first), on the C++ kernel of csrc/ml/preprocess.cpp."""
 
     def setup(self):
         self.norm = self.attr("norm", "MAX")
@@ -59,16 +71,16 @@ class Normalizer(Op):
             raise self.model_error(f"attribute norm must be MAX, L1 or L2, got {self.norm!r}")
 
     def run(self, x):
-        x = _numeric(self, x).astype(np.float32)
-        axis = 1 if x.ndim > 1 else 0
-        if self.norm == "MAX":
-            norm = x.max(axis=axis, keepdims=True)
-        elif self.norm == "L1":
-            norm = np.abs(x).sum(axis=axis, keepdims=True)
-        else:
-            norm = np.sqrt((x * x).sum(axis=axis, keepdims=True))
-        safe = np.where(norm == 0, np.float32(1), norm)
-        return (as_float32(x / safe),)
+        x = _numeric(self, x)
+        if x.ndim == 0:
+            raise self.run_error("X must have rank >= 1")
+        return (kernels.normalizer(x.astype(np.float32, copy=False), self.norm),)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.dtype != np.float32 or x.ndim == 0:
+            return None
+        return Native(kernels.prepare_normalizer(list(x.shape), self.norm), [0])
 
 
 @register("Imputer", 1, domain=ML)

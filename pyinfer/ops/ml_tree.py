@@ -1,53 +1,54 @@
-"""ai.onnx.ml TreeEnsembleClassifier and TreeEnsembleRegressor (ml opsets 1-3): what skl2onnx
-writes for decision trees, random forests and gradient boosting, and onnxmltools for LightGBM and
-XGBoost.
+"""ai.onnx.ml tree ensembles: TreeEnsembleClassifier and TreeEnsembleRegressor (ml opsets 1-3: what
+skl2onnx writes for decision trees, random forests and gradient boosting, onnxmltools for LightGBM and
+XGBoost) and TreeEnsemble (ml opset 5), on the C++ tree ensemble kernel (csrc/ml/).
 
-Three steps, each its own function so that a native kernel can replace the middle one:
-  prepare_tree_nodes   once, in setup(): the node attributes as flat arrays (TreeNodes): children
-                       as positions in those arrays, the leaves' weights as a [leaves, targets] table;
-  evaluate_leaves      per run: the leaf every (row, tree) reaches, walking all rows and trees
-                       together, one tree level per step;
-  aggregate_leaves     per run: the leaves' weights summed (or min / max) over the trees; then the
-                       op's finalize (base values, post-transform, labels), as onnxruntime computes it.
+setup() turns the attributes into node positions (TreeNodes: tree and node ids resolved, a dangling
+or duplicated id refused naming its attribute) and hands them to pyinfer.kernels.TreeEnsemble, which
+checks the structure (children in range, no cycles), lays the trees out once for walking and keeps
+onnxruntime's output rules (base values, the two-class cases, post-transforms). run() calls the
+kernel; lower() prepares it for a plan's shape, so a compiled plan runs the ensemble natively.
+String class labels come back from the kernel as class indices and are mapped here (such a
+classifier stays a Python step in plans).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
+from ..errors import KernelArgumentError
 from ..registry import register
 from .base import Op
-from .ml_common import (ML, as_float32, class_labels, expand_binary, features_matrix, post_transform_attr, probit,
-                        transform_rows)
+from .ml_common import ML, Predictor, class_labels, kernel_labels, post_transform_attr
 
-MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF")
+MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF", "BRANCH_MEMBER")
 LEAF = MODES.index("LEAF")
 AGGREGATES = ("SUM", "AVERAGE", "MIN", "MAX")
-# Rows per block in aggregate_leaves: bounds the [rows, trees, targets] gather to ~32 MiB.
-_GATHER_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
 class TreeNodes:
     """An ensemble's nodes as flat arrays indexed by node position (the order of the nodes_*
-    attributes). Leaves point to themselves, so a walk that reached one stays there."""
+    attributes), children as positions, and the leaves' weights as (node, target, value) triples in
+    attribute order (weights on branch nodes dropped, as onnxruntime ignores them)."""
 
     feature: np.ndarray       # int64 [n]: the feature a branch compares (0 for leaves)
     threshold: np.ndarray     # float64 [n]
     mode: np.ndarray          # int8 [n]: index into MODES
-    true_next: np.ndarray     # int64 [n]: position of the child when the comparison holds
+    true_next: np.ndarray     # int64 [n]: position of the child when the comparison holds (leaves: itself)
     false_next: np.ndarray    # int64 [n]
     missing_true: np.ndarray  # bool [n]: a NaN feature takes the true branch
     roots: np.ndarray         # int64 [trees]
-    depth: int                # levels to walk: the longest root-to-leaf path
-    leaf_slot: np.ndarray     # int64 [n]: the leaf's row in weights / has_weight, -1 for branches
-    weights: np.ndarray       # float64 [leaves, targets]: a leaf's weights (summed, or min / max)
-    has_weight: np.ndarray    # bool [leaves, targets]: the leaf gives this target a weight
-    n_features: int           # features the ensemble reads (max feature id + 1)
+    weight_node: np.ndarray   # int64 [k]
+    weight_target: np.ndarray  # int64 [k]
+    weight_value: np.ndarray  # float64 [k]
+    member_offsets: np.ndarray | None = None  # int64 [n + 1]: BRANCH_MEMBER sets (ml opset 5)
+    member_values: np.ndarray | None = None   # float64
 
 
-def _floats_attr(op: Op, name: str) -> np.ndarray | None:
+def floats_attr(op: Op, name: str) -> np.ndarray | None:
     """A floats attribute (rounded to float32, as the ONNX attribute is) or its *_as_tensor twin."""
     tensor = op.attr(f"{name}_as_tensor", None)
     values = op.attr(name, None)
@@ -60,14 +61,15 @@ def _floats_attr(op: Op, name: str) -> np.ndarray | None:
     return None
 
 
-def prepare_tree_nodes(op: Op, prefix: str, n_targets: int, aggregate: str) -> TreeNodes:
-    """Check the node and leaf attributes (prefix: "target" or "class") and lay them out."""
+def tree_nodes(op: Op, prefix: str, n_targets: int) -> TreeNodes:
+    """Check the node and leaf attributes of ml opsets 1-3 (prefix: "target" or "class") and turn
+    their ids into positions."""
     tree_ids = np.asarray(op.attr("nodes_treeids"), dtype=np.int64)
     node_ids = np.asarray(op.attr("nodes_nodeids"), dtype=np.int64)
     n = len(tree_ids)
     feature = np.asarray(op.attr("nodes_featureids"), dtype=np.int64)
     modes = list(op.attr("nodes_modes"))
-    thresholds = _floats_attr(op, "nodes_values")
+    thresholds = floats_attr(op, "nodes_values")
     true_ids = np.asarray(op.attr("nodes_truenodeids"), dtype=np.int64)
     false_ids = np.asarray(op.attr("nodes_falsenodeids"), dtype=np.int64)
     missing = np.asarray(op.attr("nodes_missing_value_tracks_true", [0] * n), dtype=np.int64)
@@ -80,9 +82,10 @@ def prepare_tree_nodes(op: Op, prefix: str, n_targets: int, aggregate: str) -> T
             raise op.model_error(f"attribute {name} has {len(values)} entries, nodes_treeids has {n}")
     if n == 0:
         raise op.model_error("the ensemble has no nodes (attribute nodes_treeids is empty)")
-    unknown = sorted(set(modes) - set(MODES))
+    unknown = sorted(set(modes) - set(MODES[:LEAF + 1]))
     if unknown:
-        raise op.model_error(f"attribute nodes_modes holds {unknown[0]!r}, not one of {', '.join(MODES)}")
+        raise op.model_error(f"attribute nodes_modes holds {unknown[0]!r}, not one of "
+                             f"{', '.join(MODES[:LEAF + 1])}")
     mode = np.array([MODES.index(m) for m in modes], dtype=np.int8)
     is_leaf = mode == LEAF
     if (feature[~is_leaf] < 0).any():
@@ -104,12 +107,10 @@ def prepare_tree_nodes(op: Op, prefix: str, n_targets: int, aggregate: str) -> T
         out[branch] = found
     # onnxruntime: a tree's root is its first node in attribute order
     roots = np.flatnonzero(np.concatenate([[True], tree_ids[1:] != tree_ids[:-1]]))
-    depth = _depth(op, roots, true_next, false_next, is_leaf)
-    leaf_slot, weights, has_weight = _leaf_table(op, prefix, n_targets, aggregate, position, is_leaf)
+    weight_node, weight_target, weight_value = _leaf_weights(op, prefix, n_targets, position, is_leaf)
     return TreeNodes(feature=np.where(is_leaf, 0, feature), threshold=thresholds, mode=mode, true_next=true_next,
-                     false_next=false_next, missing_true=missing.astype(bool) & ~is_leaf, roots=roots, depth=depth,
-                     leaf_slot=leaf_slot, weights=weights, has_weight=has_weight,
-                     n_features=int(feature[~is_leaf].max()) + 1 if branch.size else 0)
+                     false_next=false_next, missing_true=missing.astype(bool) & ~is_leaf, roots=roots,
+                     weight_node=weight_node, weight_target=weight_target, weight_value=weight_value)
 
 
 def _position_lookup(op: Op, tree_ids: np.ndarray, node_ids: np.ndarray):
@@ -134,25 +135,12 @@ def _position_lookup(op: Op, tree_ids: np.ndarray, node_ids: np.ndarray):
     return position
 
 
-def _depth(op: Op, roots, true_next, false_next, is_leaf) -> int:
-    """Levels from the roots to the deepest leaf; a cycle never reaches the leaves."""
-    frontier, depth, limit = roots[~is_leaf[roots]], 0, len(is_leaf)
-    while frontier.size:
-        depth += 1
-        if depth > limit:
-            raise op.model_error("the trees have a cycle: following nodes_truenodeids / nodes_falsenodeids "
-                                 "never reaches a leaf")
-        children = np.unique(np.concatenate([true_next[frontier], false_next[frontier]]))
-        frontier = children[~is_leaf[children]]
-    return depth
-
-
-def _leaf_table(op: Op, prefix: str, n_targets: int, aggregate: str, position, is_leaf):
-    """(leaf_slot, weights [leaves, targets], has_weight) from the {prefix}_* attributes."""
+def _leaf_weights(op: Op, prefix: str, n_targets: int, position, is_leaf):
+    """(node positions, targets, values) of the {prefix}_* attributes, on leaves only."""
     trees = np.asarray(op.attr(f"{prefix}_treeids", []), dtype=np.int64)
     nodes = np.asarray(op.attr(f"{prefix}_nodeids", []), dtype=np.int64)
     targets = np.asarray(op.attr(f"{prefix}_ids", []), dtype=np.int64)
-    values = _floats_attr(op, f"{prefix}_weights")
+    values = floats_attr(op, f"{prefix}_weights")
     values = np.zeros(0) if values is None else values
     for name, arr in ((f"{prefix}_nodeids", nodes), (f"{prefix}_ids", targets), (f"{prefix}_weights", values)):
         if len(arr) != len(trees):
@@ -166,187 +154,167 @@ def _leaf_table(op: Op, prefix: str, n_targets: int, aggregate: str, position, i
         raise op.model_error(f"attribute {prefix}_nodeids names node {nodes[bad]} of tree {trees[bad]}, which does "
                              f"not exist")
     on_leaf = is_leaf[at]  # onnxruntime ignores weights on branch nodes (old onnxmltools wrote some)
-    at, targets, values = at[on_leaf], targets[on_leaf], values[on_leaf]
-    leaf_positions = np.flatnonzero(is_leaf)
-    leaf_slot = np.full(len(is_leaf), -1, dtype=np.int64)
-    leaf_slot[leaf_positions] = np.arange(len(leaf_positions))
-    slot = leaf_slot[at]
-    has_weight = np.zeros((len(leaf_positions), n_targets), dtype=bool)
-    has_weight[slot, targets] = True
-    if aggregate in ("MIN", "MAX"):
-        weights = np.full(has_weight.shape, np.inf if aggregate == "MIN" else -np.inf)
-        (np.minimum if aggregate == "MIN" else np.maximum).at(weights, (slot, targets), values)
-        weights[~has_weight] = 0.0
-    else:
-        weights = np.zeros(has_weight.shape)
-        np.add.at(weights, (slot, targets), values)
-    return leaf_slot, weights, has_weight
+    return at[on_leaf], targets[on_leaf], values[on_leaf]
 
 
-def evaluate_leaves(nodes: TreeNodes, x: np.ndarray) -> np.ndarray:
-    """[N, trees]: the position of the leaf each row of x (float64 [N, F]) reaches in each tree.
-    All (row, tree) pairs step down one level at a time; pairs at a leaf drop out."""
-    n_rows, n_trees = x.shape[0], len(nodes.roots)
-    at = np.tile(nodes.roots, n_rows)                     # flat (row, tree) -> current node
-    row = np.repeat(np.arange(n_rows), n_trees)
-    walking = np.flatnonzero(nodes.mode[at] != LEAF)
-    single_mode = np.unique(nodes.mode[nodes.mode != LEAF])
-    for _ in range(nodes.depth):
-        if walking.size == 0:
-            break
-        node = at[walking]
-        value = x[row[walking], nodes.feature[node]]
-        goes_true = _compare(value, nodes.threshold[node], nodes.mode[node],
-                             int(single_mode[0]) if single_mode.size == 1 else None)
-        goes_true |= nodes.missing_true[node] & np.isnan(value)
-        nxt = np.where(goes_true, nodes.true_next[node], nodes.false_next[node])
-        at[walking] = nxt
-        walking = walking[nodes.mode[nxt] != LEAF]
-    return at.reshape(n_rows, n_trees)
-
-
-def _compare(value, threshold, mode, single_mode):
-    if single_mode is not None:  # the common case: every branch uses one rule (BRANCH_LEQ for sklearn)
-        return _RULES[single_mode](value, threshold)
-    return np.select([mode == m for m in range(LEAF)], [rule(value, threshold) for rule in _RULES], False)
-
-
-_RULES = (np.less_equal, np.less, np.greater_equal, np.greater, np.equal, np.not_equal)
-
-
-def aggregate_leaves(nodes: TreeNodes, leaves: np.ndarray, aggregate: str) -> tuple[np.ndarray, np.ndarray]:
-    """(scores [N, targets], has_score [N, targets]): the reached leaves' weights summed over the
-    trees (SUM, AVERAGE: the caller divides) or their MIN / MAX; has_score: some leaf weighed in."""
-    n_rows, n_trees = leaves.shape
-    n_targets = nodes.weights.shape[1]
-    scores = np.zeros((n_rows, n_targets))
-    has = np.zeros((n_rows, n_targets), dtype=bool)
-    block = max(1, _GATHER_ELEMENTS // max(1, n_trees * n_targets))
-    for start in range(0, n_rows, block):  # blocks of rows bound the gather's memory
-        slots = nodes.leaf_slot[leaves[start:start + block]]
-        w, h = nodes.weights[slots], nodes.has_weight[slots]  # [rows, trees, targets]
-        has[start:start + block] = h.any(axis=1)
-        if aggregate in ("SUM", "AVERAGE"):
-            scores[start:start + block] = w.sum(axis=1)
-        elif aggregate == "MIN":
-            scores[start:start + block] = np.where(h, w, np.inf).min(axis=1)
-        else:
-            scores[start:start + block] = np.where(h, w, -np.inf).max(axis=1)
-    if aggregate in ("MIN", "MAX"):
-        scores[~has] = 0.0
-    return scores, has
-
-
-def _check_features(op: Op, x: np.ndarray, nodes: TreeNodes) -> None:
-    if x.shape[1] < nodes.n_features:
-        raise op.run_error(f"a tree reads feature {nodes.n_features - 1}, but X has {x.shape[1]} features")
-
-
-def _base_values(op: Op) -> np.ndarray:
-    base = _floats_attr(op, "base_values")
+def base_values(op: Op) -> np.ndarray:
+    base = floats_attr(op, "base_values")
     return np.zeros(0) if base is None else base
 
 
-# --- TreeEnsembleRegressor --------------------------------------------------------------------
+class TreeEnsembleOp(Predictor):
+    """What the three tree ensemble ops share: the kernel's TreeEnsemble made from TreeNodes."""
 
-def regressor_scores(scores, has, base: np.ndarray, n_trees: int, aggregate: str, post: str) -> np.ndarray:
-    """Base values and post-transform (onnxruntime: one target gets PROBIT only, and only a single
-    base value; several targets take base_values when there is one per target, and a target no
-    leaf weighed reads 0, its base value included)."""
-    n_targets = scores.shape[1]
-    if aggregate == "AVERAGE":
-        scores = scores / n_trees
-    if n_targets == 1:
-        origin = base[0] if len(base) == 1 else 0.0
-        scores = scores + origin
-        return probit(scores) if post == "PROBIT" else scores
-    if len(base) == n_targets:
-        scores = scores + base
-    return transform_rows(np.where(has, scores, 0.0), post)
+    kernel, prepare = staticmethod(kernels.tree_ensemble), staticmethod(kernels.prepare_tree_ensemble)
+
+    def make_ensemble(self, nodes: TreeNodes, n_targets: int, rule: str, **rules) -> None:
+        try:
+            self.model = kernels.TreeEnsemble(
+                nodes.feature, nodes.threshold, nodes.mode, nodes.true_next, nodes.false_next, nodes.missing_true,
+                nodes.roots, nodes.weight_node, nodes.weight_target, nodes.weight_value, n_targets, rule=rule,
+                member_offsets=() if nodes.member_offsets is None else nodes.member_offsets,
+                member_values=() if nodes.member_values is None else nodes.member_values, **rules)
+        except KernelArgumentError as e:  # the structure: a cycle, a child out of range...
+            raise self.model_error(str(e).removeprefix("tree_ensemble: ")) from e
+        self.n_features = self.model.info["features"]
+
+    def columns_error(self, columns: int) -> str | None:
+        if columns < self.n_features:
+            return f"a tree reads feature {self.n_features - 1}, but X has {columns} features"
+        return None
+
+
+def _aggregate_attr(op: Op) -> str:
+    aggregate = op.attr("aggregate_function", "SUM")
+    if aggregate not in AGGREGATES:
+        raise op.model_error(f"attribute aggregate_function must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    return aggregate
 
 
 @register("TreeEnsembleRegressor", 1, 3, domain=ML)
-class TreeEnsembleRegressor(Op):
+class TreeEnsembleRegressor(TreeEnsembleOp):
     def setup(self):
-        self.post = post_transform_attr(self)
-        self.aggregate = self.attr("aggregate_function", "SUM")
-        if self.aggregate not in AGGREGATES:
-            raise self.model_error(f"attribute aggregate_function must be one of {', '.join(AGGREGATES)}, "
-                                   f"got {self.aggregate!r}")
-        self.n_targets = int(self.attr("n_targets", 1))
-        if self.n_targets < 1:
-            raise self.model_error(f"attribute n_targets must be positive, got {self.n_targets}")
-        self.nodes = prepare_tree_nodes(self, "target", self.n_targets, self.aggregate)
-        self.base = _base_values(self)
+        n_targets = int(self.attr("n_targets", 1))
+        if n_targets < 1:
+            raise self.model_error(f"attribute n_targets must be positive, got {n_targets}")
+        self.make_ensemble(tree_nodes(self, "target", n_targets), n_targets, "regressor",
+                           aggregate=_aggregate_attr(self), post_transform=post_transform_attr(self),
+                           base_values=base_values(self))
 
-    def run(self, x):
-        x = features_matrix(self, x)
-        _check_features(self, x, self.nodes)
-        scores, has = aggregate_leaves(self.nodes, evaluate_leaves(self.nodes, x), self.aggregate)
-        return (as_float32(regressor_scores(scores, has, self.base, len(self.nodes.roots), self.aggregate,
-                                            self.post)),)
-
-
-# --- TreeEnsembleClassifier -------------------------------------------------------------------
 
 @register("TreeEnsembleClassifier", 1, 3, domain=ML)
-class TreeEnsembleClassifier(Op):
+class TreeEnsembleClassifier(TreeEnsembleOp):
     def setup(self):
-        self.post = post_transform_attr(self)
-        self.labels = class_labels(self, ints="classlabels_int64s")
-        if len(self.labels) < 2:
+        labels = class_labels(self, ints="classlabels_int64s")
+        if len(labels) < 2:
             raise self.model_error("a classifier needs at least two class labels")
-        self.nodes = prepare_tree_nodes(self, "class", len(self.labels), "SUM")
-        self.base = _base_values(self)
-        weights = _floats_attr(self, "class_weights")
+        base = base_values(self)
+        if len(labels) > 2 and len(base) > len(labels):
+            raise self.model_error(f"attribute base_values has {len(base)} values for {len(labels)} classes")
+        weights = floats_attr(self, "class_weights")
         used_classes = np.unique(np.asarray(self.attr("class_ids", []), dtype=np.int64))
-        # onnxruntime: two classes but weights for only one of them is "the binary case"
-        self.binary_case = len(self.labels) == 2 and used_classes.size == 1
-        self.weights_all_positive = weights is None or bool((weights >= 0).all())
+        # onnxruntime: two classes but weights for only one of them is "the binary case"; otherwise a
+        # two-class model answers the class index (0 / 1), not its label
+        binary_case = len(labels) == 2 and used_classes.size == 1
+        label_values, self.string_labels = kernel_labels(labels)
+        if len(labels) == 2 and not binary_case:
+            label_values = np.arange(2)
+        self.classifier = True
+        self.make_ensemble(tree_nodes(self, "class", len(labels)), len(labels), "classifier",
+                           post_transform=post_transform_attr(self), base_values=base, label_values=label_values,
+                           binary_case=binary_case, weights_all_positive=weights is None or bool((weights >= 0).all()))
+
+
+
+# --- TreeEnsemble (ml opset 5) --------------------------------------------------------------------
+
+_AGGREGATES_V5 = ("AVERAGE", "SUM", "MIN", "MAX")  # aggregate_function values 0..3
+_MEMBER_V5 = 6  # BRANCH_MEMBER in nodes_modes (LEAF has no mode: leaves are their own arrays)
+
+
+@register("TreeEnsemble", 5, domain=ML)
+class TreeEnsemble(TreeEnsembleOp):
+    """Branches and leaves in separate arrays (nodes_* and leaf_*): here the leaves become nodes
+    after the branches, so the kernel sees one node array. Y has X's type (float16 runs as float32)."""
+
+    min_rank = 2
+    inputs = (np.float32, np.float64, np.float16)
+
+    def setup(self):
+        a = self.attr
+        feature = np.asarray(a("nodes_featureids"), dtype=np.int64)
+        n = len(feature)
+        mode = np.asarray(a("nodes_modes"), dtype=np.int64).reshape(-1)
+        split = np.asarray(a("nodes_splits"), dtype=np.float64).reshape(-1)
+        true_id = np.asarray(a("nodes_truenodeids"), dtype=np.int64)
+        false_id = np.asarray(a("nodes_falsenodeids"), dtype=np.int64)
+        true_leaf = np.asarray(a("nodes_trueleafs"), dtype=bool)
+        false_leaf = np.asarray(a("nodes_falseleafs"), dtype=bool)
+        missing = a("nodes_missing_value_tracks_true", None)
+        missing = np.zeros(n, bool) if missing is None else np.asarray(missing, dtype=bool)
+        leaf_target = np.asarray(a("leaf_targetids"), dtype=np.int64)
+        leaf_weight = np.asarray(a("leaf_weights"), dtype=np.float64).reshape(-1)
+        roots = np.asarray(a("tree_roots"), dtype=np.int64)
+        n_targets = a("n_targets")
+        aggregate, post = a("aggregate_function", 1), a("post_transform", 0)
+        for name, arr in (("nodes_modes", mode), ("nodes_splits", split), ("nodes_truenodeids", true_id),
+                          ("nodes_falsenodeids", false_id), ("nodes_trueleafs", true_leaf),
+                          ("nodes_falseleafs", false_leaf), ("nodes_missing_value_tracks_true", missing)):
+            if len(arr) != n:
+                raise self.model_error(f"{name} has {len(arr)} entries, nodes_featureids has {n}")
+        n_leaves = len(leaf_weight)
+        if len(leaf_target) != n_leaves:
+            raise self.model_error(f"leaf_targetids has {len(leaf_target)} entries, leaf_weights {n_leaves}")
+        if n and feature.min() < 0:
+            raise self.model_error("nodes_featureids must be >= 0")
+        if mode.size and (mode.min() < 0 or mode.max() > _MEMBER_V5):
+            raise self.model_error("nodes_modes must lie in 0..6")
+        if n_targets < 1 or (n_leaves and (leaf_target.min() < 0 or leaf_target.max() >= n_targets)):
+            raise self.model_error(f"leaf_targetids must lie in [0, n_targets={n_targets})")
+        for ids, leaf, what in ((true_id, true_leaf, "true"), (false_id, false_leaf, "false")):
+            bound = np.where(leaf, n_leaves, n)
+            if n and ((ids < 0) | (ids >= bound)).any():
+                raise self.model_error(f"nodes_{what}nodeids reference a missing node or leaf")
+        if roots.size == 0 or roots.min() < 0 or roots.max() >= n:
+            raise self.model_error("tree_roots must be non-empty indices into nodes_*")
+        if aggregate not in range(4) or post not in range(5):
+            raise self.model_error(f"unknown aggregate_function {aggregate} or post_transform {post}")
+        mode = np.where(mode == _MEMBER_V5, MODES.index("BRANCH_MEMBER"), mode).astype(np.int8)
+        leaves = n + np.arange(n_leaves)
+        nodes = TreeNodes(
+            feature=np.concatenate([feature, np.zeros(n_leaves, np.int64)]),
+            threshold=np.concatenate([split, np.zeros(n_leaves)]),
+            mode=np.concatenate([mode, np.full(n_leaves, LEAF, np.int8)]),
+            true_next=np.concatenate([np.where(true_leaf, n + true_id, true_id), leaves]),
+            false_next=np.concatenate([np.where(false_leaf, n + false_id, false_id), leaves]),
+            missing_true=np.concatenate([missing, np.zeros(n_leaves, bool)]), roots=roots,
+            weight_node=leaves, weight_target=leaf_target, weight_value=leaf_weight,
+            **self._member_sets(mode, n + n_leaves))
+        self.make_ensemble(nodes, n_targets, "ensemble", aggregate=_AGGREGATES_V5[aggregate],
+                           post_transform=("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")[post])
+
+    def _member_sets(self, mode: np.ndarray, n_nodes: int) -> dict:
+        """BRANCH_MEMBER sets: membership_values lists them in node order, each ended by a NaN."""
+        member_nodes = np.flatnonzero(mode == MODES.index("BRANCH_MEMBER"))
+        if not member_nodes.size:
+            return {}
+        values = np.asarray(self.attr("membership_values", np.zeros(0)), dtype=np.float64).reshape(-1)
+        ends = np.flatnonzero(np.isnan(values)).tolist()
+        if values.size and not math.isnan(values[-1]):
+            ends.append(values.size)  # the last set may go without its NaN
+        if len(ends) != member_nodes.size:
+            raise self.model_error(f"membership_values holds {len(ends)} sets for {member_nodes.size} "
+                                   f"BRANCH_MEMBER nodes")
+        starts = [0] + [e + 1 for e in ends[:-1]]
+        offsets = np.zeros(n_nodes + 1, np.int64)
+        kept = []
+        for node, start, end in zip(member_nodes.tolist(), starts, ends):
+            kept.append(values[start:end])
+            offsets[node + 1] = end - start
+        return {"member_offsets": np.cumsum(offsets), "member_values": np.concatenate(kept)}
 
     def run(self, x):
-        x = features_matrix(self, x)
-        _check_features(self, x, self.nodes)
-        scores, has = aggregate_leaves(self.nodes, evaluate_leaves(self.nodes, x), "SUM")
-        if len(self.labels) > 2:
-            return self._multiclass(scores, has)
-        return self._two_classes(scores, has)
-
-    def _multiclass(self, scores, has):
-        nb = len(self.base)
-        scores[:, :nb] += self.base  # a base value counts as a score
-        has[:, :nb] = True
-        best = np.argmax(np.where(has, scores, -np.inf), axis=1)
-        return self.labels[best], as_float32(transform_rows(np.where(has, scores, 0.0), self.post))
-
-    def _two_classes(self, scores, has):
-        """onnxruntime's binary rules: which score is the positive one depends on the base values and
-        on which classes the leaves weigh; one score becomes two columns by expand_binary."""
-        s0, s1, h0, h1 = scores[:, 0], scores[:, 1], has[:, 0], has[:, 1]
-        mode = np.full(len(s0), -1)
-        two = np.ones(len(s0), dtype=bool)
-        if len(self.base) == 2:
-            positive = np.where(h1, self.base[1] + s0, s1 + self.base[1])
-            s0, s1 = np.where(h1, -positive, s0 + self.base[0]), positive
-        elif len(self.base) == 1:
-            s0 = s0 + self.base[0]
-            two = h1.copy()
-        else:
-            mode[:] = 3
-            two = h1.copy()
-        pos = np.where(two & h1, s1, np.where(h0, s0, 0.0))
-        if self.binary_case:
-            threshold = 0.5 if self.weights_all_positive else 0.0
-            is_pos = pos > threshold
-            mode = np.where(is_pos, 0, 1) if self.weights_all_positive else np.where(is_pos, 2, 3)
-            label = np.where(is_pos, self.labels[1], self.labels[0])
-        else:  # onnxruntime answers 1 / 0 here (class indices for string labels)
-            is_pos = pos > 0
-            label = (self.labels[is_pos.astype(np.int64)] if self.labels.dtype == object
-                     else is_pos.astype(np.int64))
-        # onnxruntime writes a class no leaf (and no base value) weighed as 0
-        s0, s1 = np.where(h0, s0, 0.0), np.where(h1, s1, 0.0)
-        z = np.empty((len(s0), 2))
-        z[two] = transform_rows(np.stack([s0[two], s1[two]], axis=1), self.post)
-        z[~two] = expand_binary(s0[~two], self.post, mode[~two])
-        return label.astype(self.labels.dtype), as_float32(z)
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float16):
+            return super().run(x)
+        (y,) = super().run(x.astype(np.float32))
+        return (y.astype(np.float16),)

@@ -10,6 +10,7 @@ Only when the conv's output is read by the BN alone.
 from __future__ import annotations
 
 import numpy as np
+from ..weight_memory import weight_array
 from .workgraph import WorkGraph, attrs_of, copy_node, set_attr
 
 NAME = "fold_batchnorm"
@@ -77,7 +78,8 @@ def _fold(g: WorkGraph, prod, s, shift):
     if prod.op_type == "Conv":
         if w.ndim < 3 or w.shape[0] != channels:
             return None
-        w_new = w64 * s.reshape((-1,) + (1,) * (w.ndim - 1))
+        w_new = np.multiply(w64, s.reshape((-1,) + (1,) * (w.ndim - 1)), out=weight_array(w.shape, w.dtype),
+                            casting="same_kind")
     elif prod.op_type == "ConvTranspose":
         # W is [C, M/group, k...]; output channel g*Mg + m is W[g*Cg:(g+1)*Cg, m].
         group = int(a.get("group", 1))
@@ -93,7 +95,7 @@ def _fold(g: WorkGraph, prod, s, shift):
     b64 = np.zeros(channels) if b is None else b.astype(np.float64)
     b_new = b64 * s.astype(np.float64) + shift
     node = copy_node(prod)
-    node.input[1] = g.add_constant(prod.input[1], w_new.astype(w.dtype))
+    node.input[1] = g.add_constant(prod.input[1], w_new.astype(w.dtype, copy=False))
     b_const = g.add_constant(b_name or prod.name or "bias", b_new.astype(w.dtype))
     if len(node.input) > 2:
         node.input[2] = b_const
@@ -119,7 +121,7 @@ def _fold_gemm(g: WorkGraph, prod, a, w, c, s, shift):
         return None  # a full (M, N) C: leave it
     c_new = c64 * s + shift
     node = copy_node(prod)
-    node.input[1] = g.add_constant(prod.input[1], w_new.astype(w.dtype))
+    node.input[1] = g.add_constant(prod.input[1], w_new.astype(w.dtype, copy=False))
     c_name = g.add_constant(prod.input[2] if len(prod.input) > 2 and prod.input[2] else "gemm_bias",
                             c_new.astype(w.dtype))
     if len(node.input) > 2:

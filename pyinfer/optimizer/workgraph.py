@@ -86,6 +86,11 @@ class WorkGraph:
         self._names = None
         self._index = None
         self._counter = itertools.count()
+        # Edits so far, and how many there were when shapes were last inferred: a pass asking for
+        # shapes of a graph nobody changed since gets them as they are (inference costs ~8 ms on a
+        # MobileNetV2). Rewrites preserve what a value is, so known shapes never go stale.
+        self._edits = 0
+        self._inferred_at = -1
 
     # --- lookups ---------------------------------------------------------------------
     def _build_index(self):
@@ -111,6 +116,7 @@ class WorkGraph:
         """Call after any mutation of `nodes` (lookups are cached; the set of names taken only
         grows, so it stays valid)."""
         self._index = None
+        self._edits += 1
 
     def producer(self, name: str):
         return self._idx()[0].get(name)
@@ -171,6 +177,7 @@ class WorkGraph:
         return name
 
     def set_constant(self, name: str, value: np.ndarray):
+        self._edits += 1
         self.constants[name] = value
         self._protos.pop(name, None)
         self._sparse.pop(name, None)
@@ -179,12 +186,16 @@ class WorkGraph:
     def replace(self, old_nodes: list, new_nodes: list):
         """Remove old_nodes; insert new_nodes where the last of old_nodes was. Constants that
         only the old nodes read are dropped at once (a folded weight frees its original)."""
+        self._edits += 1
         ids = {id(n) for n in old_nodes}
-        pos = max(i for i, n in enumerate(self.nodes) if id(n) in ids)
-        before = sum(1 for n in self.nodes[:pos] if id(n) in ids)
-        self.nodes = [n for n in self.nodes if id(n) not in ids]
-        pos -= before
-        self.nodes[pos:pos] = list(new_nodes)
+        kept, pos = [], 0
+        for n in self.nodes:  # one pass: the kept nodes, and where the last replaced one was
+            if id(n) in ids:
+                pos = len(kept)
+            else:
+                kept.append(n)
+        kept[pos:pos] = new_nodes
+        self.nodes = kept
         if self._index is None or any(has_subgraph(n) for n in itertools.chain(old_nodes, new_nodes)):
             self.changed()
             return
@@ -258,12 +269,16 @@ class WorkGraph:
         self.types[vi.name] = (tt.elem_type or (old[0] if old else 0), dims)
 
     def infer_shapes(self, small_constant_limit: int = 1024):
-        """Run onnx shape inference on the current graph and merge what it finds.
+        """Run onnx shape inference on the current graph and merge what it finds (nothing to do
+        when the graph is unchanged since the last time).
 
         Large constants go in as typed graph inputs (their values are not needed to infer
         shapes, and copying them would be slow); small ones keep their values because
         shape-carrying inputs (Reshape's shape, Slice's starts...) need them.
         """
+        if self._inferred_at == self._edits:
+            return
+        self._inferred_at = self._edits
         graph_inputs = list(self.model.graph.input)
         inits, extra_inputs = [], []
         declared = {vi.name for vi in graph_inputs}

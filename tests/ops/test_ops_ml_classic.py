@@ -16,6 +16,19 @@ def run_both(op, inputs: dict, attrs: dict, outputs: int = 1, ml_opset: int = 3)
     return ort_node.run_both(op, inputs, attrs, outputs, ML, {"": 17, ML: ml_opset})
 
 
+def run_planned(op, inputs: dict, attrs: dict, outputs: int = 1, native: bool = True):
+    """(onnxruntime's outputs, pyinfer's through a compiled plan); checks the plan ran the node as a
+    native step (native) and gave the Python path's outputs exactly."""
+    model = ort_node.node_model(op, inputs, attrs, outputs, {"": 17, ML: 1}, ML, {})
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, inputs)
+    sess = pyinfer.InferenceSession(model)
+    first, planned = (sess.run(None, inputs) for _ in range(2))
+    assert sess._executor.cached_plans()[0].native_steps == int(native)
+    for a, b in zip(first, planned):
+        np.testing.assert_array_equal(a, b)
+    return want, planned
+
+
 assert_same = ort_node.assert_same
 
 
@@ -126,14 +139,14 @@ def test_linear_classifier(post, targets):
     labels = {"classlabels_ints": [0, 1] if targets == 1 else [5, 6, 7]}
     attrs = dict(coefficients=coef, intercepts=rng.normal(size=targets).tolist(), post_transform=post, **labels)
     x = rng.normal(size=(6, 4)).astype(np.float32)
-    assert_same(*run_both("LinearClassifier", {"X": x}, attrs, outputs=2, ml_opset=1))
+    assert_same(*run_planned("LinearClassifier", {"X": x}, attrs, outputs=2))
 
 
 @pytest.mark.parametrize("post", ["NONE", "SOFTMAX"])
 def test_linear_regressor_several_targets(post):
     rng = np.random.default_rng(0)
     attrs = dict(coefficients=rng.normal(size=8).tolist(), intercepts=[0.5, -0.5], targets=2, post_transform=post)
-    assert_same(*run_both("LinearRegressor", {"X": rng.normal(size=(5, 4)).astype(np.float32)}, attrs, ml_opset=1))
+    assert_same(*run_planned("LinearRegressor", {"X": rng.normal(size=(5, 4)).astype(np.float32)}, attrs))
 
 
 @pytest.mark.parametrize("kernel", ["LINEAR", "POLY", "RBF", "SIGMOID"])
@@ -141,7 +154,7 @@ def test_svm_regressor_kernels(kernel):
     rng = np.random.default_rng(1)
     attrs = dict(kernel_type=kernel, kernel_params=[0.3, 0.5, 3.0], n_supports=4,
                  support_vectors=rng.normal(size=12).tolist(), coefficients=rng.normal(size=4).tolist(), rho=[0.2])
-    assert_same(*run_both("SVMRegressor", {"X": rng.normal(size=(5, 3)).astype(np.float32)}, attrs, ml_opset=1),
+    assert_same(*run_planned("SVMRegressor", {"X": rng.normal(size=(5, 3)).astype(np.float32)}, attrs),
                 rtol=1e-4, atol=1e-5)
 
 
@@ -160,8 +173,25 @@ def test_svm_classifier_linear_mode():
     rng = np.random.default_rng(3)
     attrs = dict(coefficients=rng.normal(size=9).tolist(), rho=[0.1], classlabels_ints=[1, 2, 3],
                  post_transform="SOFTMAX", kernel_params=[0.0, 0.0, 0.0])
-    assert_same(*run_both("SVMClassifier", {"X": rng.normal(size=(5, 3)).astype(np.float32)}, attrs, outputs=2,
-                          ml_opset=1))
+    assert_same(*run_planned("SVMClassifier", {"X": rng.normal(size=(5, 3)).astype(np.float32)}, attrs, outputs=2))
+
+
+@pytest.mark.parametrize("probabilities", [False, True])
+@pytest.mark.parametrize("classes", [2, 4])
+def test_svm_classifier_support_vectors(probabilities, classes):
+    """libsvm's one-vs-one: decisions per class pair (two classes: two columns), or Platt
+    probabilities coupled pairwise."""
+    rng = np.random.default_rng(classes)
+    per_class = [3] * classes
+    n_vectors, pairs = sum(per_class), classes * (classes - 1) // 2
+    attrs = dict(kernel_type="RBF", kernel_params=[0.4, 0.0, 0.0], vectors_per_class=per_class,
+                 support_vectors=rng.normal(size=n_vectors * 4).tolist(),
+                 coefficients=rng.normal(size=(classes - 1) * n_vectors).tolist(), rho=rng.normal(size=pairs).tolist(),
+                 classlabels_ints=list(range(10, 10 + classes)))
+    if probabilities:
+        attrs.update(prob_a=(-1 - rng.random(pairs)).tolist(), prob_b=(0.1 * rng.normal(size=pairs)).tolist())
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    assert_same(*run_planned("SVMClassifier", {"X": x}, attrs, outputs=2), rtol=1e-4, atol=1e-5)
 
 
 # --- preprocessing ------------------------------------------------------------------------------
@@ -170,14 +200,15 @@ def test_svm_classifier_linear_mode():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_normalizer(norm, dtype):
     x = np.array([[1, -2, 3], [0, 0, 0], [-4, 5, 6]]).astype(dtype)
-    assert_same(*run_both("Normalizer", {"X": x}, {"norm": norm}, ml_opset=1))
+    assert_same(*run_planned("Normalizer", {"X": x}, {"norm": norm}, native=dtype == np.float32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
 def test_scaler(dtype):
     x = np.array([[1, -2, 3], [4, 5, 6]]).astype(dtype)
-    assert_same(*run_both("Scaler", {"X": x}, {"offset": [0.5, 1.0, -1.5], "scale": [2.0, 0.5, 3.0]}, ml_opset=1))
-    assert_same(*run_both("Scaler", {"X": x}, {"offset": [0.5], "scale": [2.0]}, ml_opset=1))
+    native = dtype in (np.float32, np.float64)
+    assert_same(*run_planned("Scaler", {"X": x}, {"offset": [0.5, 1.0, -1.5], "scale": [2.0, 0.5, 3.0]}, native=native))
+    assert_same(*run_planned("Scaler", {"X": x}, {"offset": [0.5], "scale": [2.0]}, native=native))
 
 
 def test_imputer_int64_and_per_column_floats():

@@ -180,3 +180,28 @@ def test_python_executor_never_compiles(rng):
     for (y,) in run_three(sess, {"x": x}):
         np.testing.assert_allclose(y, chain_reference(x, 6), rtol=1e-5, atol=1e-6)
     assert sess._executor.cached_plans() == []
+
+
+def test_values_that_are_not_tensors_stay_in_python_steps():
+    """A classifier's scores as ZipMap's list of dicts (skl2onnx's default output): the plan runs the
+    classifier natively and ZipMap as a Python step."""
+    from onnx import TensorProto, helper
+
+    ml = "ai.onnx.ml"
+    nodes = [helper.make_node("LinearClassifier", ["x"], ["label", "scores"], domain=ml, classlabels_ints=[0, 1, 2],
+                              coefficients=[1.0, -1.0, 0.5, 2.0, 0.0, -0.5], intercepts=[0.1, 0.0, -0.1],
+                              post_transform="SOFTMAX"),
+             helper.make_node("ZipMap", ["scores"], ["probabilities"], domain=ml, classlabels_int64s=[0, 1, 2])]
+    seq_map = helper.make_sequence_type_proto(helper.make_map_type_proto(
+        TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, None)))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+                              [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+                               helper.make_value_info("probabilities", seq_map)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ml, 1)])
+    sess = plan_session(model)
+    x = np.array([[0.5, -1.0], [2.0, 0.25]], np.float32)
+    first, planned = (sess.run(None, {"x": x}) for _ in range(2))
+    (plan,) = sess._executor.cached_plans()
+    assert plan.native_steps == 1 and plan.kind["scores"] == "arena" and plan.kind["probabilities"] == "py"
+    np.testing.assert_array_equal(planned[0], first[0])
+    assert planned[1] == first[1] and isinstance(planned[1][0], dict) and sorted(planned[1][0]) == [0, 1, 2]
