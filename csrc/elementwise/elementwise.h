@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/broadcast.h"
 #include "common/prepared.h"
 
 namespace pyinfer {
 
 enum class BinaryOp : int { Add = 0, Sub, Mul, Div, Pow, Max, Min };
 enum class UnaryOp : int { Sqrt = 0, Exp, Log, Abs, Neg, Reciprocal };
-
-constexpr int kMaxBroadcastRank = 8;
 
 // One table per ISA tier (defined in elementwise_isa.cpp).
 struct ElementwiseKernels {
