@@ -12,7 +12,8 @@ with the shapes and dtypes of that signature (a `Lowering`). The op answers with
   Concat(axis)                      byte copies
   SwapBlocks(...)                   a Transpose as block copies (two axis groups swapped)
 
-or None: it stays a Python step calling op.run. The op's lowering lives beside its run() in
+or None (or KeepPython(reason), which says why for `pyinfer inspect`): it stays a Python step
+calling op.run. The op's lowering lives beside its run() in
 pyinfer/ops/<family>.py; this module only dispatches. A kernel's inputs and outputs are
 checked against the plan's shapes and dtypes when the plan is built (plan.py), so a shape
 nobody checked never reaches C++.
@@ -80,6 +81,19 @@ class SwapBlocks:
 
 
 @dataclass
+class KeepPython:
+    """lower()'s answer for a node that stays a Python step, with the reason (reported by
+    `pyinfer inspect`); the plan treats it as None."""
+    reason: str
+
+
+# The start of a kernel's error when a control input (a shape, K, sizes, a selected count) gives
+# another output shape than the plan compiled: the plan then re-runs the call on the Python path
+# (common/check.h kShapeChanged).
+SHAPE_CHANGED = "shape changed: "
+
+
+@dataclass
 class Lowering:
     """One node as a plan sees it: the metas of its inputs (None: absent) and outputs, and the
     values of the inputs that are plan-time constants (initializers)."""
@@ -111,8 +125,21 @@ class Lowering:
 
 def lower(op, names: list, ins: list, outs: list, consts: dict):
     """How `op` (inputs `names` with metas `ins`, outputs `outs`) runs natively, or None."""
+    how = explain(op, names, ins, outs, consts)
+    return None if isinstance(how, KeepPython) else how
+
+
+def explain(op, names: list, ins: list, outs: list, consts: dict):
+    """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
-        return None
+        return KeepPython("an output is not a tensor")
     if any(m.size == 0 for m in [m for m in ins if m is not None] + outs):
-        return None  # empty tensors: the op's own code handles them
-    return op.lower(Lowering(list(names), list(ins), list(outs), consts))
+        return KeepPython("empty tensors")  # the op's own code handles them
+    if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
+        return KeepPython("no native kernel")
+    how = op.lower(Lowering(list(names), list(ins), list(outs), consts))
+    if how is None:
+        dtypes = sorted({str(m.dtype) for m in [m for m in ins if m is not None] + outs})
+        return KeepPython(f"not lowered for these inputs ({', '.join(dtypes)})")
+    return how
+

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from . import _runtime as rt
-from .lowering import Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
+from .errors import KernelArgumentError
+from .lowering import SHAPE_CHANGED, Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
@@ -318,10 +319,15 @@ class CompiledPlan:
                     frame.set_object(s, v)
             for s, shape, dtype in self.out_slots:
                 frame.set(s, np.empty(shape, dtype))
-            if profiler is None:
-                self.program.execute(frame, 0, self.program.num_steps)
-            else:
-                profiler.run_program(self, frame)
+            try:
+                if profiler is None:
+                    self.program.execute(frame, 0, self.program.num_steps)
+                else:
+                    profiler.run_program(self, frame)
+            except KernelArgumentError as e:
+                if SHAPE_CHANGED in str(e):  # a kernel's control input gave another shape
+                    raise ShapeChanged(str(e)) from e
+                raise
             objs = frame.objs
             return {n: objs[self.slot[n]] for n in self.executor.output_names}
         finally:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import kernels
 from ..limits import check_allocation
-from ..lowering import Native
+from ..lowering import KeepPython, Native
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, checked_indices, int_list, int_scalar, unique_axes
@@ -289,9 +289,31 @@ class TopK(Op):
         k = self.k_attr if self.version < 10 else int_scalar(self, k, "K")
         if not 0 <= k <= x.shape[axis]:
             raise self.run_error(f"K={k} is out of range for axis {axis} of size {x.shape[axis]}")
+        if x.dtype.name in _SORT_DTYPES:
+            return kernels.topk(x, k, axis, self.largest, num_threads=self.num_threads)
         order = np.take(stable_order(x, axis, self.largest), np.arange(k), axis=axis)
         # sorted=0 leaves the order unspecified; returning it sorted is allowed.
         return (np.take_along_axis(x, order, axis=axis), order.astype(np.int64))
+
+    def lower(self, node):
+        """K from the plan's output shape; a K input that is not a constant is read and checked
+        on every run ('shape changed' when it differs)."""
+        x = node.inputs[0]
+        if x.dtype.name not in _SORT_DTYPES:
+            return KeepPython(f"TopK kernel has no {x.dtype}")
+        if not -x.ndim <= self.axis < x.ndim:
+            return None  # run() reports it
+        k = node.outputs[0].shape[self.axis]
+        from_input = self.version >= 10 and not node.is_const(1)
+        if from_input and (node.inputs[1].dtype != np.int64 or node.inputs[1].size != 1):
+            return None
+        k_shape = node.shape(1) if self.version >= 10 else [1]
+        kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
+        return Native(kernel, [0, 1 if from_input else None])
+
+
+# The value types of the sorting and scanning kernels (TopK, ArgMax / ArgMin, CumSum).
+_SORT_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "uint16")
 
 
 class _ArgReduce(Op):
