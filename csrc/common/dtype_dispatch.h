@@ -40,6 +40,17 @@ decltype(auto) dispatch_real_or_bool(DType t, const char* what, Fn&& fn) {
   return dispatch_real(t, what, fn);
 }
 
+// An unsigned type of `bytes` bytes (1, 2, 4 or 8): for kernels that only move elements.
+template <class Fn>
+decltype(auto) dispatch_bytes(int64_t bytes, Fn&& fn) {
+  switch (bytes) {
+    case 1: return fn(Tag<uint8_t>{});
+    case 2: return fn(Tag<uint16_t>{});
+    case 4: return fn(Tag<uint32_t>{});
+    default: return fn(Tag<uint64_t>{});
+  }
+}
+
 // NaN-aware ordering helpers for the sorting kernels: NaN ranks above every number (as numpy's
 // sort puts it last and its argmax picks it).
 template <class T>

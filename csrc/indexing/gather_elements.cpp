@@ -1,0 +1,117 @@
+// ONNX GatherElements: out[i] = data[i with i[axis] replaced by indices[i]], indices of data's
+// rank (any extent up to data's on the other axes), any element type, int32 / int64 indices
+// (checked on every run; negative ones count from the end).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings/array.h"
+#include "bindings/bindings.h"
+#include "bindings/prepared.h"
+#include "common/axis.h"
+#include "common/check.h"
+#include "common/dtype_dispatch.h"
+#include "common/prepared.h"
+#include "common/strided_copy.h"
+#include "common/thread_pool.h"
+
+namespace py = pybind11;
+
+namespace pyinfer {
+namespace {
+
+template <class T, class Index>
+void gather_elements(const T* data, const Index* idx, T* out, const std::vector<int64_t>& ishape,
+                     const std::vector<int64_t>& dstrides, int64_t axis, int64_t axis_len, int threads) {
+  const int64_t rank = static_cast<int64_t>(ishape.size()), inner = ishape[rank - 1];
+  int64_t total = 1;
+  for (int64_t d : ishape) total *= d;
+  for (int64_t i = 0; i < total; ++i)
+    PYINFER_CHECK(idx[i] >= -axis_len && idx[i] < axis_len, "gather_elements: index " << static_cast<int64_t>(idx[i])
+                                                                << " is out of range for an axis of " << axis_len);
+  const int64_t rows = total / inner;
+  parallel_for(rows, total < (1 << 16) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t base = 0, rest = r;  // data offset of the row's start, the axis left out
+      for (int64_t d = rank - 2; d >= 0; --d) {
+        const int64_t i = rest % ishape[d];
+        rest /= ishape[d];
+        if (d != axis) base += i * dstrides[d];
+      }
+      const Index* ir = idx + r * inner;
+      T* o = out + r * inner;
+      const int64_t s = dstrides[axis];
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t k = ir[j] < 0 ? ir[j] + axis_len : ir[j];
+        o[j] = data[base + (axis == rank - 1 ? 0 : j * dstrides[rank - 1]) + k * s];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+PreparedPtr prepare_gather_elements(const std::vector<int64_t>& data_shape, DType dtype,
+                                    const std::vector<int64_t>& indices_shape, DType index_dtype, int64_t axis) {
+  check_dims(data_shape, "gather_elements");
+  check_dims(indices_shape, "gather_elements");
+  const int64_t rank = static_cast<int64_t>(data_shape.size());
+  PYINFER_CHECK(rank >= 1 && indices_shape.size() == data_shape.size(),
+                "gather_elements: indices " << shape_text(indices_shape) << " must have the rank of data "
+                                            << shape_text(data_shape));
+  axis = checked_axis(axis, rank, "gather_elements");
+  for (int64_t d = 0; d < rank; ++d)
+    PYINFER_CHECK(d == axis || indices_shape[d] <= data_shape[d],
+                  "gather_elements: indices " << shape_text(indices_shape) << " exceed data " << shape_text(data_shape));
+  PYINFER_CHECK(index_dtype == DType::Int64 || index_dtype == DType::Int32, "gather_elements: indices must be integers");
+  const std::vector<int64_t> strides = contiguous_strides(data_shape);
+  const int64_t axis_len = data_shape[axis];
+  const bool wide = index_dtype == DType::Int64;
+  return KernelBuilder("gather_elements").input("data", data_shape, dtype).input("indices", indices_shape, index_dtype)
+      .output("y", indices_shape, dtype)
+      .run([=](const void* const* in, void* const* o, int threads) {
+        dispatch_bytes(dtype_size(dtype), [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const T* data = static_cast<const T*>(in[0]);
+          if (wide)
+            gather_elements(data, static_cast<const int64_t*>(in[1]), static_cast<T*>(o[0]), indices_shape, strides,
+                            axis, axis_len, threads);
+          else
+            gather_elements(data, static_cast<const int32_t*>(in[1]), static_cast<T*>(o[0]), indices_shape, strides,
+                            axis, axis_len, threads);
+        });
+      });
+}
+
+PYINFER_BINDINGS(gather_elements, 10) {
+  m.def(
+      "prepare_gather_elements",
+      [](const std::vector<int64_t>& data_shape, const std::string& dtype, const std::vector<int64_t>& indices_shape,
+         const std::string& index_dtype, int64_t axis) {
+        return prepare_gather_elements(data_shape, dtype_from_name(dtype, "gather_elements"), indices_shape,
+                                       dtype_from_name(index_dtype, "gather_elements"), axis);
+      },
+      py::arg("data_shape"), py::arg("dtype"), py::arg("indices_shape"), py::arg("index_dtype") = "int64",
+      py::arg("axis") = 0,
+      "prepare_gather_elements(data_shape, dtype, indices_shape, index_dtype='int64', axis=0) -> PreparedKernel:\n"
+      "inputs data, indices; output of indices' shape.");
+  m.def(
+      "gather_elements",
+      [](py::handle d_obj, py::handle i_obj, int64_t axis, int num_threads) {
+        PYINFER_CHECK(py::isinstance<py::array>(d_obj) && py::isinstance<py::array>(i_obj),
+                      "gather_elements: data and indices must be numpy arrays");
+        auto d = py::reinterpret_borrow<py::array>(d_obj);
+        auto i = py::reinterpret_borrow<py::array>(i_obj);
+        auto k = prepare_gather_elements(bind::shape_of(d), dtype_from_name(py::str(d.dtype()), "gather_elements"),
+                                         bind::shape_of(i), dtype_from_name(py::str(i.dtype()), "gather_elements"),
+                                         axis);
+        return bind::call(*k, {d, i}, num_threads);
+      },
+      py::arg("data"), py::arg("indices"), py::arg("axis") = 0, py::arg("num_threads") = 0,
+      "gather_elements(data, indices, axis=0, num_threads=0): numpy.take_along_axis with ONNX's index rule\n"
+      "(negative indices count from the end, others out of range raise).");
+}
+
+}  // namespace pyinfer
