@@ -55,14 +55,13 @@ PYINFER_BINDINGS(reduce, 10) {
         return bind::call(*prepare_reduce(kind, bind::shape_of(x), axes, all_axes, keepdims), {x}, num_threads);
       },
       py::arg("x"), py::arg("axes"), py::arg("kind"), py::arg("keepdims") = true, py::arg("num_threads") = 0,
-      "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` "
-      "like numpy.<kind>(x, axis=axes, keepdims=keepdims). kind: 'max', 'min', 'sum' or 'mean' "
-      "(mean = sum / count). axes: None (every axis), an int, or a sequence of distinct ints, "
-      "negative ones counting from the end; the reduced axes must be one consecutive run once axes "
-      "of extent 1 are left out (e.g. (1, 2) or (2, 1), not (0, 2) of a (2, 3, 4) array). max / min "
-      "propagate NaN and reject an empty reduction; an empty sum is 0, an empty mean NaN. Sums "
-      "are added in float32 (several partial sums), in an order that does not depend on "
-      "num_threads. Returns a new float32 array.");
+      "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` like "
+      "ONNX's Reduce<Kind>. kind: 'max', 'min', 'sum', 'mean' (sum / count), 'prod', 'sum_square', 'l1' "
+      "(sum of |x|), 'l2' (sqrt of sum_square), 'log_sum', 'log_sum_exp' (max-shifted). axes: None (every "
+      "axis), an int, or a sequence of distinct ints, negative ones counting from the end; any set of axes "
+      "(each consecutive run of them is one pass, the last run first). max / min propagate NaN and reject "
+      "an empty reduction; an empty sum is 0, product 1, mean NaN. Accumulates in float32 (several partial "
+      "sums), in an order that does not depend on num_threads. Returns a new float32 array.");
 }
 
 }  // namespace pyinfer
