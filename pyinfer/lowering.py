@@ -27,6 +27,14 @@ import numpy as np
 
 F32 = np.dtype(np.float32)
 
+# The element types prepared kernels take (csrc/common/prepared.h DType): kernels that move
+# elements take them all; REAL_DTYPES, the ones kernels compute on (no float16, no bool).
+KERNEL_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "float16", "int8", "int16", "int32", "int64",
+                                                "uint8", "uint16", "bool"))
+REAL_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+                                              "uint16"))
+INDEX_DTYPES = frozenset(np.dtype(t) for t in ("int32", "int64"))
+
 
 @dataclass
 class Meta:
@@ -121,6 +129,18 @@ class Lowering:
 
     def shape(self, i: int) -> list:
         return list(self.inputs[i].shape)
+
+    def dtypes_in(self, allowed, *inputs: int) -> bool:
+        """Whether inputs `inputs` (those present) and every output have a dtype in `allowed`."""
+        metas = [self.inputs[i] for i in inputs if self.present(i)] + self.outputs
+        return all(m.dtype in allowed for m in metas)
+
+    def const_ints(self, i: int):
+        """Input i's values as a list of ints if it is a constant integer tensor, else None."""
+        v = self.const(i)
+        if v is None or np.asarray(v).dtype.kind not in "iu":
+            return None
+        return [int(a) for a in np.asarray(v).reshape(-1)]
 
 
 def lower(op, names: list, ins: list, outs: list, consts: dict):

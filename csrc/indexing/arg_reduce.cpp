@@ -15,13 +15,14 @@
 #include "common/dtype_dispatch.h"
 #include "common/prepared.h"
 #include "common/thread_pool.h"
+#include "indexing/arg_reduce.h"
 
 namespace py = pybind11;
 
 namespace pyinfer {
 namespace {
 
-// Whether v replaces the best so far (`last`: also on a tie).
+// Whether v replaces the best so far (`last`: also on a tie); NaN wins over every number.
 template <class T>
 inline bool better(T v, T best, bool largest, bool last) {
   const bool vn = is_nan(v), bn = is_nan(best);
@@ -30,19 +31,39 @@ inline bool better(T v, T best, bool largest, bool last) {
   return largest ? v > best : v < best;
 }
 
+// One column (stride `inner`) of n values: the winning index.
+template <class T>
+int64_t arg_column(const T* x, int64_t n, int64_t inner, bool largest, bool last) {
+  T best = x[0];
+  int64_t at = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (better(x[i * inner], best, largest, last)) best = x[i * inner], at = i;
+  return at;
+}
+
 template <class T>
 void arg_reduce(const T* x, int64_t* y, const AxisView& v, bool largest, bool last, int threads) {
+  parallel_for(v.outer * v.inner, v.outer * v.n * v.inner < (1 << 16) ? 1 : threads, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t o = c / v.inner, j = c % v.inner;
+      y[c] = arg_column(x + o * v.n * v.inner + j, v.n, v.inner, largest, last);
+    }
+  });
+}
+
+// float32 with columns (inner > 1): the tier's vector loop (arg_reduce_isa.cpp) over each outer
+// slice; columns that hold a NaN are redone by arg_column.
+void arg_reduce_rows_f32(const float* x, int64_t* y, const AxisView& v, bool largest, bool last, int threads) {
+  const ArgReduceKernels& k = arg_reduce_kernels();
   parallel_for(v.outer, v.outer * v.n * v.inner < (1 << 16) ? 1 : threads, [&](int64_t o0, int64_t o1) {
-    std::vector<T> best(static_cast<size_t>(v.inner));
+    std::vector<float> best(static_cast<size_t>(v.inner)), at(static_cast<size_t>(v.inner)),
+        nan(static_cast<size_t>(v.inner));
     for (int64_t o = o0; o < o1; ++o) {
-      const T* xo = x + o * v.n * v.inner;
+      const float* xo = x + o * v.n * v.inner;
+      k.rows_f32(xo, v.n, v.inner, largest, last, best.data(), at.data(), nan.data());
       int64_t* yo = y + o * v.inner;
-      for (int64_t j = 0; j < v.inner; ++j) best[j] = xo[j], yo[j] = 0;
-      for (int64_t i = 1; i < v.n; ++i) {
-        const T* xr = xo + i * v.inner;
-        for (int64_t j = 0; j < v.inner; ++j)
-          if (better(xr[j], best[j], largest, last)) best[j] = xr[j], yo[j] = i;
-      }
+      for (int64_t j = 0; j < v.inner; ++j)
+        yo[j] = nan[j] != nan[j] ? arg_column(xo + j, v.n, v.inner, largest, last) : static_cast<int64_t>(at[j]);
     }
   });
 }
@@ -58,6 +79,12 @@ PreparedPtr prepare_arg_reduce(const std::vector<int64_t>& shape, DType dtype, i
   std::vector<int64_t> out = shape;
   if (keepdims) out[axis] = 1;
   else out.erase(out.begin() + axis);
+  if (dtype == DType::Float32 && v.inner > 1 && v.n < (int64_t(1) << 24)) {
+    return KernelBuilder(largest ? "argmax" : "argmin").input("x", shape, dtype).output("y", out, DType::Int64)
+        .algorithm("rows").run([=](const void* const* in, void* const* o, int threads) {
+          arg_reduce_rows_f32(f32_in(in, 0), static_cast<int64_t*>(o[0]), v, largest, select_last_index, threads);
+        });
+  }
   return dispatch_real(dtype, "arg_reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     return KernelBuilder(largest ? "argmax" : "argmin").input("x", shape, dtype).output("y", out, DType::Int64)

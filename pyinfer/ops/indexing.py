@@ -1,6 +1,8 @@
 """Indexing operators: gather/scatter, slicing, selection, sorting-based and positional ops.
 
-All NumPy, every dtype. Index inputs follow one rule: negative indices count from the end,
+run() is NumPy, every dtype (TopK runs its kernel); in compiled plans Gather, GatherElements,
+GatherND, ScatterND, Slice, TopK, ArgMax / ArgMin and CumSum lower to C++ kernels
+(csrc/indexing/). Index inputs follow one rule: negative indices count from the end,
 anything outside [-dim, dim) is a NodeExecutionError naming the node (NumPy would raise a bare
 IndexError, or for some ops silently wrap).
 """
@@ -9,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelArgumentError
 from ..limits import check_allocation
-from ..lowering import KeepPython, Native
+from ..lowering import INDEX_DTYPES, KERNEL_DTYPES, REAL_DTYPES, KeepPython, Native
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, checked_indices, int_list, int_scalar, unique_axes
@@ -37,15 +40,13 @@ class Gather(Op):
 
     def lower(self, node):
         data, idx = node.inputs
-        if data.ndim == 0 or data.dtype.name not in _GATHER_DTYPES or idx.dtype.name not in ("int32", "int64"):
+        if data.ndim == 0 or data.dtype not in KERNEL_DTYPES or idx.dtype not in INDEX_DTYPES:
             return None
         if not -data.ndim <= self.axis < data.ndim:
             return None  # run() reports it
         return Native(kernels.prepare_gather(node.shape(0), data.dtype.name, node.shape(1), idx.dtype.name, self.axis),
                       [0, 1])
 
-
-_GATHER_DTYPES = ("float32", "uint8", "int32", "int64", "bool")  # the element types the kernel copies
 
 
 @register("GatherElements", 11, 13)
@@ -63,6 +64,23 @@ class GatherElements(Op):
                                      f"{list(data.shape)} on axis {i}")
         idx = checked_indices(self, indices, data.shape[axis])
         return (data[_axis_grid(indices.shape, axis, idx)],)
+
+    def lower(self, node):
+        data, idx = node.inputs
+        if data.dtype not in KERNEL_DTYPES or idx.dtype not in INDEX_DTYPES:
+            return KeepPython(f"no kernel for {data.dtype} data")
+        return _prepared(kernels.prepare_gather_elements, node.shape(0), data.dtype.name, node.shape(1),
+                         idx.dtype.name, self.axis)
+
+
+def _prepared(prepare, *args, inputs=None):
+    """Native(prepare(*args), inputs or [0, 1, ...]), or None when prepare refuses the shapes (the
+    op's run() then reports the problem on the Python path)."""
+    try:
+        k = prepare(*args)
+    except KernelArgumentError:
+        return None
+    return Native(k, list(range(len(k.inputs))) if inputs is None else inputs)
 
 
 @register("GatherND", 11, 12, 13)
@@ -88,6 +106,12 @@ class GatherND(Op):
             parts.append(checked_indices(self, flat_idx[..., j], data.shape[b + j]))
         out = flat_data[tuple(parts)]
         return (out.reshape(indices.shape[:-1] + data.shape[b + k:]),)
+
+    def lower(self, node):
+        data, idx = node.inputs
+        if data.dtype not in KERNEL_DTYPES or idx.dtype != np.int64:
+            return KeepPython(f"no kernel for {data.dtype} data with {idx.dtype} indices")
+        return _prepared(kernels.prepare_gather_nd, node.shape(0), data.dtype.name, node.shape(1), self.batch_dims)
 
 
 # --- Scatter family -----------------------------------------------------------------------------
@@ -159,6 +183,14 @@ class ScatterND(Op):
         where = tuple(checked_indices(self, indices[..., j], data.shape[j]) for j in range(k))
         return (_apply_updates(data, where, updates.astype(data.dtype, copy=False), self.reduction),)
 
+    def lower(self, node):
+        data, idx, upd = node.inputs
+        allowed = KERNEL_DTYPES if self.reduction == "none" else REAL_DTYPES
+        if data.dtype not in allowed or upd.dtype != data.dtype or idx.dtype != np.int64:
+            return KeepPython(f"no kernel for {data.dtype} data with reduction {self.reduction!r}")
+        return _prepared(kernels.prepare_scatter_nd, node.shape(0), data.dtype.name, node.shape(1), node.shape(2),
+                         self.reduction)
+
 
 # --- Slice --------------------------------------------------------------------------------------
 
@@ -207,6 +239,32 @@ class Slice(Op):
                 raise self.run_error(f"step 0 on axis {a} is invalid")
             index[a] = slice_bounds(s, e, st, data.shape[a])
         return (data[tuple(index)],)
+
+    def lower(self, node):
+        """Fixed bounds (attributes or constant inputs): one strided copy. Bounds computed in the
+        plan (from shapes): read on every run and checked to give the plan's shape."""
+        data = node.inputs[0]
+        if data.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {data.dtype}")
+        if self.version < 10:
+            starts, ends = list(self.starts_attr), list(self.ends_attr)
+            axes = list(range(len(starts))) if self.axes_attr is None else list(self.axes_attr)
+            return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes,
+                             [1] * len(starts), inputs=[0, None, None])
+        n = node.inputs[1].size
+        axes = node.const_ints(3) if node.present(3) else list(range(n))
+        steps = node.const_ints(4) if node.present(4) else [1] * n
+        if axes is None or steps is None:
+            return KeepPython("axes or steps computed at run time")
+        starts, ends = node.const_ints(1), node.const_ints(2)
+        if starts is not None and ends is not None:
+            return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes, steps,
+                             inputs=[0, None, None])
+        st, en = node.inputs[1], node.inputs[2]
+        if st.dtype != en.dtype or st.dtype not in INDEX_DTYPES or st.shape != (n,) or en.shape != (n,):
+            return None
+        return _prepared(kernels.prepare_slice_dynamic, node.shape(0), data.dtype.name, axes, steps,
+                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2])
 
 
 # --- OneHot / NonZero / Compress ----------------------------------------------------------------
@@ -289,7 +347,7 @@ class TopK(Op):
         k = self.k_attr if self.version < 10 else int_scalar(self, k, "K")
         if not 0 <= k <= x.shape[axis]:
             raise self.run_error(f"K={k} is out of range for axis {axis} of size {x.shape[axis]}")
-        if x.dtype.name in _SORT_DTYPES:
+        if x.dtype in REAL_DTYPES:
             return kernels.topk(x, k, axis, self.largest, num_threads=self.num_threads)
         order = np.take(stable_order(x, axis, self.largest), np.arange(k), axis=axis)
         # sorted=0 leaves the order unspecified; returning it sorted is allowed.
@@ -299,7 +357,7 @@ class TopK(Op):
         """K from the plan's output shape; a K input that is not a constant is read and checked
         on every run ('shape changed' when it differs)."""
         x = node.inputs[0]
-        if x.dtype.name not in _SORT_DTYPES:
+        if x.dtype not in REAL_DTYPES:
             return KeepPython(f"TopK kernel has no {x.dtype}")
         if not -x.ndim <= self.axis < x.ndim:
             return None  # run() reports it
@@ -311,9 +369,6 @@ class TopK(Op):
         kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
         return Native(kernel, [0, 1 if from_input else None])
 
-
-# The value types of the sorting and scanning kernels (TopK, ArgMax / ArgMin, CumSum).
-_SORT_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "uint16")
 
 
 class _ArgReduce(Op):
@@ -334,6 +389,13 @@ class _ArgReduce(Op):
             idx = type(self).pick(x, axis=axis)
         idx = np.asarray(idx, dtype=np.int64)
         return (np.expand_dims(idx, axis) if self.keepdims else idx,)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.dtype not in REAL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_arg_reduce, node.shape(0), x.dtype.name, self.axis, type(self).pick is np.argmax,
+                         self.keepdims, self.last)
 
 
 @register("ArgMax", 1, 11, 12, 13)
@@ -382,6 +444,13 @@ class CumSum(Op):
         if self.reverse:
             out = np.flip(out, a)
         return (np.ascontiguousarray(out),)
+
+    def lower(self, node):
+        x, axis = node.inputs
+        if x.dtype not in REAL_DTYPES or axis.dtype not in INDEX_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_cumsum, node.shape(0), x.dtype.name, node.shape(1), axis.dtype.name,
+                         self.exclusive, self.reverse)
 
 
 @register("ReverseSequence", 10, 28)

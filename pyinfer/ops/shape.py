@@ -1,6 +1,8 @@
 """Shape operators: ops that move, copy or re-view elements without computing on them.
 
-All are NumPy; they work for every dtype (bool, strings, float16, bfloat16...) and keep it.
+run() is NumPy for every dtype (bool, strings, float16, bfloat16...), keeping it. In compiled plans
+(one input-shape signature) Reshape & co. become aliases, Concat byte copies, and Shape / Size,
+Split, Expand, Tile and Reshapes to computed shapes C++ kernels (csrc/indexing/, csrc/shape/).
 Attribute forms of older opsets (Reshape-1, Squeeze-1/11, Split-2/11, Pad-2...) and input
 forms of newer ones share one implementation; setup() records where each argument comes from.
 """
@@ -10,8 +12,10 @@ import math
 
 import numpy as np
 
+from .. import kernels
+from ..errors import Error, KernelArgumentError
 from ..limits import check_allocation
-from ..lowering import Alias, Concat as ConcatCopies, SwapBlocks
+from ..lowering import KERNEL_DTYPES, Alias, Concat as ConcatCopies, KeepPython, Native, SwapBlocks
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
@@ -23,10 +27,11 @@ class _View(Op):
     constants (a computed shape could change with the data)."""
 
     def lower(self, node):
-        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]) and \
-                node.outputs[0].size == node.inputs[0].size:
+        if node.outputs[0].size != node.inputs[0].size:
+            return None
+        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
             return Alias(0)
-        return None
+        return KeepPython("shape or axes computed at run time")
 
 
 def _zero_of(dtype: np.dtype):
@@ -91,6 +96,18 @@ class Reshape(_View):
                 raise self.run_error("the shape input is required")
             target = int_list(self, shape, "shape")
         return (data.reshape(reshape_target(self, data.shape, target, self.allowzero)),)
+
+    def lower(self, node):
+        """A constant shape: an alias. A shape the plan computes (from Shape & co.): a copy that
+        checks on every run that the shape still gives the plan's output shape."""
+        how = super().lower(node)
+        if not isinstance(how, KeepPython) or self.version < 5:
+            return how
+        x, shape = node.inputs
+        if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
+            return how
+        return Native(kernels.prepare_reshape(node.shape(0), x.dtype.name, list(node.outputs[0].shape),
+                                              self.allowzero), [0, 1])
 
 
 @register("Flatten", 1, 9, 11, 13, 21, 23, 24, 25)
@@ -227,7 +244,8 @@ class Concat(Op):
     def lower(self, node):
         if not 1 <= len(node.inputs) <= 8 or any(m is None for m in node.inputs):
             return None
-        if not node.float32(*range(len(node.inputs))):
+        dtypes = {m.dtype for m in node.inputs}
+        if len(dtypes) != 1 or not dtypes <= KERNEL_DTYPES:
             return None
         rank = node.outputs[0].ndim
         axis = int(self.axis)
@@ -248,7 +266,32 @@ class Split(Op):
 
     def run(self, x, split=None):
         axis = axis_in_range(self, self.axis, x.ndim)
-        dim = x.shape[axis]
+        bounds = np.cumsum([0] + self._sizes(x.shape[axis], axis, split))
+        index = [slice(None)] * x.ndim
+        outs = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            index[axis] = slice(int(lo), int(hi))
+            outs.append(x[tuple(index)])
+        return tuple(outs)
+
+    def lower(self, node):
+        """One kernel writing every output, for split sizes known when the plan is built (the
+        attribute, a constant input, or equal parts)."""
+        x = node.inputs[0]
+        if x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        if len(node.names) > 1 and node.names[1] and not node.is_const(1):
+            return KeepPython("split sizes computed at run time")
+        if not -x.ndim <= self.axis < x.ndim:
+            return None
+        axis = self.axis % x.ndim
+        try:
+            sizes = self._sizes(x.shape[axis], axis, node.const(1) if len(node.names) > 1 else None)
+            return Native(kernels.prepare_split(node.shape(0), x.dtype.name, axis, sizes), [0])
+        except (Error, KernelArgumentError):
+            return None  # run() reports it
+
+    def _sizes(self, dim: int, axis: int, split) -> list:
         if self.version >= 13 or (self.version == 1 and split is not None):
             sizes = int_list(self, split, "split")
         else:
@@ -269,13 +312,7 @@ class Split(Op):
             if dim % self.n_out:
                 raise self.run_error(f"axis {axis} of size {dim} cannot be split into {self.n_out} equal parts")
             sizes = [dim // self.n_out] * self.n_out
-        bounds = np.cumsum([0] + sizes)
-        index = [slice(None)] * x.ndim
-        outs = []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            index[axis] = slice(int(lo), int(hi))
-            outs.append(x[tuple(index)])
-        return tuple(outs)
+        return sizes
 
 
 # --- Expand / Tile ------------------------------------------------------------------------------
@@ -291,6 +328,17 @@ class Expand(Op):
         check_allocation(self, out_shape, x.dtype)
         return (np.array(np.broadcast_to(x, out_shape)),)
 
+    def lower(self, node):
+        x, shape = node.inputs
+        if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
+            return KeepPython(f"no kernel for {x.dtype}")
+        try:
+            k = kernels.prepare_expand(node.shape(0), x.dtype.name, list(node.outputs[0].shape), node.shape(1),
+                                       not node.is_const(1))
+        except KernelArgumentError:
+            return None
+        return Native(k, [0, None if node.is_const(1) else 1])
+
 
 @register("Tile", 1, 6, 13)
 class Tile(Op):
@@ -305,6 +353,17 @@ class Tile(Op):
             raise self.run_error(f"repeats {reps} must be {x.ndim} non-negative values, one per input axis")
         check_allocation(self, [d * r for d, r in zip(x.shape, reps)], x.dtype)
         return (np.tile(x, reps),)
+
+    def lower(self, node):
+        x, reps = node.inputs[0], node.inputs[1]
+        if self.version == 1 or x.dtype not in KERNEL_DTYPES or reps.dtype != np.int64:
+            return KeepPython(f"no kernel for {x.dtype} (opset {self.version})")
+        dynamic = not node.is_const(1)
+        counts = [o // d for o, d in zip(node.outputs[0].shape, x.shape)] if dynamic else node.const_ints(1)
+        try:
+            return Native(kernels.prepare_tile(node.shape(0), x.dtype.name, counts, dynamic), [0, 1 if dynamic else None])
+        except KernelArgumentError:
+            return None
 
 
 # --- Shape / Size / Identity / Dropout ----------------------------------------------------------
@@ -323,11 +382,27 @@ class Shape(Op):
         end = min(max(end + rank if end < 0 else end, 0), rank)
         return (np.array(x.shape[start:end], dtype=np.int64),)
 
+    def lower(self, node):
+        """The dims are the plan's: a kernel that writes them (x is its input so that a Python
+        step producing x with another shape sends the call to the Python path)."""
+        values = [int(d) for d in self.run(np.broadcast_to(np.empty((), np.bool_), node.inputs[0].shape))[0]]
+        return _shape_values(node, values, [len(values)])
+
 
 @register("Size", 1, 13, 19, 21, 23, 24, 25)
 class Size(Op):
     def run(self, x):
         return (np.array(x.size, dtype=np.int64),)
+
+    def lower(self, node):
+        return _shape_values(node, [node.inputs[0].size], [])
+
+
+def _shape_values(node, values: list, out_shape: list):
+    x = node.inputs[0]
+    if x.dtype not in KERNEL_DTYPES:
+        return KeepPython(f"no kernel reads {x.dtype}")
+    return Native(kernels.prepare_shape_values(node.shape(0), x.dtype.name, values, out_shape), [0])
 
 
 @register("Identity", 1, 13, 14, 16, 19, 21, 23, 24, 25)

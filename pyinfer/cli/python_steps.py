@@ -1,0 +1,67 @@
+"""Which nodes of a model still run as Python steps in a compiled plan, and why.
+
+Compiles a plan the way a session does (one run records the shapes, the next compiles) on
+random feeds of the declared input shapes (symbolic dimensions from `dims`, else 1), then asks
+every node that the plan keeps in Python why its lower() declined (lowering.explain).
+
+    report = python_steps("model.onnx", dims={"batch": 1})
+    report["python"]   # [{"op": "NonZero", "name": "...", "reason": "no native kernel"}, ...]
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..errors import Error
+from ..lowering import Alias, KeepPython, explain
+from ..session import InferenceSession
+from .bench import random_feeds
+
+
+def python_steps(model, dims: dict | None = None, num_threads: int = 1) -> dict:
+    """{"compiled": bool, "reason": why not (when not), "nodes": n, "native": n, "python": [step...]}."""
+    from ..plan import CompiledPlan, PlanUnsupported
+    from ..executor import call_op
+
+    sess = InferenceSession(model, num_threads=num_threads, executor="plan")
+    executor = sess._executor
+    try:
+        feeds = random_feeds(sess.get_inputs(), dims or {})
+        sess.run(None, feeds)  # records every value's shape and dtype
+    except (Error, ValueError) as e:
+        return {"compiled": False, "reason": f"cannot run on random inputs: {e}", "nodes": len(executor.steps),
+                "native": 0, "python": []}
+    record = next((e for e in executor._plans.values() if isinstance(e, dict)), None)
+    if not record:
+        return {"compiled": False, "reason": "a value is not a tensor (sequences, optionals)",
+                "nodes": len(executor.steps), "native": 0, "python": []}
+    try:
+        plan = CompiledPlan(executor, record, set(feeds), call_op)
+    except PlanUnsupported as e:
+        return {"compiled": False, "reason": str(e), "nodes": len(executor.steps), "native": 0, "python": []}
+    consts = {n: v for n, v in executor.constants.items() if n not in feeds}
+    steps = []
+    for op, inputs, outputs in executor.steps:
+        outs = [n for n in outputs if n]
+        if not outs or plan.kind.get(outs[0]) != "py":
+            continue
+        how = explain(op, list(inputs), [plan.meta.get(n) if n else None for n in inputs],
+                      [plan.meta[n] for n in outs], consts)
+        if isinstance(how, KeepPython):
+            reason = how.reason
+        elif isinstance(how, Alias):
+            reason = "a view of a Python step's output"
+        else:
+            reason = "lowered, but its input comes from Python"
+        steps.append({"op": op.op_type, "name": op.name, "reason": reason})
+    return {"compiled": True, "nodes": len(executor.steps), "native": len(executor.steps) - len(steps),
+            "python": steps}
+
+
+def format_python_steps(info: dict) -> list[str]:
+    """Report lines: the count, then one line per (op, reason) with how many nodes."""
+    if not info["compiled"]:
+        return [f"compiled plan: none ({info['reason']})"]
+    lines = [f"compiled plan: {info['native']} of {info['nodes']} nodes native, {len(info['python'])} Python steps"]
+    for (op, reason), n in Counter((s["op"], s["reason"]) for s in info["python"]).most_common():
+        lines.append(f"  {op:<24} {n:>4}  {reason}")
+    return lines
