@@ -153,7 +153,8 @@ def explain(op, names: list, ins: list, outs: list, consts: dict):
     """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
         return KeepPython("an output is not a tensor")
-    if any(m.size == 0 for m in [m for m in ins if m is not None] + outs):
+    if any(m.size == 0 for m in outs) or \
+            not getattr(op, "empty_inputs_ok", False) and any(m.size == 0 for m in ins if m is not None):
         return KeepPython("empty tensors")  # the op's own code handles them
     if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
         return KeepPython("no native kernel")

@@ -17,15 +17,16 @@ from ..session import InferenceSession
 from .bench import random_feeds
 
 
-def python_steps(model, dims: dict | None = None, num_threads: int = 1) -> dict:
-    """{"compiled": bool, "reason": why not (when not), "nodes": n, "native": n, "python": [step...]}."""
+def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: dict | None = None) -> dict:
+    """{"compiled": bool, "reason": why not (when not), "nodes": n, "native": n, "python": [step...]}.
+    feeds: the inputs to compile the plan for (default: random ones of the declared shapes)."""
     from ..plan import CompiledPlan, PlanUnsupported
     from ..executor import call_op
 
     sess = InferenceSession(model, num_threads=num_threads, executor="plan")
     executor = sess._executor
     try:
-        feeds = random_feeds(sess.get_inputs(), dims or {})
+        feeds = feeds if feeds is not None else random_feeds(sess.get_inputs(), dims or {})
         sess.run(None, feeds)  # records every value's shape and dtype
     except (Error, ValueError) as e:
         return {"compiled": False, "reason": f"cannot run on random inputs: {e}", "nodes": len(executor.steps),
