@@ -1,7 +1,7 @@
 """Indexing operators: gather/scatter, slicing, selection, sorting-based and positional ops.
 
 run() is NumPy, every dtype (TopK runs its kernel); in compiled plans Gather, GatherElements,
-GatherND, ScatterND, Slice, TopK, ArgMax / ArgMin and CumSum lower to C++ kernels
+GatherND, ScatterND, Slice, TopK, ArgMax / ArgMin, CumSum and NonZero lower to C++ kernels
 (csrc/indexing/). Index inputs follow one rule: negative indices count from the end,
 anything outside [-dim, dim) is a NodeExecutionError naming the node (NumPy would raise a bare
 IndexError, or for some ops silently wrap).
@@ -300,6 +300,13 @@ class NonZero(Op):
     def run(self, x):
         nz = np.nonzero(x.reshape(1) if x.ndim == 0 else x)
         return (np.array(nz, dtype=np.int64).reshape(max(x.ndim, 1), -1),)
+
+    def lower(self, node):
+        """For the count this plan saw (another count re-runs the call on the Python path)."""
+        x = node.inputs[0]
+        if x.dtype not in REAL_DTYPES and x.dtype != np.bool_:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_nonzero, node.shape(0), x.dtype.name, node.outputs[0].shape[1])
 
 
 @register("Compress", 9, 11, 28)

@@ -138,3 +138,12 @@ def test_topk_matches_stable_order(rng, dtype, largest):
     np.testing.assert_array_equal(values, np.take_along_axis(x, want, 1))
     assert_native("TopK", [x, np.array([7])], n_outputs=2, opset=11, consts=(1,), axis=1, largest=int(largest))
     assert_native("TopK", [x, np.array([7])], n_outputs=2, opset=11, axis=1)  # K read on every run
+
+
+def test_nonzero_for_the_count_the_plan_saw(rng):
+    x = rng.random((3, 4, 5)) > 0.6
+    (y,) = assert_native("NonZero", [x], opset=13)
+    np.testing.assert_array_equal(y, np.array(np.nonzero(x)))
+    k = kernels.prepare_nonzero([3, 4, 5], "bool", int(x.sum()))
+    with pytest.raises(pyinfer.KernelArgumentError, match="shape changed"):
+        k(~x)
