@@ -65,6 +65,17 @@ PreparedPtr prepare_reshape(const std::vector<int64_t>& in_shape, DType dtype, c
       });
 }
 
+// Input data; output its bytes with out_shape (a view of a constant, which a plan cannot alias:
+// constants live outside its arena).
+PreparedPtr prepare_copy(const std::vector<int64_t>& in_shape, DType dtype, const std::vector<int64_t>& out_shape) {
+  const int64_t n = check_dims(in_shape, "copy");
+  PYINFER_CHECK(check_dims(out_shape, "copy") == n,
+                "copy: " << shape_text(in_shape) << " and " << shape_text(out_shape) << " differ in size");
+  const int64_t bytes = n * dtype_size(dtype);
+  return KernelBuilder("copy").input("data", in_shape, dtype).output("y", out_shape, dtype)
+      .run([=](const void* const* in, void* const* o, int) { std::memcpy(o[0], in[0], static_cast<size_t>(bytes)); });
+}
+
 PYINFER_BINDINGS(reshape, 10) {
   m.def(
       "prepare_reshape",
@@ -73,6 +84,14 @@ PYINFER_BINDINGS(reshape, 10) {
       py::arg("in_shape"), py::arg("dtype"), py::arg("out_shape"), py::arg("allowzero") = false,
       "prepare_reshape(in_shape, dtype, out_shape, allowzero=False) -> PreparedKernel: inputs data and the int64\n"
       "shape (checked on every run to give out_shape), output a copy of data with out_shape.");
+  m.def(
+      "prepare_copy",
+      [](const std::vector<int64_t>& in_shape, const std::string& dtype, const std::vector<int64_t>& out_shape) {
+        return prepare_copy(in_shape, dtype_from_name(dtype, "copy"), out_shape);
+      },
+      py::arg("in_shape"), py::arg("dtype"), py::arg("out_shape"),
+      "prepare_copy(in_shape, dtype, out_shape) -> PreparedKernel: input data, output a copy of its bytes with\n"
+      "out_shape (the same number of elements).");
 }
 
 }  // namespace pyinfer

@@ -50,7 +50,9 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
         if isinstance(how, KeepPython):
             reason = how.reason
         elif isinstance(how, Alias):
-            reason = "a view of a Python step's output"
+            source = plan.kind.get(inputs[how.input])
+            reason = {"feed": "a view of a feed (plans alias arena values only)",
+                      "py": "a view of a Python step's output"}.get(source, f"a view of a {source} value")
         else:
             reason = "lowered, but its input comes from Python"
         steps.append({"op": op.op_type, "name": op.name, "reason": reason})

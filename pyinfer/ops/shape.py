@@ -29,9 +29,12 @@ class _View(Op):
     def lower(self, node):
         if node.outputs[0].size != node.inputs[0].size:
             return None
-        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
-            return Alias(0)
-        return KeepPython("shape or axes computed at run time")
+        if not all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
+            return KeepPython("shape or axes computed at run time")
+        x = node.inputs[0]
+        if node.is_const(0) and x.dtype in KERNEL_DTYPES:  # constants live outside the arena: a copy
+            return Native(kernels.prepare_copy(node.shape(0), x.dtype.name, list(node.outputs[0].shape)), [0])
+        return Alias(0)
 
 
 def _zero_of(dtype: np.dtype):
@@ -144,10 +147,15 @@ class Transpose(Op):
         if sorted(perm) != list(range(x.ndim)):
             return None  # run() reports it
         swap = swap_blocks(x.shape, perm)
-        if swap is None or swap[3] * x.dtype.itemsize < _MIN_SWAP_CHUNK:
-            return None
-        outer, a, b, chunk = swap
-        return SwapBlocks(outer, a, b, chunk * x.dtype.itemsize)
+        if swap is not None and swap[3] * x.dtype.itemsize >= _MIN_SWAP_CHUNK:
+            outer, a, b, chunk = swap
+            return SwapBlocks(outer, a, b, chunk * x.dtype.itemsize)
+        if x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        try:
+            return Native(kernels.prepare_transpose(node.shape(0), x.dtype.name, perm), [0])
+        except KernelArgumentError:
+            return KeepPython("more than 8 dims after merging")
 
 
 # Below this many bytes per block a Transpose stays with NumPy (one memcpy per block).

@@ -1,11 +1,12 @@
 """Transpose in compiled plans: a permutation that swaps two groups of axes (ShuffleNet's
-channel shuffle) runs as block copies (lowering.SwapBlocks); every other one stays with NumPy.
-Both must equal numpy.transpose."""
+channel shuffle) runs as block copies (lowering.SwapBlocks); every other one runs the strided-copy
+kernel (prepare_transpose). Both must equal numpy.transpose."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
 import pyinfer
+from pyinfer.lowering import Lowering, Meta, Native, SwapBlocks
 from pyinfer.ops.shape import swap_blocks
 
 
@@ -28,11 +29,11 @@ CASES = [
     ((2, 4, 6, 5, 7), (0, 2, 1, 3, 4), True),       # batch 2: an outer group
     ((6, 20, 32), (1, 0, 2), True),                 # no outer group
     ((2, 3, 4, 16), (0, 2, 1, 3), True),            # 64-byte blocks: the smallest swapped
-    ((2, 3, 4, 8), (0, 2, 1, 3), False),            # 32-byte blocks: NumPy
-    ((2, 40, 128), (0, 2, 1), False),               # the last axis moves: NumPy
+    ((2, 3, 4, 8), (0, 2, 1, 3), False),            # 32-byte blocks: the kernel
+    ((2, 40, 128), (0, 2, 1), False),               # the last axis moves: the kernel
     ((3, 1, 4, 1, 32), (2, 1, 0, 4, 3), True),      # size-1 axes anywhere
     ((2, 3, 4, 5, 16), (0, 3, 1, 2, 4), True),      # axes 1-2 move together past axis 3
-    ((2, 3, 4, 5, 16), (1, 0, 3, 2, 4), False),     # two swaps: NumPy
+    ((2, 3, 4, 5, 16), (1, 0, 3, 2, 4), False),     # two swaps: the kernel
 ]
 
 
@@ -45,7 +46,11 @@ def test_transpose_plan_matches_numpy(rng, shape, perm, swapped):
         (y,) = sess.run(None, {"x": x})
         np.testing.assert_array_equal(y, want)
     (plan,) = sess._executor.cached_plans()
-    assert plan.native_steps == (3 if swapped else 2)
+    assert plan.native_steps == 3
+    (op,) = [op for op, _, _ in sess._executor.steps if op.op_type == "Transpose"]
+    out = tuple(shape[p] for p in perm)
+    how = op.lower(Lowering(["r"], [Meta(tuple(shape), np.dtype(np.float32))], [Meta(out, np.dtype(np.float32))], {}))
+    assert isinstance(how, SwapBlocks if swapped else Native)
 
 
 def test_transpose_as_graph_output(rng):
