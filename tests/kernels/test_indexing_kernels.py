@@ -6,16 +6,7 @@ import pytest
 import pyinfer
 from pyinfer import kernels
 from pyinfer.ops.indexing import stable_order
-from support.one_node import run_in_plan
-
-
-def assert_native(op_type, inputs, n_outputs=1, opset=None, consts=(), **attrs):
-    got, want, kinds = run_in_plan(op_type, inputs, n_outputs, opset, consts, **attrs)
-    assert all(k != "py" for k in kinds), kinds
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_array_equal(g, w)
-    return got
+from support.one_node import assert_native, run_in_plan
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8, np.bool_, np.float16])

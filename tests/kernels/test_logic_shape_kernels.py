@@ -9,16 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 import pyinfer
 from pyinfer import kernels
 from pyinfer.ops.elementwise import int_div_trunc
-from support.one_node import run_in_plan
-
-
-def assert_native(op_type, inputs, n_outputs=1, opset=None, consts=(), **attrs):
-    got, want, kinds = run_in_plan(op_type, inputs, n_outputs, opset, consts, **attrs)
-    assert all(k != "py" for k in kinds), kinds
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_array_equal(g, w)
-    return got
+from support.one_node import assert_native
 
 
 @pytest.mark.parametrize("op_type,fn", [("Equal", np.equal), ("Less", np.less), ("Greater", np.greater),

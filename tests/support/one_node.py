@@ -86,3 +86,14 @@ def run_in_plan(op_type: str, inputs, n_outputs: int = 1, opset: int | None = No
         got = sess.run(None, feeds)
     (plan,) = sess._executor.cached_plans()
     return got, want, [plan.kind[f"out{j}"] for j in range(n_outputs)]
+
+
+def assert_native(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, consts=(), **attrs):
+    """run_in_plan(), asserting that every output comes from a native step and equals the Python
+    path's exactly (dtype, shape, values); returns the outputs."""
+    got, want, kinds = run_in_plan(op_type, inputs, n_outputs, opset, consts, **attrs)
+    assert all(k != "py" for k in kinds), kinds
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+    return got
