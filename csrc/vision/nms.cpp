@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include "bindings/array.h"
@@ -74,6 +75,56 @@ void corners_of(const float* b, int64_t n, bool center, std::vector<float>* c, s
   }
 }
 
+// Boxes that can suppress (area > 0), as structure-of-arrays for the vectorized IoU scan.
+struct KeptSoA {
+  std::vector<float> y1, x1, y2, x2, area;
+  void add(const float* c, float a) { y1.push_back(c[0]), x1.push_back(c[1]), y2.push_back(c[2]), x2.push_back(c[3]), area.push_back(a); }
+  bool overlaps(const IouKernels& iou, const float* c, float a, float threshold) const {
+    const KeptBoxes k{y1.data(), x1.data(), y2.data(), x2.data(), area.data(), static_cast<int64_t>(y1.size())};
+    return iou.overlaps_any(k, c[0], c[1], c[2], c[3], a, threshold);
+  }
+};
+
+// Kept boxes binned by x1 in cells as wide as the widest candidate: a box can only intersect the
+// ones whose x1 lies less than a cell left of its own and before its x2, so each candidate scans a
+// few cells instead of every kept box. Batched NMS offsets every class to its own region (kept
+// counts in the thousands), where this matters. Any other kept box has no intersection, so the
+// selection is the same.
+class KeptGrid {
+ public:
+  explicit KeptGrid(float cell) : cell_(cell) {}
+  void add(const float* c, float a) { cells_[cell_of(c[1])].add(c, a); }
+  bool overlaps(const IouKernels& iou, const float* c, float a, float threshold) const {
+    // One cell of margin each side: x1 / cell_ rounds, and a cell is at least the widest box.
+    for (int64_t b = cell_of(c[1]) - 2, last = cell_of(c[3]) + 1; b <= last; ++b) {
+      auto it = cells_.find(b);
+      if (it != cells_.end() && it->second.overlaps(iou, c, a, threshold)) return true;
+    }
+    return false;
+  }
+
+ private:
+  int64_t cell_of(float x) const { return static_cast<int64_t>(std::floor(x / cell_)); }
+  float cell_;
+  std::unordered_map<int64_t, KeptSoA> cells_;
+};
+
+// The cell width of a grid for these candidates, or 0 where a plain scan is as good or the
+// coordinates do not allow one (non-finite, or too far apart for int64 cells).
+float grid_cell(const float* corners, const float* area, int64_t n) {
+  constexpr int64_t kMinCandidates = 512;
+  if (n < kMinCandidates) return 0.f;
+  float widest = 0.f, far = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* c = corners + i * 4;
+    if (!(std::isfinite(c[1]) && std::isfinite(c[3]))) return 0.f;
+    if (area[i] > 0.f) widest = std::max(widest, c[3] - c[1]);
+    far = std::max(far, std::max(std::fabs(c[1]), std::fabs(c[3])));
+  }
+  if (!(widest > 0.f) || far / widest > 1e15f) return 0.f;
+  return widest;
+}
+
 // The boxes one class keeps, best first.
 void select_class(const float* scores, const float* corners, const float* area, int64_t n, const NmsParams& p,
                   std::vector<int64_t>* kept) {
@@ -93,17 +144,21 @@ void select_class(const float* scores, const float* corners, const float* area, 
   for (int64_t i = 0; i < n; ++i)
     if (!p.has_score_threshold || scores[i] > p.score_threshold) heap.push_back({scores[i], i});
   std::make_heap(heap.begin(), heap.end(), below);  // O(n); only the boxes looked at are popped
-  std::vector<float> y1, x1, y2, x2, ar;  // kept boxes that can suppress (area > 0)
   const IouKernels& iou = iou_kernels();
+  const float cell = grid_cell(corners, area, n);
+  KeptSoA all;          // cell == 0: every kept box that can suppress, scanned in full
+  KeptGrid grid(cell);  // cell > 0: the same boxes binned by x1
   while (!heap.empty() && static_cast<int64_t>(kept->size()) < p.max_per_class) {
     std::pop_heap(heap.begin(), heap.end(), below);
     const int64_t i = heap.back().index;
     heap.pop_back();
     const float* c = corners + i * 4;
     if (area[i] > 0.f) {  // a box without area is never suppressed and suppresses nothing
-      const KeptBoxes k{y1.data(), x1.data(), y2.data(), x2.data(), ar.data(), static_cast<int64_t>(y1.size())};
-      if (iou.overlaps_any(k, c[0], c[1], c[2], c[3], area[i], p.iou_threshold)) continue;
-      y1.push_back(c[0]), x1.push_back(c[1]), y2.push_back(c[2]), x2.push_back(c[3]), ar.push_back(area[i]);
+      const bool suppressed = cell > 0.f ? grid.overlaps(iou, c, area[i], p.iou_threshold)
+                                         : all.overlaps(iou, c, area[i], p.iou_threshold);
+      if (suppressed) continue;
+      if (cell > 0.f) grid.add(c, area[i]);
+      else all.add(c, area[i]);
     }
     kept->push_back(i);
   }

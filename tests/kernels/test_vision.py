@@ -109,3 +109,19 @@ def test_roi_align_plan_step(rng):
     feeds["batch"] = np.array([0, 1, 0], np.int64)
     with pytest.raises(pyinfer.Error, match="batch index 1 is out of range"):
         sess.run(None, feeds)
+
+
+def test_nms_many_boxes_batched_by_offsets(isa, rng):
+    """Batched NMS as torchvision exports it: every class moved to its own region (many boxes kept),
+    over 512 candidates: the kept boxes are binned by x1, with onnxruntime's selection."""
+    n, classes = 3000, 30
+    boxes = _random_boxes(rng, 1, n, False)
+    boxes += (rng.integers(0, classes, n) * 200.0)[None, :, None].astype(np.float32)  # class offsets
+    boxes[0, ::97] = [[5, 5, 5, 5]]  # no area: kept, never suppressing
+    scores = rng.random((1, 1, n)).astype(np.float32)
+    feeds = {"boxes": boxes, "scores": scores, "max": np.array([n]), "iou": np.array([0.5], np.float32),
+             "thr": np.array([0.0], np.float32)}
+    want = ort.InferenceSession(_nms_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = kernels.non_max_suppression(boxes, scores, n, 0.5, 0.0)
+    assert len(got) > 1000
+    np.testing.assert_array_equal(got, want)
