@@ -16,6 +16,7 @@
 #include "common/prepared.h"
 #include "common/strided_copy.h"
 #include "common/thread_pool.h"
+#include "indexing/elements.h"
 
 namespace py = pybind11;
 
@@ -28,18 +29,11 @@ void gather_elements(const T* data, const Index* idx, T* out, const std::vector<
   const int64_t rank = static_cast<int64_t>(ishape.size()), inner = ishape[rank - 1];
   int64_t total = 1;
   for (int64_t d : ishape) total *= d;
-  for (int64_t i = 0; i < total; ++i)
-    PYINFER_CHECK(idx[i] >= -axis_len && idx[i] < axis_len, "gather_elements: index " << static_cast<int64_t>(idx[i])
-                                                                << " is out of range for an axis of " << axis_len);
+  check_element_indices(idx, total, axis_len, "gather_elements");
   const int64_t rows = total / inner;
   parallel_for(rows, total < (1 << 16) ? 1 : threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t base = 0, rest = r;  // data offset of the row's start, the axis left out
-      for (int64_t d = rank - 2; d >= 0; --d) {
-        const int64_t i = rest % ishape[d];
-        rest /= ishape[d];
-        if (d != axis) base += i * dstrides[d];
-      }
+      const int64_t base = element_row_base(r, ishape, dstrides, axis);
       const Index* ir = idx + r * inner;
       T* o = out + r * inner;
       const int64_t s = dstrides[axis];
@@ -53,18 +47,22 @@ void gather_elements(const T* data, const Index* idx, T* out, const std::vector<
 
 }  // namespace
 
-PreparedPtr prepare_gather_elements(const std::vector<int64_t>& data_shape, DType dtype,
-                                    const std::vector<int64_t>& indices_shape, DType index_dtype, int64_t axis) {
-  check_dims(data_shape, "gather_elements");
-  check_dims(indices_shape, "gather_elements");
+void check_element_shapes(const std::vector<int64_t>& data_shape, const std::vector<int64_t>& indices_shape,
+                          int64_t axis, const char* what) {
+  check_dims(data_shape, what);
+  check_dims(indices_shape, what);
   const int64_t rank = static_cast<int64_t>(data_shape.size());
   PYINFER_CHECK(rank >= 1 && indices_shape.size() == data_shape.size(),
-                "gather_elements: indices " << shape_text(indices_shape) << " must have the rank of data "
-                                            << shape_text(data_shape));
-  axis = checked_axis(axis, rank, "gather_elements");
+                what << ": indices " << shape_text(indices_shape) << " must have the rank of data " << shape_text(data_shape));
   for (int64_t d = 0; d < rank; ++d)
     PYINFER_CHECK(d == axis || indices_shape[d] <= data_shape[d],
-                  "gather_elements: indices " << shape_text(indices_shape) << " exceed data " << shape_text(data_shape));
+                  what << ": indices " << shape_text(indices_shape) << " exceed data " << shape_text(data_shape));
+}
+
+PreparedPtr prepare_gather_elements(const std::vector<int64_t>& data_shape, DType dtype,
+                                    const std::vector<int64_t>& indices_shape, DType index_dtype, int64_t axis) {
+  axis = checked_axis(axis, static_cast<int64_t>(data_shape.size()), "gather_elements");
+  check_element_shapes(data_shape, indices_shape, axis, "gather_elements");
   PYINFER_CHECK(index_dtype == DType::Int64 || index_dtype == DType::Int32, "gather_elements: indices must be integers");
   const std::vector<int64_t> strides = contiguous_strides(data_shape);
   const int64_t axis_len = data_shape[axis];

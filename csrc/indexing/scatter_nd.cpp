@@ -18,6 +18,7 @@
 #include "common/dtype_dispatch.h"
 #include "common/prepared.h"
 #include "common/strided_copy.h"
+#include "indexing/scatter_combine.h"
 
 namespace py = pybind11;
 
@@ -26,39 +27,12 @@ namespace pyinfer {
 int64_t tuple_offset(const int64_t* idx, int64_t k, const std::vector<int64_t>& shape,
                      const std::vector<int64_t>& strides, int64_t first, const char* what);  // gather_nd.cpp
 
-namespace {
-
-enum class Combine { None, Add, Mul, Max, Min };
-
-Combine parse_combine(const std::string& r) {
-  if (r == "none") return Combine::None;
-  if (r == "add") return Combine::Add;
-  if (r == "mul") return Combine::Mul;
-  if (r == "max") return Combine::Max;
-  PYINFER_CHECK(r == "min", "scatter_nd: reduction must be none, add, mul, max or min, got '" << r << "'");
-  return Combine::Min;
-}
-
-template <class T>
-void combine(T* dst, const T* src, int64_t n, Combine how) {
-  for (int64_t i = 0; i < n; ++i) {
-    switch (how) {
-      case Combine::Add: dst[i] = static_cast<T>(dst[i] + src[i]); break;
-      case Combine::Mul: dst[i] = static_cast<T>(dst[i] * src[i]); break;
-      case Combine::Max: dst[i] = is_nan(dst[i]) || dst[i] >= src[i] ? dst[i] : src[i]; break;  // NaN propagates
-      default: dst[i] = is_nan(dst[i]) || dst[i] <= src[i] ? dst[i] : src[i]; break;
-    }
-  }
-}
-
-}  // namespace
-
 PreparedPtr prepare_scatter_nd(const std::vector<int64_t>& data_shape, DType dtype,
                                const std::vector<int64_t>& indices_shape, const std::vector<int64_t>& updates_shape,
                                const std::string& reduction) {
   check_dims(data_shape, "scatter_nd");
   check_dims(indices_shape, "scatter_nd");
-  const Combine how = parse_combine(reduction);
+  const Combine how = parse_combine(reduction, "scatter_nd");
   const int64_t dr = static_cast<int64_t>(data_shape.size()), ir = static_cast<int64_t>(indices_shape.size());
   PYINFER_CHECK(ir >= 1, "scatter_nd: indices must have rank >= 1");
   const int64_t k = indices_shape[ir - 1];
@@ -92,8 +66,11 @@ PreparedPtr prepare_scatter_nd(const std::vector<int64_t>& data_shape, DType dty
         }
         dispatch_real(dtype, "scatter_nd", [&](auto tag) {
           using T = typename decltype(tag)::type;
-          for (int64_t t = 0; t < tuples; ++t)
-            combine(reinterpret_cast<T*>(y) + offsets[t], reinterpret_cast<const T*>(upd) + t * slice, slice, how);
+          for (int64_t t = 0; t < tuples; ++t) {
+            T* dst = reinterpret_cast<T*>(y) + offsets[t];
+            const T* src = reinterpret_cast<const T*>(upd) + t * slice;
+            for (int64_t i = 0; i < slice; ++i) dst[i] = combined(dst[i], src[i], how);
+          }
           return 0;
         });
       });

@@ -1,7 +1,8 @@
 """Indexing operators: gather/scatter, slicing, selection, sorting-based and positional ops.
 
-run() is NumPy, every dtype (TopK runs its kernel); in compiled plans Gather, GatherElements,
-GatherND, ScatterND, Slice, TopK, ArgMax / ArgMin, CumSum and NonZero lower to C++ kernels
+run() is NumPy for every dtype (TopK, GatherND and ScatterElements run their kernels on the dtypes
+they take); in compiled plans Gather, GatherElements, GatherND, ScatterND, ScatterElements, Slice,
+TopK, ArgMax / ArgMin, CumSum and NonZero lower to C++ kernels
 (csrc/indexing/). Index inputs follow one rule: negative indices count from the end,
 anything outside [-dim, dim) is a NodeExecutionError naming the node (NumPy would raise a bare
 IndexError, or for some ops silently wrap).
@@ -98,6 +99,9 @@ class GatherND(Op):
         k = indices.shape[-1]
         if k > data.ndim - b:
             raise self.run_error(f"indices last dimension {k} exceeds data rank {data.ndim} minus batch_dims {b}")
+        if data.size and indices.size and data.dtype in KERNEL_DTYPES and indices.dtype == np.int64:
+            prepared = kernels.prepare_gather_nd(data.shape, data.dtype.name, indices.shape, b)
+            return (prepared(data, indices, num_threads=self.num_threads),)  # checks the indices itself
         batch = int(np.prod(data.shape[:b], dtype=np.int64))
         flat_data = data.reshape((batch,) + data.shape[b:])
         flat_idx = indices.reshape(batch, -1, k)
@@ -156,9 +160,24 @@ class ScatterElements(Op):
             if i != axis and ii > di:
                 raise self.run_error(f"indices shape {list(indices.shape)} exceeds data shape "
                                      f"{list(data.shape)} on axis {i}")
+        if data.size and indices.size and updates.dtype == data.dtype and self._kernel_dtypes(data, indices):
+            k = kernels.prepare_scatter_elements(data.shape, data.dtype.name, indices.shape, indices.dtype.name,
+                                                 self.axis, self.reduction)
+            return (k(data, indices, updates, num_threads=self.num_threads),)  # checks the indices itself
         idx = checked_indices(self, indices, data.shape[axis])
         return (_apply_updates(data, _axis_grid(indices.shape, axis, idx), updates.astype(data.dtype, copy=False),
                                self.reduction),)
+
+    def _kernel_dtypes(self, data, indices) -> bool:
+        allowed = KERNEL_DTYPES if self.reduction == "none" else REAL_DTYPES
+        return data.dtype in allowed and indices.dtype in INDEX_DTYPES
+
+    def lower(self, node):
+        data, idx, upd = node.inputs
+        if not self._kernel_dtypes(data, idx) or upd.dtype != data.dtype:
+            return KeepPython(f"no kernel for {data.dtype} data with reduction {self.reduction!r}")
+        return _prepared(kernels.prepare_scatter_elements, node.shape(0), data.dtype.name, node.shape(1),
+                         idx.dtype.name, self.axis, self.reduction)
 
 
 @register("Scatter", 9, 11)

@@ -138,3 +138,21 @@ def test_nonzero_for_the_count_the_plan_saw(rng):
     k = kernels.prepare_nonzero([3, 4, 5], "bool", int(x.sum()))
     with pytest.raises(pyinfer.KernelArgumentError, match="shape changed"):
         k(~x)
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "min"])
+def test_scatter_elements(rng, reduction):
+    x = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    idx = rng.integers(-5, 5, (3, 5, 2))
+    updates = rng.standard_normal((3, 5, 2)).astype(np.float32)
+    got, want, kinds = run_in_plan("ScatterElements", [x, idx, updates], opset=18, axis=1, reduction=reduction)
+    ref = x.copy()
+    grid = np.ix_(range(3), range(5), range(2))
+    where = (grid[0], np.where(idx < 0, idx + 5, idx), grid[2])
+    if reduction == "none":  # repeated positions: the last update wins, as numpy's assignment does
+        ref[where] = updates
+    else:
+        {"add": np.add, "min": np.minimum}[reduction].at(ref, where, updates)
+    np.testing.assert_allclose(got[0], ref, rtol=1e-6)
+    np.testing.assert_array_equal(got[0], want[0])  # the Python path runs the kernel too
+    assert kinds == ["out"]
