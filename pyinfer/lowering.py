@@ -35,6 +35,9 @@ REAL_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int8", "int
                                               "uint16"))
 INDEX_DTYPES = frozenset(np.dtype(t) for t in ("int32", "int64"))
 
+# The most inputs and outputs one step of the Cython loop takes (_runtime.pyx MAX_IN / MAX_OUT).
+MAX_STEP_INPUTS, MAX_STEP_OUTPUTS = 12, 4
+
 
 @dataclass
 class Meta:

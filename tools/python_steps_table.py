@@ -73,11 +73,10 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001  a model pyinfer refuses: say so, go on
                 print(f"| {group} | {name} | - | - | not loaded: {type(e).__name__}: {str(e)[:80]} |")
                 continue
-            if not info["compiled"]:
-                print(f"| {group} | {name} | {info['nodes']} | - | no plan: {info['reason']} |")
-                continue
             steps = Counter((s["op"], s["reason"]) for s in info["python"])
             text = "; ".join(f"{op} x{n}: {reason}" for (op, reason), n in steps.most_common()) or "none"
+            if not info["compiled"]:
+                text = f"no plan ({info['reason']}); in one: {text}" if info["native"] else f"no plan: {info['reason']}"
             print(f"| {group} | {name} | {info['nodes']} | {info['native']} | {text} |")
     return 0
 

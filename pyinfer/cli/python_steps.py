@@ -19,7 +19,9 @@ from .bench import random_feeds
 
 def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: dict | None = None) -> dict:
     """{"compiled": bool, "reason": why not (when not), "nodes": n, "native": n, "python": [step...]}.
-    feeds: the inputs to compile the plan for (default: random ones of the declared shapes)."""
+    feeds: the inputs to compile the plan for (default: random ones of the declared shapes). A graph
+    without a plan (subgraphs reading the enclosing scope) lists what each node's lower() would
+    answer in one."""
     from ..plan import CompiledPlan, PlanUnsupported
     from ..executor import call_op
 
@@ -35,11 +37,17 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
     if not record:
         return {"compiled": False, "reason": "a value is not a tensor (sequences, optionals)",
                 "nodes": len(executor.steps), "native": 0, "python": []}
+    consts = {n: v for n, v in executor.constants.items() if n not in feeds}
     try:
         plan = CompiledPlan(executor, record, set(feeds), call_op)
     except PlanUnsupported as e:
-        return {"compiled": False, "reason": str(e), "nodes": len(executor.steps), "native": 0, "python": []}
-    consts = {n: v for n, v in executor.constants.items() if n not in feeds}
+        # No plan for this graph: what each node's lower() would answer in one.
+        steps = [{"op": op.op_type, "name": op.name, "reason": how.reason} for op, how in
+                 ((op, explain(op, list(inputs), [record.get(n) if n else None for n in inputs],
+                               [record[n] for n in outputs if n], consts)) for op, inputs, outputs in executor.steps)
+                 if isinstance(how, KeepPython)]
+        return {"compiled": False, "reason": str(e), "nodes": len(executor.steps),
+                "native": len(executor.steps) - len(steps), "python": steps}
     steps = []
     for op, inputs, outputs in executor.steps:
         outs = [n for n in outputs if n]
@@ -62,9 +70,13 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
 
 def format_python_steps(info: dict) -> list[str]:
     """Report lines: the count, then one line per (op, reason) with how many nodes."""
-    if not info["compiled"]:
-        return [f"compiled plan: none ({info['reason']})"]
-    lines = [f"compiled plan: {info['native']} of {info['nodes']} nodes native, {len(info['python'])} Python steps"]
+    if info["compiled"]:
+        lines = [f"compiled plan: {info['native']} of {info['nodes']} nodes native, {len(info['python'])} Python steps"]
+    else:
+        lines = [f"compiled plan: none ({info['reason']})"]
+        if info["nodes"] and info["native"] + len(info["python"]) == info["nodes"]:
+            lines.append(f"  in a plan: {info['native']} of {info['nodes']} nodes would lower, "
+                         f"{len(info['python'])} would stay Python steps")
     for (op, reason), n in Counter((s["op"], s["reason"]) for s in info["python"]).most_common():
         lines.append(f"  {op:<24} {n:>4}  {reason}")
     return lines

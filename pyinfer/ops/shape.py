@@ -15,7 +15,8 @@ import numpy as np
 from .. import kernels
 from ..errors import Error, KernelArgumentError
 from ..limits import check_allocation
-from ..lowering import KERNEL_DTYPES, Alias, Concat as ConcatCopies, KeepPython, Native, SwapBlocks
+from ..lowering import (KERNEL_DTYPES, MAX_STEP_INPUTS, MAX_STEP_OUTPUTS, Alias, Concat as ConcatCopies, KeepPython,
+                        Native, SwapBlocks)
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
@@ -250,8 +251,8 @@ class Concat(Op):
         return (np.concatenate(xs, axis=axis),)
 
     def lower(self, node):
-        if not 1 <= len(node.inputs) <= 8 or any(m is None for m in node.inputs):
-            return None
+        if not 1 <= len(node.inputs) <= MAX_STEP_INPUTS or any(m is None for m in node.inputs):
+            return KeepPython(f"more than {MAX_STEP_INPUTS} inputs") if node.inputs else None
         dtypes = {m.dtype for m in node.inputs}
         if len(dtypes) != 1 or not dtypes <= KERNEL_DTYPES:
             return None
@@ -290,6 +291,8 @@ class Split(Op):
             return KeepPython(f"no kernel for {x.dtype}")
         if len(node.names) > 1 and node.names[1] and not node.is_const(1):
             return KeepPython("split sizes computed at run time")
+        if len(node.outputs) > MAX_STEP_OUTPUTS:
+            return KeepPython(f"more than {MAX_STEP_OUTPUTS} outputs")
         if not -x.ndim <= self.axis < x.ndim:
             return None
         axis = self.axis % x.ndim
