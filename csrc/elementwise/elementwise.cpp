@@ -76,7 +76,7 @@ const char* binary_op_name(BinaryOp op) {
 }
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* const names[] = {"sqrt", "exp", "log", "abs", "neg", "reciprocal"};
+  static const char* const names[] = {"sqrt", "exp", "log", "abs", "neg", "reciprocal", "floor", "ceil"};
   return names[static_cast<int>(op)];
 }
 

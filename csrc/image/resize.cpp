@@ -2,7 +2,8 @@
 // resized axis and output position: source indices, weights, whether the position lies outside
 // the input for tf_crop_and_resize) are computed by pyinfer/ops/resize.py with the NumPy
 // formulas of every coordinate transformation mode, nearest mode, cubic coefficient and
-// antialias; the kernel applies them: nearest as one gather of any element type, linear / cubic
+// antialias; the kernel applies them: nearest as one gather of any element type
+// (indexing/axis_gather.cpp), linear / cubic
 // on float32 one axis after the other (ascending), adding the taps in order in float32 as the
 // NumPy path does.
 #include <pybind11/pybind11.h>
@@ -19,6 +20,7 @@
 #include "common/prepared.h"
 #include "common/strided_copy.h"
 #include "common/thread_pool.h"
+#include "indexing/axis_gather.h"
 
 namespace py = pybind11;
 
@@ -89,38 +91,6 @@ void interpolate_last_axis(const float* x, float* y, const Pass& p, float extrap
   });
 }
 
-// Nearest on every resized axis at once: y[i] = x[source index of each output coordinate], or the
-// extrapolation value where a coordinate lies outside. T: the element's bytes.
-template <class T>
-void nearest_gather(const T* x, T* y, const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_shape,
-                    const std::vector<const AxisTaps*>& by_axis, T fill, int threads) {
-  const int64_t rank = static_cast<int64_t>(out_shape.size());
-  const std::vector<int64_t> in_strides = contiguous_strides(in_shape);
-  const int64_t inner = out_shape[rank - 1];
-  int64_t rows = 1;
-  for (int64_t d = 0; d + 1 < rank; ++d) rows *= out_shape[d];
-  const AxisTaps* last = by_axis[rank - 1];
-  parallel_for(rows, rows * inner < (1 << 15) ? 1 : threads, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t off = 0, rest = r;
-      bool out_of_input = false;
-      for (int64_t d = rank - 2; d >= 0; --d) {
-        const int64_t i = rest % out_shape[d];
-        rest /= out_shape[d];
-        const AxisTaps* t = by_axis[d];
-        if (t && !t->outside.empty() && t->outside[i]) out_of_input = true;
-        off += (t ? t->index[i] : i) * in_strides[d];
-      }
-      T* out = y + r * inner;
-      const T* src = x + off;
-      for (int64_t j = 0; j < inner; ++j) {
-        const bool outside = out_of_input || (last && !last->outside.empty() && last->outside[j]);
-        out[j] = outside ? fill : src[last ? last->index[j] : j];
-      }
-    }
-  });
-}
-
 }  // namespace
 
 // Inputs x and sizes (int64, read on every run and checked to equal expected_sizes when given,
@@ -167,19 +137,16 @@ PreparedPtr prepare_resize(const std::vector<int64_t>& x_shape, DType dtype, con
       PYINFER_CHECK_SHAPE(read_ints(sizes, true, n_sizes) == expected_sizes,
                           "resize: the sizes input differs from the plan's output shape");
   };
-  if (nearest) {
-    return dispatch_bytes(dtype_size(dtype), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      T fill = 0;  // tf_crop_and_resize fills float32 only (resize.py keeps other types on NumPy)
-      if constexpr (sizeof(T) == sizeof(float)) {
-        if (dtype == DType::Float32) std::memcpy(&fill, &extrapolation_value, sizeof(float));
-      }
-      return b.run([=](const void* const* in, void* const* o, int threads) {
-        check(in[1]);
-        std::vector<const AxisTaps*> by_axis(static_cast<size_t>(rank), nullptr);
-        for (const AxisTaps& t : tables) by_axis[t.axis] = &t;
-        nearest_gather(static_cast<const T*>(in[0]), static_cast<T*>(o[0]), x_shape, out_shape, by_axis, fill, threads);
-      });
+  if (nearest) {  // one gather over every resized axis (indexing/axis_gather.cpp)
+    std::vector<AxisPick> picks;
+    for (const AxisTaps& t : tables) picks.push_back({t.axis, t.index, t.outside});
+    // tf_crop_and_resize fills float32 only (resize.py keeps other types on the NumPy path)
+    std::string fill(static_cast<size_t>(dtype_size(dtype)), '\0');
+    if (dtype == DType::Float32) fill.assign(reinterpret_cast<const char*>(&extrapolation_value), sizeof(float));
+    const PreparedPtr gather = prepare_axis_gather("resize", x_shape, dtype, picks, fill);
+    return b.run([=](const void* const* in, void* const* o, int threads) {
+      check(in[1]);
+      gather->run(in, o, threads);
     });
   }
   return b.run([=](const void* const* in, void* const* o, int threads) {

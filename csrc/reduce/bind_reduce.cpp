@@ -46,6 +46,18 @@ PYINFER_BINDINGS(reduce, 10) {
       py::arg("kind"), py::arg("shape"), py::arg("axes"), py::arg("keepdims") = true,
       "prepare_reduce(kind, shape, axes, keepdims=True) -> PreparedKernel: reduce() prepared for x of `shape`.");
   m.def(
+      "prepare_reduce_int",
+      [](const std::string& kind, const std::vector<int64_t>& shape, py::handle axes_obj, bool keepdims,
+         const std::string& dtype) {
+        bool all_axes = false;
+        const std::vector<int64_t> axes = parse_axes(axes_obj, &all_axes);
+        return prepare_reduce_int(parse_reduce_kind(kind), shape, axes, all_axes, keepdims,
+                                  dtype_from_name(dtype, "reduce_int"));
+      },
+      py::arg("kind"), py::arg("shape"), py::arg("axes"), py::arg("keepdims") = true, py::arg("dtype") = "int64",
+      "prepare_reduce_int(kind, shape, axes, keepdims=True, dtype='int64') -> PreparedKernel: an int32 / int64\n"
+      "reduction (max, min, sum or prod, wrapping like numpy) over any axes, for the shape arithmetic of graphs.");
+  m.def(
       "reduce",
       [](py::handle x_obj, py::handle axes_obj, const std::string& kind_name, bool keepdims, int num_threads) {
         const ReduceKind kind = parse_reduce_kind(kind_name);

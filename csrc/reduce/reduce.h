@@ -57,4 +57,9 @@ void reduce(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, R
 PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, const std::vector<int64_t>& axes,
                            bool all_axes, bool keepdims);
 
+// The integer form (reduce_int.cpp): int32 / int64 x, kind max, min, sum or prod (wrapping), a
+// non-empty reduction.
+PreparedPtr prepare_reduce_int(ReduceKind kind, const std::vector<int64_t>& shape, const std::vector<int64_t>& axes,
+                               bool all_axes, bool keepdims, DType dtype);
+
 }  // namespace pyinfer

@@ -167,7 +167,7 @@ class _Unary(Op):
 
     def lower(self, node):
         if self.kernel_op is None or not node.float32(0):
-            return None
+            return KeepPython(f"no {self.op_type} kernel for {node.inputs[0].dtype}")
         return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0])
 
     def numpy(self, x):
@@ -189,8 +189,8 @@ Log = _unary("Log", (1, 6, 13), np.log, "log")
 Abs = _unary("Abs", (1, 6, 13), np.abs, "abs")
 Neg = _unary("Neg", (1, 6, 13), np.negative, "neg")
 Reciprocal = _unary("Reciprocal", (1, 6, 13), np.reciprocal, "reciprocal")
-Floor = _unary("Floor", (1, 6, 13), np.floor)
-Ceil = _unary("Ceil", (1, 6, 13), np.ceil)
+Floor = _unary("Floor", (1, 6, 13), np.floor, "floor")
+Ceil = _unary("Ceil", (1, 6, 13), np.ceil, "ceil")
 Round = _unary("Round", (11, 22), np.round)  # numpy rounds half to even, as ONNX does
 Sign = _unary("Sign", (9, 13), np.sign)
 Sin = _unary("Sin", (7, 22), np.sin)

@@ -69,10 +69,12 @@ class _Reduce(Op):
         return (np.asarray(y).astype(x.dtype, copy=False),)
 
     def lower(self, node):
-        """float32 with the axes fixed when the plan is built (the attribute, or a constant
-        axes input): kernels.prepare_reduce."""
-        if self.kernel_kind is None or not node.float32(0):
-            return None
+        """float32 (every kind) or int32 / int64 (max, min, sum, prod: shape arithmetic) with the
+        axes fixed when the plan is built (the attribute, or a constant axes input)."""
+        dtype = node.inputs[0].dtype
+        integer = dtype in (np.int32, np.int64) and self.kernel_kind in ("max", "min", "sum", "prod")
+        if self.kernel_kind is None or not (node.float32(0) or integer):
+            return KeepPython(f"no {self.op_type} kernel for {dtype}")
         if self.axes_from_input and node.present(1):
             if not node.is_const(1):
                 return KeepPython("axes computed at run time")
@@ -82,7 +84,10 @@ class _Reduce(Op):
         if not axes and self.noop:
             return None
         try:
-            k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
+            if integer:
+                k = kernels.prepare_reduce_int(self.kernel_kind, node.shape(0), axes or None, self.keepdims, dtype.name)
+            else:
+                k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
         except KernelArgumentError:
             return None  # invalid axes: the op's own code reports it
         return Native(k, [0])

@@ -252,6 +252,13 @@ def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -
     return np.ascontiguousarray(out.astype(x.dtype))
 
 
+def _lower_identity(x):
+    """A resize that changes no axis: a copy (its output is a new value)."""
+    if x.dtype not in KERNEL_DTYPES:
+        return KeepPython(f"no kernel for {x.dtype}")
+    return Native(kernels.prepare_copy(list(x.shape), x.dtype.name, list(x.shape)), [0])
+
+
 # --- Resize -------------------------------------------------------------------------------------
 
 @register("Resize", 10, 11, 13, 18, 19)
@@ -323,6 +330,8 @@ class Resize(Op):
             plans = self._axis_plans(x.shape, roi, scales, sizes)
         except Error:
             return None  # run() reports it
+        if not plans and not dynamic_sizes:
+            return _lower_identity(x)
         k = kernel_for(x.shape, x.dtype, plans, self.params, [int(v) for v in sizes] if dynamic_sizes else ())
         if isinstance(k, str):
             return KeepPython(k)
@@ -404,6 +413,8 @@ class Upsample(Op):
             plans = self._axis_plans(x.shape, node.const(1) if self.version >= 9 else None)
         except Error:
             return None  # run() reports it
+        if not plans:
+            return _lower_identity(x)
         k = kernel_for(x.shape, x.dtype, plans, self.params)
         return KeepPython(k) if isinstance(k, str) else Native(k, [0, None])
 

@@ -499,6 +499,45 @@ class Pad(Op):
                 raise self.run_error(f"mode {self.mode!r} cannot pad axis {i}, which is empty")
         return (np.pad(data, width, mode=self.mode),)
 
+    def lower(self, node):
+        """Pads known when the plan is built: one gather along the padded axes (every mode) whose
+        picks come from padding the index vector the same way (constant: flagged positions that
+        take the value)."""
+        x = node.inputs[0]
+        if x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        if self.version < 11:
+            pads, value, axes = list(self.pads_attr), self.value_attr, None
+        else:
+            if any(node.present(i) and not node.is_const(i) for i in (1, 2, 3)):
+                return KeepPython("pads, value or axes computed at run time")
+            pads = node.const_ints(1)
+            value = node.const(2) if node.present(2) else 0
+            axes = node.const_ints(3) if node.present(3) and self.version >= 18 else None
+        rank = x.ndim
+        axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+        if pads is None or len(pads) != 2 * len(axes) or np.size(value) != 1:
+            return None  # run() reports it
+        picks = []
+        for i, a in enumerate(axes):
+            b, e, d = pads[i], pads[i + len(axes)], x.shape[a]
+            if b == e == 0:
+                continue
+            kept = np.arange(max(-b, 0), d - max(-e, 0))
+            if kept.size == 0 and self.mode != "constant":
+                return None  # run() reports it
+            width = (max(b, 0), max(e, 0))
+            picked = np.pad(kept, width, constant_values=-1) if self.mode == "constant" else \
+                np.pad(kept, width, mode=self.mode)
+            picks.append((a, np.maximum(picked, 0).tolist(), (picked < 0).tolist()))
+        fill = np.asarray(value).reshape(()).astype(x.dtype).tobytes()
+        try:
+            k = kernels.prepare_axis_gather(node.shape(0), x.dtype.name, [p[0] for p in picks], [p[1] for p in picks],
+                                            [p[2] for p in picks], fill)
+        except KernelArgumentError:
+            return None
+        return Native(k, [0])
+
 
 @register("CenterCropPad", 18)
 class CenterCropPad(Op):

@@ -159,3 +159,14 @@ def test_scatter_elements(rng, reduction):
     np.testing.assert_allclose(got[0], ref, rtol=1e-6)
     np.testing.assert_array_equal(got[0], want[0])  # the Python path runs the kernel too
     assert kinds == ["out"]
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "wrap"])
+def test_pad_every_mode(rng, mode):
+    x = rng.standard_normal((2, 5, 6)).astype(np.float32)
+    pads = np.array([0, 2, -1, 1, 3, 2])  # crop one column first, pad around it
+    (y,) = assert_native("Pad", [x, pads, np.array(1.5, np.float32)], opset=19, consts=(1, 2), mode=mode)
+    cropped = x[:, :, 1:]
+    width = [(0, 1), (2, 3), (0, 2)]
+    want = np.pad(cropped, width, constant_values=1.5) if mode == "constant" else np.pad(cropped, width, mode=mode)
+    np.testing.assert_array_equal(y, want)

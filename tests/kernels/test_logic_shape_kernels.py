@@ -107,3 +107,22 @@ def test_control_input_change_reruns_on_the_python_path(rng):
     assert plan.kind["y"] == "out"
     feeds["limit"] = np.array(12)
     np.testing.assert_array_equal(sess.run(None, feeds)[0], [2, 5, 8, 11])
+
+
+def test_integer_reductions(rng):
+    x = rng.integers(-9, 9, (3, 4, 5))
+    for op_type, fn in [("ReduceMin", np.min), ("ReduceMax", np.max), ("ReduceSum", np.sum), ("ReduceProd", np.prod)]:
+        (y,) = assert_native(op_type, [x.astype(np.int32)], opset=13, axes=[0, 2], keepdims=0)
+        np.testing.assert_array_equal(y, fn(x, axis=(0, 2)).astype(np.int32))
+    (y,) = assert_native("ReduceMin", [np.array([300, 91], np.int64)], opset=13, keepdims=0)  # min(k, anchors)
+    assert y == 91
+
+
+def test_floor_and_ceil(isa, rng):
+    x = (rng.standard_normal(37) * 3).astype(np.float32)
+    x[:4] = [-0.5, 0.5, np.nan, -np.inf]
+    np.testing.assert_array_equal(kernels.floor(x), np.floor(x))
+    np.testing.assert_array_equal(kernels.ceil(x), np.ceil(x))
+    assert np.signbit(kernels.ceil(x)[0])  # ceil(-0.5) = -0
+    assert_native("Floor", [x], opset=13)
+    assert_native("Ceil", [x], opset=13)
