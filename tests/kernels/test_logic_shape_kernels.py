@@ -112,7 +112,7 @@ def test_control_input_change_reruns_on_the_python_path(rng):
 def test_integer_reductions(rng):
     x = rng.integers(-9, 9, (3, 4, 5))
     for op_type, fn in [("ReduceMin", np.min), ("ReduceMax", np.max), ("ReduceSum", np.sum), ("ReduceProd", np.prod)]:
-        (y,) = assert_native(op_type, [x.astype(np.int32)], opset=13, axes=[0, 2], keepdims=0)
+        (y,) = assert_native(op_type, [x.astype(np.int32), np.array([0, 2])], opset=18, consts=(1,), keepdims=0)
         np.testing.assert_array_equal(y, fn(x, axis=(0, 2)).astype(np.int32))
     (y,) = assert_native("ReduceMin", [np.array([300, 91], np.int64)], opset=13, keepdims=0)  # min(k, anchors)
     assert y == 91
