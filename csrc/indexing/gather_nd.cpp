@@ -15,24 +15,11 @@
 #include "common/prepared.h"
 #include "common/strided_copy.h"
 #include "common/thread_pool.h"
+#include "indexing/index_tuples.h"
 
 namespace py = pybind11;
 
 namespace pyinfer {
-
-// The element offset in data (of `shape`, `strides`) the tuple idx[0..k) addresses from axis
-// `first` on; throws naming `what` for an index out of range.
-int64_t tuple_offset(const int64_t* idx, int64_t k, const std::vector<int64_t>& shape,
-                     const std::vector<int64_t>& strides, int64_t first, const char* what) {
-  int64_t off = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    const int64_t dim = shape[first + j];
-    int64_t i = idx[j];
-    PYINFER_CHECK(i >= -dim && i < dim, what << ": index " << i << " is out of range for an axis of " << dim);
-    off += (i < 0 ? i + dim : i) * strides[first + j];
-  }
-  return off;
-}
 
 PreparedPtr prepare_gather_nd(const std::vector<int64_t>& data_shape, DType dtype,
                               const std::vector<int64_t>& indices_shape, int64_t batch_dims) {

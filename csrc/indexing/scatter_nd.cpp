@@ -18,14 +18,12 @@
 #include "common/dtype_dispatch.h"
 #include "common/prepared.h"
 #include "common/strided_copy.h"
+#include "indexing/index_tuples.h"
 #include "indexing/scatter_combine.h"
 
 namespace py = pybind11;
 
 namespace pyinfer {
-
-int64_t tuple_offset(const int64_t* idx, int64_t k, const std::vector<int64_t>& shape,
-                     const std::vector<int64_t>& strides, int64_t first, const char* what);  // gather_nd.cpp
 
 PreparedPtr prepare_scatter_nd(const std::vector<int64_t>& data_shape, DType dtype,
                                const std::vector<int64_t>& indices_shape, const std::vector<int64_t>& updates_shape,

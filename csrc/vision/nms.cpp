@@ -1,6 +1,7 @@
 // ONNX NonMaxSuppression: per batch and class, candidates by descending score (ties: lower box
-// index first; NaN scores last), greedy selection against the kept boxes with a vectorized IoU
-// scan (iou_isa.cpp). The selected count depends on the data: non_max_suppression() returns an
+// index first; NaN scores last) popped from a heap, greedy selection against the kept boxes with
+// a vectorized IoU scan (iou_isa.cpp); with many candidates the kept boxes are binned by x1 so
+// that each scan covers only the boxes it can intersect. The selected count depends on the data: non_max_suppression() returns an
 // exact-size array (the op's Python path), prepare_non_max_suppression() a kernel for a plan
 // that compiled one count and raises "shape changed" when a run selects another.
 #include <pybind11/pybind11.h>
