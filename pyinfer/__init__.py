@@ -15,6 +15,7 @@ from .errors import (  # noqa: F401  (errors first: the extension imports them)
     ModelLoadError,
     NodeExecutionError,
     ResourceLimitError,
+    SessionPicklingError,
     UnknownInputError,
     UnsupportedOpError,
 )

@@ -8,33 +8,18 @@ native steps execute with the GIL released; Python steps (op.run for everything 
 the same loop with the GIL held. A Frame holds one call's slot pointers and arrays, so
 concurrent calls each use their own frame.
 """
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
-from cpython.pycapsule cimport PyCapsule_Import
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS
-
-cdef extern from "capi/pyinfer_capi.h":
-    ctypedef struct pyinfer_kernel:
-        pass
-    ctypedef struct PyinferCapi:
-        int version
-        void (*arity)(const pyinfer_kernel*, int*, int*)
-        int (*run)(const pyinfer_kernel*, const void**, void**, int, char*, size_t) nogil
-    int PYINFER_CAPI_VERSION
-    const char* PYINFER_CAPI_CAPSULE
-    const char* PYINFER_PREPARED_CAPSULE
-
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
-import numpy as np
+from ._bytes cimport permute_bytes
+from ._capi cimport PyinferCapi, pyinfer_kernel, PYINFER_PREPARED_CAPSULE, data_pointer, import_capi
 
-from . import _kernels  # noqa: F401  (PyCapsule_Import needs the module loaded)
+from . import _kernels  # noqa: F401  (the C ABI capsule lives in it)
 from .errors import KernelArgumentError
 
-cdef const PyinferCapi* API = <const PyinferCapi*>PyCapsule_Import(PYINFER_CAPI_CAPSULE, 0)
-if API == NULL or API.version != PYINFER_CAPI_VERSION:
-    raise ImportError("pyinfer._runtime: pyinfer._kernels exports a different C ABI version")
+cdef const PyinferCapi* API = import_capi()
 
 DEF MAX_IN = 12
 DEF MAX_OUT = 4
@@ -46,7 +31,7 @@ cdef enum:
     K_PYTHON = 1
     K_COPY = 2      # y = x (bytes)
     K_CONCAT = 3    # y = concat of inputs along an axis: outer rows of chunk bytes each
-    K_SWAP = 4      # y[o, b, a] = x[o, a, b] in blocks of chunk bytes (a Transpose)
+    K_PERMUTE = 4   # y = x transposed (a Transpose): _bytes.pxd permute_bytes
 
 cdef struct Step:
     int kind
@@ -56,17 +41,11 @@ cdef struct Step:
     int nout
     int outs[MAX_OUT]
     int has_release
-    int64_t nbytes            # K_COPY: bytes; K_CONCAT, K_SWAP: outer rows
-    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input; K_SWAP: a, b, block bytes
-
-
-cdef inline void* data_pointer(object arr) except? NULL:
-    """Address of a C-contiguous array's data (buffer protocol: no NumPy C API needed)."""
-    cdef Py_buffer view
-    PyObject_GetBuffer(arr, &view, PyBUF_C_CONTIGUOUS)
-    cdef void* p = view.buf
-    PyBuffer_Release(&view)
-    return p
+    int64_t nbytes            # K_COPY: bytes; K_CONCAT: outer rows; K_PERMUTE: bytes per element
+    int64_t chunk[MAX_IN]     # K_CONCAT: bytes per row, per input
+    int rank                  # K_PERMUTE: the input's rank, shape and the permutation
+    int64_t dims[16]
+    int64_t perm[16]
 
 
 cdef class Frame:
@@ -104,7 +83,7 @@ cdef class Frame:
 cdef int _run_native(const Step* steps, int begin, int end, void** ptrs, int nt, char* err,
                      int* failed) noexcept nogil:
     cdef int i, j
-    cdef int64_t r, off, a, b
+    cdef int64_t r
     cdef const Step* s
     cdef const void* ins[MAX_IN]
     cdef void* outs[MAX_OUT]
@@ -127,14 +106,8 @@ cdef int _run_native(const Step* steps, int begin, int end, void** ptrs, int nt,
                 for j in range(s.nin):
                     memcpy(dst, <const char*>ptrs[s.ins[j]] + r * s.chunk[j], s.chunk[j])
                     dst += s.chunk[j]
-        elif s.kind == K_SWAP:
-            dst = <char*>ptrs[s.outs[0]]
-            for r in range(s.nbytes):
-                for b in range(s.chunk[1]):
-                    for a in range(s.chunk[0]):
-                        memcpy(dst, <const char*>ptrs[s.ins[0]] + ((r * s.chunk[0] + a) * s.chunk[1] + b) * s.chunk[2],
-                               s.chunk[2])
-                        dst += s.chunk[2]
+        elif s.kind == K_PERMUTE:
+            permute_bytes(<const char*>ptrs[s.ins[0]], <char*>ptrs[s.outs[0]], s.dims, s.perm, s.rank, s.nbytes)
     return 0
 
 
@@ -146,7 +119,7 @@ cdef class Program:
                                           slot per input / output spec (-1: null pointer)
       ("copy", None, [in slot], out slot, nbytes)
       ("concat", None, [in slots], out slot, outer_rows, [chunk bytes per input])
-      ("swap", None, [in slot], out slot, outer, [a, b, block bytes])   y[o, b, a] = x[o, a, b]
+      ("permute", None, [in slot], out slot, bytes per element, input shape, perm)
       ("python", callback, None, None)   callback(frame) runs the op and binds its outputs
     release: per step, the slots to clear after it (values only Python code holds).
     """
@@ -206,11 +179,13 @@ cdef class Program:
                 s.nbytes = t[4]
                 for j, c in enumerate(t[5]):
                     s.chunk[j] = c
-            elif kind == "swap":
-                s.kind = K_SWAP
-                s.nbytes = t[4]
-                for j, c in enumerate(t[5]):
-                    s.chunk[j] = c
+            elif kind == "permute":
+                if len(t[5]) > 16:
+                    raise ValueError("a transpose of rank above 16")
+                s.kind = K_PERMUTE
+                s.nbytes, s.rank = t[4], len(t[5])
+                for j in range(s.rank):
+                    s.dims[j], s.perm[j] = t[5][j], t[6][j]
             else:
                 raise ValueError(f"unknown step kind {kind!r}")
 

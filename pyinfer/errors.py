@@ -5,6 +5,8 @@ Several also derive from the matching built-in (ValueError, TypeError) so code w
 against onnxruntime-style exceptions keeps working.
 """
 
+import pickle
+
 
 class Error(Exception):
     """Base class of all pyinfer errors."""
@@ -55,3 +57,7 @@ class ResourceLimitError(Error):
 
     Raised before allocating, so a size bomb in a model file or a feed fails cleanly.
     """
+
+
+class SessionPicklingError(Error, pickle.PicklingError):
+    """A session cannot be pickled: its model file changed or keeps weights in external data files."""

@@ -2,13 +2,24 @@
 
 Two ways to run (docs/RUNTIME.md):
   mode="python"  the reference loop below: op.run per node, intermediates in a dict.
-  mode="plan"    the first run with a new input-shape signature takes the Python path and records
-                 every value's shape; the next one compiles a plan for that signature (plan.py:
-                 native steps in a Cython loop, one static arena) and later runs use it. Plans
-                 are cached per signature (LRU, PLAN_CACHE_SIZE).
+  mode="plan"    compiled plans, of two kinds:
+                 - static (plan.py): for one input-shape signature (every feed's shape and dtype):
+                   native steps in a Cython loop, one arena planned ahead. Cached per signature
+                   (LRU, PLAN_CACHE_SIZE).
+                 - dynamic (dynamic_plan.py): for a shape class (every feed's rank and dtype):
+                   shapes resolved as it runs, kernels reshaped, an arena that grows to fit.
+
+  The first call of a shape class takes the Python path and records every value's shape. A
+  second call with the same signature compiles a static plan for it (the common case of a
+  model called with one shape: a static plan can also write a Concat's inputs in place); a
+  call with another signature of the class compiles the class's dynamic plan from the recorded
+  example, and every other signature of the class runs on it. So a class holds at most one
+  static plan and one dynamic plan, and memory follows the largest call, not the number of
+  shapes seen (dynamic plans are as fast as static ones elsewhere: tools/bench_dynamic.py).
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 
@@ -27,7 +38,8 @@ MODES = ("plan", "python")
 
 
 def call_op(op, args: list, n_outputs: int, env: dict | None = None):
-    """op.run(*args) with errors naming the node; checks the number of outputs."""
+    """op.run(*args) with errors naming the node; checks the number of outputs. env: the values
+    a control-flow op's subgraphs may read (run_scoped)."""
     try:
         results = op.run_scoped(env, *args) if op.uses_outer_scope else op.run(*args)
     except KernelArgumentError as e:  # name the node the kernel was called for
@@ -61,17 +73,24 @@ class GraphExecutor:
 
     def __init__(self, graph: onnx.GraphProto, opset: dict[str, int], num_threads: int = 0,
                  outer_scope: frozenset = frozenset(), max_memory_bytes: int | None = None,
-                 mode: str = "python", weights: dict | None = None):
+                 mode: str = "python", weights: dict | None = None, outer_constants: dict | None = None):
         """weights: arrays of the initializers that graph holds as stubs; the executor takes the
-        dict over (packed weights replace their entries in it)."""
+        dict over (packed weights replace their entries in it). outer_constants: initializers of
+        the enclosing graphs this subgraph reads, constants here too (its ops pack them at setup,
+        its plans bind them once); the other outer-scope values come with each run."""
         if mode not in MODES:
             raise ValueError(f"executor mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.num_threads = num_threads
         self.constants = initializer_arrays(graph, weights)
+        for name, value in (outer_constants or {}).items():
+            self.constants.setdefault(name, value)  # the subgraph's own initializer shadows it
+        # outer-scope values each run passes in (a plan takes them as feeds)
+        self.outer_names = sorted(set(outer_scope) - set(self.constants))
         nodes = topological_order(graph, set(outer_scope))
         ctx = OpContext(num_threads=num_threads, opset=opset, constants=self.constants,
-                        max_memory_bytes=max_memory_bytes, subgraph_factory=GraphExecutor.for_subgraph)
+                        max_memory_bytes=max_memory_bytes,
+                        subgraph_factory=functools.partial(GraphExecutor.for_subgraph, mode=mode))
         self.steps = []
         # per step: every name it reads, subgraph outer-scope reads included
         self._reads = [node_reads(node) for node in nodes]
@@ -100,13 +119,27 @@ class GraphExecutor:
         self.constant_ids = frozenset(id(v) for v in self.constants.values())
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
+        # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
+        self._dynamic = {}
+        self._last_plan = (None, None)  # (signature, CompiledPlan) of the last static-plan call
+
+    def scope_reads(self, i: int) -> list:
+        """The values of this graph step i's subgraphs read (beyond its node inputs): what a plan
+        hands a control-flow op as its environment. Constants are not among them: subgraphs
+        hold the constants they read as their own (for_subgraph)."""
+        op, inputs, _ = self.steps[i]
+        if not op.uses_outer_scope:
+            return []
+        return sorted(set(self._reads[i]) - set(n for n in inputs if n) - set(self.constants))
 
     @classmethod
-    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext) -> GraphExecutor:
+    def for_subgraph(cls, graph: onnx.GraphProto, ctx: OpContext, mode: str = "python") -> GraphExecutor:
         """The executor of a subgraph (an If / Loop / Scan body...) under its op's context: the
-        same opset, threads and memory limit; it may read the enclosing graphs' values."""
-        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=frozenset(free_names(graph)),
-                   max_memory_bytes=ctx.max_memory_bytes)
+        same opset, threads, memory limit and mode (a planned graph plans its bodies too); it
+        may read the enclosing graphs' values."""
+        outer = frozenset(free_names(graph))
+        return cls(graph, ctx.opset, ctx.num_threads, outer_scope=outer, max_memory_bytes=ctx.max_memory_bytes,
+                   mode=mode, outer_constants={n: ctx.constants[n] for n in outer if n in ctx.constants})
 
     def _drop_packed_constant(self, op, readers: dict):
         """Keep each packed weight once: an op that packed a constant gets a zero-memory
@@ -136,7 +169,11 @@ class GraphExecutor:
 
     def run(self, feeds: dict, outer_env: dict | None = None, output_names=None, profiler=None) -> list:
         names = output_names if output_names is not None else self.output_names
-        if self.mode == "plan" and outer_env is None:
+        if self.mode == "plan":
+            if self.outer_names:  # a subgraph's plans take the outer values it reads as feeds
+                feeds = dict(feeds)
+                for n in self.outer_names:
+                    feeds[n] = outer_env[n]
             values = self._run_planned(feeds, profiler)
             return [values[n] for n in names]
         return self.run_python(feeds, outer_env, names, profiler=profiler)
@@ -175,15 +212,24 @@ class GraphExecutor:
     # --- compiled plans -------------------------------------------------------------------
     def _run_planned(self, feeds: dict, profiler) -> dict:
         key = _signature(feeds)
+        last_key, last_plan = self._last_plan  # one read: the pair is replaced whole
+        if key == last_key:  # the same signature as the last static-plan call: no cache bookkeeping
+            return self._run_static(last_plan, key, feeds, profiler)
         with self._plans_lock:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
                 self._plans.move_to_end(key)
         if entry is _MISSING or isinstance(entry, dict) and not entry:
-            # First run with this signature: the Python path, recording every value's shape.
+            shape_class = _shape_class(key)
+            example = self._dynamic.get(shape_class, _MISSING)
+            if example is not _MISSING:
+                return self._run_dynamic(shape_class, example, key, feeds, profiler)
+            # First run of this shape class: the Python path, recording every value's shape.
             record = {}
             out = self.run_python(feeds, None, self.output_names, record=record, profiler=profiler)
-            self._store_plan(key, record if all(m is not None for m in record.values()) else None)
+            complete = record if all(m is not None for m in record.values()) else None
+            self._store_plan(key, complete)
+            self._dynamic[shape_class] = complete
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict):  # second run: compile
             plan = _plan()
@@ -194,14 +240,51 @@ class GraphExecutor:
             self._store_plan(key, entry)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        self._last_plan = (key, entry)
+        return self._run_static(entry, key, feeds, profiler)
+
+    def _run_static(self, plan, key, feeds: dict, profiler) -> dict:
         try:
-            return entry.run(feeds, profiler)
+            return plan.run(feeds, profiler)
         except _plan().ShapeChanged:  # data-dependent shapes: this signature takes the Python path
             self._store_plan(key, None)
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
 
+    def _dynamic_plan(self, shape_class, entry, feeds: dict):
+        """The class's dynamic plan: entry itself, or compiled from entry (the recorded example)
+        the first time; None where the graph allows none."""
+        if isinstance(entry, dict):
+            from .dynamic_plan import DynamicPlan
+
+            try:
+                entry = DynamicPlan(self, entry, set(feeds), call_op)
+            except _plan().PlanUnsupported:
+                entry = None
+            self._dynamic[shape_class] = entry
+        return entry
+
+    def _run_dynamic(self, shape_class, entry, key, feeds: dict, profiler) -> dict:
+        """A new signature of a class seen before: the class's dynamic plan."""
+        entry = self._dynamic_plan(shape_class, entry, feeds)
+        if entry is None:
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        try:
+            return entry.run(feeds, profiler)
+        except _plan().ShapeChanged:  # a Python step's dtype followed the data: this call on the Python path
+            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+
+    def run_dynamic_plan(self, feeds: dict) -> dict | None:
+        """Run feeds on their shape class's dynamic plan, compiling it from the example the
+        class recorded (a call must have run first); None when the class has none (Python
+        path, or a plan the graph does not allow). For tests and tools: run() decides by itself."""
+        shape_class = _shape_class(_signature(feeds))
+        entry = self._dynamic_plan(shape_class, self._dynamic.get(shape_class), feeds)
+        return None if entry is None else entry.run(feeds)
+
     def _store_plan(self, key, entry):
         with self._plans_lock:
+            if self._last_plan[0] == key:
+                self._last_plan = (None, None)
             self._plans[key] = entry
             self._plans.move_to_end(key)
             while len(self._plans) > PLAN_CACHE_SIZE:
@@ -214,17 +297,25 @@ class GraphExecutor:
         with self._plans_lock:
             return [p for p in self._plans.values() if isinstance(p, CompiledPlan)]
 
+    def dynamic_plans(self) -> list:
+        """The dynamic plans compiled so far, one per shape class (for tests and tools)."""
+        from .dynamic_plan import DynamicPlan
+
+        return [p for p in self._dynamic.values() if isinstance(p, DynamicPlan)]
+
 
 _MISSING = object()
 
 
 def _signature(feeds: dict) -> tuple:
     """The plan-cache key: (name, shape, dtype) per feed, sorted by name."""
-    if len(feeds) == 1:
-        ((n, v),) = feeds.items()
-        return ((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__),)
-    return tuple(sorted((n, v.shape, v.dtype.str) if isinstance(v, np.ndarray) else (n, None, type(v).__name__)
-                        for n, v in feeds.items()))
+    return tuple([(n, v.shape, v.dtype) if type(v) is np.ndarray else (n, None, type(v).__name__)
+                  for n, v in sorted(feeds.items())])
+
+
+def _shape_class(signature: tuple) -> tuple:
+    """The dynamic-plan key: (name, rank, dtype) per feed (shapes dropped from a signature)."""
+    return tuple((n, None if shape is None else len(shape), dtype) for n, shape, dtype in signature)
 
 
 def _plan():

@@ -177,6 +177,11 @@ def _external_tensors(proto: onnx.ModelProto):
             yield t, label
 
 
+def external_tensor_label(proto: onnx.ModelProto) -> str | None:
+    """Which tensor keeps its data in an external file (the first found), or None."""
+    return next((label for _, label in _external_tensors(proto)), None)
+
+
 def _all_tensors(graph: onnx.GraphProto, depth: int):
     if depth > 64:
         raise InvalidModelError("subgraphs nest deeper than 64 levels")

@@ -3,20 +3,29 @@
 When a plan is compiled for one input-shape signature, `lower()` asks each op how it runs,
 with the shapes and dtypes of that signature (a `Lowering`). The op answers with one of:
 
-  Native(kernel, inputs, outputs)   a prepared kernel (pyinfer.kernels.prepare_*); per kernel
-                                    input, the node input it reads (an index), an Extra(array)
+  Native(kernel, inputs, outputs,   a prepared kernel (pyinfer.kernels.prepare_*); per kernel
+         reshapable)                input, the node input it reads (an index), an Extra(array)
                                     the op prepared (a fused bias), or None (not read); per
-                                    kernel output, the node output it writes (default: in order)
-  Alias(input)                      metadata only (Reshape, Flatten, Squeeze, Unsqueeze): the
-                                    output is node input `input`'s bytes
+                                    kernel output, the node output it writes (default: in order).
+                                    reshapable: nothing lower() passed to prepare was derived
+                                    from the input shapes, so kernel.reshape() serves any other
+                                    shapes of the same ranks (False: lower() is asked again)
+  Alias(input, rule)                metadata only (Reshape, Flatten, Squeeze, Unsqueeze): the
+                                    output is node input `input`'s bytes; rule: how the output
+                                    shape follows from the input's (dynamic plans), see ViewRule
   Concat(axis)                      byte copies
-  SwapBlocks(...)                   a Transpose as block copies (two axis groups swapped)
+  Permute(perm)                     a Transpose: byte moves (_bytes.pxd permute_bytes)
 
 or None (or KeepPython(reason), which says why for `pyinfer inspect`): it stays a Python step
 calling op.run. The op's lowering lives beside its run() in
 pyinfer/ops/<family>.py; this module only dispatches. A kernel's inputs and outputs are
 checked against the plan's shapes and dtypes when the plan is built (plan.py), so a shape
 nobody checked never reaches C++.
+
+Two kinds of plan ask (Lowering.dynamic): a static plan (plan.py) serves exactly the shapes in
+the metas; a dynamic plan (dynamic_plan.py) serves every shape of the same ranks and dtypes,
+the metas being one example. An op whose answer holds only for these very shapes answers
+None, or a reshapable=False kernel, when asked for a dynamic plan.
 """
 from __future__ import annotations
 
@@ -69,26 +78,37 @@ class Native:
     kernel: object                  # a pyinfer.kernels.PreparedKernel
     inputs: list                    # per kernel input: node input index, Extra, or None
     outputs: list | None = None     # per kernel output: node output index or None; None: in order
+    reshapable: bool = False        # prepare's arguments hold for every shape of these ranks
+
+
+@dataclass
+class ViewRule:
+    """How a view's output shape follows from its input's, for any input shape:
+      ("reshape", dims, allowzero)  dims: the target (0 copies, -1 infers); None: node input 1
+                                    holds it (int64, read when the step runs)
+      ("flatten", axis)
+      ("squeeze", axes)             axes () : every size-1 axis
+      ("unsqueeze", axes)           axes of the output
+    """
+    kind: str
+    params: tuple = ()
+    allowzero: bool = False
 
 
 @dataclass
 class Alias:
     input: int = 0
+    rule: ViewRule | None = None
+
+
+@dataclass
+class Permute:
+    perm: list
 
 
 @dataclass
 class Concat:
     axis: int
-
-
-@dataclass
-class SwapBlocks:
-    """y[o, b, a, :] = x[o, a, b, :]: a Transpose that swaps two groups of axes between an outer
-    group and a kept trailing block of `chunk` bytes (ShuffleNet's channel shuffle)."""
-    outer: int
-    a: int
-    b: int
-    chunk: int
 
 
 @dataclass
@@ -107,11 +127,13 @@ SHAPE_CHANGED = "shape changed: "
 @dataclass
 class Lowering:
     """One node as a plan sees it: the metas of its inputs (None: absent) and outputs, and the
-    values of the inputs that are plan-time constants (initializers)."""
+    values of the inputs that are plan-time constants (initializers). dynamic: the plan serves
+    every shape of these ranks and dtypes, the metas are one example (see the module doc)."""
     names: list
     inputs: list
     outputs: list
     consts: dict = field(repr=False)
+    dynamic: bool = False
 
     def const(self, i: int):
         """The value of input i if it is a constant, else None."""
@@ -146,13 +168,13 @@ class Lowering:
         return [int(a) for a in np.asarray(v).reshape(-1)]
 
 
-def lower(op, names: list, ins: list, outs: list, consts: dict):
+def lower(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
     """How `op` (inputs `names` with metas `ins`, outputs `outs`) runs natively, or None."""
-    how = explain(op, names, ins, outs, consts)
+    how = explain(op, names, ins, outs, consts, dynamic)
     return None if isinstance(how, KeepPython) else how
 
 
-def explain(op, names: list, ins: list, outs: list, consts: dict):
+def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
     """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
         return KeepPython("an output is not a tensor")
@@ -161,7 +183,7 @@ def explain(op, names: list, ins: list, outs: list, consts: dict):
         return KeepPython("empty tensors")  # the op's own code handles them
     if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
         return KeepPython("no native kernel")
-    how = op.lower(Lowering(list(names), list(ins), list(outs), consts))
+    how = op.lower(Lowering(list(names), list(ins), list(outs), consts, dynamic))
     if how is None:
         dtypes = sorted({str(m.dtype) for m in [m for m in ins if m is not None] + outs})
         return KeepPython(f"not lowered for these inputs ({', '.join(dtypes)})")

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _runtime as rt
 from .errors import KernelArgumentError
-from .lowering import SHAPE_CHANGED, Alias, Concat, Extra, Meta, Native, SwapBlocks, lower
+from .lowering import SHAPE_CHANGED, Alias, Concat, Extra, Meta, Native, Permute, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
@@ -43,8 +43,6 @@ class ShapeChanged(Exception):
 
 class CompiledPlan:
     def __init__(self, executor, metas: dict, feed_names, call_op):
-        if any(op.uses_outer_scope for op, _, _ in executor.steps):
-            raise PlanUnsupported("the graph has subgraphs reading the enclosing scope")
         self.executor = executor
         self._call_op = call_op
         consts = {n: v for n, v in executor.constants.items() if n not in feed_names}
@@ -65,8 +63,9 @@ class CompiledPlan:
         self.alias_offset = {}  # ... at this byte offset (in-place Concat inputs; else 0)
         graph_outputs = set(executor.output_names)
         lowered = []
-        for op, inputs, outputs in executor.steps:
-            for n in inputs:
+        for step, (op, inputs, outputs) in enumerate(executor.steps):
+            scope = executor.scope_reads(step)  # a control-flow op's environment: extra inputs
+            for n in list(inputs) + scope:
                 if n and n not in self.slot:
                     if n in consts:
                         slot_of(n, CONST, metas.get(n))
@@ -76,7 +75,10 @@ class CompiledPlan:
             outs = [metas.get(n) for n in outputs if n]
             if any(n and metas.get(n) is None for n in list(inputs) + list(outputs)):
                 raise PlanUnsupported(f"{op.op_type} node {op.name!r} handles a value that is not a tensor")
-            how = lower(op, list(inputs), ins, outs, consts)
+            how = lower(op, list(inputs), ins, outs, consts) if not scope else None
+            if any(metas.get(n) is None for n in scope):
+                raise PlanUnsupported(f"{op.op_type} node {op.name!r}: its subgraphs read a value that is not a tensor")
+            inputs = list(inputs) + scope
             real_outputs = [n for n in outputs if n]
             if isinstance(how, Native):
                 self._check_kernel(op, how, inputs, outputs, metas)
@@ -180,7 +182,7 @@ class CompiledPlan:
                 for x in how.inputs:
                     if isinstance(x, int) and inputs[x]:
                         native_reads.add(self.slot[inputs[x]])
-            elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / swap
+            elif not isinstance(how, Alias) and how is not IN_PLACE:  # copy / concat / permute
                 native_reads.update(self.slot[n] for n in inputs if n)
         self.py_reads = py_reads
         # Python-step outputs a native step reads: checked and bound to a pointer.
@@ -195,9 +197,10 @@ class CompiledPlan:
             elif how == "copy":
                 src = inputs[0]
                 steps.append(("copy", None, [self.slot[src]], self.slot[out_names[0]], self.meta[src].nbytes))
-            elif isinstance(how, SwapBlocks):
-                steps.append(("swap", None, [self.slot[inputs[0]]], self.slot[out_names[0]], how.outer,
-                              [how.a, how.b, how.chunk]))
+            elif isinstance(how, Permute):
+                x = self.meta[inputs[0]]
+                steps.append(("permute", None, [self.slot[inputs[0]]], self.slot[out_names[0]], x.dtype.itemsize,
+                              list(x.shape), list(how.perm)))
             elif isinstance(how, Concat):
                 out = self.meta[out_names[0]]
                 outer = math.prod(out.shape[:how.axis])
@@ -249,10 +252,15 @@ class CompiledPlan:
         in_slots = [self.slot[n] if n else -1 for n in inputs]
         checked = {s: self.meta_by_slot(s) for s in out_slots if s in self.checked}
         call_op = self._call_op
+        n_in = len(op.node.input)
+        scope = inputs[n_in:]  # a control-flow op's environment (executor.scope_reads)
+        n_out = len([s for s in out_slots if s >= 0])
 
         def step(frame):
             objs = frame.objs
-            results = call_op(op, [objs[s] if s >= 0 else None for s in in_slots], len([s for s in out_slots if s >= 0]))
+            args = [objs[s] if s >= 0 else None for s in in_slots]
+            env = dict(zip(scope, args[n_in:])) if scope else None
+            results = call_op(op, args[:n_in], n_out, env)
             arena = frame.arena
             for s, v in zip(out_slots, results):
                 if s < 0:

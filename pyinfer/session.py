@@ -14,6 +14,7 @@ from .errors import Error, InputShapeError, InputTypeError, MissingInputError, U
 from .executor import MODES, GraphExecutor
 from .graph import opset_map
 from .loader import load_model_parts
+from .model_source import ModelSource
 from .optimizer import optimize_parts
 from .options import GraphOptimizationLevel, SessionOptions, SessionOptionsError
 from .profiling import Profiler
@@ -86,6 +87,9 @@ class InferenceSession:
     executor: "plan" (default: compiled plans per input-shape signature, docs/RUNTIME.md) or
         "python" (op.run per node, the reference path); the PYINFER_EXECUTOR environment variable
         sets the default.
+
+    A session pickles (for multiprocessing, Ray, Dask): the pickle holds the model's bytes and the
+    options, and unpickling builds a new session from them (see model_source.py for what is kept).
     """
 
     def __init__(self, model, sess_options=None, providers=None, num_threads: int | None = None,
@@ -98,6 +102,7 @@ class InferenceSession:
             opts.intra_op_num_threads = num_threads
         self.options = opts
         self.num_threads = opts.intra_op_num_threads
+        self._source = ModelSource(model)  # before loading: a file's fingerprint is the one loaded
         # Large initializers come as arrays beside a proto of stubs: the weights are held once
         # from here on (loaded, folded, packed: each step frees what it replaces).
         self._model, weights = load_model_parts(model, max_memory_bytes=opts.max_memory_bytes)
@@ -112,6 +117,7 @@ class InferenceSession:
         mode = executor or os.environ.get("PYINFER_EXECUTOR") or "plan"
         if mode not in MODES:
             raise SessionOptionsError(f"executor must be one of {MODES}, got {mode!r}")
+        self._executor_mode = mode
         self._optimized_model, weights, self.optimization_report = _optimize(model, self._model, weights, opts)
         if opts.optimized_model_filepath:
             _save_model(_with_weights(self._optimized_model, weights), opts.optimized_model_filepath)
@@ -119,6 +125,12 @@ class InferenceSession:
                                        self.num_threads, max_memory_bytes=opts.max_memory_bytes, mode=mode,
                                        weights=weights)
         self._profiler = Profiler(opts.profile_file_prefix) if opts.enable_profiling else None
+
+    def __reduce__(self):
+        # The optimized model was saved by this session already: copies must not race to rewrite it.
+        opts = SessionOptions.from_any(self.options)
+        opts.optimized_model_filepath = ""
+        return _unpickle_session, (self._source.serialized(), opts, self._executor_mode)
 
     def end_profiling(self) -> str:
         """Write the profile (Chrome trace JSON) and return its path; "" when profiling is off.
@@ -161,6 +173,11 @@ class InferenceSession:
             out.append(r)
         return out
 
+    def check_feeds(self, input_feed: dict) -> None:
+        """Raise the InvalidFeedError that run() would raise for these feeds (names, dtypes, ranks,
+        fixed dimensions), without running the model."""
+        self._check_feeds(input_feed)
+
     def _check_feeds(self, input_feed: dict) -> dict:
         if not isinstance(input_feed, dict):
             raise InputTypeError(f"feeds must be a dict of name -> numpy array, got {type(input_feed).__name__}")
@@ -182,6 +199,10 @@ class InferenceSession:
             missing = [n for n in declared if n not in feeds]
             raise MissingInputError(f"missing input(s) {missing}; the model's inputs are {sorted(declared)}")
         return feeds
+
+
+def _unpickle_session(model: bytes, options: SessionOptions, executor: str) -> InferenceSession:
+    return InferenceSession(model, sess_options=options, executor=executor)
 
 
 @functools.lru_cache(maxsize=None)

@@ -37,14 +37,15 @@ def test_python_dash_m_pyinfer_runs_the_cli():
 
 def test_tests_import_through_support_never_through_tools_or_path_edits():
     """Shared test code lives in tests/support (imported as `support`); tests never load tools/
-    scripts nor edit sys.path (only conftest.py does: it picks the checkout or the installed pyinfer)."""
+    scripts nor edit sys.path (only conftest.py files do: the top one picks the checkout or the installed
+    pyinfer, tests/serve's puts the examples/ recipes on the path)."""
     tests = os.path.dirname(os.path.abspath(__file__))
     banned = ("sys.path.insert", "sys.path.append", "spec_from_file_location")
     offenders = []
     for folder, _, files in os.walk(tests):
         for name in files:
             path = os.path.join(folder, name)
-            if not name.endswith(".py") or path in (os.path.join(tests, "conftest.py"), os.path.abspath(__file__)):
+            if not name.endswith(".py") or name == "conftest.py" or path == os.path.abspath(__file__):
                 continue
             with open(path) as f:
                 source = f.read()

@@ -16,4 +16,4 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${LAUNCHER[@]}" \
   -DPython_EXECUTABLE="$(command -v "$PYTHON")" \
   -Dpybind11_DIR="$("$PYTHON" -m pybind11 --cmakedir)" "$@" >/dev/null
 cmake --build "$BUILD"
-cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so pyinfer/
+cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so "$BUILD"/_dynamic*.so pyinfer/

@@ -31,8 +31,8 @@ built=$(date +%s)
 rm -rf "$TREE"
 mkdir -p "$TREE"
 cp -r pyinfer tests pyproject.toml "$TREE"/  # the tests need nothing from tools/
-rm -f "$TREE"/pyinfer/_kernels*.so "$TREE"/pyinfer/_runtime*.so
-cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so "$TREE"/pyinfer/
+rm -f "$TREE"/pyinfer/_kernels*.so "$TREE"/pyinfer/_runtime*.so "$TREE"/pyinfer/_dynamic*.so
+cp "$BUILD"/_kernels*.so "$BUILD"/_runtime*.so "$BUILD"/_dynamic*.so "$TREE"/pyinfer/
 
 # Python itself is not instrumented: the ASan runtime must be loaded first, and Python's
 # own allocations "leak" at exit by design, so leak detection is off (tests/test_leaks.py

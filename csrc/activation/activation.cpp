@@ -161,13 +161,6 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 int64_t elements(const std::vector<int64_t>& s) {
   int64_t n = 1;
@@ -181,6 +174,7 @@ PreparedPtr prepare_activation(const ActParams& act, const std::vector<int64_t>&
   for (int64_t d : shape) PYINFER_CHECK(d >= 0, "activation: negative dimension in " << shape_str(shape));
   const int64_t n = elements(shape);
   return KernelBuilder("activation").input("x", shape).output("y", shape)
+      .remake([act](const Shapes& s) { return prepare_activation(act, s[0]); })
       .run([act, n](const void* const* in, void* const* out, int threads) {
         activate(act, f32_in(in, 0), f32_out(out, 0), n, threads);
       });
@@ -189,6 +183,7 @@ PreparedPtr prepare_activation(const ActParams& act, const std::vector<int64_t>&
 PreparedPtr prepare_prelu(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape) {
   check_prelu_shapes(x_shape, slope_shape);
   return KernelBuilder("prelu").input("x", x_shape).input("slope", slope_shape).output("y", x_shape)
+      .remake([](const Shapes& s) { return prepare_prelu(s[0], s[1]); })
       .run([x_shape, slope_shape](const void* const* in, void* const* out, int threads) {
         prelu(f32_in(in, 0), x_shape, f32_in(in, 1), slope_shape, f32_out(out, 0), threads);
       });
@@ -200,11 +195,12 @@ PreparedPtr prepare_softmax(const std::vector<int64_t>& shape, int64_t axis, boo
   PYINFER_CHECK(rank >= 1, op << ": x must have rank >= 1");
   PYINFER_CHECK(axis >= -rank && axis < rank,
                 op << ": axis " << axis << " is out of range for an input of shape " << shape_str(shape));
-  if (axis < 0) axis += rank;
+  const int64_t a = axis < 0 ? axis + rank : axis;
   for (int64_t d : shape) PYINFER_CHECK(d >= 0, op << ": negative dimension in " << shape_str(shape));
   int64_t outer = 1, len = 1, inner = 1;
-  for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : i == axis || flatten ? len : inner) *= shape[i];
+  for (int64_t i = 0; i < rank; ++i) (i < a ? outer : i == a || flatten ? len : inner) *= shape[i];
   return KernelBuilder(op).input("x", shape).output("y", shape).algorithm(inner == 1 ? "rows" : "columns")
+      .remake([axis, log, flatten](const Shapes& s) { return prepare_softmax(s[0], axis, log, flatten); })
       .run([outer, len, inner, log](const void* const* in, void* const* out, int threads) {
         softmax(f32_in(in, 0), f32_out(out, 0), outer, len, inner, log, threads);
       });
@@ -220,6 +216,7 @@ PreparedPtr prepare_batch_norm(const std::vector<int64_t>& x_shape, float epsilo
   KernelBuilder b("batch_norm");
   b.input("x", x_shape);
   for (const char* name : {"scale", "bias", "mean", "var"}) b.input(name, {c});
+  b.remake([epsilon, act](const Shapes& s) { return prepare_batch_norm(s[0], epsilon, act); });
   return b.output("y", x_shape).run([n, c, spatial, epsilon, act](const void* const* in, void* const* out, int threads) {
     batch_norm(f32_in(in, 0), f32_out(out, 0), n, c, spatial, f32_in(in, 1), f32_in(in, 2), f32_in(in, 3),
                f32_in(in, 4), epsilon, threads, act);

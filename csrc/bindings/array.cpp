@@ -7,14 +7,6 @@
 namespace pyinfer {
 namespace bind {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  MessageBuilder os;  // not std::ostringstream: see common/check.h
-  os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << (shape.size() == 1 ? ",)" : ")");
-  return os.str();
-}
-
 std::vector<int64_t> shape_of(const py::array& a) {
   std::vector<int64_t> s(a.ndim());
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s[i] = a.shape(i);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/check.h"
+
 namespace pyinfer {
 namespace bind {
 
@@ -33,7 +35,7 @@ FloatArray new_float_array(const std::vector<int64_t>& shape);
 // A list/tuple of ints (or one int repeated `count` times). Raises on wrong length.
 std::vector<int64_t> int_list(const py::handle& obj, const char* what, size_t count);
 
-std::string shape_str(const std::vector<int64_t>& shape);
+using ::pyinfer::shape_str;  // common/check.h
 
 }  // namespace bind
 }  // namespace pyinfer

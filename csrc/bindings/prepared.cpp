@@ -150,6 +150,13 @@ The compiled plans of a session run the same objects.)doc")
             return l;
           },
           "[(name, shape, dtype, required)] per output; required False: may be skipped.")
+      .def_property_readonly("can_reshape", &PreparedKernel::can_reshape,
+                             "Whether reshape() can prepare this kernel for other input shapes.")
+      .def(
+          "reshape", [](const PreparedKernel& k, const Shapes& shapes) { return k.reshape(shapes); },
+          py::arg("input_shapes"),
+          "reshape(input_shapes) -> PreparedKernel: the same kernel (parameters, packed weights) prepared for\n"
+          "other input shapes, one per input (the unused ones' shapes are ignored).")
       .def_property_readonly(
           "_capsule",
           [](const PreparedKernel& k) {

@@ -36,10 +36,47 @@ int run(const pyinfer_kernel* k, const void* const* inputs, void* const* outputs
   return -1;
 }
 
+int spec(const pyinfer_kernel* k, int is_output, int j, int64_t* dims, int cap, int* dtype, int* required) {
+  const auto& specs = is_output ? kernel_of(k)->outputs() : kernel_of(k)->inputs();
+  if (j < 0 || j >= static_cast<int>(specs.size())) return -1;
+  const TensorSpec& s = specs[j];
+  if (static_cast<int>(s.shape.size()) > cap) return -1;
+  for (size_t d = 0; d < s.shape.size(); ++d) dims[d] = s.shape[d];
+  *dtype = static_cast<int>(s.dtype);
+  *required = s.required ? 1 : 0;
+  return static_cast<int>(s.shape.size());
+}
+
+int can_reshape(const pyinfer_kernel* k) { return kernel_of(k)->can_reshape() ? 1 : 0; }
+
+// A reference is a heap-allocated shared_ptr: the kernel lives while a plan holds it.
+using Ref = std::shared_ptr<PreparedKernel>;
+
+pyinfer_kernel_ref* reshape(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks, char* err,
+                            size_t errlen) {
+  try {
+    const PreparedKernel* pk = kernel_of(k);
+    Shapes s(pk->inputs().size());
+    for (size_t i = 0; i < s.size(); ++i) s[i].assign(shapes[i], shapes[i] + ranks[i]);
+    return reinterpret_cast<pyinfer_kernel_ref*>(new Ref(pk->reshape(s)));
+  } catch (const std::exception& e) {
+    set_error(err, errlen, e.what());
+  } catch (...) {
+    set_error(err, errlen, "unknown C++ exception");
+  }
+  return nullptr;
+}
+
+const pyinfer_kernel* ref_kernel(const pyinfer_kernel_ref* r) {
+  return reinterpret_cast<const pyinfer_kernel*>(reinterpret_cast<const Ref*>(r)->get());
+}
+
+void release(pyinfer_kernel_ref* r) { delete reinterpret_cast<Ref*>(r); }
+
 }  // namespace
 
 const PyinferCapi* capi_table() {
-  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run};
+  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run, spec, can_reshape, reshape, ref_kernel, release};
   return &table;
 }
 

@@ -11,6 +11,11 @@
  * prepared shapes: the caller hands one pointer per input and output, each a C-contiguous
  * buffer of exactly the prepared shape and dtype (null where the spec allows). run() needs no
  * GIL and returns 0, or -1 with a message in err (NUL-terminated, at most errlen bytes).
+ *
+ * A plan that serves other shapes than the ones a kernel was prepared for asks the kernel for
+ * a copy prepared for the new input shapes (reshape: the same parameters and packed weights,
+ * checked as prepare checks them), reads the new output shapes from its specs, and releases
+ * the copy when it no longer needs it. No GIL needed for any of these.
  */
 #ifndef PYINFER_CAPI_H
 #define PYINFER_CAPI_H
@@ -22,11 +27,12 @@
 extern "C" {
 #endif
 
-#define PYINFER_CAPI_VERSION 3
+#define PYINFER_CAPI_VERSION 4
 #define PYINFER_CAPI_CAPSULE "pyinfer._kernels._C_API"
 #define PYINFER_PREPARED_CAPSULE "pyinfer.PreparedKernel"
 
-typedef struct pyinfer_kernel pyinfer_kernel; /* a prepared kernel (opaque) */
+typedef struct pyinfer_kernel pyinfer_kernel;         /* a prepared kernel (opaque) */
+typedef struct pyinfer_kernel_ref pyinfer_kernel_ref; /* an owned reference to one (release it) */
 
 typedef struct PyinferCapi {
   int version;
@@ -34,6 +40,17 @@ typedef struct PyinferCapi {
   void (*arity)(const pyinfer_kernel* k, int* num_inputs, int* num_outputs);
   int (*run)(const pyinfer_kernel* k, const void* const* inputs, void* const* outputs, int num_threads, char* err,
              size_t errlen);
+  /* Input (is_output 0) or output (1) spec j: writes up to cap dims, its dtype (ONNX element
+   * type) and whether it is required; returns its rank, or -1 (no such spec, or cap too small). */
+  int (*spec)(const pyinfer_kernel* k, int is_output, int j, int64_t* dims, int cap, int* dtype, int* required);
+  /* 1 when reshape() can prepare the kernel for other shapes. */
+  int (*can_reshape)(const pyinfer_kernel* k);
+  /* The kernel prepared for other input shapes (input i: ranks[i] dims at shapes[i]): a new
+   * reference, or NULL with err set (shapes the kernel cannot take). */
+  pyinfer_kernel_ref* (*reshape)(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks, char* err,
+                                 size_t errlen);
+  const pyinfer_kernel* (*ref_kernel)(const pyinfer_kernel_ref* r);
+  void (*release)(pyinfer_kernel_ref* r);
 } PyinferCapi;
 
 #ifdef __cplusplus

@@ -32,7 +32,7 @@ inline AxisView axis_view(const std::vector<int64_t>& shape, int64_t axis) {
 inline int64_t check_dims(const std::vector<int64_t>& shape, const char* what) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    PYINFER_CHECK(d >= 0, what << ": negative dimension in " << shape_text(shape));
+    PYINFER_CHECK(d >= 0, what << ": negative dimension in " << shape_str(shape));
     n *= d;
   }
   return n;

@@ -8,7 +8,7 @@ std::vector<int64_t> broadcast_shapes(const std::vector<std::vector<int64_t>>& s
   size_t r = 0;
   for (const auto& s : shapes) {
     PYINFER_CHECK(s.size() <= static_cast<size_t>(kMaxBroadcastRank),
-                  what << ": ranks above " << kMaxBroadcastRank << " are not supported (shape " << shape_text(s)
+                  what << ": ranks above " << kMaxBroadcastRank << " are not supported (shape " << shape_str(s)
                        << ")");
     r = std::max(r, s.size());
   }
@@ -16,10 +16,10 @@ std::vector<int64_t> broadcast_shapes(const std::vector<std::vector<int64_t>>& s
   for (size_t d = 0; d < r; ++d) {
     for (const auto& s : shapes) {
       const int64_t v = d + s.size() >= r ? s[d + s.size() - r] : 1;
-      PYINFER_CHECK(v >= 0, what << ": negative dimension in " << shape_text(s));
+      PYINFER_CHECK(v >= 0, what << ": negative dimension in " << shape_str(s));
       if (v == 1) continue;
       PYINFER_CHECK(out[d] == 1 || out[d] == v, what << ": shapes do not broadcast (dimension " << d << ": " << out[d]
-                                                     << " vs " << v << " in " << shape_text(s) << ")");
+                                                     << " vs " << v << " in " << shape_str(s) << ")");
       out[d] = v;
     }
   }

@@ -39,12 +39,12 @@ class MessageBuilder {
   std::string text_;
 };
 
-// "(2, 3)", "(4,)", "()": a shape as numpy prints it, for messages.
-inline std::string shape_text(const std::vector<int64_t>& shape) {
+// A shape or list of ints as Python prints a tuple: "(2, 3)", "(4,)", "()".
+inline std::string shape_str(const std::vector<int64_t>& s) {
   MessageBuilder m;
   m << "(";
-  for (size_t i = 0; i < shape.size(); ++i) m << (i ? ", " : "") << shape[i];
-  m << (shape.size() == 1 ? ",)" : ")");
+  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
+  m << (s.size() == 1 ? ",)" : ")");
   return m.str();
 }
 

@@ -1,5 +1,7 @@
 #include "common/prepared.h"
 
+#include <stdexcept>
+
 #include "common/check.h"
 
 namespace pyinfer {
@@ -75,7 +77,15 @@ KernelBuilder& KernelBuilder::workspace(int64_t bytes) {
   return *this;
 }
 
+std::shared_ptr<PreparedKernel> PreparedKernel::reshape(const std::vector<std::vector<int64_t>>& input_shapes) const {
+  if (!remake_) throw std::logic_error(op_ + ": this kernel cannot be prepared for other shapes");
+  PYINFER_CHECK(input_shapes.size() == inputs_.size(),
+                op_ << ": reshape takes " << inputs_.size() << " input shapes, got " << input_shapes.size());
+  return remake_(input_shapes);
+}
+
 void KernelBuilder::fill(PreparedKernel& k) {
+  k.remake_ = std::move(remake_);
   k.algorithm_ = std::move(algorithm_);
   k.inputs_ = std::move(inputs_);
   k.outputs_ = std::move(outputs_);

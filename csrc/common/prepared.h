@@ -14,6 +14,7 @@
 // both callers, so there is one place that checks, one that chooses and one that computes.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -61,12 +62,21 @@ class PreparedKernel {
   // prepare sized it: what a memory plan must leave room for.
   int64_t workspace_bytes() const { return workspace_bytes_; }
 
+  // The same kernel (parameters, packed weights) prepared for other input shapes, one per
+  // input spec (XNNPACK's reshape): how a plan serves a new sequence length or batch size
+  // without going back to Python. Checks as prepare does (std::invalid_argument). Throws
+  // std::logic_error for a kernel that cannot (can_reshape() false).
+  virtual std::shared_ptr<PreparedKernel> reshape(const std::vector<std::vector<int64_t>>& input_shapes) const;
+  virtual bool can_reshape() const { return static_cast<bool>(remake_); }
+
  protected:
   explicit PreparedKernel(std::string op) : op_(std::move(op)) {}
 
   std::string op_, algorithm_;
   std::vector<TensorSpec> inputs_, outputs_;
   int64_t workspace_bytes_ = 0;
+  // What reshape() calls: the prepare this kernel came from, its parameters captured.
+  std::function<std::shared_ptr<PreparedKernel>(const std::vector<std::vector<int64_t>>&)> remake_;
 
   friend class KernelBuilder;
 };
@@ -87,6 +97,13 @@ class KernelBuilder {
                         bool required = true);
   KernelBuilder& algorithm(std::string name);
   KernelBuilder& workspace(int64_t bytes);
+  // How to prepare the same kernel for other input shapes (one per input spec): the prepare
+  // call with the same parameters (PreparedKernel::reshape).
+  template <class Remake>
+  KernelBuilder& remake(Remake fn) {
+    remake_ = std::move(fn);
+    return *this;
+  }
 
   template <class Run>
   PreparedPtr run(Run fn) {
@@ -107,7 +124,10 @@ class KernelBuilder {
   std::string op_, algorithm_;
   std::vector<TensorSpec> inputs_, outputs_;
   int64_t workspace_ = 0;
+  std::function<std::shared_ptr<PreparedKernel>(const std::vector<std::vector<int64_t>>&)> remake_;
 };
+
+using Shapes = std::vector<std::vector<int64_t>>;
 
 // Typed views of run()'s pointer arrays.
 inline const float* f32_in(const void* const* in, int i) { return static_cast<const float*>(in[i]); }

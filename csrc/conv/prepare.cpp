@@ -59,7 +59,7 @@ ConvWeightsView view_for(ConvAlgorithm alg, std::shared_ptr<const PackedConvWeig
 class PreparedConv final : public PreparedKernel {
  public:
   PreparedConv(const ConvGeometry& g, const ConvParams& p, ConvAlgorithm alg, std::shared_ptr<const PackedConvWeights> packed)
-      : PreparedKernel("conv"), g_(g), alg_(alg), ep_{nullptr, p.act} {
+      : PreparedKernel("conv"), g_(g), alg_(alg), ep_{nullptr, p.act}, params_(p) {
     kt_ = packed ? &packed->gemm_kernels() : &gemm_kernels();
     wk_ = &winograd_kernels();
     // The direct kernels read the packed panels of their own tier; Winograd stores through
@@ -77,6 +77,15 @@ class PreparedConv final : public PreparedKernel {
                        p.has_residual});
     outputs_.push_back({"y", g.y_shape, DType::Float32, true});
     workspace_bytes_ = workspace();
+  }
+
+  bool can_reshape() const override { return true; }
+
+  std::shared_ptr<PreparedKernel> reshape(const Shapes& shapes) const override {
+    ConvParams q = params_;
+    q.x_shape = shapes.at(0);
+    if (!weights_.packed) q.w_shape = shapes.at(1);
+    return prepare_conv(q, weights_.packed);
   }
 
   void run(const void* const* in, void* const* out, int num_threads) const override {
@@ -122,6 +131,7 @@ class PreparedConv final : public PreparedKernel {
   ConvGeometry g_;
   ConvAlgorithm alg_;
   ConvEpilogue ep_;
+  ConvParams params_;
   const GemmKernels* kt_ = nullptr;
   const WinogradKernels* wk_ = nullptr;
   const DirectConvKernels* dk_ = nullptr;
@@ -168,6 +178,11 @@ PreparedPtr prepare_conv_transpose(const ConvTransposeParams& p) {
   if (p.bias_len >= 0) b.input("bias", {p.bias_len});
   else b.unused_input("bias");
   b.output("y", g.y_shape).algorithm("gemm_col2im").workspace(conv_transpose_workspace_bytes(g));
+  b.remake([p](const Shapes& s) {
+    ConvTransposeParams q = p;
+    q.x_shape = s[0], q.w_shape = s[1];
+    return prepare_conv_transpose(q);
+  });
   return b.run([g](const void* const* in, void* const* out, int threads) {
     conv_transpose(g, f32_in(in, 0), f32_in(in, 1), f32_in(in, 2), f32_out(out, 0), threads);
   });

@@ -64,6 +64,7 @@ PreparedPtr prepare_cast(const std::vector<int64_t>& shape, DType from, DType to
   const bool same = from == to;
   const int64_t bytes = n * dtype_size(from);
   return KernelBuilder("cast").input("x", shape, from).output("y", shape, to)
+      .remake([from, to](const Shapes& s) { return prepare_cast(s[0], from, to); })
       .run([=](const void* const* in, void* const* o, int threads) {
         if (same) std::memcpy(o[0], in[0], static_cast<size_t>(bytes));
         else fn(in[0], o[0], n, threads);

@@ -87,6 +87,7 @@ PreparedPtr prepare_compare(const std::string& op_name, const std::vector<int64_
     return compare_fn<typename decltype(tag)::type>(op);
   });
   return KernelBuilder(op_name).input("a", a_shape, dtype).input("b", b_shape, dtype).output("y", out, DType::Bool)
+      .remake([op_name, dtype](const Shapes& s) { return prepare_compare(op_name, s[0], s[1], dtype); })
       .run([=](const void* const* in, void* const* o, int threads) { fn(c, in[0], in[1], o[0], threads); });
 }
 
@@ -95,6 +96,7 @@ PreparedPtr prepare_logical_not(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return KernelBuilder("not").input("x", shape, DType::Bool).output("y", shape, DType::Bool)
+      .remake([](const Shapes& s) { return prepare_logical_not(s[0]); })
       .run([=](const void* const* in, void* const* o, int) {
         const bool* x = static_cast<const bool*>(in[0]);
         bool* y = static_cast<bool*>(o[0]);

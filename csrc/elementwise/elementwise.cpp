@@ -53,6 +53,7 @@ PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, con
   const std::vector<int64_t> out = broadcast_shape(a_shape, b_shape, binary_op_name(op));
   const Broadcast<2> c = canonical_broadcast<2>({&a_shape, &b_shape}, out);
   return KernelBuilder(binary_op_name(op)).input("a", a_shape).input("b", b_shape).output("y", out)
+      .remake([op](const Shapes& s) { return prepare_binary(op, s[0], s[1]); })
       .run([op, c](const void* const* in, void* const* o, int threads) {
         binary_canonical(op, c, f32_in(in, 0), f32_in(in, 1), f32_out(o, 0), threads);
       });
@@ -61,10 +62,11 @@ PreparedPtr prepare_binary(BinaryOp op, const std::vector<int64_t>& a_shape, con
 PreparedPtr prepare_math(UnaryOp op, const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    PYINFER_CHECK(d >= 0, unary_op_name(op) << ": negative dimension in " << shape_text(shape));
+    PYINFER_CHECK(d >= 0, unary_op_name(op) << ": negative dimension in " << shape_str(shape));
     n *= d;
   }
   return KernelBuilder(unary_op_name(op)).input("x", shape).output("y", shape)
+      .remake([op](const Shapes& s) { return prepare_math(op, s[0]); })
       .run([op, n](const void* const* in, void* const* o, int threads) {
         unary(op, f32_in(in, 0), f32_out(o, 0), n, threads);
       });

@@ -62,6 +62,7 @@ PreparedPtr prepare_int_binary(const std::string& op_name, const std::vector<int
   const Broadcast<2> c = canonical_broadcast<2>({&a_shape, &b_shape}, out);
   const bool wide = dtype == DType::Int64;
   return KernelBuilder(op_name).input("a", a_shape, dtype).input("b", b_shape, dtype).output("y", out, dtype)
+      .remake([op_name, dtype](const Shapes& s) { return prepare_int_binary(op_name, s[0], s[1], dtype); })
       .run([=](const void* const* in, void* const* o, int threads) {
         if (wide)
           int_binary(op, c, static_cast<const int64_t*>(in[0]), static_cast<const int64_t*>(in[1]),

@@ -13,13 +13,6 @@
 namespace pyinfer {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 Epilogue epilogue_of(const ActParams& act) {
   Epilogue e;
@@ -71,6 +64,13 @@ PreparedPtr prepare_gemm(const GemmParams& p, std::shared_ptr<const PackedMatrix
   if (p.has_residual) b.input("residual", {M, N});
   else b.unused_input("residual");
   b.output("y", {M, N}).algorithm(sgemm_path(M, N, packed != nullptr));
+  b.remake([p, packed](const Shapes& s) {
+    GemmParams q = p;
+    q.a_shape = s[0];
+    if (!packed) q.b_shape = s[1];
+    if (q.has_c) q.c_shape = s[2];
+    return prepare_gemm(q, packed);
+  });
   return b.run([=](const void* const* in, void* const* out, int threads) {
     float* y = f32_out(out, 0);
     if (M == 0 || N == 0) return;
@@ -152,6 +152,12 @@ PreparedPtr prepare_matmul(const MatMulParams& p, std::shared_ptr<const PackedMa
   b.output("y", out_shape);
   b.algorithm(fold ? sgemm_path(items * M, N, packed != nullptr)
                    : item_parallel ? "batched_items_parallel" : "batched_items");
+  b.remake([p, packed](const Shapes& s) {
+    MatMulParams q = p;
+    q.a_shape = s[0];
+    if (!packed) q.b_shape = s[1];
+    return prepare_matmul(q, packed);
+  });
   // Item t's offsets in a and b (broadcast dims have stride 0).
   auto offsets = [batch, a_stride, b_stride](int64_t t, int64_t& oa, int64_t& ob) {
     oa = ob = 0;

@@ -79,16 +79,19 @@ PreparedPtr prepare_arg_reduce(const std::vector<int64_t>& shape, DType dtype, i
   std::vector<int64_t> out = shape;
   if (keepdims) out[axis] = 1;
   else out.erase(out.begin() + axis);
+  auto remake = [dtype, axis, largest, keepdims, select_last_index](const Shapes& s) {
+    return prepare_arg_reduce(s[0], dtype, axis, largest, keepdims, select_last_index);
+  };
   if (dtype == DType::Float32 && v.inner > 1 && v.n < (int64_t(1) << 24)) {
     return KernelBuilder(largest ? "argmax" : "argmin").input("x", shape, dtype).output("y", out, DType::Int64)
-        .algorithm("rows").run([=](const void* const* in, void* const* o, int threads) {
+        .algorithm("rows").remake(remake).run([=](const void* const* in, void* const* o, int threads) {
           arg_reduce_rows_f32(f32_in(in, 0), static_cast<int64_t*>(o[0]), v, largest, select_last_index, threads);
         });
   }
   return dispatch_real(dtype, "arg_reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     return KernelBuilder(largest ? "argmax" : "argmin").input("x", shape, dtype).output("y", out, DType::Int64)
-        .run([=](const void* const* in, void* const* o, int threads) {
+        .remake(remake).run([=](const void* const* in, void* const* o, int threads) {
           arg_reduce(static_cast<const T*>(in[0]), static_cast<int64_t*>(o[0]), v, largest, select_last_index, threads);
         });
   });

@@ -53,6 +53,9 @@ PreparedPtr prepare_cumsum(const std::vector<int64_t>& shape, DType dtype, const
   return dispatch_real(dtype, "cumsum", [&](auto tag) {
     using T = typename decltype(tag)::type;
     return KernelBuilder("cumsum").input("x", shape, dtype).input("axis", axis_shape, axis_dtype).output("y", shape, dtype)
+        .remake([dtype, axis_dtype, exclusive, reverse](const Shapes& s) {
+          return prepare_cumsum(s[0], dtype, s[1], axis_dtype, exclusive, reverse);
+        })
         .run([=](const void* const* in, void* const* o, int threads) {
           const int64_t a = wide ? *static_cast<const int64_t*>(in[1]) : *static_cast<const int32_t*>(in[1]);
           cumsum(static_cast<const T*>(in[0]), static_cast<T*>(o[0]), axis_view(shape, checked_axis(a, rank, "cumsum")),

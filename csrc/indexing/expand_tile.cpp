@@ -60,7 +60,7 @@ PreparedPtr prepare_expand(const std::vector<int64_t>& x_shape, DType dtype, con
                            const std::vector<int64_t>& shape_input_shape, bool dynamic) {
   check_dims(x_shape, "expand");
   PYINFER_CHECK(broadcast_shapes({x_shape, out_shape}, "expand") == out_shape,
-                "expand: " << shape_text(x_shape) << " does not expand to " << shape_text(out_shape));
+                "expand: " << shape_str(x_shape) << " does not expand to " << shape_str(out_shape));
   const StridedView view = expand_view(x_shape, out_shape);
   const int64_t elem = dtype_size(dtype);
   KernelBuilder b("expand");
@@ -79,7 +79,7 @@ PreparedPtr prepare_expand(const std::vector<int64_t>& x_shape, DType dtype, con
       for (int64_t d : target) ok = ok && d >= 0;
       PYINFER_CHECK_SHAPE(ok && target.size() <= static_cast<size_t>(kMaxBroadcastRank) &&
                               broadcast_shapes({x_shape, target}, "expand") == out_shape,
-                          "expand: the shape input gives another shape than the plan's " << shape_text(out_shape));
+                          "expand: the shape input gives another shape than the plan's " << shape_str(out_shape));
     }
     strided_copy(in[0], view, o[0], elem, threads);
   });
@@ -96,6 +96,7 @@ PreparedPtr prepare_tile(const std::vector<int64_t>& x_shape, DType dtype, const
   b.input("x", x_shape, dtype);
   if (dynamic) b.input("repeats", {n}, DType::Int64);
   else b.unused_input("repeats", {n}, DType::Int64);
+  if (!dynamic) b.remake([dtype, reps](const Shapes& s) { return prepare_tile(s[0], dtype, reps, false); });
   return b.output("y", out, dtype).run([=](const void* const* in, void* const* o, int threads) {
     if (dynamic) {
       const std::vector<int64_t> given = read_ints(in[1], true, n);

@@ -66,6 +66,7 @@ PreparedPtr prepare_gather(const std::vector<int64_t>& data_shape, DType dtype,
   const bool wide = index_dtype == DType::Int64;
   return KernelBuilder("gather").input("data", data_shape, dtype).input("indices", indices_shape, index_dtype)
       .output("y", y_shape, dtype)
+      .remake([dtype, index_dtype, axis](const Shapes& s) { return prepare_gather(s[0], dtype, s[1], index_dtype, axis); })
       .run([=](const void* const* in, void* const* out, int threads) {
         const char* data = static_cast<const char*>(in[0]);
         char* y = static_cast<char*>(out[0]);

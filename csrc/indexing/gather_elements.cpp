@@ -53,10 +53,10 @@ void check_element_shapes(const std::vector<int64_t>& data_shape, const std::vec
   check_dims(indices_shape, what);
   const int64_t rank = static_cast<int64_t>(data_shape.size());
   PYINFER_CHECK(rank >= 1 && indices_shape.size() == data_shape.size(),
-                what << ": indices " << shape_text(indices_shape) << " must have the rank of data " << shape_text(data_shape));
+                what << ": indices " << shape_str(indices_shape) << " must have the rank of data " << shape_str(data_shape));
   for (int64_t d = 0; d < rank; ++d)
     PYINFER_CHECK(d == axis || indices_shape[d] <= data_shape[d],
-                  what << ": indices " << shape_text(indices_shape) << " exceed data " << shape_text(data_shape));
+                  what << ": indices " << shape_str(indices_shape) << " exceed data " << shape_str(data_shape));
 }
 
 PreparedPtr prepare_gather_elements(const std::vector<int64_t>& data_shape, DType dtype,
@@ -69,6 +69,9 @@ PreparedPtr prepare_gather_elements(const std::vector<int64_t>& data_shape, DTyp
   const bool wide = index_dtype == DType::Int64;
   return KernelBuilder("gather_elements").input("data", data_shape, dtype).input("indices", indices_shape, index_dtype)
       .output("y", indices_shape, dtype)
+      .remake([dtype, index_dtype, axis](const Shapes& s) {
+        return prepare_gather_elements(s[0], dtype, s[1], index_dtype, axis);
+      })
       .run([=](const void* const* in, void* const* o, int threads) {
         dispatch_bytes(dtype_size(dtype), [&](auto tag) {
           using T = typename decltype(tag)::type;

@@ -44,6 +44,7 @@ PreparedPtr prepare_gather_nd(const std::vector<int64_t>& data_shape, DType dtyp
   const int64_t batch_stride = b ? strides[b - 1] : 0, bytes = dtype_size(dtype) * slice;
   return KernelBuilder("gather_nd").input("data", data_shape, dtype).input("indices", indices_shape, DType::Int64)
       .output("y", out, dtype)
+      .remake([dtype, batch_dims](const Shapes& s) { return prepare_gather_nd(s[0], dtype, s[1], batch_dims); })
       .run([=](const void* const* in, void* const* o, int threads) {
         const char* data = static_cast<const char*>(in[0]);
         const int64_t* idx = static_cast<const int64_t*>(in[1]);

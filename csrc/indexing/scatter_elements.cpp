@@ -60,6 +60,9 @@ PreparedPtr prepare_scatter_elements(const std::vector<int64_t>& data_shape, DTy
     using T = typename decltype(tag)::type;
     return KernelBuilder("scatter_elements").input("data", data_shape, dtype).input("indices", indices_shape, index_dtype)
         .input("updates", indices_shape, dtype).output("y", data_shape, dtype)
+        .remake([dtype, index_dtype, axis, reduction](const Shapes& s) {
+          return prepare_scatter_elements(s[0], dtype, s[1], index_dtype, axis, reduction);
+        })
         .run([=](const void* const* in, void* const* o, int) {
           std::memcpy(o[0], in[0], static_cast<size_t>(bytes));
           T* out = static_cast<T*>(o[0]);

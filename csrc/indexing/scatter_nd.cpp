@@ -37,8 +37,8 @@ PreparedPtr prepare_scatter_nd(const std::vector<int64_t>& data_shape, DType dty
   PYINFER_CHECK(k <= dr, "scatter_nd: the index tuples (" << k << ") are longer than data's rank " << dr);
   std::vector<int64_t> want(indices_shape.begin(), indices_shape.end() - 1);
   want.insert(want.end(), data_shape.begin() + k, data_shape.end());
-  PYINFER_CHECK(updates_shape == want, "scatter_nd: updates must be " << shape_text(want) << ", got "
-                                                                      << shape_text(updates_shape));
+  PYINFER_CHECK(updates_shape == want, "scatter_nd: updates must be " << shape_str(want) << ", got "
+                                                                      << shape_str(updates_shape));
   if (how != Combine::None)  // the numeric types only (throws for bool and the like)
     dispatch_real(dtype, "scatter_nd", [](auto) { return 0; });
   int64_t tuples = 1, slice = 1, total = 1;
@@ -49,6 +49,7 @@ PreparedPtr prepare_scatter_nd(const std::vector<int64_t>& data_shape, DType dty
   const int64_t esize = dtype_size(dtype);
   return KernelBuilder("scatter_nd").input("data", data_shape, dtype).input("indices", indices_shape, DType::Int64)
       .input("updates", updates_shape, dtype).output("y", data_shape, dtype)
+      .remake([dtype, reduction](const Shapes& s) { return prepare_scatter_nd(s[0], dtype, s[1], s[2], reduction); })
       .run([=](const void* const* in, void* const* o, int threads) {
         const int64_t* idx = static_cast<const int64_t*>(in[1]);
         std::vector<int64_t> offsets(static_cast<size_t>(tuples));

@@ -87,6 +87,7 @@ PreparedPtr prepare_slice(const std::vector<int64_t>& shape, DType dtype, const 
   const int64_t elem = dtype_size(dtype);
   return KernelBuilder("slice").input("data", shape, dtype).unused_input("starts", {}, DType::Int64)
       .unused_input("ends", {}, DType::Int64).output("y", g.out_shape, dtype)
+      .remake([dtype, starts, ends, axes, steps](const Shapes& s) { return prepare_slice(s[0], dtype, starts, ends, axes, steps); })
       .run([=](const void* const* in, void* const* o, int threads) { strided_copy(in[0], view, o[0], elem, threads); });
 }
 
@@ -104,8 +105,8 @@ PreparedPtr prepare_slice_dynamic(const std::vector<int64_t>& shape, DType dtype
       .input("ends", {n}, index_dtype).output("y", out_shape, dtype)
       .run([=](const void* const* in, void* const* o, int threads) {
         const SliceGeometry g = slice_geometry(shape, read_ints(in[1], wide, n), read_ints(in[2], wide, n), axes, steps);
-        PYINFER_CHECK_SHAPE(g.out_shape == out_shape, "slice: the bounds give " << shape_text(g.out_shape)
-                                                          << ", the plan has " << shape_text(out_shape));
+        PYINFER_CHECK_SHAPE(g.out_shape == out_shape, "slice: the bounds give " << shape_str(g.out_shape)
+                                                          << ", the plan has " << shape_str(out_shape));
         strided_copy(in[0], strided_view(g.out_shape, g.strides, g.offset, "slice"), o[0], elem, threads);
       });
 }

@@ -67,7 +67,7 @@ PreparedPtr prepare_topk(const std::vector<int64_t>& shape, DType dtype, int64_t
   KernelBuilder b("topk");
   b.input("x", shape, dtype);
   if (k_from_input) {
-    PYINFER_CHECK(check_dims(k_shape, "topk") == 1, "topk: K must hold one value, got shape " << shape_text(k_shape));
+    PYINFER_CHECK(check_dims(k_shape, "topk") == 1, "topk: K must hold one value, got shape " << shape_str(k_shape));
     b.input("k", k_shape, DType::Int64);
   } else {
     b.unused_input("k", k_shape, DType::Int64);

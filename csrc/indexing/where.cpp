@@ -39,6 +39,7 @@ PreparedPtr prepare_where(const std::vector<int64_t>& cond_shape, const std::vec
   const int64_t elem = dtype_size(dtype);
   return KernelBuilder("where").input("condition", cond_shape, DType::Bool).input("x", x_shape, dtype)
       .input("y", y_shape, dtype).output("out", out, dtype)
+      .remake([dtype](const Shapes& s) { return prepare_where(s[0], s[1], s[2], dtype); })
       .run([=](const void* const* in, void* const* o, int threads) {
         dispatch_bytes(elem, [&](auto tag) {
           using T = typename decltype(tag)::type;

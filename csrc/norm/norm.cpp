@@ -72,6 +72,7 @@ PreparedPtr prepare_lrn(const std::vector<int64_t>& x_shape, int64_t size, float
   const int64_t n = x_shape[0], c = x_shape[1];
   check_lrn(n, c, spatial, size, alpha, beta, bias);
   return KernelBuilder("lrn").input("x", x_shape).output("y", x_shape)
+      .remake([size, alpha, beta, bias](const Shapes& s) { return prepare_lrn(s[0], size, alpha, beta, bias); })
       .run([=](const void* const* in, void* const* out, int threads) {
         lrn(f32_in(in, 0), f32_out(out, 0), n, c, spatial, size, alpha, beta, bias, threads);
       });

@@ -17,13 +17,6 @@ namespace {
 // Parameters beyond this are nonsense and could overflow the index arithmetic.
 constexpr int64_t kMaxParam = int64_t(1) << 31;
 
-std::string list_str(const std::vector<int64_t>& v) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < v.size(); ++i) m << (i ? ", " : "") << v[i];
-  m << (v.size() == 1 ? ",)" : ")");
-  return m.str();
-}
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
@@ -46,22 +39,22 @@ PoolGeom make_pool_geom(const char* op, const std::vector<int64_t>& x_shape, con
                         const std::vector<int64_t>& dilations, bool ceil_mode) {
   const int rank = int(x_shape.size()) - 2;
   PYINFER_CHECK(rank >= 1 && rank <= 3, op << ": input must be (N, C, spatial...) with 1 to 3 spatial axes, got shape "
-                                           << list_str(x_shape));
+                                           << shape_str(x_shape));
   const size_t r = size_t(rank);
-  PYINFER_CHECK(kernel.size() == r, op << ": kernel_shape " << list_str(kernel) << " needs " << rank
-                                       << " values for input shape " << list_str(x_shape));
-  PYINFER_CHECK(strides.size() == r, op << ": strides " << list_str(strides) << " needs " << rank << " values");
-  PYINFER_CHECK(dilations.size() == r, op << ": dilations " << list_str(dilations) << " needs " << rank << " values");
-  PYINFER_CHECK(pads.size() == 2 * r, op << ": pads " << list_str(pads) << " needs " << 2 * rank
+  PYINFER_CHECK(kernel.size() == r, op << ": kernel_shape " << shape_str(kernel) << " needs " << rank
+                                       << " values for input shape " << shape_str(x_shape));
+  PYINFER_CHECK(strides.size() == r, op << ": strides " << shape_str(strides) << " needs " << rank << " values");
+  PYINFER_CHECK(dilations.size() == r, op << ": dilations " << shape_str(dilations) << " needs " << rank << " values");
+  PYINFER_CHECK(pads.size() == 2 * r, op << ": pads " << shape_str(pads) << " needs " << 2 * rank
                                          << " values [begin..., end...]");
-  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0 && d < kMaxParam * 16, op << ": bad input shape " << list_str(x_shape));
+  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0 && d < kMaxParam * 16, op << ": bad input shape " << shape_str(x_shape));
   for (size_t i = 0; i < r; ++i) {
-    PYINFER_CHECK(kernel[i] >= 1 && kernel[i] < kMaxParam, op << ": kernel_shape must be positive, got " << list_str(kernel));
-    PYINFER_CHECK(strides[i] >= 1 && strides[i] < kMaxParam, op << ": strides must be positive, got " << list_str(strides));
+    PYINFER_CHECK(kernel[i] >= 1 && kernel[i] < kMaxParam, op << ": kernel_shape must be positive, got " << shape_str(kernel));
+    PYINFER_CHECK(strides[i] >= 1 && strides[i] < kMaxParam, op << ": strides must be positive, got " << shape_str(strides));
     PYINFER_CHECK(dilations[i] >= 1 && dilations[i] < kMaxParam,
-                  op << ": dilations must be positive, got " << list_str(dilations));
+                  op << ": dilations must be positive, got " << shape_str(dilations));
     PYINFER_CHECK(pads[i] >= 0 && pads[i + r] >= 0 && pads[i] < kMaxParam && pads[i + r] < kMaxParam,
-                  op << ": pads must be non-negative, got " << list_str(pads));
+                  op << ": pads must be non-negative, got " << shape_str(pads));
   }
   PoolGeom g;
   g.spatial_rank = rank;
@@ -80,9 +73,9 @@ PoolGeom make_pool_geom(const char* op, const std::vector<int64_t>& x_shape, con
     g.pad_begin[j] = pads[i];
     g.pad_end[j] = pads[i + r];
     g.out[j] = pool_output_size(g.in[j], kernel[i], strides[i], pads[i], pads[i + r], dilations[i], ceil_mode);
-    PYINFER_CHECK(g.out[j] >= 1, op << ": empty output along spatial axis " << i << ": input " << list_str(x_shape)
-                                    << ", kernel_shape " << list_str(kernel) << ", dilations " << list_str(dilations)
-                                    << ", pads " << list_str(pads) << " (the window is larger than the padded input)");
+    PYINFER_CHECK(g.out[j] >= 1, op << ": empty output along spatial axis " << i << ": input " << shape_str(x_shape)
+                                    << ", kernel_shape " << shape_str(kernel) << ", dilations " << shape_str(dilations)
+                                    << ", pads " << shape_str(pads) << " (the window is larger than the padded input)");
   }
   return g;
 }
@@ -211,7 +204,11 @@ PreparedPtr prepare_pool(const char* op, PoolKind kind, const std::vector<int64_
                          const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
                          const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, bool ceil_mode) {
   const PoolGeom g = make_pool_geom(op, x_shape, kernel, strides, pads, dilations, ceil_mode);
+  const std::string name = op;
   return KernelBuilder(op).input("x", x_shape).output("y", pool_output_shape(x_shape, g))
+      .remake([name, kind, kernel, strides, pads, dilations, ceil_mode](const Shapes& s) {
+        return prepare_pool(name.c_str(), kind, s[0], kernel, strides, pads, dilations, ceil_mode);
+      })
       .run([kind, g](const void* const* in, void* const* out, int threads) {
         pool_forward(kind, g, f32_in(in, 0), f32_out(out, 0), threads);
       });
@@ -224,6 +221,9 @@ PreparedPtr prepare_max_pool_with_indices(const std::vector<int64_t>& x_shape, c
   const auto y_shape = pool_output_shape(x_shape, g);
   return KernelBuilder("max_pool").input("x", x_shape).output("y", y_shape).output("indices", y_shape, DType::Int64)
       .algorithm("with_indices")
+      .remake([kernel, strides, pads, dilations, ceil_mode, column_major](const Shapes& s) {
+        return prepare_max_pool_with_indices(s[0], kernel, strides, pads, dilations, ceil_mode, column_major);
+      })
       .run([g, column_major](const void* const* in, void* const* out, int threads) {
         max_pool_indices(g, f32_in(in, 0), f32_out(out, 0), static_cast<int64_t*>(out[1]), column_major, threads);
       });
@@ -236,6 +236,9 @@ PreparedPtr prepare_lp_pool(const std::vector<int64_t>& x_shape, const std::vect
   const PoolGeom g = make_pool_geom("lp_pool", x_shape, kernel, strides, pads, dilations, ceil_mode);
   return KernelBuilder("lp_pool").input("x", x_shape).output("y", pool_output_shape(x_shape, g))
       .workspace(g.planes * g.in_plane() * int64_t(sizeof(float)))
+      .remake([kernel, strides, pads, dilations, ceil_mode, p](const Shapes& s) {
+        return prepare_lp_pool(s[0], kernel, strides, pads, dilations, ceil_mode, p);
+      })
       .run([g, p](const void* const* in, void* const* out, int threads) {
         lp_pool_forward(g, p, f32_in(in, 0), f32_out(out, 0), threads);
       });
@@ -243,8 +246,8 @@ PreparedPtr prepare_lp_pool(const std::vector<int64_t>& x_shape, const std::vect
 
 PreparedPtr prepare_global_pool(const char* op, GlobalKind kind, const std::vector<int64_t>& x_shape, float p) {
   PYINFER_CHECK(x_shape.size() >= 2 && x_shape.size() <= 32,
-                op << ": x must have rank 2..32 ((N, C, spatial...)), got shape " << list_str(x_shape));
-  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, op << ": negative dimension in " << list_str(x_shape));
+                op << ": x must have rank 2..32 ((N, C, spatial...)), got shape " << shape_str(x_shape));
+  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, op << ": negative dimension in " << shape_str(x_shape));
   if (kind == GlobalKind::Lp)
     PYINFER_CHECK(p > 0 && std::isfinite(p), op << ": p must be a positive number, got " << p);
   int64_t plane = 1;
@@ -252,7 +255,9 @@ PreparedPtr prepare_global_pool(const char* op, GlobalKind kind, const std::vect
   std::vector<int64_t> y_shape(x_shape.size(), 1);
   y_shape[0] = x_shape[0], y_shape[1] = x_shape[1];
   const int64_t planes = x_shape[0] * x_shape[1];
+  const std::string name = op;
   return KernelBuilder(op).input("x", x_shape).output("y", y_shape)
+      .remake([name, kind, p](const Shapes& s) { return prepare_global_pool(name.c_str(), kind, s[0], p); })
       .run([kind, planes, plane, p](const void* const* in, void* const* out, int threads) {
         global_pool(kind, planes, plane, p, f32_in(in, 0), f32_out(out, 0), threads);
       });

@@ -77,12 +77,12 @@ ReduceKind parse_reduce_kind(const std::string& name) {
 ReducePlan plan_reduce(const std::vector<int64_t>& shape, const std::vector<int64_t>& axes, bool all_axes,
                        bool keepdims) {
   const int64_t rank = static_cast<int64_t>(shape.size());
-  for (auto d : shape) PYINFER_CHECK(d >= 0, "reduce: negative extent in shape " << shape_text(shape));
+  for (auto d : shape) PYINFER_CHECK(d >= 0, "reduce: negative extent in shape " << shape_str(shape));
   std::vector<bool> reduced(shape.size(), all_axes);
   if (!all_axes) {
     for (auto a : axes) {
       PYINFER_CHECK(a >= -rank && a < rank,
-                    "reduce: axis " << a << " is out of range for shape " << shape_text(shape));
+                    "reduce: axis " << a << " is out of range for shape " << shape_str(shape));
       const int64_t d = a < 0 ? a + rank : a;
       PYINFER_CHECK(!reduced[d], "reduce: axis " << a << " is repeated in the axes");
       reduced[d] = true;
@@ -226,6 +226,7 @@ PreparedPtr prepare_reduce(ReduceKind kind, const std::vector<int64_t>& shape, c
   const ReduceKind first = first_pass_kind(kind, plan.passes.size() <= 1), later = later_pass_kind(kind);
   return KernelBuilder(std::string("reduce_") + kind_name(kind)).input("x", shape).output("y", plan.out_shape)
       .algorithm(plan.passes.size() > 1 ? "passes" : "one_pass")
+      .remake([kind, axes, all_axes, keepdims](const Shapes& s) { return prepare_reduce(kind, s[0], axes, all_axes, keepdims); })
       .run([plan, shape, kind, first, later](const void* const* in, void* const* out, int threads) {
         float* y = f32_out(out, 0);
         if (kind == ReduceKind::LogSumExp) return log_sum_exp(plan, shape, f32_in(in, 0), y, threads);

@@ -66,6 +66,9 @@ PreparedPtr prepare_reduce_int(ReduceKind kind, const std::vector<int64_t>& shap
   PYINFER_CHECK(plan.count > 0 && plan.in_size > 0, "reduce_int: an empty reduction");
   KernelBuilder b("reduce_int");
   b.input("x", shape, dtype).output("y", plan.out_shape, dtype);
+  b.remake([kind, axes, all_axes, keepdims, dtype](const Shapes& s) {
+    return prepare_reduce_int(kind, s[0], axes, all_axes, keepdims, dtype);
+  });
   if (dtype == DType::Int64)
     return b.run([plan, kind](const void* const* in, void* const* out, int) {
       run_int(plan, static_cast<const int64_t*>(in[0]), static_cast<int64_t*>(out[0]), kind);

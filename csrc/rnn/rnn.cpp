@@ -591,6 +591,11 @@ PreparedPtr prepare_rnn(const NodeParams& a, std::shared_ptr<const Weights> wt) 
            DType::Float32, false);
   b.output("Y_h", state, DType::Float32, false);
   if (lstm) b.output("Y_c", state, DType::Float32, false);
+  b.remake([a, wt](const Shapes& s) {
+    NodeParams q = a;
+    q.x_shape = s[0];
+    return prepare_rnn(q, wt);
+  });
   return b.run([base, wt, acts, S, Bt, f](const void* const* in, void* const* out, int threads) {
     Problem p = base;
     p.weights = wt.get();

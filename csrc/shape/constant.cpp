@@ -25,7 +25,7 @@ PreparedPtr prepare_shape_values(const std::vector<int64_t>& x_shape, DType dtyp
                                  const std::vector<int64_t>& out_shape) {
   check_dims(x_shape, "shape_values");
   PYINFER_CHECK(check_dims(out_shape, "shape_values") == static_cast<int64_t>(values.size()),
-                "shape_values: " << values.size() << " values do not fill " << shape_text(out_shape));
+                "shape_values: " << values.size() << " values do not fill " << shape_str(out_shape));
   return KernelBuilder("shape_values").input("x", x_shape, dtype).output("y", out_shape, DType::Int64)
       .run([=](const void* const*, void* const* o, int) {
         if (!values.empty()) std::memcpy(o[0], values.data(), values.size() * sizeof(int64_t));
@@ -41,7 +41,7 @@ PreparedPtr prepare_constant_of_shape(const std::vector<int64_t>& out_shape, DTy
   return KernelBuilder("constant_of_shape").input("shape", {rank}, DType::Int64).output("y", out_shape, dtype)
       .run([=](const void* const* in, void* const* o, int) {
         PYINFER_CHECK_SHAPE(read_ints(in[0], true, rank) == out_shape,
-                            "constant_of_shape: the shape input differs from the plan's " << shape_text(out_shape));
+                            "constant_of_shape: the shape input differs from the plan's " << shape_str(out_shape));
         char* y = static_cast<char*>(o[0]);
         for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * elem, value.data(), static_cast<size_t>(elem));
       });

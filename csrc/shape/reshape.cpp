@@ -54,13 +54,13 @@ PreparedPtr prepare_reshape(const std::vector<int64_t>& in_shape, DType dtype, c
                             bool allowzero) {
   const int64_t n = check_dims(in_shape, "reshape");
   PYINFER_CHECK(check_dims(out_shape, "reshape") == n,
-                "reshape: " << shape_text(in_shape) << " and " << shape_text(out_shape) << " differ in size");
+                "reshape: " << shape_str(in_shape) << " and " << shape_str(out_shape) << " differ in size");
   const int64_t rank = static_cast<int64_t>(out_shape.size()), bytes = n * dtype_size(dtype);
   return KernelBuilder("reshape").input("data", in_shape, dtype).input("shape", {rank}, DType::Int64)
       .output("y", out_shape, dtype)
       .run([=](const void* const* in, void* const* o, int) {
         PYINFER_CHECK_SHAPE(resolves_to(read_ints(in[1], true, rank), in_shape, out_shape, allowzero),
-                            "reshape: the shape input no longer gives " << shape_text(out_shape));
+                            "reshape: the shape input no longer gives " << shape_str(out_shape));
         std::memcpy(o[0], in[0], static_cast<size_t>(bytes));
       });
 }
@@ -70,7 +70,7 @@ PreparedPtr prepare_reshape(const std::vector<int64_t>& in_shape, DType dtype, c
 PreparedPtr prepare_copy(const std::vector<int64_t>& in_shape, DType dtype, const std::vector<int64_t>& out_shape) {
   const int64_t n = check_dims(in_shape, "copy");
   PYINFER_CHECK(check_dims(out_shape, "copy") == n,
-                "copy: " << shape_text(in_shape) << " and " << shape_text(out_shape) << " differ in size");
+                "copy: " << shape_str(in_shape) << " and " << shape_str(out_shape) << " differ in size");
   const int64_t bytes = n * dtype_size(dtype);
   return KernelBuilder("copy").input("data", in_shape, dtype).output("y", out_shape, dtype)
       .run([=](const void* const* in, void* const* o, int) { std::memcpy(o[0], in[0], static_cast<size_t>(bytes)); });

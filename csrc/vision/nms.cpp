@@ -40,10 +40,10 @@ struct NmsShape {
 
 NmsShape check_nms_shapes(const std::vector<int64_t>& boxes, const std::vector<int64_t>& scores) {
   PYINFER_CHECK(boxes.size() == 3 && boxes[2] == 4,
-                "non_max_suppression: boxes must be (batches, boxes, 4), got " << shape_text(boxes));
+                "non_max_suppression: boxes must be (batches, boxes, 4), got " << shape_str(boxes));
   PYINFER_CHECK(scores.size() == 3 && scores[0] == boxes[0] && scores[2] == boxes[1],
                 "non_max_suppression: scores must be (" << boxes[0] << ", classes, " << boxes[1] << "), got "
-                                                        << shape_text(scores));
+                                                        << shape_str(scores));
   return {boxes[0], scores[1], boxes[1]};
 }
 
@@ -196,7 +196,7 @@ T scalar_input(const void* p, T fallback) {
 void check_scalar_shape(const std::vector<int64_t>& shape, const char* what) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  PYINFER_CHECK(n == 1, "non_max_suppression: " << what << " must hold one value, got shape " << shape_text(shape));
+  PYINFER_CHECK(n == 1, "non_max_suppression: " << what << " must hold one value, got shape " << shape_str(shape));
 }
 
 }  // namespace

@@ -131,8 +131,8 @@ void roi_align_one(const float* img, int64_t channels, int64_t h, int64_t w, con
 PreparedPtr prepare_roi_align(const std::vector<int64_t>& x_shape, int64_t num_rois, const std::string& mode,
                               int64_t out_h, int64_t out_w, int64_t sampling_ratio, double spatial_scale,
                               bool half_pixel) {
-  PYINFER_CHECK(x_shape.size() == 4, "roi_align: x must be (N, C, H, W), got " << shape_text(x_shape));
-  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, "roi_align: negative dimension in " << shape_text(x_shape));
+  PYINFER_CHECK(x_shape.size() == 4, "roi_align: x must be (N, C, H, W), got " << shape_str(x_shape));
+  for (int64_t d : x_shape) PYINFER_CHECK(d >= 0, "roi_align: negative dimension in " << shape_str(x_shape));
   PYINFER_CHECK(mode == "avg" || mode == "max", "roi_align: mode must be 'avg' or 'max', got '" << mode << "'");
   PYINFER_CHECK(out_h > 0 && out_w > 0 && sampling_ratio >= 0 && num_rois >= 0,
                 "roi_align: output_height / output_width must be positive and sampling_ratio >= 0");
@@ -143,6 +143,10 @@ PreparedPtr prepare_roi_align(const std::vector<int64_t>& x_shape, int64_t num_r
   const int64_t n = x_shape[0], c = x_shape[1], h = x_shape[2], w = x_shape[3];
   return KernelBuilder("roi_align").input("x", x_shape).input("rois", {num_rois, 4})
       .input("batch_indices", {num_rois}, DType::Int64).output("y", {num_rois, c, out_h, out_w})
+      .remake([mode, out_h, out_w, sampling_ratio, spatial_scale, half_pixel](const Shapes& s) {
+        return prepare_roi_align(s[0], s[1].empty() ? 0 : s[1][0], mode, out_h, out_w, sampling_ratio, spatial_scale,
+                                 half_pixel);
+      })
       .run([=](const void* const* in, void* const* out, int threads) {
         const float* x = f32_in(in, 0);
         const float* rois = f32_in(in, 1);

@@ -1,4 +1,4 @@
-"""The `pyinfer` command line: run a model, demo, bench, inspect, profile.
+"""The `pyinfer` command line: run a model, demo, bench, inspect, profile, serve.
 
 This package holds what only the command line needs (timing helpers, the bundled demo and its
 data, the inspect report): `import pyinfer` never imports it, so a service embedding the
@@ -50,6 +50,10 @@ def main(argv=None) -> int:
                    help="value for a symbolic input dimension (default 1)")
     p.add_argument("--png", help="save a bar chart of time per op type here (needs matplotlib)")
     p.add_argument("--trace", help="keep the Chrome-trace JSON under this prefix (default: a temporary file)")
+
+    from ..serve.cli import add_parser as add_serve_parser  # its code lives in pyinfer/serve/
+
+    add_serve_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "threads", None) is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -61,6 +65,10 @@ def main(argv=None) -> int:
         return _cmd_bench(args)
     if args.command == "profile":
         return _cmd_profile(args)
+    if args.command == "serve":
+        from ..serve.cli import main as serve_main
+
+        return serve_main(args)
     return 2
 
 

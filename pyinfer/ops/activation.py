@@ -39,7 +39,7 @@ class _Unary(Op):
     def lower(self, node):
         if not node.float32(0):
             return None
-        return Native(kernels.prepare_activation(self.act, node.shape(0), *self.params), [0])
+        return Native(kernels.prepare_activation(self.act, node.shape(0), *self.params), [0], reshapable=True)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -260,7 +260,7 @@ class PRelu(Op):
     def lower(self, node):
         if not node.float32(0, 1) or self.version < 7:  # opset < 7 aligns the slope first: see _align
             return None
-        return Native(kernels.prepare_prelu(node.shape(0), node.shape(1)), [0, 1])
+        return Native(kernels.prepare_prelu(node.shape(0), node.shape(1)), [0, 1], reshapable=True)
 
     def _align(self, x, slope):
         # Before opset 7 a 1-D slope of length C applied per channel of (N, C, ...); later
@@ -303,7 +303,7 @@ class Clip(Op):
             hi = math.inf if bounds[1] is None else bounds[1]
         if math.isnan(lo) or math.isnan(hi):
             return None
-        return Native(kernels.prepare_activation(Act.CLIP, node.shape(0), lo, hi), [0])
+        return Native(kernels.prepare_activation(Act.CLIP, node.shape(0), lo, hi), [0], reshapable=True)
 
     def run(self, x, lo=None, hi=None):
         if self.version < 11:
@@ -361,7 +361,8 @@ class _SoftmaxBase(_SoftmaxFamily):
         rank = node.inputs[0].ndim
         if not node.float32(0) or rank == 0 or not -rank <= self.axis < rank:
             return None
-        return Native(kernels.prepare_softmax(node.shape(0), self.axis, self.log, flatten=self.version < 13), [0])
+        return Native(kernels.prepare_softmax(node.shape(0), self.axis, self.log, flatten=self.version < 13), [0],
+                      reshapable=True)
 
     def compute(self, x, axis):
         if x.dtype == np.float32 or is_half(x.dtype):

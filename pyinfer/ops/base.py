@@ -97,7 +97,7 @@ class Op:
     def lower(self, node):
         """How this op runs natively in a compiled plan, for the shapes and dtypes of one plan
         (`node`: a pyinfer.lowering.Lowering): a lowering.Native (a prepared kernel from
-        pyinfer.kernels), Alias, Concat or SwapBlocks, or None to stay a Python step (the
+        pyinfer.kernels), Alias, Concat or Permute, or None to stay a Python step (the
         default). See pyinfer/lowering.py."""
         return None
 

@@ -125,7 +125,8 @@ class Conv(_ConvBase):
         k = kernels.prepare_conv(list(x.shape), self._packed if packed else list(w.shape),
                                  -1 if b is None else b.shape[0], strides, pads, dilations, self.group,
                                  residual=res, **self.epilogue)
-        return Native(k, [0, None if packed else 1, 2 if b is not None else None, 3 if res else None])
+        return Native(k, [0, None if packed else 1, 2 if b is not None else None, 3 if res else None],
+                      reshapable=self.auto_pad in ("NOTSET", "VALID"))  # SAME pads follow the input size
 
     def run(self, x, w, b=None, residual=None):
         self._check_dtypes(x, w, b)
@@ -208,7 +209,9 @@ class ConvTranspose(_ConvBase):
             return None  # negative pads grow the output (_grow_for_negative_pads): the op's own code
         k = kernels.prepare_conv_transpose(list(x.shape), list(w.shape), -1 if b is None else b.shape[0], strides,
                                            pads, dilations, self.group, output_padding)
-        return Native(k, [0, 1, 2 if b is not None else None])
+        # output_shape / SAME give pads that follow the input size
+        fixed_pads = self.output_shape_attr is None and self.auto_pad in ("NOTSET", "VALID")
+        return Native(k, [0, 1, 2 if b is not None else None], reshapable=fixed_pads)
 
     def run(self, x, w, b=None):
         self._check_dtypes(x, w, b)

@@ -58,10 +58,12 @@ def lower_binary(op: Op, node, kernel_op: str):
     if max(node.inputs[0].ndim, node.inputs[1].ndim) > _MAX_KERNEL_RANK:
         return None
     if node.float32(0, 1):
-        return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1])
+        return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1],
+                      reshapable=True)
     dtype = node.inputs[0].dtype
     if kernel_op in _INT_KERNEL_OPS and dtype in (np.int32, np.int64) and node.dtypes_in({dtype}, 0, 1):
-        return Native(kernels.prepare_int_binary(kernel_op, node.shape(0), node.shape(1), dtype.name), [0, 1])
+        return Native(kernels.prepare_int_binary(kernel_op, node.shape(0), node.shape(1), dtype.name), [0, 1],
+                      reshapable=True)
     return KeepPython(f"no {kernel_op} kernel for {dtype}")
 
 
@@ -168,7 +170,7 @@ class _Unary(Op):
     def lower(self, node):
         if self.kernel_op is None or not node.float32(0):
             return KeepPython(f"no {self.op_type} kernel for {node.inputs[0].dtype}")
-        return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0])
+        return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0], reshapable=True)
 
     def numpy(self, x):
         raise NotImplementedError

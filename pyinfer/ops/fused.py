@@ -124,4 +124,4 @@ class SumPool(Op):
         if not node.float32(0) or x.ndim != len(self.kernel) + 2 or x.ndim > 5:
             return None
         return Native(kernels.prepare_pool("sum", list(x.shape), self.kernel, self.strides, self.pads, self.dilations),
-                      [0])
+                      [0], reshapable=True)

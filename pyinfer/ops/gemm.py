@@ -95,7 +95,7 @@ class Gemm(Op):
                                  self.trans_b and not packed, self.alpha, self.beta,
                                  list(c.shape) if use_c else None, bias=bias, residual=res, **self.epilogue)
         return Native(k, [0, None if packed else 1, 2 if use_c else None, Extra(self._bias) if bias else None,
-                          3 if res else None])
+                          3 if res else None], reshapable=True)
 
     def _check(self, a, b, c):
         if a.ndim != 2 or b.ndim != 2:
@@ -206,7 +206,7 @@ class MatMul(Op):
         packed = self._packed is not None and node.const(1) is self._packed_source
         k = kernels.prepare_matmul(list(a.shape), self._packed if packed else list(b.shape), residual=res,
                                    **self.epilogue)
-        return Native(k, [0, None if packed else 1, None, 2 if res else None])
+        return Native(k, [0, None if packed else 1, None, 2 if res else None], reshapable=True)
 
     def _check_shapes(self, sa, sb):
         ka = sa[-1]

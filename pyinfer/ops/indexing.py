@@ -46,7 +46,7 @@ class Gather(Op):
         if not -data.ndim <= self.axis < data.ndim:
             return None  # run() reports it
         return Native(kernels.prepare_gather(node.shape(0), data.dtype.name, node.shape(1), idx.dtype.name, self.axis),
-                      [0, 1])
+                      [0, 1], reshapable=True)
 
 
 
@@ -74,14 +74,16 @@ class GatherElements(Op):
                          idx.dtype.name, self.axis)
 
 
-def _prepared(prepare, *args, inputs=None):
+def _prepared(prepare, *args, inputs=None, reshapable=True):
     """Native(prepare(*args), inputs or [0, 1, ...]), or None when prepare refuses the shapes (the
-    op's run() then reports the problem on the Python path)."""
+    op's run() then reports the problem on the Python path). reshapable: prepare's arguments
+    hold for every input shape of these ranks (the kernel remakes itself for others)."""
     try:
         k = prepare(*args)
     except KernelArgumentError:
         return None
-    return Native(k, list(range(len(k.inputs))) if inputs is None else inputs)
+    return Native(k, list(range(len(k.inputs))) if inputs is None else inputs, reshapable=reshapable)
+
 
 
 @register("GatherND", 11, 12, 13)
@@ -279,11 +281,13 @@ class Slice(Op):
         if starts is not None and ends is not None:
             return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes, steps,
                              inputs=[0, None, None])
+        if node.dynamic:
+            return KeepPython("bounds computed at run time: not in a dynamic plan")
         st, en = node.inputs[1], node.inputs[2]
         if st.dtype != en.dtype or st.dtype not in INDEX_DTYPES or st.shape != (n,) or en.shape != (n,):
             return None
         return _prepared(kernels.prepare_slice_dynamic, node.shape(0), data.dtype.name, axes, steps,
-                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2])
+                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2], reshapable=False)
 
 
 # --- OneHot / NonZero / Compress ----------------------------------------------------------------
@@ -322,10 +326,13 @@ class NonZero(Op):
 
     def lower(self, node):
         """For the count this plan saw (another count re-runs the call on the Python path)."""
+        if node.dynamic:
+            return KeepPython("a data-dependent count: not in a dynamic plan")
         x = node.inputs[0]
         if x.dtype not in REAL_DTYPES and x.dtype != np.bool_:
             return KeepPython(f"no kernel for {x.dtype}")
-        return _prepared(kernels.prepare_nonzero, node.shape(0), x.dtype.name, node.outputs[0].shape[1])
+        return _prepared(kernels.prepare_nonzero, node.shape(0), x.dtype.name, node.outputs[0].shape[1],
+                         reshapable=False)
 
 
 @register("Compress", 9, 11, 28)
@@ -387,12 +394,18 @@ class TopK(Op):
             return KeepPython(f"TopK kernel has no {x.dtype}")
         if not -x.ndim <= self.axis < x.ndim:
             return None  # run() reports it
-        k = node.outputs[0].shape[self.axis]
         from_input = self.version >= 10 and not node.is_const(1)
+        if from_input and node.dynamic:
+            return KeepPython("K computed at run time: not in a dynamic plan")
+        k = node.outputs[0].shape[self.axis] if not node.dynamic else \
+            (self.k_attr if self.version < 10 else int(np.asarray(node.const(1)).reshape(-1)[0]))
         if from_input and (node.inputs[1].dtype != np.int64 or node.inputs[1].size != 1):
             return None
         k_shape = node.shape(1) if self.version >= 10 else [1]
-        kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
+        try:
+            kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
+        except KernelArgumentError:
+            return None  # K out of range: run() reports it
         return Native(kernel, [0, 1 if from_input else None])
 
 
@@ -420,8 +433,8 @@ class _ArgReduce(Op):
         x = node.inputs[0]
         if x.dtype not in REAL_DTYPES:
             return KeepPython(f"no kernel for {x.dtype}")
-        return _prepared(kernels.prepare_arg_reduce, node.shape(0), x.dtype.name, self.axis, type(self).pick is np.argmax,
-                         self.keepdims, self.last)
+        return _prepared(kernels.prepare_arg_reduce, node.shape(0), x.dtype.name, self.axis,
+                         type(self).pick is np.argmax, self.keepdims, self.last)
 
 
 @register("ArgMax", 1, 11, 12, 13)

@@ -49,7 +49,8 @@ def _lower_compare(op: Op, node, kernel_op: str):
     if op.version < 7 or a.dtype != b.dtype or a.dtype not in allowed:
         return KeepPython(f"no kernel for {a.dtype} (opset {op.version})")
     try:
-        return Native(kernels.prepare_compare(kernel_op, node.shape(0), node.shape(1), a.dtype.name), [0, 1])
+        return Native(kernels.prepare_compare(kernel_op, node.shape(0), node.shape(1), a.dtype.name), [0, 1],
+                      reshapable=True)
     except KernelArgumentError:
         return None  # shapes that do not broadcast (run() reports it) or rank above the kernel's
 
@@ -93,7 +94,7 @@ class Not(Op):
         return (np.logical_not(x),)
 
     def lower(self, node):
-        return Native(kernels.prepare_logical_not(node.shape(0)), [0])
+        return Native(kernels.prepare_logical_not(node.shape(0)), [0], reshapable=True)
 
 
 @register("Where", 9, 16)
@@ -110,7 +111,8 @@ class Where(Op):
         if cond.dtype != np.bool_ or x.dtype != y.dtype or x.dtype not in KERNEL_DTYPES:
             return KeepPython(f"no kernel for {x.dtype}")
         try:
-            return Native(kernels.prepare_where(node.shape(0), node.shape(1), node.shape(2), x.dtype.name), [0, 1, 2])
+            return Native(kernels.prepare_where(node.shape(0), node.shape(1), node.shape(2), x.dtype.name), [0, 1, 2],
+                          reshapable=True)
         except KernelArgumentError:
             return None
 
@@ -219,7 +221,7 @@ def _lower_cast(node):
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype not in _CAST_DTYPES or y.dtype not in _CAST_DTYPES:
         return KeepPython(f"no cast kernel from {x.dtype} to {y.dtype}")
-    return Native(kernels.prepare_cast(node.shape(0), x.dtype.name, y.dtype.name), [0])
+    return Native(kernels.prepare_cast(node.shape(0), x.dtype.name, y.dtype.name), [0], reshapable=True)
 
 
 @register("CastLike", 15, 19, 21, 23, 24, 25)
@@ -267,6 +269,8 @@ class Range(Op):
     def lower(self, node):
         """A kernel for the count this plan saw (the values are read on every run and a
         different count re-runs the call on the Python path)."""
+        if node.dynamic:
+            return KeepPython("a count computed at run time: not in a dynamic plan")
         dtype = node.inputs[0].dtype
         if dtype.name not in ("float32", "float64", "int16", "int32", "int64") or \
                 any(m.dtype != dtype for m in node.inputs):
@@ -295,6 +299,8 @@ class ConstantOfShape(Op):
         return (np.full(tuple(int(d) for d in shape), self.value.reshape(()), dtype=self.value.dtype),)
 
     def lower(self, node):
+        if node.dynamic:
+            return KeepPython("a shape computed at run time: not in a dynamic plan")
         if self.value.dtype not in KERNEL_DTYPES or node.inputs[0].dtype != np.int64 or node.inputs[0].ndim != 1:
             return KeepPython(f"no kernel for {self.value.dtype}")
         out = list(node.outputs[0].shape)

@@ -91,7 +91,8 @@ class BatchNormalization(Op):
         c = x.shape[1]
         if len(node.inputs) != 5 or any(p is None or p.shape != (c,) for p in node.inputs[1:]):
             return None
-        return Native(kernels.prepare_batch_norm(node.shape(0), self.epsilon, **self.epilogue), [0, 1, 2, 3, 4])
+        return Native(kernels.prepare_batch_norm(node.shape(0), self.epsilon, **self.epilogue), [0, 1, 2, 3, 4],
+                      reshapable=True)
 
     def _run_training(self, x, flat, params):
         scale, bias, running_mean, running_var = params
@@ -235,7 +236,8 @@ class LRN(Op):
     def lower(self, node):
         if not node.float32(0) or node.inputs[0].ndim < 3:
             return None
-        return Native(kernels.prepare_lrn(node.shape(0), self.size, self.alpha, self.beta, self.bias), [0])
+        return Native(kernels.prepare_lrn(node.shape(0), self.size, self.alpha, self.beta, self.bias), [0],
+                      reshapable=True)
 
     def run(self, x):
         _check_float(self, x)

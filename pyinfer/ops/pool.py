@@ -97,7 +97,8 @@ class _WindowPool(Op):
             return None
         kernel, strides, pads, dilations, ceil_mode = self.window(x)
         return Native(kernels.prepare_pool(self.pool_kind, list(x.shape), kernel, strides, pads, dilations, ceil_mode,
-                                           **self.pool_args(node)), [0])
+                                           **self.pool_args(node)), [0],
+                      reshapable=self.auto_pad in ("NOTSET", "VALID"))  # SAME pads follow the input size
 
     def pool_args(self, node) -> dict:
         return {}
@@ -188,7 +189,7 @@ class _GlobalPool(Op):
     def lower(self, node):
         if not node.float32(0) or node.inputs[0].ndim < 3:
             return None
-        return Native(kernels.prepare_global_pool(self.kind, node.shape(0), self.p or 2.0), [0])
+        return Native(kernels.prepare_global_pool(self.kind, node.shape(0), self.p or 2.0), [0], reshapable=True)
 
     def run(self, x):
         if not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):

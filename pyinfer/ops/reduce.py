@@ -90,7 +90,7 @@ class _Reduce(Op):
                 k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
         except KernelArgumentError:
             return None  # invalid axes: the op's own code reports it
-        return Native(k, [0])
+        return Native(k, [0], reshapable=True)
 
     def reduce(self, x, axes):
         raise NotImplementedError

@@ -317,7 +317,7 @@ class Resize(Op):
         for i, present, value in zip(range(1, n_args + 1), given, values):
             if not present or value is not None or node.inputs[i].size == 0:
                 continue
-            if i == i_sizes and self.policy == "stretch" and node.inputs[i].dtype == np.int64:
+            if i == i_sizes and self.policy == "stretch" and node.inputs[i].dtype == np.int64 and not node.dynamic:
                 axes = self.axes if self.axes is not None else range(node.inputs[0].ndim)
                 sizes = np.array([node.outputs[0].shape[a] for a in axes], np.int64)
                 dynamic_sizes = True

@@ -90,7 +90,7 @@ class _RnnBase(Op):
         inputs = [0, None, None, None] + [i if present[n] else None
                                           for i, n in ((4, "sequence_lens"), (5, "initial_h"), (6, "initial_c"),
                                                        (7, "P"))]
-        return Native(k, inputs, list(range(self.n_outputs)))
+        return Native(k, inputs, list(range(self.n_outputs)), reshapable=True)
 
     def call_kernel(self, X, W, R, B, sequence_lens, initial_h, **extra):
         dtype = X.dtype

@@ -16,26 +16,46 @@ from .. import kernels
 from ..errors import Error, KernelArgumentError
 from ..limits import check_allocation
 from ..lowering import (KERNEL_DTYPES, MAX_STEP_INPUTS, MAX_STEP_OUTPUTS, Alias, Concat as ConcatCopies, KeepPython,
-                        Native, SwapBlocks)
+                        Native, Permute, ViewRule)
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
 
 
 class _View(Op):
-    """Reshape, Flatten, Squeeze, Unsqueeze: a new shape for the same bytes. In a compiled plan
+    """Reshape, Flatten, Squeeze, Unsqueeze: a new shape for the same bytes. In a static plan
     (shapes fixed per signature) that is metadata only, as long as the shape inputs are
-    constants (a computed shape could change with the data)."""
+    constants (a computed shape could change with the data). A dynamic plan gets the rule that
+    gives the output shape from the input's (view_rule), computed as each call runs."""
 
     def lower(self, node):
         if node.outputs[0].size != node.inputs[0].size:
             return None
+        if node.dynamic:
+            rule = self.view_rule(node)
+            return Alias(0, rule) if rule is not None else None
         if not all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
             return KeepPython("shape or axes computed at run time")
         x = node.inputs[0]
         if node.is_const(0) and x.dtype in KERNEL_DTYPES:  # constants live outside the arena: a copy
             return Native(kernels.prepare_copy(node.shape(0), x.dtype.name, list(node.outputs[0].shape)), [0])
         return Alias(0)
+
+    def view_rule(self, node):
+        """The lowering.ViewRule of this view, or None (arguments the plan cannot know)."""
+        return None
+
+    def _const_axes(self, node, attr, rank):
+        """Axes from the attribute (older opsets) or a constant input 1, normalized for `rank`;
+        None when they are computed, invalid or repeated (the op's own code reports those)."""
+        axes = attr if self.version < 13 else (node.const(1) if node.present(1) else ())
+        if axes is None:
+            return None
+        axes = [int(a) for a in np.asarray(axes).reshape(-1)]
+        if any(not -rank <= a < rank for a in axes):
+            return None
+        axes = [a + rank if a < 0 else a for a in axes]
+        return tuple(axes) if len(set(axes)) == len(axes) else None
 
 
 def _zero_of(dtype: np.dtype):
@@ -103,7 +123,8 @@ class Reshape(_View):
 
     def lower(self, node):
         """A constant shape: an alias. A shape the plan computes (from Shape & co.): a copy that
-        checks on every run that the shape still gives the plan's output shape."""
+        checks on every run that the shape still gives the plan's output shape (a dynamic plan:
+        the view rule)."""
         how = super().lower(node)
         if not isinstance(how, KeepPython) or self.version < 5:
             return how
@@ -112,6 +133,17 @@ class Reshape(_View):
             return how
         return Native(kernels.prepare_reshape(node.shape(0), x.dtype.name, list(node.outputs[0].shape),
                                               self.allowzero), [0, 1])
+
+    def view_rule(self, node):
+        if self.version < 5:
+            dims = tuple(int(d) for d in self.shape_attr)
+        elif node.is_const(1):
+            dims = tuple(int(d) for d in np.asarray(node.const(1)).reshape(-1))
+        elif node.present(1) and node.inputs[1].dtype == np.int64 and node.inputs[1].ndim == 1:
+            dims = None  # computed: read when the step runs
+        else:
+            return None
+        return ViewRule("reshape", dims, self.allowzero)
 
 
 @register("Flatten", 1, 9, 11, 13, 21, 23, 24, 25)
@@ -128,6 +160,13 @@ class Flatten(_View):
         if axis < 0:
             axis += rank
         return (x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])),)
+
+    def view_rule(self, node):
+        rank = node.inputs[0].ndim
+        lo = -rank if self.version >= 11 else 0
+        if not lo <= self.axis <= rank:
+            return None
+        return ViewRule("flatten", (self.axis + rank if self.axis < 0 else self.axis,))
 
 
 @register("Transpose", 1, 13, 21, 23, 24, 25)
@@ -147,49 +186,8 @@ class Transpose(Op):
         perm = list(range(x.ndim))[::-1] if self.perm is None else [int(i) for i in self.perm]
         if sorted(perm) != list(range(x.ndim)):
             return None  # run() reports it
-        swap = swap_blocks(x.shape, perm)
-        if swap is not None and swap[3] * x.dtype.itemsize >= _MIN_SWAP_CHUNK:
-            outer, a, b, chunk = swap
-            return SwapBlocks(outer, a, b, chunk * x.dtype.itemsize)
-        if x.dtype not in KERNEL_DTYPES:
-            return KeepPython(f"no kernel for {x.dtype}")
-        try:
-            return Native(kernels.prepare_transpose(node.shape(0), x.dtype.name, perm), [0])
-        except KernelArgumentError:
-            return KeepPython("more than 8 dims after merging")
-
-
-# Below this many bytes per block a Transpose stays with NumPy (one memcpy per block).
-_MIN_SWAP_CHUNK = 64
-
-
-def swap_blocks(shape, perm):
-    """(outer, a, b, chunk elements) when transposing `shape` by `perm` only swaps two groups
-    of axes (after dropping size-1 axes and merging axes that stay together), else None."""
-    keep = [i for i, d in enumerate(shape) if d != 1]
-    order = [i for i in perm if shape[i] != 1]
-    if len(keep) < 2:
-        return None
-    # Runs of output axes that are consecutive input axes move together: one group each.
-    groups = [[order[0]]]
-    for i in order[1:]:
-        if keep.index(i) == keep.index(groups[-1][-1]) + 1:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    by_input = sorted(groups, key=lambda g: g[0])
-    size = [math.prod(shape[i] for i in g) for g in groups]
-    n = len(groups)
-    if n == 1:
-        return None  # nothing moves: a copy (left to NumPy's reshape / copy)
-    # Output order must be: [outer] B A [trailing] with A, B adjacent and swapped in input order.
-    lo = 1 if groups[0] is by_input[0] and n > 2 else 0
-    hi = n - 1 if groups[-1] is by_input[-1] and n - lo > 2 else n
-    if hi - lo != 2 or groups[lo] is not by_input[lo + 1] or groups[lo + 1] is not by_input[lo]:
-        return None
-    outer = size[0] if lo else 1
-    chunk = size[-1] if hi < n else 1
-    return outer, size[lo + 1], size[lo], chunk
+        # byte moves for any shape (plans' permute steps, up to rank 16)
+        return Permute(perm) if x.ndim <= 16 else None
 
 
 @register("Squeeze", 1, 11, 13, 21, 23, 24, 25)
@@ -206,6 +204,14 @@ class Squeeze(_View):
             if x.shape[a] != 1:
                 raise self.run_error(f"cannot squeeze axis {a} of size {x.shape[a]} (shape {list(x.shape)})")
         return (x.reshape([d for i, d in enumerate(x.shape) if i not in axes]),)
+
+    def view_rule(self, node):
+        if self.version >= 13 and node.present(1) and not node.is_const(1):
+            return None
+        if (self.axes_attr if self.version < 13 else node.const(1)) is None:
+            return ViewRule("squeeze", ())  # every size-1 axis
+        axes = self._const_axes(node, self.axes_attr, node.inputs[0].ndim)
+        return ViewRule("squeeze", axes) if axes else None
 
 
 @register("Unsqueeze", 1, 11, 13, 21, 23, 24, 25)
@@ -224,6 +230,12 @@ class Unsqueeze(_View):
         axes = set(unique_axes(self, axes, out_rank))
         dims = iter(x.shape)
         return (x.reshape([1 if i in axes else next(dims) for i in range(out_rank)]),)
+
+    def view_rule(self, node):
+        if self.version >= 13 and not node.is_const(1):
+            return None
+        axes = self._const_axes(node, self.axes_attr, node.outputs[0].ndim)
+        return ViewRule("unsqueeze", axes) if axes else None
 
 
 # --- Concat / Split -----------------------------------------------------------------------------
@@ -343,10 +355,12 @@ class Expand(Op):
         x, shape = node.inputs
         if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
             return KeepPython(f"no kernel for {x.dtype}")
+        if node.dynamic and not node.is_const(1):
+            return KeepPython("a shape computed at run time: not in a dynamic plan")
         try:
-            k = kernels.prepare_expand(node.shape(0), x.dtype.name, list(node.outputs[0].shape), node.shape(1),
-                                       not node.is_const(1))
-        except KernelArgumentError:
+            out = np.broadcast_shapes(x.shape, tuple(node.const_ints(1))) if node.is_const(1) else node.outputs[0].shape
+            k = kernels.prepare_expand(node.shape(0), x.dtype.name, list(out), node.shape(1), not node.is_const(1))
+        except (KernelArgumentError, ValueError):
             return None
         return Native(k, [0, None if node.is_const(1) else 1])
 
@@ -370,9 +384,12 @@ class Tile(Op):
         if self.version == 1 or x.dtype not in KERNEL_DTYPES or reps.dtype != np.int64:
             return KeepPython(f"no kernel for {x.dtype} (opset {self.version})")
         dynamic = not node.is_const(1)
+        if dynamic and node.dynamic:
+            return KeepPython("repeats computed at run time: not in a dynamic plan")
         counts = [o // d for o, d in zip(node.outputs[0].shape, x.shape)] if dynamic else node.const_ints(1)
         try:
-            return Native(kernels.prepare_tile(node.shape(0), x.dtype.name, counts, dynamic), [0, 1 if dynamic else None])
+            return Native(kernels.prepare_tile(node.shape(0), x.dtype.name, counts, dynamic), [0, 1 if dynamic else None],
+                          reshapable=not dynamic)
         except KernelArgumentError:
             return None
 
@@ -421,6 +438,11 @@ class Identity(Op):
     # Tensors, sequences (lists) and optionals pass through unchanged.
     def run(self, x):
         return (x,)
+
+    def lower(self, node):
+        """A view of a tensor (subgraph bodies keep their Identity nodes: the optimizer removes
+        the main graph's); a graph output gets a copy."""
+        return Alias(0, ViewRule("reshape", (0,) * node.inputs[0].ndim))
 
 
 @register("Dropout", 1, 6, 7, 10, 12, 13, 22)

@@ -237,7 +237,8 @@ class RoiAlign(Op):
             return KeepPython(f"RoiAlign kernel is float32 with int64 batch indices, got {x.dtype}, {bi.dtype}")
         if x.ndim != 4 or rois.shape[1:] != (4,) or bi.shape != (rois.shape[0],):
             return None  # run() reports it
-        return Native(kernels.prepare_roi_align(x.shape, rois.shape[0], **self._kernel_args()), [0, 1, 2])
+        return Native(kernels.prepare_roi_align(x.shape, rois.shape[0], **self._kernel_args()), [0, 1, 2],
+                      reshapable=True)
 
     @staticmethod
     def _axis_samples(start, bin_size, bins, per_bin, size):
@@ -335,6 +336,8 @@ class NonMaxSuppression(Op):
     def lower(self, node):
         """A plan step for the selected count this signature saw: a run that selects another
         count raises 'shape changed' and the call re-runs on the Python path."""
+        if node.dynamic:
+            return KeepPython("a data-dependent count: not in a dynamic plan")
         if not all(node.inputs[i].dtype == np.float32 for i in (0, 1)):
             return KeepPython("boxes and scores are not float32")
         ins, present, shapes = [0, 1], [], []

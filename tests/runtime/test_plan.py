@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import onnx
+from onnx import TensorProto, helper
 import pytest
 
 import pyinfer
@@ -46,8 +47,9 @@ def test_exported_models_plan_equals_python_path(name):
                 np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
                 if arg.name in expected:  # PyTorch's outputs, the independent oracle
                     np.testing.assert_allclose(a, expected[arg.name], rtol=1e-3, atol=1e-4)
-    plans = sess._executor.cached_plans()
-    assert len(plans) == len(batches)
+    # the first batch's signature has a static plan; the others ran on the class's dynamic plan
+    plans = sess._executor.cached_plans() + sess._executor.dynamic_plans()
+    assert [type(p).__name__ for p in plans] == ["CompiledPlan"] + ["DynamicPlan"] * (len(batches) > 1)
     assert all(p.native_steps > 0 for p in plans)
 
 
@@ -79,24 +81,39 @@ def test_conv_model_and_weights_kept_once(rng):
     assert plan.native_steps == len(plan.step_ops) == 4
 
 
-def test_plan_cache_is_a_bounded_lru(rng, monkeypatch):
-    monkeypatch.setattr(executor_mod, "PLAN_CACHE_SIZE", 3)
+def test_a_shape_class_holds_one_static_and_one_dynamic_plan(rng):
+    """Batch sizes 1..6, each called five times: the first has a static plan (its second call),
+    the others all run on the class's dynamic plan; nothing else is compiled or kept."""
     n = 9
     sess = plan_session(chain_model(n))
-    xs = {b: rng.standard_normal((b, 16)).astype(np.float32) for b in range(1, 6)}
-    for b, x in xs.items():
-        for (y,) in run_three(sess, {"x": x}):
-            np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
     ex = sess._executor
-    assert len(ex._plans) == 3
-    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(3, 16), (4, 16), (5, 16)]
-    # Using batch 3 again makes it the most recent; a new signature then evicts batch 4.
-    sess.run(None, {"x": xs[3]})
-    sess.run(None, {"x": rng.standard_normal((7, 16)).astype(np.float32)})
-    keys = [k[0][1][0] for k in ex._plans]
-    assert keys == [5, 3, 7]
-    (y,) = sess.run(None, {"x": xs[1]})  # evicted long ago: recorded and run again, still right
-    np.testing.assert_allclose(y, chain_reference(xs[1], n), rtol=1e-5, atol=1e-6)
+    for b in range(1, 7):
+        x = rng.standard_normal((b, 16)).astype(np.float32)
+        for _ in range(5):
+            (y,) = sess.run(None, {"x": x})
+            np.testing.assert_allclose(y, chain_reference(x, n), rtol=1e-5, atol=1e-6)
+    assert [p.out_slots[0][1] for p in ex.cached_plans()] == [(1, 16)]
+    assert len(ex.dynamic_plans()) == 1 and len(ex._plans) == 1
+
+
+def test_plan_cache_is_a_bounded_lru(rng, monkeypatch):
+    """Static plans are cached per signature in an LRU of PLAN_CACHE_SIZE: a model whose input
+    has no fixed rank gives one shape class per rank."""
+    monkeypatch.setattr(executor_mod, "PLAN_CACHE_SIZE", 3)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["r"], ["y"])], "any_rank",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    sess = plan_session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    ex = sess._executor
+    xs = {r: rng.standard_normal((2,) * r).astype(np.float32) for r in range(1, 6)}
+    for r, x in xs.items():
+        for _ in range(3):
+            np.testing.assert_array_equal(sess.run(None, {"x": x})[0], -np.maximum(x, 0))
+    assert [len(p.out_slots[0][1]) for p in ex.cached_plans()] == [3, 4, 5]
+    sess.run(None, {"x": xs[3]})  # the most recent now; a new class evicts rank 4
+    sess.run(None, {"x": rng.standard_normal((3,) * 6).astype(np.float32)})
+    assert [len(k[0][1]) for k in ex._plans] == [5, 3, 6]
+    np.testing.assert_array_equal(sess.run(None, {"x": xs[1]})[0], -np.maximum(xs[1], 0))  # evicted: still right
 
 
 def test_outputs_belong_to_the_caller(rng):

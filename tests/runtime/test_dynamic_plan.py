@@ -1,0 +1,157 @@
+"""Dynamic plans (dynamic_plan.py, _dynamic.pyx): one plan per shape class serves every shape.
+
+Each model runs first with one shape (the Python path records it) and then with others, which
+the class's dynamic plan serves; outputs are checked against NumPy or the Python path."""
+import threading
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import pyinfer
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=[numpy_helper.from_array(v, k)
+                                                                        for k, v in inits])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _attention_model(rng, heads=2, dim=8):
+    """Self-attention over x [B, S, D] with the shape arithmetic exporters write: the head split's
+    target shape is computed from Shape(x), so nothing in the file fixes S."""
+    wq = rng.standard_normal((dim, dim)).astype(np.float32) / 3
+    wo = rng.standard_normal((dim, dim)).astype(np.float32) / 3
+    bo = rng.standard_normal(dim).astype(np.float32)
+    ints = {"i0": np.array([0], np.int64), "i1": np.array([1], np.int64),
+            "heads": np.array([heads], np.int64), "hd": np.array([dim // heads], np.int64),
+            "flat": np.array([0, 0, dim], np.int64)}
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"]),
+        helper.make_node("Shape", ["x"], ["sh"]),
+        helper.make_node("Gather", ["sh", "i0"], ["b"], axis=0),
+        helper.make_node("Gather", ["sh", "i1"], ["s"], axis=0),
+        helper.make_node("Concat", ["b", "s", "heads", "hd"], ["split_shape"], axis=0),
+        helper.make_node("Reshape", ["q", "split_shape"], ["q4"]),
+        helper.make_node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["q4"], ["kt"], perm=[0, 2, 3, 1]),
+        helper.make_node("MatMul", ["qh", "kt"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "qh"], ["ctx"]),
+        helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["ctx_t", "flat"], ["merged"]),
+        helper.make_node("MatMul", ["merged", "wo"], ["proj"]),
+        helper.make_node("Add", ["proj", "bo"], ["y"]),
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, ["B", "S", dim])],
+                   [helper.make_tensor_value_info("y", F, None)],
+                   [("wq", wq), ("wo", wo), ("bo", bo)] + list(ints.items()))
+
+    def reference(x):
+        b, s, _ = x.shape
+        q = (x @ wq).reshape(b, s, heads, dim // heads).transpose(0, 2, 1, 3)
+        scores = q @ q.transpose(0, 1, 3, 2)
+        p = np.exp(scores - scores.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        ctx = (p @ q).transpose(0, 2, 1, 3).reshape(b, s, dim)
+        return ctx @ wo + bo
+    return model, reference
+
+
+def test_attention_with_computed_shapes_serves_every_length(rng):
+    model, reference = _attention_model(rng)
+    sess = pyinfer.InferenceSession(model)
+    for b, s in [(1, 5), (1, 9), (2, 3), (1, 9), (3, 16), (1, 1), (2, 40), (1, 5)]:
+        x = rng.standard_normal((b, s, 8)).astype(np.float32)
+        (y,) = sess.run(None, {"x": x})
+        np.testing.assert_allclose(y, reference(x), rtol=1e-4, atol=1e-5)
+    (plan,) = sess._executor.dynamic_plans()
+    ops = [op.op_type for i, op in enumerate(plan.step_ops) if not plan.program.is_native(i)]
+    assert ops == []  # Shape too: its kernel writes the dims, lowered again for each new shape
+
+
+def _conv_model(rng, auto_pad):
+    w1 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    b2 = rng.standard_normal(5).astype(np.float32)
+    pad = {"auto_pad": auto_pad} if auto_pad != "NOTSET" else {"pads": [1, 1, 1, 1]}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], strides=[2, 2], **pad),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2],
+                              **({"auto_pad": auto_pad} if auto_pad != "NOTSET" else {})),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["y"], **pad)]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 3, "H", "W"])],
+                  [helper.make_tensor_value_info("y", F, None)], [("w1", w1), ("w2", w2), ("b2", b2)])
+
+
+@pytest.mark.parametrize("auto_pad", ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_convolutions_serve_every_image_size(rng, auto_pad):
+    """Explicit pads: kernels reshaped in C++; SAME pads follow the input size, so those convs
+    and pools are lowered again for each new size (a wrong reuse would shift the outputs)."""
+    model = _conv_model(rng, auto_pad)
+    py = pyinfer.InferenceSession(model, executor="python")
+    sess = pyinfer.InferenceSession(model)
+    for shape in [(1, 3, 20, 20), (1, 3, 21, 26), (2, 3, 23, 31), (1, 3, 20, 20), (1, 3, 32, 32), (2, 3, 23, 31)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], py.run(None, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    (plan,) = sess._executor.dynamic_plans()
+    assert plan.native_steps == len(plan.step_ops)
+
+
+def test_outputs_belong_to_the_caller_and_the_arena_stops_growing(rng):
+    model, reference = _attention_model(rng)
+    sess = pyinfer.InferenceSession(model)
+    lengths = [4, 30, 7, 30, 12, 3, 29, 30, 1]
+    xs = [rng.standard_normal((2, s, 8)).astype(np.float32) for s in lengths]
+    outs = [sess.run(None, {"x": x})[0] for x in xs]
+    for x, y in zip(xs, outs):  # later calls did not write into earlier outputs
+        np.testing.assert_allclose(y, reference(x), rtol=1e-4, atol=1e-5)
+    (plan,) = sess._executor.dynamic_plans()
+    arena = max(f.arena_bytes for f in plan._frames)
+    for x in xs * 3:
+        sess.run(None, {"x": x})
+    assert max(f.arena_bytes for f in plan._frames) == arena  # sized by the largest call already seen
+    assert 0 < arena < 4 * max(f.peak_bytes for f in plan._frames)
+
+
+def test_concurrent_calls_with_different_shapes(rng):
+    model, reference = _attention_model(rng)
+    sess = pyinfer.InferenceSession(model)
+    sess.run(None, {"x": rng.standard_normal((1, 4, 8)).astype(np.float32)})
+    errors = []
+
+    def work(seed):
+        r = np.random.default_rng(seed)
+        try:
+            for _ in range(20):
+                x = r.standard_normal((int(r.integers(1, 3)), int(r.integers(1, 24)), 8)).astype(np.float32)
+                np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(x), rtol=1e-4, atol=1e-5)
+        except Exception as e:  # noqa: BLE001  (reported below, with the thread's seed)
+            errors.append((seed, e))
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_shapes_a_step_cannot_take_raise_the_ops_error(rng):
+    """A computed Reshape target that does not fit, and a MatMul whose inner sizes stop matching,
+    are reported by the op (naming the node), as the Python path does, and the session goes on."""
+    nodes = [helper.make_node("Shape", ["a"], ["sh"]),
+             helper.make_node("Reshape", ["b", "sh"], ["b2"], name="fit"),
+             helper.make_node("MatMul", ["a", "b2"], ["y"], name="mm")]
+    model = _model(nodes, [helper.make_tensor_value_info("a", F, ["M", "K"]),
+                           helper.make_tensor_value_info("b", F, ["K2", "N"])],
+                   [helper.make_tensor_value_info("y", F, None)])
+    sess = pyinfer.InferenceSession(model)
+    a, b = np.ones((3, 3), np.float32), np.ones((9, 1), np.float32)
+    np.testing.assert_allclose(sess.run(None, {"a": a, "b": b})[0], np.full((3, 3), 3, np.float32))
+    with pytest.raises(pyinfer.Error, match="fit"):
+        sess.run(None, {"a": np.ones((2, 3), np.float32), "b": b})  # 9 elements into (2, 3)
+    a2, b2 = np.ones((4, 4), np.float32), np.ones((16, 1), np.float32)
+    np.testing.assert_allclose(sess.run(None, {"a": a2, "b": b2})[0], np.full((4, 4), 4, np.float32))
+    assert sess._executor.dynamic_plans()
