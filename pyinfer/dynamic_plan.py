@@ -23,8 +23,8 @@ import numpy as np
 
 from . import _dynamic
 from .errors import KernelArgumentError
-from .lowering import SHAPE_CHANGED, Alias, Concat, Meta, Native, Permute, lower
-from .plan import CompiledPlan, PlanUnsupported, ShapeChanged
+from .lowering import Alias, Concat, Meta, Native, Permute, lower
+from .plan import CompiledPlan, PlanUnsupported, ShapeChanged, shape_changed_or
 
 
 class DynamicPlan:
@@ -182,9 +182,7 @@ class DynamicPlan:
                 else:
                     profiler.run_program(self, frame)
             except KernelArgumentError as e:
-                if SHAPE_CHANGED in str(e):  # a kernel's control input gave another shape
-                    raise ShapeChanged(str(e)) from e
-                raise
+                raise shape_changed_or(e) from None
             if record is not None:
                 for n, s in self.slot.items():
                     if n.startswith("\0"):

@@ -41,6 +41,12 @@ class ShapeChanged(Exception):
     """A Python step produced a shape or dtype other than the compiled one."""
 
 
+def shape_changed_or(e: KernelArgumentError) -> Exception:
+    """A kernel's error as ShapeChanged when a control input or the data gave another output
+    shape than the plan's (the call then re-runs on the Python path), else the error itself."""
+    return ShapeChanged(str(e)) if SHAPE_CHANGED in str(e) else e
+
+
 class CompiledPlan:
     def __init__(self, executor, metas: dict, feed_names, call_op):
         self.executor = executor
@@ -333,9 +339,7 @@ class CompiledPlan:
                 else:
                     profiler.run_program(self, frame)
             except KernelArgumentError as e:
-                if SHAPE_CHANGED in str(e):  # a kernel's control input gave another shape
-                    raise ShapeChanged(str(e)) from e
-                raise
+                raise shape_changed_or(e) from None
             objs = frame.objs
             return {n: objs[self.slot[n]] for n in self.executor.output_names}
         finally:

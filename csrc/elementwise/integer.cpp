@@ -13,6 +13,7 @@
 #include "common/broadcast.h"
 #include "common/check.h"
 #include "common/prepared.h"
+#include "common/wrapping.h"
 #include "elementwise/elementwise.h"
 
 namespace py = pybind11;
@@ -22,14 +23,13 @@ namespace {
 
 template <class T>
 T apply(BinaryOp op, T a, T b) {
-  using U = typename std::make_unsigned<T>::type;
   switch (op) {
-    case BinaryOp::Add: return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
-    case BinaryOp::Sub: return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
-    case BinaryOp::Mul: return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+    case BinaryOp::Add: return wrapping_add(a, b);
+    case BinaryOp::Sub: return wrapping_sub(a, b);
+    case BinaryOp::Mul: return wrapping_mul(a, b);
     case BinaryOp::Div:
       if (b == 0) return 0;
-      if (b == -1) return static_cast<T>(U(0) - static_cast<U>(a));  // MIN / -1 wraps instead of trapping
+      if (b == -1) return wrapping_sub(T(0), a);  // MIN / -1 wraps instead of trapping
       return a / b;
     case BinaryOp::Max: return a > b ? a : b;
     default: return a < b ? a : b;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/wrapping.h"
 #include "reduce/reduce.h"
 
 namespace pyinfer {
@@ -14,12 +15,11 @@ namespace {
 
 template <class T>
 T combine_int(ReduceKind kind, T a, T b) {
-  using U = typename std::make_unsigned<T>::type;
   switch (kind) {
     case ReduceKind::Max: return std::max(a, b);
     case ReduceKind::Min: return std::min(a, b);
-    case ReduceKind::Sum: return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
-    default: return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+    case ReduceKind::Sum: return wrapping_add(a, b);
+    default: return wrapping_mul(a, b);
   }
 }
 
