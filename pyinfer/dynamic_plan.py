@@ -22,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dynamic
+from .errors import KernelArgumentError
 from .lowering import Alias, Concat, Meta, Native, Permute, lower
-from .plan import CompiledPlan, PlanUnsupported, ShapeChanged
+from .plan import CompiledPlan, PlanUnsupported, ShapeChanged, shape_changed_or
 
 
 class DynamicPlan:
@@ -173,10 +174,13 @@ class DynamicPlan:
             for name, s in self.feed_slots:
                 v = feeds[name]
                 frame.set(s, v if v.flags.c_contiguous else np.ascontiguousarray(v))
-            if profiler is None:
-                self.program.execute(frame, 0, self.program.n_steps)
-            else:
-                profiler.run_program(self, frame)
+            try:
+                if profiler is None:
+                    self.program.execute(frame, 0, self.program.n_steps)
+                else:
+                    profiler.run_program(self, frame)
+            except KernelArgumentError as e:
+                raise shape_changed_or(e) from None
             return {n: frame.get(s) for n, s in self.output_slots}
         finally:
             frame.finish()

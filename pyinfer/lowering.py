@@ -16,7 +16,8 @@ with the shapes and dtypes of that signature (a `Lowering`). The op answers with
   Concat(axis)                      byte copies
   Permute(perm)                     a Transpose: byte moves (_bytes.pxd permute_bytes)
 
-or None: it stays a Python step calling op.run. The op's lowering lives beside its run() in
+or None (or KeepPython(reason), which says why for `pyinfer inspect`): it stays a Python step
+calling op.run. The op's lowering lives beside its run() in
 pyinfer/ops/<family>.py; this module only dispatches. A kernel's inputs and outputs are
 checked against the plan's shapes and dtypes when the plan is built (plan.py), so a shape
 nobody checked never reaches C++.
@@ -34,6 +35,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 F32 = np.dtype(np.float32)
+
+# The element types prepared kernels take (csrc/common/prepared.h DType): kernels that move
+# elements take them all; REAL_DTYPES, the ones kernels compute on (no float16, no bool).
+KERNEL_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "float16", "int8", "int16", "int32", "int64",
+                                                "uint8", "uint16", "bool"))
+REAL_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+                                              "uint16"))
+INDEX_DTYPES = frozenset(np.dtype(t) for t in ("int32", "int64"))
+
+# The most inputs and outputs one step of the Cython loop takes (_runtime.pyx MAX_IN / MAX_OUT).
+MAX_STEP_INPUTS, MAX_STEP_OUTPUTS = 12, 4
 
 
 @dataclass
@@ -100,6 +112,19 @@ class Concat:
 
 
 @dataclass
+class KeepPython:
+    """lower()'s answer for a node that stays a Python step, with the reason (reported by
+    `pyinfer inspect`); the plan treats it as None."""
+    reason: str
+
+
+# The start of a kernel's error when a control input (a shape, K, sizes, a selected count) gives
+# another output shape than the plan compiled: the plan then re-runs the call on the Python path
+# (common/check.h kShapeChanged).
+SHAPE_CHANGED = "shape changed: "
+
+
+@dataclass
 class Lowering:
     """One node as a plan sees it: the metas of its inputs (None: absent) and outputs, and the
     values of the inputs that are plan-time constants (initializers). dynamic: the plan serves
@@ -130,11 +155,37 @@ class Lowering:
     def shape(self, i: int) -> list:
         return list(self.inputs[i].shape)
 
+    def dtypes_in(self, allowed, *inputs: int) -> bool:
+        """Whether inputs `inputs` (those present) and every output have a dtype in `allowed`."""
+        metas = [self.inputs[i] for i in inputs if self.present(i)] + self.outputs
+        return all(m.dtype in allowed for m in metas)
+
+    def const_ints(self, i: int):
+        """Input i's values as a list of ints if it is a constant integer tensor, else None."""
+        v = self.const(i)
+        if v is None or np.asarray(v).dtype.kind not in "iu":
+            return None
+        return [int(a) for a in np.asarray(v).reshape(-1)]
+
 
 def lower(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
     """How `op` (inputs `names` with metas `ins`, outputs `outs`) runs natively, or None."""
+    how = explain(op, names, ins, outs, consts, dynamic)
+    return None if isinstance(how, KeepPython) else how
+
+
+def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
+    """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
-        return None
-    if any(m.size == 0 for m in [m for m in ins if m is not None] + outs):
-        return None  # empty tensors: the op's own code handles them
-    return op.lower(Lowering(list(names), list(ins), list(outs), consts, dynamic))
+        return KeepPython("an output is not a tensor")
+    if any(m.size == 0 for m in outs) or \
+            not getattr(op, "empty_inputs_ok", False) and any(m.size == 0 for m in ins if m is not None):
+        return KeepPython("empty tensors")  # the op's own code handles them
+    if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
+        return KeepPython("no native kernel")
+    how = op.lower(Lowering(list(names), list(ins), list(outs), consts, dynamic))
+    if how is None:
+        dtypes = sorted({str(m.dtype) for m in [m for m in ins if m is not None] + outs})
+        return KeepPython(f"not lowered for these inputs ({', '.join(dtypes)})")
+    return how
+

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from . import _runtime as rt
-from .lowering import Alias, Concat, Extra, Meta, Native, Permute, lower
+from .errors import KernelArgumentError
+from .lowering import SHAPE_CHANGED, Alias, Concat, Extra, Meta, Native, Permute, lower
 from .memory_plan import Buffer, aligned_empty, plan_offsets
 
 FEED, CONST, ARENA, ALIAS, OUT, PY = "feed", "const", "arena", "alias", "out", "py"
@@ -38,6 +39,12 @@ class PlanUnsupported(Exception):
 
 class ShapeChanged(Exception):
     """A Python step produced a shape or dtype other than the compiled one."""
+
+
+def shape_changed_or(e: KernelArgumentError) -> Exception:
+    """A kernel's error as ShapeChanged when a control input or the data gave another output
+    shape than the plan's (the call then re-runs on the Python path), else the error itself."""
+    return ShapeChanged(str(e)) if SHAPE_CHANGED in str(e) else e
 
 
 class CompiledPlan:
@@ -331,10 +338,13 @@ class CompiledPlan:
                     frame.set_object(s, v)
             for s, shape, dtype in self.out_slots:
                 frame.set(s, np.empty(shape, dtype))
-            if profiler is None:
-                self.program.execute(frame, 0, self.program.num_steps)
-            else:
-                profiler.run_program(self, frame)
+            try:
+                if profiler is None:
+                    self.program.execute(frame, 0, self.program.num_steps)
+                else:
+                    profiler.run_program(self, frame)
+            except KernelArgumentError as e:
+                raise shape_changed_or(e) from None
             objs = frame.objs
             return {n: objs[self.slot[n]] for n in self.executor.output_names}
         finally:

@@ -17,8 +17,9 @@ from pyinfer import kernels  # noqa: E402
 
 INTRO = """# pyinfer.kernels
 
-The C++ kernels on NumPy arrays, for use without a graph. Every kernel takes float32 arrays
-(other layouts than C order are copied, other dtypes are rejected), checks its arguments and
+The C++ kernels on NumPy arrays, for use without a graph. The compute kernels take float32 arrays,
+the indexing, logic and shape kernels the dtypes their docstrings name (other layouts than C order
+are copied, other dtypes are rejected). Every kernel checks its arguments and
 raises `pyinfer.KernelArgumentError` (a `pyinfer.Error`) with a message naming the culprit,
 releases the GIL while it computes, and takes `num_threads` (0 = one thread per physical core,
 1 = the calling thread only). Outputs are new arrays unless an `out=` argument says otherwise.

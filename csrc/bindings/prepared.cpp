@@ -15,13 +15,18 @@ namespace {
 
 // The numpy dtype of t, made once (a call checks every input against it).
 const py::dtype& numpy_dtype(DType t) {
-  static const py::dtype f32("float32"), u8("uint8"), i32("int32"), i64("int64"), b("bool"), f64("float64");
+  static const py::dtype f32("float32"), u8("uint8"), i32("int32"), i64("int64"), b("bool"), i8("int8"),
+      u16("uint16"), i16("int16"), f16("float16"), f64("float64");
   switch (t) {
     case DType::Float32: return f32;
     case DType::UInt8: return u8;
     case DType::Int32: return i32;
     case DType::Int64: return i64;
     case DType::Bool: return b;
+    case DType::Int8: return i8;
+    case DType::UInt16: return u16;
+    case DType::Int16: return i16;
+    case DType::Float16: return f16;
     case DType::Float64: return f64;
   }
   return f32;

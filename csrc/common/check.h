@@ -8,9 +8,9 @@
 // nothing (GCC 12) or crashed the process (GCC 13), and including <iostream> to force the
 // initialization crashed at import instead, next to another copy of libstdc++ (torch's).
 #pragma once
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
-#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -48,7 +48,16 @@ inline std::string shape_str(const std::vector<int64_t>& s) {
   return m.str();
 }
 
+// The start of the message of a run-time check that found a control input (a shape, sizes,
+// repeats, a count) giving another output shape than the one the kernel was prepared for: a
+// compiled plan turns such an error into a re-run on the Python path (pyinfer/plan.py), as it
+// does when a Python step's output shape changes.
+constexpr const char* kShapeChanged = "shape changed: ";
+
 }  // namespace pyinfer
+
+// Throws std::invalid_argument("shape changed: " + msg) unless cond.
+#define PYINFER_CHECK_SHAPE(cond, msg) PYINFER_CHECK(cond, ::pyinfer::kShapeChanged << msg)
 
 #define PYINFER_CHECK(cond, msg)                                  \
   do {                                                            \

@@ -12,7 +12,11 @@ int64_t dtype_size(DType t) {
     case DType::Int32: return 4;
     case DType::Int64:
     case DType::Float64: return 8;
+    case DType::UInt16:
+    case DType::Int16:
+    case DType::Float16: return 2;
     case DType::UInt8:
+    case DType::Int8:
     case DType::Bool: return 1;
   }
   return 0;
@@ -25,9 +29,21 @@ const char* dtype_name(DType t) {
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
     case DType::Bool: return "bool";
+    case DType::Int8: return "int8";
+    case DType::UInt16: return "uint16";
+    case DType::Int16: return "int16";
+    case DType::Float16: return "float16";
     case DType::Float64: return "float64";
   }
   return "?";
+}
+
+DType dtype_from_name(const std::string& name, const char* what) {
+  for (DType t : {DType::Float32, DType::UInt8, DType::Int8, DType::UInt16, DType::Int16, DType::Int32, DType::Int64,
+                  DType::Bool, DType::Float16, DType::Float64})
+    if (name == dtype_name(t)) return t;
+  PYINFER_CHECK(false, what << ": unsupported dtype '" << name << "'");
+  return DType::Float32;
 }
 
 int64_t TensorSpec::elements() const {

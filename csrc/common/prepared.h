@@ -23,9 +23,14 @@
 namespace pyinfer {
 
 // Element types a kernel reads or writes (values as ONNX's TensorProto.DataType).
-enum class DType : int32_t { Float32 = 1, UInt8 = 2, Int32 = 6, Int64 = 7, Bool = 9, Float64 = 11 };
+enum class DType : int32_t {
+  Float32 = 1, UInt8 = 2, Int8 = 3, UInt16 = 4, Int16 = 5, Int32 = 6, Int64 = 7, Bool = 9, Float16 = 10,
+  Float64 = 11
+};
 int64_t dtype_size(DType t);
 const char* dtype_name(DType t);  // numpy's name: "float32", "int64", ...
+// The DType numpy calls `name`; throws std::invalid_argument naming `what` for any other.
+DType dtype_from_name(const std::string& name, const char* what);
 
 struct TensorSpec {
   std::string name;             // as the kernel API calls it: "x", "w", "bias", "residual"

@@ -85,14 +85,14 @@ PYINFER_BINDINGS(elementwise, 10) {
   m.def(
       "prepare_math",
       [](const std::string& op, const std::vector<int64_t>& shape) {
-        for (int i = 0; i <= static_cast<int>(UnaryOp::Reciprocal); ++i)
+        for (int i = 0; i <= static_cast<int>(UnaryOp::Ceil); ++i)
           if (op == unary_op_name(static_cast<UnaryOp>(i))) return prepare_math(static_cast<UnaryOp>(i), shape);
-        PYINFER_CHECK(false, "prepare_math: unknown op '" << op << "' (sqrt, exp, log, abs, neg, reciprocal)");
+        PYINFER_CHECK(false, "prepare_math: unknown op '" << op << "' (sqrt, exp, log, abs, neg, reciprocal, floor, ceil)");
         return PreparedPtr();
       },
       py::arg("op"), py::arg("shape"),
       "prepare_math(op, shape) -> PreparedKernel: kernels.<op>(x) prepared for x of `shape` (op: sqrt, exp,\n"
-      "log, abs, neg, reciprocal).");
+      "log, abs, neg, reciprocal, floor, ceil).");
   def_binary(m, BinaryOp::Add, PYINFER_BINARY_DOC("a + b"));
   def_binary(m, BinaryOp::Sub, PYINFER_BINARY_DOC("a - b"));
   def_binary(m, BinaryOp::Mul, PYINFER_BINARY_DOC("a * b"));
@@ -106,6 +106,8 @@ PYINFER_BINDINGS(elementwise, 10) {
   def_unary(m, UnaryOp::Abs, PYINFER_UNARY_DOC("|x|"));
   def_unary(m, UnaryOp::Neg, PYINFER_UNARY_DOC("-x"));
   def_unary(m, UnaryOp::Reciprocal, PYINFER_UNARY_DOC("1 / x"));
+  def_unary(m, UnaryOp::Floor, PYINFER_UNARY_DOC("floor(x)"));
+  def_unary(m, UnaryOp::Ceil, PYINFER_UNARY_DOC("ceil(x)"));
 }
 
 }  // namespace pyinfer

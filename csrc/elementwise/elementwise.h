@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/broadcast.h"
 #include "common/prepared.h"
 
 namespace pyinfer {
 
 enum class BinaryOp : int { Add = 0, Sub, Mul, Div, Pow, Max, Min };
-enum class UnaryOp : int { Sqrt = 0, Exp, Log, Abs, Neg, Reciprocal };
-
-constexpr int kMaxBroadcastRank = 8;
+enum class UnaryOp : int { Sqrt = 0, Exp, Log, Abs, Neg, Reciprocal, Floor, Ceil };
 
 // One table per ISA tier (defined in elementwise_isa.cpp).
 struct ElementwiseKernels {
@@ -41,7 +40,7 @@ void binary_broadcast(BinaryOp op, const float* a, const std::vector<int64_t>& a
 
 void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads);
 
-// The kernel API's names ("add", "maximum"; "sqrt", "reciprocal").
+// The kernel API's names ("add", "maximum"; "sqrt", "reciprocal", "floor").
 const char* binary_op_name(BinaryOp op);
 const char* unary_op_name(UnaryOp op);
 

@@ -101,6 +101,12 @@ struct NegOp {  // x * -1 (not 0 - x) so that neg(+0) = -0
 struct ReciprocalOp {
   static VecF v(VecF x) { return VecF::set1(1.0f) / x; }
 };
+struct FloorOp {
+  static VecF v(VecF x) { return vround_down(x); }
+};
+struct CeilOp {  // -floor(-x): ceil(-0.5) = -0 as numpy gives
+  static VecF v(VecF x) { return VecF::set1(-1.0f) * vround_down(x * VecF::set1(-1.0f)); }
+};
 
 template <class Op>
 void unary_run(const float* x, float* y, int64_t n) {
@@ -121,6 +127,8 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n) {
     case UnaryOp::Abs: return unary_run<AbsOp>(x, y, n);
     case UnaryOp::Neg: return unary_run<NegOp>(x, y, n);
     case UnaryOp::Reciprocal: return unary_run<ReciprocalOp>(x, y, n);
+    case UnaryOp::Floor: return unary_run<FloorOp>(x, y, n);
+    case UnaryOp::Ceil: return unary_run<CeilOp>(x, y, n);
   }
 }
 

@@ -24,12 +24,7 @@ namespace {
 // Copies below this many bytes run on the calling thread (a wake-up costs more).
 constexpr int64_t kParallelBytes = int64_t(1) << 18;
 
-DType parse_dtype(const std::string& name) {
-  for (DType t : {DType::Float32, DType::UInt8, DType::Int32, DType::Int64, DType::Bool})
-    if (name == dtype_name(t)) return t;
-  PYINFER_CHECK(false, "gather: unsupported dtype '" << name << "' (float32, uint8, int32, int64, bool)");
-  return DType::Float32;
-}
+DType parse_dtype(const std::string& name) { return dtype_from_name(name, "gather"); }
 
 template <class Index>
 void gather_rows(const char* data, const Index* idx, char* y, int64_t outer, int64_t n_idx, int64_t axis_len,

@@ -46,6 +46,18 @@ PYINFER_BINDINGS(reduce, 10) {
       py::arg("kind"), py::arg("shape"), py::arg("axes"), py::arg("keepdims") = true,
       "prepare_reduce(kind, shape, axes, keepdims=True) -> PreparedKernel: reduce() prepared for x of `shape`.");
   m.def(
+      "prepare_reduce_int",
+      [](const std::string& kind, const std::vector<int64_t>& shape, py::handle axes_obj, bool keepdims,
+         const std::string& dtype) {
+        bool all_axes = false;
+        const std::vector<int64_t> axes = parse_axes(axes_obj, &all_axes);
+        return prepare_reduce_int(parse_reduce_kind(kind), shape, axes, all_axes, keepdims,
+                                  dtype_from_name(dtype, "reduce_int"));
+      },
+      py::arg("kind"), py::arg("shape"), py::arg("axes"), py::arg("keepdims") = true, py::arg("dtype") = "int64",
+      "prepare_reduce_int(kind, shape, axes, keepdims=True, dtype='int64') -> PreparedKernel: an int32 / int64\n"
+      "reduction (max, min, sum or prod, wrapping like numpy) over any axes, for the shape arithmetic of graphs.");
+  m.def(
       "reduce",
       [](py::handle x_obj, py::handle axes_obj, const std::string& kind_name, bool keepdims, int num_threads) {
         const ReduceKind kind = parse_reduce_kind(kind_name);
@@ -55,14 +67,13 @@ PYINFER_BINDINGS(reduce, 10) {
         return bind::call(*prepare_reduce(kind, bind::shape_of(x), axes, all_axes, keepdims), {x}, num_threads);
       },
       py::arg("x"), py::arg("axes"), py::arg("kind"), py::arg("keepdims") = true, py::arg("num_threads") = 0,
-      "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` "
-      "like numpy.<kind>(x, axis=axes, keepdims=keepdims). kind: 'max', 'min', 'sum' or 'mean' "
-      "(mean = sum / count). axes: None (every axis), an int, or a sequence of distinct ints, "
-      "negative ones counting from the end; the reduced axes must be one consecutive run once axes "
-      "of extent 1 are left out (e.g. (1, 2) or (2, 1), not (0, 2) of a (2, 3, 4) array). max / min "
-      "propagate NaN and reject an empty reduction; an empty sum is 0, an empty mean NaN. Sums "
-      "are added in float32 (several partial sums), in an order that does not depend on "
-      "num_threads. Returns a new float32 array.");
+      "reduce(x, axes, kind, keepdims=True, num_threads=0): reduce a float32 array over `axes` like "
+      "ONNX's Reduce<Kind>. kind: 'max', 'min', 'sum', 'mean' (sum / count), 'prod', 'sum_square', 'l1' "
+      "(sum of |x|), 'l2' (sqrt of sum_square), 'log_sum', 'log_sum_exp' (max-shifted). axes: None (every "
+      "axis), an int, or a sequence of distinct ints, negative ones counting from the end; any set of axes "
+      "(each consecutive run of them is one pass, the last run first). max / min propagate NaN and reject "
+      "an empty reduction; an empty sum is 0, product 1, mean NaN. Accumulates in float32 (several partial "
+      "sums), in an order that does not depend on num_threads. Returns a new float32 array.");
 }
 
 }  // namespace pyinfer

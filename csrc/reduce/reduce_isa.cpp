@@ -22,30 +22,69 @@ using reduce_simd::load_fill;
 
 constexpr int64_t kFold = 64;  // rows summed into a fresh accumulator before joining the total
 
+// identity: the accumulators' start; combine: a vector of elements into one; finish: an
+// accumulator to its result; merge: two accumulators into one; first / combine1: the scalar form
+// (first maps the first element).
 struct MaxOp {
+  static float first(float x) { return x; }
   static float identity() { return -__builtin_inff(); }
   static VecF combine(VecF a, VecF x) { return reduce_simd::max_acc(a, x); }
+  static VecF merge(VecF a, VecF b) { return combine(a, b); }
   static float finish(VecF a) { return any_nan(a) ? __builtin_nanf("") : a.hmax(); }
   static float combine1(float a, float x) { return a != a ? a : (a > x ? a : x); }  // x NaN -> x
 };
 struct MinOp {
+  static float first(float x) { return x; }
   static float identity() { return __builtin_inff(); }
   static VecF combine(VecF a, VecF x) { return reduce_simd::min_acc(a, x); }
+  static VecF merge(VecF a, VecF b) { return combine(a, b); }
   static float finish(VecF a) { return any_nan(a) ? __builtin_nanf("") : reduce_simd::hmin(a); }
   static float combine1(float a, float x) { return a != a ? a : (a < x ? a : x); }
 };
 struct SumOp {
+  static float first(float x) { return x; }
   static float identity() { return 0.f; }
   static VecF combine(VecF a, VecF x) { return a + x; }
+  static VecF merge(VecF a, VecF b) { return a + b; }
   static float finish(VecF a) { return a.hsum(); }
   static float combine1(float a, float x) { return a + x; }
+};
+struct ProdOp {
+  static float first(float x) { return x; }
+  static float identity() { return 1.f; }
+  static VecF combine(VecF a, VecF x) { return a * x; }
+  static VecF merge(VecF a, VecF b) { return a * b; }
+  static float finish(VecF a) {
+    float lanes[VecF::N];
+    a.store(lanes);
+    float p = lanes[0];
+    for (int i = 1; i < VecF::N; ++i) p *= lanes[i];
+    return p;
+  }
+  static float combine1(float a, float x) { return a * x; }
+};
+struct SumSquareOp {
+  static float first(float x) { return x * x; }
+  static float identity() { return 0.f; }
+  static VecF combine(VecF a, VecF x) { return fmadd(x, x, a); }
+  static VecF merge(VecF a, VecF b) { return a + b; }
+  static float finish(VecF a) { return a.hsum(); }
+  static float combine1(float a, float x) { return a + x * x; }
+};
+struct L1Op {
+  static float first(float x) { return x < 0 ? -x : x; }
+  static float identity() { return 0.f; }
+  static VecF combine(VecF a, VecF x) { return a + vabs(x); }
+  static VecF merge(VecF a, VecF b) { return a + b; }
+  static float finish(VecF a) { return a.hsum(); }
+  static float combine1(float a, float x) { return a + (x < 0 ? -x : x); }
 };
 
 template <class Op>
 inline float reduce_row(const float* p, int64_t r) {
   constexpr int N = VecF::N;
   if (r <= 4) {  // a vector and a horizontal reduction would cost more than r scalar steps
-    float a = p[0];
+    float a = Op::first(p[0]);
     for (int64_t k = 1; k < r; ++k) a = Op::combine1(a, p[k]);
     return a;
   }
@@ -60,7 +99,7 @@ inline float reduce_row(const float* p, int64_t r) {
   }
   for (; k + N <= r; k += N) a0 = Op::combine(a0, VecF::load(p + k));
   if (k < r) a1 = Op::combine(a1, load_fill(p + k, static_cast<int>(r - k), Op::identity()));
-  return Op::finish(Op::combine(Op::combine(a0, a1), Op::combine(a2, a3)));
+  return Op::finish(Op::merge(Op::merge(a0, a1), Op::merge(a2, a3)));
 }
 
 template <class Op>
@@ -77,6 +116,9 @@ void rows(ReduceKind kind, const float* x, float* y, int64_t rows, int64_t r) {
     case ReduceKind::Max: return rows_op<MaxOp>(x, y, rows, r, false);
     case ReduceKind::Min: return rows_op<MinOp>(x, y, rows, r, false);
     case ReduceKind::Sum: return rows_op<SumOp>(x, y, rows, r, false);
+    case ReduceKind::Prod: return rows_op<ProdOp>(x, y, rows, r, false);
+    case ReduceKind::SumSquare: return rows_op<SumSquareOp>(x, y, rows, r, false);
+    case ReduceKind::L1: return rows_op<L1Op>(x, y, rows, r, false);
     default: return rows_op<SumOp>(x, y, rows, r, true);
   }
 }
@@ -97,7 +139,7 @@ inline void column_group(const float* x, float* y, int64_t r, int64_t stride, in
       for (int w = 0; w < W; ++w)
         part[w] = Op::combine(part[w], kPartial ? load_fill(row + w * N, m, idf) : VecF::load(row + w * N));
     }
-    for (int w = 0; w < W; ++w) total[w] = Op::combine(total[w], part[w]);
+    for (int w = 0; w < W; ++w) total[w] = Op::merge(total[w], part[w]);
   }
   const VecF div = VecF::set1(static_cast<float>(r));
   for (int w = 0; w < W; ++w) {
@@ -120,6 +162,9 @@ void columns(ReduceKind kind, const float* x, float* y, int64_t r, int64_t strid
     case ReduceKind::Max: return columns_op<MaxOp>(x, y, r, stride, count, false);
     case ReduceKind::Min: return columns_op<MinOp>(x, y, r, stride, count, false);
     case ReduceKind::Sum: return columns_op<SumOp>(x, y, r, stride, count, false);
+    case ReduceKind::Prod: return columns_op<ProdOp>(x, y, r, stride, count, false);
+    case ReduceKind::SumSquare: return columns_op<SumSquareOp>(x, y, r, stride, count, false);
+    case ReduceKind::L1: return columns_op<L1Op>(x, y, r, stride, count, false);
     default: return columns_op<SumOp>(x, y, r, stride, count, true);
   }
 }

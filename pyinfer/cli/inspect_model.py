@@ -2,7 +2,8 @@
 
 Reports the inputs and outputs (shapes, types), the parameter count, the op histogram before
 and after optimization, multiply-accumulates per op type (Conv, ConvTranspose, Gemm, MatMul and
-their fused forms, from inferred shapes) and how often each optimizer pass fired.
+their fused forms, from inferred shapes), how often each optimizer pass fired and, unless
+--no-plan, the nodes a compiled plan still runs as Python steps and why (python_steps.py).
 
     report = inspect_model("model.onnx")          # a dict
     print(format_report(report))
@@ -24,6 +25,7 @@ from ..optimizer import optimize
 from ..optimizer.workgraph import WorkGraph
 from ..options import GraphOptimizationLevel, to_optimization_level
 from ..session import NodeArg
+from .python_steps import format_python_steps, python_steps
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
@@ -118,8 +120,10 @@ def _param_count(model: onnx.ModelProto) -> tuple[int, int]:
     return count, nbytes
 
 
-def inspect_model(model, level=GraphOptimizationLevel.ORT_ENABLE_ALL, dims: dict | None = None) -> dict:
-    """The inspection report as a dict (see format_report). dims: symbolic dimension -> value."""
+def inspect_model(model, level=GraphOptimizationLevel.ORT_ENABLE_ALL, dims: dict | None = None,
+                  plan_steps: bool = False) -> dict:
+    """The inspection report as a dict (see format_report). dims: symbolic dimension -> value.
+    plan_steps: also compile a plan on random inputs and list its Python steps ("plan")."""
     proto = load_model(model)
     level = to_optimization_level(level)
     resolver = _Dims(dict(dims or {}))
@@ -155,6 +159,7 @@ def inspect_model(model, level=GraphOptimizationLevel.ORT_ENABLE_ALL, dims: dict
         "dims": dict(resolver.overrides),
         "passes": dict(report.pass_counts),
         "rounds": report.rounds,
+        **({"plan": python_steps(proto, dims)} if plan_steps else {}),
     }
 
 
@@ -195,6 +200,8 @@ def format_report(info: dict) -> str:
     lines.append(f"passes ({info['rounds']} rounds):")
     for name, count in info["passes"].items():
         lines.append(f"  {name:<24} {count}")
+    if "plan" in info:
+        lines.extend(format_python_steps(info["plan"]))
     return "\n".join(lines)
 
 
@@ -207,6 +214,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a symbolic dimension for the MAC count (default 1)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-plan", action="store_true",
+                        help="do not compile a plan on random inputs (to list the nodes that stay Python steps)")
     args = parser.parse_args(argv)
     dims = {}
     for item in args.dim:
@@ -216,7 +225,7 @@ def main(argv=None) -> int:
             return 2
         dims[name] = int(value)
     try:
-        info = inspect_model(args.model, _LEVELS[args.level], dims)
+        info = inspect_model(args.model, _LEVELS[args.level], dims, plan_steps=not args.no_plan)
     except Error as e:
         print(f"pyinfer inspect: error: {e}", file=sys.stderr)
         return 1

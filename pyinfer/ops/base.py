@@ -75,6 +75,7 @@ def attribute_value(attr: onnx.AttributeProto):
 
 class Op:
     uses_outer_scope = False  # control-flow ops whose subgraphs read the enclosing graph's values
+    empty_inputs_ok = False  # lower() is asked even when an input is empty (Resize's roi = [])
 
     def __init__(self, node: onnx.NodeProto, version: int, ctx: OpContext):
         self.node = node

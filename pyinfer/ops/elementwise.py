@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..lowering import Native
+from ..lowering import KeepPython, Native
 from ..registry import register
 from .base import Op
 
@@ -46,13 +46,25 @@ def as_dtype(result, dtype) -> np.ndarray:
     return np.asarray(result).astype(dtype, copy=False)
 
 
+# The integer kernel's ops (shape arithmetic: sizes, offsets computed from Shape).
+_INT_KERNEL_OPS = ("add", "sub", "mul", "div", "maximum", "minimum")
+
+
 def lower_binary(op: Op, node, kernel_op: str):
-    """Two float32 inputs broadcast NumPy-style (opset >= 7) as kernels.prepare_binary."""
-    if op.version < 7 or len(node.inputs) != 2 or not node.float32(0, 1):
+    """Two inputs broadcast NumPy-style (opset >= 7): float32 as kernels.prepare_binary, int32 /
+    int64 arithmetic as kernels.prepare_int_binary."""
+    if op.version < 7 or len(node.inputs) != 2 or node.inputs[1] is None:
         return None
     if max(node.inputs[0].ndim, node.inputs[1].ndim) > _MAX_KERNEL_RANK:
         return None
-    return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1], reshapable=True)
+    if node.float32(0, 1):
+        return Native(kernels.prepare_binary(kernel_op, node.shape(0), node.shape(1)), [0, 1],
+                      reshapable=True)
+    dtype = node.inputs[0].dtype
+    if kernel_op in _INT_KERNEL_OPS and dtype in (np.int32, np.int64) and node.dtypes_in({dtype}, 0, 1):
+        return Native(kernels.prepare_int_binary(kernel_op, node.shape(0), node.shape(1), dtype.name), [0, 1],
+                      reshapable=True)
+    return KeepPython(f"no {kernel_op} kernel for {dtype}")
 
 
 class _Binary(Op):
@@ -157,7 +169,7 @@ class _Unary(Op):
 
     def lower(self, node):
         if self.kernel_op is None or not node.float32(0):
-            return None
+            return KeepPython(f"no {self.op_type} kernel for {node.inputs[0].dtype}")
         return Native(kernels.prepare_math(self.kernel_op, node.shape(0)), [0], reshapable=True)
 
     def numpy(self, x):
@@ -179,8 +191,8 @@ Log = _unary("Log", (1, 6, 13), np.log, "log")
 Abs = _unary("Abs", (1, 6, 13), np.abs, "abs")
 Neg = _unary("Neg", (1, 6, 13), np.negative, "neg")
 Reciprocal = _unary("Reciprocal", (1, 6, 13), np.reciprocal, "reciprocal")
-Floor = _unary("Floor", (1, 6, 13), np.floor)
-Ceil = _unary("Ceil", (1, 6, 13), np.ceil)
+Floor = _unary("Floor", (1, 6, 13), np.floor, "floor")
+Ceil = _unary("Ceil", (1, 6, 13), np.ceil, "ceil")
 Round = _unary("Round", (11, 22), np.round)  # numpy rounds half to even, as ONNX does
 Sign = _unary("Sign", (9, 13), np.sign)
 Sin = _unary("Sin", (7, 22), np.sin)

@@ -1,6 +1,9 @@
 """Indexing operators: gather/scatter, slicing, selection, sorting-based and positional ops.
 
-All NumPy, every dtype. Index inputs follow one rule: negative indices count from the end,
+run() is NumPy for every dtype (TopK, GatherND and ScatterElements run their kernels on the dtypes
+they take); in compiled plans Gather, GatherElements, GatherND, ScatterND, ScatterElements, Slice,
+TopK, ArgMax / ArgMin, CumSum and NonZero lower to C++ kernels
+(csrc/indexing/). Index inputs follow one rule: negative indices count from the end,
 anything outside [-dim, dim) is a NodeExecutionError naming the node (NumPy would raise a bare
 IndexError, or for some ops silently wrap).
 """
@@ -9,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelArgumentError
 from ..limits import check_allocation
-from ..lowering import Native
+from ..lowering import INDEX_DTYPES, KERNEL_DTYPES, REAL_DTYPES, KeepPython, Native
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, checked_indices, int_list, int_scalar, unique_axes
@@ -37,15 +41,13 @@ class Gather(Op):
 
     def lower(self, node):
         data, idx = node.inputs
-        if data.ndim == 0 or data.dtype.name not in _GATHER_DTYPES or idx.dtype.name not in ("int32", "int64"):
+        if data.ndim == 0 or data.dtype not in KERNEL_DTYPES or idx.dtype not in INDEX_DTYPES:
             return None
         if not -data.ndim <= self.axis < data.ndim:
             return None  # run() reports it
         return Native(kernels.prepare_gather(node.shape(0), data.dtype.name, node.shape(1), idx.dtype.name, self.axis),
                       [0, 1], reshapable=True)
 
-
-_GATHER_DTYPES = ("float32", "uint8", "int32", "int64", "bool")  # the element types the kernel copies
 
 
 @register("GatherElements", 11, 13)
@@ -64,6 +66,25 @@ class GatherElements(Op):
         idx = checked_indices(self, indices, data.shape[axis])
         return (data[_axis_grid(indices.shape, axis, idx)],)
 
+    def lower(self, node):
+        data, idx = node.inputs
+        if data.dtype not in KERNEL_DTYPES or idx.dtype not in INDEX_DTYPES:
+            return KeepPython(f"no kernel for {data.dtype} data")
+        return _prepared(kernels.prepare_gather_elements, node.shape(0), data.dtype.name, node.shape(1),
+                         idx.dtype.name, self.axis)
+
+
+def _prepared(prepare, *args, inputs=None, reshapable=True):
+    """Native(prepare(*args), inputs or [0, 1, ...]), or None when prepare refuses the shapes (the
+    op's run() then reports the problem on the Python path). reshapable: prepare's arguments
+    hold for every input shape of these ranks (the kernel remakes itself for others)."""
+    try:
+        k = prepare(*args)
+    except KernelArgumentError:
+        return None
+    return Native(k, list(range(len(k.inputs))) if inputs is None else inputs, reshapable=reshapable)
+
+
 
 @register("GatherND", 11, 12, 13)
 class GatherND(Op):
@@ -80,6 +101,9 @@ class GatherND(Op):
         k = indices.shape[-1]
         if k > data.ndim - b:
             raise self.run_error(f"indices last dimension {k} exceeds data rank {data.ndim} minus batch_dims {b}")
+        if data.size and indices.size and data.dtype in KERNEL_DTYPES and indices.dtype == np.int64:
+            prepared = kernels.prepare_gather_nd(data.shape, data.dtype.name, indices.shape, b)
+            return (prepared(data, indices, num_threads=self.num_threads),)  # checks the indices itself
         batch = int(np.prod(data.shape[:b], dtype=np.int64))
         flat_data = data.reshape((batch,) + data.shape[b:])
         flat_idx = indices.reshape(batch, -1, k)
@@ -88,6 +112,12 @@ class GatherND(Op):
             parts.append(checked_indices(self, flat_idx[..., j], data.shape[b + j]))
         out = flat_data[tuple(parts)]
         return (out.reshape(indices.shape[:-1] + data.shape[b + k:]),)
+
+    def lower(self, node):
+        data, idx = node.inputs
+        if data.dtype not in KERNEL_DTYPES or idx.dtype != np.int64:
+            return KeepPython(f"no kernel for {data.dtype} data with {idx.dtype} indices")
+        return _prepared(kernels.prepare_gather_nd, node.shape(0), data.dtype.name, node.shape(1), self.batch_dims)
 
 
 # --- Scatter family -----------------------------------------------------------------------------
@@ -132,9 +162,24 @@ class ScatterElements(Op):
             if i != axis and ii > di:
                 raise self.run_error(f"indices shape {list(indices.shape)} exceeds data shape "
                                      f"{list(data.shape)} on axis {i}")
+        if data.size and indices.size and updates.dtype == data.dtype and self._kernel_dtypes(data, indices):
+            k = kernels.prepare_scatter_elements(data.shape, data.dtype.name, indices.shape, indices.dtype.name,
+                                                 self.axis, self.reduction)
+            return (k(data, indices, updates, num_threads=self.num_threads),)  # checks the indices itself
         idx = checked_indices(self, indices, data.shape[axis])
         return (_apply_updates(data, _axis_grid(indices.shape, axis, idx), updates.astype(data.dtype, copy=False),
                                self.reduction),)
+
+    def _kernel_dtypes(self, data, indices) -> bool:
+        allowed = KERNEL_DTYPES if self.reduction == "none" else REAL_DTYPES
+        return data.dtype in allowed and indices.dtype in INDEX_DTYPES
+
+    def lower(self, node):
+        data, idx, upd = node.inputs
+        if not self._kernel_dtypes(data, idx) or upd.dtype != data.dtype:
+            return KeepPython(f"no kernel for {data.dtype} data with reduction {self.reduction!r}")
+        return _prepared(kernels.prepare_scatter_elements, node.shape(0), data.dtype.name, node.shape(1),
+                         idx.dtype.name, self.axis, self.reduction)
 
 
 @register("Scatter", 9, 11)
@@ -158,6 +203,14 @@ class ScatterND(Op):
             raise self.run_error(f"updates shape {list(updates.shape)} must be {list(want)}")
         where = tuple(checked_indices(self, indices[..., j], data.shape[j]) for j in range(k))
         return (_apply_updates(data, where, updates.astype(data.dtype, copy=False), self.reduction),)
+
+    def lower(self, node):
+        data, idx, upd = node.inputs
+        allowed = KERNEL_DTYPES if self.reduction == "none" else REAL_DTYPES
+        if data.dtype not in allowed or upd.dtype != data.dtype or idx.dtype != np.int64:
+            return KeepPython(f"no kernel for {data.dtype} data with reduction {self.reduction!r}")
+        return _prepared(kernels.prepare_scatter_nd, node.shape(0), data.dtype.name, node.shape(1), node.shape(2),
+                         self.reduction)
 
 
 # --- Slice --------------------------------------------------------------------------------------
@@ -208,6 +261,34 @@ class Slice(Op):
             index[a] = slice_bounds(s, e, st, data.shape[a])
         return (data[tuple(index)],)
 
+    def lower(self, node):
+        """Fixed bounds (attributes or constant inputs): one strided copy. Bounds computed in the
+        plan (from shapes): read on every run and checked to give the plan's shape."""
+        data = node.inputs[0]
+        if data.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {data.dtype}")
+        if self.version < 10:
+            starts, ends = list(self.starts_attr), list(self.ends_attr)
+            axes = list(range(len(starts))) if self.axes_attr is None else list(self.axes_attr)
+            return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes,
+                             [1] * len(starts), inputs=[0, None, None])
+        n = node.inputs[1].size
+        axes = node.const_ints(3) if node.present(3) else list(range(n))
+        steps = node.const_ints(4) if node.present(4) else [1] * n
+        if axes is None or steps is None:
+            return KeepPython("axes or steps computed at run time")
+        starts, ends = node.const_ints(1), node.const_ints(2)
+        if starts is not None and ends is not None:
+            return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes, steps,
+                             inputs=[0, None, None])
+        if node.dynamic:
+            return KeepPython("bounds computed at run time: not in a dynamic plan")
+        st, en = node.inputs[1], node.inputs[2]
+        if st.dtype != en.dtype or st.dtype not in INDEX_DTYPES or st.shape != (n,) or en.shape != (n,):
+            return None
+        return _prepared(kernels.prepare_slice_dynamic, node.shape(0), data.dtype.name, axes, steps,
+                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2], reshapable=False)
+
 
 # --- OneHot / NonZero / Compress ----------------------------------------------------------------
 
@@ -242,6 +323,16 @@ class NonZero(Op):
     def run(self, x):
         nz = np.nonzero(x.reshape(1) if x.ndim == 0 else x)
         return (np.array(nz, dtype=np.int64).reshape(max(x.ndim, 1), -1),)
+
+    def lower(self, node):
+        """For the count this plan saw (another count re-runs the call on the Python path)."""
+        if node.dynamic:
+            return KeepPython("a data-dependent count: not in a dynamic plan")
+        x = node.inputs[0]
+        if x.dtype not in REAL_DTYPES and x.dtype != np.bool_:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_nonzero, node.shape(0), x.dtype.name, node.outputs[0].shape[1],
+                         reshapable=False)
 
 
 @register("Compress", 9, 11, 28)
@@ -289,9 +380,34 @@ class TopK(Op):
         k = self.k_attr if self.version < 10 else int_scalar(self, k, "K")
         if not 0 <= k <= x.shape[axis]:
             raise self.run_error(f"K={k} is out of range for axis {axis} of size {x.shape[axis]}")
+        if x.dtype in REAL_DTYPES:
+            return kernels.topk(x, k, axis, self.largest, num_threads=self.num_threads)
         order = np.take(stable_order(x, axis, self.largest), np.arange(k), axis=axis)
         # sorted=0 leaves the order unspecified; returning it sorted is allowed.
         return (np.take_along_axis(x, order, axis=axis), order.astype(np.int64))
+
+    def lower(self, node):
+        """K from the plan's output shape; a K input that is not a constant is read and checked
+        on every run ('shape changed' when it differs)."""
+        x = node.inputs[0]
+        if x.dtype not in REAL_DTYPES:
+            return KeepPython(f"TopK kernel has no {x.dtype}")
+        if not -x.ndim <= self.axis < x.ndim:
+            return None  # run() reports it
+        from_input = self.version >= 10 and not node.is_const(1)
+        if from_input and node.dynamic:
+            return KeepPython("K computed at run time: not in a dynamic plan")
+        k = node.outputs[0].shape[self.axis] if not node.dynamic else \
+            (self.k_attr if self.version < 10 else int(np.asarray(node.const(1)).reshape(-1)[0]))
+        if from_input and (node.inputs[1].dtype != np.int64 or node.inputs[1].size != 1):
+            return None
+        k_shape = node.shape(1) if self.version >= 10 else [1]
+        try:
+            kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
+        except KernelArgumentError:
+            return None  # K out of range: run() reports it
+        return Native(kernel, [0, 1 if from_input else None])
+
 
 
 class _ArgReduce(Op):
@@ -312,6 +428,13 @@ class _ArgReduce(Op):
             idx = type(self).pick(x, axis=axis)
         idx = np.asarray(idx, dtype=np.int64)
         return (np.expand_dims(idx, axis) if self.keepdims else idx,)
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.dtype not in REAL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_arg_reduce, node.shape(0), x.dtype.name, self.axis,
+                         type(self).pick is np.argmax, self.keepdims, self.last)
 
 
 @register("ArgMax", 1, 11, 12, 13)
@@ -360,6 +483,13 @@ class CumSum(Op):
         if self.reverse:
             out = np.flip(out, a)
         return (np.ascontiguousarray(out),)
+
+    def lower(self, node):
+        x, axis = node.inputs
+        if x.dtype not in REAL_DTYPES or axis.dtype not in INDEX_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        return _prepared(kernels.prepare_cumsum, node.shape(0), x.dtype.name, node.shape(1), axis.dtype.name,
+                         self.exclusive, self.reverse)
 
 
 @register("ReverseSequence", 10, 28)

@@ -1,6 +1,9 @@
 """Comparison and logic operators, Where, Einsum, and the type / constant-producing ops
-(Cast, CastLike, Range, ConstantOfShape, Constant, EyeLike). All NumPy: these are cheap or
-dtype-juggling ops where the exact ONNX semantics matter more than SIMD.
+(Cast, CastLike, Range, ConstantOfShape, Constant, EyeLike). run() is NumPy: these are cheap or
+dtype-juggling ops where the exact ONNX semantics matter more than SIMD; in compiled plans the
+comparisons, And / Or / Xor / Not, Where, Cast, Range and ConstantOfShape lower to C++ kernels
+(csrc/elementwise/compare.cpp, cast.cpp, csrc/indexing/where.cpp, csrc/shape/) so that shape
+arithmetic and masks do not return to Python.
 
 Strings are object arrays of Python str (what onnx.numpy_helper.to_array gives).
 """
@@ -9,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from .. import kernels
+from ..errors import KernelArgumentError
 from ..limits import check_allocation
+from ..lowering import KERNEL_DTYPES, REAL_DTYPES, KeepPython, Native
 from ..registry import register
 from .base import Op
 from .elementwise import legacy_broadcast
@@ -30,12 +36,31 @@ class _Compare(Op):
             a, b = a.astype(np.str_), b.astype(np.str_)
         return (np.asarray(type(self).fn(a, b), dtype=np.bool_),)
 
+    def lower(self, node):
+        return _lower_compare(self, node, type(self).fn.__name__)
+
+
+def _lower_compare(op: Op, node, kernel_op: str):
+    """kernels.prepare_compare for two inputs of one kernel dtype (bool only where allowed)."""
+    a, b = node.inputs
+    allowed = REAL_DTYPES | {np.dtype(bool)} if kernel_op == "equal" else REAL_DTYPES
+    if kernel_op in ("and", "or", "xor"):
+        allowed = {np.dtype(bool)}
+    if op.version < 7 or a.dtype != b.dtype or a.dtype not in allowed:
+        return KeepPython(f"no kernel for {a.dtype} (opset {op.version})")
+    try:
+        return Native(kernels.prepare_compare(kernel_op, node.shape(0), node.shape(1), a.dtype.name), [0, 1],
+                      reshapable=True)
+    except KernelArgumentError:
+        return None  # shapes that do not broadcast (run() reports it) or rank above the kernel's
+
 
 def _compare(op_type, versions, fn):
     cls = type(op_type, (_Compare,), {"fn": staticmethod(fn), "__doc__": f"ONNX {op_type} ({fn.__name__})."})
     return register(op_type, *versions)(cls)
 
 
+# The kernel names are numpy's function names (np.less_equal.__name__ == "less_equal").
 Equal = _compare("Equal", (1, 7, 11, 13, 19), np.equal)
 Less = _compare("Less", (1, 7, 9, 13), np.less)
 LessOrEqual = _compare("LessOrEqual", (12, 16), np.less_equal)
@@ -52,6 +77,9 @@ class _Logical(Op):
             raise self.run_error(f"needs bool inputs, got {a.dtype} and {b.dtype}")
         return (type(self).fn(a, b),)
 
+    def lower(self, node):
+        return _lower_compare(self, node, type(self).fn.__name__.removeprefix("logical_"))
+
 
 And = register("And", 1, 7)(type("And", (_Logical,), {"fn": staticmethod(np.logical_and)}))
 Or = register("Or", 1, 7)(type("Or", (_Logical,), {"fn": staticmethod(np.logical_or)}))
@@ -65,6 +93,9 @@ class Not(Op):
             raise self.run_error(f"needs a bool input, got {x.dtype}")
         return (np.logical_not(x),)
 
+    def lower(self, node):
+        return Native(kernels.prepare_logical_not(node.shape(0)), [0], reshapable=True)
+
 
 @register("Where", 9, 16)
 class Where(Op):
@@ -74,6 +105,16 @@ class Where(Op):
         if x.dtype != y.dtype:
             raise self.run_error(f"X and Y have different dtypes {x.dtype} and {y.dtype}")
         return (np.where(cond, x, y).astype(x.dtype, copy=False),)
+
+    def lower(self, node):
+        cond, x, y = node.inputs
+        if cond.dtype != np.bool_ or x.dtype != y.dtype or x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        try:
+            return Native(kernels.prepare_where(node.shape(0), node.shape(1), node.shape(2), x.dtype.name), [0, 1, 2],
+                          reshapable=True)
+        except KernelArgumentError:
+            return None
 
 
 @register("Einsum", 12, 28)
@@ -168,6 +209,20 @@ class Cast(Op):
     def run(self, x):
         return (cast(x, self.to, self.saturate, self.round_mode),)
 
+    def lower(self, node):
+        return _lower_cast(node)
+
+
+# The casts the kernel does (numpy's astype among them); float16, strings, float8 stay NumPy.
+_CAST_DTYPES = REAL_DTYPES | {np.dtype(bool)}
+
+
+def _lower_cast(node):
+    x, y = node.inputs[0], node.outputs[0]
+    if x.dtype not in _CAST_DTYPES or y.dtype not in _CAST_DTYPES:
+        return KeepPython(f"no cast kernel from {x.dtype} to {y.dtype}")
+    return Native(kernels.prepare_cast(node.shape(0), x.dtype.name, y.dtype.name), [0], reshapable=True)
+
 
 @register("CastLike", 15, 19, 21, 23, 24, 25)
 class CastLike(Op):
@@ -178,6 +233,9 @@ class CastLike(Op):
     def run(self, x, like):
         to = TensorProto.STRING if _is_string(like) else helper.np_dtype_to_tensor_dtype(like.dtype)
         return (cast(x, to, self.saturate, self.round_mode),)
+
+    def lower(self, node):
+        return _lower_cast(node)  # reads x only: the kernel's one input is node input 0
 
 
 # --- constants --------------------------------------------------------------------------
@@ -208,6 +266,21 @@ class Range(Op):
             out = s + np.arange(n, dtype=s.dtype) * d
         return (np.asarray(out).astype(dtype, copy=False),)
 
+    def lower(self, node):
+        """A kernel for the count this plan saw (the values are read on every run and a
+        different count re-runs the call on the Python path)."""
+        if node.dynamic:
+            return KeepPython("a count computed at run time: not in a dynamic plan")
+        dtype = node.inputs[0].dtype
+        if dtype.name not in ("float32", "float64", "int16", "int32", "int64") or \
+                any(m.dtype != dtype for m in node.inputs):
+            return KeepPython(f"no kernel for {dtype}")
+        try:
+            k = kernels.prepare_range(dtype.name, node.outputs[0].shape[0], [node.shape(i) for i in range(3)])
+        except KernelArgumentError:
+            return None
+        return Native(k, [0, 1, 2])
+
 
 @register("ConstantOfShape", 9, 20, 21, 23, 24, 25)
 class ConstantOfShape(Op):
@@ -224,6 +297,14 @@ class ConstantOfShape(Op):
             raise self.run_error(f"negative dimension in shape {shape.tolist()}")
         check_allocation(self, shape.tolist(), self.value.dtype)
         return (np.full(tuple(int(d) for d in shape), self.value.reshape(()), dtype=self.value.dtype),)
+
+    def lower(self, node):
+        if node.dynamic:
+            return KeepPython("a shape computed at run time: not in a dynamic plan")
+        if self.value.dtype not in KERNEL_DTYPES or node.inputs[0].dtype != np.int64 or node.inputs[0].ndim != 1:
+            return KeepPython(f"no kernel for {self.value.dtype}")
+        out = list(node.outputs[0].shape)
+        return Native(kernels.prepare_constant_of_shape(out, self.value.dtype.name, self.value.tobytes()), [0])
 
 
 @register("Constant", 1, 9, 11, 12, 13, 19, 21, 23, 24, 25)

@@ -1,7 +1,7 @@
 """Reduce* operators (results keep the input dtype, as ONNX specifies).
 
-float32 ReduceMax / ReduceMin / ReduceSum / ReduceMean over one consecutive run of axes (and a
-non-empty input) run the C++ reduce kernel; everything else is NumPy.
+float32 Reduce* over any axes (and a non-empty input) run the C++ reduce kernel (one pass per run
+of reduced axes); other dtypes are NumPy.
 
 Axes come from the `axes` attribute before ReduceSum-13 / the others' version 18, and from the
 optional second input after. No axes: reduce everything, unless noop_with_empty_axes=1, which
@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelArgumentError
-from ..lowering import Native
+from ..lowering import KeepPython, Native
 from ..registry import register
 from .base import Op, normalize_axis
 
@@ -31,7 +31,7 @@ def _extreme(dtype, largest: bool):
 
 class _Reduce(Op):
     axes_input_since = 18  # ReduceSum: 13
-    kernel_kind = None  # 'max' / 'min' / 'sum' / 'mean': float32 inputs go to kernels.reduce
+    kernel_kind = None  # 'max' / 'min' / 'sum' / 'mean' / 'prod' ...: float32 inputs go to kernels.reduce
 
     def setup(self):
         self.keepdims = bool(self.attr("keepdims", 1))
@@ -60,7 +60,7 @@ class _Reduce(Op):
             try:
                 return (kernels.reduce(x, axes, self.kernel_kind, self.keepdims, self.num_threads),)
             except KernelArgumentError:
-                pass  # axes not one consecutive run, or invalid: NumPy below does it / reports it
+                pass  # invalid axes: NumPy below reports it
         if axes is None:
             axes = range(x.ndim)
         axes = tuple(sorted({normalize_axis(a, x.ndim, self) for a in axes}))
@@ -69,22 +69,27 @@ class _Reduce(Op):
         return (np.asarray(y).astype(x.dtype, copy=False),)
 
     def lower(self, node):
-        """float32 with the axes fixed when the plan is built (the attribute, or a constant
-        axes input), reduced over one consecutive run: kernels.prepare_reduce."""
-        if self.kernel_kind is None or not node.float32(0):
-            return None
+        """float32 (every kind) or int32 / int64 (max, min, sum, prod: shape arithmetic) with the
+        axes fixed when the plan is built (the attribute, or a constant axes input)."""
+        dtype = node.inputs[0].dtype
+        integer = dtype in (np.int32, np.int64) and self.kernel_kind in ("max", "min", "sum", "prod")
+        if self.kernel_kind is None or not (node.float32(0) or integer):
+            return KeepPython(f"no {self.op_type} kernel for {dtype}")
         if self.axes_from_input and node.present(1):
             if not node.is_const(1):
-                return None
+                return KeepPython("axes computed at run time")
             axes = _axes_list(node.const(1))
         else:
             axes = self.fixed_axes
         if not axes and self.noop:
             return None
         try:
-            k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
+            if integer:
+                k = kernels.prepare_reduce_int(self.kernel_kind, node.shape(0), axes or None, self.keepdims, dtype.name)
+            else:
+                k = kernels.prepare_reduce(self.kernel_kind, node.shape(0), axes or None, self.keepdims)
         except KernelArgumentError:
-            return None  # axes not one consecutive run, or invalid: the op's own code does it / reports it
+            return None  # invalid axes: the op's own code reports it
         return Native(k, [0], reshapable=True)
 
     def reduce(self, x, axes):
@@ -147,18 +152,24 @@ class ReduceMin(_Reduce):
 
 @register("ReduceProd", 1, 11, 13, 18)
 class ReduceProd(_Reduce):
+    kernel_kind = "prod"
+
     def reduce(self, x, axes):
         return np.prod(x, axis=axes, keepdims=self.keepdims, dtype=_acc_dtype(x.dtype))
 
 
 @register("ReduceL1", 1, 11, 13, 18)
 class ReduceL1(_Reduce):
+    kernel_kind = "l1"
+
     def reduce(self, x, axes):
         return self._sum(np.abs(x), axes)
 
 
 @register("ReduceL2", 1, 11, 13, 18)
 class ReduceL2(_Reduce):
+    kernel_kind = "l2"
+
     def reduce(self, x, axes):
         xf = _float(x)
         return np.sqrt(self._sum(xf * xf, axes))
@@ -166,18 +177,24 @@ class ReduceL2(_Reduce):
 
 @register("ReduceSumSquare", 1, 11, 13, 18)
 class ReduceSumSquare(_Reduce):
+    kernel_kind = "sum_square"
+
     def reduce(self, x, axes):
         return self._sum(x * x, axes)
 
 
 @register("ReduceLogSum", 1, 11, 13, 18, 28)
 class ReduceLogSum(_Reduce):
+    kernel_kind = "log_sum"
+
     def reduce(self, x, axes):
         return np.log(self._sum(_float(x), axes))
 
 
 @register("ReduceLogSumExp", 1, 11, 13, 18, 28)
 class ReduceLogSumExp(_Reduce):
+    kernel_kind = "log_sum_exp"
+
     def reduce(self, x, axes):
         xf = _float(x)
         if xf.size == 0:

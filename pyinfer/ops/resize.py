@@ -6,6 +6,10 @@ axis in turn. For one axis we compute, once per output position, the source coor
 one tap; linear: 2; cubic: 4; antialiased: a scale-stretched kernel). Applying an axis is then a
 few vectorized np.take + multiply-adds over the whole tensor.
 
+The C++ kernel (csrc/image/resize.cpp) applies the same tables: nearest on any kernel dtype,
+linear / cubic on float32 (kernel_for); the NumPy code below stays for the other dtypes and for
+antialiased downscaling with more taps than input pixels (a dense matrix product).
+
 Semantics follow the ONNX spec text; where it is silent, ONNX's reference implementation
 (onnx.reference, which the backend tests encode): e.g. align_corners / tf_crop_and_resize use the
 fractional output length in_len * scale when scales are given, and output sizes from scales are
@@ -18,8 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
 from ..limits import check_allocation
+from ..lowering import KERNEL_DTYPES, KeepPython, Native
 from ..registry import register
+from ..errors import Error
 from .base import Op
 from .int_inputs import int_list, unique_axes
 
@@ -178,6 +185,38 @@ def _extrapolate(out: np.ndarray, x: np.ndarray, axis: int, p: ResizeParams, a: 
     return out
 
 
+def kernel_for(shape, dtype, plans: dict[int, AxisPlan], p: ResizeParams, expected_sizes=()):
+    """kernels.prepare_resize with the tap tables of `plans`, or the reason it cannot take them.
+    expected_sizes: the values a sizes input must hold on every run (a plan's), or ()."""
+    if not plans:
+        return "no axis is resized"
+    nearest = p.mode == "nearest"
+    if not (nearest and dtype in KERNEL_DTYPES or dtype == np.float32):
+        return f"{p.mode} resize of {dtype} has no kernel"
+    if nearest and p.coord_mode == "tf_crop_and_resize" and dtype != np.float32:
+        return "tf_crop_and_resize extrapolation on non-float32"
+    axes, taps, indices, weights, outside = [], [], [], [], []
+    for axis in sorted(plans):
+        a = plans[axis]
+        if a.in_len == 0:
+            return "an empty axis"
+        x = source_coords(p, a)
+        if nearest:
+            idx, w = nearest_taps(p, a, x)[:, None], np.zeros((a.out_len, 0))
+        else:
+            idx, w = interp_taps(p, a, x)
+            if idx.shape[1] > a.in_len + 4:
+                return "antialiased downscaling with more taps than input pixels (dense path)"
+        axes.append(axis)
+        taps.append(idx.shape[1])
+        indices.append(idx.reshape(-1).tolist())
+        weights.append(w.astype(np.float32).reshape(-1).tolist())
+        out = (x < 0) | (x > a.in_len - 1) if p.coord_mode == "tf_crop_and_resize" else np.zeros(0, bool)
+        outside.append(out.tolist())
+    return kernels.prepare_resize(list(shape), np.dtype(dtype).name, axes, taps, indices, weights, outside,
+                                  p.extrapolation_value, nearest, list(expected_sizes))
+
+
 def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -> np.ndarray:
     """Apply the per-axis plans (axis -> AxisPlan) to x, keeping x's dtype."""
     shape = list(x.shape)
@@ -187,6 +226,10 @@ def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -
         # the per-axis taps and weights (out_len x taps, float64)
         taps = 1 if p.mode == "nearest" else 2 * (1 if p.mode == "linear" else 2) * max(1.0, 1.0 / a.scale)
         check_allocation(op, [a.out_len, int(taps) + 2], np.float64)
+    if x.size and all(a.in_len for a in plans.values()):
+        k = kernel_for(x.shape, x.dtype, plans, p)
+        if not isinstance(k, str):
+            return k(x, None, num_threads=op.num_threads)
     if p.mode == "nearest":
         out = x
         for axis, a in plans.items():
@@ -209,10 +252,18 @@ def resize(x: np.ndarray, plans: dict[int, AxisPlan], p: ResizeParams, op: Op) -
     return np.ascontiguousarray(out.astype(x.dtype))
 
 
+def _lower_identity(x):
+    """A resize that changes no axis: a copy (its output is a new value)."""
+    if x.dtype not in KERNEL_DTYPES:
+        return KeepPython(f"no kernel for {x.dtype}")
+    return Native(kernels.prepare_copy(list(x.shape), x.dtype.name, list(x.shape)), [0])
+
+
 # --- Resize -------------------------------------------------------------------------------------
 
 @register("Resize", 10, 11, 13, 18, 19)
 class Resize(Op):
+    empty_inputs_ok = True  # roi / scales given as empty tensors: lower() reads what it needs
     def setup(self):
         v = self.version
         self.params = ResizeParams()
@@ -244,11 +295,50 @@ class Resize(Op):
                 raise self.model_error(f"keep_aspect_ratio_policy {self.policy!r} is not one of "
                                        f"['stretch', 'not_larger', 'not_smaller']")
 
-    def run(self, x, *args):
+    def _split_inputs(self, args):
+        """(roi, scales, sizes) from the inputs after X (Resize-10: scales only)."""
         if self.version == 10:
-            roi, scales, sizes = None, args[0] if args else None, None
-        else:
-            roi, scales, sizes = (list(args) + [None] * 3)[:3]
+            return None, args[0] if args else None, None
+        return tuple((list(args) + [None] * 3)[:3])
+
+    def run(self, x, *args):
+        roi, scales, sizes = self._split_inputs(args)
+        return (resize(x, self._axis_plans(x.shape, roi, scales, sizes), self.params, self),)
+
+    def lower(self, node):
+        """The tap tables for constant scales / sizes (and roi); a sizes input the plan computes
+        gives the plan's output shape, read and checked on every run."""
+        n_args = len(node.names) - 1
+        given = [node.present(i) for i in range(1, n_args + 1)]
+        values = [node.const(i) if present else None for i, present in zip(range(1, n_args + 1), given)]
+        roi, scales, sizes = self._split_inputs(values)
+        i_roi, i_scales, i_sizes = (None, 1, None) if self.version == 10 else (1, 2, 3)
+        dynamic_sizes = False
+        for i, present, value in zip(range(1, n_args + 1), given, values):
+            if not present or value is not None or node.inputs[i].size == 0:
+                continue
+            if i == i_sizes and self.policy == "stretch" and node.inputs[i].dtype == np.int64 and not node.dynamic:
+                axes = self.axes if self.axes is not None else range(node.inputs[0].ndim)
+                sizes = np.array([node.outputs[0].shape[a] for a in axes], np.int64)
+                dynamic_sizes = True
+            elif i == i_roi and self.params.coord_mode != "tf_crop_and_resize":
+                continue  # roi is read only by tf_crop_and_resize
+            else:
+                return KeepPython("scales or roi computed at run time")
+        x = node.inputs[0]
+        try:
+            plans = self._axis_plans(x.shape, roi, scales, sizes)
+        except Error:
+            return None  # run() reports it
+        if not plans and not dynamic_sizes:
+            return _lower_identity(x)
+        k = kernel_for(x.shape, x.dtype, plans, self.params, [int(v) for v in sizes] if dynamic_sizes else ())
+        if isinstance(k, str):
+            return KeepPython(k)
+        return Native(k, [0, i_sizes if dynamic_sizes else None])
+
+    def _axis_plans(self, shape, roi, scales, sizes) -> dict:
+        x = np.broadcast_to(np.empty((), np.bool_), shape)  # the shape is all the rules read
         axes = unique_axes(self, self.axes, x.ndim) if self.axes is not None else list(range(x.ndim))
         roi = None if roi is None or np.size(roi) == 0 else np.asarray(roi, dtype=np.float64).reshape(-1)
         scales = None if scales is None or np.size(scales) == 0 else np.asarray(scales).reshape(-1)
@@ -291,7 +381,7 @@ class Resize(Op):
             if scale_of[d] == 0:
                 raise self.run_error(f"axis {d}: a zero scale is invalid")
             plans[d] = AxisPlan(x.shape[d], size_of[d], scale_of[d], r)
-        return (resize(x, plans, self.params, self),)
+        return plans
 
 
 # --- Upsample (deprecated) ----------------------------------------------------------------------
@@ -313,14 +403,28 @@ class Upsample(Op):
             self.scales_attr = [float(s) for s in self.attr("scales")]
 
     def run(self, x, scales=None):
+        return (resize(x, self._axis_plans(x.shape, scales), self.params, self),)
+
+    def lower(self, node):
+        if self.version >= 9 and not node.is_const(1):
+            return KeepPython("scales computed at run time")
+        x = node.inputs[0]
+        try:
+            plans = self._axis_plans(x.shape, node.const(1) if self.version >= 9 else None)
+        except Error:
+            return None  # run() reports it
+        if not plans:
+            return _lower_identity(x)
+        k = kernel_for(x.shape, x.dtype, plans, self.params)
+        return KeepPython(k) if isinstance(k, str) else Native(k, [0, None])
+
+    def _axis_plans(self, shape, scales) -> dict:
         if self.version < 9:
             s = self.scales_attr
         else:
             if scales is None:
                 raise self.run_error("the scales input is required")
             s = [float(v) for v in np.asarray(scales).reshape(-1)]
-        if len(s) != x.ndim or any(not v >= 1 or not math.isfinite(v) for v in s):
-            raise self.run_error(f"scales {s} must hold {x.ndim} values >= 1, one per input axis")
-        plans = {d: AxisPlan(x.shape[d], int(math.floor(x.shape[d] * s[d])), s[d])
-                 for d in range(x.ndim) if s[d] != 1.0}
-        return (resize(x, plans, self.params, self),)
+        if len(s) != len(shape) or any(not v >= 1 or not math.isfinite(v) for v in s):
+            raise self.run_error(f"scales {s} must hold {len(shape)} values >= 1, one per input axis")
+        return {d: AxisPlan(shape[d], int(math.floor(shape[d] * s[d])), s[d]) for d in range(len(shape)) if s[d] != 1.0}

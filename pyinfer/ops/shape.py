@@ -1,6 +1,8 @@
 """Shape operators: ops that move, copy or re-view elements without computing on them.
 
-All are NumPy; they work for every dtype (bool, strings, float16, bfloat16...) and keep it.
+run() is NumPy for every dtype (bool, strings, float16, bfloat16...), keeping it. In compiled plans
+(one input-shape signature) Reshape & co. become aliases, Concat byte copies, and Shape / Size,
+Split, Expand, Tile and Reshapes to computed shapes C++ kernels (csrc/indexing/, csrc/shape/).
 Attribute forms of older opsets (Reshape-1, Squeeze-1/11, Split-2/11, Pad-2...) and input
 forms of newer ones share one implementation; setup() records where each argument comes from.
 """
@@ -10,8 +12,11 @@ import math
 
 import numpy as np
 
+from .. import kernels
+from ..errors import Error, KernelArgumentError
 from ..limits import check_allocation
-from ..lowering import Alias, Concat as ConcatCopies, Permute, ViewRule
+from ..lowering import (KERNEL_DTYPES, MAX_STEP_INPUTS, MAX_STEP_OUTPUTS, Alias, Concat as ConcatCopies, KeepPython,
+                        Native, Permute, ViewRule)
 from ..registry import register
 from .base import Op
 from .int_inputs import axis_in_range, int_list, int_scalar, unique_axes
@@ -29,9 +34,12 @@ class _View(Op):
         if node.dynamic:
             rule = self.view_rule(node)
             return Alias(0, rule) if rule is not None else None
-        if all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
-            return Alias(0)
-        return None
+        if not all(node.is_const(i) for i in range(1, len(node.names)) if node.names[i]):
+            return KeepPython("shape or axes computed at run time")
+        x = node.inputs[0]
+        if node.is_const(0) and x.dtype in KERNEL_DTYPES:  # constants live outside the arena: a copy
+            return Native(kernels.prepare_copy(node.shape(0), x.dtype.name, list(node.outputs[0].shape)), [0])
+        return Alias(0)
 
     def view_rule(self, node):
         """The lowering.ViewRule of this view, or None (arguments the plan cannot know)."""
@@ -112,6 +120,19 @@ class Reshape(_View):
                 raise self.run_error("the shape input is required")
             target = int_list(self, shape, "shape")
         return (data.reshape(reshape_target(self, data.shape, target, self.allowzero)),)
+
+    def lower(self, node):
+        """A constant shape: an alias. A shape the plan computes (from Shape & co.): a copy that
+        checks on every run that the shape still gives the plan's output shape (a dynamic plan:
+        the view rule)."""
+        how = super().lower(node)
+        if not isinstance(how, KeepPython) or self.version < 5:
+            return how
+        x, shape = node.inputs
+        if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
+            return how
+        return Native(kernels.prepare_reshape(node.shape(0), x.dtype.name, list(node.outputs[0].shape),
+                                              self.allowzero), [0, 1])
 
     def view_rule(self, node):
         if self.version < 5:
@@ -242,10 +263,11 @@ class Concat(Op):
         return (np.concatenate(xs, axis=axis),)
 
     def lower(self, node):
-        if not 1 <= len(node.inputs) <= 8 or any(m is None for m in node.inputs):
+        if not 1 <= len(node.inputs) <= MAX_STEP_INPUTS or any(m is None for m in node.inputs):
+            return KeepPython(f"more than {MAX_STEP_INPUTS} inputs") if node.inputs else None
+        dtypes = {m.dtype for m in node.inputs}
+        if len(dtypes) != 1 or not dtypes <= KERNEL_DTYPES:
             return None
-        if len({m.dtype for m in node.inputs}) != 1 or not (node.dynamic or node.float32(*range(len(node.inputs)))):
-            return None  # (a dynamic plan also copies the int64 shape arithmetic)
         rank = node.outputs[0].ndim
         axis = int(self.axis)
         if not -rank <= axis < rank:
@@ -265,7 +287,34 @@ class Split(Op):
 
     def run(self, x, split=None):
         axis = axis_in_range(self, self.axis, x.ndim)
-        dim = x.shape[axis]
+        bounds = np.cumsum([0] + self._sizes(x.shape[axis], axis, split))
+        index = [slice(None)] * x.ndim
+        outs = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            index[axis] = slice(int(lo), int(hi))
+            outs.append(x[tuple(index)])
+        return tuple(outs)
+
+    def lower(self, node):
+        """One kernel writing every output, for split sizes known when the plan is built (the
+        attribute, a constant input, or equal parts)."""
+        x = node.inputs[0]
+        if x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        if len(node.names) > 1 and node.names[1] and not node.is_const(1):
+            return KeepPython("split sizes computed at run time")
+        if len(node.outputs) > MAX_STEP_OUTPUTS:
+            return KeepPython(f"more than {MAX_STEP_OUTPUTS} outputs")
+        if not -x.ndim <= self.axis < x.ndim:
+            return None
+        axis = self.axis % x.ndim
+        try:
+            sizes = self._sizes(x.shape[axis], axis, node.const(1) if len(node.names) > 1 else None)
+            return Native(kernels.prepare_split(node.shape(0), x.dtype.name, axis, sizes), [0])
+        except (Error, KernelArgumentError):
+            return None  # run() reports it
+
+    def _sizes(self, dim: int, axis: int, split) -> list:
         if self.version >= 13 or (self.version == 1 and split is not None):
             sizes = int_list(self, split, "split")
         else:
@@ -286,13 +335,7 @@ class Split(Op):
             if dim % self.n_out:
                 raise self.run_error(f"axis {axis} of size {dim} cannot be split into {self.n_out} equal parts")
             sizes = [dim // self.n_out] * self.n_out
-        bounds = np.cumsum([0] + sizes)
-        index = [slice(None)] * x.ndim
-        outs = []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            index[axis] = slice(int(lo), int(hi))
-            outs.append(x[tuple(index)])
-        return tuple(outs)
+        return sizes
 
 
 # --- Expand / Tile ------------------------------------------------------------------------------
@@ -308,6 +351,19 @@ class Expand(Op):
         check_allocation(self, out_shape, x.dtype)
         return (np.array(np.broadcast_to(x, out_shape)),)
 
+    def lower(self, node):
+        x, shape = node.inputs
+        if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
+            return KeepPython(f"no kernel for {x.dtype}")
+        if node.dynamic and not node.is_const(1):
+            return KeepPython("a shape computed at run time: not in a dynamic plan")
+        try:
+            out = np.broadcast_shapes(x.shape, tuple(node.const_ints(1))) if node.is_const(1) else node.outputs[0].shape
+            k = kernels.prepare_expand(node.shape(0), x.dtype.name, list(out), node.shape(1), not node.is_const(1))
+        except (KernelArgumentError, ValueError):
+            return None
+        return Native(k, [0, None if node.is_const(1) else 1])
+
 
 @register("Tile", 1, 6, 13)
 class Tile(Op):
@@ -322,6 +378,20 @@ class Tile(Op):
             raise self.run_error(f"repeats {reps} must be {x.ndim} non-negative values, one per input axis")
         check_allocation(self, [d * r for d, r in zip(x.shape, reps)], x.dtype)
         return (np.tile(x, reps),)
+
+    def lower(self, node):
+        x, reps = node.inputs[0], node.inputs[1]
+        if self.version == 1 or x.dtype not in KERNEL_DTYPES or reps.dtype != np.int64:
+            return KeepPython(f"no kernel for {x.dtype} (opset {self.version})")
+        dynamic = not node.is_const(1)
+        if dynamic and node.dynamic:
+            return KeepPython("repeats computed at run time: not in a dynamic plan")
+        counts = [o // d for o, d in zip(node.outputs[0].shape, x.shape)] if dynamic else node.const_ints(1)
+        try:
+            return Native(kernels.prepare_tile(node.shape(0), x.dtype.name, counts, dynamic), [0, 1 if dynamic else None],
+                          reshapable=not dynamic)
+        except KernelArgumentError:
+            return None
 
 
 # --- Shape / Size / Identity / Dropout ----------------------------------------------------------
@@ -340,11 +410,27 @@ class Shape(Op):
         end = min(max(end + rank if end < 0 else end, 0), rank)
         return (np.array(x.shape[start:end], dtype=np.int64),)
 
+    def lower(self, node):
+        """The dims are the plan's: a kernel that writes them (x is its input so that a Python
+        step producing x with another shape sends the call to the Python path)."""
+        values = [int(d) for d in self.run(np.broadcast_to(np.empty((), np.bool_), node.inputs[0].shape))[0]]
+        return _shape_values(node, values, [len(values)])
+
 
 @register("Size", 1, 13, 19, 21, 23, 24, 25)
 class Size(Op):
     def run(self, x):
         return (np.array(x.size, dtype=np.int64),)
+
+    def lower(self, node):
+        return _shape_values(node, [node.inputs[0].size], [])
+
+
+def _shape_values(node, values: list, out_shape: list):
+    x = node.inputs[0]
+    if x.dtype not in KERNEL_DTYPES:
+        return KeepPython(f"no kernel reads {x.dtype}")
+    return Native(kernels.prepare_shape_values(node.shape(0), x.dtype.name, values, out_shape), [0])
 
 
 @register("Identity", 1, 13, 14, 16, 19, 21, 23, 24, 25)
@@ -434,6 +520,45 @@ class Pad(Op):
             if (b or e) and data.shape[i] == 0:
                 raise self.run_error(f"mode {self.mode!r} cannot pad axis {i}, which is empty")
         return (np.pad(data, width, mode=self.mode),)
+
+    def lower(self, node):
+        """Pads known when the plan is built: one gather along the padded axes (every mode) whose
+        picks come from padding the index vector the same way (constant: flagged positions that
+        take the value)."""
+        x = node.inputs[0]
+        if x.dtype not in KERNEL_DTYPES:
+            return KeepPython(f"no kernel for {x.dtype}")
+        if self.version < 11:
+            pads, value, axes = list(self.pads_attr), self.value_attr, None
+        else:
+            if any(node.present(i) and not node.is_const(i) for i in (1, 2, 3)):
+                return KeepPython("pads, value or axes computed at run time")
+            pads = node.const_ints(1)
+            value = node.const(2) if node.present(2) else 0
+            axes = node.const_ints(3) if node.present(3) and self.version >= 18 else None
+        rank = x.ndim
+        axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+        if pads is None or len(pads) != 2 * len(axes) or np.size(value) != 1:
+            return None  # run() reports it
+        picks = []
+        for i, a in enumerate(axes):
+            b, e, d = pads[i], pads[i + len(axes)], x.shape[a]
+            if b == e == 0:
+                continue
+            kept = np.arange(max(-b, 0), d - max(-e, 0))
+            if kept.size == 0 and self.mode != "constant":
+                return None  # run() reports it
+            width = (max(b, 0), max(e, 0))
+            picked = np.pad(kept, width, constant_values=-1) if self.mode == "constant" else \
+                np.pad(kept, width, mode=self.mode)
+            picks.append((a, np.maximum(picked, 0).tolist(), (picked < 0).tolist()))
+        fill = np.asarray(value).reshape(()).astype(x.dtype).tobytes()
+        try:
+            k = kernels.prepare_axis_gather(node.shape(0), x.dtype.name, [p[0] for p in picks], [p[1] for p in picks],
+                                            [p[2] for p in picks], fill)
+        except KernelArgumentError:
+            return None
+        return Native(k, [0])
 
 
 @register("CenterCropPad", 18)

@@ -7,6 +7,9 @@ import itertools
 
 import numpy as np
 
+from .. import kernels
+from ..errors import KernelArgumentError
+from ..lowering import KeepPython, Native
 from ..registry import register
 from ._nnmath import compute_dtype, is_float_dtype, matmul, to_compute
 from .base import Op
@@ -224,6 +227,19 @@ class RoiAlign(Op):
         if self.out_h <= 0 or self.out_w <= 0 or self.sampling_ratio < 0:
             raise self.model_error("output_height / output_width must be positive and sampling_ratio >= 0")
 
+    def _kernel_args(self) -> dict:
+        return dict(mode=self.pool, output_height=self.out_h, output_width=self.out_w,
+                    sampling_ratio=self.sampling_ratio, spatial_scale=self.spatial_scale, half_pixel=self.half_pixel)
+
+    def lower(self, node):
+        x, rois, bi = node.inputs
+        if x.dtype != np.float32 or rois.dtype != np.float32 or bi.dtype != np.int64:
+            return KeepPython(f"RoiAlign kernel is float32 with int64 batch indices, got {x.dtype}, {bi.dtype}")
+        if x.ndim != 4 or rois.shape[1:] != (4,) or bi.shape != (rois.shape[0],):
+            return None  # run() reports it
+        return Native(kernels.prepare_roi_align(x.shape, rois.shape[0], **self._kernel_args()), [0, 1, 2],
+                      reshapable=True)
+
     @staticmethod
     def _axis_samples(start, bin_size, bins, per_bin, size):
         """Per sample along one axis: low/high index, their weights, and whether it is inside."""
@@ -250,6 +266,9 @@ class RoiAlign(Op):
         n, c, h, w = x.shape
         if bi.size and (bi.min() < 0 or bi.max() >= n):
             raise self.run_error(f"batch_indices must lie in [0, {n}), got {bi.tolist()}")
+        if x.dtype == np.float32 and rois.dtype == np.float32 and x.size:
+            return (kernels.roi_align(x, rois, bi.astype(np.int64, copy=False), **self._kernel_args(),
+                                      num_threads=self.num_threads),)
         cd = compute_dtype(x.dtype)
         xc = to_compute(x, cd)
         boxes = rois.astype(np.float64) * self.spatial_scale - (0.5 if self.half_pixel else 0.0)
@@ -296,15 +315,6 @@ class NonMaxSuppression(Op):
             return None
         return cast(np.asarray(v).reshape(-1)[0])
 
-    def _corners(self, boxes):
-        """(y1, x1, y2, x2) with y1 <= y2, x1 <= x2."""
-        b = boxes.astype(np.float64)
-        if self.center_point_box:
-            xc, yc, bw, bh = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-            return np.stack([yc - bh / 2, xc - bw / 2, yc + bh / 2, xc + bw / 2], axis=-1)
-        return np.stack([np.minimum(b[..., 0], b[..., 2]), np.minimum(b[..., 1], b[..., 3]),
-                         np.maximum(b[..., 0], b[..., 2]), np.maximum(b[..., 1], b[..., 3])], axis=-1)
-
     def run(self, boxes, scores, max_output_boxes_per_class=None, iou_threshold=None, score_threshold=None):
         _require_float(self, boxes=boxes, scores=scores)
         if boxes.ndim != 3 or boxes.shape[2] != 4:
@@ -316,36 +326,34 @@ class NonMaxSuppression(Op):
         iou_thr = 0.0 if iou_thr is None else iou_thr
         if not 0.0 <= iou_thr <= 1.0:
             raise self.run_error(f"iou_threshold must lie in [0, 1], got {iou_thr}")
-        score_thr = self._scalar(score_threshold, float)
-        selected = []
-        if max_out > 0:
-            corners = self._corners(boxes)
-            areas = (corners[..., 2] - corners[..., 0]) * (corners[..., 3] - corners[..., 1])
-            for b in range(scores.shape[0]):
-                for cls in range(scores.shape[1]):
-                    s = scores[b, cls].astype(np.float64)
-                    order = np.argsort(-s, kind="stable")  # best first; ties keep index order
-                    if score_thr is not None:
-                        order = order[s[order] > score_thr]
-                    kept = []
-                    for i in order:
-                        if len(kept) >= max_out:
-                            break
-                        if kept and self._suppressed(corners[b], areas[b], i, np.array(kept), iou_thr):
-                            continue
-                        kept.append(i)
-                    selected.extend((b, cls, i) for i in kept)
-        return (np.array(selected, dtype=np.int64).reshape(-1, 3),)
+        # The kernel: per batch and class, a heap of candidates and a vectorized IoU scan.
+        return (kernels.non_max_suppression(boxes.astype(np.float32, copy=False), scores.astype(np.float32, copy=False),
+                                            max(max_out, 0), iou_thr, self._scalar(score_threshold, float),
+                                            bool(self.center_point_box), num_threads=self.num_threads),)
 
-    @staticmethod
-    def _suppressed(corners, areas, i, kept, thr) -> bool:
-        ih = np.minimum(corners[i, 2], corners[kept, 2]) - np.maximum(corners[i, 0], corners[kept, 0])
-        iw = np.minimum(corners[i, 3], corners[kept, 3]) - np.maximum(corners[i, 1], corners[kept, 1])
-        inter = np.where((ih > 0) & (iw > 0), ih * iw, 0.0)
-        ok = (areas[i] > 0) & (areas[kept] > 0) & (inter > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            iou = np.where(ok, inter / (areas[i] + areas[kept] - inter), 0.0)
-        return bool(np.any(ok & (iou > thr)))
+    _CONTROL = ((2, np.int64), (3, np.float32), (4, np.float32))  # input index, dtype
+
+    def lower(self, node):
+        """A plan step for the selected count this signature saw: a run that selects another
+        count raises 'shape changed' and the call re-runs on the Python path."""
+        if node.dynamic:
+            return KeepPython("a data-dependent count: not in a dynamic plan")
+        if not all(node.inputs[i].dtype == np.float32 for i in (0, 1)):
+            return KeepPython("boxes and scores are not float32")
+        ins, present, shapes = [0, 1], [], []
+        for i, dtype in self._CONTROL:
+            there = node.present(i)
+            if there and (node.inputs[i].dtype != dtype or node.inputs[i].size != 1):
+                return None  # run() reports it
+            ins.append(i if there else None)
+            present.append(there)
+            shapes.append(node.shape(i) if there else [])
+        try:
+            k = kernels.prepare_non_max_suppression(node.shape(0), node.shape(1), bool(self.center_point_box),
+                                                    shapes, present, node.outputs[0].shape[0])
+        except KernelArgumentError:
+            return None  # run() reports it
+        return Native(k, ins)
 
 
 # --- DeformConv ---------------------------------------------------------------------------

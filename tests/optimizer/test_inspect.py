@@ -53,9 +53,13 @@ def test_cli_entry(rng, tmp_path, capsys):
     assert main([str(path), "--dim", "B=3"]) == 0
     text = capsys.readouterr().out
     assert "pyinfer::FusedConv" in text and "fuse_activation" in text and "x: tensor(float) ['B', 3, 8, 8]" in text
+    assert "compiled plan: " in text and "Python steps" in text  # the plan compiled on random inputs (B=3)
     assert main([str(path), "--json", "--level", "basic"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["level"] == "ORT_ENABLE_BASIC" and "Relu" in info["ops_after"]
+    assert info["plan"]["compiled"] and info["plan"]["native"] + len(info["plan"]["python"]) == info["plan"]["nodes"]
+    assert main([str(path), "--json", "--no-plan"]) == 0
+    assert "plan" not in json.loads(capsys.readouterr().out)
     assert main([str(path), "--dim", "B"]) == 2
     assert main([str(tmp_path / "missing.onnx")]) == 1
     assert "error" in capsys.readouterr().err

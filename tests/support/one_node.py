@@ -66,3 +66,34 @@ def assert_same(got, want, rtol=0.0, atol=0.0):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
     else:  # bfloat16, float8 (ml_dtypes): numpy compares them through float64
         np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol)
+
+
+def run_in_plan(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, consts=(), **attrs):
+    """One node through a compiled plan: (outputs of the third run, the Python path's outputs,
+    the plan's storage class per output: 'arena' / 'out' for a native step, 'py' for a Python step).
+    consts: indices of the inputs that become initializers (plan-time constants)."""
+    model, feeds = make_model(op_type, inputs, n_outputs, opset, **attrs)
+    graph = model.graph
+    for i in consts:
+        name = f"in{i}"
+        graph.initializer.append(onnx.numpy_helper.from_array(feeds.pop(name), name))
+        kept = [vi for vi in graph.input if vi.name != name]
+        del graph.input[:]
+        graph.input.extend(kept)
+    want = pyinfer.InferenceSession(model, executor="python").run(None, feeds)
+    sess = pyinfer.InferenceSession(model, executor="plan")
+    for _ in range(3):
+        got = sess.run(None, feeds)
+    (plan,) = sess._executor.cached_plans()
+    return got, want, [plan.kind[f"out{j}"] for j in range(n_outputs)]
+
+
+def assert_native(op_type: str, inputs, n_outputs: int = 1, opset: int | None = None, consts=(), **attrs):
+    """run_in_plan(), asserting that every output comes from a native step and equals the Python
+    path's exactly (dtype, shape, values); returns the outputs."""
+    got, want, kinds = run_in_plan(op_type, inputs, n_outputs, opset, consts, **attrs)
+    assert all(k != "py" for k in kinds), kinds
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+    return got
