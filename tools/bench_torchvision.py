@@ -2,7 +2,8 @@
 """torchvision's models, exported by both PyTorch exporters, timed against onnxruntime and OpenVINO.
 
     python tools/bench_torchvision.py [NAME ...] [--size 224] [--exporter legacy,dynamo]
-                                      [--threads 1,2] [--peers ort,openvino] [--export-only] [bench.py options]
+                                      [--threads 1,2] [--peers ort,openvino] [--export-only]
+                                      [--repeats N] [--warmup N] [--time-budget S] [--json FILE] [--png FILE]
 
 NAME: one of tests/support/torchvision_models.py BUILDERS (default: all of them). Each model gets
 random weights (fixed seed) and randomized BatchNorm statistics (ConvNeXt its layer scales too), is
@@ -36,7 +37,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--peers", default="ort,openvino")
     p.add_argument("--export-only", action="store_true", help="fill the export cache and stop")
-    args, rest = p.parse_known_args(argv)
+    for opt in ("--repeats", "--warmup", "--time-budget", "--json", "--png"):  # handed to bench.py
+        p.add_argument(opt, default=None)
+    args = p.parse_args(argv)
+    rest = []
+    for opt in ("repeats", "warmup", "time_budget", "json", "png"):
+        if getattr(args, opt) is not None:
+            rest += ["--" + opt.replace("_", "-"), getattr(args, opt)]
     from support import torchvision_export, torchvision_models
 
     names = args.names or list(torchvision_models.BUILDERS)
