@@ -2,8 +2,8 @@
 
 Order within one round (each pass sees the previous one's result):
   basic:     remove_identity, fold_constants, eliminate_dead_nodes
-  extended:  cancel_transposes, nhwc_to_nchw, fold_batchnorm, fold_conv_mul_add, fold_bn_mul_add,
-             matmul_add_to_gemm, avgpool_mul_to_sumpool
+  extended:  cancel_transposes, nhwc_to_nchw, fold_batchnorm, fold_conv_mul_add, prune_padding_taps,
+             fold_bn_mul_add, matmul_add_to_gemm, avgpool_mul_to_sumpool
   all:       fuse_residual_add, fuse_activation, fuse_squeeze_excite
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
 in every round, so what a rewrite leaves behind is gone before the next round.
@@ -23,6 +23,7 @@ from . import (
     channels_last,
     constant_folding,
     conv_scale,
+    conv_taps,
     elimination,
     identity,
     matmul_add,
@@ -43,6 +44,7 @@ PASSES = [
     (channels_last, Level.ORT_ENABLE_EXTENDED),
     (bn_folding, Level.ORT_ENABLE_EXTENDED),
     (conv_scale, Level.ORT_ENABLE_EXTENDED),
+    (conv_taps, Level.ORT_ENABLE_EXTENDED),
     (bn_scale, Level.ORT_ENABLE_EXTENDED),
     (matmul_add, Level.ORT_ENABLE_EXTENDED),
     (sum_pool, Level.ORT_ENABLE_EXTENDED),
