@@ -100,16 +100,35 @@ def _declared_dims(proto: onnx.ModelProto):
                 yield from vi.type.tensor_type.shape.dim
 
 
+def _initializers_as_inputs(proto: onnx.ModelProto) -> bool:
+    """IR 3 and older list every initializer as a graph input too; onnxruntime reads them as
+    constants there (an initializer is an overridable default only from IR 4 on, the version that
+    stopped requiring the listing), so their folding and packing do not depend on the IR version."""
+    if proto.ir_version >= 4 or not proto.graph.initializer:
+        return False
+    inits = {t.name for t in proto.graph.initializer}
+    return any(vi.name in inits for vi in proto.graph.input)
+
+
 def _needs_normalizing(proto: onnx.ModelProto) -> bool:
     domains = ["" if i.domain == "ai.onnx" else i.domain for i in proto.opset_import]
-    return len(set(domains)) != len(domains) or any(
+    return len(set(domains)) != len(domains) or _initializers_as_inputs(proto) or any(
         d.HasField("dim_value") and d.dim_value == -1 for d in _declared_dims(proto))
 
 
 def normalize_declarations(proto: onnx.ModelProto) -> None:
     """In place: a dim declared -1 (paddle2onnx) becomes an unnamed symbolic dim, as onnxruntime
     reads it (get_inputs() shows None, any size is fed); an opset import repeated with the same
-    version (skl2onnx; validate refused different versions) is dropped."""
+    version (skl2onnx; validate refused different versions) is dropped; an IR < 4 model's
+    initializers leave the top-level graph inputs (constants, as onnxruntime reads them: feeding
+    one is an unknown input) and the model reads as IR 4, the first version where that is what
+    such a graph means (so onnx's checker takes it, and a saved optimized model, as it is)."""
+    if _initializers_as_inputs(proto):
+        inits = {t.name for t in proto.graph.initializer}
+        keep = [vi for vi in proto.graph.input if vi.name not in inits]
+        del proto.graph.input[:]
+        proto.graph.input.extend(keep)
+        proto.ir_version = 4
     for d in _declared_dims(proto):
         if d.HasField("dim_value") and d.dim_value == -1:
             d.ClearField("dim_value")

@@ -14,6 +14,8 @@ MODEL is
     exported into the cache on first use (needs torch), fed its recorded inputs and checked against
     PyTorch's outputs. NAME@bN tiles the first case's inputs to batch N (cifar10@b32). A named model
     is timed on its first recorded case unless --cases picks others; such rows read MODEL:CASE;
+  - tv:NAME[@sSIZE], one of torchvision's architectures (tests/support/torchvision_models.py), random
+    init, batch 1, SIZE x SIZE (224), one row per --exporter (tools/bench_torchvision.py runs them all);
   - light:NAME, one of onnx's light_*.onnx CNNs with random weights (tests/support/light_models.py:
     alexnet, densenet121, inception_v1, inception_v2, resnet50, shufflenet, squeezenet, vgg19,
     zfnet512);
@@ -147,6 +149,8 @@ def targets(args) -> list[Target]:
             from support import light_models
 
             out.append(Target(m, light_models.cached_light(m[6:])))
+        elif m.startswith("tv:"):
+            out += torchvision_targets(m[3:], args)
         elif os.path.exists(m):
             out.append(Target(os.path.basename(m), m))
         else:
@@ -170,6 +174,23 @@ def named_targets(name: str, batch: int | None, args) -> list[Target]:
                 # the check falls back to PyTorch's own outputs for the tiled batch (torch peer).
                 inputs, reference, label = {k: tile_batch(v, batch) for k, v in inputs.items()}, None, f"{label}@b{batch}"
             out.append(Target(label, path, exporter, inputs, reference, torch_name=name))
+    return out
+
+
+def torchvision_targets(name: str, args) -> list[Target]:
+    """tv:NAME[@sSIZE]: torchvision's architecture NAME (support/torchvision_models.py), random init,
+    batch 1, SIZE x SIZE (default 224), one row per --exporter (legacy, dynamo), checked against
+    PyTorch's outputs (tools/bench_torchvision.py runs the whole list)."""
+    from support import torchvision_export, torchvision_models
+
+    base, _, size = name.partition("@s")
+    if base not in torchvision_models.BUILDERS or (size and not size.isdigit()):
+        raise SystemExit(f"bench: tv:{name!r}: NAME[@sSIZE] with NAME one of {', '.join(torchvision_models.BUILDERS)}")
+    out = []
+    for exporter in (e.strip() for e in args.exporter.split(",")):
+        path, npz = torchvision_export.cached_export(base, exporter, int(size or 224))
+        feeds, reference = torchvision_export.load(npz)
+        out.append(Target(f"{base}.{exporter[:3]}", path, exporter, feeds, reference))
     return out
 
 

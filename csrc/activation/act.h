@@ -27,7 +27,7 @@ namespace pyinfer {
 // preparing a kernel with another one is refused (act_names.h: check_epilogue_act).
 #define PYINFER_EPILOGUE_ACTIVATIONS(X)                                                            \
   X(Relu) X(LeakyRelu) X(Sigmoid) X(Tanh) X(Clip) X(HardSigmoid) X(HardSwish) X(Gelu) X(GeluTanh) \
-  X(Silu)
+  X(Silu) X(Mish)
 
 #define PYINFER_ACT_ENUMERATOR(name) name,
 enum class Act : int32_t { PYINFER_ACTIVATIONS(PYINFER_ACT_ENUMERATOR) };

@@ -21,28 +21,31 @@ struct DepthwisePlane {
 // contiguous run too: stride 1 needs input rows as wide as output rows (W == OW); stride 2
 // splits the input into its 4 (row, column) parity planes, each OW wide (W == 2 * OW).
 // Taps that step past a row's end (column offset != 0) are discarded per lane by masks.
-// Square 3x3 / 5x5, dilation 1, begin / end pads <= K - 1.
+// Square 3x3 / 5x5 / 7x7 (ConvNeXt), any dilation (DeepLab's atrous depthwise: a tap's offset
+// is only (kh * dh - ph) rows and (kw * dw - pw) columns), begin / end pads below the dilated
+// kernel's extent.
 struct DwFlatLayout {
   int64_t zero_top = 0;     // zero rows above each parity plane
   int64_t plane_rows = 0;   // rows of each parity plane, zero rows included
   int64_t mask_period = 0;  // vectors after which the column pattern repeats
   int64_t vec = 0;          // lanes of the active tier's vectors
 };
+inline int64_t dw_extent(int64_t k, int64_t d) { return (k - 1) * d + 1; }
 inline bool dw_flat_applies(const DepthwisePlane& p, int64_t pad_bottom, int64_t pad_right) {
-  const int64_t K = p.KH;
-  return p.KH == p.KW && (K == 3 || K == 5) && p.dh == 1 && p.dw == 1 && p.sh == p.sw &&
-         (p.sh == 1 || p.sh == 2) && p.ph < K && p.pw < K && pad_bottom < K && pad_right < K &&
+  const int64_t K = p.KH, EH = dw_extent(K, p.dh), EW = dw_extent(K, p.dw);
+  return p.KH == p.KW && (K == 3 || K == 5 || K == 7) && p.dh >= 1 && p.dw >= 1 && p.sh == p.sw &&
+         (p.sh == 1 || p.sh == 2) && p.ph < EH && p.pw < EW && pad_bottom < EH && pad_right < EW &&
          p.W == p.sw * p.OW && p.OH * p.OW <= (int64_t(1) << 20);
 }
 inline DwFlatLayout dw_flat_layout(const DepthwisePlane& p, int64_t vec) {
   DwFlatLayout l;
-  const int64_t s = p.sh, K = p.KH;
+  const int64_t s = p.sh, EH = dw_extent(p.KH, p.dh), EW = dw_extent(p.KW, p.dw);
   l.vec = vec;
   l.zero_top = (p.ph + s - 1) / s + 1;  // row offsets reach -ceil(ph / s); +1: columns before 0
-  const int64_t dr_max = (K - 1 - p.ph) / s;
+  const int64_t dr_max = (EH - 1 - p.ph) / s;
   const int64_t data_rows = (p.H + s - 1) / s > p.OH + dr_max ? (p.H + s - 1) / s : p.OH + dr_max;
   // Below: the last vector's overrun past OH * OW plus the column offsets.
-  l.plane_rows = l.zero_top + data_rows + (vec + K) / p.OW + 2;
+  l.plane_rows = l.zero_top + data_rows + (vec + EW) / p.OW + 2;
   int64_t a = p.OW, b = vec;  // gcd
   while (b) {
     const int64_t t = a % b;

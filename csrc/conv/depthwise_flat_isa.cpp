@@ -1,6 +1,6 @@
 // Flat depthwise kernel (see DwFlatLayout in depthwise.h), compiled once per ISA tier.
 //
-// Output j = oh * OW + ow, tap (kh, kw): with kh - ph = s * dr + a and kw - pw = s * dc + b,
+// Output j = oh * OW + ow, tap (kh, kw): with kh dh - ph = s * dr + a and kw dw - pw = s * dc + b,
 // it reads row oh + dr, column ow + dc of the input's (a, b) parity plane, i.e. flat index
 // j + dr * OW + dc of a plane with rows OW wide. Stride 1: the plane is x itself (W == OW)
 // and loads that reach outside it (padding rows) are masked per lane. Stride 2: the four
@@ -110,11 +110,11 @@ void load_planes(const DepthwisePlane& p, const DwFlatLayout& l, const float* xc
 // whose flat index falls outside [0, n) of src read 0 (stride 1 padding rows).
 template <int K, bool Checked>
 DW_INLINE void taps(const float* src, const int64_t* off, const VecF* wv, int64_t j, int64_t n, VecF* acc) {
-#pragma GCC unroll 5
+#pragma GCC unroll 7
   for (int kw = 0; kw < K; ++kw) acc[kw] = VecF::zero();
-#pragma GCC unroll 5
+#pragma GCC unroll 7
   for (int kh = 0; kh < K; ++kh)
-#pragma GCC unroll 5
+#pragma GCC unroll 7
     for (int kw = 0; kw < K; ++kw) {
       const int64_t o = off[kh * K + kw] + j;
       const VecF v = Checked ? load_lanes(src + o, -o, n - o) : VecF::load(src + o);
@@ -128,11 +128,11 @@ DW_INLINE void taps(const float* src, const int64_t* off, const VecF* wv, int64_
 template <int K, bool Checked>
 DW_INLINE void taps_pair(const float* src, const int64_t* off, int64_t OW, const VecF* wv, int64_t j, int64_t n,
                       VecF* acc1, VecF* acc2) {
-#pragma GCC unroll 5
+#pragma GCC unroll 7
   for (int kw = 0; kw < K; ++kw) acc1[kw] = acc2[kw] = VecF::zero();
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int i = 0; i <= K; ++i)
-#pragma GCC unroll 5
+#pragma GCC unroll 7
     for (int kw = 0; kw < K; ++kw) {
       const int64_t o = off[kw] + i * OW + j;
       const VecF v = Checked ? load_lanes(src + o, -o, n - o) : VecF::load(src + o);
@@ -158,7 +158,7 @@ DW_INLINE void finish(const VecF* acc, const bool* masked, const float* mask, in
                    const float* res, const Epilogue& ep, float* y, int n) {
   constexpr int N = VecF::N;
   VecF out = bias;
-#pragma GCC unroll 5
+#pragma GCC unroll 7
   for (int kw = 0; kw < K; ++kw) out = masked[kw] ? add_where(out, acc[kw], mask + kw * mask_stride) : out + acc[kw];
   if (res) out = out + (n == N ? VecF::load(res) : VecF::load_partial(res, n));
   out = ep_activate<A>(out, ep);
@@ -178,8 +178,9 @@ void flat_k(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, cons
   const bool copy = S == 2 || P < 32 * N;
   const int64_t PS = copy ? l.plane_rows * OW : 0;
   const int64_t period = l.mask_period * N;
-  // Stride 1 on wide rows: output rows in pairs, row-local masks (see taps_pair).
-  const bool pairs = S == 1 && 2 * OW >= 3 * N;
+  // Stride 1 on wide rows: output rows in pairs, row-local masks (see taps_pair; kernel rows
+  // one input row apart, so not dilated ones).
+  const bool pairs = S == 1 && p.dh == 1 && 2 * OW >= 3 * N;
   const int64_t row_span = (OW + N - 1) / N * N;
   // Two sets of planes: the next input channel is loaded while this one is computed, so its
   // stores have long reached the cache when its taps load them (a load that spans two
@@ -194,7 +195,7 @@ void flat_k(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, cons
   int64_t off[K * K];
   bool masked[K];
   for (int kw = 0; kw < K; ++kw) {
-    const int64_t dc = floor_div(kw - p.pw, S);
+    const int64_t dc = floor_div(kw * p.dw - p.pw, S);
     masked[kw] = dc != 0;
     for (int64_t i = 0; i < mask_stride; ++i) {
       const int64_t c = i % OW + dc;
@@ -204,14 +205,14 @@ void flat_k(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, cons
   int64_t lo_off = 0, hi_off = 0;  // extreme tap offsets (stride 1: which vectors need masks)
   for (int kh = 0; kh < K; ++kh)
     for (int kw = 0; kw < K; ++kw) {
-      const int64_t dr = floor_div(kh - p.ph, S), a = kh - p.ph - S * dr;
-      const int64_t dc = floor_div(kw - p.pw, S), b = kw - p.pw - S * dc;
+      const int64_t dr = floor_div(kh * p.dh - p.ph, S), a = kh * p.dh - p.ph - S * dr;
+      const int64_t dc = floor_div(kw * p.dw - p.pw, S), b = kw * p.dw - p.pw - S * dc;
       const int64_t o = (a * S + b) * PS + ((copy ? l.zero_top : 0) + dr) * OW + dc;
       off[kh * K + kw] = o;
       lo_off = o < lo_off ? o : lo_off;
       hi_off = o > hi_off ? o : hi_off;
     }
-  const int64_t rows = p.OH + (K - 1 - p.ph) / S;  // plane rows any tap reads
+  const int64_t rows = p.OH + ((K - 1) * p.dh - p.ph) / S;  // plane rows any tap reads
   int64_t c = m0 / mult, c_next = (c + 1) * mult;  // input channel of m; where it changes
   if (copy) load_planes(p, l, x + c * HW, rows, cur);
   for (int64_t m = m0; m < m1; ++m) {
@@ -281,12 +282,13 @@ void flat_act(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, co
 
 void dw_flat_channels(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
                       int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch) {
-  if (p.sh == 1)
-    p.KH == 3 ? flat_act<3, 1>(p, l, x, w, mult, m0, m1, y, ep, scratch)
-              : flat_act<5, 1>(p, l, x, w, mult, m0, m1, y, ep, scratch);
+  const bool s1 = p.sh == 1;
+  if (p.KH == 3)
+    s1 ? flat_act<3, 1>(p, l, x, w, mult, m0, m1, y, ep, scratch) : flat_act<3, 2>(p, l, x, w, mult, m0, m1, y, ep, scratch);
+  else if (p.KH == 5)
+    s1 ? flat_act<5, 1>(p, l, x, w, mult, m0, m1, y, ep, scratch) : flat_act<5, 2>(p, l, x, w, mult, m0, m1, y, ep, scratch);
   else
-    p.KH == 3 ? flat_act<3, 2>(p, l, x, w, mult, m0, m1, y, ep, scratch)
-              : flat_act<5, 2>(p, l, x, w, mult, m0, m1, y, ep, scratch);
+    s1 ? flat_act<7, 1>(p, l, x, w, mult, m0, m1, y, ep, scratch) : flat_act<7, 2>(p, l, x, w, mult, m0, m1, y, ep, scratch);
 }
 
 }  // namespace PYINFER_ISA_NS

@@ -6,6 +6,7 @@ Each module keeps an op's attribute parsing, shape rule and kernel call together
 from . import (  # noqa: F401
     activation,
     attention,
+    cnn_blocks,
     conv,
     elementwise,
     fused,

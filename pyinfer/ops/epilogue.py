@@ -75,4 +75,6 @@ def apply_numpy(y: np.ndarray, residual, kw: dict) -> np.ndarray:
         y = t(0.5) * y * (t(1) + np.tanh(t(math.sqrt(2 / math.pi)) * (y + t(0.044715) * y ** 3)))
     elif act == "silu":
         y = y / (1 + np.exp(-y))
+    elif act == "mish":
+        y = y * np.tanh(np.logaddexp(t(0), y))
     return np.asarray(y, dtype=y.dtype)

@@ -8,7 +8,7 @@ FusedBatchNormalization(X, scale, B, mean, var)
 SumPool(X)                the unnormalised window sum          kernel_shape, strides, pads, dilations
 
 Epilogue attributes: activation ("" none, or the ONNX op type of an activation the kernels fuse:
-Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Gelu, Silu), activation_alpha /
+Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Gelu, Silu, Mish), activation_alpha /
 activation_beta (its parameters, kernels.Activation's defaults), clip_min / clip_max (Clip, default
 -inf / inf), approximate (Gelu, "none" or "tanh"). Z (the residual) has exactly the conv output's shape.
 

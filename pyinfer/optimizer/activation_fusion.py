@@ -2,9 +2,17 @@
 
 Conv -> act becomes pyinfer::FusedConv, Gemm -> act pyinfer::FusedGemm, MatMul -> act
 pyinfer::FusedMatMul, BatchNormalization (inference, constant parameters) -> act
-pyinfer::FusedBatchNormalization, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSwish,
-Gelu) and its parameters (`activation_alpha`, `clip_min` / `clip_max`, `approximate`). A FusedConv with
-a residual but no activation yet (see residual_fusion) also takes one. float32 only.
+pyinfer::FusedBatchNormalization, with attributes `activation` (Relu, Clip, LeakyRelu, Sigmoid, Tanh,
+HardSigmoid, HardSwish, Gelu, Silu, Mish) and its parameters (`activation_alpha`, `activation_beta`,
+`clip_min` / `clip_max`, `approximate`). A FusedConv with a residual but no activation yet (see
+residual_fusion) also takes one. float32 only.
+
+Activations written as two nodes that read the producer's output twice are recognised too, as
+onnxruntime's QuickGelu / SiLU fusions do:
+    Mul(x, Sigmoid(x))                         -> Silu   (SiLU / Swish: EfficientNet, RegNetY)
+    Mul(x, HardSigmoid(x, 1/6, 1/2))           -> HardSwish
+    Swish(x) with alpha 1 (opset 24)           -> Silu
+The Sigmoid / HardSigmoid must be read by that Mul alone, and x by those two nodes alone.
 """
 from __future__ import annotations
 
@@ -27,8 +35,13 @@ def activation_attrs(g: WorkGraph, node):
         return None
     a = attrs_of(node)
     op = node.op_type
-    if op in ("Relu", "Sigmoid", "HardSwish"):
+    if op in ("Relu", "Sigmoid", "HardSwish", "Tanh", "Mish"):
         return {"activation": op}
+    if op == "HardSigmoid":
+        return {"activation": op, "activation_alpha": float(a.get("alpha", 0.2)),
+                "activation_beta": float(a.get("beta", 0.5))}
+    if op == "Swish":
+        return {"activation": "Silu"} if float(a.get("alpha", 1.0)) == 1.0 else None
     if op == "LeakyRelu":
         return {"activation": op, "activation_alpha": float(a.get("alpha", 0.01))}
     if op == "Gelu":
@@ -75,8 +88,61 @@ def _keep_epsilon_only(node):
     del node.output[1:]
 
 
-def run(g: WorkGraph) -> int:
+def _gate_activation(g: WorkGraph, mul, x: str):
+    """(gate node, attributes) when Mul node `mul` is x * gate(x) for an activation gate(x) * x
+    the epilogues apply (Silu, HardSwish), else None. x must be read by the gate and the Mul only."""
+    if mul.op_type != "Mul" or mul.domain not in ("", "ai.onnx") or len(mul.input) != 2:
+        return None
+    other = mul.input[1] if mul.input[0] == x else mul.input[0] if mul.input[1] == x else None
+    if other is None or other == x:
+        return None
+    gate = g.producer(other)
+    if gate is None or gate.domain not in ("", "ai.onnx") or list(gate.input) != [x] or not g.single_use(other):
+        return None
+    users = g.consumers(x)
+    if len(users) != 2 or g.is_pinned(x) or {id(u) for u in users} != {id(gate), id(mul)}:
+        return None
+    if gate.op_type == "Sigmoid":
+        return gate, {"activation": "Silu"}
+    if gate.op_type == "HardSigmoid":
+        a = attrs_of(gate)
+        if np.float32(a.get("alpha", 0.2)) == np.float32(1 / 6) and float(a.get("beta", 0.5)) == 0.5:
+            return gate, {"activation": "HardSwish"}
+    return None
+
+
+def _fuse_gates(g: WorkGraph) -> int:
+    """Mul(x, Sigmoid(x)) and Mul(x, HardSigmoid(x)) after a fusable producer of x."""
     count = 0
+    for prod in list(g.nodes):
+        if len(prod.output) != 1 or not prod.output[0]:
+            continue
+        x = prod.output[0]
+        fused = _fusable_target(g, prod)
+        if fused is None or not g.is_float32(x):
+            continue
+        found = None
+        for user in g.consumers(x):
+            found = _gate_activation(g, user, x)
+            if found is not None:
+                mul = user
+                break
+        if found is None:
+            continue
+        gate, attrs = found
+        new = copy_node(prod, fused, FUSED_DOMAIN)
+        if fused == "FusedBatchNormalization":
+            _keep_epsilon_only(new)
+        for k, v in attrs.items():
+            set_attr(new, k, v)
+        new.output[0] = mul.output[0]
+        g.replace([prod, gate, mul], [new])
+        count += 1
+    return count
+
+
+def run(g: WorkGraph) -> int:
+    count = _fuse_gates(g)
     for act in list(g.nodes):
         if not act.input or not act.input[0]:
             continue

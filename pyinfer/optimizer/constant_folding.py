@@ -4,6 +4,12 @@ Also folds shape arithmetic on values whose static shape is known (graph input /
 declarations and onnx shape inference): Shape and Size of such a value, and Gather / Slice
 picking only the known entries of a Shape (so `x.size(1)` folds even when the batch dimension
 is symbolic). A symbolic or unknown dimension is never folded.
+
+Size: a result no larger than the node's inputs always folds. One that grows (ConstantOfShape,
+Expand, Tile, Range...: the weights of onnx's light models are ConstantOfShape nodes) folds while
+everything folding has grown so far stays within the session's max_memory_bytes (the per-tensor
+limit, here a budget for the whole graph), so the result is packed and fused like an initializer
+instead of being recomputed on every run. Over the budget it is left to run time.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import Error
+from ..limits import effective_limit
 from ..ops.base import OpContext
 from ..registry import lookup
 from .workgraph import WorkGraph, attrs_of, has_subgraph
@@ -21,21 +28,29 @@ NAME = "fold_constants"
 # Ops whose result is not a function of their inputs.
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
-# A fold that creates a constant much bigger than its inputs (ConstantOfShape, Expand, Tile...)
-# only makes the model larger; beyond this many elements it is left to run time.
-_MAX_GROWN_ELEMENTS = 1 << 20
+# Growth below this many bytes is not counted against the budget (shape tensors, small masks).
+_FREE_GROWTH_BYTES = 1 << 16
 
 
 def run(g: WorkGraph) -> int:
     if any(n.op_type in ("Shape", "Size") for n in g.nodes):  # the shape folding below reads them
         g.infer_shapes()
-    ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants,
-                    max_memory_bytes=g.max_memory_bytes)
+    limit = effective_limit(g.max_memory_bytes)
     folded = []
     for node in list(g.nodes):
         values = _constant_value(node) or _fold_shape_op(g, node)
         if values is None:
+            # The op's own allocation checks (ConstantOfShape, Expand...) see what is left of the
+            # budget, so an oversized result is refused before it is allocated.
+            left = max(limit - g.folded_growth, 0)
+            ctx = OpContext(num_threads=g.num_threads, opset=g.opset, constants=g.constants,
+                            max_memory_bytes=left)
             values = _evaluate(g, node, ctx)
+            if values is not None:
+                grown = _growth(g, node, values)
+                if grown > left:
+                    continue
+                g.folded_growth += grown
         if values is None:
             continue
         for name, value in zip(node.output, values):
@@ -90,10 +105,14 @@ def _evaluate(g: WorkGraph, node, ctx):
             else:
                 return None  # sequences, optionals: not representable as an initializer
         values.append(value)
-    grown = sum(v.size for v in values if v is not None)
-    if grown > _MAX_GROWN_ELEMENTS and grown > sum(np.asarray(a).size for a in args if a is not None):
-        return None
     return values
+
+
+def _growth(g: WorkGraph, node, values) -> int:
+    """Bytes the results add beyond the node's inputs (0 when they are no larger, or small)."""
+    out = sum(v.nbytes for v in values if v is not None)
+    grown = out - sum(np.asarray(g.const(n)).nbytes for n in node.input if n)
+    return grown if grown > _FREE_GROWTH_BYTES else 0
 
 
 # --- shapes ----------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Order within one round (each pass sees the previous one's result):
   basic:     remove_identity, fold_constants, eliminate_dead_nodes
-  extended:  cancel_transposes, fold_batchnorm, fold_conv_mul_add, fold_bn_mul_add,
-             matmul_add_to_gemm, avgpool_mul_to_sumpool
-  all:       fuse_residual_add, fuse_activation
+  extended:  cancel_transposes, nhwc_to_nchw, fold_batchnorm, fold_conv_mul_add, prune_padding_taps,
+             fold_bn_mul_add, matmul_add_to_gemm, avgpool_mul_to_sumpool
+  all:       fuse_residual_add, fuse_activation, fuse_squeeze_excite
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
 in every round, so what a rewrite leaves behind is gone before the next round.
 """
@@ -20,12 +20,15 @@ from . import (
     activation_fusion,
     bn_folding,
     bn_scale,
+    channels_last,
     constant_folding,
     conv_scale,
+    conv_taps,
     elimination,
     identity,
     matmul_add,
     residual_fusion,
+    squeeze_excite,
     sum_pool,
     transpose,
 )
@@ -38,13 +41,16 @@ PASSES = [
     (identity, Level.ORT_ENABLE_BASIC),
     (constant_folding, Level.ORT_ENABLE_BASIC),
     (transpose, Level.ORT_ENABLE_EXTENDED),
+    (channels_last, Level.ORT_ENABLE_EXTENDED),
     (bn_folding, Level.ORT_ENABLE_EXTENDED),
     (conv_scale, Level.ORT_ENABLE_EXTENDED),
+    (conv_taps, Level.ORT_ENABLE_EXTENDED),
     (bn_scale, Level.ORT_ENABLE_EXTENDED),
     (matmul_add, Level.ORT_ENABLE_EXTENDED),
     (sum_pool, Level.ORT_ENABLE_EXTENDED),
     (residual_fusion, Level.ORT_ENABLE_ALL),
     (activation_fusion, Level.ORT_ENABLE_ALL),
+    (squeeze_excite, Level.ORT_ENABLE_ALL),
     (elimination, Level.ORT_ENABLE_BASIC),
 ]
 

@@ -83,6 +83,7 @@ class WorkGraph:
         for name, arr in self.constants.items():
             if isinstance(arr, np.ndarray):
                 self.types[name] = (_elem_type(arr.dtype), list(arr.shape))
+        self.folded_growth = 0  # bytes constant folding grew the constants by (its budget)
         self._names = None
         self._index = None
         self._counter = itertools.count()

@@ -75,6 +75,19 @@ CASES = [
     (1, 40, 1, 56, 56, 3, 1, (1, 1, 1, 1), 1),
     (1, 40, 1, 28, 28, 3, 2, (1, 1, 1, 1), 1),
     (1, 4, 1, 9, 20, 3, 1, (1, 1, 1, 1), 1),
+    # 7x7 (ConvNeXt) and dilated (DeepLab / LRASPP atrous) kernels on the flat path
+    (1, 17, 1, 14, 14, 7, 1, (3, 3, 3, 3), 1),
+    (1, 9, 1, 56, 56, 7, 1, (3, 3, 3, 3), 1),
+    (2, 17, 1, 15, 17, 7, 1, (3, 3, 3, 3), 1),
+    (1, 17, 1, 14, 14, 7, 2, (3, 3, 3, 3), 1),
+    (1, 17, 1, 7, 7, 7, 1, (3, 3, 3, 3), 1),
+    (1, 17, 1, 14, 14, 5, 1, (4, 4, 4, 4), 2),  # MobileNetV3's dilated C4 stage
+    (1, 17, 1, 33, 33, 3, 1, (2, 2, 2, 2), 2),
+    (1, 17, 1, 28, 28, 3, 1, (4, 4, 4, 4), 4),
+    (1, 17, 1, 14, 14, 3, 2, (2, 2, 2, 2), 2),
+    (1, 17, 1, 15, 17, 5, 2, (4, 4, 4, 4), 2),
+    (1, 8, 2, 20, 20, 3, 1, (3, 3, 3, 3), 3),
+    (1, 17, 1, 6, 6, 3, 1, (6, 6, 6, 6), 6),  # taps past every edge
 ]
 
 
@@ -97,7 +110,8 @@ def test_depthwise_matches_reference(isa, rng, case, threads):
 
 
 @pytest.mark.parametrize("act", sorted(ACTS))
-@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[6], CASES[16], CASES[23]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[6], CASES[16], CASES[23], CASES[-12], CASES[-7],
+                                  CASES[-4]])
 def test_depthwise_fused_activation_and_residual(isa, rng, case, act):
     x, w, b = make(rng, case)
     _, c, _, _, _, _, s, pads, d = case

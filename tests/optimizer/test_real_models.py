@@ -155,3 +155,26 @@ def test_light_resnet50_sum_residuals_fuse_and_outputs_stay():
     (want,) = plain.run(None, {name: x})
     for _ in range(3):  # Python path, compile, plan
         np.testing.assert_allclose(sess.run(None, {name: x})[0], want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, gone", [("resnet50", ("ConstantOfShape", "BatchNormalization", "Relu", "Sum")),
+                                        ("shufflenet", ("ConstantOfShape", "BatchNormalization"))])
+def test_light_models_as_shipped_fold_every_weight(name, gone):
+    """onnx's light models as shipped (IR 3, weights made by ConstantOfShape): every weight folds
+    at load, so the BatchNorms fold and the activations fuse as with initializer weights, and the
+    outputs are onnxruntime's."""
+    import onnxruntime as ort
+
+    from support.light_models import source_path
+
+    path = source_path(name)
+    sess = pyinfer.InferenceSession(path)
+    report = sess.optimization_report
+    assert report.ops_before["ConstantOfShape"] > 200
+    for op in gone:
+        assert report.ops_after[op] == 0, (op, dict(report.ops_after))
+    (inp,) = sess.get_inputs()
+    x = np.random.default_rng(0).standard_normal([1, 3, 224, 224]).astype(np.float32)
+    (want,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {inp.name: x})
+    for _ in range(3):  # Python path, compile, plan
+        np.testing.assert_allclose(sess.run(None, {inp.name: x})[0], want, rtol=1e-3, atol=1e-5)

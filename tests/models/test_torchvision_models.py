@@ -1,0 +1,57 @@
+"""torchvision's architectures, exported by both PyTorch exporters, against PyTorch's outputs.
+
+torchvision cannot be installed beside this environment's CPU torch, so the architectures are
+rebuilt in plain torch.nn (support/torchvision_models.py) and checked here against torchvision's
+documented parameter counts; where torchvision imports, its own models are exported and run too.
+Random init, randomized BatchNorm statistics (and ConvNeXt layer scales), batch 1 at 64 x 64 so
+the tests stay fast; exports are cached outside the checkout (support/torchvision_export.py).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import pyinfer
+
+torch = pytest.importorskip("torch")
+from support import torchvision_export, torchvision_models  # noqa: E402
+
+SIZE = 64
+NAMES = [n for n in torchvision_models.BUILDERS if n not in ("resnet18", "mobilenet_v2", "squeezenet1_1")]
+# the dynamo exporter takes 20-80 s a model: the models whose graphs it writes differently (Gelu,
+# ReduceMean, HardSigmoid, Resize) run with it too
+DYNAMO = ["efficientnet_b0", "convnext_tiny", "lraspp_mobilenet_v3_large", "shufflenet_v2_x1_0"]
+
+
+@pytest.mark.parametrize("name", list(torchvision_models.PARAMETERS))
+def test_architecture_has_torchvision_parameter_count(name):
+    model = torchvision_models.build(name)
+    assert sum(p.numel() for p in model.parameters()) == torchvision_models.PARAMETERS[name]
+
+
+def _check(path, npz):
+    feeds, (want,) = torchvision_export.load(npz)
+    sess = pyinfer.InferenceSession(path)
+    for _ in range(3):  # Python path, compile, plan
+        (got,) = sess.run(None, feeds)
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    return sess
+
+
+@pytest.mark.parametrize("exporter, name", [("legacy", n) for n in NAMES] + [("dynamo", n) for n in DYNAMO])
+def test_matches_pytorch(name, exporter):
+    if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
+        pytest.skip("the dynamo exporter needs the onnxscript package")
+    sess = _check(*torchvision_export.cached_export(name, exporter, SIZE))
+    after = sess.optimization_report.ops_after
+    # the blocks fuse: no BatchNormalization or unfused SiLU / HardSwish left
+    assert after["BatchNormalization"] == 0 and after["Sigmoid"] == 0 and after["HardSwish"] == 0, dict(after)
+
+
+@pytest.mark.skipif(not torchvision_models.torchvision_available(), reason="torchvision is not installed "
+                    "(it cannot be beside this environment's CPU torch); the rebuilt architectures are tested above")
+@pytest.mark.parametrize("name", ["efficientnet_b0", "mobilenet_v3_large", "shufflenet_v2_x1_0", "convnext_tiny"])
+def test_torchvision_itself_matches_pytorch(name):
+    _check(*torchvision_export.cached_export(name, "legacy", SIZE, prefer_torchvision=True))
