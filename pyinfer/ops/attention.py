@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lowering import Native
 from ..registry import register
 from ._nnmath import compute_dtype, is_float_dtype, masked_softmax, matmul, np_dtype_of, sigmoid, to_compute
 from .base import Op, normalize_axis
+from .normalization import norm_kernel
 
 _SOFTMAX_PRECISIONS = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
@@ -296,6 +298,12 @@ class RMSNormalization(Op):
         if stash not in _SOFTMAX_PRECISIONS:
             raise self.model_error(f"stash_type must be a float type (1, 10, 11, 16), got {stash}")
         self.stash = np_dtype_of(stash)
+
+    def lower(self, node):
+        if self.stash != np.float32 or node.inputs[0].ndim == 0:
+            return None
+        k = norm_kernel(node, 0, 1, axis=self.axis, epsilon=self.epsilon, rms=True)
+        return None if k is None else Native(k, [0, 1, None, None, None], [0, None, None, None])
 
     def run(self, x, scale):
         _require_float(self, X=x, scale=scale)

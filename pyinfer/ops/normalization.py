@@ -1,8 +1,11 @@
 """Normalization operators (inference).
 
 BatchNormalization and InstanceNormalization apply their per-channel affine map with the
-C++ batch_norm kernel for float32; statistics of Instance/Layer/Group normalization are
-computed by NumPy in float64 (more accurate than the float32 the ONNX reference uses).
+C++ batch_norm kernel for float32; LayerNormalization runs the C++ layer_norm kernel for float32
+(scale and bias of the normalized shape; `norm_kernel` prepares it, also for RMSNormalization and
+onnxruntime's Skip / Simplified layer norms); the other statistics of Instance/Layer/Group
+normalization are computed by NumPy in float64 (more accurate than the float32 the ONNX reference
+uses).
 LRN runs the C++ lrn kernel for float32 (NumPy in float64 for the other float types);
 MeanVarianceNormalization and LpNormalization are NumPy.
 """
@@ -13,7 +16,7 @@ import math
 import numpy as np
 
 from .. import kernels
-from ..errors import UnsupportedOpError
+from ..errors import KernelArgumentError, UnsupportedOpError
 from ..lowering import Native
 from ..registry import register
 from . import epilogue
@@ -140,6 +143,25 @@ class InstanceNormalization(Op):
         return (y.reshape(x.shape).astype(x.dtype),)
 
 
+def norm_kernel(node, x: int, gamma: int, beta=None, skip=None, bias=None, *, axis: int = -1, epsilon: float,
+                rms: bool = False):
+    """The prepared layer_norm kernel for node inputs x, gamma and the optional beta / skip / bias
+    (input indices, None: absent) when every one is float32 and fits it (parameters of the
+    normalized shape, a skip repeating over leading rows, a [cols] bias), else None. Its inputs are
+    (x, gamma, beta, skip, bias), its outputs (y, mean, inv_std, sum)."""
+    present = [i for i in (x, gamma, beta, skip, bias) if i is not None and node.present(i)]
+    if not node.float32(*present):
+        return None
+    opt = lambda i: node.shape(i) if i is not None and node.present(i) else None  # noqa: E731
+    if bias is not None and node.present(bias) and node.inputs[bias].ndim != 1:
+        return None
+    try:
+        return kernels.prepare_layer_norm(node.shape(x), node.shape(gamma), opt(beta), axis=axis, epsilon=epsilon,
+                                          rms=rms, skip_shape=opt(skip), bias=opt(bias) is not None)
+    except KernelArgumentError:  # shapes the kernel does not take (broadcast parameters): NumPy
+        return None
+
+
 @register("LayerNormalization", 17)
 class LayerNormalization(Op):
     def setup(self):
@@ -171,6 +193,13 @@ class LayerNormalization(Op):
         if rows * cols == 0 or cols == 0:
             empty = np.zeros(reduced_shape, np.float32)
             return (x.copy(), empty, empty.copy())
+        if x.dtype == np.float32 and all(p is None or (p.dtype == np.float32 and p.size == cols) for p in (scale, bias)):
+            try:
+                y, mean, inv_std, _ = kernels.layer_norm(x, scale, bias, axis=axis, epsilon=self.epsilon, stats=True,
+                                                         num_threads=self.num_threads)
+                return (y, mean, inv_std)
+            except KernelArgumentError:
+                pass  # parameters broadcast rather than holding the normalized shape: NumPy below
         m = x.reshape(rows, cols).astype(np.float64)
         mean = m.mean(axis=1, keepdims=True)
         diff = m - mean
@@ -181,6 +210,14 @@ class LayerNormalization(Op):
         # Mean / InvStdDev are of the stash type (float32 for stash_type=1).
         return (y.astype(x.dtype), mean.reshape(reduced_shape).astype(np.float32),
                 inv_std.reshape(reduced_shape).astype(np.float32))
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.ndim == 0:
+            return None
+        k = norm_kernel(node, 0, 1, 2, axis=self.axis, epsilon=self.epsilon)
+        # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, None, None], [0, 1, 2, None])
 
 
 @register("GroupNormalization", 18, 21)
