@@ -1,0 +1,118 @@
+// Python bindings of the attention kernel (attention.h): prepare_attention for the plans and the
+// one-call attention.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "attention/attention.h"
+#include "bindings/array.h"
+#include "bindings/bindings.h"
+#include "bindings/prepared.h"
+#include "common/check.h"
+
+namespace py = pybind11;
+
+namespace pyinfer {
+namespace {
+
+using Shape = std::optional<std::vector<int64_t>>;
+
+AttentionParams params_of(const std::vector<int64_t>& q_shape, Shape k_shape, Shape v_shape, int64_t q_heads,
+                          int64_t kv_heads, float scale, bool causal, Shape mask_shape, bool key_padding,
+                          float mask_filter, std::optional<int64_t> past_len, bool present, bool heads_output,
+                          int64_t v_head_size) {
+  AttentionParams p;
+  p.q_shape = q_shape;
+  PYINFER_CHECK(k_shape.has_value() == v_shape.has_value(), "attention: give both k and v, or neither (packed QKV)");
+  p.packed_qkv = !k_shape;
+  if (k_shape) p.k_shape = *k_shape, p.v_shape = *v_shape;
+  p.q_heads = q_heads;
+  p.kv_heads = kv_heads ? kv_heads : q_heads;
+  p.scale = scale;
+  p.causal = causal;
+  p.has_mask = mask_shape.has_value();
+  if (mask_shape) p.mask_shape = *mask_shape;
+  p.has_key_padding = key_padding;
+  p.mask_filter = mask_filter;
+  p.has_past = past_len.has_value();
+  p.past_len = past_len.value_or(0);
+  p.present = present;
+  p.heads_output = heads_output;
+  p.v_head_size = v_head_size;
+  return p;
+}
+
+Shape shape_or_none(const py::object& a) {
+  if (a.is_none()) return std::nullopt;
+  return bind::shape_of(a.cast<py::array>());
+}
+
+}  // namespace
+
+PYINFER_BINDINGS(attention, 10) {
+  m.def(
+      "prepare_attention",
+      [](const std::vector<int64_t>& q_shape, Shape k_shape, Shape v_shape, int64_t q_heads, int64_t kv_heads,
+         float scale, bool causal, Shape mask_shape, bool key_padding, float mask_filter,
+         std::optional<int64_t> past_len, bool present, bool heads_output, int64_t v_head_size) {
+        return prepare_attention(params_of(q_shape, k_shape, v_shape, q_heads, kv_heads, scale, causal, mask_shape,
+                                           key_padding, mask_filter, past_len, present, heads_output, v_head_size));
+      },
+      py::arg("q_shape"), py::arg("k_shape") = py::none(), py::arg("v_shape") = py::none(), py::kw_only(),
+      py::arg("q_heads"), py::arg("kv_heads") = 0, py::arg("scale") = 0.f, py::arg("causal") = false,
+      py::arg("mask_shape") = py::none(), py::arg("key_padding") = false, py::arg("mask_filter") = -10000.f,
+      py::arg("past_len") = py::none(), py::arg("present") = false, py::arg("heads_output") = false,
+      py::arg("v_head_size") = 0,
+      "prepare_attention(q_shape, k_shape=None, v_shape=None, *, q_heads, kv_heads=0, scale=0, causal=False,\n"
+      "                  mask_shape=None, key_padding=False, mask_filter=-10000, past_len=None, present=False,\n"
+      "                  heads_output=False, v_head_size=0) -> PreparedKernel\n\n"
+      "attention() prepared for these shapes (k_shape / v_shape None: q is packed QKV). The kernel takes\n"
+      "(q, k, v, mask, key_padding, past_key, past_value) and writes (y, present_key, present_value).");
+  m.def(
+      "attention",
+      [](py::handle q_obj, py::object k_obj, py::object v_obj, int64_t q_heads, int64_t kv_heads, float scale,
+         bool causal, py::object mask_obj, py::object key_padding_obj, float mask_filter, py::object past_key,
+         py::object past_value, bool present, bool heads_output, int64_t v_head_size, int num_threads) {
+        auto q = bind::float_array(q_obj, "attention: q", 3, 4);
+        py::object k = k_obj.is_none() ? py::none() : py::object(bind::float_array(k_obj, "attention: k", 3, 4));
+        py::object v = v_obj.is_none() ? py::none() : py::object(bind::float_array(v_obj, "attention: v", 3, 4));
+        py::object mask = mask_obj.is_none() ? py::none() : py::object(bind::float_array(mask_obj, "attention: mask", 1, 4));
+        py::object keep = py::none();
+        if (!key_padding_obj.is_none())
+          keep = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(key_padding_obj);
+        PYINFER_CHECK(past_key.is_none() == past_value.is_none(), "attention: give past_key and past_value together");
+        std::optional<int64_t> past_len;
+        if (!past_key.is_none()) {
+          past_key = bind::float_array(past_key, "attention: past_key", 4, 4);
+          past_value = bind::float_array(past_value, "attention: past_value", 4, 4);
+          past_len = past_key.cast<py::array>().shape(2);
+        }
+        auto kernel = prepare_attention(params_of(bind::shape_of(q), shape_or_none(k), shape_or_none(v), q_heads,
+                                                  kv_heads, scale, causal, shape_or_none(mask), !keep.is_none(),
+                                                  mask_filter, past_len, present, heads_output, v_head_size));
+        const bool with_present = present || past_len.has_value();
+        py::object r = bind::call(*kernel, {q, k, v, mask, keep, past_key, past_value}, num_threads, {},
+                                  {false, !with_present, !with_present});
+        return with_present ? r : py::object(r.cast<py::tuple>()[0]);
+      },
+      py::arg("q"), py::arg("k") = py::none(), py::arg("v") = py::none(), py::kw_only(), py::arg("q_heads"),
+      py::arg("kv_heads") = 0, py::arg("scale") = 0.f, py::arg("causal") = false, py::arg("mask") = py::none(),
+      py::arg("key_padding") = py::none(), py::arg("mask_filter") = -10000.f, py::arg("past_key") = py::none(),
+      py::arg("past_value") = py::none(), py::arg("present") = false, py::arg("heads_output") = false,
+      py::arg("v_head_size") = 0, py::arg("num_threads") = 0,
+      "attention(q, k=None, v=None, *, q_heads, kv_heads=0, scale=0, causal=False, mask=None, key_padding=None,\n"
+      "          mask_filter=-10000, past_key=None, past_value=None, present=False, heads_output=False,\n"
+      "          v_head_size=0, num_threads=0)\n\n"
+      "Multi-head scaled dot-product attention, softmax(scale * q k^T + masks) v, per head, of float32\n"
+      "operands each [B, S, heads * D] (tokens layout) or [B, heads, S, D] (heads layout); k and v None:\n"
+      "q is packed QKV [B, S, q_heads * D + kv_heads * D + kv_heads * Dv] (v_head_size: Dv when it\n"
+      "differs from D). kv_heads (0: q_heads) divides q_heads (grouped-query attention). scale 0:\n"
+      "1 / sqrt(D). mask: additive float32, broadcasting to [B, q_heads, S, T]; key_padding: [B, T],\n"
+      "0 marks padding (adds mask_filter); causal: key j visible to query i when j <= i + T - S. A row\n"
+      "with every score -inf gives zeros. past_key / past_value [B, kv_heads, P, D] go in front of the\n"
+      "new keys / values. Returns y ([B, S, q_heads * Dv], or [B, q_heads, S, Dv] with heads_output),\n"
+      "or (y, present_key, present_value) with present=True or a past.");
+}
+
+}  // namespace pyinfer
