@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..lowering import Native
 from ..registry import register
 from ._nnmath import compute_dtype, is_float_dtype, masked_softmax, matmul, np_dtype_of, sigmoid, to_compute
@@ -219,6 +220,61 @@ class Attention(Op):
             return y.astype(q.dtype), k_all, v_all  # qk_matmul_output not wanted: skip the copy
         qk = {0: raw, 1: capped, 2: logits, 3: probs}[self.mode]
         return y.astype(q.dtype), k_all, v_all, np.broadcast_to(qk, full).astype(q.dtype)
+
+
+# --- pyinfer::MultiHeadAttention -------------------------------------------------------------
+
+@register("MultiHeadAttention", 1, domain="pyinfer")
+class FusedMultiHeadAttention(Op):
+    """The attention the optimizer fuses (optimizer/attention_fusion.py), on the attention kernel:
+    Y = softmax(scale * Q K^T + mask) V per head, inputs read where they lie.
+
+    Inputs: Q ([B, S, heads * D] or [B, heads, S, D]); K and V likewise, or absent when Q is packed
+    QKV ([B, S, (heads + 2 kv_heads) * D], v_head_size when V's heads differ); mask (additive float32,
+    broadcasting to [B, heads, S, T]); past_key / past_value ([B, kv_heads, P, D]). Outputs: Y
+    ([B, S, heads * Dv], or [B, heads, S, Dv] with heads_output=1) and, with a past, the present
+    keys / values (past ++ new). Attributes: num_heads, kv_num_heads (default num_heads), scale
+    (0: 1/sqrt(D)), causal, heads_output, v_head_size. float32 only (the optimizer fuses no other)."""
+
+    def setup(self):
+        self.heads = int(self.attr("num_heads"))
+        self.kv_heads = int(self.attr("kv_num_heads", self.heads))
+        self.scale = float(self.attr("scale", 0.0))
+        self.causal = bool(self.attr("causal", 0))
+        self.heads_output = bool(self.attr("heads_output", 0))
+        self.v_head_size = int(self.attr("v_head_size", 0))
+        if self.heads <= 0 or self.kv_heads <= 0 or self.heads % self.kv_heads:
+            raise self.model_error(f"num_heads ({self.heads}) must be a positive multiple of kv_num_heads "
+                                   f"({self.kv_heads})")
+
+    def has_presents(self) -> bool:
+        return len(self.node.output) >= 3 and all(self.node.output[1:3])
+
+    def _options(self):
+        return dict(q_heads=self.heads, kv_heads=self.kv_heads, scale=self.scale, causal=self.causal,
+                    heads_output=self.heads_output, v_head_size=self.v_head_size, present=self.has_presents())
+
+    def run(self, q, k=None, v=None, mask=None, past_key=None, past_value=None):
+        for name, x in (("Q", q), ("K", k), ("V", v), ("mask", mask), ("past_key", past_key)):
+            if x is not None and (not isinstance(x, np.ndarray) or x.dtype != np.float32):
+                raise self.run_error(f"{name} must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        result = kernels.attention(q, k, v, mask=mask, past_key=past_key, past_value=past_value,
+                                   num_threads=self.num_threads, **self._options())
+        return result if isinstance(result, tuple) else (result,)
+
+    def lower(self, node):
+        if not node.float32(0, 1, 2, 3, 4, 5):
+            return None
+        shape = lambda i: node.shape(i) if node.present(i) else None  # noqa: E731
+        past, present = node.present(4), self.has_presents()
+        if past and not present:
+            return None  # the kernel writes the presents whenever it has a past
+        k = kernels.prepare_attention(shape(0), shape(1), shape(2), mask_shape=shape(3),
+                                      past_len=node.inputs[4].shape[2] if past else None, **self._options())
+        # kernel inputs (q, k, v, mask, key_padding, past_key, past_value), outputs (y, present_key, present_value)
+        return Native(k, [0, 1 if node.present(1) else None, 2 if node.present(2) else None,
+                          3 if node.present(3) else None, None, 4 if past else None, 5 if past else None],
+                      [0, 1 if present else None, 2 if present else None])
 
 
 # --- RotaryEmbedding ----------------------------------------------------------------------

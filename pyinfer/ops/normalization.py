@@ -220,6 +220,39 @@ class LayerNormalization(Op):
         return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, None, None], [0, 1, 2, None])
 
 
+@register("FusedLayerNormalization", 1, domain="pyinfer")
+class FusedLayerNormalization(Op):
+    """The normalizations the optimizer fuses (layernorm_fusion, skip_layernorm_fusion), on the
+    layer_norm kernel: S = X + Skip + Bias, Y = (S - mean) / sqrt(var + epsilon) * Scale + B over the
+    axes from `axis` (rms=1: Y = S / sqrt(mean(S^2) + epsilon) * Scale + B). Inputs X, Scale, B?,
+    Skip? (X's trailing dims, repeating over the leading ones), Bias? ([cols]); outputs Y, Mean?,
+    InvStdDev? (shaped like LayerNormalization's), Sum? (S). float32 only (what the optimizer fuses)."""
+
+    def setup(self):
+        self.axis = int(self.attr("axis", -1))
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        self.rms = bool(self.attr("rms", 0))
+        if self.rms and len(self.node.output) > 1 and self.node.output[1]:
+            raise self.model_error("an rms normalization has no Mean output")
+
+    def run(self, x, scale, bias=None, skip=None, skip_bias=None):
+        for name, a in (("X", x), ("Scale", scale), ("B", bias), ("Skip", skip), ("Bias", skip_bias)):
+            if a is not None and (not isinstance(a, np.ndarray) or a.dtype != np.float32):
+                raise self.run_error(f"{name} must be a float32 tensor, got {getattr(a, 'dtype', type(a).__name__)}")
+        y, mean, inv_std, total = kernels.layer_norm(
+            x, scale, bias, axis=self.axis, epsilon=self.epsilon, rms=self.rms, skip=skip,
+            bias=None if skip_bias is None else skip_bias.reshape(-1), stats=True, num_threads=self.num_threads)
+        return (y, mean, inv_std, x if total is None else total)
+
+    def lower(self, node):
+        skip = 3 if node.present(3) else None
+        bias = 4 if node.present(4) else None
+        k = norm_kernel(node, 0, 1, 2 if node.present(2) else None, skip, bias, axis=self.axis,
+                        epsilon=self.epsilon, rms=self.rms)
+        # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, skip, bias], [0, 1, 2, 3])
+
+
 @register("GroupNormalization", 18, 21)
 class GroupNormalization(Op):
     """Opset 18: scale and bias per group (num_groups values); opset 21: per channel (C)."""
