@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelArgumentError
 from ..lowering import Native
 from ..registry import register
 from ._nnmath import compute_dtype, is_float_dtype, masked_softmax, matmul, np_dtype_of, sigmoid, to_compute
@@ -156,6 +157,26 @@ class Attention(Op):
             allowed = allowed & (j < nonpad.reshape(-1, 1, 1, 1))
         return allowed
 
+    def lower(self, node):
+        """The attention kernel, for float32 without softcap, windows, nonpad lengths, a boolean
+        mask, a softmax in another precision or the qk_matmul_output; causal only when the new keys
+        are as many as the queries (the kernel's offset T - S is then the past length)."""
+        outs = list(self.node.output) + [""] * 4
+        if self.softcap > 0 or self.left >= 0 or self.right >= 0 or outs[3] or node.present(6):
+            return None
+        if self.softmax_dtype not in (None, np.float32):
+            return None
+        q, k = node.inputs[0], node.inputs[1]
+        if q.ndim != k.ndim or (self.is_causal and q.shape[-2 if q.ndim == 4 else 1] != k.shape[-2 if k.ndim == 4 else 1]):
+            return None
+        heads = q.shape[1] if q.ndim == 4 else self.q_num_heads
+        kv_heads = k.shape[1] if k.ndim == 4 else self.kv_num_heads
+        if heads is None or kv_heads is None:
+            return None
+        options = dict(q_heads=int(heads), kv_heads=int(kv_heads), scale=float(self.scale or 0.0), causal=self.is_causal,
+                       heads_output=q.ndim == 4, present=bool(outs[1] and outs[2]), v_head_size=0)
+        return lower_attention(node, options, q=0, k=1, v=2, mask=3, past_key=4, past_value=5)
+
     def run(self, q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None):
         _require_float(self, Q=q, K=k, V=v)
         if q.dtype != k.dtype:
@@ -231,10 +252,12 @@ class FusedMultiHeadAttention(Op):
 
     Inputs: Q ([B, S, heads * D] or [B, heads, S, D]); K and V likewise, or absent when Q is packed
     QKV ([B, S, (heads + 2 kv_heads) * D], v_head_size when V's heads differ); mask (additive float32,
-    broadcasting to [B, heads, S, T]); past_key / past_value ([B, kv_heads, P, D]). Outputs: Y
-    ([B, S, heads * Dv], or [B, heads, S, Dv] with heads_output=1) and, with a past, the present
-    keys / values (past ++ new). Attributes: num_heads, kv_num_heads (default num_heads), scale
-    (0: 1/sqrt(D)), causal, heads_output, v_head_size. float32 only (the optimizer fuses no other)."""
+    broadcasting to [B, heads, S, T]); past_key / past_value ([B, kv_heads, P, D]); key_padding
+    (int32 [B, T], 0 adds mask_filter_value). Outputs: Y ([B, S, heads * Dv], or [B, heads, S, Dv]
+    with heads_output=1) and the present keys / values (past ++ new; required with a past).
+    Attributes: num_heads, kv_num_heads (default num_heads), scale (0: 1/sqrt(D)), causal (key j
+    visible to query i when j <= i + T - S), heads_output, v_head_size, mask_filter_value (default
+    -10000). float32 only (the optimizer fuses no other)."""
 
     def setup(self):
         self.heads = int(self.attr("num_heads"))
@@ -243,6 +266,7 @@ class FusedMultiHeadAttention(Op):
         self.causal = bool(self.attr("causal", 0))
         self.heads_output = bool(self.attr("heads_output", 0))
         self.v_head_size = int(self.attr("v_head_size", 0))
+        self.mask_filter = float(self.attr("mask_filter_value", -10000.0))
         if self.heads <= 0 or self.kv_heads <= 0 or self.heads % self.kv_heads:
             raise self.model_error(f"num_heads ({self.heads}) must be a positive multiple of kv_num_heads "
                                    f"({self.kv_heads})")
@@ -252,29 +276,48 @@ class FusedMultiHeadAttention(Op):
 
     def _options(self):
         return dict(q_heads=self.heads, kv_heads=self.kv_heads, scale=self.scale, causal=self.causal,
-                    heads_output=self.heads_output, v_head_size=self.v_head_size, present=self.has_presents())
+                    heads_output=self.heads_output, v_head_size=self.v_head_size, present=self.has_presents(),
+                    mask_filter=self.mask_filter)
 
-    def run(self, q, k=None, v=None, mask=None, past_key=None, past_value=None):
+    def run(self, q, k=None, v=None, mask=None, past_key=None, past_value=None, key_padding=None):
         for name, x in (("Q", q), ("K", k), ("V", v), ("mask", mask), ("past_key", past_key)):
             if x is not None and (not isinstance(x, np.ndarray) or x.dtype != np.float32):
                 raise self.run_error(f"{name} must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
         result = kernels.attention(q, k, v, mask=mask, past_key=past_key, past_value=past_value,
-                                   num_threads=self.num_threads, **self._options())
+                                   key_padding=key_padding, num_threads=self.num_threads, **self._options())
         return result if isinstance(result, tuple) else (result,)
 
     def lower(self, node):
-        if not node.float32(0, 1, 2, 3, 4, 5):
-            return None
-        shape = lambda i: node.shape(i) if node.present(i) else None  # noqa: E731
-        past, present = node.present(4), self.has_presents()
-        if past and not present:
-            return None  # the kernel writes the presents whenever it has a past
-        k = kernels.prepare_attention(shape(0), shape(1), shape(2), mask_shape=shape(3),
-                                      past_len=node.inputs[4].shape[2] if past else None, **self._options())
-        # kernel inputs (q, k, v, mask, key_padding, past_key, past_value), outputs (y, present_key, present_value)
-        return Native(k, [0, 1 if node.present(1) else None, 2 if node.present(2) else None,
-                          3 if node.present(3) else None, None, 4 if past else None, 5 if past else None],
-                      [0, 1 if present else None, 2 if present else None])
+        return lower_attention(node, self._options(), q=0, k=1, v=2, mask=3, past_key=4, past_value=5,
+                               key_padding=6)
+
+
+def lower_attention(node, options: dict, q: int, k=None, v=None, mask=None, past_key=None, past_value=None,
+                    key_padding=None, present=(1, 2)):
+    """Native(prepare_attention) for an attention node whose inputs sit at these indices (None:
+    the op has no such input; an absent optional one counts as None too) and whose present key /
+    value outputs are at `present` (written when options["present"]); None when the kernel cannot
+    run it (dtypes, a past without presents, an integer mask other than int32 key padding)."""
+    at = {name: (i if i is not None and node.present(i) else None) for name, i in
+          dict(q=q, k=k, v=v, mask=mask, past_key=past_key, past_value=past_value, key_padding=key_padding).items()}
+    floats = [i for name, i in at.items() if i is not None and name != "key_padding"]
+    if not node.float32(*floats):
+        return None
+    if at["key_padding"] is not None and node.inputs[at["key_padding"]].dtype != np.int32:
+        return None
+    if (at["past_key"] is None) != (at["past_value"] is None) or (at["past_key"] is not None and not options["present"]):
+        return None  # the kernel writes the presents whenever it has a past
+    shape = lambda name: node.shape(at[name]) if at[name] is not None else None  # noqa: E731
+    try:
+        kernel = kernels.prepare_attention(
+            shape("q"), shape("k"), shape("v"), mask_shape=shape("mask"), key_padding=at["key_padding"] is not None,
+            past_len=node.inputs[at["past_key"]].shape[2] if at["past_key"] is not None else None, **options)
+    except KernelArgumentError:  # shapes the kernel does not take: the op's own run()
+        return None
+    # kernel inputs (q, k, v, mask, key_padding, past_key, past_value), outputs (y, present_key, present_value)
+    order = ("q", "k", "v", "mask", "key_padding", "past_key", "past_value")
+    return Native(kernel, [at[name] for name in order],
+                  [0] + (list(present) if options["present"] else [None, None]))
 
 
 # --- RotaryEmbedding ----------------------------------------------------------------------

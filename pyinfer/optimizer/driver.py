@@ -3,8 +3,10 @@
 Order within one round (each pass sees the previous one's result):
   basic:     remove_identity, fold_constants, eliminate_dead_nodes
   extended:  cancel_transposes, fold_batchnorm, fold_conv_mul_add, fold_bn_mul_add,
-             matmul_add_to_gemm, avgpool_mul_to_sumpool
-  all:       fuse_residual_add, fuse_activation
+             matmul_add_to_gemm, fold_reshape_shapes, avgpool_mul_to_sumpool
+  all:       fuse_layer_norm, fuse_gelu, unflatten_gemm, fuse_attention, fuse_matmul_bias,
+             split_microsoft_attention, fuse_microsoft_gelu, fuse_skip_layer_norm,
+             fuse_residual_add, fuse_activation
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
 in every round, so what a rewrite leaves behind is gone before the next round.
 """
@@ -23,6 +25,8 @@ from . import (
     gelu_fusion,
     layernorm_fusion,
     matmul_bias,
+    ms_attention,
+    ms_gelu,
     skip_layernorm_fusion,
     bn_folding,
     bn_scale,
@@ -56,6 +60,8 @@ PASSES = [
     (flattened_gemm, Level.ORT_ENABLE_ALL),
     (attention_fusion, Level.ORT_ENABLE_ALL),
     (matmul_bias, Level.ORT_ENABLE_ALL),
+    (ms_attention, Level.ORT_ENABLE_ALL),
+    (ms_gelu, Level.ORT_ENABLE_ALL),
     (skip_layernorm_fusion, Level.ORT_ENABLE_ALL),
     (residual_fusion, Level.ORT_ENABLE_ALL),
     (activation_fusion, Level.ORT_ENABLE_ALL),

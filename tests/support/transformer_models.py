@@ -16,6 +16,8 @@ return the presents, like optimum's decoder_with_past model.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -334,15 +336,43 @@ def export(model, name: str, size: str, exporter: str, path: str, feeds: dict) -
     spec = SPECS[name]
     ins, outs = names(spec, size)
     args = tuple(torch.from_numpy(feeds[n]) for n in ins)
+    # The dynamo exporter logs a warning per missing torchvision op; torchvision is not used here.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "legacy":
             torch.onnx.export(model, args, path, input_names=ins, output_names=outs,
                               dynamic_axes=dynamic_axes(spec, size), opset_version=LEGACY_OPSET, dynamo=False)
         elif exporter == "dynamo":
-            prog = torch.onnx.export(model, args, input_names=ins, output_names=outs, dynamo=True,
-                                     verbose=False)
-            prog.save(path)
+            torch.onnx.export(model, args, path, input_names=ins, output_names=outs, dynamo=True,
+                              external_data=False, report=False, verbose=False)
         else:
             raise ValueError(f"unknown exporter {exporter!r} (one of {EXPORTERS})")
     return path
+
+
+def cached_export(name: str, exporter: str, size: str = "tiny", attn: str | None = None,
+                  base: str | None = None) -> tuple[str, dict, list]:
+    """(onnx path, feeds, PyTorch's outputs) of a model exported once into a cache directory keyed
+    by this module and the torch / transformers versions (base: $PYINFER_TEST_CACHE, else
+    <repo>/cache/transformers, git-ignored)."""
+    import torch
+    import transformers
+
+    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    with open(os.path.abspath(__file__), "rb") as f:
+        digest.update(f.read())
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    base = base or os.environ.get("PYINFER_TEST_CACHE") or os.path.join(root, "cache", "transformers")
+    out = os.path.join(base, digest.hexdigest()[:12])
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, f"{name}.{size}.{attn or 'default'}.{exporter}")
+    feeds = make_feeds(SPECS[name].cases(size))
+    if not os.path.exists(stem + ".onnx"):  # the .onnx appears last: its presence means the pair is complete
+        model = build(name, size, attn=attn)
+        np.savez(stem + ".npz", *torch_outputs(model, feeds, names(SPECS[name], size)[0]))
+        export(model, name, size, exporter, stem + ".tmp", feeds)
+        os.replace(stem + ".tmp", stem + ".onnx")
+    with np.load(stem + ".npz") as data:
+        want = [data[f"arr_{i}"] for i in range(len(data.files))]
+    return stem + ".onnx", feeds, want
