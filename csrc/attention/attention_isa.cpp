@@ -71,9 +71,27 @@ void masked_softmax(float* s, int64_t n, int64_t visible, const ScoreMask& m) {
   for (int64_t j = visible; j < n; ++j) s[j] = 0.f;
 }
 
+void rotate(const float* x, float* y, const float* cos, const float* sin, int64_t half, bool interleaved) {
+  if (interleaved) {  // pairs: a scalar loop (GPT-J / interleaved caches are rare and memory-bound)
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = x[2 * i], b = x[2 * i + 1];
+      y[2 * i] = a * cos[i] - b * sin[i];
+      y[2 * i + 1] = a * sin[i] + b * cos[i];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < half; i += N) {
+    const int c = half - i < N ? static_cast<int>(half - i) : N;
+    const VecF a = load_n(x + i, c), b = load_n(x + half + i, c);
+    const VecF co = load_n(cos + i, c), si = load_n(sin + i, c);
+    store_n(a * co - b * si, y + i, c);
+    store_n(fmadd(a, si, b * co), y + half + i, c);
+  }
+}
+
 }  // namespace
 
-extern const AttentionKernels attention_table = {masked_softmax};
+extern const AttentionKernels attention_table = {masked_softmax, rotate};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer

@@ -20,6 +20,10 @@ struct AttentionKernels {
   // masked out), then softmax in place; s[visible, n) becomes 0. A row with every score -inf (or
   // visible == 0) becomes all zeros.
   void (*masked_softmax)(float* s, int64_t n, int64_t visible, const ScoreMask& mask);
+  // Rotary embedding of one head's first 2 * half floats, the halves as the two parts
+  // (y[i] = x[i] cos[i] - x[half + i] sin[i], y[half + i] = x[i] sin[i] + x[half + i] cos[i]);
+  // interleaved: the pairs (x[2i], x[2i + 1]) instead. y may be x.
+  void (*rotate)(const float* x, float* y, const float* cos, const float* sin, int64_t half, bool interleaved);
 };
 
 PYINFER_DECLARE_ISA_TABLE(AttentionKernels, attention_table)

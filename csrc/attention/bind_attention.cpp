@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "attention/attention.h"
+#include "attention/rotary.h"
 #include "bindings/array.h"
 #include "bindings/bindings.h"
 #include "bindings/prepared.h"
@@ -113,6 +114,50 @@ PYINFER_BINDINGS(attention, 10) {
       "with every score -inf gives zeros. past_key / past_value [B, kv_heads, P, D] go in front of the\n"
       "new keys / values. Returns y ([B, S, q_heads * Dv], or [B, q_heads, S, Dv] with heads_output),\n"
       "or (y, present_key, present_value) with present=True or a past.");
+
+  auto rotary_params = [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& cache_shape,
+                          bool positions, int64_t num_heads, int64_t rotary_dim, bool interleaved) {
+    RotaryParams p;
+    p.x_shape = x_shape;
+    p.cache_shape = cache_shape;
+    p.has_positions = positions;
+    p.num_heads = num_heads;
+    p.rotary_dim = rotary_dim;
+    p.interleaved = interleaved;
+    return p;
+  };
+  m.def(
+      "prepare_rotary_embedding",
+      [rotary_params](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& cache_shape, bool positions,
+                      int64_t num_heads, int64_t rotary_dim, bool interleaved) {
+        return prepare_rotary(rotary_params(x_shape, cache_shape, positions, num_heads, rotary_dim, interleaved));
+      },
+      py::arg("x_shape"), py::arg("cache_shape"), py::arg("positions") = true, py::kw_only(), py::arg("num_heads") = 0,
+      py::arg("rotary_dim") = 0, py::arg("interleaved") = false,
+      "prepare_rotary_embedding(x_shape, cache_shape, positions=True, *, num_heads=0, rotary_dim=0,\n"
+      "                         interleaved=False) -> PreparedKernel\n\n"
+      "rotary_embedding() prepared for these shapes; the kernel takes (x, cos_cache, sin_cache, position_ids).");
+  m.def(
+      "rotary_embedding",
+      [rotary_params](py::handle x_obj, py::handle cos_obj, py::handle sin_obj, py::object ids_obj, int64_t num_heads,
+                      int64_t rotary_dim, bool interleaved, int num_threads) {
+        auto x = bind::float_array(x_obj, "rotary_embedding: x", 3, 4);
+        auto cos = bind::float_array(cos_obj, "rotary_embedding: cos_cache", 2, 3);
+        auto sin = bind::float_array(sin_obj, "rotary_embedding: sin_cache", 2, 3);
+        py::object ids = py::none();
+        if (!ids_obj.is_none()) ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids_obj);
+        auto k = prepare_rotary(rotary_params(bind::shape_of(x), bind::shape_of(cos), !ids.is_none(), num_heads,
+                                              rotary_dim, interleaved));
+        return bind::call(*k, {x, cos, sin, ids}, num_threads);
+      },
+      py::arg("x"), py::arg("cos_cache"), py::arg("sin_cache"), py::arg("position_ids") = py::none(), py::kw_only(),
+      py::arg("num_heads") = 0, py::arg("rotary_dim") = 0, py::arg("interleaved") = false, py::arg("num_threads") = 0,
+      "rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, num_heads=0, rotary_dim=0, interleaved=False,\n"
+      "                 num_threads=0)\n\n"
+      "ONNX RotaryEmbedding-23 on float32 x ([B, H, S, D], or [B, S, H * D] with num_heads): the first\n"
+      "rotary_dim (0: D) floats of each head rotated by cos / sin ([max_position, rotary_dim / 2] read at\n"
+      "the int64 position_ids [B, S], or [B, S, rotary_dim / 2] without them), as two halves or (interleaved)\n"
+      "as even / odd pairs; the rest copied.");
 }
 
 }  // namespace pyinfer

@@ -331,8 +331,29 @@ class RotaryEmbedding(Op):
         if self.rotary_dim < 0 or self.num_heads < 0:
             raise self.model_error("rotary_embedding_dim and num_heads must be >= 0")
 
+    def lower(self, node):
+        if not node.float32(0, 1, 2) or node.inputs[0].ndim not in (3, 4) or node.inputs[1].shape != node.inputs[2].shape:
+            return None
+        positions = node.present(3)
+        if positions and node.inputs[3].dtype != np.int64:
+            return None
+        try:
+            k = kernels.prepare_rotary_embedding(node.shape(0), node.shape(1), positions, num_heads=self.num_heads,
+                                                 rotary_dim=self.rotary_dim, interleaved=self.interleaved)
+        except KernelArgumentError:  # shapes the kernel does not take: run() reports them
+            return None
+        return Native(k, [0, 1, 2, 3 if positions else None])
+
     def run(self, x, cos_cache, sin_cache, position_ids=None):
         _require_float(self, X=x, cos_cache=cos_cache, sin_cache=sin_cache)
+        if x.dtype == cos_cache.dtype == sin_cache.dtype == np.float32 and x.ndim in (3, 4) and \
+                (position_ids is None or np.asarray(position_ids).dtype == np.int64):
+            try:
+                return (kernels.rotary_embedding(x, cos_cache, sin_cache, position_ids, num_heads=self.num_heads,
+                                                 rotary_dim=self.rotary_dim, interleaved=self.interleaved,
+                                                 num_threads=self.num_threads),)
+            except KernelArgumentError:
+                pass  # the checks below name what is wrong
         if x.ndim == 4:
             xs = x.transpose(0, 2, 1, 3)  # (batch, seq, heads, head_size)
         elif x.ndim == 3:

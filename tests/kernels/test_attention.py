@@ -114,3 +114,32 @@ def test_thread_counts_agree(rng):
 def test_bad_shapes_are_refused(kwargs, message):
     with pytest.raises(pyinfer.KernelArgumentError, match=message):
         K.prepare_attention(**kwargs)
+
+
+def rotary_reference(x4, cos, sin, rd, interleaved):
+    """RotaryEmbedding on [B, H, S, D] with cos / sin [B, S, rd / 2] (float64)."""
+    x = x4.astype(np.float64)
+    c, s = cos[:, None].astype(np.float64), sin[:, None].astype(np.float64)
+    rot = x[..., :rd]
+    x1, x2 = (rot[..., 0::2], rot[..., 1::2]) if interleaved else (rot[..., :rd // 2], rot[..., rd // 2:])
+    real, imag = c * x1 - s * x2, s * x1 + c * x2
+    out = np.stack([real, imag], -1).reshape(rot.shape) if interleaved else np.concatenate([real, imag], -1)
+    return np.concatenate([out, x[..., rd:]], -1)
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("rd", [0, 12])
+def test_rotary_embedding(isa, rng, interleaved, rd):
+    B, H, S, D = 2, 3, 5, 40
+    x4 = rng.standard_normal((B, H, S, D)).astype(np.float32)
+    half = (rd or D) // 2
+    table_cos, table_sin = rng.standard_normal((2, 16, half)).astype(np.float32)
+    ids = rng.integers(0, 16, (B, S))
+    want = rotary_reference(x4, table_cos[ids], table_sin[ids], rd or D, interleaved)
+    y = K.rotary_embedding(x4, table_cos, table_sin, ids, rotary_dim=rd, interleaved=interleaved)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    y3 = K.rotary_embedding(tokens(x4), table_cos[ids], table_sin[ids], num_heads=H, rotary_dim=rd,
+                            interleaved=interleaved)
+    np.testing.assert_allclose(y3, tokens(want), rtol=1e-5, atol=1e-6)
+    with pytest.raises(pyinfer.KernelArgumentError, match="position id 16"):
+        K.rotary_embedding(x4, table_cos, table_sin, np.full((B, S), 16), rotary_dim=rd)
