@@ -18,9 +18,12 @@ namespace pyinfer {
 namespace {
 
 // Score tile size: query rows per unit are chosen so that rows x T floats stay near this many
-// (64 KiB: the tile is written by Q.K^T, read twice by the softmax and once by P.V, all from L2),
-// at least kMinRows (below that the products lose their register blocking) and at most S.
-constexpr int64_t kTileFloats = 16384;
+// (256 KiB: the tile is written by Q.K^T, read twice by the softmax and once by P.V, all from a
+// 1 MiB L2 beside K and V), at least kMinRows (below that the products lose their register
+// blocking) and at most S. Each unit packs K^T and V again for its products: at T = 512 a 128-row
+// tile spends ~1.5% of its time packing, a 32-row one ~6% (packing 64 K floats from L2 against
+// 2 x rows x T x D multiply-adds).
+constexpr int64_t kTileFloats = 65536;
 constexpr int64_t kMinRows = 8;
 
 thread_local ScratchBuffer tls_scores;

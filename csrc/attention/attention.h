@@ -17,7 +17,7 @@
 //
 // Work: units of (batch, head, block of query rows) split over threads; a unit computes its
 // [rows x T] score tile into a per-thread buffer (the whole score matrix never exists: the block
-// shrinks as T grows so the tile stays near 64 KiB), masks and normalizes it in place and
+// shrinks as T grows so the tile stays near 256 KiB), masks and normalizes it in place and
 // multiplies it by V. Both products run sgemm on one thread; the block size depends on the shapes
 // only, so results are bit-identical for every thread count.
 #pragma once
