@@ -22,6 +22,11 @@ intra_op_num_threads = the thread count, one inter-op thread, idle threads not s
 pyinfer/cli/bench.py ort_session). After warm-up the two runtimes alternate, one call each per
 round; the table shows medians and ratio = pyinfer / onnxruntime, and max |runtime - PyTorch|
 over the outputs divided by the output's scale (max |PyTorch|).
+
+On a shared machine the wall-clock medians include the time other jobs hold the core. Each call's
+CPU time is recorded too (the calling thread's at 1 thread, where both runtimes compute on it; the
+process's otherwise, which also counts pyinfer's workers' short polls): `cpu ratio` is the ratio of
+the CPU-time medians, the comparison that load from other jobs disturbs least.
 """
 from __future__ import annotations
 
@@ -150,9 +155,27 @@ def profile_ops(path: str, feeds: dict, threads: int, runs: int) -> list:
     return [(op, us / 1e3 / runs, us / total) for op, us in by_op.most_common()]
 
 
+def time_rounds(runners: dict, repeats: int, warmup: int, threads: int) -> dict:
+    """name -> (wall seconds, CPU seconds) per call: warm-up calls, then `repeats` rounds calling each
+    runner once, the order alternating (as pyinfer.cli.bench.time_interleaved, with CPU time)."""
+    cpu = time.thread_time if threads == 1 else time.process_time
+    names = list(runners)
+    for name in names:
+        for _ in range(warmup):
+            runners[name]()
+    out = {name: ([], []) for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            w0, c0 = time.perf_counter(), cpu()
+            runners[name]()
+            out[name][0].append(time.perf_counter() - w0)
+            out[name][1].append(cpu() - c0)
+    return out
+
+
 def bench_one(model: Model, case: str, params: dict, exporter: str, threads: list, args) -> list:
     import pyinfer
-    from pyinfer.cli.bench import ort_session, summarize, time_interleaved
+    from pyinfer.cli.bench import ort_session
 
     feeds, want = model.reference(case, params)
     path = model.onnx_path(exporter, case, params)
@@ -164,14 +187,16 @@ def bench_one(model: Model, case: str, params: dict, exporter: str, threads: lis
         for _ in range(2):  # the first call records shapes, the second compiles the plan
             got = sess.run(None, feeds)
         ort_got = ort.run(None, feeds)
-        times = time_interleaved({"pyinfer": lambda: sess.run(None, feeds), "ort": lambda: ort.run(None, feeds)},
-                                 args.repeats, args.warmup)
-        p, o = summarize(times["pyinfer"])["median_ms"], summarize(times["ort"])["median_ms"]
+        times = time_rounds({"pyinfer": lambda: sess.run(None, feeds), "ort": lambda: ort.run(None, feeds)},
+                            args.repeats, args.warmup, t)
+        (p, pc), (o, oc) = ([1e3 * float(np.median(x)) for x in times[k]] for k in ("pyinfer", "ort"))
         row = dict(model=model.name, case=case, export=exporter, threads=t, pyinfer_ms=p, ort_ms=o, ratio=p / o,
+                   pyinfer_cpu_ms=pc, ort_cpu_ms=oc, cpu_ratio=pc / oc,
                    pyinfer_err=relative_error(got, want), ort_err=relative_error(ort_got, want),
                    scale=float(max(np.max(np.abs(w)) for w in want)))
         print(f"{model.name:16s} {case:9s} {exporter:6s} {t:2d}  pyinfer {p:9.2f} ms  ort {o:9.2f} ms  "
-              f"ratio {p / o:5.2f}  err/scale pyinfer {row['pyinfer_err']:.1e} ort {row['ort_err']:.1e}", flush=True)
+              f"ratio {p / o:5.2f}  cpu ratio {pc / oc:5.2f}  err/scale pyinfer {row['pyinfer_err']:.1e} "
+              f"ort {row['ort_err']:.1e}", flush=True)
         rows.append(row)
         del sess, ort
     if args.profile:

@@ -13,6 +13,7 @@
 #include "common/scratch.h"
 #include "common/thread_pool.h"
 #include "gemm/gemm.h"
+#include "gemm/gemm_kernels.h"
 
 namespace pyinfer {
 namespace {
@@ -26,7 +27,71 @@ namespace {
 constexpr int64_t kTileFloats = 65536;
 constexpr int64_t kMinRows = 8;
 
-thread_local ScratchBuffer tls_scores;
+// Query rows below which the products run sgemm's skinny paths (no packing: a decoder step's
+// one row would pay for packing all of K and V); from here on K^T and V are packed once per unit.
+constexpr int64_t kPackedRows = 16;
+
+thread_local ScratchBuffer tls_scores, tls_pack_k, tls_pack_v, tls_pack_a;
+
+// One (batch, head)'s operands: rows of q, k, v (row strides in floats) and where its output goes.
+struct Head {
+  const float* q;
+  int64_t q_ld;
+  const float* k;
+  int64_t k_ld;
+  const float* v;
+  int64_t v_ld;
+  float* y;
+  int64_t y_ld;
+};
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// Queries [i0, i1) of one head, in blocks of `rows`: scores = scale Q K^T into a per-thread tile,
+// mask_row(i, visible) -> the row's ScoreMask and causal limit, softmax, then y = P V.
+template <class MaskRow>
+void attend_blocks(const Head& hd, int64_t i0, int64_t i1, int64_t rows, int64_t T, int64_t D, int64_t Dv,
+                   float scale, MaskRow mask_row) {
+  const auto& at = attention_kernels();
+  const auto& gk = gemm_kernels();
+  const bool packed = i1 - i0 >= kPackedRows;
+  const int64_t mr = gk.mr, nr = gk.nr, kc = gk.kc;
+  float *pk = nullptr, *pv = nullptr;
+  if (packed) {  // K^T as B panels D deep, V as B panels T deep: once for all blocks
+    pk = tls_pack_k.get(round_up(T, nr) * D);
+    gk.pack_b(true, hd.k, hd.k_ld, D, T, pk);
+    pv = tls_pack_v.get(round_up(Dv, nr) * T);
+    gk.pack_b(false, hd.v, hd.v_ld, T, Dv, pv);
+  }
+  for (int64_t b0 = i0; b0 < i1; b0 += rows) {
+    const int64_t n = std::min(rows, i1 - b0);
+    float* sc = tls_scores.get(n * T);
+    const float* q = hd.q + b0 * hd.q_ld;
+    float* y = hd.y + b0 * hd.y_ld;
+    if (packed) {
+      float* pa = tls_pack_a.get(round_up(n, mr) * std::max(D, std::min(T, kc)));
+      gk.pack_a(false, q, hd.q_ld, n, D, pa);
+      gk.macro(n, T, D, pa, mr * D, pk, nr * D, sc, T, scale, 0.f, nullptr, 0, 0);
+    } else {  // K's rows are the keys: trans_b
+      sgemm(false, true, n, T, D, scale, q, hd.q_ld, hd.k, hd.k_ld, 0.f, sc, T, 1);
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      int64_t visible = T;
+      const ScoreMask m = mask_row(b0 + r, visible);
+      at.masked_softmax(sc + r * T, T, visible, m);
+    }
+    if (!packed) {
+      sgemm(false, false, n, Dv, T, 1.f, sc, T, hd.v, hd.v_ld, 0.f, y, hd.y_ld, 1);
+      continue;
+    }
+    for (int64_t p0 = 0; p0 < T; p0 += kc) {  // y = P V, K blocks of the GEMM's depth
+      const int64_t depth = std::min(kc, T - p0);
+      float* pa = tls_pack_a.get(round_up(n, mr) * std::max(D, std::min(T, kc)));
+      gk.pack_a(false, sc + p0, T, n, depth, pa);
+      gk.macro(n, Dv, depth, pa, mr * depth, pv + p0 * nr, nr * T, y, hd.y_ld, 1.f, p0 ? 1.f : 0.f, nullptr, 0, 0);
+    }
+  }
+}
 
 std::string shape_str(const std::vector<int64_t>& s) {
   MessageBuilder m;
@@ -196,20 +261,23 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
       kp = pk;
       vp = pv;
     }
-    const auto& kt = attention_kernels();
-    const int64_t units = B * hq * blocks;
+    // Units: (batch, head, a run of query blocks). A unit packs K^T and V once into the GEMM's
+    // panel layout and reuses them for each of its blocks; runs are long enough to amortize that,
+    // short enough to give every thread work (the split never changes a result: the blocks do not
+    // depend on it).
+    const int64_t heads_total = B * hq;
+    const int64_t runs = std::min(blocks, std::max<int64_t>(1, (4 * int64_t(n_threads) + heads_total - 1) / heads_total));
+    const int64_t units = heads_total * runs;
     parallel_for(units, std::min<int64_t>(n_threads, units), [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t bi = u / (hq * blocks), h = (u / blocks) % hq, i0 = (u % blocks) * rows;
-        const int64_t n = std::min(rows, S - i0), g = h / group;
-        float* sc = tls_scores.get(n * T);
-        const float* qr = qp + q.offset + bi * q.batch + h * q.head + i0 * q.token;
-        const float* kr = kp + k_read.offset + bi * k_read.batch + g * k_read.head;
-        const float* vr = vp + v_read.offset + bi * v_read.batch + g * v_read.head;
-        // scores = scale * Q K^T: K's rows are the keys (trans_b).
-        sgemm(false, true, n, T, D, scale, qr, q.token, kr, k_read.token, 0.f, sc, T, 1);
-        for (int64_t r = 0; r < n; ++r) {
-          const int64_t i = i0 + r;
+        const int64_t bi = u / (hq * runs), h = (u / runs) % hq, g = h / group;
+        const int64_t r = u % runs, b0 = r * blocks / runs, b1 = (r + 1) * blocks / runs;
+        const Head head{qp + q.offset + bi * q.batch + h * q.head, q.token,
+                        kp + k_read.offset + bi * k_read.batch + g * k_read.head, k_read.token,
+                        vp + v_read.offset + bi * v_read.batch + g * v_read.head, v_read.token,
+                        heads_output ? y + (bi * hq + h) * S * Dv : y + bi * S * hq * Dv + h * Dv,
+                        heads_output ? Dv : hq * Dv};
+        auto mask_row = [&](int64_t i, int64_t& visible) {
           ScoreMask m;
           if (mask) {
             m.add = mask + bi * m_b + h * m_h + i * m_s;
@@ -219,11 +287,10 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
             m.keep = keep + bi * T;
             m.filter = filter;
           }
-          const int64_t visible = causal ? std::min(T, std::max<int64_t>(0, i + 1 + T - S)) : T;
-          kt.masked_softmax(sc + r * T, T, visible, m);
-        }
-        float* yr = heads_output ? y + ((bi * hq + h) * S + i0) * Dv : y + (bi * S + i0) * hq * Dv + h * Dv;
-        sgemm(false, false, n, Dv, T, 1.f, sc, T, vr, v_read.token, 0.f, yr, heads_output ? Dv : hq * Dv, 1);
+          visible = causal ? std::min(T, std::max<int64_t>(0, i + 1 + T - S)) : T;
+          return m;
+        };
+        attend_blocks(head, b0 * rows, std::min(S, b1 * rows), rows, T, D, Dv, scale, mask_row);
       }
     });
   });
