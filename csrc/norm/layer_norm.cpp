@@ -55,13 +55,21 @@ PreparedPtr prepare_layer_norm(const LayerNormParams& p) {
   const size_t axis = size_t(p.axis < 0 ? p.axis + rank : p.axis);
   const int64_t rows = product(xs, 0, axis), cols = product(xs, axis);
   PYINFER_CHECK(std::isfinite(p.epsilon) && p.epsilon >= 0.f, op << ": epsilon must be finite and >= 0, got " << p.epsilon);
-  PYINFER_CHECK(trailing_dims_match(p.gamma_shape, xs, axis, false),
-                op << ": gamma of shape " << shape_str(p.gamma_shape) << " is not the normalized shape of x "
-                   << shape_str(xs) << " from axis " << axis);
-  if (p.has_beta)
-    PYINFER_CHECK(trailing_dims_match(p.beta_shape, xs, axis, false),
-                  op << ": beta of shape " << shape_str(p.beta_shape) << " is not the normalized shape of x "
+  const int64_t channels = p.channel_params ? (xs.size() > 1 ? xs[1] : 0) : 0;
+  if (p.channel_params) {
+    PYINFER_CHECK(xs.size() >= 2 && axis == 2 && !p.has_skip && !p.has_bias && !p.rms,
+                  op << ": per-channel parameters need x [N, C, ...] normalized from axis 2, no skip, bias or rms");
+    PYINFER_CHECK(product(p.gamma_shape) == channels && (!p.has_beta || product(p.beta_shape) == channels),
+                  op << ": per-channel gamma / beta must hold " << channels << " values");
+  } else {
+    PYINFER_CHECK(trailing_dims_match(p.gamma_shape, xs, axis, false),
+                  op << ": gamma of shape " << shape_str(p.gamma_shape) << " is not the normalized shape of x "
                      << shape_str(xs) << " from axis " << axis);
+    if (p.has_beta)
+      PYINFER_CHECK(trailing_dims_match(p.beta_shape, xs, axis, false),
+                    op << ": beta of shape " << shape_str(p.beta_shape) << " is not the normalized shape of x "
+                       << shape_str(xs) << " from axis " << axis);
+  }
   int64_t skip_rows = 1;
   if (p.has_skip) {
     PYINFER_CHECK(trailing_dims_match(p.skip_shape, xs, axis, true),
@@ -102,6 +110,7 @@ PreparedPtr prepare_layer_norm(const LayerNormParams& p) {
     a.skip_rows = skip_rows;
     a.epsilon = epsilon;
     a.rms = rms;
+    a.channels = channels;
     const auto& t = layer_norm_kernels();
     const int useful = int(std::min<int64_t>({int64_t(resolve_threads(threads)), rows,
                                               std::max<int64_t>(1, rows * cols / kGrain)}));

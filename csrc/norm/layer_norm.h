@@ -3,6 +3,7 @@
 //
 //   s[r, :] = x[r, :] + skip[r mod skip_rows, :] + bias          (skip and bias optional)
 //   layer:  y = (s - mean(s)) / sqrt(var(s) + epsilon) * gamma + beta
+//           (channel_params: gamma and beta per row's channel, InstanceNormalization)
 //   rms:    y = s / sqrt(mean(s^2) + epsilon) * gamma + beta     (beta optional in both)
 //
 // ONNX LayerNormalization-17 (stash_type 1) and RMSNormalization-23, and onnxruntime's
@@ -34,6 +35,9 @@ struct LayerNormParams {
   bool has_skip = false;
   std::vector<int64_t> skip_shape;   // x's trailing dims (leading 1s allowed): repeats over the leading rows
   bool has_bias = false;             // a [cols] bias added with the skip
+  // InstanceNormalization: gamma and beta hold one value per channel, x being [N, C, ...] normalized
+  // from axis 2 (row r is channel r mod C) instead of one per normalized element.
+  bool channel_params = false;
 };
 
 // Inputs: x, gamma, beta, skip, bias (the absent ones unused). Outputs: y (x's shape), mean and

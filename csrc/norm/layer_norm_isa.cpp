@@ -75,6 +75,15 @@ double row_centered_squares(const float* s, int64_t n, float mean) {
   return double((q0 + q1).hsum());
 }
 
+// y = (s - mean) * (inv_std * g) + b for one scale g and shift b (a channel's).
+inline void write_row_affine(int64_t n, const float* s, float* y, float mean, float scale, float shift) {
+  const VecF vm = VecF::set1(mean), vs = VecF::set1(scale), vb = VecF::set1(shift);
+  for (int64_t j = 0; j < n; j += N) {
+    const int m = n - j < N ? static_cast<int>(n - j) : N;
+    store_n(fmadd(load_n(s + j, m) - vm, vs, vb), y + j, m);
+  }
+}
+
 // y = (s - mean) * inv_std * gamma (+ beta).
 inline void write_row(const LayerNormRows& a, const float* s, float* y, float mean, float inv_std) {
   const VecF vm = VecF::set1(mean), vi = VecF::set1(inv_std);
@@ -108,7 +117,12 @@ void rows(const LayerNormRows& a, int64_t r0, int64_t r1) {
       sq = row_centered_squares(s, n, mean);
     }
     const float inv_std = float(1.0 / __builtin_sqrt(sq / double(n) + double(a.epsilon)));
-    write_row(a, s, y, mean, inv_std);
+    if (a.channels) {
+      const int64_t c = r % a.channels;
+      write_row_affine(n, s, y, mean, inv_std * a.gamma[c], a.beta ? a.beta[c] : 0.f);
+    } else {
+      write_row(a, s, y, mean, inv_std);
+    }
     if (a.mean) a.mean[r] = mean;
     if (a.inv_std) a.inv_std[r] = inv_std;
     if (a.sum && !add) {  // nothing added: the sum is x itself

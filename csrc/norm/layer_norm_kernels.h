@@ -22,6 +22,7 @@ struct LayerNormRows {
   int64_t skip_rows = 1;
   float epsilon = 0.f;
   bool rms = false;
+  int64_t channels = 0;  // > 0: gamma / beta hold one value per channel, row r's is r mod channels
 };
 
 struct LayerNormKernels {

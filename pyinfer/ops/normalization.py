@@ -1,7 +1,7 @@
 """Normalization operators (inference).
 
-BatchNormalization and InstanceNormalization apply their per-channel affine map with the
-C++ batch_norm kernel for float32; LayerNormalization runs the C++ layer_norm kernel for float32
+BatchNormalization applies its per-channel affine map with the C++ batch_norm kernel for float32;
+InstanceNormalization (rank 3+) and LayerNormalization run the C++ layer_norm kernel for float32
 (scale and bias of the normalized shape; `norm_kernel` prepares it, also for RMSNormalization and
 onnxruntime's Skip / Simplified layer norms); the other statistics of Instance/Layer/Group
 normalization are computed by NumPy in float64 (more accurate than the float32 the ONNX reference
@@ -116,6 +116,14 @@ class InstanceNormalization(Op):
     def setup(self):
         self.epsilon = float(self.attr("epsilon", 1e-5))
 
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.ndim < 3 or not node.float32(0, 1, 2) or any(node.inputs[i].size != x.shape[1] for i in (1, 2)):
+            return None
+        k = kernels.prepare_layer_norm(node.shape(0), node.shape(1), node.shape(2), axis=2, epsilon=self.epsilon,
+                                       channel_params=True)
+        return Native(k, [0, 1, 2, None, None], [0, None, None, None])
+
     def run(self, x, scale, bias):
         _check_float(self, x)
         if x.ndim < 2:
@@ -125,6 +133,10 @@ class InstanceNormalization(Op):
         bias = _per_channel(self, bias, "B", c)
         if x.size == 0:
             return (x.copy(),)
+        if x.dtype == np.float32 and x.ndim > 2:
+            return (kernels.layer_norm(x, scale.astype(np.float32, copy=False), bias.astype(np.float32, copy=False),
+                                       axis=2, epsilon=self.epsilon, channel_params=True,
+                                       num_threads=self.num_threads),)
         rows = x.reshape(n * c, -1).astype(np.float64)
         mean = rows.mean(axis=1)
         var = rows.var(axis=1)

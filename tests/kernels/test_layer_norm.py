@@ -97,3 +97,14 @@ def test_prepared_kernel_specs():
 def test_bad_shapes_are_refused(kwargs, message):
     with pytest.raises(pyinfer.KernelArgumentError, match=message):
         K.prepare_layer_norm(**kwargs)
+
+
+def test_channel_parameters_are_instance_normalization(isa, rng):
+    x = rng.standard_normal((2, 5, 3, 7)).astype(np.float32) * 2 + 1
+    scale, bias = rng.standard_normal((2, 5)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=(2, 3), keepdims=True)
+    want = (x64 - mean) / np.sqrt(x64.var(axis=(2, 3), keepdims=True) + 1e-5) * scale[:, None, None] + bias[:, None, None]
+    np.testing.assert_allclose(K.layer_norm(x, scale, bias, axis=2, channel_params=True), want, rtol=2e-5, atol=2e-5)
+    with pytest.raises(pyinfer.KernelArgumentError, match="per-channel"):
+        K.prepare_layer_norm([2, 5, 8], [5], axis=1, channel_params=True)
