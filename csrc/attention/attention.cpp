@@ -210,6 +210,7 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
   const int64_t blocks = rows ? (S + rows - 1) / rows : 0;
   const int64_t group = hq / hkv;
   const bool packed = p.packed_qkv, causal = p.causal, has_past = p.has_past, present = p.present || p.has_past;
+  const int64_t causal_offset = p.causal_from_start ? 0 : T - S;
   const bool key_padding = p.has_key_padding, heads_output = p.heads_output;
   const float filter = p.mask_filter;
   // The keys and values the scores read: the inputs, or the present buffers (past + new).
@@ -287,7 +288,7 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
             m.keep = keep + bi * T;
             m.filter = filter;
           }
-          visible = causal ? std::min(T, std::max<int64_t>(0, i + 1 + T - S)) : T;
+          visible = causal ? std::min(T, std::max<int64_t>(0, i + 1 + causal_offset)) : T;
           return m;
         };
         attend_blocks(head, b0 * rows, std::min(S, b1 * rows), rows, T, D, Dv, scale, mask_row);

@@ -9,7 +9,7 @@
 //
 // Optional, all folded into the softmax pass of a row: an additive float mask broadcasting to
 // [B, q_heads, S, T]; a key-padding mask [B, T] (int32, 0 = padding: adds mask_filter); the causal
-// rule (key j visible to query i when j <= i + T - S). A row whose every score is -inf gives zeros
+// rule (key j visible to query i when j <= i + T - S, or j <= i counted from the start). A row whose every score is -inf gives zeros
 // (ONNX Attention's rule for fully masked rows; the exporters' IsNaN / Where guard computes the same).
 //
 // Past keys / values ([B, kv_heads, P, D]) are concatenated in front of the new ones into the
@@ -38,6 +38,7 @@ struct AttentionParams {
   int64_t v_head_size = 0;  // packed_qkv only (0: the same as the q / k head size)
   float scale = 0.f;        // 0: 1 / sqrt(head size)
   bool causal = false;
+  bool causal_from_start = false;  // causal counted from the first key (j <= i: torch's is_causal), not the last
   bool has_mask = false;    // additive float mask broadcasting to [B, q_heads, S, T]
   std::vector<int64_t> mask_shape;
   bool has_key_padding = false;  // int32 [B, T]: 0 marks a padding key

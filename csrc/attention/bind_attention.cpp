@@ -22,7 +22,7 @@ using Shape = std::optional<std::vector<int64_t>>;
 AttentionParams params_of(const std::vector<int64_t>& q_shape, Shape k_shape, Shape v_shape, int64_t q_heads,
                           int64_t kv_heads, float scale, bool causal, Shape mask_shape, bool key_padding,
                           float mask_filter, std::optional<int64_t> past_len, bool present, bool heads_output,
-                          int64_t v_head_size) {
+                          int64_t v_head_size, bool causal_from_start) {
   AttentionParams p;
   p.q_shape = q_shape;
   PYINFER_CHECK(k_shape.has_value() == v_shape.has_value(), "attention: give both k and v, or neither (packed QKV)");
@@ -32,6 +32,7 @@ AttentionParams params_of(const std::vector<int64_t>& q_shape, Shape k_shape, Sh
   p.kv_heads = kv_heads ? kv_heads : q_heads;
   p.scale = scale;
   p.causal = causal;
+  p.causal_from_start = causal_from_start;
   p.has_mask = mask_shape.has_value();
   if (mask_shape) p.mask_shape = *mask_shape;
   p.has_key_padding = key_padding;
@@ -56,25 +57,28 @@ PYINFER_BINDINGS(attention, 10) {
       "prepare_attention",
       [](const std::vector<int64_t>& q_shape, Shape k_shape, Shape v_shape, int64_t q_heads, int64_t kv_heads,
          float scale, bool causal, Shape mask_shape, bool key_padding, float mask_filter,
-         std::optional<int64_t> past_len, bool present, bool heads_output, int64_t v_head_size) {
+         std::optional<int64_t> past_len, bool present, bool heads_output, int64_t v_head_size,
+         bool causal_from_start) {
         return prepare_attention(params_of(q_shape, k_shape, v_shape, q_heads, kv_heads, scale, causal, mask_shape,
-                                           key_padding, mask_filter, past_len, present, heads_output, v_head_size));
+                                           key_padding, mask_filter, past_len, present, heads_output, v_head_size,
+                                           causal_from_start));
       },
       py::arg("q_shape"), py::arg("k_shape") = py::none(), py::arg("v_shape") = py::none(), py::kw_only(),
       py::arg("q_heads"), py::arg("kv_heads") = 0, py::arg("scale") = 0.f, py::arg("causal") = false,
       py::arg("mask_shape") = py::none(), py::arg("key_padding") = false, py::arg("mask_filter") = -10000.f,
       py::arg("past_len") = py::none(), py::arg("present") = false, py::arg("heads_output") = false,
-      py::arg("v_head_size") = 0,
+      py::arg("v_head_size") = 0, py::arg("causal_from_start") = false,
       "prepare_attention(q_shape, k_shape=None, v_shape=None, *, q_heads, kv_heads=0, scale=0, causal=False,\n"
       "                  mask_shape=None, key_padding=False, mask_filter=-10000, past_len=None, present=False,\n"
-      "                  heads_output=False, v_head_size=0) -> PreparedKernel\n\n"
+      "                  heads_output=False, v_head_size=0, causal_from_start=False) -> PreparedKernel\n\n"
       "attention() prepared for these shapes (k_shape / v_shape None: q is packed QKV). The kernel takes\n"
       "(q, k, v, mask, key_padding, past_key, past_value) and writes (y, present_key, present_value).");
   m.def(
       "attention",
       [](py::handle q_obj, py::object k_obj, py::object v_obj, int64_t q_heads, int64_t kv_heads, float scale,
          bool causal, py::object mask_obj, py::object key_padding_obj, float mask_filter, py::object past_key,
-         py::object past_value, bool present, bool heads_output, int64_t v_head_size, int num_threads) {
+         py::object past_value, bool present, bool heads_output, int64_t v_head_size, bool causal_from_start,
+         int num_threads) {
         auto q = bind::float_array(q_obj, "attention: q", 3, 4);
         py::object k = k_obj.is_none() ? py::none() : py::object(bind::float_array(k_obj, "attention: k", 3, 4));
         py::object v = v_obj.is_none() ? py::none() : py::object(bind::float_array(v_obj, "attention: v", 3, 4));
@@ -91,7 +95,8 @@ PYINFER_BINDINGS(attention, 10) {
         }
         auto kernel = prepare_attention(params_of(bind::shape_of(q), shape_or_none(k), shape_or_none(v), q_heads,
                                                   kv_heads, scale, causal, shape_or_none(mask), !keep.is_none(),
-                                                  mask_filter, past_len, present, heads_output, v_head_size));
+                                                  mask_filter, past_len, present, heads_output, v_head_size,
+                                                  causal_from_start));
         const bool with_present = present || past_len.has_value();
         py::object r = bind::call(*kernel, {q, k, v, mask, keep, past_key, past_value}, num_threads, {},
                                   {false, !with_present, !with_present});
@@ -101,16 +106,17 @@ PYINFER_BINDINGS(attention, 10) {
       py::arg("kv_heads") = 0, py::arg("scale") = 0.f, py::arg("causal") = false, py::arg("mask") = py::none(),
       py::arg("key_padding") = py::none(), py::arg("mask_filter") = -10000.f, py::arg("past_key") = py::none(),
       py::arg("past_value") = py::none(), py::arg("present") = false, py::arg("heads_output") = false,
-      py::arg("v_head_size") = 0, py::arg("num_threads") = 0,
+      py::arg("v_head_size") = 0, py::arg("causal_from_start") = false, py::arg("num_threads") = 0,
       "attention(q, k=None, v=None, *, q_heads, kv_heads=0, scale=0, causal=False, mask=None, key_padding=None,\n"
       "          mask_filter=-10000, past_key=None, past_value=None, present=False, heads_output=False,\n"
-      "          v_head_size=0, num_threads=0)\n\n"
+      "          v_head_size=0, causal_from_start=False, num_threads=0)\n\n"
       "Multi-head scaled dot-product attention, softmax(scale * q k^T + masks) v, per head, of float32\n"
       "operands each [B, S, heads * D] (tokens layout) or [B, heads, S, D] (heads layout); k and v None:\n"
       "q is packed QKV [B, S, q_heads * D + kv_heads * D + kv_heads * Dv] (v_head_size: Dv when it\n"
       "differs from D). kv_heads (0: q_heads) divides q_heads (grouped-query attention). scale 0:\n"
       "1 / sqrt(D). mask: additive float32, broadcasting to [B, q_heads, S, T]; key_padding: [B, T],\n"
-      "0 marks padding (adds mask_filter); causal: key j visible to query i when j <= i + T - S. A row\n"
+      "0 marks padding (adds mask_filter); causal: key j visible to query i when j <= i + T - S (with\n"
+      "causal_from_start: j <= i, torch's is_causal). A row\n"
       "with every score -inf gives zeros. past_key / past_value [B, kv_heads, P, D] go in front of the\n"
       "new keys / values. Returns y ([B, S, q_heads * Dv], or [B, q_heads, S, Dv] with heads_output),\n"
       "or (y, present_key, present_value) with present=True or a past.");

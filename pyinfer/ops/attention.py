@@ -256,14 +256,16 @@ class FusedMultiHeadAttention(Op):
     (int32 [B, T], 0 adds mask_filter_value). Outputs: Y ([B, S, heads * Dv], or [B, heads, S, Dv]
     with heads_output=1) and the present keys / values (past ++ new; required with a past).
     Attributes: num_heads, kv_num_heads (default num_heads), scale (0: 1/sqrt(D)), causal (key j
-    visible to query i when j <= i + T - S), heads_output, v_head_size, mask_filter_value (default
-    -10000). float32 only (the optimizer fuses no other)."""
+    visible to query i when j <= i + T - S; with causal_from_start=1 when j <= i, torch's is_causal),
+    heads_output, v_head_size, mask_filter_value (default -10000). float32 only (the optimizer fuses
+    no other)."""
 
     def setup(self):
         self.heads = int(self.attr("num_heads"))
         self.kv_heads = int(self.attr("kv_num_heads", self.heads))
         self.scale = float(self.attr("scale", 0.0))
         self.causal = bool(self.attr("causal", 0))
+        self.causal_from_start = bool(self.attr("causal_from_start", 0))
         self.heads_output = bool(self.attr("heads_output", 0))
         self.v_head_size = int(self.attr("v_head_size", 0))
         self.mask_filter = float(self.attr("mask_filter_value", -10000.0))
@@ -276,8 +278,8 @@ class FusedMultiHeadAttention(Op):
 
     def _options(self):
         return dict(q_heads=self.heads, kv_heads=self.kv_heads, scale=self.scale, causal=self.causal,
-                    heads_output=self.heads_output, v_head_size=self.v_head_size, present=self.has_presents(),
-                    mask_filter=self.mask_filter)
+                    causal_from_start=self.causal_from_start, heads_output=self.heads_output,
+                    v_head_size=self.v_head_size, present=self.has_presents(), mask_filter=self.mask_filter)
 
     def run(self, q, k=None, v=None, mask=None, past_key=None, past_value=None, key_padding=None):
         for name, x in (("Q", q), ("K", k), ("V", v), ("mask", mask), ("past_key", past_key)):

@@ -190,6 +190,29 @@ def _key_operand(g: WorkGraph, kt: str):
     return op
 
 
+def _causal_mask(g: WorkGraph, name: str, known: dict) -> bool:
+    """Whether `name` is torch's is_causal mask as the legacy exporter writes it:
+    Where(Equal(Trilu(Expand(1, [S, T]), upper=0), 0), -inf, 0), with S and T the query and key
+    lengths of this attention (keys visible up to the query's own index, counted from the start)."""
+    where = producer_op(g, name, "Where")
+    equal = producer_op(g, where.input[0], "Equal") if where is not None else None
+    if equal is None or g.const(where.input[2]) is None or g.const(where.input[1]) is None:
+        return False
+    masked, kept = np.asarray(g.const(where.input[1])), np.asarray(g.const(where.input[2]))
+    if masked.size != 1 or kept.size != 1 or float(kept.reshape(-1)[0]) != 0 or float(masked.reshape(-1)[0]) > -1e30:
+        return False
+    found = scalar_operand(g, equal)
+    trilu = producer_op(g, found[0], "Trilu") if found is not None and found[1] == 0 else None
+    if trilu is None or int(attrs_of(trilu).get("upper", 1)) or (len(trilu.input) > 1 and trilu.input[1]):
+        return False
+    expand = producer_op(g, trilu.input[0], "Expand")
+    one = g.const(expand.input[0]) if expand is not None else None
+    if one is None or np.asarray(one).size != 1 or float(np.asarray(one).reshape(-1)[0]) == 0:
+        return False
+    entries = trace_entries(g, expand.input[1])
+    return entries is not None and [known.get(e) for e in entries] == ["S", "T"]
+
+
 @dataclass
 class Match:
     q: Operand
@@ -197,6 +220,7 @@ class Match:
     v: Operand
     scale: float
     masks: list
+    causal_from_start: bool  # a torch is_causal mask was among the masks (now the kernel's rule)
     core: list          # nodes from the first MatMul to the last node replaced
     output: str         # the value the fused node produces
     heads_output: bool  # output [B, H, S, Dv] (no Transpose after the attention)
@@ -337,8 +361,10 @@ def _match(g: WorkGraph, softmax) -> Match | None:
     if out is None:
         return None
     output, heads_output, tail, view_of = out
+    causal = [mk for mk in masks if _causal_mask(g, mk, known)][:1]
+    masks = [mk for mk in masks if mk not in causal]
     core = [mm] + score_nodes + [softmax] + guard + [mm2] + tail
-    return Match(q, k, v, scale * q.scale * k.scale, masks, core, output, heads_output, view_of)
+    return Match(q, k, v, scale * q.scale * k.scale, masks, bool(causal), core, output, heads_output, view_of)
 
 
 def _projection(g: WorkGraph, base: str):
@@ -444,6 +470,8 @@ def _fuse(g: WorkGraph, softmax) -> bool:
     while inputs[-1] == "":
         inputs.pop()
     attrs = dict(num_heads=m.q.heads, kv_num_heads=m.k.heads, scale=float(m.scale), heads_output=int(m.heads_output))
+    if m.causal_from_start:
+        attrs.update(causal=1, causal_from_start=1)
     if packed and m.v.size != m.q.size:
         attrs["v_head_size"] = m.v.size
     node = helper.make_node("MultiHeadAttention", inputs, outputs, domain=FUSED_DOMAIN,

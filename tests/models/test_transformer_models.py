@@ -18,6 +18,7 @@ CASES = [  # (model, exporter, attention implementation)
     ("bert-base", "legacy", None),      # sdpa: pre-scaled q and k^T, IsNaN guard
     ("bert-base", "legacy", "eager"),   # MatMul, Div by sqrt(d), Add mask, Softmax
     ("bert-base", "dynamo", None),      # k^T through 3-D reshapes, allowzero targets
+    ("gpt2", "legacy", None),           # the prompt: torch's is_causal as a Trilu mask, presents written
     ("gpt2-past", "legacy", None),      # Conv1D projections, Split QKV, past Concat, tanh GELU
     ("vit", "legacy", None),            # pre-norm: the norms write the residual sums
 ]
@@ -33,7 +34,7 @@ def test_fused_and_native_and_accurate(name, exporter, attn):
         got = sess.run(None, feeds)
     ops = collections.Counter(n.op_type for n in sess._optimized_model.graph.node)
     assert ops["MultiHeadAttention"] == 2 and ops["Softmax"] == 0
-    assert ops["FusedLayerNormalization"] >= 2 and ops["Erf"] == ops["Tanh"] == 0
+    assert ops["FusedLayerNormalization"] >= 2 and ops["Erf"] == ops["Tanh"] == ops["Trilu"] == 0
     (plan,) = sess._executor.cached_plans()
     attention = [n.output[0] for n in sess._optimized_model.graph.node if n.op_type == "MultiHeadAttention"]
     assert all(plan.kind[o] in ("arena", "out") for o in attention)  # native steps
