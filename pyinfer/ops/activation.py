@@ -227,6 +227,11 @@ class Gelu(_Unary):
         return np.where(x == -np.inf, 0.0, 0.5 * x * _ERFC64(-x / math.sqrt(2)))
 
 
+@register("Gelu", 1, domain="pyinfer")
+class FusedGelu(Gelu):
+    """Gelu-20's meaning for models of older opsets: what the optimizer's fuse_gelu writes there."""
+
+
 @register("Mish", 18, 22)
 class Mish(_Unary):
     act = Act.MISH

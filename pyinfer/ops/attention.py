@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
+from ..errors import KernelArgumentError
+from ..lowering import Native
 from ..registry import register
 from ._nnmath import compute_dtype, is_float_dtype, masked_softmax, matmul, np_dtype_of, sigmoid, to_compute
 from .base import Op, normalize_axis
+from .normalization import norm_kernel
 
 _SOFTMAX_PRECISIONS = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
@@ -153,6 +157,26 @@ class Attention(Op):
             allowed = allowed & (j < nonpad.reshape(-1, 1, 1, 1))
         return allowed
 
+    def lower(self, node):
+        """The attention kernel, for float32 without softcap, windows, nonpad lengths, a boolean
+        mask, a softmax in another precision or the qk_matmul_output; causal only when the new keys
+        are as many as the queries (the kernel's offset T - S is then the past length)."""
+        outs = list(self.node.output) + [""] * 4
+        if self.softcap > 0 or self.left >= 0 or self.right >= 0 or outs[3] or node.present(6):
+            return None
+        if self.softmax_dtype not in (None, np.float32):
+            return None
+        q, k = node.inputs[0], node.inputs[1]
+        if q.ndim != k.ndim or (self.is_causal and q.shape[-2 if q.ndim == 4 else 1] != k.shape[-2 if k.ndim == 4 else 1]):
+            return None
+        heads = q.shape[1] if q.ndim == 4 else self.q_num_heads
+        kv_heads = k.shape[1] if k.ndim == 4 else self.kv_num_heads
+        if heads is None or kv_heads is None:
+            return None
+        options = dict(q_heads=int(heads), kv_heads=int(kv_heads), scale=float(self.scale or 0.0), causal=self.is_causal,
+                       heads_output=q.ndim == 4, present=bool(outs[1] and outs[2]), v_head_size=0)
+        return lower_attention(node, options, q=0, k=1, v=2, mask=3, past_key=4, past_value=5)
+
     def run(self, q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None):
         _require_float(self, Q=q, K=k, V=v)
         if q.dtype != k.dtype:
@@ -219,6 +243,85 @@ class Attention(Op):
         return y.astype(q.dtype), k_all, v_all, np.broadcast_to(qk, full).astype(q.dtype)
 
 
+# --- pyinfer::MultiHeadAttention -------------------------------------------------------------
+
+@register("MultiHeadAttention", 1, domain="pyinfer")
+class FusedMultiHeadAttention(Op):
+    """The attention the optimizer fuses (optimizer/attention_fusion.py), on the attention kernel:
+    Y = softmax(scale * Q K^T + mask) V per head, inputs read where they lie.
+
+    Inputs: Q ([B, S, heads * D] or [B, heads, S, D]); K and V likewise, or absent when Q is packed
+    QKV ([B, S, (heads + 2 kv_heads) * D], v_head_size when V's heads differ); mask (additive float32,
+    broadcasting to [B, heads, S, T]); past_key / past_value ([B, kv_heads, P, D]); key_padding
+    (int32 [B, T], 0 adds mask_filter_value). Outputs: Y ([B, S, heads * Dv], or [B, heads, S, Dv]
+    with heads_output=1) and the present keys / values (past ++ new; required with a past).
+    Attributes: num_heads, kv_num_heads (default num_heads), scale (0: 1/sqrt(D)), causal (key j
+    visible to query i when j <= i + T - S; with causal_from_start=1 when j <= i, torch's is_causal),
+    heads_output, v_head_size, mask_filter_value (default -10000). float32 only (the optimizer fuses
+    no other)."""
+
+    def setup(self):
+        self.heads = int(self.attr("num_heads"))
+        self.kv_heads = int(self.attr("kv_num_heads", self.heads))
+        self.scale = float(self.attr("scale", 0.0))
+        self.causal = bool(self.attr("causal", 0))
+        self.causal_from_start = bool(self.attr("causal_from_start", 0))
+        self.heads_output = bool(self.attr("heads_output", 0))
+        self.v_head_size = int(self.attr("v_head_size", 0))
+        self.mask_filter = float(self.attr("mask_filter_value", -10000.0))
+        if self.heads <= 0 or self.kv_heads <= 0 or self.heads % self.kv_heads:
+            raise self.model_error(f"num_heads ({self.heads}) must be a positive multiple of kv_num_heads "
+                                   f"({self.kv_heads})")
+
+    def has_presents(self) -> bool:
+        return len(self.node.output) >= 3 and all(self.node.output[1:3])
+
+    def _options(self):
+        return dict(q_heads=self.heads, kv_heads=self.kv_heads, scale=self.scale, causal=self.causal,
+                    causal_from_start=self.causal_from_start, heads_output=self.heads_output,
+                    v_head_size=self.v_head_size, present=self.has_presents(), mask_filter=self.mask_filter)
+
+    def run(self, q, k=None, v=None, mask=None, past_key=None, past_value=None, key_padding=None):
+        for name, x in (("Q", q), ("K", k), ("V", v), ("mask", mask), ("past_key", past_key)):
+            if x is not None and (not isinstance(x, np.ndarray) or x.dtype != np.float32):
+                raise self.run_error(f"{name} must be a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        result = kernels.attention(q, k, v, mask=mask, past_key=past_key, past_value=past_value,
+                                   key_padding=key_padding, num_threads=self.num_threads, **self._options())
+        return result if isinstance(result, tuple) else (result,)
+
+    def lower(self, node):
+        return lower_attention(node, self._options(), q=0, k=1, v=2, mask=3, past_key=4, past_value=5,
+                               key_padding=6)
+
+
+def lower_attention(node, options: dict, q: int, k=None, v=None, mask=None, past_key=None, past_value=None,
+                    key_padding=None, present=(1, 2)):
+    """Native(prepare_attention) for an attention node whose inputs sit at these indices (None:
+    the op has no such input; an absent optional one counts as None too) and whose present key /
+    value outputs are at `present` (written when options["present"]); None when the kernel cannot
+    run it (dtypes, a past without presents, an integer mask other than int32 key padding)."""
+    at = {name: (i if i is not None and node.present(i) else None) for name, i in
+          dict(q=q, k=k, v=v, mask=mask, past_key=past_key, past_value=past_value, key_padding=key_padding).items()}
+    floats = [i for name, i in at.items() if i is not None and name != "key_padding"]
+    if not node.float32(*floats):
+        return None
+    if at["key_padding"] is not None and node.inputs[at["key_padding"]].dtype != np.int32:
+        return None
+    if (at["past_key"] is None) != (at["past_value"] is None) or (at["past_key"] is not None and not options["present"]):
+        return None  # the kernel writes the presents whenever it has a past
+    shape = lambda name: node.shape(at[name]) if at[name] is not None else None  # noqa: E731
+    try:
+        kernel = kernels.prepare_attention(
+            shape("q"), shape("k"), shape("v"), mask_shape=shape("mask"), key_padding=at["key_padding"] is not None,
+            past_len=node.inputs[at["past_key"]].shape[2] if at["past_key"] is not None else None, **options)
+    except KernelArgumentError:  # shapes the kernel does not take: the op's own run()
+        return None
+    # kernel inputs (q, k, v, mask, key_padding, past_key, past_value), outputs (y, present_key, present_value)
+    order = ("q", "k", "v", "mask", "key_padding", "past_key", "past_value")
+    return Native(kernel, [at[name] for name in order],
+                  [0] + (list(present) if options["present"] else [None, None]))
+
+
 # --- RotaryEmbedding ----------------------------------------------------------------------
 
 @register("RotaryEmbedding", 23)
@@ -230,8 +333,29 @@ class RotaryEmbedding(Op):
         if self.rotary_dim < 0 or self.num_heads < 0:
             raise self.model_error("rotary_embedding_dim and num_heads must be >= 0")
 
+    def lower(self, node):
+        if not node.float32(0, 1, 2) or node.inputs[0].ndim not in (3, 4) or node.inputs[1].shape != node.inputs[2].shape:
+            return None
+        positions = node.present(3)
+        if positions and node.inputs[3].dtype != np.int64:
+            return None
+        try:
+            k = kernels.prepare_rotary_embedding(node.shape(0), node.shape(1), positions, num_heads=self.num_heads,
+                                                 rotary_dim=self.rotary_dim, interleaved=self.interleaved)
+        except KernelArgumentError:  # shapes the kernel does not take: run() reports them
+            return None
+        return Native(k, [0, 1, 2, 3 if positions else None])
+
     def run(self, x, cos_cache, sin_cache, position_ids=None):
         _require_float(self, X=x, cos_cache=cos_cache, sin_cache=sin_cache)
+        if x.dtype == cos_cache.dtype == sin_cache.dtype == np.float32 and x.ndim in (3, 4) and \
+                (position_ids is None or np.asarray(position_ids).dtype == np.int64):
+            try:
+                return (kernels.rotary_embedding(x, cos_cache, sin_cache, position_ids, num_heads=self.num_heads,
+                                                 rotary_dim=self.rotary_dim, interleaved=self.interleaved,
+                                                 num_threads=self.num_threads),)
+            except KernelArgumentError:
+                pass  # the checks below name what is wrong
         if x.ndim == 4:
             xs = x.transpose(0, 2, 1, 3)  # (batch, seq, heads, head_size)
         elif x.ndim == 3:
@@ -296,6 +420,12 @@ class RMSNormalization(Op):
         if stash not in _SOFTMAX_PRECISIONS:
             raise self.model_error(f"stash_type must be a float type (1, 10, 11, 16), got {stash}")
         self.stash = np_dtype_of(stash)
+
+    def lower(self, node):
+        if self.stash != np.float32 or node.inputs[0].ndim == 0:
+            return None
+        k = norm_kernel(node, 0, 1, axis=self.axis, epsilon=self.epsilon, rms=True)
+        return None if k is None else Native(k, [0, 1, None, None, None], [0, None, None, None])
 
     def run(self, x, scale):
         _require_float(self, X=x, scale=scale)

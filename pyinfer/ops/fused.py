@@ -2,7 +2,8 @@
 
 FusedConv(X, W, B?, Z?)   y = act(conv(X, W) + B + Z)       Conv's attributes + the epilogue's
 FusedGemm(A, B, C?)       y = act(alpha op(A) op(B) + beta C)  Gemm's attributes (Gemm-7+ broadcast)
-FusedMatMul(A, B)         y = act(A @ B)                      numpy.matmul semantics
+FusedMatMul(A, B, bias?, Z?)
+                          y = act(A @ B + bias + Z)           numpy.matmul semantics; bias [N]
 FusedBatchNormalization(X, scale, B, mean, var)
                           y = act(BN(X))                      epsilon + the epilogue (inference only)
 SumPool(X)                the unnormalised window sum          kernel_shape, strides, pads, dilations
@@ -25,6 +26,7 @@ import numpy as np
 from .. import kernels
 from ..lowering import Native
 from ..registry import register
+from . import epilogue
 from .epilogue import Act, parameter_names
 from .base import Op
 from .conv import Conv
@@ -81,7 +83,36 @@ class FusedGemm(_Fused, Gemm):
 
 @register("FusedMatMul", 1, domain=DOMAIN)
 class FusedMatMul(_Fused, MatMul):
-    pass
+    """MatMul with the epilogue: a per-column bias (input 2, [N]) and a residual (input 3, the
+    output's shape) added to each tile before the activation."""
+
+    def run(self, a, b, bias=None, residual=None):
+        if isinstance(a, np.ndarray) and a.dtype == np.float32:
+            if self._packed is not None and b is self._packed_source:
+                b = self._packed
+            bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32).reshape(-1)
+            return (kernels.matmul(a, b, num_threads=self.num_threads, bias=bias, residual=residual,
+                                   **self.epilogue),)
+        # Other dtypes (never made by the optimizer): the product, then bias and epilogue in NumPy.
+        compute = np.float64 if np.asarray(a).dtype == np.float64 else np.float32
+        y = np.matmul(np.asarray(a, compute), np.asarray(b, compute))
+        if bias is not None:
+            y = y + np.asarray(bias, compute).reshape(-1)
+        if self.epilogue or residual is not None:
+            y = epilogue.apply_numpy(y, None if residual is None else np.asarray(residual, compute), self.epilogue)
+        return (y.astype(np.asarray(a).dtype),)
+
+    def lower(self, node):
+        if not node.float32(0, 1, 2, 3):
+            return None
+        a, b = node.inputs[0], node.inputs[1]
+        bias, res = node.present(2), node.present(3)
+        if b is None or b.ndim < 2 or (bias and node.inputs[2].shape != (b.shape[-1],)):
+            return None
+        packed = self._packed is not None and node.const(1) is self._packed_source
+        k = kernels.prepare_matmul(list(a.shape), self._packed if packed else list(b.shape), bias=bias,
+                                   residual=res, **self.epilogue)
+        return Native(k, [0, None if packed else 1, 2 if bias else None, 3 if res else None])
 
 
 @register("FusedBatchNormalization", 1, domain=DOMAIN)

@@ -1,8 +1,11 @@
 """Normalization operators (inference).
 
-BatchNormalization and InstanceNormalization apply their per-channel affine map with the
-C++ batch_norm kernel for float32; statistics of Instance/Layer/Group normalization are
-computed by NumPy in float64 (more accurate than the float32 the ONNX reference uses).
+BatchNormalization applies its per-channel affine map with the C++ batch_norm kernel for float32;
+InstanceNormalization (rank 3+) and LayerNormalization run the C++ layer_norm kernel for float32
+(scale and bias of the normalized shape; `norm_kernel` prepares it, also for RMSNormalization and
+onnxruntime's Skip / Simplified layer norms); the other statistics of Instance/Layer/Group
+normalization are computed by NumPy in float64 (more accurate than the float32 the ONNX reference
+uses).
 LRN runs the C++ lrn kernel for float32 (NumPy in float64 for the other float types);
 MeanVarianceNormalization and LpNormalization are NumPy.
 """
@@ -13,7 +16,7 @@ import math
 import numpy as np
 
 from .. import kernels
-from ..errors import UnsupportedOpError
+from ..errors import KernelArgumentError, UnsupportedOpError
 from ..lowering import Native
 from ..registry import register
 from . import epilogue
@@ -114,6 +117,14 @@ class InstanceNormalization(Op):
     def setup(self):
         self.epsilon = float(self.attr("epsilon", 1e-5))
 
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.ndim < 3 or not node.float32(0, 1, 2) or any(node.inputs[i].size != x.shape[1] for i in (1, 2)):
+            return None
+        k = kernels.prepare_layer_norm(node.shape(0), node.shape(1), node.shape(2), axis=2, epsilon=self.epsilon,
+                                       channel_params=True)
+        return Native(k, [0, 1, 2, None, None], [0, None, None, None])
+
     def run(self, x, scale, bias):
         _check_float(self, x)
         if x.ndim < 2:
@@ -123,6 +134,10 @@ class InstanceNormalization(Op):
         bias = _per_channel(self, bias, "B", c)
         if x.size == 0:
             return (x.copy(),)
+        if x.dtype == np.float32 and x.ndim > 2:
+            return (kernels.layer_norm(x, scale.astype(np.float32, copy=False), bias.astype(np.float32, copy=False),
+                                       axis=2, epsilon=self.epsilon, channel_params=True,
+                                       num_threads=self.num_threads),)
         rows = x.reshape(n * c, -1).astype(np.float64)
         mean = rows.mean(axis=1)
         var = rows.var(axis=1)
@@ -139,6 +154,25 @@ class InstanceNormalization(Op):
         y = (rows - mean[:, None]) * (inv * np.tile(scale.astype(np.float64), n))[:, None] \
             + np.tile(bias.astype(np.float64), n)[:, None]
         return (y.reshape(x.shape).astype(x.dtype),)
+
+
+def norm_kernel(node, x: int, gamma: int, beta=None, skip=None, bias=None, *, axis: int = -1, epsilon: float,
+                rms: bool = False):
+    """The prepared layer_norm kernel for node inputs x, gamma and the optional beta / skip / bias
+    (input indices, None: absent) when every one is float32 and fits it (parameters of the
+    normalized shape, a skip repeating over leading rows, a [cols] bias), else None. Its inputs are
+    (x, gamma, beta, skip, bias), its outputs (y, mean, inv_std, sum)."""
+    present = [i for i in (x, gamma, beta, skip, bias) if i is not None and node.present(i)]
+    if not node.float32(*present):
+        return None
+    opt = lambda i: node.shape(i) if i is not None and node.present(i) else None  # noqa: E731
+    if bias is not None and node.present(bias) and node.inputs[bias].ndim != 1:
+        return None
+    try:
+        return kernels.prepare_layer_norm(node.shape(x), node.shape(gamma), opt(beta), axis=axis, epsilon=epsilon,
+                                          rms=rms, skip_shape=opt(skip), bias=opt(bias) is not None)
+    except KernelArgumentError:  # shapes the kernel does not take (broadcast parameters): NumPy
+        return None
 
 
 @register("LayerNormalization", 17)
@@ -172,6 +206,13 @@ class LayerNormalization(Op):
         if rows * cols == 0 or cols == 0:
             empty = np.zeros(reduced_shape, np.float32)
             return (x.copy(), empty, empty.copy())
+        if x.dtype == np.float32 and all(p is None or (p.dtype == np.float32 and p.size == cols) for p in (scale, bias)):
+            try:
+                y, mean, inv_std, _ = kernels.layer_norm(x, scale, bias, axis=axis, epsilon=self.epsilon, stats=True,
+                                                         num_threads=self.num_threads)
+                return (y, mean, inv_std)
+            except KernelArgumentError:
+                pass  # parameters broadcast rather than holding the normalized shape: NumPy below
         m = x.reshape(rows, cols).astype(np.float64)
         mean = m.mean(axis=1, keepdims=True)
         diff = m - mean
@@ -182,6 +223,47 @@ class LayerNormalization(Op):
         # Mean / InvStdDev are of the stash type (float32 for stash_type=1).
         return (y.astype(x.dtype), mean.reshape(reduced_shape).astype(np.float32),
                 inv_std.reshape(reduced_shape).astype(np.float32))
+
+    def lower(self, node):
+        x = node.inputs[0]
+        if x.ndim == 0:
+            return None
+        k = norm_kernel(node, 0, 1, 2, axis=self.axis, epsilon=self.epsilon)
+        # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, None, None], [0, 1, 2, None])
+
+
+@register("FusedLayerNormalization", 1, domain="pyinfer")
+class FusedLayerNormalization(Op):
+    """The normalizations the optimizer fuses (layernorm_fusion, skip_layernorm_fusion), on the
+    layer_norm kernel: S = X + Skip + Bias, Y = (S - mean) / sqrt(var + epsilon) * Scale + B over the
+    axes from `axis` (rms=1: Y = S / sqrt(mean(S^2) + epsilon) * Scale + B). Inputs X, Scale, B?,
+    Skip? (X's trailing dims, repeating over the leading ones), Bias? ([cols]); outputs Y, Mean?,
+    InvStdDev? (shaped like LayerNormalization's), Sum? (S). float32 only (what the optimizer fuses)."""
+
+    def setup(self):
+        self.axis = int(self.attr("axis", -1))
+        self.epsilon = float(self.attr("epsilon", 1e-5))
+        self.rms = bool(self.attr("rms", 0))
+        if self.rms and len(self.node.output) > 1 and self.node.output[1]:
+            raise self.model_error("an rms normalization has no Mean output")
+
+    def run(self, x, scale, bias=None, skip=None, skip_bias=None):
+        for name, a in (("X", x), ("Scale", scale), ("B", bias), ("Skip", skip), ("Bias", skip_bias)):
+            if a is not None and (not isinstance(a, np.ndarray) or a.dtype != np.float32):
+                raise self.run_error(f"{name} must be a float32 tensor, got {getattr(a, 'dtype', type(a).__name__)}")
+        y, mean, inv_std, total = kernels.layer_norm(
+            x, scale, bias, axis=self.axis, epsilon=self.epsilon, rms=self.rms, skip=skip,
+            bias=None if skip_bias is None else skip_bias.reshape(-1), stats=True, num_threads=self.num_threads)
+        return (y, mean, inv_std, x if total is None else total)
+
+    def lower(self, node):
+        skip = 3 if node.present(3) else None
+        bias = 4 if node.present(4) else None
+        k = norm_kernel(node, 0, 1, 2 if node.present(2) else None, skip, bias, axis=self.axis,
+                        epsilon=self.epsilon, rms=self.rms)
+        # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, skip, bias], [0, 1, 2, 3])
 
 
 @register("GroupNormalization", 18, 21)

@@ -31,10 +31,12 @@ _TARGETS = {("", "Conv"): "FusedConv", ("", "Gemm"): "FusedGemm", ("", "MatMul")
 
 def activation_attrs(g: WorkGraph, node):
     """The fused-op attributes describing activation node `node`, or None if it cannot fuse."""
-    if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
-        return None
     a = attrs_of(node)
     op = node.op_type
+    if node.domain == FUSED_DOMAIN and op == "Gelu":  # fuse_gelu's, for opsets before Gelu-20
+        return {"activation": op, "approximate": a.get("approximate", "none")}
+    if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+        return None
     if op in ("Relu", "Sigmoid", "HardSwish", "Tanh", "Mish"):
         return {"activation": op}
     if op == "HardSigmoid":
@@ -161,6 +163,8 @@ def run(g: WorkGraph) -> int:
         for k, v in attrs.items():
             set_attr(new, k, v)
         new.output[0] = act.output[0]
+        if act.input[0] in g.types:  # an activation keeps the shape (onnx's inference cannot see through `new`)
+            g.types[act.output[0]] = g.types[act.input[0]]
         g.replace([prod, act], [new])
         count += 1
     return count

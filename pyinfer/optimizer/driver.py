@@ -3,8 +3,10 @@
 Order within one round (each pass sees the previous one's result):
   basic:     remove_identity, fold_constants, eliminate_dead_nodes
   extended:  cancel_transposes, nhwc_to_nchw, fold_batchnorm, fold_conv_mul_add, prune_padding_taps,
-             fold_bn_mul_add, matmul_add_to_gemm, avgpool_mul_to_sumpool
-  all:       fuse_residual_add, fuse_activation, fuse_squeeze_excite
+             fold_bn_mul_add, matmul_add_to_gemm, fold_reshape_shapes, avgpool_mul_to_sumpool
+  all:       fuse_layer_norm, fuse_gelu, unflatten_gemm, fuse_attention, fuse_matmul_bias,
+             split_microsoft_attention, fuse_microsoft_gelu, fuse_skip_layer_norm,
+             fuse_residual_add, fuse_activation, fuse_squeeze_excite
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
 in every round, so what a rewrite leaves behind is gone before the next round.
 """
@@ -18,6 +20,7 @@ import onnx
 from ..options import GraphOptimizationLevel as Level
 from . import (
     activation_fusion,
+    attention_fusion,
     bn_folding,
     bn_scale,
     channels_last,
@@ -25,9 +28,17 @@ from . import (
     conv_scale,
     conv_taps,
     elimination,
+    flattened_gemm,
+    gelu_fusion,
     identity,
+    layernorm_fusion,
     matmul_add,
+    matmul_bias,
+    ms_attention,
+    ms_gelu,
+    reshape_shapes,
     residual_fusion,
+    skip_layernorm_fusion,
     squeeze_excite,
     sum_pool,
     transpose,
@@ -47,7 +58,16 @@ PASSES = [
     (conv_taps, Level.ORT_ENABLE_EXTENDED),
     (bn_scale, Level.ORT_ENABLE_EXTENDED),
     (matmul_add, Level.ORT_ENABLE_EXTENDED),
+    (reshape_shapes, Level.ORT_ENABLE_EXTENDED),
     (sum_pool, Level.ORT_ENABLE_EXTENDED),
+    (layernorm_fusion, Level.ORT_ENABLE_ALL),
+    (gelu_fusion, Level.ORT_ENABLE_ALL),
+    (flattened_gemm, Level.ORT_ENABLE_ALL),
+    (attention_fusion, Level.ORT_ENABLE_ALL),
+    (matmul_bias, Level.ORT_ENABLE_ALL),
+    (ms_attention, Level.ORT_ENABLE_ALL),
+    (ms_gelu, Level.ORT_ENABLE_ALL),
+    (skip_layernorm_fusion, Level.ORT_ENABLE_ALL),
     (residual_fusion, Level.ORT_ENABLE_ALL),
     (activation_fusion, Level.ORT_ENABLE_ALL),
     (squeeze_excite, Level.ORT_ENABLE_ALL),

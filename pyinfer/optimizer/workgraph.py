@@ -177,6 +177,12 @@ class WorkGraph:
         self.set_constant(name, value)
         return name
 
+    def set_float_shape(self, name: str, dims) -> None:
+        """Record that `name` is float32 of shape `dims` (a fused node's output: onnx's inference
+        does not know the fused ops), unless nothing of the shape is known."""
+        if dims is not None:
+            self.types[name] = (onnx.TensorProto.FLOAT, list(dims))
+
     def set_constant(self, name: str, value: np.ndarray):
         self._edits += 1
         self.constants[name] = value
@@ -300,7 +306,8 @@ class WorkGraph:
             if t.name in declared:
                 inits.append(t)
         graph = helper.make_graph(self.nodes, "shape_inference", graph_inputs + extra_inputs,
-                                  list(self.model.graph.output), initializer=inits)
+                                  list(self.model.graph.output), initializer=inits,
+                                  value_info=self._fused_output_types())
         model = helper.make_model(graph, opset_imports=self._opset_imports(), ir_version=self.model.ir_version)
         model.functions.extend(self.model.functions)
         # onnx's data propagation materializes the values it propagates: a Range(0, 2**31, 1)
@@ -313,6 +320,20 @@ class WorkGraph:
             return  # shape inference is a help, never a requirement
         for vi in itertools.chain(inferred.graph.value_info, inferred.graph.output):
             self._record_type(vi)
+
+    def _fused_output_types(self) -> list:
+        """What is known of the outputs of nodes outside the default domain (the fused ops onnx has
+        no schema for), so inference carries on past them instead of losing every shape downstream."""
+        infos = []
+        for node in self.nodes:
+            if node.domain in ("", "ai.onnx"):
+                continue
+            for name in node.output:
+                t = self.types.get(name)
+                if name and t is not None and t[0] and t[1] is not None:
+                    dims = [d if isinstance(d, (int, str)) else None for d in t[1]]
+                    infos.append(helper.make_tensor_value_info(name, t[0], dims))
+        return infos
 
     # --- output ----------------------------------------------------------------------
     def _opset_imports(self):

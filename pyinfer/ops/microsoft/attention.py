@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...registry import register
+from ..attention import lower_attention
 from ..base import Op
 from . import MS
 
@@ -147,6 +148,22 @@ class Attention(_AttentionAttrs):
 
 @register("MultiHeadAttention", 1, domain=MS)
 class MultiHeadAttention(_AttentionAttrs):
+    def lower(self, node):
+        """The attention kernel for separate 3-D query / key / value (no bias, not packed), an int32
+        [B, T] key_padding_mask, an attention_bias and a past with its presents."""
+        if node.present(3) or not all(node.present(i) and node.inputs[i].ndim == 3 for i in (0, 1, 2)):
+            return None
+        mask = node.inputs[4] if node.present(4) else None
+        if mask is not None and mask.shape != (node.inputs[0].shape[0], node.inputs[1].shape[1]):
+            return None
+        outs = list(self.node.output) + [""] * 3
+        if node.present(6) and (node.inputs[6].ndim != 4 or len(node.inputs) > 8 and node.present(8)):
+            return None
+        options = dict(q_heads=self.heads, kv_heads=self.heads, scale=self.scale or 0.0, causal=self.causal,
+                       heads_output=False, present=bool(outs[1] and outs[2]), v_head_size=0,
+                       mask_filter=self.filter_value)
+        return lower_attention(node, options, q=0, k=1, v=2, mask=5, past_key=6, past_value=7, key_padding=4)
+
     def run(self, query, key=None, value=None, bias=None, key_padding_mask=None, attention_bias=None,
             past_key=None, past_value=None, *unused):
         query = _float(self, query, "query")

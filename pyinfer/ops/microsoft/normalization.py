@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import kernels
+from ...lowering import Native
 from ...registry import register
 from ..base import Op, normalize_axis
-from ..normalization import LayerNormalization
+from ..normalization import LayerNormalization, norm_kernel
 from . import MS
 
 
@@ -42,9 +44,20 @@ class _SkipNorm(Op):
     input_skip_bias_sum. skip is [B, S, H], [S, H] or [1, S, H]."""
 
     simplified = False
+    BETA = 3  # node input index of beta (None: the op has none)
+    BIAS = 4
 
     def setup(self):
         self.epsilon = float(self.attr("epsilon", 1e-12))
+
+    def lower(self, node):
+        if node.inputs[0].ndim not in (2, 3) or (self.simplified and len(self.node.output) > 1 and self.node.output[1]):
+            return None  # the simplified ops' mean output is zeros the kernel does not write
+        beta = self.BETA if self.BETA is not None and node.present(self.BETA) else None
+        bias = self.BIAS if node.present(self.BIAS) else None
+        k = norm_kernel(node, 0, 2, beta, 1, bias, epsilon=self.epsilon, rms=self.simplified)
+        # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
+        return None if k is None else Native(k, [0, 2, beta, 1, bias], [0, None if self.simplified else 1, 2, 3])
 
     def _run(self, x, skip, gamma, beta, bias):
         x = _float(self, x, "input")
@@ -58,6 +71,13 @@ class _SkipNorm(Op):
             raise self.run_error(f"skip of shape {list(skip.shape)} does not broadcast to input "
                                  f"{list(x.shape)}") from None
         hidden = x.shape[-1]
+        if x.dtype == np.float32 and all(p is None or (p.dtype == np.float32 and p.size == hidden)
+                                         for p in (gamma, beta, bias)) and skip.dtype == np.float32:
+            y, mean, inv_std, total = kernels.layer_norm(
+                x, gamma.reshape(-1), None if beta is None else beta.reshape(-1), skip=skip,
+                bias=None if bias is None else bias.reshape(-1), epsilon=self.epsilon, rms=self.simplified,
+                stats=True, num_threads=self.num_threads)
+            return (y, np.zeros_like(inv_std) if mean is None else mean, inv_std, total)
         gamma = _last_axis_param(self, gamma, hidden, "gamma")
         beta = _last_axis_param(self, beta, hidden, "beta")
         bias = _last_axis_param(self, bias, hidden, "bias")
@@ -78,6 +98,8 @@ class SkipLayerNormalization(_SkipNorm):
 @register("SkipSimplifiedLayerNormalization", 1, domain=MS)
 class SkipSimplifiedLayerNormalization(_SkipNorm):
     simplified = True
+    BETA = None
+    BIAS = 3
 
     def run(self, x, skip, gamma, bias=None):
         return self._run(x, skip, gamma, None, bias)
@@ -90,6 +112,12 @@ class SimplifiedLayerNormalization(Op):
     def setup(self):
         self.axis = int(self.attr("axis", -1))
         self.epsilon = float(self.attr("epsilon", 1e-5))
+
+    def lower(self, node):
+        if node.inputs[0].ndim == 0:
+            return None
+        k = norm_kernel(node, 0, 1, axis=self.axis, epsilon=self.epsilon, rms=True)
+        return None if k is None else Native(k, [0, 1, None, None, None], [0, None, 1, None])
 
     def run(self, x, scale):
         x = _float(self, x, "X")
