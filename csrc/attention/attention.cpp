@@ -93,14 +93,6 @@ void attend_blocks(const Head& hd, int64_t i0, int64_t i1, int64_t rows, int64_t
   }
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
-
 // Where one operand's rows lie in its buffer (elements): row (b, h, s) starts at
 // offset + b * batch + h * head + s * token, and holds `size` contiguous floats.
 struct Layout {

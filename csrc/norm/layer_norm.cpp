@@ -17,14 +17,6 @@ namespace {
 // ~0.3 us; waking a worker ~5 us): a BERT-base LayerNorm of 128 x 768 runs on 2 threads.
 constexpr int64_t kGrain = 1 << 15;
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  MessageBuilder m;
-  m << "(";
-  for (size_t i = 0; i < s.size(); ++i) m << (i ? ", " : "") << s[i];
-  m << (s.size() == 1 ? ",)" : ")");
-  return m.str();
-}
-
 int64_t product(const std::vector<int64_t>& s, size_t from = 0, size_t to = size_t(-1)) {
   int64_t n = 1;
   for (size_t i = from; i < std::min(to, s.size()); ++i) n *= s[i];

@@ -23,7 +23,12 @@ def run(g: WorkGraph) -> int:
         if act.domain != MS or act.op_type not in _APPROXIMATE or not act.input:
             continue
         mm = g.producer(act.input[0])
-        if not plain_matmul(mm) or not g.single_use(act.input[0]) or not g.is_float32(act.input[0]):
+        if not plain_matmul(mm) or not g.single_use(act.input[0]):
+            continue
+        # float32: known from shape inference, or from the MatMul's constant weights (onnx infers
+        # nothing past a com.microsoft node the graph still held when shapes were inferred)
+        weights = g.const(mm.input[1])
+        if not (g.is_float32(act.input[0]) or weights is not None and weights.dtype == np.float32):
             continue
         bias_name = act.input[1] if len(act.input) > 1 else ""
         bias = g.const(bias_name) if bias_name else None
