@@ -223,6 +223,19 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
   if (present) b.output("present_key", {B, hkv, T, D}).output("present_value", {B, hkv, T, Dv});
   else b.output("present_key", {}, DType::Float32, false).output("present_value", {}, DType::Float32, false);
   b.algorithm(p.packed_qkv ? "tiled_packed_qkv" : "tiled");
+  // Inputs q, k, v, mask, key_padding, past_key, past_value: the present ones' new shapes (a new
+  // sequence length, batch or past length), the rest of the parameters as prepared.
+  b.remake([p](const Shapes& s) {
+    AttentionParams q = p;
+    q.q_shape = s[0];
+    if (!q.packed_qkv) q.k_shape = s[1], q.v_shape = s[2];
+    if (q.has_mask) q.mask_shape = s[3];
+    if (q.has_past) {
+      PYINFER_CHECK(s[5].size() == 4, "attention: past_key must be [B, kv_heads, P, D]");
+      q.past_len = s[5][2];
+    }
+    return prepare_attention(q);
+  });
   return b.run([=](const void* const* in, void* const* out, int threads) {
     if (B == 0 || S == 0 || hq == 0) return;
     const float* qp = f32_in(in, 0);

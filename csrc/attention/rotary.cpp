@@ -52,6 +52,12 @@ PreparedPtr prepare_rotary(const RotaryParams& p) {
   if (positions) b.input("position_ids", {B, S}, DType::Int64);
   else b.unused_input("position_ids", {}, DType::Int64);
   b.output("y", xs).algorithm(interleaved ? "interleaved" : "halves");
+  b.remake([p](const Shapes& s) {  // inputs x, cos_cache, sin_cache, position_ids
+    RotaryParams q = p;
+    q.x_shape = s[0];
+    q.cache_shape = s[1];
+    return prepare_rotary(q);
+  });
   return b.run([=](const void* const* in, void* const* out, int threads) {
     const float* x = f32_in(in, 0);
     const float *cos = f32_in(in, 1), *sin = f32_in(in, 2);

@@ -86,6 +86,14 @@ PreparedPtr prepare_layer_norm(const LayerNormParams& p) {
   b.output("y", xs).output("mean", stat_shape, DType::Float32, false).output("inv_std", stat_shape, DType::Float32, false);
   b.output("sum", xs, DType::Float32, false);
   b.algorithm(has_skip || has_bias ? "rows_with_residual" : "rows");
+  b.remake([p](const Shapes& s) {  // inputs x, gamma, beta, skip, bias: the present ones' new shapes
+    LayerNormParams q = p;
+    q.x_shape = s[0];
+    q.gamma_shape = s[1];
+    if (q.has_beta) q.beta_shape = s[2];
+    if (q.has_skip) q.skip_shape = s[3];
+    return prepare_layer_norm(q);
+  });
   return b.run([=](const void* const* in, void* const* out, int threads) {
     if (rows == 0 || cols == 0) return;
     LayerNormRows a;

@@ -319,7 +319,7 @@ def lower_attention(node, options: dict, q: int, k=None, v=None, mask=None, past
     # kernel inputs (q, k, v, mask, key_padding, past_key, past_value), outputs (y, present_key, present_value)
     order = ("q", "k", "v", "mask", "key_padding", "past_key", "past_value")
     return Native(kernel, [at[name] for name in order],
-                  [0] + (list(present) if options["present"] else [None, None]))
+                  [0] + (list(present) if options["present"] else [None, None]), reshapable=True)
 
 
 # --- RotaryEmbedding ----------------------------------------------------------------------
@@ -344,7 +344,7 @@ class RotaryEmbedding(Op):
                                                  rotary_dim=self.rotary_dim, interleaved=self.interleaved)
         except KernelArgumentError:  # shapes the kernel does not take: run() reports them
             return None
-        return Native(k, [0, 1, 2, 3 if positions else None])
+        return Native(k, [0, 1, 2, 3 if positions else None], reshapable=True)
 
     def run(self, x, cos_cache, sin_cache, position_ids=None):
         _require_float(self, X=x, cos_cache=cos_cache, sin_cache=sin_cache)
@@ -425,7 +425,7 @@ class RMSNormalization(Op):
         if self.stash != np.float32 or node.inputs[0].ndim == 0:
             return None
         k = norm_kernel(node, 0, 1, axis=self.axis, epsilon=self.epsilon, rms=True)
-        return None if k is None else Native(k, [0, 1, None, None, None], [0, None, None, None])
+        return None if k is None else Native(k, [0, 1, None, None, None], [0, None, None, None], reshapable=True)
 
     def run(self, x, scale):
         _require_float(self, X=x, scale=scale)

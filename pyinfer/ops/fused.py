@@ -112,7 +112,7 @@ class FusedMatMul(_Fused, MatMul):
         packed = self._packed is not None and node.const(1) is self._packed_source
         k = kernels.prepare_matmul(list(a.shape), self._packed if packed else list(b.shape), bias=bias,
                                    residual=res, **self.epilogue)
-        return Native(k, [0, None if packed else 1, 2 if bias else None, 3 if res else None])
+        return Native(k, [0, None if packed else 1, 2 if bias else None, 3 if res else None], reshapable=True)
 
 
 @register("FusedBatchNormalization", 1, domain=DOMAIN)

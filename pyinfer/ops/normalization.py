@@ -123,7 +123,7 @@ class InstanceNormalization(Op):
             return None
         k = kernels.prepare_layer_norm(node.shape(0), node.shape(1), node.shape(2), axis=2, epsilon=self.epsilon,
                                        channel_params=True)
-        return Native(k, [0, 1, 2, None, None], [0, None, None, None])
+        return Native(k, [0, 1, 2, None, None], [0, None, None, None], reshapable=True)
 
     def run(self, x, scale, bias):
         _check_float(self, x)
@@ -230,7 +230,8 @@ class LayerNormalization(Op):
             return None
         k = norm_kernel(node, 0, 1, 2, axis=self.axis, epsilon=self.epsilon)
         # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
-        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, None, None], [0, 1, 2, None])
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, None, None], [0, 1, 2, None],
+                                             reshapable=True)
 
 
 @register("FusedLayerNormalization", 1, domain="pyinfer")
@@ -263,7 +264,8 @@ class FusedLayerNormalization(Op):
         k = norm_kernel(node, 0, 1, 2 if node.present(2) else None, skip, bias, axis=self.axis,
                         epsilon=self.epsilon, rms=self.rms)
         # kernel inputs (x, gamma, beta, skip, bias), outputs (y, mean, inv_std, sum)
-        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, skip, bias], [0, 1, 2, 3])
+        return None if k is None else Native(k, [0, 1, 2 if node.present(2) else None, skip, bias], [0, 1, 2, 3],
+                                             reshapable=True)
 
 
 @register("GroupNormalization", 18, 21)
