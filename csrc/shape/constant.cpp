@@ -1,11 +1,13 @@
-// Kernels whose output a plan knows when it is compiled: Shape / Size (the input's dims, int64)
+// Kernels whose output follows from shapes alone: Shape / Size (the input's dims, int64)
 // and ConstantOfShape (a fill). They still take their input, so a plan checks it: a Python step
 // that produced another shape than the plan's sends the call to the Python path instead of
 // reporting stale dims.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,14 +21,28 @@ namespace py = pybind11;
 
 namespace pyinfer {
 
-// Input x (x_shape, dtype: read by nobody, checked by the plan); output the int64 `values` of
-// out_shape (Shape: x_shape[start:end], (n,); Size: its product, ()).
-PreparedPtr prepare_shape_values(const std::vector<int64_t>& x_shape, DType dtype, const std::vector<int64_t>& values,
-                                 const std::vector<int64_t>& out_shape) {
-  check_dims(x_shape, "shape_values");
-  PYINFER_CHECK(check_dims(out_shape, "shape_values") == static_cast<int64_t>(values.size()),
-                "shape_values: " << values.size() << " values do not fill " << shape_str(out_shape));
-  return KernelBuilder("shape_values").input("x", x_shape, dtype).output("y", out_shape, DType::Int64)
+// Input x (x_shape, dtype: read by nobody, checked by the plan); output its dims as int64: ONNX
+// Shape (x_shape[start:end], start / end clamped as the spec says; end = rank when `to_end`) or,
+// with `size`, Size (their product, shape ()). Reshaped for another x, it writes the new dims.
+PreparedPtr prepare_shape_of(const std::vector<int64_t>& x_shape, DType dtype, int64_t start, int64_t end,
+                             bool to_end, bool size) {
+  check_dims(x_shape, "shape_of");
+  const int64_t rank = static_cast<int64_t>(x_shape.size());
+  auto clamp = [rank](int64_t i) { return std::min(std::max(i < 0 ? i + rank : i, int64_t(0)), rank); };
+  std::vector<int64_t> values, out_shape;
+  if (size) {
+    int64_t n = 1;
+    for (int64_t d : x_shape) n *= d;
+    values.push_back(n);
+  } else {
+    const int64_t lo = clamp(start), hi = to_end ? rank : clamp(end);
+    for (int64_t i = lo; i < hi; ++i) values.push_back(x_shape[i]);
+    out_shape.push_back(static_cast<int64_t>(values.size()));
+  }
+  return KernelBuilder(size ? "size" : "shape").input("x", x_shape, dtype).output("y", out_shape, DType::Int64)
+      .remake([dtype, start, end, to_end, size](const Shapes& s) {
+        return prepare_shape_of(s[0], dtype, start, end, to_end, size);
+      })
       .run([=](const void* const*, void* const* o, int) {
         if (!values.empty()) std::memcpy(o[0], values.data(), values.size() * sizeof(int64_t));
       });
@@ -49,14 +65,16 @@ PreparedPtr prepare_constant_of_shape(const std::vector<int64_t>& out_shape, DTy
 
 PYINFER_BINDINGS(shape_constants, 10) {
   m.def(
-      "prepare_shape_values",
-      [](const std::vector<int64_t>& x_shape, const std::string& dtype, const std::vector<int64_t>& values,
-         const std::vector<int64_t>& out_shape) {
-        return prepare_shape_values(x_shape, dtype_from_name(dtype, "shape_values"), values, out_shape);
+      "prepare_shape_of",
+      [](const std::vector<int64_t>& x_shape, const std::string& dtype, int64_t start, std::optional<int64_t> end,
+         bool size) {
+        return prepare_shape_of(x_shape, dtype_from_name(dtype, "shape_of"), start, end.value_or(0), !end, size);
       },
-      py::arg("x_shape"), py::arg("dtype"), py::arg("values"), py::arg("out_shape"),
-      "prepare_shape_values(x_shape, dtype, values, out_shape) -> PreparedKernel: input x (checked, not read),\n"
-      "output the int64 values (ONNX Shape / Size in a plan, where x's shape is fixed).");
+      py::arg("x_shape"), py::arg("dtype"), py::arg("start") = 0, py::arg("end") = py::none(), py::kw_only(),
+      py::arg("size") = false,
+      "prepare_shape_of(x_shape, dtype, start=0, end=None, *, size=False) -> PreparedKernel: input x (checked,\n"
+      "not read), output its dims x_shape[start:end] as int64 (ONNX Shape, start / end clamped), or with\n"
+      "size=True their product (Size). Reshaped for another x it writes that x's dims.");
   m.def(
       "prepare_constant_of_shape",
       [](const std::vector<int64_t>& out_shape, const std::string& dtype, py::bytes value) {

@@ -413,8 +413,7 @@ class Shape(Op):
     def lower(self, node):
         """The dims are the plan's: a kernel that writes them (x is its input so that a Python
         step producing x with another shape sends the call to the Python path)."""
-        values = [int(d) for d in self.run(np.broadcast_to(np.empty((), np.bool_), node.inputs[0].shape))[0]]
-        return _shape_values(node, values, [len(values)])
+        return _shape_of(node, self.start, self.end)
 
 
 @register("Size", 1, 13, 19, 21, 23, 24, 25)
@@ -423,14 +422,15 @@ class Size(Op):
         return (np.array(x.size, dtype=np.int64),)
 
     def lower(self, node):
-        return _shape_values(node, [node.inputs[0].size], [])
+        return _shape_of(node, size=True)
 
 
-def _shape_values(node, values: list, out_shape: list):
+def _shape_of(node, start=0, end=None, size=False):
+    """The shape_of kernel: x's dims (or their product), for this x and, reshaped, any other."""
     x = node.inputs[0]
     if x.dtype not in KERNEL_DTYPES:
         return KeepPython(f"no kernel reads {x.dtype}")
-    return Native(kernels.prepare_shape_values(node.shape(0), x.dtype.name, values, out_shape), [0])
+    return Native(kernels.prepare_shape_of(node.shape(0), x.dtype.name, start, end, size=size), [0], reshapable=True)
 
 
 @register("Identity", 1, 13, 14, 16, 19, 21, 23, 24, 25)

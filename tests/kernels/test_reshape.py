@@ -58,6 +58,8 @@ CASES = [
     ("attention_packed_past", lambda s: kernels.prepare_attention(
         s[0], q_heads=2, causal=True, past_len=s[5][2] if len(s) > 5 else 3, present=True),
      [(1, 1, 48)], [(1, 4, 48), (), (), (), (), (1, 2, 9, 8), (1, 2, 9, 8)]),
+    ("shape_of", lambda s: kernels.prepare_shape_of(s[0], "float32", 1, -1), [(2, 3, 4, 5)], [(6, 7, 8, 9)]),
+    ("size", lambda s: kernels.prepare_shape_of(s[0], "int64", size=True), [(2, 3)], [(4, 5)]),
     ("rotary_positions", lambda s: kernels.prepare_rotary_embedding(s[0], s[1], True, num_heads=2),
      [(1, 3, 16), (12, 4)], [(2, 7, 16), (12, 4)]),
 ]
@@ -102,3 +104,10 @@ def test_reshape_checks_shapes_as_prepare_does():
         k.reshape([(1, 5, 9, 9), (8, 4, 3, 3), (8,), (1, 8, 9, 9)])
     with pytest.raises(pyinfer.KernelArgumentError):
         _matmul((2, 16)).reshape([(2, 15), (16, 12), (12,), (2, 12)])
+
+
+def test_shape_of_writes_the_new_dims_when_reshaped():
+    shape = kernels.prepare_shape_of([2, 3, 4, 5], "float32", 1, -1).reshape([(6, 7, 8, 9)])
+    np.testing.assert_array_equal(shape(np.zeros((6, 7, 8, 9), np.float32)), [7, 8])
+    size = kernels.prepare_shape_of([2, 3], "float32", size=True).reshape([(4, 5)])
+    assert size(np.zeros((4, 5), np.float32)) == 20
