@@ -43,6 +43,30 @@ PYBIND11_MODULE(_kernels, m) {
         "(namespace, float lanes) of the compiled kernel copy the active tier dispatches to.");
   m.def("physical_cores", &pyinfer::physical_core_count);
   m.def("default_num_threads", [] { return pyinfer::resolve_threads(0); });
+  m.def(
+      "thread_stats",
+      [](bool reset) {
+        const pyinfer::ThreadStats s = pyinfer::thread_stats();
+        if (reset) pyinfer::reset_thread_stats();
+        py::dict d;
+        d["regions"] = s.regions;
+        d["inline_calls"] = s.inline_calls;
+        d["busy_serial"] = s.busy_serial;
+        d["worker_wakeups"] = s.worker_wakeups;
+        d["caller_sleeps"] = s.caller_sleeps;
+        d["caller_chunks"] = s.caller_chunks;
+        d["worker_chunks"] = s.worker_chunks;
+        d["wait_ns"] = s.wait_ns;
+        return d;
+      },
+      py::arg("reset") = false,
+      "thread_stats(reset=False): the thread pool's event counts since the last reset, process-wide: "
+      "regions (parallel regions run on 2+ threads), inline_calls (parallel loops a kernel ran on the "
+      "calling thread alone), busy_serial (regions run serially because another was active), "
+      "worker_wakeups (a worker had gone to sleep and was woken for a region: a futex wake-up), "
+      "caller_sleeps (the caller slept waiting for a worker), caller_chunks / worker_chunks (pieces of "
+      "work each side ran), wait_ns (time the caller waited for workers after its own share). "
+      "reset=True zeroes them after reading. Counts, not timings: compare runs by them on a busy machine.");
 
   pyinfer::bind::run_bindings(m);  // every family, from its own file (bindings/bindings.h)
 

@@ -24,6 +24,18 @@ namespace {
 // spin they sleep, so an idle session still uses no CPU.
 constexpr auto kSpin = std::chrono::microseconds(50);
 
+// The counters of thread_stats(): each on its own cache line, so that counting adds no false
+// sharing to the regions it counts (relaxed increments: they order nothing).
+struct alignas(64) Counter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n = 1) { v.fetch_add(n, std::memory_order_relaxed); }
+};
+struct Stats {
+  Counter regions, inline_calls, busy_serial, worker_wakeups, caller_sleeps, caller_chunks, worker_chunks,
+      wait_ns;
+};
+Stats g_stats;
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -61,10 +73,11 @@ struct Job {
   std::exception_ptr error;
 
   // Claim chunks until none is left; chunk i covers [i*n/chunks, (i+1)*n/chunks).
-  void work() {
+  void work(bool caller) {
     for (;;) {
       int64_t c = next_chunk.fetch_add(1);
       if (c >= chunks) return;
+      (caller ? g_stats.caller_chunks : g_stats.worker_chunks).add();
       int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
       if (b < e) {
         try {
@@ -82,9 +95,16 @@ struct Job {
   }
 
   void wait() {
-    if (spin_until([&] { return done_chunks.load(std::memory_order_acquire) == chunks; })) return;
-    std::unique_lock<std::mutex> lk(mu);
-    done_cv.wait(lk, [&] { return done_chunks.load() == chunks; });
+    auto done = [&] { return done_chunks.load(std::memory_order_acquire) == chunks; };
+    if (done()) return;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!spin_until(done)) {
+      std::unique_lock<std::mutex> lk(mu);
+      if (!done()) g_stats.caller_sleeps.add();
+      done_cv.wait(lk, [&] { return done_chunks.load() == chunks; });
+    }
+    g_stats.wait_ns.add(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
   }
 };
 
@@ -102,9 +122,11 @@ class ThreadPool {
   void run(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
     std::unique_lock<std::mutex> region(region_mu_, std::try_to_lock);
     if (!region.owns_lock()) {  // another region is active: stay correct, run serially
+      g_stats.busy_serial.add();
       fn(0, n);
       return;
     }
+    g_stats.regions.add();
     ensure_workers(threads - 1);
     auto job = std::make_shared<Job>();
     job->fn = &fn;
@@ -117,7 +139,7 @@ class ThreadPool {
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    job->work();
+    job->work(true);
     job->wait();
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -141,12 +163,15 @@ class ThreadPool {
       spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || (generation_.load() != seen && index < wanted_workers_); });
+        auto ready = [&] { return stop_ || (generation_.load() != seen && index < wanted_workers_); };
+        const bool slept = !ready();
+        cv_.wait(lk, ready);
         if (stop_) return;
         seen = generation_.load();
         job = job_;
+        if (slept && job) g_stats.worker_wakeups.add();
       }
-      if (job) job->work();
+      if (job) job->work(false);
     }
   }
 
@@ -197,10 +222,31 @@ void parallel_for(int64_t n, int num_threads, const std::function<void(int64_t, 
   if (n <= 0) return;
   int threads = static_cast<int>(std::min<int64_t>(resolve_threads(num_threads), n));
   if (threads <= 1) {
+    g_stats.inline_calls.add();
     fn(0, n);
     return;
   }
   pool().run(n, threads, fn);
+}
+
+ThreadStats thread_stats() {
+  ThreadStats s;
+  auto get = [](const Counter& c) { return c.v.load(std::memory_order_relaxed); };
+  s.regions = get(g_stats.regions);
+  s.inline_calls = get(g_stats.inline_calls);
+  s.busy_serial = get(g_stats.busy_serial);
+  s.worker_wakeups = get(g_stats.worker_wakeups);
+  s.caller_sleeps = get(g_stats.caller_sleeps);
+  s.caller_chunks = get(g_stats.caller_chunks);
+  s.worker_chunks = get(g_stats.worker_chunks);
+  s.wait_ns = get(g_stats.wait_ns);
+  return s;
+}
+
+void reset_thread_stats() {
+  for (Counter* c : {&g_stats.regions, &g_stats.inline_calls, &g_stats.busy_serial, &g_stats.worker_wakeups,
+                     &g_stats.caller_sleeps, &g_stats.caller_chunks, &g_stats.worker_chunks, &g_stats.wait_ns})
+    c->v.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace pyinfer
