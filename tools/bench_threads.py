@@ -7,7 +7,8 @@
 MODEL: as tools/bench.py (suite, all, seq, cifar10, light:resnet50, a path...). For each model it
 runs a pyinfer session at --threads, resets pyinfer.kernels.thread_stats() and reports per run:
 parallel regions, parallel loops run inline (one thread decided), regions run serially because
-another was active, worker wake-ups (a worker had fallen asleep: a futex wake-up), caller sleeps,
+another was active, worker wake-ups (a worker had fallen asleep), regions whose caller had to wake
+a sleeping worker (futex: a system call on the caller's path), caller sleeps,
 the share of chunks the workers ran, and the caller's wait for workers. Between runs (--gap):
 an onnxruntime run of the same model, as tools/bench.py interleaves them (default), nothing, or a
 sleep of SECONDS. --wakeup measures the pool's hand-off latency (pyinfer.kernels.measure_wakeup)
@@ -75,13 +76,14 @@ def count_model(t, args) -> dict:
 def print_counts(rows, threads, gap, out=sys.stdout):
     print(f"\nper run at {threads} threads (gap between runs: {gap}); worker share = chunks the workers ran / "
           "all chunks in regions", file=out)
-    head = (f"{'model':<22}{'ms':>8}{'regions':>9}{'inline':>8}{'busy':>6}{'wakeups':>9}{'c.sleeps':>9}"
-            f"{'w.share':>8}{'wait us':>9}")
+    head = (f"{'model':<22}{'ms':>8}{'regions':>9}{'inline':>8}{'busy':>6}{'wakeups':>9}{'futex':>7}"
+            f"{'c.sleeps':>9}{'w.share':>8}{'wait us':>9}")
     print(head, file=out)
     print("-" * len(head), file=out)
     for label, r in rows:
         print(f"{label:<22}{r['median_ms']:>8.2f}{r['regions']:>9.1f}{r['inline_calls']:>8.1f}"
-              f"{r['busy_serial']:>6.1f}{r['worker_wakeups']:>9.2f}{r['caller_sleeps']:>9.2f}"
+              f"{r['busy_serial']:>6.1f}{r['worker_wakeups']:>9.2f}{r.get('futex_wakes', 0):>7.2f}"
+              f"{r['caller_sleeps']:>9.2f}"
               f"{r['worker_share']:>8.2f}{r['wait_ns'] / 1e3:>9.1f}", file=out)
 
 
@@ -96,7 +98,8 @@ def print_wakeup(threads, repeats, out=sys.stdout):
     for label, gap_us in (("workers spinning (back to back)", 0), ("workers asleep (2 ms apart)", 2000)):
         r = pyinfer.kernels.measure_wakeup(threads, repeats, gap_us)
         print(f"  {label:<34} median {r['median_ns'] / 1e3:7.2f}   p90 {r['p90_ns'] / 1e3:7.2f}   "
-              f"region {r['region_median_ns'] / 1e3:7.2f}", file=out)
+              f"region {r['region_median_ns'] / 1e3:7.2f}   worker on the caller's CPU {r.get('same_cpu', 0):.0%}",
+              file=out)
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "bindings/bindings.h"
 #include "capi/capi.h"
@@ -53,6 +55,7 @@ PYBIND11_MODULE(_kernels, m) {
         d["inline_calls"] = s.inline_calls;
         d["busy_serial"] = s.busy_serial;
         d["worker_wakeups"] = s.worker_wakeups;
+        d["futex_wakes"] = s.futex_wakes;
         d["caller_sleeps"] = s.caller_sleeps;
         d["caller_chunks"] = s.caller_chunks;
         d["worker_chunks"] = s.worker_chunks;
@@ -63,10 +66,41 @@ PYBIND11_MODULE(_kernels, m) {
       "thread_stats(reset=False): the thread pool's event counts since the last reset, process-wide: "
       "regions (parallel regions run on 2+ threads), inline_calls (parallel loops a kernel ran on the "
       "calling thread alone), busy_serial (regions run serially because another was active), "
-      "worker_wakeups (a worker had gone to sleep and was woken for a region: a futex wake-up), "
+      "worker_wakeups (a worker had gone to sleep and was woken for a region), futex_wakes (regions whose "
+      "caller had to wake sleeping workers: a system call on its path), "
       "caller_sleeps (the caller slept waiting for a worker), caller_chunks / worker_chunks (pieces of "
       "work each side ran), wait_ns (time the caller waited for workers after its own share). "
       "reset=True zeroes them after reading. Counts, not timings: compare runs by them on a busy machine.");
+  m.def(
+      "measure_wakeup",
+      [](int threads, int repeats, int gap_us) {
+        if (repeats < 1) throw std::invalid_argument("measure_wakeup: repeats must be at least 1");
+        std::vector<pyinfer::WakeupSample> s;
+        {
+          py::gil_scoped_release release;
+          s = pyinfer::measure_wakeup(threads, repeats, gap_us);
+        }
+        std::vector<int64_t> h, r;
+        int same = 0;
+        for (const auto& x : s) h.push_back(x.handoff_ns), r.push_back(x.region_ns), same += x.same_cpu;
+        std::sort(h.begin(), h.end());
+        std::sort(r.begin(), r.end());
+        py::dict d;
+        d["median_ns"] = h[h.size() / 2];
+        d["p90_ns"] = h[h.size() * 9 / 10];
+        d["min_ns"] = h.front();
+        d["region_median_ns"] = r[r.size() / 2];
+        d["handoff_ns"] = h;
+        d["same_cpu"] = double(same) / double(s.size());
+        return d;
+      },
+      py::arg("threads") = 2, py::arg("repeats") = 100, py::arg("gap_us") = 0,
+      "measure_wakeup(threads=2, repeats=100, gap_us=0): the thread pool's hand-off latency: `repeats` "
+      "regions whose calling thread holds its chunk until a worker has started another; gap_us "
+      "microseconds between regions (0: back to back, the workers polling; 2000: longer than they "
+      "poll, so each region wakes a sleeping worker). Returns median_ns / p90_ns / min_ns of publish -> a "
+      "worker starting (sorted samples in handoff_ns), region_median_ns of the whole region, and same_cpu: the "
+      "share of regions whose worker ran on the caller's CPU (then the two take turns: no parallelism).");
 
   pyinfer::bind::run_bindings(m);  // every family, from its own file (bindings/bindings.h)
 
