@@ -10,10 +10,28 @@
 #include "bindings/bindings.h"
 #include "capi/capi.h"
 #include "common/cpu_features.h"
+#include "common/cpu_info.h"
 #include "common/isa_probe.h"
 #include "common/thread_pool.h"
+#include "gemm/gemm_kernels.h"
 
 namespace py = pybind11;
+
+namespace {
+
+py::dict cache_dict(const pyinfer::CacheInfo& c) {
+  py::dict d;
+  d["l1d_bytes"] = c.l1d.bytes;
+  d["l2_bytes"] = c.l2.bytes;
+  d["l3_bytes"] = c.l3.bytes;
+  d["l1d_shared_by"] = c.l1d.shared_by;
+  d["l2_shared_by"] = c.l2.shared_by;
+  d["l3_shared_by"] = c.l3.shared_by;
+  d["source"] = c.source;
+  return d;
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_kernels, m) {
   m.doc() = "pyinfer's C++ kernels (float32). Public API: pyinfer.kernels.";
@@ -44,6 +62,44 @@ PYBIND11_MODULE(_kernels, m) {
   m.def("isa_probe", [] { return py::make_tuple(pyinfer::isa_probe().name(), pyinfer::isa_probe().vector_width()); },
         "(namespace, float lanes) of the compiled kernel copy the active tier dispatches to.");
   m.def("physical_cores", &pyinfer::physical_core_count);
+  m.def(
+      "cache_info",
+      [] {
+        const pyinfer::CpuInfo& info = pyinfer::cpu_info();
+        py::dict d = cache_dict(info.cache);
+        d["logical_cpus"] = info.logical_cpus;
+        d["threads_per_core"] = info.threads_per_core;
+        const pyinfer::CacheBudget b = pyinfer::cache_budget();
+        d["l1d_per_core"] = b.l1d;
+        d["l2_per_core"] = b.l2;
+        d["l3_per_core"] = b.l3;
+        const pyinfer::GemmKernels& kt = pyinfer::gemm_kernels();
+        const pyinfer::GemmBlocking g = pyinfer::gemm_blocking(kt.mr, kt.nr);
+        py::dict gd;
+        gd["mr"] = kt.mr, gd["nr"] = kt.nr, gd["kc"] = g.kc, gd["mc"] = g.mc, gd["nc"] = g.nc;
+        d["gemm_blocking"] = gd;
+        return d;
+      },
+      "cache_info(): this machine's caches as the kernels block for them (common/cpu_info.h): sizes of "
+      "one L1d / L2 / L3 instance and the logical CPUs sharing each, where they were read (sysfs, cpuid, "
+      "default, or env: PYINFER_CACHE_SIZES), what one thread plans to use (l*_per_core) and the GEMM "
+      "blocks that gives for the active SIMD tier's micro-tile.");
+  m.def(
+      "_detect_caches",
+      [](const std::string& source) -> py::object {
+        pyinfer::CacheInfo c;
+        const bool ok = source == "sysfs"   ? pyinfer::detect_caches_sysfs(c)
+                        : source == "cpuid" ? pyinfer::detect_caches_cpuid(c)
+                                            : throw std::invalid_argument("source must be 'sysfs' or 'cpuid'");
+        return ok ? py::object(cache_dict(c)) : py::object(py::none());
+      },
+      "_detect_caches(source): one detection source alone ('sysfs' or 'cpuid'), None if it gave nothing (tests).");
+  m.def(
+      "_set_gemm_blocking",
+      [](int64_t kc, int64_t mc, int64_t nc) { pyinfer::set_gemm_blocking_override(kc, mc, nc); },
+      py::arg("kc") = 0, py::arg("mc") = 0, py::arg("nc") = 0,
+      "_set_gemm_blocking(kc, mc, nc): fixed GEMM cache blocks for products started afterwards; kc=0 "
+      "restores the ones derived from the caches (tests, tools/bench_gemm.py experiments).");
   m.def("default_num_threads", [] { return pyinfer::resolve_threads(0); });
   m.def(
       "thread_stats",

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/scratch.h"
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "conv/im2col.h"
@@ -155,8 +156,8 @@ thread_local ScratchBuffer tls_tile;  // the packed column panels of one tile, p
 // are split too. The K blocking and the accumulation order depend on the shape only, so
 // results are bit-identical for any thread count.
 
-// Packed tiles hold about this many floats (512 KiB: the tile plus the weights stay in L2).
-constexpr int64_t kPanelBudget = int64_t(1) << 17;
+// Packed tiles hold about half the L2 (the tile plus the weights stay in it).
+int64_t panel_budget() { return l2_floats() / 2; }
 
 Im2colShape im2col_shape(const ConvGeometry& g) {
   const int64_t Cg = g.in_channels / g.group;
@@ -209,11 +210,11 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
   const int64_t K = Cg * s.KH * s.KW, P = s.OH * s.OW;
   const GemmKernels& kt = w.groups[0].kernels();
   const int64_t NR = kt.nr, MR = kt.mr, a_stride = w.groups[0].panel_stride();
-  // K blocks of at most kt.kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
-  const int64_t kblocks = ceil_div(K, kt.kc), kc_blk = ceil_div(K, kblocks);
+  // K blocks of at most the GEMM's kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
+  const int64_t kblocks = ceil_div(K, gemm_blocking(kt.mr, kt.nr).kc), kc_blk = ceil_div(K, kblocks);
   // Tile width: a multiple of nr within the budget; rounding the tile count down keeps a
   // small remainder (e.g. 49 positions = 48 + 1) inside one tile rather than its own pass.
-  const int64_t nc_max = std::max(NR, kPanelBudget / K / NR * NR);
+  const int64_t nc_max = std::max(NR, panel_budget() / K / NR * NR);
   const int64_t tiles = std::max<int64_t>(1, P / nc_max);
   const int64_t nc = ceil_div(ceil_div(P, tiles), NR) * NR;
   const int64_t n_tiles = ceil_div(P, nc);
@@ -259,9 +260,8 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
 
 namespace {
 
-// Column tiles hold about this many floats (1 MiB) per thread, but at least kMinTile columns
+// Column tiles hold about as many floats as the L2 per thread, but at least kMinTile columns
 // so the GEMM keeps a useful width when the kernel is very deep.
-constexpr int64_t kColBudget = int64_t(1) << 18;
 constexpr int64_t kMinTile = 128;
 
 // 1x1, stride 1, no padding: the input is the column matrix.
@@ -274,7 +274,7 @@ bool pointwise(const ConvGeometry& g) {
 
 int64_t gemm_tile(const ConvGeometry& g) {
   const int64_t K = g.in_channels / g.group * product(g.kernel), P = product(g.out_spatial);
-  return pointwise(g) ? P : conv_internal::tile_width(K, P, kColBudget, kMinTile);
+  return pointwise(g) ? P : conv_internal::tile_width(K, P, l2_floats(), kMinTile);
 }
 
 }  // namespace

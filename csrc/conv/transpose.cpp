@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "gemm/gemm.h"
@@ -13,8 +14,7 @@ using conv_internal::product;
 
 namespace {
 
-// Column tiles of about this many floats (1 MiB) per thread, at least kMinTile columns.
-constexpr int64_t kColBudget = int64_t(1) << 18;
+// Column tiles of about as many floats as the L2 per thread, at least kMinTile columns.
 constexpr int64_t kMinTile = 128;
 
 void fill_bias(float* y, const float* bias, int64_t channels, int64_t positions) {
@@ -27,7 +27,7 @@ void fill_bias(float* y, const float* bias, int64_t channels, int64_t positions)
 
 int64_t transpose_tile(const ConvGeometry& g) {
   const int64_t Mg = g.out_channels / g.group;
-  return conv_internal::tile_width(Mg * product(g.kernel), product(g.in_spatial), kColBudget, kMinTile);
+  return conv_internal::tile_width(Mg * product(g.kernel), product(g.in_spatial), l2_floats(), kMinTile);
 }
 
 }  // namespace

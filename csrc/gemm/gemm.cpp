@@ -22,6 +22,7 @@
 #include <new>
 
 #include "common/check.h"
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "gemm/gemm_kernels.h"
 
@@ -118,16 +119,17 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
              const Operand& A, const Operand& B, float beta, float* C, int64_t ldc,
              const Epilogue* ep, int threads) {
   const int64_t MR = kt.mr, NR = kt.nr;
-  // Balanced row blocks of at most kt.mc rows (a multiple of MR). Few rows and few column
+  const GemmBlocking bk = gemm_blocking(kt.mr, kt.nr);  // from this machine's caches
+  // Balanced row blocks of at most bk.mc rows (a multiple of MR). Few rows and few column
   // panels on several threads (a batch-32 Gemm onto 128 outputs: 1 x 3 tasks for 2 threads)
   // get smaller row blocks. Row blocking never changes an element's summation order (every
   // micro-tile is MR rows and sums K in the same blocks), so results stay bit-identical.
-  int64_t m_blocks = ceil_div(M, kt.mc);
-  const int64_t panels_max = ceil_div(std::min(N, kt.nc), NR);
+  int64_t m_blocks = ceil_div(M, bk.mc);
+  const int64_t panels_max = ceil_div(std::min(N, bk.nc), NR);
   if (threads > 1 && m_blocks * panels_max < 2 * int64_t(threads))
     m_blocks = std::max(m_blocks, std::min(ceil_div(M, MR), ceil_div(2 * int64_t(threads), panels_max)));
   const int64_t mc = ceil_div(ceil_div(M, m_blocks), MR) * MR;
-  const int64_t kc_max = std::min(K, kt.kc), nc_max = std::min(N, kt.nc);
+  const int64_t kc_max = std::min(K, bk.kc), nc_max = std::min(N, bk.nc);
   float* pb = B.packed ? nullptr : tls_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
   auto a_at = [&](int64_t i, int64_t p) {
     return A.trans ? A.x + p * A.ld + i : A.x + i * A.ld + p;
@@ -136,13 +138,13 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
     return B.trans ? B.x + j * B.ld + p : B.x + p * B.ld + j;
   };
 
-  for (int64_t jc = 0; jc < N; jc += kt.nc) {
-    const int64_t nc = std::min(kt.nc, N - jc), panels = ceil_div(nc, NR);
+  for (int64_t jc = 0; jc < N; jc += bk.nc) {
+    const int64_t nc = std::min(bk.nc, N - jc), panels = ceil_div(nc, NR);
     // Enough tasks to keep every thread busy: split the panels when rows are few.
     const int64_t n_split =
         threads > 1 ? std::min(panels, ceil_div(4 * int64_t(threads), m_blocks)) : 1;
-    for (int64_t pc = 0; pc < K; pc += kt.kc) {
-      const int64_t kc = std::min(kt.kc, K - pc);
+    for (int64_t pc = 0; pc < K; pc += bk.kc) {
+      const int64_t kc = std::min(bk.kc, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate
       const Epilogue* ep_k = pc + kc >= K ? ep : nullptr;  // only once C is final
       // This block's B panels: first panel and stride between panels.
