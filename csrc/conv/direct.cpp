@@ -17,6 +17,8 @@
 namespace pyinfer {
 using conv_internal::block_epilogue;
 using conv_internal::ceil_div;
+using conv_internal::conv_threads;
+using conv_internal::copy_threads;
 using conv_internal::has_post;
 using conv_internal::parallel_dynamic;
 using conv_internal::product;
@@ -261,7 +263,8 @@ const float* pad_input(const DirectPlan& d, const float* x, int threads) {
   float* xp = tls_direct.get(groups * gfloats);
   // One unit per (image, group, channel); each group's slack is zeroed with its last
   // channel (stale floats there could be denormals: slow, though never stored).
-  parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
+  const double bytes = double(groups) * double(gfloats) * sizeof(float);
+  parallel_for(groups * Cg, copy_threads(bytes, groups * Cg, threads), [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t ng = u / Cg, c = u % Cg;
       const float* src = x + (ng * Cg + c) * in_plane;  // (n, gi) groups are consecutive in x
@@ -337,7 +340,7 @@ void pad_window(const PaddedPlane& pp, int64_t Cg, const float* x, int64_t r0, i
 
 // How the direct kernels split a convolution: `blocks` (image, group, position chunk) blocks,
 // each split over m_split output-panel ranges when the blocks alone give fewer than about 4
-// units per thread; threads only from about 1 MFLOP of work each, never more than the units.
+// units per thread; threads as the cost model gives for its flops, never more than the units.
 struct DirectSplit {
   int64_t m_split, units;
   int threads;
@@ -348,8 +351,7 @@ DirectSplit direct_split(int64_t blocks, int64_t m_panels, int threads, const Co
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
-  const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
-  return {m_split, blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split))};
+  return {m_split, blocks * m_split, conv_threads(flops, blocks * m_split, threads)};
 }
 
 // One work unit of the direct kernels, u in [0, images * groups * n_chunks * m_split): image n,

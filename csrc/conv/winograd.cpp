@@ -141,11 +141,14 @@ int64_t winograd_workspace_bytes(const ConvGeometry& g, const WinogradKernels& w
 void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeights& w, const WinogradKernels& wk,
                    const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
                    const ConvEpilogue& ep) {
-  const int threads = resolve_threads(num_threads);
   const float* u = w.data;
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
   const int64_t panels = s.Kp / s.pw;
+  // The cost model on the whole call: the products (36 per tile and channel pair), plus about a
+  // quarter for the transforms; the pieces either schedule can split into.
+  const double flops = 1.25 * 2.0 * 36.0 * double(T * g.batch) * double(s.Cp) * double(s.Kp);
+  const int threads = conv_internal::conv_threads(flops, std::max(T * g.batch, 36 * panels), num_threads);
   // Two schedules. Small weights, enough tiles: each thread takes blocks of tiles through all three steps
   // with V and M in L2 and U read once per block. Weights too large for that (U of 512 x 512
   // channels is 38 MB: blocks of 3 tiles would read it from memory every 3 tiles): the steps
@@ -170,7 +173,8 @@ void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeig
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
     // The input as [row][column][channel], zero-padded to every tile's window.
-    parallel_for(images * s.Hp, threads, [&](int64_t r0, int64_t r1) {
+    const double bytes = double(images * s.Hp) * double(ldrow) * sizeof(float);
+    parallel_for(images * s.Hp, conv_internal::copy_threads(bytes, images * s.Hp, threads), [&](int64_t r0, int64_t r1) {
       for (int64_t ir = r0; ir < r1; ++ir) {
         const int64_t i = ir / s.Hp, r = ir % s.Hp;
         float* row = xt + i * img_floats + r * ldrow;

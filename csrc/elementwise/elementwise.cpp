@@ -17,7 +17,7 @@ const ElementwiseKernels& elementwise_kernels() {
 
 namespace {
 
-// Below this many output elements a second thread costs more than it saves.
+// Below this many output elements one run takes a single thread without asking the cost model.
 constexpr int64_t kMinParallelElements = 1 << 15;
 // Long inner runs are cut into pieces of this size so that few rows still spread over threads.
 constexpr int64_t kInnerChunk = 1 << 14;
@@ -89,7 +89,8 @@ void binary_canonical(BinaryOp op, const Canonical& c, int64_t total, const floa
   const int64_t inner = c.size[inner_dim];
   const int64_t rows = total / inner;
   const int64_t pieces = (inner + kInnerChunk - 1) / kInnerChunk;  // per row
-  const int threads = total < kMinParallelElements ? 1 : num_threads;
+  // The cost model: two floats read and one written per element.
+  const int threads = threads_for_work(bytes_ns(12.0 * double(total)), rows * pieces, num_threads);
 
   parallel_for(rows * pieces, threads, [&](int64_t begin, int64_t end) {
     // Decode the first row's position over the outer dims, then walk them like an odometer.
@@ -157,7 +158,8 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads) {
   if (n <= 0) return;
   const ElementwiseKernels& k = elementwise_kernels();
   const int64_t pieces = (n + kInnerChunk - 1) / kInnerChunk;
-  const int threads = n < kMinParallelElements ? 1 : num_threads;
+  // The cost model: a float read and written, and (Exp, Log...) about 16 vector operations each.
+  const int threads = threads_for_work(bytes_ns(8.0 * double(n)) + flops_ns(16.0 * double(n)), pieces, num_threads);
   parallel_for(pieces, threads, [&](int64_t begin, int64_t end) {
     const int64_t lo = begin * kInnerChunk, hi = std::min(n, end * kInnerChunk);
     k.unary(op, x + lo, y + lo, hi - lo);

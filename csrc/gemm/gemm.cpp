@@ -33,17 +33,19 @@ constexpr int64_t kSkinnyMaxM = 16;
 // With B packed once, the skinny kernel streams each panel for all of K; above this many
 // rows the blocked path (A packed per block, C tiles in L1) is faster.
 constexpr int64_t kSkinnyMaxMPacked = 16;
-constexpr int64_t kFlopsPerThread = int64_t(1) << 20;  // below this a thread costs more than it gives
 
 // Packing buffers, one per thread and operand (common/scratch.h).
 thread_local ScratchBuffer tls_pack_a, tls_pack_b;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int threads_for(int num_threads, int64_t M, int64_t N, int64_t K) {
-  const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int64_t useful = std::max<int64_t>(1, static_cast<int64_t>(flops / kFlopsPerThread));
-  return static_cast<int>(std::min<int64_t>(resolve_threads(num_threads), useful));
+// Threads for an M x N x K product (the cost model, common/thread_pool.h): its multiply-adds,
+// or for a skinny product (few rows: B streamed once, two flops per float of B) the time to
+// stream B if longer; `units`: the pieces the chosen path can split into.
+int threads_for(int num_threads, int64_t M, int64_t N, int64_t K, int64_t units) {
+  double ns = flops_ns(2.0 * double(M) * double(N) * double(K));
+  if (M <= kSkinnyMaxM) ns = std::max(ns, bytes_ns(4.0 * double(K) * double(N)));
+  return threads_for_work(ns, units, num_threads);
 }
 
 // C = beta * C (K == 0: the product is empty).
@@ -154,7 +156,9 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
         pb_blk = B.packed + (jc / NR) * B.panel_stride + pc * NR;
         pb_stride = B.panel_stride;
       } else {
-        parallel_for(panels, threads, [&](int64_t b, int64_t e) {
+        // Packing is a copy: threads only when it is worth a hand-off of its own.
+        parallel_for(panels, std::min(threads, threads_for_work(bytes_ns(8.0 * kc * nc), panels, threads)),
+                     [&](int64_t b, int64_t e) {
           kt.pack_b(B.trans, b_at(pc, jc + b * NR), B.ld, kc, std::min(nc, e * NR) - b * NR,
                     pb + b * NR * kc);
         });
@@ -213,7 +217,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm: lda=" << lda << " too small");
   PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm: ldb=" << ldb << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int64_t step = kt.skinny_n_step;
+  const int64_t units = M <= kSkinnyMaxM ? ceil_div(N, step)
+                        : N == 1 && ldc == 1 ? ceil_div(M, step)
+                                             : ceil_div(M, kt.mr) * ceil_div(N, kt.nr);
+  const int threads = threads_for(num_threads, M, N, K, units);
 
   if (M <= kSkinnyMaxM) {
     skinny(kt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, threads);
@@ -279,7 +287,8 @@ void sgemm_packed_b(bool trans_a, int64_t M, const float* A, int64_t lda, const 
   const GemmKernels& kt = Bp.kernels();
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm_packed_b: lda=" << lda << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int64_t units = M <= kSkinnyMaxMPacked ? ceil_div(N, kt.nr) : ceil_div(M, kt.mr) * ceil_div(N, kt.nr);
+  const int threads = threads_for(num_threads, M, N, K, units);
   if (M <= kSkinnyMaxMPacked) {
     skinny_packed(kt, trans_a, M, N, K, alpha, A, lda, Bp.data(), Bp.panel_stride(), beta, C,
                   ldc, ep, threads);
@@ -302,7 +311,7 @@ void sgemm_packed_a(const PackedMatrix& Ap, int64_t N, bool trans_b, const float
   const GemmKernels& kt = Ap.kernels();
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm_packed_a: ldb=" << ldb << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int threads = threads_for(num_threads, M, N, K, ceil_div(M, kt.mr) * ceil_div(N, kt.nr));
   Operand a, b;
   a.packed = Ap.data(), a.panel_stride = Ap.panel_stride();
   b.x = B, b.ld = ldb, b.trans = trans_b;

@@ -14,8 +14,6 @@
 namespace pyinfer {
 namespace {
 
-// A thread is worth waking for this many input elements.
-constexpr int64_t kGrain = 1 << 16;
 // Rows longer than this are reduced in chunks of this length (partial results then combined in
 // order): the chunks of one long row can run on several threads, and the float32 sum of a
 // chunk adds at most kRowChunk / (4 * N) terms per accumulator. The split depends on r only.
@@ -40,9 +38,9 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return os.str();
 }
 
+// Threads for reading `elements` floats (the cost model, common/thread_pool.h), over `units` pieces.
 int threads_for(int num_threads, int64_t units, int64_t elements) {
-  return static_cast<int>(std::min<int64_t>({resolve_threads(num_threads), std::max<int64_t>(1, units),
-                                             std::max<int64_t>(1, elements / kGrain)}));
+  return threads_for_work(bytes_ns(4.0 * double(elements)), units, num_threads);
 }
 
 // The in-order combination of one long row's chunk results (max / min: NaN propagates).
