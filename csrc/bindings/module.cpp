@@ -127,6 +127,35 @@ PYBIND11_MODULE(_kernels, m) {
       "caller_sleeps (the caller slept waiting for a worker), caller_chunks / worker_chunks (pieces of "
       "work each side ran), wait_ns (time the caller waited for workers after its own share). "
       "reset=True zeroes them after reading. Counts, not timings: compare runs by them on a busy machine.");
+  m.def("_set_min_thread_work_ns", &pyinfer::set_min_thread_work_ns, py::arg("ns"),
+      "_set_min_thread_work_ns(ns) -> previous override: the cost model's least work per thread (ns of one "
+      "core) fixed at ns for tests (0 splits every kernel as far as its pieces allow); ns < 0 returns to the "
+      "measured value. The previous override is < 0 when there was none.");
+  m.def("_measure_region_samples", [](int repeats, int64_t budget_us, bool warm_up) {
+        py::gil_scoped_release release;
+        return pyinfer::measure_region_samples(repeats, budget_us, warm_up);
+      }, py::arg("repeats"), py::arg("budget_us") = 2000, py::arg("warm_up") = true,
+      "_measure_region_samples(repeats, budget_us=2000, warm_up=True): the cost model's region-cost samples (ns).");
+  m.def("cost_model", [] {
+        const pyinfer::CostModel c = pyinfer::cost_model();
+        py::dict d;
+        d["flops_per_ns"] = c.flops_per_ns;
+        d["bytes_per_ns"] = c.bytes_per_ns;
+        d["region_ns"] = c.region_ns;
+        d["min_thread_work_ns"] = c.min_thread_work_ns;
+        d["rates_measured"] = c.rates_measured;
+        return d;
+      },
+      "cost_model(): the numbers the kernels choose thread counts by, measured on this machine: "
+      "flops_per_ns (one core, the active SIMD tier, a cache-resident product), bytes_per_ns (one core "
+      "streaming through L2), region_ns (a parallel region's cost with the workers polling; -1 until the "
+      "first kernel that could use 2+ threads measured it), min_thread_work_ns (work one thread must get "
+      "before another is used: 4 x region_ns), rates_measured.");
+  m.def("_threads_for_work", &pyinfer::threads_for_work, py::arg("work_ns"), py::arg("units"), py::arg("num_threads"),
+        "_threads_for_work(work_ns, units, num_threads): the cost model's thread count for work of work_ns "
+        "(one core) in `units` pieces (tests).");
+  m.def("_flops_ns", &pyinfer::flops_ns, "_flops_ns(flops): the cost model's one-core time of SIMD arithmetic.");
+  m.def("_bytes_ns", &pyinfer::bytes_ns, "_bytes_ns(bytes): the cost model's one-core time to stream bytes.");
   m.def(
       "measure_wakeup",
       [](int threads, int repeats, int gap_us) {
@@ -157,6 +186,10 @@ PYBIND11_MODULE(_kernels, m) {
       "poll, so each region wakes a sleeping worker). Returns median_ns / p90_ns / min_ns of publish -> a "
       "worker starting (sorted samples in handoff_ns), region_median_ns of the whole region, and same_cpu: the "
       "share of regions whose worker ran on the caller's CPU (then the two take turns: no parallelism).");
+
+  // The cost model's rates, measured once on one thread (a fraction of a millisecond; no worker
+  // is started: the region cost is measured by the first kernel that could use two threads).
+  pyinfer::calibrate_cost_model();
 
   pyinfer::bind::run_bindings(m);  // every family, from its own file (bindings/bindings.h)
 

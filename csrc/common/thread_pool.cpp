@@ -99,12 +99,15 @@ class ThreadPool {
     for (auto& t : workers_) t.join();
   }
 
-  void run(int64_t n, int threads, int64_t chunks, const Fn& fn) {
+  // Runs fn over [0, n) as a region; another region active: runs it serially (returns false),
+  // or with serial_if_busy false runs nothing and returns false.
+  bool run(int64_t n, int threads, int64_t chunks, const Fn& fn, bool serial_if_busy = true) {
     std::unique_lock<std::mutex> region(region_mu_, std::try_to_lock);
     if (!region.owns_lock()) {  // another region is active: stay correct, run serially
+      if (!serial_if_busy) return false;
       g_stats.busy_serial.add();
       fn(0, n);
-      return;
+      return false;
     }
     g_stats.regions.add();
     ensure_workers(threads - 1);
@@ -131,6 +134,7 @@ class ThreadPool {
       }
       std::rethrow_exception(e);
     }
+    return true;
   }
 
  private:
@@ -280,28 +284,6 @@ void parallel_for(int64_t n, int num_threads, const Fn& fn) {
   parallel_for_chunks(n, num_threads, resolve_threads(num_threads), fn);
 }
 
-// --- the cost model ------------------------------------------------------------------------
-
-// Sustained flops per nanosecond of one core in our blocked kernels, per tier: vector lanes x 2
-// (multiply-add) x 2 FMA pipes x ~2 GHz of sustained clock and about half the peak: AVX-512
-// 64, AVX2 32 (Zen 4 runs AVX-512 as two 256-bit halves: it lands between them), scalar 4.
-// Only the order of magnitude matters here: it sets where a second thread starts to pay.
-double flops_ns(double flops) {
-  static const double kFlopsPerNs[3] = {4.0, 32.0, 64.0};
-  return flops / kFlopsPerNs[static_cast<int>(active_isa())];
-}
-
-// About 16 bytes per nanosecond read + written by one core from its L2 (elementwise kernels
-// on activations that a layer just wrote).
-double bytes_ns(double bytes) { return bytes / 16.0; }
-
-int threads_for_work(double work_ns, int64_t units, int num_threads) {
-  const int64_t most = std::min<int64_t>(resolve_threads(num_threads), units);
-  if (most <= 1) return 1;
-  const double by_work = work_ns / kMinThreadWorkNs;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(most, static_cast<int64_t>(by_work))));
-}
-
 // --- counters and measurement ----------------------------------------------------------------
 
 ThreadStats thread_stats() {
@@ -350,6 +332,45 @@ std::vector<WakeupSample> measure_wakeup(int threads, int repeats, int gap_us) {
     out.push_back({started.load() >= 0 ? started.load() : region, region, worker_cpu.load() == caller_cpu});
   }
   return out;
+}
+
+namespace {
+// Between measured regions the caller computes this long, as it runs a model's small kernels
+// inline between two regions: the workers are then past their pause-only polling (kPauseOnly)
+// and yield their CPU between polls, as they are when most regions of a model start, and still
+// well within kWorkerPoll. Back to back (no gap) a worker that never yields answers in ~0.3 us
+// even on a loaded machine, where in a model run the scheduler gives its CPU away at a yield.
+constexpr auto kRegionGap = std::chrono::microseconds(20);
+
+// One sample per region of two chunks, the caller's chunk held (at most `hold`) until the worker
+// has started the other: the time from publishing the region to its end, that is a hand-off and
+// the report back. Stops early once `budget` has passed. Empty if another region was active
+// (nothing is run then).
+std::vector<int64_t> region_overhead_samples(int repeats, Clock::duration hold, Clock::duration budget) {
+  std::vector<int64_t> out;
+  const std::thread::id caller = std::this_thread::get_id();
+  const auto stop = Clock::now() + budget;
+  for (int r = 0; r < repeats && Clock::now() < stop; ++r) {
+    for (const auto gap_end = Clock::now() + kRegionGap; Clock::now() < gap_end;) cpu_relax();
+    std::atomic<bool> started{false};
+    const auto t0 = Clock::now();
+    const Fn fn = [&](int64_t, int64_t) {
+      if (std::this_thread::get_id() != caller) return started.store(true);
+      spin_until([&] { return started.load(); }, hold);
+    };
+    if (!pool().run(2, 2, 2, fn, /*serial_if_busy=*/false)) return {};
+    out.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<int64_t> measure_region_samples(int repeats, int64_t budget_us, bool warm_up) {
+  const auto budget = std::chrono::microseconds(std::max<int64_t>(1, budget_us));
+  // Two regions first: they start the worker (a thread creation) or wake it, and bring it to
+  // polling, as a model's second kernel finds it.
+  if (warm_up && region_overhead_samples(2, std::chrono::milliseconds(1), budget).empty()) return {};
+  return region_overhead_samples(repeats, std::chrono::microseconds(200), budget);
 }
 
 }  // namespace pyinfer

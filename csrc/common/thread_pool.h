@@ -32,23 +32,55 @@ void parallel_for(int64_t n, int num_threads, const std::function<void(int64_t, 
 void parallel_for_chunks(int64_t n, int num_threads, int64_t chunks,
                          const std::function<void(int64_t, int64_t)>& fn);
 
-// --- the cost model ------------------------------------------------------------------------
+// --- the cost model (common/cost_model.cpp) ---------------------------------------------------
 
 // One core's time for `flops` floating-point operations in a vectorized kernel of the active
-// SIMD tier, and for streaming `bytes` through the caches (elementwise, pooling, copies).
+// SIMD tier, and for streaming `bytes` (read + written) through L2 (elementwise, pooling,
+// copies). Rates measured on this machine (calibrate_cost_model), else per-tier defaults.
 double flops_ns(double flops);
 double bytes_ns(double bytes);
 
 // Threads for work that takes `work_ns` on one core, split into at most `units` independent
 // pieces: at most resolve_threads(num_threads) and `units`, and only as many as each get
-// kMinThreadWorkNs (several hand-offs' worth) of work. 1 means: run inline, no region.
+// min_thread_work_ns() of work. 1 means: run inline, no region. The first call that could
+// answer 2 or more measures the pool's region cost (measure_region_samples: a worker started,
+// 24 regions 20 us apart, at most 2 ms), and a call at least kRegionResampleMs after the last
+// adds 3 more (at most 0.5 ms): the cost is the median of the last 24, about the last 2 s. A
+// machine that other processes load makes a region cost a trip through the scheduler instead of
+// a cache-line exchange, and that changes while a process runs.
 int threads_for_work(double work_ns, int64_t units, int num_threads);
 
-// The least work (ns of one core) a thread must get before another thread is used: about 4
-// hand-offs of a polling worker (measured by measure_wakeup: ~0.5-1.5 us on the machines we
-// ran, a VM included), so that a region costs at most ~25% over its ideal split when the
-// workers are awake, and never more than the work itself when they are not.
-constexpr double kMinThreadWorkNs = 5000.0;
+// The least work (ns of one core) a thread must get before another thread is used:
+// kRegionsPerThreadWork x the measured region overhead (a hand-off to a polling worker and its
+// report back), so that a split costs at most ~25% over its ideal time. Its time being R and the
+// work W, two threads take about W/2 + R against W inline: a gain from W/2 > R, a quarter of the
+// ideal at most from W/2 >= 4R. Until measured (and with a pool busy at the first try) the
+// default region overhead, kDefaultRegionNs. Tests set an override (0: every kernel splits as
+// far as its units allow, whatever its size; < 0: back to the measured value).
+constexpr double kRegionsPerThreadWork = 4.0;
+constexpr int64_t kRegionResampleMs = 250;
+double min_thread_work_ns();
+double set_min_thread_work_ns(double ns);  // returns the previous override (< 0: none)
+
+// Measures the machine once: the active tier's multiply-add rate (a cache-resident sgemm on one
+// thread) and the rate of a streaming loop (from which flops_ns / bytes_ns are scaled; no worker
+// is started). Called when the module is imported; idempotent.
+void calibrate_cost_model();
+
+// The model's numbers, measured or default (pyinfer.kernels.cost_model()).
+struct CostModel {
+  double flops_per_ns, bytes_per_ns;  // the active tier's
+  double region_ns;                   // region overhead (-1: not measured yet)
+  double min_thread_work_ns;
+  bool rates_measured;
+};
+CostModel cost_model();
+
+// The times of up to `repeats` regions of two chunks, 20 us apart, whose caller waits for the
+// worker to start its chunk (fewer if budget_us runs out first): a region's fixed cost with the
+// workers polling, as a model's kernels see it. warm_up: two regions first, not counted (they
+// start or wake the worker). Empty if another region was active (nothing is run then).
+std::vector<int64_t> measure_region_samples(int repeats, int64_t budget_us, bool warm_up);
 
 // --- counters and measurement ----------------------------------------------------------------
 
