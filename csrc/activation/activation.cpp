@@ -12,21 +12,32 @@
 namespace pyinfer {
 namespace {
 
-// Elementwise work below this many floats per thread is not worth waking a worker for.
-constexpr int64_t kGrain = 16384;
+constexpr int64_t kBlock = 64;  // floats: parallel pieces start on whole cache lines, full vectors
 
-int threads_for(int64_t work, int num_threads) {
-  int64_t useful = std::max<int64_t>(1, work / kGrain);
-  return static_cast<int>(std::min<int64_t>(resolve_threads(num_threads), useful));
+// Vector operations per element: a few for the piecewise-linear ones, ~20 for exp / log / erf
+// based ones (vec_math.h).
+double act_ops(Act a) {
+  switch (a) {
+    case Act::None: case Act::Relu: case Act::LeakyRelu: case Act::Clip: case Act::HardSigmoid:
+    case Act::HardSwish: case Act::ThresholdedRelu: case Act::Affine: case Act::Softsign:
+      return 3.0;
+    default:
+      return 20.0;
+  }
 }
 
-// Split [0, n) into chunks that start on a multiple of 64 floats (whole cache lines, full
-// vectors), run fn(begin, end) on each.
+// Threads for n elements read and written with `ops` vector operations each (the cost model,
+// common/thread_pool.h).
+int threads_for(int64_t n, double ops, int num_threads) {
+  const double ns = bytes_ns(8.0 * double(n)) + flops_ns(ops * double(n));
+  return threads_for_work(ns, (n + kBlock - 1) / kBlock, num_threads);
+}
+
+// Split [0, n) into chunks that start on a multiple of kBlock floats, run fn(begin, end) on each.
 template <class F>
-void parallel_elements(int64_t n, int num_threads, F fn) {
-  constexpr int64_t kBlock = 64;
+void parallel_elements(int64_t n, double ops, int num_threads, F fn) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-  parallel_for(blocks, threads_for(n, num_threads), [&](int64_t b0, int64_t b1) {
+  parallel_for(blocks, threads_for(n, ops, num_threads), [&](int64_t b0, int64_t b1) {
     fn(b0 * kBlock, std::min(n, b1 * kBlock));
   });
 }
@@ -38,8 +49,9 @@ void activate(const ActParams& act, const float* x, float* y, int64_t n, int num
   if (n == 0) return;
   PYINFER_CHECK(x && y, "activation: null data pointer");
   const auto& t = activation_table();
-  if (threads_for(n, num_threads) == 1) return t.activate(act, x, y, n);  // small: no pool round trip
-  parallel_elements(n, num_threads, [&](int64_t b0, int64_t b1) { t.activate(act, x + b0, y + b0, b1 - b0); });
+  const double ops = act_ops(act.kind);
+  if (threads_for(n, ops, num_threads) == 1) return t.activate(act, x, y, n);  // small: no pool round trip
+  parallel_elements(n, ops, num_threads, [&](int64_t b0, int64_t b1) { t.activate(act, x + b0, y + b0, b1 - b0); });
 }
 
 void check_prelu_shapes(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& slope_shape) {
@@ -88,7 +100,7 @@ void prelu(const float* x, const std::vector<int64_t>& x_shape, const float* slo
   const int64_t slope_step = groups.back().full ? 1 : 0;
   const auto& t = activation_table();
 
-  parallel_elements(n, num_threads, [&](int64_t b0, int64_t b1) {
+  parallel_elements(n, 3.0, num_threads, [&](int64_t b0, int64_t b1) {
     int64_t pos = b0;
     while (pos < b1) {
       int64_t row = pos / row_len, col = pos % row_len;
@@ -112,14 +124,14 @@ void softmax(const float* x, float* y, int64_t outer, int64_t axis_len, int64_t 
   const auto& t = activation_table();
   const int64_t total = outer * axis_len * inner;
   if (inner == 1) {
-    parallel_for(outer, threads_for(total, num_threads), [&](int64_t r0, int64_t r1) {
+    parallel_for(outer, threads_for(total, 20.0, num_threads), [&](int64_t r0, int64_t r1) {
       t.softmax_rows(x + r0 * axis_len, y + r0 * axis_len, r1 - r0, axis_len, log);
     });
     return;
   }
   // Units of work: (outer index, block of up to kSoftmaxBlock inner columns).
   const int64_t blocks = (inner + kSoftmaxBlock - 1) / kSoftmaxBlock;
-  parallel_for(outer * blocks, threads_for(total, num_threads), [&](int64_t u0, int64_t u1) {
+  parallel_for(outer * blocks, threads_for(total, 20.0, num_threads), [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       int64_t o = u / blocks, c0 = (u % blocks) * kSoftmaxBlock;
       int64_t cols = std::min(kSoftmaxBlock, inner - c0);
@@ -144,7 +156,7 @@ void batch_norm(const float* x, float* y, int64_t n, int64_t c, int64_t spatial,
   for (int64_t i = 0; i < c; ++i)
     a[i] = static_cast<float>(scale[i] / std::sqrt(static_cast<double>(var[i]) + epsilon));
   const auto& t = activation_table();
-  parallel_elements(total, num_threads, [&](int64_t b0, int64_t b1) {
+  parallel_elements(total, 2.0 + act_ops(act.kind), num_threads, [&](int64_t b0, int64_t b1) {
     int64_t pos = b0;
     while (pos < b1) {
       int64_t row = pos / spatial, col = pos % spatial;

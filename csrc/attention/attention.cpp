@@ -10,6 +10,7 @@
 
 #include "attention/attention_kernels.h"
 #include "common/check.h"
+#include "common/cpu_info.h"
 #include "common/scratch.h"
 #include "common/thread_pool.h"
 #include "gemm/gemm.h"
@@ -55,7 +56,7 @@ void attend_blocks(const Head& hd, int64_t i0, int64_t i1, int64_t rows, int64_t
   const auto& at = attention_kernels();
   const auto& gk = gemm_kernels();
   const bool packed = i1 - i0 >= kPackedRows;
-  const int64_t mr = gk.mr, nr = gk.nr, kc = gk.kc;
+  const int64_t mr = gk.mr, nr = gk.nr, kc = gemm_blocking(gk.mr, gk.nr).kc;
   float *pk = nullptr, *pv = nullptr;
   if (packed) {  // K^T as B panels D deep, V as B panels T deep: once for all blocks
     pk = tls_pack_k.get(round_up(T, nr) * D);
@@ -244,7 +245,11 @@ PreparedPtr prepare_attention(const AttentionParams& p) {
     const float* mask = f32_in(in, 3);
     const int32_t* keep = static_cast<const int32_t*>(in[4]);
     float* y = f32_out(out, 0);
-    const int n_threads = resolve_threads(threads);
+    // The cost model (common/thread_pool.h): Q.K^T and P.V, a multiply-add each per (query, key,
+    // head dim), plus the softmax's exp per score; a decode step (S = 1) of a short past stays inline.
+    const double scores = double(B) * double(hq) * double(S) * double(T);
+    const int n_threads = threads_for_work(flops_ns(2.0 * scores * double(D + Dv)) + flops_ns(16.0 * scores),
+                                           B * hq * std::max<int64_t>(blocks, 1), threads);
     if (present) {  // present = past ++ new, per (batch, kv head); the scores then read it
       float* pk = f32_out(out, 1);
       float* pv = f32_out(out, 2);

@@ -13,9 +13,6 @@
 namespace pyinfer {
 namespace {
 
-// Rows (tokens) per thread below which another thread costs more than it saves: a token of
-// 32 heads x 128 floats takes about 1 us.
-constexpr int64_t kGrainRows = 16;
 
 }  // namespace
 
@@ -69,7 +66,10 @@ PreparedPtr prepare_rotary(const RotaryParams& p) {
                       op << ": position id " << ids[i] << " is outside the caches' " << max_pos << " rows");
     }
     const auto& kt = attention_kernels();
-    const int useful = int(std::min<int64_t>(resolve_threads(threads), std::max<int64_t>(1, B * S / kGrainRows)));
+    // The cost model (common/thread_pool.h): each rotated pair reads and writes two floats and
+    // takes ~6 flops, over H heads and half pairs per token.
+    const double pairs = double(B * S) * double(H) * double(half);
+    const int useful = threads_for_work(bytes_ns(16.0 * pairs) + flops_ns(6.0 * pairs), B * S, threads);
     parallel_for(B * S, useful, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t bi = r / S, s = r % S;

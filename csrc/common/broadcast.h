@@ -68,7 +68,7 @@ Broadcast<K> canonical_broadcast(const std::array<const std::vector<int64_t>*, K
   return c;
 }
 
-// Below this many output elements a second thread costs more than it saves.
+// Below this many output elements one run takes a single thread without asking the cost model.
 constexpr int64_t kBroadcastParallelElements = 1 << 15;
 // Long inner runs are cut into pieces of this size so that few rows still spread over threads.
 constexpr int64_t kBroadcastInnerChunk = 1 << 14;
@@ -92,7 +92,8 @@ void for_each_run(const Broadcast<K>& c, int num_threads, Run run) {
   }
   const int64_t inner = c.size[inner_dim], rows = c.total / inner;
   const int64_t pieces = (inner + kBroadcastInnerChunk - 1) / kBroadcastInnerChunk;  // per row
-  const int threads = c.total < kBroadcastParallelElements ? 1 : num_threads;
+  // The cost model (common/thread_pool.h): K operands read and one output written, ~4 bytes each.
+  const int threads = threads_for_work(bytes_ns(4.0 * (K + 1) * double(c.total)), rows * pieces, num_threads);
   parallel_for(rows * pieces, threads, [&](int64_t begin, int64_t end) {
     // Decode the first row's position over the outer dims, then walk them like an odometer.
     int64_t row = begin / pieces, piece = begin % pieces;

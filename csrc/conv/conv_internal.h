@@ -156,20 +156,23 @@ void col2im_channels(const ConvGeometry& g, const std::vector<int64_t>& offs, co
 
 inline bool has_post(const Epilogue& e) { return e.row_bias || e.residual || e.act.kind != Act::None; }
 
-// Units [0, n) handed out `grain` at a time from a shared counter: a thread that the OS
+// Units [0, n) handed out about `grain` at a time (the pool's chunks): a thread that the OS
 // delays (a busy machine) leaves its share to the others instead of holding up the call.
 // Which thread runs a unit never changes its result.
 template <class Fn>
 void parallel_dynamic(int64_t n, int threads, int64_t grain, Fn&& fn) {
   if (threads <= 1 || n <= 1) return fn(int64_t(0), n);
-  std::atomic<int64_t> next{0};
-  parallel_for(threads, threads, [&](int64_t, int64_t) {
-    for (;;) {
-      const int64_t b = next.fetch_add(grain);
-      if (b >= n) break;
-      fn(b, std::min(n, b + grain));
-    }
-  });
+  parallel_for_chunks(n, threads, ceil_div(n, std::max<int64_t>(1, grain)), fn);
+}
+
+// Threads for a convolution's main loop: its multiply-adds at the tier's rate (the cost
+// model, common/thread_pool.h), at most `units`.
+inline int conv_threads(double flops, int64_t units, int num_threads) {
+  return threads_for_work(flops_ns(flops), units, num_threads);
+}
+// Threads for a copy of `bytes` (padding, transposes) in `units` pieces.
+inline int copy_threads(double bytes, int64_t units, int num_threads) {
+  return threads_for_work(bytes_ns(2.0 * bytes), units, num_threads);
 }
 
 }  // namespace conv_internal

@@ -42,15 +42,15 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     const int64_t scratch_floats = dw_flat_scratch_floats(p, l);
     // Units of whole input channels (a channel multiplier reuses the loaded planes), enough
     // of them for the threads to balance, each big enough to pay for zeroing the scratch.
-    const int threads = resolve_threads(num_threads);
     const int64_t C = g.in_channels;
+    // Threads by the cost model (a depthwise layer does few flops per byte: it streams its
+    // planes through L2, so its time is the larger of the two estimates).
+    const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
+    const double bytes = double(g.batch) * double(C * in_plane + g.out_channels * out_plane) * sizeof(float);
+    const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), g.batch * C, num_threads);
     const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
     const int64_t units_per_image = (C + per_unit - 1) / per_unit;
-    const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
-    // A second thread costs a hand-off (cheap while the pool's workers still spin after the
-    // previous kernel, a wake-up otherwise): worth it from about 0.5 MFLOP (~10 us) per thread.
-    const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / 5e5)));
-    parallel_dynamic(g.batch * units_per_image, use_threads, 1, [&](int64_t b, int64_t e) {
+    parallel_dynamic(g.batch * units_per_image, threads, 1, [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(scratch_floats);
       for (int64_t u = b; u < e; ++u) {
         const int64_t n = u / units_per_image, c0 = (u % units_per_image) * per_unit;
@@ -72,7 +72,9 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
   if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
     const int64_t planes = g.batch * g.out_channels;
-    const int threads = resolve_threads(num_threads);
+    const double flops = 2.0 * double(planes * out_plane * taps);
+    const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
+    const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), planes, num_threads);
     parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
       for (int64_t i = b; i < e; ++i) {
@@ -88,7 +90,10 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     });
     return;
   }
-  parallel_for(g.batch * g.out_channels, num_threads, [&](int64_t b, int64_t e) {
+  const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
+  const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
+  const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), g.batch * g.out_channels, num_threads);
+  parallel_for(g.batch * g.out_channels, threads, [&](int64_t b, int64_t e) {
     std::vector<float> scratch(pad_copy ? pp.W : p.W);
     std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
     int64_t loaded = -1;  // input plane now in `padded` (a channel multiplier reuses it)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/scratch.h"
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "conv/direct.h"
@@ -16,6 +17,8 @@
 namespace pyinfer {
 using conv_internal::block_epilogue;
 using conv_internal::ceil_div;
+using conv_internal::conv_threads;
+using conv_internal::copy_threads;
 using conv_internal::has_post;
 using conv_internal::parallel_dynamic;
 using conv_internal::product;
@@ -40,8 +43,9 @@ const DirectConvKernels* direct_kernels_for(const GemmKernels& kt) {
 
 namespace {
 
-// Inputs of one position chunk (channels x (chunk + halo)) kept to about this many floats.
-constexpr int64_t kDirectChunkBudget = int64_t(1) << 16;
+// Inputs of one position chunk (channels x (chunk + halo)) kept to about this many floats: a
+// quarter of the L2 (256 KiB of a 1 MiB L2, where it was measured), the weight panels pass by.
+int64_t direct_chunk_budget() { return l2_floats() / 4; }
 
 thread_local ScratchBuffer tls_direct;
 
@@ -259,7 +263,8 @@ const float* pad_input(const DirectPlan& d, const float* x, int threads) {
   float* xp = tls_direct.get(groups * gfloats);
   // One unit per (image, group, channel); each group's slack is zeroed with its last
   // channel (stale floats there could be denormals: slow, though never stored).
-  parallel_for(groups * Cg, threads, [&](int64_t b, int64_t e) {
+  const double bytes = double(groups) * double(gfloats) * sizeof(float);
+  parallel_for(groups * Cg, copy_threads(bytes, groups * Cg, threads), [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
       const int64_t ng = u / Cg, c = u % Cg;
       const float* src = x + (ng * Cg + c) * in_plane;  // (n, gi) groups are consecutive in x
@@ -295,19 +300,19 @@ const float* pad_input(const DirectPlan& d, const float* x, int threads) {
 //
 // A padded copy of a large input (VGG's 64 x 226 x 226 = 13 MB) falls out of the caches
 // between being written and being read: the copy alone cost about a third of the layer.
-// Above kWindowMinFloats per group, each work unit instead pads just the padded rows its
+// Above window_min_floats() per group, each work unit instead pads just the padded rows its
 // positions read (its chunk's rows plus the kernel's), channel after channel, into a
 // per-thread window that the kernel reads while it is still in L2; the rows shared by
 // neighbouring chunks are copied twice. The offsets are the window's (channel stride
 // wrows * Wp); positions and outputs are shifted by the window's first row.
-constexpr int64_t kWindowMinFloats = int64_t(1) << 18;  // 1 MiB
-constexpr int64_t kWindowBudget = int64_t(1) << 17;      // floats per window (512 KiB, in L2)
+int64_t window_min_floats() { return l2_floats(); }    // a padded group the size of the L2
+int64_t window_budget() { return l2_floats() / 2; }      // floats per window: half the L2
 
 thread_local ScratchBuffer tls_window;
 
 bool use_windows(const ConvGeometry& g, const PaddedPlane& pp) {
   return !pp.in_place && pp.sh == 1 && pp.sw == 1 &&
-         g.in_channels / g.group * pp.Hp * pp.Wp >= kWindowMinFloats;
+         g.in_channels / g.group * pp.Hp * pp.Wp >= window_min_floats();
 }
 
 // Padded rows [r0, r0 + wrows) of every channel of one group (rows past Hp are left unset:
@@ -335,7 +340,7 @@ void pad_window(const PaddedPlane& pp, int64_t Cg, const float* x, int64_t r0, i
 
 // How the direct kernels split a convolution: `blocks` (image, group, position chunk) blocks,
 // each split over m_split output-panel ranges when the blocks alone give fewer than about 4
-// units per thread; threads only from about 1 MFLOP of work each, never more than the units.
+// units per thread; threads as the cost model gives for its flops, never more than the units.
 struct DirectSplit {
   int64_t m_split, units;
   int threads;
@@ -346,8 +351,7 @@ DirectSplit direct_split(int64_t blocks, int64_t m_panels, int threads, const Co
   const int64_t m_split =
       threads > 1 && blocks < 4 * threads ? std::min(m_panels, ceil_div(4 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
-  const int use_threads = static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
-  return {m_split, blocks * m_split, static_cast<int>(std::min<int64_t>(use_threads, blocks * m_split))};
+  return {m_split, blocks * m_split, conv_threads(flops, blocks * m_split, threads)};
 }
 
 // One work unit of the direct kernels, u in [0, images * groups * n_chunks * m_split): image n,
@@ -382,14 +386,14 @@ void direct_positions_conv(const DirectPlan& d, const float* x, const ConvPanels
   const int64_t groups = g.batch * g.group;
   const int threads = resolve_threads(num_threads);
   const bool windows = use_windows(g, pp);
-  // Window mode: chunks of whole padded rows whose window fits kWindowBudget.
+  // Window mode: chunks of whole padded rows whose window fits window_budget().
   const int64_t reach = (pp.KH - 1) * pp.dh;  // padded rows a position reads below its own
-  const int64_t win_rows_max = std::max<int64_t>(1, kWindowBudget / (Cg * pp.Wp) - reach - 1);
+  const int64_t win_rows_max = std::max<int64_t>(1, window_budget() / (Cg * pp.Wp) - reach - 1);
   const float* padded = windows ? nullptr : pad_input(d, x, threads);
   const int64_t chunk_max = windows
       ? std::max(NR, win_rows_max * row_len / NR * NR)
       // Position chunks: a multiple of nr whose inputs (plus the kernel's halo rows) fit the budget.
-      : std::max(NR, (kDirectChunkBudget / (Cg * pp.phases()) - pp.halo()) / NR * NR);
+      : std::max(NR, (direct_chunk_budget() / (Cg * pp.phases()) - pp.halo()) / NR * NR);
   const int64_t m_panels = ceil_div(Mg, MR);
   // Many threads on a small batch: more, smaller position chunks until (image, group, chunk,
   // row panel) gives about 4 units per thread, each still a few strips long (the weights are

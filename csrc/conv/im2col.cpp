@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/scratch.h"
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "conv/im2col.h"
@@ -155,8 +156,8 @@ thread_local ScratchBuffer tls_tile;  // the packed column panels of one tile, p
 // are split too. The K blocking and the accumulation order depend on the shape only, so
 // results are bit-identical for any thread count.
 
-// Packed tiles hold about this many floats (512 KiB: the tile plus the weights stay in L2).
-constexpr int64_t kPanelBudget = int64_t(1) << 17;
+// Packed tiles hold about half the L2 (the tile plus the weights stay in it).
+int64_t panel_budget() { return l2_floats() / 2; }
 
 Im2colShape im2col_shape(const ConvGeometry& g) {
   const int64_t Cg = g.in_channels / g.group;
@@ -198,7 +199,8 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
     s.phase_w = ceil_div(s.W, s.sw);
     const int64_t rows = g.batch * g.in_channels * s.H;
     phased.resize(rows * s.sw * s.phase_w);
-    parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
+    const double bytes = double(rows) * double(s.W) * sizeof(float);
+    parallel_for(rows, conv_internal::copy_threads(bytes, rows, num_threads), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r)
         ik.split_phases(x + r * s.W, s.W, s.sw, s.phase_w, phased.data() + r * s.sw * s.phase_w);
     });
@@ -209,11 +211,11 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
   const int64_t K = Cg * s.KH * s.KW, P = s.OH * s.OW;
   const GemmKernels& kt = w.groups[0].kernels();
   const int64_t NR = kt.nr, MR = kt.mr, a_stride = w.groups[0].panel_stride();
-  // K blocks of at most kt.kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
-  const int64_t kblocks = ceil_div(K, kt.kc), kc_blk = ceil_div(K, kblocks);
+  // K blocks of at most the GEMM's kc, balanced (the macro-kernel keeps a kc x nr panel in L1).
+  const int64_t kblocks = ceil_div(K, gemm_blocking(kt.mr, kt.nr).kc), kc_blk = ceil_div(K, kblocks);
   // Tile width: a multiple of nr within the budget; rounding the tile count down keeps a
   // small remainder (e.g. 49 positions = 48 + 1) inside one tile rather than its own pass.
-  const int64_t nc_max = std::max(NR, kPanelBudget / K / NR * NR);
+  const int64_t nc_max = std::max(NR, panel_budget() / K / NR * NR);
   const int64_t tiles = std::max<int64_t>(1, P / nc_max);
   const int64_t nc = ceil_div(ceil_div(P, tiles), NR) * NR;
   const int64_t n_tiles = ceil_div(P, nc);
@@ -224,8 +226,7 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
   const int64_t m_split =
       threads > 1 && blocks < 2 * threads ? std::min(m_panels, ceil_div(2 * threads, blocks)) : 1;
   const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
-  const int use_threads =
-      static_cast<int>(std::min<double>(threads, std::max(1.0, flops / double(1 << 20))));
+  const int use_threads = conv_internal::conv_threads(flops, blocks * m_split, threads);
 
   parallel_dynamic(blocks * m_split, use_threads, 1, [&](int64_t b, int64_t e) {
     float* pb = tls_tile.get(nc * K);
@@ -259,9 +260,8 @@ void im2col_packed_conv(const ConvGeometry& g, const float* x, const ConvPanels&
 
 namespace {
 
-// Column tiles hold about this many floats (1 MiB) per thread, but at least kMinTile columns
+// Column tiles hold about as many floats as the L2 per thread, but at least kMinTile columns
 // so the GEMM keeps a useful width when the kernel is very deep.
-constexpr int64_t kColBudget = int64_t(1) << 18;
 constexpr int64_t kMinTile = 128;
 
 // 1x1, stride 1, no padding: the input is the column matrix.
@@ -274,7 +274,7 @@ bool pointwise(const ConvGeometry& g) {
 
 int64_t gemm_tile(const ConvGeometry& g) {
   const int64_t K = g.in_channels / g.group * product(g.kernel), P = product(g.out_spatial);
-  return pointwise(g) ? P : conv_internal::tile_width(K, P, kColBudget, kMinTile);
+  return pointwise(g) ? P : conv_internal::tile_width(K, P, l2_floats(), kMinTile);
 }
 
 }  // namespace
@@ -294,7 +294,11 @@ void im2col_gemm_conv(const ConvGeometry& g, const float* x, const float* w, con
   const int64_t tiles = (P + T - 1) / T;
   const int64_t items = g.batch * g.group * tiles;
   if (items == 0) return;
-  const int threads = resolve_threads(num_threads);
+  const double flops = 2.0 * double(g.batch * g.out_channels) * double(P) * double(K);
+  // The cost model on the whole convolution: threads over blocks when there are enough of them,
+  // else inside each block's im2col and product (which size their own regions again).
+  const int threads = conv_internal::conv_threads(flops, std::max<int64_t>(items, resolve_threads(num_threads)),
+                                                  num_threads);
   const std::vector<int64_t> offs = conv_internal::kernel_offsets(g);
 
   // One (image, group, tile) block: Y_g[:, p0:p0+n] = act(W_g [Mg, K] x col [K, n] + bias ...).
@@ -309,7 +313,8 @@ void im2col_gemm_conv(const ConvGeometry& g, const float* x, const float* w, con
     const float* b_op = x_g + p0;
     int64_t ldb = s_in;
     if (!in_place) {
-      parallel_for(K, inner_threads, [&](int64_t r0, int64_t r1) {
+      const double bytes = double(K) * double(cols) * sizeof(float);
+      parallel_for(K, conv_internal::copy_threads(bytes, K, inner_threads), [&](int64_t r0, int64_t r1) {
         conv_internal::im2col_rows(g, offs, x_g, p0, cols, r0, r1, col.data());
       });
       b_op = col.data();
@@ -322,7 +327,7 @@ void im2col_gemm_conv(const ConvGeometry& g, const float* x, const float* w, con
   };
 
   const int64_t col_size = in_place ? 0 : K * T;
-  if (items >= threads) {
+  if (threads == 1 || items >= threads) {
     parallel_for(items, threads, [&](int64_t b, int64_t e) {
       std::vector<float> col(col_size);  // this thread's column buffer
       for (int64_t it = b; it < e; ++it) run_item(it, col, 1);

@@ -124,7 +124,8 @@ PreparedPtr prepare_squeeze_excite(const std::vector<int64_t>& x_shape, const st
       }
     }
     const ElementwiseKernels& ek = elementwise_kernels();
-    const int use = N * M * zplane < (int64_t(1) << 15) ? 1 : threads;  // small maps: no hand-off
+    // The cost model (common/thread_pool.h): the scaled map read and written.
+    const int use = threads_for_work(bytes_ns(8.0 * double(N) * double(M) * double(zplane)), N * M, threads);
     parallel_for(N * M, use, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) ek.binary(BinaryOp::Mul, z + i * zplane, 1, gates + i, 0, y + i * zplane, zplane);
     });

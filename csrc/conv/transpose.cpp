@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "gemm/gemm.h"
@@ -13,8 +14,7 @@ using conv_internal::product;
 
 namespace {
 
-// Column tiles of about this many floats (1 MiB) per thread, at least kMinTile columns.
-constexpr int64_t kColBudget = int64_t(1) << 18;
+// Column tiles of about as many floats as the L2 per thread, at least kMinTile columns.
 constexpr int64_t kMinTile = 128;
 
 void fill_bias(float* y, const float* bias, int64_t channels, int64_t positions) {
@@ -27,7 +27,7 @@ void fill_bias(float* y, const float* bias, int64_t channels, int64_t positions)
 
 int64_t transpose_tile(const ConvGeometry& g) {
   const int64_t Mg = g.out_channels / g.group;
-  return conv_internal::tile_width(Mg * product(g.kernel), product(g.in_spatial), kColBudget, kMinTile);
+  return conv_internal::tile_width(Mg * product(g.kernel), product(g.in_spatial), l2_floats(), kMinTile);
 }
 
 }  // namespace
@@ -44,7 +44,9 @@ void conv_transpose(const ConvGeometry& g, const float* x, const float* w, const
   const int64_t T = transpose_tile(g);
   const int64_t items = g.batch * g.group;
   if (items == 0) return;
-  const int threads = resolve_threads(num_threads);
+  const double flops = 2.0 * double(items) * double(Kt) * double(s_in) * double(Cg);
+  const int threads = conv_internal::conv_threads(flops, std::max<int64_t>(items, resolve_threads(num_threads)),
+                                                  num_threads);
   const std::vector<int64_t> offs = conv_internal::kernel_offsets(g);
 
   // One (image, group) block. Its tiles add into overlapping outputs, so they run in order;
@@ -59,13 +61,14 @@ void conv_transpose(const ConvGeometry& g, const float* x, const float* w, const
       const int64_t cols = std::min(T, s_in - p0);
       // col [Kt, cols] = W_g^T x X_g[:, p0:p0+cols]
       sgemm(true, false, Kt, cols, Cg, 1.f, w_g, Kt, x_g + p0, s_in, 0.f, col.data(), cols, inner_threads);
-      parallel_for(Mg, inner_threads, [&](int64_t m0, int64_t m1) {
+      const double bytes = 2.0 * double(Kt) * double(cols) * sizeof(float);
+      parallel_for(Mg, conv_internal::copy_threads(bytes, Mg, inner_threads), [&](int64_t m0, int64_t m1) {
         conv_internal::col2im_channels(g, offs, col.data(), p0, cols, m0, m1, y_g);
       });
     }
   };
 
-  if (items >= threads) {
+  if (threads == 1 || items >= threads) {
     parallel_for(items, threads, [&](int64_t b, int64_t e) {
       std::vector<float> col(Kt * T);
       for (int64_t it = b; it < e; ++it) run_item(it, col, 1);

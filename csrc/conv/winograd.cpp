@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/scratch.h"
+#include "common/cpu_info.h"
 #include "common/weight_memory.h"
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
@@ -34,17 +35,26 @@ int winograd_panel_width(int64_t K, const WinogradKernels& wk) {
 
 namespace {
 
-// V and M of one block of tiles stay within about this many floats (512 KiB, in L2).
-constexpr int64_t kBlockBudget = int64_t(1) << 17;
+// V and M of one block of tiles stay within about half the L2 (block_budget); a layer whose
+// single tile would need more than kMaxBlockFloats goes elsewhere (winograd_fits).
+constexpr int64_t kMaxBlockFloats = int64_t(1) << 17;
 constexpr int64_t kMaxBlockTiles = 64;
+int64_t block_budget() { return l2_floats() / 2; }
 // The transposed, padded input of one image, at most (floats): larger maps go elsewhere.
 constexpr int64_t kMaxInputFloats = int64_t(1) << 26;
 
-// Transformed weights above this many floats (8 MiB) take the shared schedule (conv_winograd).
-constexpr int64_t kSharedMinWeights = int64_t(1) << 21;
-// Shared schedule: V and M of a chunk of tiles within about this many floats (16 MiB), and
+// The L3 (one instance: every thread of a call reads the same transformed weights U), in floats.
+int64_t l3_instance_floats() {
+  const CacheInfo& c = cpu_info().cache;
+  return (c.l3.bytes > 0 ? c.l3.bytes : c.l2.bytes) / int64_t(sizeof(float));
+}
+// Transformed weights above a quarter of the L3 take the shared schedule (conv_winograd): the
+// block schedule reads all of U once per block of tiles, from L3 only while U stays there.
+// (8 MiB on the 32 MiB L3 of the Zen 5 it was measured on.)
+int64_t shared_min_weights() { return l3_instance_floats() / 4; }
+// Shared schedule: V and M of a chunk of tiles within about half the L3, at most 16 MiB, and
 // about this many tiles per output-transform unit.
-constexpr int64_t kSharedBudget = int64_t(1) << 22;
+int64_t shared_budget() { return std::min<int64_t>(int64_t(1) << 22, l3_instance_floats() / 2); }
 constexpr int64_t kSharedRowTiles = 16;
 
 // The calling thread's (shared by the call's workers): the transposed input, and V and M of
@@ -104,19 +114,22 @@ bool winograd_fits(const ConvGeometry& g, const WinogradKernels& wk) {
   for (int d = 0; d < 2; ++d)
     if (g.strides[d] != 1 || g.dilations[d] != 1) return false;
   const WinoShape s = wino_shape(g, wk);
-  return s.Hp * s.Wp * s.Cp <= kMaxInputFloats && s.Cp + s.Kp <= kBlockBudget / 36;
+  return s.Hp * s.Wp * s.Cp <= kMaxInputFloats && s.Cp + s.Kp <= kMaxBlockFloats / 36;
 }
 
 // Measured on Zen 5 (tools/bench_conv.py with and without --no-winograd, 1 and 2 threads):
 // ResNet / VGG 3x3 layers run 2-3x faster (64 @ 56 to 512 @ 14), 32 x 32 channels at 32 x 32
 // ~1.4x; fewer channels (16 x 16, 24 x 24) lose to the transforms. A 7 x 7 map with 512
 // channels (4 tiles) comes out about even (0.88x at 1 thread, 1.04x at 2) for 4x its weights'
-// memory (38 MB), so few tiles need small transformed weights.
+// memory (38 MB), so few tiles need small transformed weights: few products per weight make
+// Winograd a stream of U, which pays only while U stays cached, within an eighth of the L3
+// (4 MiB of Zen 5's 32).
 bool winograd_pays(const ConvGeometry& g, const WinogradKernels& wk) {  // the same boundaries at 1 and 2 threads
   const int64_t C = g.in_channels, K = g.out_channels;
   const WinoShape s = wino_shape(g, wk);
   const int64_t tiles = s.TH * s.TW, u_bytes = 36 * s.Kp * s.Cp * int64_t(sizeof(float));
-  return C >= 16 && K >= 16 && C * K >= 1024 && (tiles >= 8 || u_bytes <= (int64_t(4) << 20));
+  const int64_t cached_u_bytes = l3_instance_floats() * int64_t(sizeof(float)) / 8;
+  return C >= 16 && K >= 16 && C * K >= 1024 && (tiles >= 8 || u_bytes <= cached_u_bytes);
 }
 
 int64_t winograd_workspace_bytes(const ConvGeometry& g, const WinogradKernels& wk) {
@@ -128,11 +141,14 @@ int64_t winograd_workspace_bytes(const ConvGeometry& g, const WinogradKernels& w
 void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeights& w, const WinogradKernels& wk,
                    const DirectConvKernels& dk, const float* bias, float* y, int num_threads,
                    const ConvEpilogue& ep) {
-  const int threads = resolve_threads(num_threads);
   const float* u = w.data;
   const WinoShape s = wino_shape(g, wk);
   const int64_t T = s.TH * s.TW, P = s.OH * s.OW, ldrow = s.Wp * s.Cp, ybrow = 4 * s.TW * s.Kp;
   const int64_t panels = s.Kp / s.pw;
+  // The cost model on the whole call: the products (36 per tile and channel pair), plus about a
+  // quarter for the transforms; the pieces either schedule can split into.
+  const double flops = 1.25 * 2.0 * 36.0 * double(T * g.batch) * double(s.Cp) * double(s.Kp);
+  const int threads = conv_internal::conv_threads(flops, std::max(T * g.batch, 36 * panels), num_threads);
   // Two schedules. Small weights, enough tiles: each thread takes blocks of tiles through all three steps
   // with V and M in L2 and U read once per block. Weights too large for that (U of 512 x 512
   // channels is 38 MB: blocks of 3 tiles would read it from memory every 3 tiles): the steps
@@ -140,9 +156,9 @@ void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeig
   // transforms and (point, weight panel) pairs for the products, so U is read once per chunk.
   // The shared schedule also gives threads work when the tiles are too few to make a block
   // (a micro-tile's worth) for each thread.
-  const bool shared = 36 * s.Kp * s.Cp > kSharedMinWeights || (threads > 1 && T * g.batch < 6 * threads);
-  int64_t nb = shared ? std::max<int64_t>(1, kSharedBudget / (36 * (s.Cp + s.Kp)))
-                      : std::min(kMaxBlockTiles, std::max<int64_t>(1, kBlockBudget / (36 * (s.Cp + s.Kp))));
+  const bool shared = 36 * s.Kp * s.Cp > shared_min_weights() || (threads > 1 && T * g.batch < 6 * threads);
+  int64_t nb = shared ? std::max<int64_t>(1, shared_budget() / (36 * (s.Cp + s.Kp)))
+                      : std::min(kMaxBlockTiles, std::max<int64_t>(1, block_budget() / (36 * (s.Cp + s.Kp))));
   if (threads > 1 && !shared) nb = std::min(nb, std::max<int64_t>(4, ceil_div(T * g.batch, 2 * threads)));
   const int64_t blocks = ceil_div(T, nb);
   nb = ceil_div(T, blocks);
@@ -157,7 +173,8 @@ void winograd_conv(const ConvGeometry& g, const float* x, const ConvWinogradWeig
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
     // The input as [row][column][channel], zero-padded to every tile's window.
-    parallel_for(images * s.Hp, threads, [&](int64_t r0, int64_t r1) {
+    const double bytes = double(images * s.Hp) * double(ldrow) * sizeof(float);
+    parallel_for(images * s.Hp, conv_internal::copy_threads(bytes, images * s.Hp, threads), [&](int64_t r0, int64_t r1) {
       for (int64_t ir = r0; ir < r1; ++ir) {
         const int64_t i = ir / s.Hp, r = ir % s.Hp;
         float* row = xt + i * img_floats + r * ldrow;

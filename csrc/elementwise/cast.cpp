@@ -46,7 +46,10 @@ template <class To, class From>
 void cast_all(const void* x, void* y, int64_t n, int threads) {
   const From* s = static_cast<const From*>(x);
   To* d = static_cast<To*>(y);
-  parallel_for((n + 65535) / 65536, n < (1 << 17) ? 1 : threads, [&](int64_t c0, int64_t c1) {
+  // The cost model (common/thread_pool.h): every element read and written.
+  const int64_t chunks = (n + 65535) / 65536;
+  parallel_for(chunks, threads_for_work(bytes_ns(double(sizeof(From) + sizeof(To)) * double(n)), chunks, threads),
+               [&](int64_t c0, int64_t c1) {
     for (int64_t i = c0 * 65536; i < std::min(n, c1 * 65536); ++i) d[i] = convert<To>(s[i]);
   });
 }

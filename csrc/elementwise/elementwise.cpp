@@ -42,7 +42,8 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, int num_threads) {
   if (n <= 0) return;
   const ElementwiseKernels& k = elementwise_kernels();
   const int64_t pieces = (n + kBroadcastInnerChunk - 1) / kBroadcastInnerChunk;
-  const int threads = n < kBroadcastParallelElements ? 1 : num_threads;
+  // The cost model: a float read and written, and (Exp, Log...) about 16 vector operations each.
+  const int threads = threads_for_work(bytes_ns(8.0 * double(n)) + flops_ns(16.0 * double(n)), pieces, num_threads);
   parallel_for(pieces, threads, [&](int64_t begin, int64_t end) {
     const int64_t lo = begin * kBroadcastInnerChunk, hi = std::min(n, end * kBroadcastInnerChunk);
     k.unary(op, x + lo, y + lo, hi - lo);

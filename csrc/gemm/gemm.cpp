@@ -23,6 +23,7 @@
 #include <new>
 
 #include "common/check.h"
+#include "common/cpu_info.h"
 #include "common/thread_pool.h"
 #include "gemm/gemm_kernels.h"
 
@@ -33,7 +34,6 @@ constexpr int64_t kSkinnyMaxM = 16;
 // With B packed once, the skinny kernel streams each panel for all of K; above this many
 // rows the blocked path (A packed per block, C tiles in L1) is faster.
 constexpr int64_t kSkinnyMaxMPacked = 16;
-constexpr int64_t kFlopsPerThread = int64_t(1) << 20;  // below this a thread costs more than it gives
 // K block of a product with B packed once (full-K panels, no per-block packing buffer): deep
 // enough that C is read and written back once per 768 of K instead of per 256. With C out of
 // cache (a 1024 x 3072 output is 12 MiB), every K block reloads each tile of C; measured on a
@@ -46,10 +46,13 @@ thread_local ScratchBuffer tls_pack_a, tls_pack_b;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int threads_for(int num_threads, int64_t M, int64_t N, int64_t K) {
-  const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int64_t useful = std::max<int64_t>(1, static_cast<int64_t>(flops / kFlopsPerThread));
-  return static_cast<int>(std::min<int64_t>(resolve_threads(num_threads), useful));
+// Threads for an M x N x K product (the cost model, common/thread_pool.h): its multiply-adds,
+// or for a skinny product (few rows: B streamed once, two flops per float of B) the time to
+// stream B if longer; `units`: the pieces the chosen path can split into.
+int threads_for(int num_threads, int64_t M, int64_t N, int64_t K, int64_t units) {
+  double ns = flops_ns(2.0 * double(M) * double(N) * double(K));
+  if (M <= kSkinnyMaxM) ns = std::max(ns, bytes_ns(4.0 * double(K) * double(N)));
+  return threads_for_work(ns, units, num_threads);
 }
 
 // C = beta * C (K == 0: the product is empty).
@@ -125,17 +128,19 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
              const Operand& A, const Operand& B, float beta, float* C, int64_t ldc,
              const Epilogue* ep, int threads) {
   const int64_t MR = kt.mr, NR = kt.nr;
-  // Balanced row blocks of at most kt.mc rows (a multiple of MR). Few rows and few column
+  const GemmBlocking bk = gemm_blocking(kt.mr, kt.nr);  // from this machine's caches
+  // Balanced row blocks of at most bk.mc rows (a multiple of MR). Few rows and few column
   // panels on several threads (a batch-32 Gemm onto 128 outputs: 1 x 3 tasks for 2 threads)
   // get smaller row blocks. Row blocking never changes an element's summation order (every
   // micro-tile is MR rows and sums K in the same blocks), so results stay bit-identical.
-  int64_t m_blocks = ceil_div(M, kt.mc);
-  const int64_t panels_max = ceil_div(std::min(N, kt.nc), NR);
+  int64_t m_blocks = ceil_div(M, bk.mc);
+  const int64_t panels_max = ceil_div(std::min(N, bk.nc), NR);
   if (threads > 1 && m_blocks * panels_max < 2 * int64_t(threads))
     m_blocks = std::max(m_blocks, std::min(ceil_div(M, MR), ceil_div(2 * int64_t(threads), panels_max)));
   const int64_t mc = ceil_div(ceil_div(M, m_blocks), MR) * MR;
-  const int64_t kc_step = B.packed ? kPackedKc : kt.kc;
-  const int64_t kc_max = std::min(K, kc_step), nc_max = std::min(N, kt.nc);
+  // B packed once: K blocks at least kPackedKc deep (C reloaded less often), else the cache-derived kc.
+  const int64_t kc_step = B.packed ? std::max(bk.kc, kPackedKc) : bk.kc;
+  const int64_t kc_max = std::min(K, kc_step), nc_max = std::min(N, bk.nc);
   float* pb = B.packed ? nullptr : tls_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
   auto a_at = [&](int64_t i, int64_t p) {
     return A.trans ? A.x + p * A.ld + i : A.x + i * A.ld + p;
@@ -144,8 +149,8 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
     return B.trans ? B.x + j * B.ld + p : B.x + p * B.ld + j;
   };
 
-  for (int64_t jc = 0; jc < N; jc += kt.nc) {
-    const int64_t nc = std::min(kt.nc, N - jc), panels = ceil_div(nc, NR);
+  for (int64_t jc = 0; jc < N; jc += bk.nc) {
+    const int64_t nc = std::min(bk.nc, N - jc), panels = ceil_div(nc, NR);
     // Enough tasks to keep every thread busy: split the panels when rows are few.
     const int64_t n_split =
         threads > 1 ? std::min(panels, ceil_div(4 * int64_t(threads), m_blocks)) : 1;
@@ -160,7 +165,9 @@ void blocked(const GemmKernels& kt, int64_t M, int64_t N, int64_t K, float alpha
         pb_blk = B.packed + (jc / NR) * B.panel_stride + pc * NR;
         pb_stride = B.panel_stride;
       } else {
-        parallel_for(panels, threads, [&](int64_t b, int64_t e) {
+        // Packing is a copy: threads only when it is worth a hand-off of its own.
+        parallel_for(panels, std::min(threads, threads_for_work(bytes_ns(8.0 * kc * nc), panels, threads)),
+                     [&](int64_t b, int64_t e) {
           kt.pack_b(B.trans, b_at(pc, jc + b * NR), B.ld, kc, std::min(nc, e * NR) - b * NR,
                     pb + b * NR * kc);
         });
@@ -217,7 +224,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm: lda=" << lda << " too small");
   PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm: ldb=" << ldb << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int64_t step = kt.skinny_n_step;
+  const int64_t units = M <= kSkinnyMaxM ? ceil_div(N, step)
+                        : N == 1 && ldc == 1 ? ceil_div(M, step)
+                                             : ceil_div(M, kt.mr) * ceil_div(N, kt.nr);
+  const int threads = threads_for(num_threads, M, N, K, units);
 
   if (M <= kSkinnyMaxM) {
     skinny(kt, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, threads);
@@ -282,7 +293,8 @@ void sgemm_packed_b(bool trans_a, int64_t M, const float* A, int64_t lda, const 
   const GemmKernels& kt = Bp.kernels();
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(lda >= (trans_a ? M : K), "sgemm_packed_b: lda=" << lda << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int64_t units = M <= kSkinnyMaxMPacked ? ceil_div(N, kt.nr) : ceil_div(M, kt.mr) * ceil_div(N, kt.nr);
+  const int threads = threads_for(num_threads, M, N, K, units);
   if (M <= kSkinnyMaxMPacked) {
     skinny_packed(kt, trans_a, M, N, K, alpha, A, lda, Bp.data(), Bp.panel_stride(), beta, C,
                   ldc, ep, threads);
@@ -305,7 +317,7 @@ void sgemm_packed_a(const PackedMatrix& Ap, int64_t N, bool trans_b, const float
   const GemmKernels& kt = Ap.kernels();
   if (K == 0) return scale_c_epilogue(kt, M, N, beta, C, ldc, ep);
   PYINFER_CHECK(ldb >= (trans_b ? K : N), "sgemm_packed_a: ldb=" << ldb << " too small");
-  const int threads = threads_for(num_threads, M, N, K);
+  const int threads = threads_for(num_threads, M, N, K, ceil_div(M, kt.mr) * ceil_div(N, kt.nr));
   Operand a, b;
   a.packed = Ap.data(), a.panel_stride = Ap.panel_stride();
   b.x = B, b.ld = ldb, b.trans = trans_b;

@@ -20,8 +20,8 @@
 namespace pyinfer {
 
 struct GemmKernels {
-  int mr, nr;          // micro-tile: mr rows x nr columns of C
-  int64_t kc, mc, nc;  // cache blocks: kc (depth), mc (rows of A in L2), nc (columns of B)
+  int mr, nr;  // micro-tile: mr rows x nr columns of C (cache blocks: gemm_blocking(mr, nr),
+               // common/cpu_info.h, from this machine's caches)
 
   // Pack `rows` x kc of op(A), starting at a (the address of op(A)[i0, p0]), into panels
   // of mr rows (the last one zero-padded), panel p at out + p*mr*kc.

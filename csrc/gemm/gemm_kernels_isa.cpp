@@ -24,9 +24,6 @@ constexpr int DOT_MAX_M = 3, DOT_N = 8;  // skinny_nt tile: rows of A x rows of 
 #else
 constexpr int DOT_MAX_M = 2, DOT_N = 4;
 #endif
-constexpr int64_t KC = 256;
-constexpr int64_t MC = MR * (192 / MR);
-constexpr int64_t NC = NR * (4096 / NR);
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int clamp_lanes(int64_t n) { return n <= 0 ? 0 : (n >= VN ? VN : static_cast<int>(n)); }
@@ -396,7 +393,7 @@ void skinny_rows(int64_t m, int64_t k, const float* pa, const float* b, int64_t 
 
 static_assert(NR % DOT_N == 0, "skinny column splits must suit both skinny kernels");
 extern const GemmKernels gemm_kernels_table = {
-    MR, NR, KC, MC, NC, pack_a, pack_b, macro, pack_a_skinny, skinny_nn, skinny_nt, skinny_rows,
+    MR, NR, pack_a, pack_b, macro, pack_a_skinny, skinny_nn, skinny_nt, skinny_rows,
     NR, apply_epilogue};
 
 }  // namespace PYINFER_ISA_NS

@@ -188,7 +188,8 @@ PreparedPtr prepare_matmul(const MatMulParams& p, std::shared_ptr<const PackedMa
       return sgemm(false, false, items * M, N, K, 1.f, a, lda, bm, ldb, 0.f, y, N, threads, item_ep(0, e));
     }
     if (item_parallel) {  // many small products: one per thread
-      parallel_for(items, threads, [&](int64_t t0, int64_t t1) {
+      const double ns = flops_ns(2.0 * double(items) * double(M) * double(N) * double(K));
+      parallel_for(items, threads_for_work(ns, items, threads), [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
           int64_t oa, ob;
           offsets(t, oa, ob);

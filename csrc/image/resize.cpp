@@ -45,7 +45,10 @@ void interpolate_pass(const float* x, float* y, const Pass& p, float extrapolati
   const AxisView& v = p.in;
   const AxisTaps& t = *p.t;
   const int64_t rows = v.outer * t.out_len;
-  parallel_for(rows, rows * v.inner < (1 << 15) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+  // The cost model (common/thread_pool.h): a multiply-add per tap and output element.
+  const double outputs = double(rows) * double(v.inner);
+  parallel_for(rows, threads_for_work(flops_ns(2.0 * outputs * double(t.taps)) + bytes_ns(8.0 * outputs), rows, threads),
+               [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r / t.out_len, j = r % t.out_len;
       float* out = y + r * v.inner;
@@ -73,7 +76,10 @@ template <int Taps>
 void interpolate_last_axis(const float* x, float* y, const Pass& p, float extrapolation, int threads) {
   const AxisTaps& t = *p.t;
   const int64_t in_len = p.in.n, rows = p.in.outer, taps = Taps ? Taps : t.taps;
-  parallel_for(rows, rows * t.out_len < (1 << 15) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+  // The cost model (common/thread_pool.h): a multiply-add per tap and output element.
+  const double outputs = double(rows) * double(t.out_len);
+  parallel_for(rows, threads_for_work(flops_ns(2.0 * outputs * double(taps)) + bytes_ns(8.0 * outputs), rows, threads),
+               [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* src = x + r * in_len;
       float* out = y + r * t.out_len;

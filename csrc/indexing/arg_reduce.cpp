@@ -43,7 +43,10 @@ int64_t arg_column(const T* x, int64_t n, int64_t inner, bool largest, bool last
 
 template <class T>
 void arg_reduce(const T* x, int64_t* y, const AxisView& v, bool largest, bool last, int threads) {
-  parallel_for(v.outer * v.inner, v.outer * v.n * v.inner < (1 << 16) ? 1 : threads, [&](int64_t c0, int64_t c1) {
+  // The cost model (common/thread_pool.h): every element read once.
+  const double bytes = sizeof(T) * double(v.outer) * double(v.n) * double(v.inner);
+  parallel_for(v.outer * v.inner, threads_for_work(bytes_ns(bytes), v.outer * v.inner, threads),
+               [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t o = c / v.inner, j = c % v.inner;
       y[c] = arg_column(x + o * v.n * v.inner + j, v.n, v.inner, largest, last);
@@ -55,7 +58,9 @@ void arg_reduce(const T* x, int64_t* y, const AxisView& v, bool largest, bool la
 // slice; columns that hold a NaN are redone by arg_column.
 void arg_reduce_rows_f32(const float* x, int64_t* y, const AxisView& v, bool largest, bool last, int threads) {
   const ArgReduceKernels& k = arg_reduce_kernels();
-  parallel_for(v.outer, v.outer * v.n * v.inner < (1 << 16) ? 1 : threads, [&](int64_t o0, int64_t o1) {
+  // The cost model (common/thread_pool.h): every element read once.
+  const double bytes = 4.0 * double(v.outer) * double(v.n) * double(v.inner);
+  parallel_for(v.outer, threads_for_work(bytes_ns(bytes), v.outer, threads), [&](int64_t o0, int64_t o1) {
     std::vector<float> best(static_cast<size_t>(v.inner)), at(static_cast<size_t>(v.inner)),
         nan(static_cast<size_t>(v.inner));
     for (int64_t o = o0; o < o1; ++o) {

@@ -27,7 +27,9 @@ void gather_picks(const T* x, T* y, const std::vector<int64_t>& in_shape, const 
   int64_t rows = 1;
   for (int64_t d = 0; d + 1 < rank; ++d) rows *= out_shape[d];
   const AxisPick* last = by_axis[rank - 1];
-  parallel_for(rows, rows * inner < (1 << 15) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+  // The cost model (common/thread_pool.h): each output element read and written (~8 bytes).
+  parallel_for(rows, threads_for_work(bytes_ns(8.0 * double(rows) * double(inner)), rows, threads),
+               [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       int64_t off = 0, rest = r;
       bool row_outside = false;

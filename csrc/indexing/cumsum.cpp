@@ -22,7 +22,9 @@ namespace {
 
 template <class T>
 void cumsum(const T* x, T* y, const AxisView& v, bool exclusive, bool reverse, int threads) {
-  parallel_for(v.outer, v.outer * v.n * v.inner < (1 << 16) ? 1 : threads, [&](int64_t o0, int64_t o1) {
+  // The cost model (common/thread_pool.h): every element read and written once.
+  const double bytes = 2.0 * sizeof(T) * double(v.outer) * double(v.n) * double(v.inner);
+  parallel_for(v.outer, threads_for_work(bytes_ns(bytes), v.outer, threads), [&](int64_t o0, int64_t o1) {
     std::vector<T> acc(static_cast<size_t>(v.inner));
     for (int64_t o = o0; o < o1; ++o) {
       std::fill(acc.begin(), acc.end(), T(0));

@@ -21,9 +21,6 @@ namespace py = pybind11;
 namespace pyinfer {
 namespace {
 
-// Copies below this many bytes run on the calling thread (a wake-up costs more).
-constexpr int64_t kParallelBytes = int64_t(1) << 18;
-
 DType parse_dtype(const std::string& name) { return dtype_from_name(name, "gather"); }
 
 template <class Index>
@@ -34,7 +31,8 @@ void gather_rows(const char* data, const Index* idx, char* y, int64_t outer, int
     PYINFER_CHECK(idx[i] >= -axis_len && idx[i] < axis_len,
                   "gather: index " << static_cast<int64_t>(idx[i]) << " is out of range for an axis of " << axis_len);
   const int64_t rows = outer * n_idx;
-  const int threads = rows * row_bytes < kParallelBytes ? 1 : num_threads;
+  // The cost model (common/thread_pool.h): each row's bytes read and written.
+  const int threads = threads_for_work(bytes_ns(2.0 * double(rows) * double(row_bytes)), rows, num_threads);
   parallel_for(rows, threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r / n_idx, i = r % n_idx;

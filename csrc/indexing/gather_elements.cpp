@@ -31,7 +31,8 @@ void gather_elements(const T* data, const Index* idx, T* out, const std::vector<
   for (int64_t d : ishape) total *= d;
   check_element_indices(idx, total, axis_len, "gather_elements");
   const int64_t rows = total / inner;
-  parallel_for(rows, total < (1 << 16) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+  // The cost model (common/thread_pool.h): an index and an element read, an element written.
+  parallel_for(rows, threads_for_work(bytes_ns(16.0 * double(total)), rows, threads), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t base = element_row_base(r, ishape, dstrides, axis);
       const Index* ir = idx + r * inner;

@@ -53,7 +53,10 @@ PreparedPtr prepare_gather_nd(const std::vector<int64_t>& data_shape, DType dtyp
           offsets[t] = (t / tuples) * batch_stride + tuple_offset(idx + t * k, k, data_shape, strides, b, "gather_nd");
         char* y = static_cast<char*>(o[0]);
         const int64_t esize = dtype_size(dtype);
-        parallel_for(batch * tuples, batch * tuples * bytes < (1 << 18) ? 1 : threads, [&](int64_t t0, int64_t t1) {
+        // The cost model (common/thread_pool.h): each slice's bytes read and written.
+        parallel_for(batch * tuples, threads_for_work(bytes_ns(2.0 * double(batch * tuples) * double(bytes)), batch * tuples,
+                                                      threads),
+                     [&](int64_t t0, int64_t t1) {
           for (int64_t t = t0; t < t1; ++t) std::memcpy(y + t * bytes, data + offsets[t] * esize, bytes);
         });
       });

@@ -133,7 +133,9 @@ PreparedPtr prepare_split(const std::vector<int64_t>& shape, DType dtype, int64_
   }
   return b.run([=](const void* const* in, void* const* o, int threads) {
     const char* x = static_cast<const char*>(in[0]);
-    parallel_for(v.outer, v.outer * v.n * row < (1 << 18) ? 1 : threads, [&](int64_t o0, int64_t o1) {
+    // The cost model (common/thread_pool.h): the selected bytes read and written.
+    parallel_for(v.outer, threads_for_work(bytes_ns(2.0 * double(v.outer) * double(v.n) * double(row)), v.outer, threads),
+                 [&](int64_t o0, int64_t o1) {
       for (int64_t r = o0; r < o1; ++r) {
         int64_t at = 0;
         for (size_t i = 0; i < sizes.size(); ++i) {

@@ -27,7 +27,9 @@ constexpr int64_t kRowsPerTask = 16;
 template <class T>
 void topk_rows(const T* x, T* values, int64_t* indices, const AxisView& v, int64_t k, bool largest, int threads) {
   const int64_t rows = v.outer * v.inner;
-  parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, rows * v.n < (1 << 15) ? 1 : threads,
+  // The cost model (common/thread_pool.h): a selection pass over each row, ~8 flops per element.
+  const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+  parallel_for(tasks, threads_for_work(flops_ns(8.0 * double(rows) * double(v.n)), tasks, threads),
                [&](int64_t t0, int64_t t1) {
     std::vector<T> row(static_cast<size_t>(v.n));
     std::vector<int64_t> order(static_cast<size_t>(v.n));

@@ -28,9 +28,8 @@ namespace pyinfer {
 namespace ml {
 namespace {
 
-// Rows per thread task, and the multiply-adds below which a call stays on one thread.
+// Rows per thread task.
 constexpr int64_t kRowsPerTask = 64;
-constexpr int64_t kParallelWork = int64_t(1) << 18;
 
 struct LinearModel {
   std::vector<double> coef;  // [targets, features]
@@ -100,7 +99,9 @@ PreparedPtr prepare_linear_model(std::shared_ptr<const LinearModel> m, const std
       }
     };
     const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
-    parallel_for(tasks, rows * F * m->targets < kParallelWork ? 1 : threads, task);
+    // The cost model (common/thread_pool.h): a multiply-add per feature and target.
+    parallel_for(tasks, threads_for_work(flops_ns(2.0 * double(rows) * double(F) * double(m->targets)), tasks, threads),
+                 task);
   });
 }
 

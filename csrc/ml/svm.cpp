@@ -29,7 +29,6 @@ namespace ml {
 namespace {
 
 constexpr int64_t kRowsPerTask = 16;
-constexpr int64_t kParallelWork = int64_t(1) << 16;  // multiply-adds below which a call stays on one thread
 
 enum class SvmKernel { Linear, Poly, Rbf, Sigmoid };
 
@@ -244,7 +243,9 @@ PreparedPtr prepare_svm(std::shared_ptr<const SvmModel> m, const std::vector<int
       }
     };
     const int64_t work_per_row = std::max<int64_t>(1, m->n_vectors) * F;
-    parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, rows * work_per_row < kParallelWork ? 1 : threads, task);
+    // The cost model (common/thread_pool.h): a multiply-add per feature and support vector, in double.
+    const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+    parallel_for(tasks, threads_for_work(flops_ns(4.0 * double(rows) * double(work_per_row)), tasks, threads), task);
   });
 }
 

@@ -28,8 +28,6 @@ constexpr int64_t kBlockRows = 64;
 constexpr int64_t kTreeChunk = 64;
 // Below this many rows a row walks kLanes trees at a time instead (lanes of rows would idle).
 constexpr int64_t kRowLaneMin = 4;
-// One row's walks are split between threads only above this many steps (a wake-up costs more).
-constexpr int64_t kParallelSteps = 1 << 15;
 
 // kLanes walks: start nodes, the row of lane 0, the distance between lanes' rows, steps, and
 // where lane l's leaf slot goes (slots + l * slot_stride).
@@ -272,7 +270,9 @@ void TreeEnsemble::run_row(const Walk& w, const T* x, double* score, uint8_t* ha
       lanes(w.nodes, start, x, 0, steps, unbalanced, slots + g * kLanes, 1);
     }
   };
-  if (threads > 1 && total_depth_ > kParallelSteps) parallel_for(groups, threads, walk_groups);
+  // The cost model (common/thread_pool.h): each step a dependent load of a node, counted as a line.
+  const int split = threads > 1 ? threads_for_work(bytes_ns(64.0 * double(total_depth_)), groups, threads) : 1;
+  if (split > 1) parallel_for(groups, split, walk_groups);
   else walk_groups(0, groups);
   add_leaves(slots, n_trees, score, has);
 }

@@ -80,7 +80,9 @@ PreparedPtr prepare_channel_layer_norm(const std::vector<int64_t>& x_shape, bool
     const float* bias = has_bias ? static_cast<const float*>(in[has_scale ? 2 : 1]) : nullptr;
     float* y = static_cast<float*>(out[0]);
     const int64_t blocks = (P + kBlock - 1) / kBlock;
-    const int use = N * C * P < (int64_t(1) << 15) ? 1 : threads;  // small maps: no hand-off
+    // The cost model (common/thread_pool.h): two passes over the map, ~8 flops per element.
+    const double elements = double(N) * double(C) * double(P);
+    const int use = threads_for_work(bytes_ns(12.0 * elements) + flops_ns(8.0 * elements), N * blocks, threads);
     parallel_for(N * blocks, use, [&](int64_t b, int64_t e) {
       for (int64_t u = b; u < e; ++u) {
         const int64_t n = u / blocks, p0 = (u % blocks) * kBlock;

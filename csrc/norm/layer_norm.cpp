@@ -13,9 +13,6 @@
 namespace pyinfer {
 namespace {
 
-// Elements per thread below which another thread costs more than it saves (a 768-wide row takes
-// ~0.3 us; waking a worker ~5 us): a BERT-base LayerNorm of 128 x 768 runs on 2 threads.
-constexpr int64_t kGrain = 1 << 15;
 
 int64_t product(const std::vector<int64_t>& s, size_t from = 0, size_t to = size_t(-1)) {
   int64_t n = 1;
@@ -112,8 +109,10 @@ PreparedPtr prepare_layer_norm(const LayerNormParams& p) {
     a.rms = rms;
     a.channels = channels;
     const auto& t = layer_norm_kernels();
-    const int useful = int(std::min<int64_t>({int64_t(resolve_threads(threads)), rows,
-                                              std::max<int64_t>(1, rows * cols / kGrain)}));
+    // The cost model (common/thread_pool.h): two passes over a row (read, then read and write)
+    // and ~8 flops per element.
+    const double elements = double(rows) * double(cols);
+    const int useful = threads_for_work(bytes_ns(12.0 * elements) + flops_ns(8.0 * elements), rows, threads);
     if (useful <= 1) return t.rows(a, 0, rows);
     parallel_for(rows, useful, [&](int64_t r0, int64_t r1) { t.rows(a, r0, r1); });
   });

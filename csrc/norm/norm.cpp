@@ -15,8 +15,6 @@ namespace {
 // Columns per unit of work: the window's rows of a block stay in L1 (size * 2 KiB), and a
 // 56x56 plane still splits into 7 units for the threads.
 constexpr int64_t kLrnBlock = 512;
-// A thread is worth waking for this many (element x window) operations.
-constexpr int64_t kLrnGrain = 1 << 16;
 
 LrnPower power_of(float beta) {
   if (beta == 0.f) return LrnPower::Zero;
@@ -52,9 +50,9 @@ void lrn(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, int64_
   p.power = power_of(beta);
   const int64_t blocks = (spatial + kLrnBlock - 1) / kLrnBlock;
   const int64_t units = n * blocks;
-  const int64_t work = n * c * spatial * std::min(size, c);
-  const int threads = static_cast<int>(
-      std::min<int64_t>({resolve_threads(num_threads), units, std::max<int64_t>(1, work / kLrnGrain)}));
+  // The cost model: a multiply-add per (element x window) and a power per element.
+  const double work = double(n * c * spatial) * double(2 * std::min(size, c) + 20);
+  const int threads = threads_for_work(flops_ns(work), units, num_threads);
   const auto& t = norm_kernels();
   parallel_for(units, threads, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {

@@ -92,18 +92,26 @@ std::vector<int64_t> pool_output_shape(const std::vector<int64_t>& x_shape, cons
 constexpr int64_t kPlane3x3MaxWidth = 64;
 constexpr int64_t kPlane3x3MaxFloats = int64_t(1) << 16;
 
+// Threads for a pooling pass (the cost model, common/thread_pool.h): the larger of streaming its
+// inputs and outputs and of `ops_per_output` vector operations per output, over `units` pieces.
+int pool_threads(const PoolGeom& g, double ops_per_output, int64_t units, int num_threads) {
+  const double in = double(g.planes) * double(g.in_plane()), outs = double(g.planes) * double(g.out_plane());
+  return threads_for_work(std::max(bytes_ns(4.0 * (in + outs)), flops_ns(outs * ops_per_output)), units, num_threads);
+}
+
 void pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y, int num_threads) {
   const PoolKernels& k = pool_kernels();
+  const double taps = double(g.kernel[0] * g.kernel[1] * g.kernel[2]);
   if (is_plane_3x3(g) && g.in[2] <= kPlane3x3MaxWidth && g.in[1] * g.in[2] <= kPlane3x3MaxFloats) {
     const int64_t scratch = plane_3x3_scratch(g);
-    parallel_for(g.planes, num_threads, [&](int64_t b, int64_t e) {
+    parallel_for(g.planes, pool_threads(g, taps, g.planes, num_threads), [&](int64_t b, int64_t e) {
       k.planes_3x3(g, int(kind), x, y, b, e, tls_row_buf.get(scratch));
     });
     return;
   }
   const int64_t rows = g.planes * g.out[0] * g.out[1];
   const int64_t buf_size = pool_row_layout(g).total;
-  parallel_for(rows, num_threads, [&](int64_t b, int64_t e) {
+  parallel_for(rows, pool_threads(g, taps, rows, num_threads), [&](int64_t b, int64_t e) {
     k.window_rows(g, int(kind), x, y, b, e, tls_row_buf.get(buf_size));
   });
 }
@@ -114,9 +122,12 @@ void lp_pool_forward(const PoolGeom& g, float p, const float* x, float* y, int n
   const int64_t n_in = g.planes * g.in_plane(), n_out = g.planes * g.out_plane();
   std::unique_ptr<float[]> powed(new float[size_t(n_in > 0 ? n_in : 1)]);
   float* pw = powed.get();
-  parallel_for(n_in, num_threads, [&](int64_t b, int64_t e) { k.abs_pow(x + b, pw + b, e - b, p); });
+  // |x|^p and its root: a log and an exp per element (~40 vector operations).
+  parallel_for(n_in, threads_for_work(flops_ns(40.0 * n_in), n_in, num_threads),
+               [&](int64_t b, int64_t e) { k.abs_pow(x + b, pw + b, e - b, p); });
   pool_forward(PoolKind::Sum, g, pw, y, num_threads);
-  parallel_for(n_out, num_threads, [&](int64_t b, int64_t e) { k.root(y + b, e - b, p); });
+  parallel_for(n_out, threads_for_work(flops_ns(40.0 * n_out), n_out, num_threads),
+               [&](int64_t b, int64_t e) { k.root(y + b, e - b, p); });
 }
 
 void max_pool_indices(const PoolGeom& g, const float* x, float* y, int64_t* indices, bool column_major,
@@ -130,7 +141,9 @@ void max_pool_indices(const PoolGeom& g, const float* x, float* y, int64_t* indi
     if (*hi < *lo) *hi = *lo;
   };
   const int64_t rows = g.planes * Do * Ho;
-  parallel_for(rows, num_threads, [&](int64_t rb, int64_t re) {
+  // A scalar walk: a vector tier's time per window element times its lanes, about.
+  const double ops = 16.0 * double(g.kernel[0] * g.kernel[1] * g.kernel[2]);
+  parallel_for(rows, pool_threads(g, ops, rows, num_threads), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       const int64_t plane = r / (Do * Ho), rem = r % (Do * Ho), od = rem / Ho, oh = rem % Ho;
       const float* xp = x + plane * in_plane;
@@ -178,7 +191,9 @@ void global_pool(GlobalKind kind, int64_t planes, int64_t plane_size, float p, c
                  int num_threads) {
   if (kind == GlobalKind::Lp) PYINFER_CHECK(p > 0 && std::isfinite(p), "global_lp_pool: p must be positive, got " << p);
   const PoolKernels& k = pool_kernels();
-  parallel_for(planes, num_threads, [&](int64_t b, int64_t e) {
+  const double ns = std::max(bytes_ns(4.0 * double(planes) * double(plane_size)),
+                             flops_ns((kind == GlobalKind::Lp ? 40.0 : 1.0) * double(planes) * double(plane_size)));
+  parallel_for(planes, threads_for_work(ns, planes, num_threads), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float* xp = x + i * plane_size;
       switch (kind) {

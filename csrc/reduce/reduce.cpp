@@ -15,8 +15,6 @@
 namespace pyinfer {
 namespace {
 
-// A thread is worth waking for this many input elements.
-constexpr int64_t kGrain = 1 << 16;
 // Rows longer than this are reduced in chunks of this length (partial results then combined in
 // order): the chunks of one long row can run on several threads, and the float32 sum of a
 // chunk adds at most kRowChunk / (4 * N) terms per accumulator. The split depends on r only.
@@ -30,9 +28,9 @@ const char* const kKindNames[] = {"max", "min", "sum", "mean", "prod", "sum_squa
 const char* kind_name(ReduceKind kind) { return kKindNames[static_cast<int>(kind)]; }
 
 
+// Threads for reading `elements` floats (the cost model, common/thread_pool.h), over `units` pieces.
 int threads_for(int num_threads, int64_t units, int64_t elements) {
-  return static_cast<int>(std::min<int64_t>({resolve_threads(num_threads), std::max<int64_t>(1, units),
-                                             std::max<int64_t>(1, elements / kGrain)}));
+  return threads_for_work(bytes_ns(4.0 * double(elements)), units, num_threads);
 }
 
 // The in-order combination of one long row's chunk results (max / min: NaN propagates).

@@ -403,8 +403,11 @@ void run_direction(const DirCtx& c, int parts) {
   });
 }
 
-// A step's product below this many multiply-adds is over before a second thread is useful.
-constexpr int64_t kMinParallelStepMacs = int64_t(1) << 18;
+// One step's recurrent product and gate functions, in one core's nanoseconds (the cost model,
+// common/thread_pool.h): B x GH x H multiply-adds and ~20 vector operations per gate value.
+double step_ns(int64_t B, int64_t GH, int64_t H) {
+  return flops_ns(2.0 * double(B) * double(GH) * double(H) + 20.0 * double(B) * double(GH));
+}
 
 }  // namespace
 
@@ -506,15 +509,17 @@ void run_rnn(const Problem& p) {
 
   // 2. The recurrences.
   if (B > 0 && max_len > 0) {
-    if (D == 2 && threads >= 2) {
+    // Directions on threads of their own when the whole loop of one pays for a hand-off; steps
+    // split over threads when one step does (every step is a hand-off: its tasks wait for the
+    // step before).
+    const double one_step = step_ns(B, GH, H);
+    if (D == 2 && threads_for_work(2.0 * double(max_len) * one_step, 2, threads) >= 2) {
       // The two directions are independent: one thread each, no barriers.
       parallel_for(2, 2, [&](int64_t d0, int64_t d1) {
         for (int64_t d = d0; d < d1; ++d) run_serial(DirCtx(p, L, d, st[d], len, max_len));
       });
     } else {
-      const int64_t blocks = wt.dirs[0].r.blocks;
-      const bool big = B * GH * H >= kMinParallelStepMacs;
-      const int parts = big ? static_cast<int>(std::min<int64_t>(threads, blocks)) : 1;
+      const int parts = threads_for_work(one_step, wt.dirs[0].r.blocks, threads);
       for (int64_t d = 0; d < D; ++d) run_direction(DirCtx(p, L, d, st[d], len, max_len), parts);
     }
   }

@@ -156,7 +156,9 @@ PreparedPtr prepare_roi_align(const std::vector<int64_t>& x_shape, int64_t num_r
                         "roi_align: batch index " << batch[r] << " is out of range for a batch of " << n);
         float* y = f32_out(out, 0);
         const int64_t work = num_rois * c * out_h * out_w;
-        parallel_for(num_rois, work < (1 << 14) ? 1 : threads, [&](int64_t r0, int64_t r1) {
+        // The cost model (common/thread_pool.h): ~4 bilinear samples of 4 reads per output.
+        parallel_for(num_rois, threads_for_work(flops_ns(32.0 * double(work)), num_rois, threads),
+                     [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r)
             roi_align_one(x + batch[r] * c * h * w, c, h, w, rois + r * 4, p, y + r * c * out_h * out_w);
         });
