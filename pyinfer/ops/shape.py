@@ -467,6 +467,15 @@ class Dropout(Op):
         mask_dtype = x.dtype if 7 <= self.version < 10 else np.bool_
         return (x, np.ones(x.shape, dtype=mask_dtype))
 
+    def lower(self, node):
+        """A view of x, as Identity, when the mask is not asked for and training_mode is absent or a
+        constant False (a run-time switch could ask for random output: run() refuses that)."""
+        if len(node.outputs) != 1:
+            return KeepPython("the mask output is used")
+        if node.present(2) and not (node.is_const(2) and not bool(np.asarray(node.const(2)).reshape(-1)[0])):
+            return KeepPython("training_mode is not a constant False")
+        return Alias(0, ViewRule("reshape", (0,) * node.inputs[0].ndim))
+
 
 # --- Pad / CenterCropPad ------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import pyinfer
-from support.one_node import assert_same, reference, run
+from support.one_node import assert_native, assert_same, reference, run
 
 i64 = np.int64
 
@@ -251,3 +251,11 @@ def test_col2im_matches_torch_fold(stride, pad, dil):
     out = run("Col2Im", [x, np.array(image, i64), np.array(block, i64)], strides=list(stride),
               pads=[pad[0], pad[1], pad[0], pad[1]], dilations=list(dil))
     assert_same(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_without_its_mask_is_a_view_in_plans():
+    x = arange(2, 3)
+    (y,) = assert_native("Dropout", [x, np.array(0.3, np.float32)], consts=[1])
+    assert_same(y, x)
+    (y,) = assert_native("Dropout", [x, np.array(0.3, np.float32), np.array(False)], consts=[1, 2])
+    assert_same(y, x)
