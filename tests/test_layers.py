@@ -6,9 +6,11 @@ import sys
 
 import pytest
 
+from support.child_python import child_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The interpreter this test runs under, with the pyinfer conftest.py chose (checkout or installed).
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+ENV = child_env()
 
 
 def test_import_contracts_hold():

@@ -223,6 +223,8 @@ def test_pyinfer_isa_environment_forces_a_lower_tier():
     import sys
 
     code = "import pyinfer; print(pyinfer.cpu_info()['isa'])"
-    env = {**os.environ, "PYINFER_ISA": "scalar", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd="/")
+    from support.child_python import NEUTRAL_CWD, child_env
+
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(PYINFER_ISA="scalar"), capture_output=True,
+                         text=True, check=True, cwd=NEUTRAL_CWD)
     assert out.stdout.strip() == "scalar"

@@ -19,6 +19,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
+from support.child_python import NEUTRAL_CWD, child_env  # noqa: E402
 from support.serve_util import CIFAR, ROOT, free_port, relu_model, wait_until_ready  # noqa: E402
 
 import pyinfer  # noqa: E402
@@ -29,8 +30,8 @@ START_TIMEOUT_S = 60
 
 def _start(args) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "pyinfer", "serve", *args, "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "pyinfer", "serve", *args, "--port", str(port)], cwd=NEUTRAL_CWD,
+                            env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, f"127.0.0.1:{port}"
 
@@ -140,6 +141,6 @@ def test_the_library_and_the_cli_parser_do_not_import_the_server_stack():
     code = ("import sys, pyinfer, pyinfer.cli, pyinfer.serve.cli; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'prometheus_client', "
             "'fastapi'}), 'pyinfer.serve.app' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    out = subprocess.run([sys.executable, "-c", code], cwd=NEUTRAL_CWD, capture_output=True, text=True, timeout=60,
+                         env=child_env())
     assert out.stdout.split() == ["[]", "False"], out.stderr

@@ -25,6 +25,8 @@ import sys
 import time
 import traceback
 
+from support.child_python import child_env
+
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds the support package
 
 MAX_CONSECUTIVE_CRASHES = 20  # a worker that cannot run any case: stop instead of restarting forever
@@ -368,7 +370,7 @@ class Worker:
     def __init__(self, seed: int):
         # The worker imports what this process imports (the checkout's pyinfer or the installed
         # one); its working directory is tests/, never the checkout root, which could shadow it.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = child_env()
         self.proc = subprocess.Popen([sys.executable, "-m", "support.fuzz", "--worker", "--seed", str(seed)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, cwd=TESTS)
