@@ -26,17 +26,25 @@ constexpr double kDefaultFlopsPerNs[3] = {4.0, 32.0, 64.0};
 // Bytes per ns of one core streaming through L2 (read + written): the order of 2 cache lines a
 // few cycles at ~2 GHz.
 constexpr double kDefaultBytesPerNs = 32.0;
-// A region's cost with the workers polling, before it is measured: 1.25 us, the middle of what
-// measure_wakeup gave on the machines we ran (0.5-2 us idle), so min work per thread 5 us.
-constexpr double kDefaultRegionNs = 1250.0;
-// Bounds on a measured region cost. Below 250 ns a reading is the clock's, not the pool's: a
-// region moves at least two cache lines between cores (claim word, done count), ~100 ns each.
-// Above 50 us (half the workers' polling time) the worker did not get a core of its own while
-// measured (a loaded machine: it shared the caller's); 4 x 50 us = 200 us per thread still lets
-// large kernels split, which is right again once the machine is quieter.
-constexpr double kMinRegionNs = 250.0, kMaxRegionNs = 50000.0;
-// Regions in the window the cost is the median of, and added per resampling.
+// A region's cost before it is measured: the least a measurement may give (kMinRegionNs below).
+constexpr double kDefaultRegionNs = 2500.0;
+// Bounds on a measured region cost. The samples time the hand-off alone (0.25-1 us with the
+// worker polling); a split kernel also pays for its operands moving to the other core's caches
+// and for waiting on the slower half, which the samples do not see. Taken at face value (0.25 us,
+// so 1 us of work per thread) they made MobileNetV2 at 2 threads slower than at 1 (9.7 vs 7.8 ms
+// on the 2-vCPU AMD EPYC VM); from 2.5 us (10 us of work per thread, the size the kernels used as a
+// fixed threshold before the model: 1 MFLOP) it ran in 5.2 ms at 2 threads.
+// Above 10 us (a futex wake-up and a trip through the scheduler) the worker did not get a core of
+// its own while measured: another process's moment, not what the next kernel will see. With a
+// 50 us bound a bench process whose peers' idle threads shared the VM's cores read 50 us and
+// kept MobileNetV2 on one thread (6.3 ms at 2 threads, 7.9 at 1, onnxruntime 4.9); 4 x 10 us
+// still keeps every kernel under 40 us inline.
+constexpr double kMinRegionNs = 2500.0, kMaxRegionNs = 10000.0;
+// Regions in the window the cost is read from, and added per resampling.
 constexpr int kRegionSamples = 24, kResamples = 3;
+// The cost is the window's lower quartile, not its median: the hand-off when the worker's core is
+// free, which is when a split pays; samples that met a busy core say nothing about the next one.
+constexpr double kRegionQuantile = 0.25;
 
 std::atomic<double> g_flops_scale{1.0};  // measured / default rate of the tier measured
 std::atomic<double> g_bytes_per_ns{kDefaultBytesPerNs};
@@ -52,7 +60,7 @@ double region_ns() {
 }
 
 // Measures the region cost on the first call that could use 2+ threads (24 samples), and adds 3
-// samples on one at least kRegionResampleMs after the last; the cost is the median of the last
+// samples on one at least kRegionResampleMs after the last; the cost is the lower quartile of the last
 // 24, so of about the last 2 s. Load from other processes comes and goes: measured once on a quiet
 // machine, the model would split small kernels on a loaded one, where every region costs a trip
 // through the scheduler; measured once on a loaded one, it would never split them again; a
@@ -85,9 +93,9 @@ void ensure_region_measured() {
   g_measured_ms.store(now, std::memory_order_relaxed);  // a busy pool: try again after the interval too
   if (!ring.empty()) {
     std::vector<int64_t> sorted = ring;
-    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-    g_region_ns.store(std::clamp(double(sorted[sorted.size() / 2]), kMinRegionNs, kMaxRegionNs),
-                      std::memory_order_relaxed);
+    const size_t at = static_cast<size_t>(kRegionQuantile * double(sorted.size() - 1));
+    std::nth_element(sorted.begin(), sorted.begin() + at, sorted.end());
+    g_region_ns.store(std::clamp(double(sorted[at]), kMinRegionNs, kMaxRegionNs), std::memory_order_relaxed);
   }
   g_region_state.store(ring.empty() ? 0 : 2, std::memory_order_release);
 }

@@ -45,7 +45,7 @@ double bytes_ns(double bytes);
 // min_thread_work_ns() of work. 1 means: run inline, no region. The first call that could
 // answer 2 or more measures the pool's region cost (measure_region_samples: a worker started,
 // 24 regions 20 us apart, at most 2 ms), and a call at least kRegionResampleMs after the last
-// adds 3 more (at most 0.5 ms): the cost is the median of the last 24, about the last 2 s. A
+// adds 3 more (at most 0.5 ms): the cost is the lower quartile of the last 24 (at most 10 us), about the last 2 s. A
 // machine that other processes load makes a region cost a trip through the scheduler instead of
 // a cache-line exchange, and that changes while a process runs.
 int threads_for_work(double work_ns, int64_t units, int num_threads);
