@@ -7,7 +7,8 @@ it in pyinfer and onnxruntime on the case's feeds, as tests/corpus/test_corpus.p
 """
 from __future__ import annotations
 
-import os
+import argparse
+import contextlib
 import sys
 import tempfile
 import warnings
@@ -28,7 +29,8 @@ def row(case, directory: str) -> list[str]:
     if absent:
         return [case.converter, case.name, "skipped", f"needs {', '.join(absent)}", "", ""]
     try:
-        built = build(case, directory)
+        with contextlib.redirect_stdout(sys.stderr):  # converters' progress lines stay out of the table
+            built = build(case, directory)
     except Exception as e:  # noqa: BLE001  the converter itself failed
         return [case.converter, case.name, "not built", f"{type(e).__name__}: {e}"[:80], "", ""]
     ops = ", ".join(o for o in case.ops if "::" in o) or "-"
@@ -50,8 +52,9 @@ def row(case, directory: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    directory = argv[0] if argv else tempfile.mkdtemp(prefix="pyinfer-corpus-")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("directory", nargs="?", help="where the files are built (default: a new temporary directory)")
+    directory = ap.parse_args(argv).directory or tempfile.mkdtemp(prefix="pyinfer-corpus-")
     print("| converter | model | non-default-domain ops | loads | matches onnxruntime | max difference |")
     print("|---|---|---|---|---|---|")
     with warnings.catch_warnings():

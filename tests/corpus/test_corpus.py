@@ -1,6 +1,7 @@
 """Every file of the corpus (tests/support/corpus_models.py: real converters' output, made at test
 time) loads in pyinfer and gives onnxruntime's outputs; scikit-learn models also give the estimator's
-own predictions. A converter that is not installed skips its cases, saying which package is missing."""
+own predictions, Keras models Keras's outputs. A converter that is not installed skips its cases,
+saying which package is missing."""
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -35,6 +36,7 @@ def test_loads_and_matches_onnxruntime(case, corpus_dir):
 
 
 WITH_ESTIMATOR = [c for c in CASES if c.converter in ("skl2onnx", "onnxmltools")]
+WITH_KERAS = [c for c in CASES if c.converter == "tf2onnx"]
 
 
 @pytest.mark.parametrize("case", WITH_ESTIMATOR, ids=[c.id for c in WITH_ESTIMATOR])
@@ -55,6 +57,15 @@ def test_matches_the_estimator(case, corpus_dir):
             got0 = np.asarray(got[0], dtype=np.float64).reshape(np.shape(values))
             scale = max(1.0, float(np.nanmax(np.abs(values))))
             np.testing.assert_allclose(got0, values, rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("case", WITH_KERAS, ids=[c.id for c in WITH_KERAS])
+def test_matches_keras(case, corpus_dir):
+    """tf2onnx's file gives what the Keras model it came from gives (the default tolerance)."""
+    built = built_case(case, corpus_dir)
+    sess = pyinfer.InferenceSession(built.path)
+    for feeds, (values,) in zip(built.feeds, built.expected):
+        np.testing.assert_allclose(sess.run(None, feeds)[0], values, rtol=1e-3, atol=1e-4)
 
 
 def _grown(sess, feeds, extra=3):

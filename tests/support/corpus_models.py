@@ -4,8 +4,9 @@ tolerance its comparison with onnxruntime uses (tolerances other than the defaul
 
     build(case, directory) -> Built(path, feeds, expected)
 
-expected: for scikit-learn models, the estimator's own answers per feed: (labels, probabilities or
-None) for classifiers, (values,) for regressors and transformers.
+expected: the framework's own answers per feed, where the converter starts from one: a scikit-learn
+estimator's (labels, probabilities or None) for classifiers, (values,) for regressors and
+transformers; a Keras model's (values,).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ RTOL, ATOL = 1e-3, 1e-4
 class Built:
     path: str
     feeds: list  # one dict per run
-    expected: list | None = None  # the estimator's answers, one tuple per run
+    expected: list | None = None  # the framework's answers, one tuple per run
 
 
 @dataclass
@@ -477,25 +478,25 @@ def _ort_cases() -> list[Case]:
 # --- tf2onnx -----------------------------------------------------------------------------------
 
 def _keras(kind: str, path: str) -> Built:
-    import tensorflow as tf
-    import tf2onnx
-    tf.random.set_seed(0)
-    if kind == "cnn":
-        model = tf.keras.Sequential([tf.keras.Input((16, 16, 3)), tf.keras.layers.Conv2D(8, 3, activation="relu"),
-                                     tf.keras.layers.MaxPooling2D(), tf.keras.layers.Flatten(),
-                                     tf.keras.layers.Dense(4, activation="softmax")])
-        x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
-    else:
-        model = tf.keras.Sequential([tf.keras.Input((5, 8)), tf.keras.layers.LSTM(16), tf.keras.layers.Dense(3)])
-        x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype(np.float32)
-    spec = (tf.TensorSpec((None,) + x.shape[1:], tf.float32, name="x"),)
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=path)
-    return Built(path, [{"x": x}])
+    """tests/support/keras_export.py in a child Python; expected: Keras's own output."""
+    import subprocess
+    import sys
+
+    from support.child_python import NEUTRAL_CWD, child_env
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_export.py")
+    npz = path + ".keras.npz"
+    done = subprocess.run([sys.executable, script, kind, path, npz], cwd=NEUTRAL_CWD, env=child_env(),
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise RuntimeError(f"keras_export.py {kind} failed:\n{done.stderr[-3000:]}")
+    with np.load(npz) as saved:
+        return Built(path, [{"x": saved["x"]}], [(saved["y"],)])
 
 
 def _tf_cases() -> list[Case]:
-    need = ("tensorflow", "tf2onnx")
-    return [Case("tf2onnx", f"Keras {kind}", lambda p, k=kind: _keras(k, p), need) for kind in ("cnn", "lstm")]
+    need = ("tensorflow", "tf_keras", "tf2onnx")
+    names = {"cnn": "Keras CNN", "lstm": "Keras LSTM", "bigru": "Keras bidirectional GRU"}
+    return [Case("tf2onnx", names[kind], lambda p, k=kind: _keras(k, p), need) for kind in names]
 
 
 CASES = (_sklearn_cases() + _boosting_cases() + [Case("hand-made (paddle2onnx style)", "-1 dims classifier",
