@@ -77,13 +77,19 @@ def topological_order(graph: onnx.GraphProto, outer_scope: set[str] = frozenset(
     return order
 
 
+_GRAPH, _GRAPHS = onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
+
+
 def node_reads(node: onnx.NodeProto):
     """Names a node reads, including the outer-scope names its subgraphs read."""
     names = [n for n in node.input if n]
     for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
-        for g in graphs:
-            names.extend(free_names(g))
+        kind = attr.type
+        if kind == _GRAPH:
+            names.extend(free_names(attr.g))
+        elif kind == _GRAPHS:
+            for g in attr.graphs:
+                names.extend(free_names(g))
     return names
 
 

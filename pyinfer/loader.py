@@ -31,13 +31,13 @@ def load_model_parts(model, max_memory_bytes: int | None = None,
     """(checked ModelProto, weights). With split, large top-level initializers of a path or
     bytes come out as arrays in `weights` (name -> np.ndarray) and stay in the proto as stubs
     (name, dims, data type, no data): the weights are held once (model_file.py)."""
-    weights = {}
+    weights, loaded = {}, None
     if isinstance(model, onnx.ModelProto):
         proto, where, base_dir = model, "the given ModelProto", None
     elif isinstance(model, (bytes, bytearray, memoryview)):
         where, base_dir = "the given bytes", None
-        proto, weights = _parse_split(lambda: model_file.bytes_split(model), lambda: bytes(model), where,
-                                      split and len(model) > 0)
+        proto, weights, loaded = _parse_split(lambda: model_file.bytes_split(model), lambda: bytes(model), where,
+                                              split and len(model) > 0)
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if isinstance(path, bytes):
@@ -48,11 +48,30 @@ def load_model_parts(model, max_memory_bytes: int | None = None,
             raise ModelLoadError(f"model file not found (or not a regular file): {path!r}")
         check_size(f"model file {path!r}", [os.path.getsize(path)], "uint8", max_memory_bytes)
         where, base_dir = repr(path), os.path.dirname(os.path.abspath(path))
-        proto, weights = _parse_split(lambda: model_file.read_split(path), lambda: _read(path), where, split)
+        proto, weights, loaded = _parse_split(lambda: model_file.read_split(path), lambda: _read(path), where,
+                                              split)
     else:
         raise ModelLoadError(
             f"cannot load a model from {type(model).__name__}: pass a file path, bytes or an onnx.ModelProto"
         )
+    # The weights' bytes are read from the file while the graph is checked.
+    try:
+        proto = _check(model, proto, where, base_dir, weights, max_memory_bytes)
+    except BaseException:
+        if loaded is not None:
+            loaded.wait(quiet=True)  # the model's own fault is the story
+        raise
+    if loaded is not None:
+        try:
+            loaded.wait()
+        except OSError as e:
+            raise ModelLoadError(f"cannot read model file {where}: {e}") from e
+    return proto, weights
+
+
+def _check(model, proto: onnx.ModelProto, where: str, base_dir, weights: dict, max_memory_bytes):
+    """The checks of a parsed model (which do not read the split weights' bytes); the proto to
+    use (a copy where the caller's had to change)."""
     _check_looks_like_onnx(proto, where)
     external = list(_external_tensors(proto))
     if external:
@@ -72,7 +91,7 @@ def load_model_parts(model, max_memory_bytes: int | None = None,
             proto = _copy(model)  # never modify the caller's proto
         normalize_declarations(proto)
     check_static_faults(proto)
-    return proto, weights
+    return proto
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -151,20 +170,21 @@ def _read(path: str) -> bytes:
         raise ModelLoadError(f"cannot read model file {path!r}: {e}") from e
 
 
-def _parse_split(split_fn, read_fn, where: str, split: bool) -> tuple[onnx.ModelProto, dict]:
-    """Parse with the weights split out when the bytes allow it, else whole (whose errors are
-    the ones users see for a corrupt file)."""
+def _parse_split(split_fn, read_fn, where: str, split: bool):
+    """(proto, weights, model_file.Loaded or None): parsed with the weights split out when the
+    bytes allow it (their bytes may still be arriving: wait() on the Loaded), else whole (whose
+    errors are the ones users see for a corrupt file)."""
     if split:
         try:
-            lean, raw = split_fn()
+            loaded = split_fn()
             proto = onnx.ModelProto()
-            proto.ParseFromString(lean)
-            return proto, model_file.attach_weights(proto, raw)
+            proto.ParseFromString(loaded.lean)
+            return proto, model_file.attach_weights(proto, loaded), loaded
         except (model_file.Unsplittable, DecodeError, RuntimeError, ValueError, RecursionError):
             pass
         except OSError as e:
             raise ModelLoadError(f"cannot read model file {where}: {e}") from e
-    return _parse(read_fn(), where), {}
+    return _parse(read_fn(), where), {}, None
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:

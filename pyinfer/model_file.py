@@ -22,6 +22,7 @@ import sys
 import numpy as np
 from onnx import TensorProto
 
+from . import _kernels
 from .weight_memory import weight_array
 
 # Initializers below this many bytes stay inside the message: splitting them gains nothing.
@@ -102,16 +103,24 @@ def _len_field(number: int, payload: bytes) -> bytes:
 class _Source:
     """A buffer to walk and copy from. For a file (fd given), the walk reads the map but a tensor's
     bytes are read from the file straight into its array: touching the map's pages would fault
-    every one of them in (~2 us per 4 KiB page on a VM), the read does not map them at all."""
+    every one of them in (~2 us per 4 KiB page on a VM), the read does not map them at all. Those
+    reads are only noted here (`deferred`): read_split starts them on a thread of their own."""
 
     def __init__(self, buf, mm: mmap.mmap | None, fd: int | None = None):
         self.buf, self.mm, self.fd = buf, mm, fd
+        self.deferred = []  # (array, file offset) to read from fd
 
     def copy(self, begin: int, end: int) -> np.ndarray:
         arr = weight_array((end - begin,), np.uint8)
-        if self.fd is not None and _read_exactly(self.fd, arr, begin):
+        if self.fd is not None:
+            self.deferred.append((arr, begin))
             return arr
-        arr[:] = np.frombuffer(self.buf, dtype=np.uint8, count=end - begin, offset=begin)
+        self.copy_from_buffer(arr, begin)
+        return arr
+
+    def copy_from_buffer(self, arr: np.ndarray, begin: int) -> None:
+        end = begin + arr.size
+        arr[:] = np.frombuffer(self.buf, dtype=np.uint8, count=arr.size, offset=begin)
         if self.mm is not None and hasattr(self.mm, "madvise"):
             page = mmap.PAGESIZE
             lo = begin // page * page
@@ -119,21 +128,19 @@ class _Source:
                 self.mm.madvise(mmap.MADV_DONTNEED, lo, end - lo)
             except (OSError, ValueError, AttributeError):
                 pass  # only a memory saving
-        return arr
 
-
-def _read_exactly(fd: int, arr: np.ndarray, offset: int) -> bool:
-    """Fill arr from the file at offset (False when the platform or the file does not allow it)."""
-    view, done = memoryview(arr), 0
-    try:
-        while done < arr.size:
-            n = os.preadv(fd, [view[done:]], offset + done)
-            if n <= 0:
-                return False
-            done += n
-    except (AttributeError, OSError):
-        return False
-    return True
+    def start_reads(self):
+        """Start the deferred reads (a handle to wait() on before the arrays are read), or
+        copy them from the map now where the platform cannot read in the background (None)."""
+        arrays = [a for a, _ in self.deferred]
+        pending = None
+        if arrays and self.fd is not None and hasattr(_kernels, "_read_file_async"):
+            pending = _kernels._read_file_async(self.fd, arrays, [o for _, o in self.deferred])
+        if pending is None:
+            for arr, begin in self.deferred:
+                self.copy_from_buffer(arr, begin)
+        self.deferred = []
+        return pending
 
 
 def _split_tensor(src: _Source, begin: int, end: int, raw: list) -> bytes:
@@ -177,13 +184,53 @@ def _split_model(src: _Source, size: int) -> tuple[bytes, list]:
     return b"".join(parts), raw
 
 
-def attach_weights(proto, raw: list) -> dict[str, np.ndarray]:
+class Loaded:
+    """What read_split / bytes_split give: the lean model bytes, one raw array per top-level
+    initializer (None where the data stayed in the message), and the reads still filling those
+    arrays. wait() before anything reads an array's contents."""
+
+    def __init__(self, lean: bytes, raw: list, pending=None):
+        self.lean, self.raw, self._pending = lean, raw, pending
+
+    def wait(self, quiet: bool = False) -> None:
+        """Block until the arrays hold the file's bytes; OSError when a read failed (unless quiet)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.wait()
+        except OSError:
+            if not quiet:
+                raise
+
+
+def read_split(path: str) -> Loaded:
+    """The model file split (Loaded); the weights' bytes may still be arriving."""
+    with open(path, "rb") as f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError) as e:  # empty file, or not mappable
+            raise Unsplittable(str(e)) from None
+        try:
+            with memoryview(mm) as view:
+                src = _Source(view, mm, f.fileno())
+                lean, raw = _split_model(src, len(mm))
+                return Loaded(lean, raw, src.start_reads())
+        finally:
+            try:
+                mm.close()
+            except BufferError:  # an exported view still alive: it goes with the garbage collector
+                pass
+
+
+def attach_weights(proto, loaded: Loaded) -> dict[str, np.ndarray]:
     """Pair the parsed stub initializers with their raw bytes: name -> array of dims and type.
 
-    `raw` is read_split's list (one entry per top-level initializer, None where the data stayed
-    in the message). Tensors of other types, or whose bytes do not fit their dims, get the bytes
-    back into the message, where check_model judges them as written."""
-    inits = proto.graph.initializer
+    `loaded.raw` has one entry per top-level initializer (None where the data stayed in the
+    message); their bytes may still be arriving. Tensors of other types, or whose bytes do not fit
+    their dims, get the bytes back into the message (after waiting for them), where check_model
+    judges them as written."""
+    inits, raw = proto.graph.initializer, loaded.raw
     if len(inits) != len(raw):
         raise Unsplittable("initializer count changed")
     weights = {}
@@ -192,39 +239,25 @@ def attach_weights(proto, raw: list) -> dict[str, np.ndarray]:
             continue
         dtype = _PLAIN_DTYPES.get(t.data_type)
         if dtype is None or t.name in weights or any(d < 0 for d in t.dims):
+            loaded.wait()
             t.raw_data = data.tobytes()  # exotic or malformed: the checks see it as written
             continue
         dt = np.dtype(dtype) if sys.byteorder == "little" else np.dtype(dtype).newbyteorder("<")
         count = int(np.prod(t.dims, dtype=np.int64)) if len(t.dims) else 1
         if data.size != count * dt.itemsize:
+            loaded.wait()
             t.raw_data = data.tobytes()  # wrong length: check_model names the tensor
             continue
         arr = data.view(dt)
         if sys.byteorder != "little":
+            loaded.wait()
             arr = arr.astype(dt.newbyteorder("="))
         weights[t.name] = arr.reshape(tuple(t.dims))
     return weights
 
 
-def read_split(path: str) -> tuple[bytes, list]:
-    """(lean model bytes, raw arrays per top-level initializer or None) of a model file."""
-    with open(path, "rb") as f:
-        try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (ValueError, OSError) as e:  # empty file, or not mappable
-            raise Unsplittable(str(e)) from None
-        try:
-            with memoryview(mm) as view:
-                return _split_model(_Source(view, mm, f.fileno()), len(mm))
-        finally:
-            try:
-                mm.close()
-            except BufferError:  # an exported view still alive: it goes with the garbage collector
-                pass
-
-
-def bytes_split(data) -> tuple[bytes, list]:
+def bytes_split(data) -> Loaded:
     with memoryview(data) as view:
         if view.ndim != 1 or view.itemsize != 1:
             view = view.cast("B")
-        return _split_model(_Source(view, None), len(view))
+        return Loaded(*_split_model(_Source(view, None), len(view)))

@@ -87,7 +87,7 @@ def _fingerprint(path: str):
 def _structure(data: bytes) -> onnx.ModelProto:
     """The model's graph structure; large weights are skipped rather than parsed when the layout allows."""
     try:
-        data, _ = model_file.bytes_split(data)
+        data = model_file.bytes_split(data).lean
     except model_file.Unsplittable:
         pass
     proto = onnx.ModelProto()

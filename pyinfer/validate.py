@@ -302,11 +302,14 @@ def _check_node(node: onnx.NodeProto, opset: dict, depth: int, limit) -> None:
     _check_common_attributes(node, label)
 
 
+_ATTRIBUTE_TYPES = frozenset(AttributeProto.AttributeType.values())
+
+
 def _check_attribute(a: AttributeProto, label: str, opset: dict, depth: int, limit) -> None:
     where = f"{label}: attribute {a.name!r}"
     if a.ref_attr_name:
         raise InvalidModelError(f"{where} refers to a function attribute outside a function")
-    if a.type == AttributeProto.UNDEFINED or a.type not in AttributeProto.AttributeType.values():
+    if a.type == AttributeProto.UNDEFINED or a.type not in _ATTRIBUTE_TYPES:
         raise InvalidModelError(f"{where} has no valid type")
     if a.type == AttributeProto.TENSOR:
         check_tensor(a.t, where, limit)

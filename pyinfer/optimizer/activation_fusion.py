@@ -66,12 +66,17 @@ def activation_attrs(g: WorkGraph, node):
     return None
 
 
+# The op types activation_attrs may take: a cheap test before anything else is looked at.
+_ACTIVATIONS = frozenset({"Relu", "Sigmoid", "HardSwish", "Tanh", "Mish", "HardSigmoid", "Swish", "LeakyRelu",
+                          "Gelu", "Clip"})
+
+
 def _fusable_target(g: WorkGraph, node) -> str | None:
     domain = "" if node.domain == "ai.onnx" else node.domain
     fused = _TARGETS.get((domain, node.op_type))
     if fused is None or len(node.output) != 1:
         return None
-    if domain == FUSED_DOMAIN and attrs_of(node).get("activation", ""):
+    if domain == FUSED_DOMAIN and any(a.name == "activation" and a.s for a in node.attribute):
         return None  # already has one
     if node.op_type == "Gemm" and g.opset.get("", 1) < 7:
         return None  # Gemm-1/6 broadcast semantics differ; FusedGemm always broadcasts
@@ -120,9 +125,6 @@ def _fuse_gates(g: WorkGraph) -> int:
         if len(prod.output) != 1 or not prod.output[0]:
             continue
         x = prod.output[0]
-        fused = _fusable_target(g, prod)
-        if fused is None or not g.is_float32(x):
-            continue
         found = None
         for user in g.consumers(x):
             found = _gate_activation(g, user, x)
@@ -130,6 +132,9 @@ def _fuse_gates(g: WorkGraph) -> int:
                 mul = user
                 break
         if found is None:
+            continue
+        fused = _fusable_target(g, prod)
+        if fused is None or not g.is_float32(x):
             continue
         gate, attrs = found
         new = copy_node(prod, fused, FUSED_DOMAIN)
@@ -146,7 +151,7 @@ def _fuse_gates(g: WorkGraph) -> int:
 def run(g: WorkGraph) -> int:
     count = _fuse_gates(g)
     for act in list(g.nodes):
-        if not act.input or not act.input[0]:
+        if act.op_type not in _ACTIVATIONS or not act.input or not act.input[0]:
             continue
         prod = g.producer(act.input[0])
         if prod is None:

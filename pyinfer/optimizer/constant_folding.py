@@ -39,7 +39,7 @@ def run(g: WorkGraph) -> int:
     folded = []
     for node in list(g.nodes):
         values = _constant_value(node) or _fold_shape_op(g, node)
-        if values is None:
+        if values is None and _all_inputs_constant(g, node):
             # The op's own allocation checks (ConstantOfShape, Expand...) see what is left of the
             # budget, so an oversized result is refused before it is allocated.
             left = max(limit - g.folded_growth, 0)
@@ -78,12 +78,13 @@ def _constant_value(node):
         return None
 
 
+def _all_inputs_constant(g: WorkGraph, node) -> bool:
+    return all(g.is_const(n) for n in node.input if n)
+
+
 def _evaluate(g: WorkGraph, node, ctx):
     domain = "" if node.domain == "ai.onnx" else node.domain
     if domain != "" or node.op_type in _NONDETERMINISTIC or has_subgraph(node):
-        return None
-    inputs = [n for n in node.input if n]
-    if not all(g.is_const(n) for n in inputs):
         return None
     args = [g.const(n) if n else None for n in node.input]
     try:
@@ -140,8 +141,12 @@ def _as_const(entries):
     return np.array(entries, dtype=np.int64)
 
 
+_SHAPE_OPS = frozenset({"Shape", "Size", "Gather", "Slice"})
+
+
 def _fold_shape_op(g: WorkGraph, node):
-    if node.domain not in ("", "ai.onnx") or not node.input or g.is_const(node.input[0]):
+    if (node.op_type not in _SHAPE_OPS or node.domain not in ("", "ai.onnx") or not node.input
+            or g.is_const(node.input[0])):
         return None
     op = node.op_type
     if op == "Shape":

@@ -133,3 +133,58 @@ def test_little_endian_float32_spelled_explicitly_is_float32(rng):
     x = rng.standard_normal((2, 5)).astype(np.dtype(np.float32).newbyteorder("<"))
     assert x.dtype.byteorder == "<"
     np.testing.assert_array_equal(pyinfer.kernels.relu(x), np.maximum(x, 0))
+
+
+# --- the weights' bytes, read on a thread of their own while the graph is checked -------------
+
+def test_background_reads_fill_each_array_from_its_offset(tmp_path):
+    data = np.random.default_rng(3).integers(0, 256, 3 << 20, dtype=np.uint8)
+    path = tmp_path / "bytes.bin"
+    data.tofile(path)
+    spans = [(0, 10), (17, 70000), (5000, 2 << 20), ((3 << 20) - 9, 9)]  # small, large, up to EOF
+    arrays = [np.empty(n, np.uint8) for _, n in spans]
+    with open(path, "rb") as f:
+        pending = pyinfer._kernels._read_file_async(f.fileno(), arrays, [o for o, _ in spans])
+    pending.wait()  # the file was closed meanwhile: the reads use their own descriptor
+    for (offset, n), arr in zip(spans, arrays):
+        np.testing.assert_array_equal(arr, data[offset:offset + n])
+
+
+def test_background_read_past_the_end_is_an_error(tmp_path):
+    path = tmp_path / "short.bin"
+    path.write_bytes(b"x" * 100)
+    with open(path, "rb") as f:
+        pending = pyinfer._kernels._read_file_async(f.fileno(), [np.empty(64, np.uint8)], [90])
+    with pytest.raises(OSError, match="ended early"):
+        pending.wait()
+
+
+def test_a_weight_that_cannot_be_read_is_a_load_error(saved, monkeypatch):
+    """A file that shrinks between the split and the reads (rewritten while loading)."""
+    from pyinfer import model_file
+
+    path, _, _ = saved
+    real = model_file.read_split
+
+    def read_then_shrink(p):
+        with open(p, "rb") as f:
+            data = f.read()
+        loaded = real(p)
+        loaded.wait()
+        with open(p, "rb") as f:  # the same split, but its reads start past a shrunk file
+            pending = pyinfer._kernels._read_file_async(f.fileno(), [np.empty(8, np.uint8)], [len(data) + 1])
+        return model_file.Loaded(loaded.lean, loaded.raw, pending)
+
+    monkeypatch.setattr(model_file, "read_split", read_then_shrink)
+    with pytest.raises(pyinfer.ModelLoadError, match="cannot read model file.*ended early"):
+        load_model_parts(path)
+
+
+def test_a_fault_found_while_reading_is_the_error_reported(tmp_path, rng):
+    """The checks run while the weights are read: the model's own fault is what the user sees."""
+    model, _, _ = _model(rng)
+    model.graph.node[0].attribute.append(helper.make_attribute("group", 3))  # 8 channels, 3 groups
+    path = str(tmp_path / "bad_group.onnx")
+    onnx.save(model, path)
+    with pytest.raises(pyinfer.InvalidModelError, match="Conv"):
+        pyinfer.InferenceSession(path)
