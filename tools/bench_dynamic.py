@@ -8,7 +8,9 @@
   rss       pyinfer alone in a subprocess: VmRSS after the first 10 and after 1,000 random-length
             calls (the arena must follow the largest call, not grow with the calls).
   control   an If-wrapped conv + LSTM detector and a Loop-over-time GRU (tests/support/
-            control_flow_models.py): medians of interleaved calls.
+            control_flow_models.py), and Keras recurrent models converted by tf2onnx
+            (tests/support/keras_export.py: a bidirectional GRU tagger, two stacked LSTMs; skipped
+            without tensorflow, tf_keras and tf2onnx): medians of interleaved calls.
 
     python tools/bench_dynamic.py [--threads 1] [--calls 80] [--only varlen,rss,control]
 
@@ -162,10 +164,33 @@ def bench_control(threads: int) -> None:
         ("Loop(GRU step), T=32", loop_gru_model(rng),
          {"x": rng.standard_normal((32, 1, 16)).astype(np.float32), "h0": np.zeros((1, 32), np.float32)}),
     ]
+    cases = [(label, model.SerializeToString(), feeds) for label, model, feeds in cases] + keras_cases()
     for label, model, feeds in cases:
-        p, o = sessions(model.SerializeToString(), threads)
+        p, o = sessions(model, threads)
         mp, mo = interleaved_medians(p, o, feeds, repeats=200)
         print(f"{label}: pyinfer {mp:.3f} ms, onnxruntime {mo:.3f} ms, ratio {mp / mo:.2f}")
+
+
+def keras_cases() -> list:
+    """(label, model path, feeds) of the tf2onnx-converted Keras models, exported once into the
+    cache (tensorflow runs in a child Python); [] when tf2onnx cannot be used here."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf_keras", "tf2onnx")):
+        print("Keras models skipped: tensorflow, tf_keras and tf2onnx are needed to convert them")
+        return []
+    script = os.path.join(ROOT, "tests", "support", "keras_export.py")
+    cases = []
+    for kind, label in (("bigru-tagger", "tf2onnx Keras Bidirectional(GRU(64)), T=100"),
+                        ("lstm-stack", "tf2onnx Keras LSTM(128) x 2, T=50")):
+        path = os.path.join(CACHE, f"keras-{kind}.onnx")
+        if not os.path.exists(path + ".keras.npz"):
+            os.makedirs(CACHE, exist_ok=True)
+            subprocess.run([sys.executable, script, kind, path, path + ".keras.npz"], check=True, cwd="/",
+                           capture_output=True)
+        with np.load(path + ".keras.npz") as saved:
+            cases.append((label, path, {"x": saved["x"]}))
+    return cases
 
 
 def main() -> int:

@@ -8,7 +8,8 @@ Order within one round (each pass sees the previous one's result):
              split_microsoft_attention, fuse_microsoft_gelu, fuse_skip_layer_norm,
              fuse_residual_add, fuse_activation, fuse_squeeze_excite
 Rounds repeat until one changes nothing (at most MAX_ROUNDS). Dead-node elimination runs last
-in every round, so what a rewrite leaves behind is gone before the next round.
+in every round, so what a rewrite leaves behind is gone before the next round. Then the same
+passes run on every subgraph (If branches, Loop / Scan bodies: subgraphs.py).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from . import (
     sum_pool,
     transpose,
 )
+from .subgraphs import optimize_subgraphs
 from .workgraph import WorkGraph
 
 MAX_ROUNDS = 10
@@ -132,18 +134,27 @@ def _report(level, nodes) -> OptimizationReport:
 
 def _run_passes(g: WorkGraph, level, only) -> OptimizationReport:
     report = OptimizationReport(level=level, ops_before=op_histogram(g.nodes))
-    g.infer_shapes()
     passes = [p for p in passes_for(level) if only is None or p.NAME in only]
-    report.pass_counts = {p.NAME: 0 for p in passes}
-    for _ in range(MAX_ROUNDS):
-        report.rounds += 1
-        changed = 0
-        for p in passes:
-            n = p.run(g)
-            report.pass_counts[p.NAME] += n
-            changed += n
-        if not changed:
-            break
+    report.pass_counts, report.rounds = _to_fixed_point(g, passes)
+    for name, n in optimize_subgraphs(g, lambda body: _to_fixed_point(body, passes)[0]).items():
+        report.pass_counts[name] += n
     report.ops_after = op_histogram(g.nodes)
     report.shapes = dict(g.types)
     return report
+
+
+def _to_fixed_point(g: WorkGraph, passes) -> tuple[dict, int]:
+    """({pass name: rewrites}, rounds) of running the passes until a round changes nothing."""
+    g.infer_shapes()
+    counts = {p.NAME: 0 for p in passes}
+    rounds = 0
+    for _ in range(MAX_ROUNDS):
+        rounds += 1
+        changed = 0
+        for p in passes:
+            n = p.run(g)
+            counts[p.NAME] += n
+            changed += n
+        if not changed:
+            break
+    return counts, rounds

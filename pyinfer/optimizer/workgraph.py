@@ -55,16 +55,20 @@ _SIZE_AMPLIFYING_OPS = frozenset({"Range", "ConstantOfShape", "Expand", "Tile", 
 
 class WorkGraph:
     def __init__(self, model: onnx.ModelProto, num_threads: int = 0, max_memory_bytes: int | None = None,
-                 weights: dict | None = None):
+                 weights: dict | None = None, borrowed: dict | None = None, reserved: set | None = None):
         """weights: arrays of the initializers the model holds as stubs (loader.load_model_parts).
         The graph takes the dict over as its `constants`: passes delete what they replace from
-        it, so an old weight is freed as soon as its folded copy exists."""
+        it, so an old weight is freed as soon as its folded copy exists.
+
+        For a subgraph (subgraphs.py): borrowed, the enclosing graphs' constants it reads
+        (constants here too, never written into this graph); reserved, names the enclosing
+        graphs use (fresh names avoid them)."""
         self.model = model
         graph = model.graph
         self.opset = opset_map(model)
         self.num_threads = num_threads
         self.max_memory_bytes = max_memory_bytes
-        self.nodes: list[onnx.NodeProto] = [copy.deepcopy(n) for n in topological_order(graph)]
+        self.nodes: list[onnx.NodeProto] = [copy.deepcopy(n) for n in topological_order(graph, set(borrowed or ()))]
         self.input_names = [vi.name for vi in graph.input]
         self.output_names = [vi.name for vi in graph.output]
         stubs = set(weights or ())
@@ -73,6 +77,10 @@ class WorkGraph:
         # Initializers also listed as graph inputs are default values a feed may replace.
         self.defaults = {k: arrays.pop(k) for k in [k for k in arrays if k in overridable]}
         self.constants: dict[str, np.ndarray] = arrays
+        self.borrowed = dict(borrowed or {})
+        for name, value in self.borrowed.items():
+            self.constants.setdefault(name, value)  # the body's own initializer shadows it
+        self.reserved = set(reserved or ())
         # Untouched initializers are written back as they came (no re-encoding of exotic dtypes).
         self._protos = {t.name: t for t in graph.initializer if t.name not in stubs}
         self._sparse = {t.values.name: t for t in graph.sparse_initializer}
@@ -92,6 +100,14 @@ class WorkGraph:
         # MobileNetV2). Rewrites preserve what a value is, so known shapes never go stale.
         self._edits = 0
         self._inferred_at = -1
+
+    def visible_constants(self) -> dict:
+        """The constants a subgraph of this graph may read: this graph's and those it borrowed."""
+        return {**self.borrowed, **self.constants}
+
+    def taken_names(self) -> set:
+        """Every name this graph and the graphs around it use."""
+        return set(self._taken())
 
     # --- lookups ---------------------------------------------------------------------
     def _build_index(self):
@@ -159,13 +175,17 @@ class WorkGraph:
         return self.elem_type(name) == onnx.TensorProto.FLOAT
 
     # --- edits -----------------------------------------------------------------------
-    def fresh_name(self, base: str) -> str:
+    def _taken(self) -> set:
         if self._names is None:
             self._names = set(self.constants) | set(self.input_names) | set(self.output_names)
-            self._names |= set(self._protos) | set(self._sparse) | set(self.defaults)
+            self._names |= set(self._protos) | set(self._sparse) | set(self.defaults) | self.reserved
             for node in self.nodes:
                 self._names.update(node.output)
                 self._names.update(node.input)
+        return self._names
+
+    def fresh_name(self, base: str) -> str:
+        self._taken()
         while True:
             name = f"{base}_opt{next(self._counter)}"
             if name not in self._names:
@@ -339,7 +359,7 @@ class WorkGraph:
     def _opset_imports(self):
         imports = [copy.deepcopy(i) for i in self.model.opset_import]
         domains = {("" if i.domain == "ai.onnx" else i.domain) for i in imports}
-        if FUSED_DOMAIN not in domains and any(n.domain == FUSED_DOMAIN for n in self.nodes):
+        if FUSED_DOMAIN not in domains and _uses_domain(self.nodes, FUSED_DOMAIN):
             imports.append(helper.make_opsetid(FUSED_DOMAIN, FUSED_DOMAIN_VERSION))
         return imports
 
@@ -383,6 +403,8 @@ class WorkGraph:
             elif name in self.defaults:
                 g.initializer.append(tensor_of(name, self.defaults[name]))
         for name, arr in self.constants.items():
+            if name in self.borrowed and self.borrowed[name] is arr:
+                continue  # an enclosing graph's constant: read from there
             if name in self._protos:
                 g.initializer.append(self._protos[name])
             elif name in self._sparse:
@@ -390,6 +412,18 @@ class WorkGraph:
             else:
                 g.initializer.append(tensor_of(name, arr))
         return model
+
+
+def _uses_domain(nodes, domain: str) -> bool:
+    """Whether a node of `nodes` or of their subgraphs (optimized too) is of `domain`."""
+    for n in nodes:
+        if n.domain == domain:
+            return True
+        for a in n.attribute:
+            graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs
+            if any(_uses_domain(g.node, domain) for g in graphs):
+                return True
+    return False
 
 
 def _copy_text(dst, src, field: str) -> None:

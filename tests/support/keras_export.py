@@ -4,7 +4,8 @@ of the test process: its threads, its memory and its bundled libraries beside to
     python keras_export.py KIND OUT.onnx OUT.npz
 
 KIND: cnn (Conv2D + BatchNormalization + DepthwiseConv2D + pooling + Dense), lstm (LSTM + Dense),
-bigru (a bidirectional GRU returning sequences + Dense). OUT.npz holds the feed `x` and Keras's
+bigru (a bidirectional GRU returning sequences + Dense): the test corpus's; bigru-tagger and
+lstm-stack: larger ones that tools/bench_dynamic.py times. OUT.npz holds the feed `x` and Keras's
 own output `y` for it. Keras 2 (tf_keras, TF_USE_LEGACY_KERAS=1): tf2onnx's from_keras does not
 read Keras 3 models.
 """
@@ -17,7 +18,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-KINDS = ("cnn", "lstm", "bigru")
+KINDS = ("cnn", "lstm", "bigru", "bigru-tagger", "lstm-stack")
 
 
 def _model(kind: str):
@@ -43,6 +44,14 @@ def _model(kind: str):
         model = tf.keras.Sequential([tf.keras.Input((12, 10)),
                                      layers.Bidirectional(layers.GRU(16, return_sequences=True)), layers.Dense(5)])
         x = rng.normal(size=(2, 12, 10))
+    elif kind == "bigru-tagger":  # tools/bench_dynamic.py's size: 100 frames of 40 features
+        model = tf.keras.Sequential([tf.keras.Input((100, 40)),
+                                     layers.Bidirectional(layers.GRU(64, return_sequences=True)), layers.Dense(10)])
+        x = rng.normal(size=(1, 100, 40))
+    elif kind == "lstm-stack":  # tools/bench_dynamic.py's size: two LSTM(128) layers over 50 steps
+        model = tf.keras.Sequential([tf.keras.Input((50, 64)), layers.LSTM(128, return_sequences=True),
+                                     layers.LSTM(128), layers.Dense(10)])
+        x = rng.normal(size=(1, 50, 64))
     else:
         raise SystemExit(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
     return model, x.astype(np.float32)
