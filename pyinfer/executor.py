@@ -122,7 +122,8 @@ class GraphExecutor:
         self._has_subgraphs = None  # computed on first need (_objects_at_the_end)
         # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
         self._dynamic = {}
-        self._last_plan = (None, None)  # (signature, CompiledPlan) of the last static-plan call
+        # (feeds as they came, signature, CompiledPlan) of the last static-plan call
+        self._last_plan = (None, None, None)
 
     def scope_reads(self, i: int) -> list:
         """The values of this graph step i's subgraphs read (beyond its node inputs): what a plan
@@ -179,6 +180,20 @@ class GraphExecutor:
             return [values[n] for n in names]
         return self.run_python(feeds, outer_env, names, profiler=profiler)
 
+    def bound_to(self, outer_env: dict | None):
+        """run(feeds) -> outputs with the outer-scope values read from outer_env once: for a
+        body run once per iteration (Loop, Scan). The function may add to the feeds dict."""
+        names = self.output_names
+        if self.mode != "plan":
+            return lambda feeds: self.run_python(feeds, outer_env, names)
+        outer = {n: outer_env[n] for n in self.outer_names}
+
+        def run(feeds: dict) -> list:
+            feeds.update(outer)
+            values = self._run_planned(feeds, None)
+            return [values[n] for n in names]
+        return run
+
     def run_python(self, feeds: dict, outer_env: dict | None = None, output_names=None, record=None,
                    profiler=None) -> list:
         """The reference loop. record: a dict that receives every value's (shape, dtype) Meta,
@@ -212,10 +227,11 @@ class GraphExecutor:
 
     # --- compiled plans -------------------------------------------------------------------
     def _run_planned(self, feeds: dict, profiler) -> dict:
-        key = _signature(feeds)
-        last_key, last_plan = self._last_plan  # one read: the pair is replaced whole
-        if key == last_key:  # the same signature as the last static-plan call: no cache bookkeeping
-            return self._run_static(last_plan, key, feeds, profiler)
+        as_given = _feed_metas(feeds)
+        last_given, last_key, last_plan = self._last_plan  # one read: the triple is replaced whole
+        if as_given == last_given:  # the feeds of the last static-plan call, in the same order: no
+            return self._run_static(last_plan, last_key, feeds, profiler)  # sorting, no cache bookkeeping
+        key = tuple(sorted(as_given))  # = _signature(feeds) (names are unique)
         with self._plans_lock:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
@@ -244,7 +260,7 @@ class GraphExecutor:
             self._store_plan(key, entry)
         if entry is None:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
-        self._last_plan = (key, entry)
+        self._last_plan = (as_given, key, entry)
         return self._run_static(entry, key, feeds, profiler)
 
     def _objects_at_the_end(self, feeds: dict) -> bool:
@@ -297,8 +313,8 @@ class GraphExecutor:
 
     def _store_plan(self, key, entry):
         with self._plans_lock:
-            if self._last_plan[0] == key:
-                self._last_plan = (None, None)
+            if self._last_plan[1] == key:
+                self._last_plan = (None, None, None)
             self._plans[key] = entry
             self._plans.move_to_end(key)
             while len(self._plans) > PLAN_CACHE_SIZE:
@@ -321,10 +337,15 @@ class GraphExecutor:
 _MISSING = object()
 
 
+def _feed_metas(feeds: dict) -> tuple:
+    """(name, shape, dtype) per feed, in the dict's order."""
+    return tuple([(n, v.shape, v.dtype) if type(v) is np.ndarray else (n, None, type(v).__name__)
+                  for n, v in feeds.items()])
+
+
 def _signature(feeds: dict) -> tuple:
     """The plan-cache key: (name, shape, dtype) per feed, sorted by name."""
-    return tuple([(n, v.shape, v.dtype) if type(v) is np.ndarray else (n, None, type(v).__name__)
-                  for n, v in sorted(feeds.items())])
+    return tuple(sorted(_feed_metas(feeds)))
 
 
 def _shape_class(signature: tuple) -> tuple:

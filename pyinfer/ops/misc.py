@@ -51,9 +51,9 @@ class Loop(_Scoped):
         keep_going = True if cond is None else bool(np.asarray(cond).reshape(-1)[0])
         scans = None
         i = 0
+        run_body = self.body.bound_to(env)
         while keep_going and (trips is None or i < trips):
-            feeds = dict(zip(self.body_inputs, [np.array(i, np.int64), np.array(keep_going)] + carried))
-            outs = self.body.run(feeds, outer_env=env)
+            outs = run_body(dict(zip(self.body_inputs, [np.array(i, np.int64), np.array(keep_going)] + carried)))
             keep_going = bool(np.asarray(outs[0]).reshape(-1)[0]) if cond is not None else True
             carried = list(outs[1:1 + n_carried])
             step_scans = outs[1 + n_carried:]
@@ -101,8 +101,9 @@ class Scan(_Scoped):
         if any(s.shape[0] != length for s in scan_in):
             raise self.run_error("scan inputs differ in length along their scan axes")
         collected = None
+        run_body = self.body.bound_to(env)
         for t in range(length):
-            outs = self.body.run(dict(zip(self.body_inputs, state + [s[t] for s in scan_in])), outer_env=env)
+            outs = run_body(dict(zip(self.body_inputs, state + [s[t] for s in scan_in])))
             state = list(outs[: self.n_state])
             if collected is None:
                 collected = [[] for _ in outs[self.n_state:]]
