@@ -72,9 +72,10 @@ def cached_export(name: str, base: str | None = None, torchvision_path: str | No
     if os.path.exists(onnx_path):
         return onnx_path, npz_path
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests_dir] + [p for p in sys.path if p])}
-    if torchvision_path:
-        env["PYINFER_TORCHVISION_PATH"] = torchvision_path
+    # the unpacked torchvision last: a torchvision installed beside torch comes first
+    unpacked = torchvision_path or os.environ.get("PYINFER_TORCHVISION_PATH")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests_dir] + [p for p in sys.path if p] +
+                                                       ([unpacked] if unpacked else []))}
     proc = subprocess.run([sys.executable, "-m", "support.detection_export", name, os.path.dirname(onnx_path)],
                           env=env, cwd="/", capture_output=True, text=True)
     if proc.returncode == UNAVAILABLE:
@@ -148,19 +149,19 @@ def _has_ops() -> bool:
     return True
 
 
-def import_torchvision(path: str | None = None):
-    """torchvision, with its ops defined in Python when its C++ ops cannot load (see the module doc)."""
+def import_torchvision():
+    """torchvision, with its ops defined in Python when its C++ ops cannot load (see the module doc).
+    cached_export's child finds an unpacked torchvision on its PYTHONPATH."""
     try:
         import torchvision
 
         if torchvision.extension._has_ops():
             return torchvision
+    except ModuleNotFoundError:
+        raise
     except Exception:  # a torchvision whose _C does not load fails at import (its fakes need the ops)
         for mod in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
             del sys.modules[mod]
-    path = path or os.environ.get("PYINFER_TORCHVISION_PATH")
-    if path and path not in sys.path:
-        sys.path.insert(0, path)
     _define_ops()
     import torchvision  # noqa: F811
 
