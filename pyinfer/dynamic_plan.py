@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _dynamic
 from .errors import KernelArgumentError
-from .lowering import Alias, Concat, Meta, Native, Permute, lower
+from .lowering import MAX_STEP_INPUTS, Alias, Concat, Meta, Native, Permute, lower
 from .plan import CompiledPlan, PlanUnsupported, ShapeChanged, shape_changed_or
 
 
@@ -84,7 +84,7 @@ class DynamicPlan:
                 r = how.rule
                 steps.append(("view", r.kind, r.params, r.allowzero, node_in, node_out[0], run_op))
                 views[outputs[0]] = inputs[0]
-            elif isinstance(how, Concat) and len(node_in) <= 8:
+            elif isinstance(how, Concat) and len(node_in) <= MAX_STEP_INPUTS:
                 steps.append(("concat", node_in, node_out[0], how.axis, run_op))
             elif isinstance(how, Permute):
                 steps.append(("transpose", node_in[0], node_out[0], list(how.perm)))

@@ -16,6 +16,8 @@ Two ways to run (docs/RUNTIME.md):
   example, and every other signature of the class runs on it. So a class holds at most one
   static plan and one dynamic plan, and memory follows the largest call, not the number of
   shapes seen (dynamic plans are as fast as static ones elsewhere: tools/bench_dynamic.py).
+  A static plan whose data-dependent shapes (NonZero, NonMaxSuppression) change hands its
+  signature to the dynamic plan as well.
 """
 from __future__ import annotations
 
@@ -236,6 +238,9 @@ class GraphExecutor:
             entry = self._plans.get(key, _MISSING)
             if entry is not _MISSING:
                 self._plans.move_to_end(key)
+        if entry is _DYNAMIC:
+            shape_class = _shape_class(key)
+            return self._run_dynamic(shape_class, self._dynamic.get(shape_class), key, feeds, profiler)
         if entry is _MISSING or isinstance(entry, dict) and not entry:
             shape_class = _shape_class(key)
             example = self._dynamic.get(shape_class, _MISSING)
@@ -276,9 +281,15 @@ class GraphExecutor:
     def _run_static(self, plan, key, feeds: dict, profiler) -> dict:
         try:
             return plan.run(feeds, profiler)
-        except _plan().ShapeChanged:  # data-dependent shapes: this signature takes the Python path
-            self._store_plan(key, None)
-            return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+        except _plan().ShapeChanged:
+            # Data-dependent shapes (NonZero, NonMaxSuppression...) differ from the plan's: this
+            # signature takes the class's dynamic plan from now on, which resolves shapes as it runs.
+            shape_class = _shape_class(key)
+            example = self._dynamic.get(shape_class)
+            self._store_plan(key, None if example is None else _DYNAMIC)
+            if example is None:
+                return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
+            return self._run_dynamic(shape_class, example, key, feeds, profiler)
 
     def _dynamic_plan(self, shape_class, entry, feeds: dict):
         """The class's dynamic plan: entry itself, or compiled from entry (the recorded example)
@@ -335,6 +346,7 @@ class GraphExecutor:
 
 
 _MISSING = object()
+_DYNAMIC = object()  # a signature whose static plan saw data-dependent shapes change: the class's dynamic plan
 
 
 def _feed_metas(feeds: dict) -> tuple:

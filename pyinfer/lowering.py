@@ -178,8 +178,9 @@ def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool 
     """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
         return KeepPython("an output is not a tensor")
-    if any(m.size == 0 for m in outs) or \
-            not getattr(op, "empty_inputs_ok", False) and any(m.size == 0 for m in ins if m is not None):
+    if not getattr(op, "empty_tensors_ok", False) and (
+            any(m.size == 0 for m in outs) or
+            not getattr(op, "empty_inputs_ok", False) and any(m.size == 0 for m in ins if m is not None)):
         return KeepPython("empty tensors")  # the op's own code handles them
     if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
         return KeepPython("no native kernel")

@@ -303,8 +303,11 @@ class CompiledPlan:
         for n, k in self.kind.items():
             s = self.slot[n]
             if k in (ARENA, ALIAS):
-                off = self.memory.offsets[self.alias_base.get(n, n)] + self.alias_offset.get(n, 0)
                 m = self.meta[n]
+                if m.nbytes == 0:  # an empty value (a plan whose values are all empty has no arena)
+                    frame.set(s, np.empty(m.shape, m.dtype))
+                    continue
+                off = self.memory.offsets[self.alias_base.get(n, n)] + self.alias_offset.get(n, 0)
                 frame.set(s, arena[off:off + m.nbytes].view(m.dtype).reshape(m.shape))
         for s, arr in self.consts.items():
             if s in self.program_native_reads():

@@ -48,6 +48,29 @@ PreparedPtr prepare_shape_of(const std::vector<int64_t>& x_shape, DType dtype, i
       });
 }
 
+namespace {
+
+// n elements of `value`'s bytes from y on: memset for a value of zero bytes, else the first element
+// and then doubling copies of what is written. One memcpy call per element (the size is a run-time
+// value, so the compiler cannot inline it) filled Faster R-CNN's 150 x 256 x 7 x 7 RoI buffer in
+// 5 ms instead of 0.4 ms.
+void fill(char* y, size_t n, const std::string& value) {
+  const size_t elem = value.size(), total = n * elem;
+  if (total == 0) return;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c == 0; })) {
+    std::memset(y, 0, total);
+    return;
+  }
+  std::memcpy(y, value.data(), elem);
+  for (size_t done = elem; done < total;) {
+    const size_t chunk = std::min(done, total - done);
+    std::memcpy(y + done, y, chunk);
+    done += chunk;
+  }
+}
+
+}  // namespace
+
 // Input the int64 shape (read on every run, checked to be out_shape); output out_shape filled
 // with `value` (the element's bytes, dtype_size(dtype) of them).
 PreparedPtr prepare_constant_of_shape(const std::vector<int64_t>& out_shape, DType dtype, const std::string& value) {
@@ -58,8 +81,7 @@ PreparedPtr prepare_constant_of_shape(const std::vector<int64_t>& out_shape, DTy
       .run([=](const void* const* in, void* const* o, int) {
         PYINFER_CHECK_SHAPE(read_ints(in[0], true, rank) == out_shape,
                             "constant_of_shape: the shape input differs from the plan's " << shape_str(out_shape));
-        char* y = static_cast<char*>(o[0]);
-        for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * elem, value.data(), static_cast<size_t>(elem));
+        fill(static_cast<char*>(o[0]), static_cast<size_t>(n), value);
       });
 }
 

@@ -29,6 +29,7 @@ class _Unary(Op):
     parameters `params` sets in setup()) and `reference(x64)` (float64 NumPy path), and
     optionally `integer(x)` for ONNX ops that accept integer tensors.
     """
+    empty_tensors_ok = True
 
     act = None
     params = ()  # (a[, b]): the activation's parameters (kernels.Activation doc)
@@ -277,6 +278,7 @@ class PRelu(Op):
 
 @register("Clip", 1, 6, 11, 12, 13)
 class Clip(Op):
+    empty_tensors_ok = True
     def setup(self):
         if self.version < 11:
             self.lo = float(self.attr("min", -np.inf))
@@ -385,6 +387,7 @@ class _SoftmaxBase(_SoftmaxFamily):
 
 @register("Softmax", 1, 11, 13)
 class Softmax(_SoftmaxBase):
+    empty_tensors_ok = True
     log = False
 
 

@@ -76,6 +76,10 @@ def attribute_value(attr: onnx.AttributeProto):
 class Op:
     uses_outer_scope = False  # control-flow ops whose subgraphs read the enclosing graph's values
     empty_inputs_ok = False  # lower() is asked even when an input is empty (Resize's roi = [])
+    # lower() and its kernel take empty inputs and outputs (a detector's empty selections), so a
+    # plan runs the node natively whatever is empty; each op that says so is checked against
+    # onnxruntime on empty tensors in tests/runtime/test_plan_empty.py
+    empty_tensors_ok = False
 
     def __init__(self, node: onnx.NodeProto, version: int, ctx: OpContext):
         self.node = node

@@ -68,6 +68,7 @@ def lower_binary(op: Op, node, kernel_op: str):
 
 
 class _Binary(Op):
+    empty_tensors_ok = True
     kernel_op = ""  # the pyinfer.kernels function for float32: "add", ...
 
     def run(self, a, b):
@@ -159,6 +160,7 @@ class Pow(Op):
 
 
 class _Unary(Op):
+    empty_tensors_ok = True
     kernel_op = None  # the pyinfer.kernels function for float32 ("sqrt", ...), if any
 
     def run(self, x):
@@ -211,6 +213,7 @@ BitwiseNot = _unary("BitwiseNot", (18,), np.invert)
 
 class _Variadic(Op):
     """Max/Min/Sum/Mean over any number of inputs, broadcasting (opset >= 8)."""
+    empty_tensors_ok = True
 
     kernel_op = ""  # the pyinfer.kernels function combining two float32 inputs
     numpy_fn = None

@@ -330,8 +330,15 @@ class Resize(Op):
             plans = self._axis_plans(x.shape, roi, scales, sizes)
         except Error:
             return None  # run() reports it
-        if not plans and not dynamic_sizes:
-            return _lower_identity(x)
+        if not plans:
+            if not dynamic_sizes:
+                return _lower_identity(x)
+            if len(sizes) == x.ndim and x.dtype in KERNEL_DTYPES:
+                # sizes computed at run time that resize nothing (Faster R-CNN's transform resizing a
+                # 320 x 320 image to 320 x 320): a copy that checks on every run that sizes still
+                # equal the shape (reshape's checked copy; allowzero: a size of 0 means 0)
+                return Native(kernels.prepare_reshape(list(x.shape), x.dtype.name, list(x.shape), True),
+                              [0, i_sizes])
         k = kernel_for(x.shape, x.dtype, plans, self.params, [int(v) for v in sizes] if dynamic_sizes else ())
         if isinstance(k, str):
             return KeepPython(k)

@@ -27,6 +27,7 @@ class _View(Op):
     (shapes fixed per signature) that is metadata only, as long as the shape inputs are
     constants (a computed shape could change with the data). A dynamic plan gets the rule that
     gives the output shape from the input's (view_rule), computed as each call runs."""
+    empty_tensors_ok = True
 
     def lower(self, node):
         if node.outputs[0].size != node.inputs[0].size:
@@ -171,6 +172,7 @@ class Flatten(_View):
 
 @register("Transpose", 1, 13, 21, 23, 24, 25)
 class Transpose(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.perm = self.attr("perm", None)
 
@@ -242,6 +244,7 @@ class Unsqueeze(_View):
 
 @register("Concat", 1, 4, 11, 13)
 class Concat(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.axis = self.attr("axis", 1) if self.version < 4 else self.attr("axis")
 
@@ -277,6 +280,7 @@ class Concat(Op):
 
 @register("Split", 1, 2, 11, 13, 18)
 class Split(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.axis = self.attr("axis", 0)
         self.split_attr = self.attr("split", None) if self.version < 13 else None
@@ -342,6 +346,7 @@ class Split(Op):
 
 @register("Expand", 8, 13)
 class Expand(Op):
+    empty_tensors_ok = True
     def run(self, x, shape):
         target = int_list(self, shape, "shape")
         try:
@@ -398,6 +403,7 @@ class Tile(Op):
 
 @register("Shape", 1, 13, 15, 19, 21, 23, 24, 25)
 class Shape(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.start = self.attr("start", 0) if self.version >= 15 else 0
         self.end = self.attr("end", None) if self.version >= 15 else None

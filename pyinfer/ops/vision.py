@@ -212,6 +212,7 @@ class AffineGrid(Op):
 
 @register("RoiAlign", 10, 16, 22)
 class RoiAlign(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.pool = self.attr("mode", "avg")
         if self.pool not in ("avg", "max"):
@@ -237,6 +238,8 @@ class RoiAlign(Op):
             return KeepPython(f"RoiAlign kernel is float32 with int64 batch indices, got {x.dtype}, {bi.dtype}")
         if x.ndim != 4 or rois.shape[1:] != (4,) or bi.shape != (rois.shape[0],):
             return None  # run() reports it
+        if x.size == 0 and rois.shape[0]:
+            return KeepPython("empty tensors")  # an empty map to sample: run()'s own rules
         return Native(kernels.prepare_roi_align(x.shape, rois.shape[0], **self._kernel_args()), [0, 1, 2],
                       reshapable=True)
 
@@ -304,6 +307,7 @@ class RoiAlign(Op):
 
 @register("NonMaxSuppression", 10, 11)
 class NonMaxSuppression(Op):
+    empty_tensors_ok = True
     def setup(self):
         self.center_point_box = int(self.attr("center_point_box", 0))
         if self.center_point_box not in (0, 1):

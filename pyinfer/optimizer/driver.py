@@ -1,7 +1,7 @@
 """Runs the passes of a GraphOptimizationLevel to a fixed point and reports what fired.
 
 Order within one round (each pass sees the previous one's result):
-  basic:     remove_identity, fold_constants, eliminate_dead_nodes
+  basic:     remove_identity, fold_constants, split_wide_concat, eliminate_dead_nodes
   extended:  cancel_transposes, nhwc_to_nchw, fold_batchnorm, fold_conv_mul_add, prune_padding_taps,
              fold_bn_mul_add, matmul_add_to_gemm, fold_reshape_shapes, avgpool_mul_to_sumpool
   all:       fuse_layer_norm, fuse_gelu, unflatten_gemm, fuse_attention, fuse_matmul_bias,
@@ -43,6 +43,7 @@ from . import (
     squeeze_excite,
     sum_pool,
     transpose,
+    wide_concat,
 )
 from .subgraphs import optimize_subgraphs
 from .workgraph import WorkGraph
@@ -53,6 +54,7 @@ MAX_ROUNDS = 10
 PASSES = [
     (identity, Level.ORT_ENABLE_BASIC),
     (constant_folding, Level.ORT_ENABLE_BASIC),
+    (wide_concat, Level.ORT_ENABLE_BASIC),
     (transpose, Level.ORT_ENABLE_EXTENDED),
     (channels_last, Level.ORT_ENABLE_EXTENDED),
     (bn_folding, Level.ORT_ENABLE_EXTENDED),

@@ -20,7 +20,7 @@ def test_postprocess_plan_is_native_and_matches_onnxruntime(rng):
             np.testing.assert_allclose(g, w, rtol=1e-6)
     (plan,) = sess._executor.cached_plans()
     assert plan.native_steps == len(sess._executor.steps)
-    # Other scores keep another number of boxes: the call re-runs on the Python path, same answers.
+    # Other scores keep another number of boxes: the call runs on the dynamic plan, same answers.
     feeds = postprocess_feeds(rng, 600, 7)
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)
     for g, w in zip(sess.run(None, feeds), want):

@@ -126,3 +126,18 @@ def test_floor_and_ceil(isa, rng):
     assert np.signbit(kernels.ceil(x)[0])  # ceil(-0.5) = -0
     assert_native("Floor", [x], opset=13)
     assert_native("Ceil", [x], opset=13)
+
+
+@pytest.mark.parametrize("dtype,value", [("float32", 0.0), ("float32", -0.0), ("float32", 1.5), ("float64", -2.25),
+                                         ("int64", 2**40 + 3), ("int8", -7), ("uint16", 0), ("bool", True),
+                                         ("float16", 0.5)])
+@pytest.mark.parametrize("shape", [[0], [1], [7], [3, 5, 11], [150, 256, 7, 7]])
+def test_constant_of_shape_kernel_fills_every_element(dtype, value, shape):
+    """Zero bytes (memset), other values (doubling copies) and -0.0 (not all bytes zero: its sign
+    is kept), over element counts that are and are not powers of two."""
+    v = np.array([value], dtype)
+    k = kernels.prepare_constant_of_shape(shape, dtype, v.tobytes())
+    y = k(np.array(shape, np.int64))
+    want = np.full(shape, v[0], dtype)
+    assert y.dtype == want.dtype and y.shape == want.shape
+    np.testing.assert_array_equal(y.view(np.uint8), want.view(np.uint8))  # bytes: -0.0 keeps its sign

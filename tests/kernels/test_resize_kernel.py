@@ -54,3 +54,34 @@ def test_resize_plans(rng):
                                    opset=13, consts=(1, 2), mode="cubic")
     assert kinds == ["out"] and got[0].shape == (1, 2, 9, 4)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_computed_sizes_that_resize_nothing_are_a_checked_copy(rng):
+    """sizes fed (read on every run) equal to x's shape: a native copy (Faster R-CNN's transform
+    resizing 320 x 320 to 320 x 320); other sizes in the same signature are caught by the copy's
+    check and resized for real."""
+    import onnx
+
+    import pyinfer
+    from support.one_node import make_model
+
+    x = rng.standard_normal((1, 2, 6, 8)).astype(np.float32)
+    empty = np.zeros(0, np.float32)
+    got, want, kinds = run_in_plan("Resize", [x, empty, empty, np.array([1, 2, 6, 8], np.int64)],
+                                   opset=13, consts=(1, 2), mode="linear")
+    assert kinds == ["out"]
+    np.testing.assert_array_equal(got[0], x)
+    np.testing.assert_array_equal(want[0], x)
+    model, feeds = make_model("Resize", [x, empty, empty, np.array([1, 2, 6, 8], np.int64)], opset=13, mode="linear")
+    for name in ("in1", "in2"):
+        model.graph.initializer.append(onnx.numpy_helper.from_array(feeds.pop(name), name))
+    del model.graph.input[1:3]
+    sess = pyinfer.InferenceSession(model, executor="plan")
+    for _ in range(3):
+        (y,) = sess.run(None, feeds)
+        np.testing.assert_array_equal(y, x)
+    feeds["in3"] = np.array([1, 2, 9, 4], np.int64)
+    (y,) = sess.run(None, feeds)
+    (want,) = pyinfer.InferenceSession(model, executor="python").run(None, feeds)
+    assert y.shape == (1, 2, 9, 4)
+    np.testing.assert_array_equal(y, want)

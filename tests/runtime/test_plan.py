@@ -160,13 +160,25 @@ def test_concurrent_runs_on_one_session(rng):
     assert not errors, errors[0]
 
 
-def test_data_dependent_shapes_fall_back_to_the_python_path():
+def test_data_dependent_shapes_move_the_signature_to_the_dynamic_plan(monkeypatch):
+    """The static plan compiled from the first call's shapes meets another Compress count: that call
+    and every later one with this signature run on the class's dynamic plan (not the Python path,
+    which a detector fed new images would otherwise take for good)."""
+    from pyinfer.dynamic_plan import DynamicPlan
+
+    dynamic_runs = []
+    run = DynamicPlan.run
+    monkeypatch.setattr(DynamicPlan, "run", lambda self, *a, **k: dynamic_runs.append(1) or run(self, *a, **k))
     sess = plan_session(data_dependent_model())
     x = np.array([-3, 1, -2, 4, 5, -1, 2, 0], np.float32)
-    for keep in ([1, 0, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 0, 0, 1, 1], [0, 1, 0, 0, 0, 0, 0, 0]):
+    keeps = ([1, 0, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 0, 0, 1, 1], [0, 1, 0, 0, 0, 0, 0, 0], [1] * 8, [0] * 8)
+    for i, keep in enumerate(keeps):
         k = np.array(keep, bool)
         (y,) = sess.run(None, {"x": x, "keep": k})
         np.testing.assert_array_equal(y, np.maximum(x[k], 0) + 1)
+        # call 1: the Python path (recording); call 2: the static plan sees another count -> dynamic
+        assert len(dynamic_runs) == max(0, i)
+    assert len(sess._executor.dynamic_plans()) == 1
 
 
 def test_executor_choice_is_checked():

@@ -5,6 +5,7 @@ tools/bench_detection.py.
 
     model = postprocess_model(anchors=3234, classes=91, candidates=1000)
     feeds = postprocess_feeds(rng, anchors=3234, classes=91)
+    match_detections(got, want, box_atol, score_atol) -> the wanted detections got lacks
 """
 from __future__ import annotations
 
@@ -60,3 +61,23 @@ def postprocess_feeds(rng, anchors: int, classes: int) -> dict:
     boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], 1)[None].astype(np.float32)
     logits = (rng.standard_normal((1, classes, anchors)) * 2 - 4).astype(np.float32)
     return {"boxes": boxes, "logits": logits}
+
+
+def match_detections(got: tuple, want: tuple, box_atol: float, score_atol: float) -> list:
+    """Pair each wanted detection (boxes, scores, labels) with a got one of the same label, its
+    score within score_atol and every box coordinate within box_atol, greedily by score (each got
+    detection used once); returns the wanted indices left without a partner. Order is not
+    compared: two runtimes rank detections whose scores differ by rounding either way."""
+    gb, gs, gl = (np.asarray(a) for a in got)
+    wb, ws, wl = (np.asarray(a) for a in want)
+    used = np.zeros(len(gs), bool)
+    unmatched = []
+    for i in np.argsort(-ws, kind="stable"):
+        ok = ~used & (gl == wl[i]) & (np.abs(gs - ws[i]) <= score_atol) & \
+            (np.abs(gb - wb[i]).max(axis=1, initial=0) <= box_atol)
+        j = np.flatnonzero(ok)
+        if len(j):
+            used[j[np.argmin(np.abs(gs[j] - ws[i]))]] = True
+        else:
+            unmatched.append(int(i))
+    return unmatched
