@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import time
 
 import numpy as np
 
+from _machine import cpu_name  # noqa: E402
 from _checkout import use_checkout_if_built, use_test_support  # noqa: E402
 
 use_checkout_if_built()
@@ -41,12 +41,6 @@ from support import detection_export  # noqa: E402
 from support.detection_graphs import match_detections, postprocess_feeds, postprocess_model  # noqa: E402
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def ort_session(model):

@@ -27,18 +27,14 @@ import time
 
 import numpy as np
 
+from _machine import cpu_name  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 CACHE = os.environ.get("PYINFER_BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "pyinfer", "bench"))
 BERTS = {"bert-4x256": (4, 256, 4), "bert-6x384": (6, 384, 12)}  # layers, hidden, heads
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def bert_model(name: str) -> str:

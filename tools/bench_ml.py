@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from _machine import cpu_name  # noqa: E402
 from _checkout import use_checkout_if_built  # noqa: E402
 
 use_checkout_if_built()
@@ -171,15 +171,6 @@ def time_pair(runs: dict, rounds: int, inner: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv=None) -> int:

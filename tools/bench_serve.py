@@ -29,11 +29,13 @@ import time
 import httpx
 import numpy as np
 
+from _machine import cpu_name  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "serve")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 import pyinfer  # noqa: E402
-from serve_util import free_port, wait_until_ready  # noqa: E402  (the server tests' helpers)
+from support.serve_util import free_port, wait_until_ready  # noqa: E402  (the server tests' helpers)
 
 MODEL_NAME = "m"
 
@@ -224,15 +226,6 @@ def triton_check(server: Server, model: str, x: np.ndarray) -> dict:
             "bit_identical": bool(np.array_equal(got, want)), "argmax_equal": bool((got.argmax(1) == want.argmax(1)).all())}
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown CPU"
 
 
 def mlp_model(path: str, widths=(1024, 4096, 4096, 1000), seed: int = 0) -> str:
