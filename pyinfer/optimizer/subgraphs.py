@@ -23,7 +23,7 @@ _GRAPH, _GRAPHS = onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
 
 
 def optimize_subgraphs(g: WorkGraph, run_passes) -> dict:
-    """Optimize every subgraph of g's nodes in place, innermost last (each body sees its
+    """Optimize every subgraph of g's nodes in place, outermost first (each body sees its
     enclosing graph already optimized). run_passes(WorkGraph) -> {pass name: rewrites}.
     Returns the rewrites summed over the bodies."""
     counts = {}
@@ -61,9 +61,10 @@ def _optimize_body(outer: WorkGraph, body: onnx.GraphProto, run_passes):
     except Exception:  # noqa: BLE001  a body the WorkGraph cannot take: it runs as written
         return None, {}
     counts = run_passes(wg)
+    for name, n in optimize_subgraphs(wg, run_passes).items():  # the bodies inside this one
+        counts[name] = counts.get(name, 0) + n
     if not any(counts.values()):
         return None, {}
-    counts = {name: n + optimize_subgraphs(wg, run_passes).get(name, 0) for name, n in counts.items()}
     graph = wg.to_model().graph
     extra_names = {vi.name for vi in extra}
     kept = [vi for vi in graph.input if vi.name not in extra_names]

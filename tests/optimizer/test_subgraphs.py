@@ -84,3 +84,21 @@ def test_a_loop_body_folds_outer_constants_and_its_if_fuses(rng):
     feeds = {"x": rng.standard_normal((1, 4, 6, 6)).astype(np.float32)}
     np.testing.assert_allclose(pyinfer.InferenceSession(model).run(None, feeds)[0], _ort(model, feeds)[0],
                                rtol=1e-4, atol=1e-5)
+
+
+def test_a_body_with_nothing_to_rewrite_still_has_its_inner_bodies_optimized(rng):
+    """The Loop body itself has nothing to fuse (its Mul is moved into the If's branch); the If
+    inside it does."""
+    model = _loop_with_if_model(rng)
+    body = next(a.g for a in model.graph.node[0].attribute if a.name == "body")
+    (if_node,) = [n for n in body.node if n.op_type == "If"]
+    then_g = next(a.g for a in if_node.attribute if a.name == "then_branch")
+    then_g.node.insert(0, body.node[0])  # w2 = w * half, computed inside the branch
+    del body.node[0]
+    optimized, _ = optimize(model)
+    inner = next(n for n in _bodies(optimized)[("Loop", "body")].node if n.op_type == "If")
+    then_opt = next(a.g for a in inner.attribute if a.name == "then_branch")
+    assert [n.op_type for n in then_opt.node] == ["FusedConv"]
+    feeds = {"x": rng.standard_normal((1, 4, 6, 6)).astype(np.float32)}
+    np.testing.assert_allclose(pyinfer.InferenceSession(model).run(None, feeds)[0], _ort(model, feeds)[0],
+                               rtol=1e-4, atol=1e-5)
