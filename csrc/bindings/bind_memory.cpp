@@ -53,17 +53,22 @@ PYINFER_BINDINGS(memory, 10) {
         if (!BackgroundReads::supported()) return py::none();
         PYINFER_CHECK(arrays.size() == offsets.size(), "_read_file_async: one offset per array");
         std::vector<BackgroundReads::Target> targets;
+        py::list held;  // the very arrays written (not the caller's list, which may change)
         for (size_t i = 0; i < offsets.size(); ++i) {
-          auto a = py::cast<py::array>(arrays[i]);
+          // An ndarray itself: a cast from anything else would be a temporary copy, freed while
+          // the thread still writes it.
+          PYINFER_CHECK(py::isinstance<py::array>(arrays[i]), "_read_file_async: arrays must be numpy arrays");
+          auto a = py::reinterpret_borrow<py::array>(arrays[i]);
           PYINFER_CHECK(a.writeable() && (a.flags() & py::array::c_style) && a.itemsize() == 1,
                         "_read_file_async: arrays must be writable contiguous bytes");
           targets.push_back({static_cast<char*>(a.mutable_data()), static_cast<size_t>(a.size()), offsets[i]});
+          held.append(a);
         }
 #if defined(__unix__) || defined(__APPLE__)
         const int own = dup(fd);  // the caller may close its file at once
         PYINFER_CHECK(own >= 0, "_read_file_async: not an open file descriptor");
         auto pending = std::make_unique<PendingReads>();
-        pending->arrays = arrays;
+        pending->arrays = held;
         pending->reads = std::make_unique<BackgroundReads>(own, std::move(targets));
         return py::cast(std::move(pending));
 #else

@@ -188,3 +188,12 @@ def test_a_fault_found_while_reading_is_the_error_reported(tmp_path, rng):
     onnx.save(model, path)
     with pytest.raises(pyinfer.InvalidModelError, match="Conv"):
         pyinfer.InferenceSession(path)
+
+
+@pytest.mark.parametrize("bad", [bytearray(8), np.empty(8, np.float32), np.empty(16, np.uint8)[::2],
+                                 np.frombuffer(b"12345678", np.uint8)])
+def test_background_reads_take_only_writable_contiguous_byte_arrays(tmp_path, bad):
+    path = tmp_path / "b.bin"
+    path.write_bytes(b"y" * 64)
+    with open(path, "rb") as f, pytest.raises(pyinfer.Error, match="_read_file_async"):
+        pyinfer._kernels._read_file_async(f.fileno(), [bad], [0])
