@@ -96,10 +96,10 @@ class CompiledPlan:
                     self.alias_base[real_outputs[0]] = src
                     lowered.append((op, inputs, outputs, how))
                     continue
-                if real_outputs[0] in graph_outputs and self.kind[src] != PY:
-                    how = "copy"
-                else:
-                    how = None
+                # A view of a feed or a constant (bytes the frame holds at no fixed place) or one
+                # that is a graph output (which owns its bytes): a copy; of a Python step's output:
+                # a Python step too.
+                how = "copy" if self.kind[src] != PY else None
             if isinstance(how, Concat) and self._concat_in_place(how, inputs, real_outputs, metas, graph_outputs):
                 slot_of(real_outputs[0], ARENA, metas[real_outputs[0]])
                 lowered.append((op, inputs, outputs, IN_PLACE))

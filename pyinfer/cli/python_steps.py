@@ -59,8 +59,7 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
             reason = how.reason
         elif isinstance(how, Alias):
             source = plan.kind.get(inputs[how.input])
-            reason = {"feed": "a view of a feed (plans alias arena values only)",
-                      "py": "a view of a Python step's output"}.get(source, f"a view of a {source} value")
+            reason = "a view of a Python step's output" if source == "py" else f"a view of a {source} value"
         else:
             reason = "lowered, but its input comes from Python"
         steps.append({"op": op.op_type, "name": op.name, "reason": reason})

@@ -40,6 +40,25 @@ def test_gelu_family(rng, op, extra):
     assert_close(*run_both(op, inputs, attrs))
 
 
+@pytest.mark.parametrize("op,approximate", [("Gelu", "none"), ("FastGelu", "tanh")])
+def test_gelu_without_a_bias_is_a_native_plan_step(rng, op, approximate):
+    """What onnxruntime's optimizer leaves of a GELU it could not fuse into a MatMul: the plan runs
+    it on the activation kernel (no Python step), on every length, with onnxruntime's values."""
+    from pyinfer.cli.python_steps import python_steps
+
+    node = helper.make_node(op, ["x"], ["y"], domain=MS)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", T.FLOAT, ["n", 8])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, ["n", 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)])
+    info = python_steps(model, feeds={"x": randn(rng, 4, 8)})
+    assert info["compiled"] and info["python"] == []
+    sess = pyinfer.InferenceSession(model)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (4, 4, 7, 1):  # the second call runs the static plan, the others the dynamic one
+        x = {"x": randn(rng, n, 8) * 3}
+        np.testing.assert_allclose(sess.run(None, x)[0], ref.run(None, x)[0], rtol=1e-5, atol=1e-5)
+
+
 def test_bias_add(rng):
     """onnxruntime has BiasAdd only on CUDA: the expected values are its documented formula."""
     x, bias, skip = randn(rng, 2, 3, 4), randn(rng, 4), randn(rng, 2, 3, 4)

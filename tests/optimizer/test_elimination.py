@@ -37,3 +37,25 @@ def test_overridable_initializer_and_values_read_by_a_subgraph_are_kept(rng):
     assert op_types(out) == ["Relu", "If"]
     assert [t.name for t in out.graph.initializer] == ["k"]
     assert report.pass_counts["eliminate_dead_nodes"] == 0
+
+
+def test_optional_outputs_nobody_reads_are_dropped(rng):
+    """Dropout's mask and MaxPool's indices, declared but never read (onnx's light AlexNet / VGG
+    write masks so): dropped, and the plan then runs them natively; TopK's indices are required
+    by its schema and stay."""
+    from pyinfer.cli.python_steps import python_steps
+
+    nodes = [
+        helper.make_node("Dropout", ["x"], ["d", "mask"], ratio=0.5),
+        helper.make_node("MaxPool", ["d"], ["p", "where"], kernel_shape=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("TopK", ["f", "k"], ["y", "idx"]),
+    ]
+    model = make_model(nodes, [vi("x", [1, 2, 4, 4])], [vi("y", None)], [const("k", np.array([3], np.int64))],
+                       opset=13)
+    out, report, _ = optimize_and_compare(model, {"x": random(rng, (1, 2, 4, 4))}, only="eliminate_dead_nodes")
+    outputs = {n.op_type: list(n.output) for n in out.graph.node}
+    assert outputs["Dropout"] == ["d", ""] and outputs["MaxPool"] == ["p", ""] and outputs["TopK"] == ["y", "idx"]
+    assert report.pass_counts["eliminate_dead_nodes"] == 2
+    info = python_steps(out, feeds={"x": random(rng, (1, 2, 4, 4))})
+    assert info["compiled"] and not [s for s in info["python"] if s["op"] in ("Dropout", "MaxPool")]

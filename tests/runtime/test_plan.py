@@ -217,3 +217,30 @@ def test_values_that_are_not_tensors_stay_in_python_steps():
     assert plan.native_steps == 1 and plan.kind["scores"] == "arena" and plan.kind["probabilities"] == "py"
     np.testing.assert_array_equal(planned[0], first[0])
     assert planned[1] == first[1] and isinstance(planned[1][0], dict) and sorted(planned[1][0]) == [0, 1, 2]
+
+
+def test_views_of_feeds_are_copies_in_the_static_plan(rng):
+    """Unsqueeze of a feed read by a native op, and a Reshape of a feed that is a graph output
+    (lstm_stream's hidden-state input): copy steps, not Python steps; the outputs own their bytes."""
+    from onnx import numpy_helper
+
+    from pyinfer.cli.python_steps import python_steps
+
+    graph = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["h", "axis"], ["h3"]), helper.make_node("Add", ["h3", "x"], ["y"]),
+         helper.make_node("Reshape", ["x", "flat"], ["z"])], "views",
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [2, 4]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None), helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([0], np.int64), "axis"), numpy_helper.from_array(np.array([8], np.int64), "flat")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"h": rng.standard_normal((2, 4)).astype(np.float32), "x": rng.standard_normal((1, 2, 4)).astype(np.float32)}
+    assert python_steps(model, feeds=feeds)["python"] == []
+    sess = pyinfer.InferenceSession(model)
+    for _ in range(3):  # record, compile, run the plan
+        feeds = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in feeds.items()}
+        y, z = sess.run(None, feeds)
+        np.testing.assert_array_equal(y, feeds["h"][None] + feeds["x"])
+        np.testing.assert_array_equal(z, feeds["x"].reshape(8))
+        z[:] = 7.0
+        assert not np.any(feeds["x"] == 7.0)

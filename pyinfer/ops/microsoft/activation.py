@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ... import kernels
+from ...lowering import Native
 from ...registry import register
 from ..base import Op
 from . import MS
@@ -41,10 +42,20 @@ def gelu(x: np.ndarray, approximate: str, num_threads: int) -> np.ndarray:
     return y.astype(x.dtype)
 
 
+def _lower_gelu(node, act):
+    """The activation kernel, for float32 without a bias."""
+    if not node.float32(0) or node.present(1):
+        return None
+    return Native(kernels.prepare_activation(act, node.shape(0)), [0], reshapable=True)
+
+
 @register("Gelu", 1, domain=MS)
 class Gelu(Op):
     def run(self, x):
         return (gelu(_float(self, x, "X"), "none", self.num_threads),)
+
+    def lower(self, node):
+        return _lower_gelu(node, kernels.Activation.GELU)
 
 
 @register("BiasGelu", 1, domain=MS)
@@ -61,6 +72,9 @@ class FastGelu(Op):
 
     def run(self, x, bias=None):
         return (gelu(_add(self, _float(self, x, "X"), bias, "bias"), "tanh", self.num_threads),)
+
+    def lower(self, node):
+        return _lower_gelu(node, kernels.Activation.GELU_TANH)
 
 
 @register("QuickGelu", 1, domain=MS)
