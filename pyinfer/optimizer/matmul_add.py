@@ -100,7 +100,8 @@ def _move_bias(g: WorkGraph, add) -> int:
                 continue  # the bias must not widen the sum (it broadcasts within the product's shape)
             mm = found[0]
             biased = g.fresh_name(y + "_biased")
-            g.set_float_shape(biased, g.shape(y)) if g.is_float32(y) else None
+            if g.is_float32(y):
+                g.set_float_shape(biased, g.shape(y))
             gemm = helper.make_node("Gemm", [mm.input[0], mm.input[1], c_name], [biased], name=mm.name or inner.name)
             total = helper.make_node("Add", [other, biased], [add.output[0]], name=add.name)
             g.replace([mm, inner, add], [gemm, total])
