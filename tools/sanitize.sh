@@ -4,7 +4,8 @@
 # C++ kernels aborts the run with a report.
 #
 # Usage: tools/sanitize.sh [extra pytest args]      (PYTHON=... to pick the interpreter)
-#   SANITIZE_TESTS="tests/kernels tests/hostile"    what to run (default: those + concurrency, fork)
+#   SANITIZE_TESTS="tests/kernels tests/hostile"    what to run (default: those + concurrency, fork,
+#                                                    the model file's background reads)
 #   SANITIZE_SKIP_BUILD=1                            reuse build/asan
 #
 # The instrumented module cannot replace the developer build in pyinfer/, so the Python
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 BUILD=build/asan
 TREE=$BUILD/tree
-TESTS=${SANITIZE_TESTS:-tests/kernels tests/hostile tests/test_concurrency.py tests/test_fork.py}
+# test_model_file: the C++ thread that reads a model's weights while the graph is checked.
+TESTS=${SANITIZE_TESTS:-tests/kernels tests/hostile tests/test_concurrency.py tests/test_fork.py tests/runtime/test_model_file.py}
 start=$(date +%s)
 
 if [[ -z "${SANITIZE_SKIP_BUILD:-}" ]]; then
