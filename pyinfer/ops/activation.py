@@ -279,6 +279,7 @@ class PRelu(Op):
 @register("Clip", 1, 6, 11, 12, 13)
 class Clip(Op):
     empty_tensors_ok = True
+
     def setup(self):
         if self.version < 11:
             self.lo = float(self.attr("min", -np.inf))

@@ -32,6 +32,7 @@ def _axis_grid(shape, axis: int, index: np.ndarray) -> tuple:
 @register("Gather", 1, 11, 13)
 class Gather(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.axis = self.attr("axis", 0)
 
@@ -90,6 +91,7 @@ def _prepared(prepare, *args, inputs=None, reshapable=True):
 @register("GatherND", 11, 12, 13)
 class GatherND(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.batch_dims = self.attr("batch_dims", 0) if self.version >= 12 else 0
 
@@ -152,6 +154,7 @@ def _apply_updates(data: np.ndarray, where: tuple, updates: np.ndarray, reductio
 @register("ScatterElements", 11, 13, 16, 18)
 class ScatterElements(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.axis = self.attr("axis", 0)
         self.reduction = _reduction(self, _scatter_reductions(self.version))
@@ -237,6 +240,7 @@ def slice_bounds(start: int, end: int, step: int, dim: int) -> slice:
 @register("Slice", 1, 10, 11, 13)
 class Slice(Op):
     empty_tensors_ok = True
+
     def setup(self):
         if self.version < 10:
             self.starts_attr = self.attr("starts")
@@ -325,6 +329,7 @@ class OneHot(Op):
 @register("NonZero", 9, 13)
 class NonZero(Op):
     empty_tensors_ok = True
+
     def run(self, x):
         nz = np.nonzero(x.reshape(1) if x.ndim == 0 else x)
         return (np.array(nz, dtype=np.int64).reshape(max(x.ndim, 1), -1),)
@@ -376,6 +381,7 @@ def stable_order(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 @register("TopK", 1, 10, 11, 24)
 class TopK(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.axis = self.attr("axis", -1)
         self.k_attr = self.attr("k") if self.version < 10 else None

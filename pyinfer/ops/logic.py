@@ -101,6 +101,7 @@ class Not(Op):
 @register("Where", 9, 16)
 class Where(Op):
     empty_tensors_ok = True
+
     def run(self, cond, x, y):
         if cond.dtype != np.bool_:
             raise self.run_error(f"condition must be bool, got {cond.dtype}")
@@ -204,6 +205,7 @@ def _tensor_type(op: Op, to) -> int:
 @register("Cast", 1, 6, 9, 13, 19, 21, 23, 24, 25, 28)
 class Cast(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.to = _tensor_type(self, self.attr("to"))
         self.saturate = bool(self.attr("saturate", 1))
@@ -246,6 +248,7 @@ class CastLike(Op):
 @register("Range", 11, 27)
 class Range(Op):
     empty_tensors_ok = True
+
     def run(self, start, limit, delta):
         for name, v in (("start", start), ("limit", limit), ("delta", delta)):
             if v.size != 1:
@@ -289,6 +292,7 @@ class Range(Op):
 @register("ConstantOfShape", 9, 20, 21, 23, 24, 25)
 class ConstantOfShape(Op):
     empty_tensors_ok = True
+
     def setup(self):
         value = self.attr("value", None)
         self.value = np.zeros(1, np.float32) if value is None else np.asarray(value)

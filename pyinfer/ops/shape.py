@@ -173,6 +173,7 @@ class Flatten(_View):
 @register("Transpose", 1, 13, 21, 23, 24, 25)
 class Transpose(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.perm = self.attr("perm", None)
 
@@ -245,6 +246,7 @@ class Unsqueeze(_View):
 @register("Concat", 1, 4, 11, 13)
 class Concat(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.axis = self.attr("axis", 1) if self.version < 4 else self.attr("axis")
 
@@ -281,6 +283,7 @@ class Concat(Op):
 @register("Split", 1, 2, 11, 13, 18)
 class Split(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.axis = self.attr("axis", 0)
         self.split_attr = self.attr("split", None) if self.version < 13 else None
@@ -347,6 +350,7 @@ class Split(Op):
 @register("Expand", 8, 13)
 class Expand(Op):
     empty_tensors_ok = True
+
     def run(self, x, shape):
         target = int_list(self, shape, "shape")
         try:
@@ -404,6 +408,7 @@ class Tile(Op):
 @register("Shape", 1, 13, 15, 19, 21, 23, 24, 25)
 class Shape(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.start = self.attr("start", 0) if self.version >= 15 else 0
         self.end = self.attr("end", None) if self.version >= 15 else None

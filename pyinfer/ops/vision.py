@@ -213,6 +213,7 @@ class AffineGrid(Op):
 @register("RoiAlign", 10, 16, 22)
 class RoiAlign(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.pool = self.attr("mode", "avg")
         if self.pool not in ("avg", "max"):
@@ -308,6 +309,7 @@ class RoiAlign(Op):
 @register("NonMaxSuppression", 10, 11)
 class NonMaxSuppression(Op):
     empty_tensors_ok = True
+
     def setup(self):
         self.center_point_box = int(self.attr("center_point_box", 0))
         if self.center_point_box not in (0, 1):
