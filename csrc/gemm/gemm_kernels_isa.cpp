@@ -41,10 +41,12 @@ inline void write_back(VecF acc, float* out, int cols, VecF va, VecF vb, bool re
 }
 
 // C[mr x nr] = alpha * (R x kc panel a) * (kc x NR panel b, row stride bs) + beta * C.
-// R = rows held by the A panel (MR in the blocked path). NV vectors of columns are computed
-// (nr <= NV * VN: a narrow last tile does not pay for the full NR width). MASKED: b has
-// only nr valid columns per row (b is op(B) read in place), so the loads are masked.
-template <int R, int NV, bool MASKED>
+// R = rows computed; P = rows the A panel holds per k (its stride: R for skinny panels, MR
+// for the blocked path's, whose last panel may hold fewer valid rows than MR). NV vectors of
+// columns are computed (nr <= NV * VN: a narrow last tile does not pay for the full NR
+// width). MASKED: b has only nr valid columns per row (b is op(B) read in place), so the
+// loads are masked.
+template <int R, int NV, bool MASKED, int P = R>
 void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc, int mr,
            int nr, float alpha, float beta) {
   // Few accumulators (skinny rows) cannot hide the FMA latency: then KU independent sets
@@ -81,11 +83,11 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
     const int64_t q = kc / KU;  // set u: k in [u * q, (u + 1) * q); the rest below, set 0
     for (int64_t j = 0; j < q; ++j) {
 #pragma GCC unroll 4
-      for (int u = 0; u < KU; ++u) step(acc[u], a + (u * q + j) * R, b + (u * q + j) * bs);
+      for (int u = 0; u < KU; ++u) step(acc[u], a + (u * q + j) * P, b + (u * q + j) * bs);
     }
     k = KU * q;
   }
-  for (; k < kc; ++k) step(acc[0], a + k * R, b + k * bs);
+  for (; k < kc; ++k) step(acc[0], a + k * P, b + k * bs);
   if constexpr (KU > 1) {
 #pragma GCC unroll 4
     for (int u = 1; u < KU; ++u)
@@ -108,16 +110,16 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
   }
 }
 
-// micro<R, nv, MASKED> with nv = the vectors nr columns need (nv <= NV).
-template <int R, bool MASKED, int NV = NVMAX>
+// micro<R, nv, MASKED, P> with nv = the vectors nr columns need (nv <= NV).
+template <int R, bool MASKED, int NV = NVMAX, int P = R>
 void micro_cols(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc,
                 int mr, int nr, float alpha, float beta) {
   if constexpr (NV > 1) {
     if ((nr + VN - 1) / VN < NV)
-      return micro_cols<R, MASKED, NV - 1>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+      return micro_cols<R, MASKED, NV - 1, P>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
   }
   // One-lane "vectors" (scalar tier): nv = nr lanes are all valid, so no load needs a mask.
-  micro<R, NV, MASKED && (VN > 1)>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+  micro<R, NV, MASKED && (VN > 1), P>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
 }
 
 // micro_cols<r, MASKED> for a run-time r in [1, R].
@@ -128,6 +130,17 @@ void micro_rows(int r, int64_t kc, const float* a, const float* b, int64_t bs, f
     if (r < R) return micro_rows<R - 1, MASKED>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
   }
   micro_cols<R, MASKED>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
+}
+
+// The blocked path's last row panel: r (< MR) valid rows of an MR-row panel. Only those rows
+// are computed (a sequence of 65 rows would otherwise pay 72 rows' FMAs).
+template <int R = MR - 1>
+void micro_panel_tail(int r, int64_t kc, const float* a, const float* b, int64_t bs, float* c,
+                      int64_t ldc, int nr, float alpha, float beta) {
+  if constexpr (R > 1) {
+    if (r < R) return micro_panel_tail<R - 1>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
+  }
+  micro_cols<R, false, NVMAX, MR>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
 }
 
 // out[k*R + r] = src[r*ld + k] for r < rows, 0 for rows <= r < R (rows of src become columns).
@@ -202,7 +215,11 @@ void macro(int64_t mc, int64_t nc, int64_t kc, const float* pa, int64_t pa_strid
     for (int64_t i = 0; i < mc; i += MR) {
       const int mr = static_cast<int>(min64(MR, mc - i));
       float* ct = c + i * ldc + j;
-      micro_cols<MR, false>(kc, pa + (i / MR) * pa_stride, bp, NR, ct, ldc, mr, nr, alpha, beta);
+      const float* panel = pa + (i / MR) * pa_stride;
+      if (mr == MR)
+        micro_cols<MR, false>(kc, panel, bp, NR, ct, ldc, mr, nr, alpha, beta);
+      else
+        micro_panel_tail(mr, kc, panel, bp, NR, ct, ldc, nr, alpha, beta);
       if (ep) apply_epilogue(mr, nr, ct, ldc, *ep, i0 + i, j0 + j);  // tile still in L1
     }
   }

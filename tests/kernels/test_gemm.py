@@ -59,6 +59,23 @@ def test_gemm_large_blocked_and_skinny(isa, rng, m, n, k, trans_a, trans_b):
     check(y, ref_gemm(a, b, c, 0.75, -1.5, trans_a, trans_b), k)
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_gemm_every_row_tail_of_the_blocked_path(isa, rng, packed):
+    # M = 64 .. 72: every count of rows left for the last panel of 4 (scalar), 6 (AVX2) and
+    # 8 (AVX-512) rows, which computes only those rows; with C, alpha / beta and a bias epilogue.
+    k, n = 70, 100
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    weights = kernels.PackedMatrix(b) if packed else b
+    for m in range(64, 73):
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        c = rng.standard_normal((m, n)).astype(np.float32)
+        y = kernels.gemm(a, weights, c, alpha=0.5, beta=2.0)
+        check(y, ref_gemm(a, b, c, 0.5, 2.0, False, False), k)
+        z = kernels.gemm(a, weights, bias=bias, activation="relu", num_threads=2)
+        check(z, np.maximum(ref_gemm(a, b, None, 1.0, 0.0, False, False) + bias, 0), k)
+
+
 @pytest.mark.parametrize("c_shape", [(), (1,), (9,), (1, 9), (7, 1), (7, 9), (1, 1)])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (2.5, 0.5), (-1.0, 0.0), (0.0, 3.0)])
 def test_gemm_alpha_beta_and_c_broadcast(isa, rng, c_shape, alpha, beta):
