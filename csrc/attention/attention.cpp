@@ -64,31 +64,34 @@ void attend_blocks(const Head& hd, int64_t i0, int64_t i1, int64_t rows, int64_t
     pv = tls_pack_v.get(round_up(Dv, nr) * T);
     gk.pack_b(false, hd.v, hd.v_ld, T, Dv, pv);
   }
+  // Score rows start on a cache line (16 floats): with T = 129 every vector of the tile's
+  // three passes (Q.K^T, softmax, packing for P.V) would otherwise straddle two lines.
+  const int64_t ldt = round_up(T, 16);
   for (int64_t b0 = i0; b0 < i1; b0 += rows) {
     const int64_t n = std::min(rows, i1 - b0);
-    float* sc = tls_scores.get(n * T);
+    float* sc = tls_scores.get(n * ldt);
     const float* q = hd.q + b0 * hd.q_ld;
     float* y = hd.y + b0 * hd.y_ld;
     if (packed) {
       float* pa = tls_pack_a.get(round_up(n, mr) * std::max(D, std::min(T, kc)));
       gk.pack_a(false, q, hd.q_ld, n, D, pa);
-      gk.macro(n, T, D, pa, mr * D, pk, nr * D, sc, T, scale, 0.f, nullptr, 0, 0);
+      gk.macro(n, T, D, pa, mr * D, pk, nr * D, sc, ldt, scale, 0.f, nullptr, 0, 0);
     } else {  // K's rows are the keys: trans_b
-      sgemm(false, true, n, T, D, scale, q, hd.q_ld, hd.k, hd.k_ld, 0.f, sc, T, 1);
+      sgemm(false, true, n, T, D, scale, q, hd.q_ld, hd.k, hd.k_ld, 0.f, sc, ldt, 1);
     }
     for (int64_t r = 0; r < n; ++r) {
       int64_t visible = T;
       const ScoreMask m = mask_row(b0 + r, visible);
-      at.masked_softmax(sc + r * T, T, visible, m);
+      at.masked_softmax(sc + r * ldt, T, visible, m);
     }
     if (!packed) {
-      sgemm(false, false, n, Dv, T, 1.f, sc, T, hd.v, hd.v_ld, 0.f, y, hd.y_ld, 1);
+      sgemm(false, false, n, Dv, T, 1.f, sc, ldt, hd.v, hd.v_ld, 0.f, y, hd.y_ld, 1);
       continue;
     }
     for (int64_t p0 = 0; p0 < T; p0 += kc) {  // y = P V, K blocks of the GEMM's depth
       const int64_t depth = std::min(kc, T - p0);
       float* pa = tls_pack_a.get(round_up(n, mr) * std::max(D, std::min(T, kc)));
-      gk.pack_a(false, sc + p0, T, n, depth, pa);
+      gk.pack_a(false, sc + p0, ldt, n, depth, pa);
       gk.macro(n, Dv, depth, pa, mr * depth, pv + p0 * nr, nr * T, y, hd.y_ld, 1.f, p0 ? 1.f : 0.f, nullptr, 0, 0);
     }
   }

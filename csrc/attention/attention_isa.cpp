@@ -37,13 +37,7 @@ void masked_softmax(float* s, int64_t n, int64_t visible, const ScoreMask& m) {
     const int c = visible - j < N ? static_cast<int>(visible - j) : N;
     VecF v = any_mask ? masked(s, j, c, m) : load_n(s + j, c);
     if (any_mask) store_n(v, s + j, c);
-    if (c < N) {  // lanes past the row must not win the max
-      float t[N];
-      v.store(t);
-      for (int l = c; l < N; ++l) t[l] = -__builtin_inff();
-      v = VecF::load(t);
-    }
-    vmx = vmax(v, vmx);
+    vmx = vmax(c < N ? v.first_lanes(c, -__builtin_inff()) : v, vmx);  // lanes past the row must not win
   }
   const float mx = vmx.hmax();
   if (!(mx > -__builtin_inff())) {  // every visible score masked out (or none visible): zeros
@@ -59,7 +53,7 @@ void masked_softmax(float* s, int64_t n, int64_t visible, const ScoreMask& m) {
       const int c = stop - j < N ? static_cast<int>(stop - j) : N;
       const VecF e = vexp(load_n(s + j, c) - vm);
       store_n(e, s + j, c);
-      acc = acc + (c == N ? e : load_n(s + j, c));  // partial lanes: only the stored ones count
+      acc = acc + (c == N ? e : e.first_lanes(c, 0.f));  // partial lanes: only the stored ones count
     }
     sum += double(acc.hsum());
   }

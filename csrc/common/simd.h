@@ -43,6 +43,10 @@ struct VecF {
   void store_partial(float* p, int n) const {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
   }
+  // The first n lanes of this vector, `fill` in the others (a row's tail without a reload).
+  VecF first_lanes(int n, float fill) const {
+    return _mm512_mask_blend_ps(static_cast<__mmask16>((1u << n) - 1), _mm512_set1_ps(fill), v);
+  }
   float hsum() const { return _mm512_reduce_add_ps(v); }
   float hmax() const { return _mm512_reduce_max_ps(v); }
 };
@@ -92,6 +96,9 @@ struct VecF {
   static VecF load_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, tail_mask(n), v); }
+  VecF first_lanes(int n, float fill) const {
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), v, _mm256_castsi256_ps(tail_mask(n)));
+  }
   float hsum() const {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -144,6 +151,7 @@ struct VecF {
   static VecF load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
   void store(float* p) const { *p = v; }
   void store_partial(float* p, int n) const { if (n > 0) *p = v; }
+  VecF first_lanes(int n, float fill) const { return n > 0 ? v : fill; }
   float hsum() const { return v; }
   float hmax() const { return v; }
 };
