@@ -15,9 +15,11 @@ cdef extern from "capi/pyinfer_capi.h":
         int (*run)(const pyinfer_kernel*, const void**, void**, int, char*, size_t) nogil
         int (*spec)(const pyinfer_kernel*, int, int, int64_t*, int, int*, int*) nogil
         int (*can_reshape)(const pyinfer_kernel*) nogil
-        pyinfer_kernel_ref* (*reshape)(const pyinfer_kernel*, const int64_t**, const int*, char*, size_t) nogil
+        pyinfer_kernel_ref* (*reshape)(const pyinfer_kernel*, const int64_t**, const int*, const int64_t**,
+                                       const int64_t*, char*, size_t) nogil
         const pyinfer_kernel* (*ref_kernel)(const pyinfer_kernel_ref*) nogil
         void (*release)(pyinfer_kernel_ref*) nogil
+        unsigned (*controls)(const pyinfer_kernel*) nogil
     int PYINFER_CAPI_VERSION
     const char* PYINFER_CAPI_CAPSULE
     const char* PYINFER_PREPARED_CAPSULE

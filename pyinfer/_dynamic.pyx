@@ -77,12 +77,13 @@ cdef struct DStep:
     i64 param[MAX_RANK]
     int allowzero
     int relower       # 1: other shapes go back to the op's lower() (its kernel cannot be reshaped)
+    unsigned controls # bit j: kernel input j is a control input (its values, too, pick the variant)
     int has_release
 
 cdef struct Variant:
     pyinfer_kernel_ref* ref     # owned (reshape); NULL for the step's base kernel or a lowered one
     const pyinfer_kernel* k     # NULL: these shapes run the op's own code
-    i64* key                    # per kernel input read: rank, dims
+    i64* key                    # per kernel input read: rank, dims; then per control input: count, values
     int key_len
     int out_rank[MAX_OUT]       # the kernel's output specs (read once, when the variant is made)
     int out_itemsize[MAX_OUT]
@@ -194,6 +195,9 @@ cdef class DynamicProgram:
                 self.run_op[i], self.node_ins[i], self.node_outs[i] = t[4], list(t[5]), list(t[6])
                 self.relowers[i] = t[7]
                 s.relower = 1 if t[7] is not None or not API.can_reshape(s.base) else 0
+                s.controls = API.controls(s.base)
+                if s.controls and s.relower:
+                    raise ValueError(f"step {i}: a kernel with control inputs is reshaped, not lowered again")
             elif kind == "python":  # (any number of inputs and outputs: they stay Python lists)
                 s.kind = D_PYTHON
                 self.run_op[i], self.node_ins[i], self.node_outs[i] = t[1], list(t[2]), list(t[3])
@@ -312,6 +316,8 @@ cdef class DynamicProgram:
             if f.ndim[slot] != r or memcmp(&v.key[pos + 1], &f.dims[slot * MAX_RANK], r * sizeof(i64)) != 0:
                 return False
             pos += 1 + r
+        if s.controls:
+            return _same_controls(f, s, &v.key[pos], v.key_len - pos)
         return True
 
     cdef Variant* _variant(self, DynamicFrame f, int i) except NULL:
@@ -331,8 +337,11 @@ cdef class DynamicProgram:
         f.lowered[i * (VARIANTS + 1) + t] = None
         cdef const i64* shapes[MAX_IN]
         cdef int ranks[MAX_IN]
+        cdef i64 values[MAX_IN][MAX_RANK]
+        cdef const i64* value_ptrs[MAX_IN]
+        cdef i64 counts[MAX_IN]
         cdef char err[ERR_LEN]
-        cdef bint empty = False
+        cdef bint empty = False, readable = True
         for j in range(s.nin):
             slot = s.ins[j]
             shapes[j] = NULL
@@ -342,11 +351,19 @@ cdef class DynamicProgram:
                 ranks[j] = f.ndim[slot]
                 if _prod(shapes[j], ranks[j]) == 0:
                     empty = True
-        if empty:  # empty tensors: the op's own code, as in static plans
+            value_ptrs[j] = NULL
+            counts[j] = 0
+            if slot >= 0 and s.controls & (1u << j):
+                value_ptrs[j] = &values[j][0]
+                readable = readable and _read_control(f, slot, values[j], &counts[j])
+        if empty or not readable:  # empty tensors, or a control input too long: the op's own code
             pass
         elif not s.relower:
             err[0] = 0
-            v.ref = API.reshape(s.base, shapes, ranks, err, ERR_LEN)
+            if s.controls:
+                v.ref = API.reshape(s.base, shapes, ranks, value_ptrs, counts, err, ERR_LEN)
+            else:
+                v.ref = API.reshape(s.base, shapes, ranks, NULL, NULL, err, ERR_LEN)
             if v.ref != NULL:
                 v.k = API.ref_kernel(v.ref)
         else:
@@ -356,10 +373,14 @@ cdef class DynamicProgram:
                 v.k = <const pyinfer_kernel*>PyCapsule_GetPointer(kernel._capsule, PYINFER_PREPARED_CAPSULE)
         if v.k != NULL:
             _key_from_kernel(v, s, v.k)
+            if s.controls:
+                _append_controls(v, s, f)
             if not self._matches(f, s, v):  # the C++ side must run on exactly the shapes it checked
                 raise RuntimeError(f"{self.names[i]}: the kernel prepared for new shapes reads other shapes")
         else:
             _key_from_frame(v, s, f)
+            if s.controls and readable:
+                _append_controls(v, s, f)
         return v
 
     cdef int _native(self, DynamicFrame f, int i) except -1:
@@ -734,7 +755,7 @@ cdef int _key_from_kernel(Variant* v, DStep* s, const pyinfer_kernel* k) except 
     cdef int j, rank, dtype, required, pos = 0
     cdef i64 dims[MAX_RANK]
     free(v.key)
-    v.key = <i64*>malloc(max(s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
+    v.key = <i64*>malloc(max(2 * s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
     if v.key == NULL:
         raise MemoryError()
     for j in range(s.nin):
@@ -759,7 +780,7 @@ cdef int _key_from_frame(Variant* v, DStep* s, DynamicFrame f) except -1:
     """v's key: the shapes the step's inputs have now (a variant that runs the op's own code)."""
     cdef int j, slot, pos = 0
     free(v.key)
-    v.key = <i64*>malloc(max(s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
+    v.key = <i64*>malloc(max(2 * s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
     if v.key == NULL:
         raise MemoryError()
     for j in range(s.nin):
@@ -769,6 +790,53 @@ cdef int _key_from_frame(Variant* v, DStep* s, DynamicFrame f) except -1:
         v.key[pos] = f.ndim[slot]
         memcpy(&v.key[pos + 1], &f.dims[slot * MAX_RANK], f.ndim[slot] * sizeof(i64))
         pos += 1 + f.ndim[slot]
+    v.key_len = pos
+    return 0
+
+
+cdef bint _read_control(DynamicFrame f, int slot, i64* out, i64* count) noexcept nogil:
+    """A control input's values (int64 or int32) as int64: False when it holds more than
+    MAX_RANK values (the op's own code runs then)."""
+    cdef i64 n = _prod(&f.dims[slot * MAX_RANK], f.ndim[slot])
+    cdef int j
+    count[0] = n
+    if n > MAX_RANK or (n and f.ptrs[slot] == NULL):
+        return False
+    if f.prog.itemsize[slot] == 8:
+        memcpy(out, f.ptrs[slot], n * sizeof(i64))
+    else:
+        for j in range(n):
+            out[j] = (<const int*>f.ptrs[slot])[j]
+    return True
+
+
+cdef bint _same_controls(DynamicFrame f, DStep* s, const i64* key, int n_key) noexcept nogil:
+    """Whether the control inputs hold the values a key recorded (count, values per input)."""
+    cdef i64 values[MAX_RANK]
+    cdef i64 count
+    cdef int j, pos = 0
+    for j in range(s.nin):
+        if s.ins[j] < 0 or not s.controls & (1u << j):
+            continue
+        if pos >= n_key or not _read_control(f, s.ins[j], values, &count) or key[pos] != count:
+            return False
+        if memcmp(&key[pos + 1], values, count * sizeof(i64)) != 0:
+            return False
+        pos += 1 + <int>count
+    return True
+
+
+cdef int _append_controls(Variant* v, DStep* s, DynamicFrame f) except -1:
+    """Add the control inputs' current values (count, values each) to v's key."""
+    cdef i64 count
+    cdef int j, pos = v.key_len
+    for j in range(s.nin):
+        if s.ins[j] < 0 or not s.controls & (1u << j):
+            continue
+        if not _read_control(f, s.ins[j], &v.key[pos + 1], &count):
+            raise RuntimeError("a control input longer than a key holds")
+        v.key[pos] = count
+        pos += 1 + <int>count
     v.key_len = pos
     return 0
 
@@ -794,6 +862,7 @@ cdef class DynamicFrame:
     cdef int n_live
     cdef i64 live_bytes
     cdef public i64 peak_bytes
+    cdef public i64 spill_count  # blocks placed outside the arena, over the frame's life
     cdef bint spilled
     cdef Variant* variants
     cdef int* next_variant
@@ -821,7 +890,8 @@ cdef class DynamicFrame:
         self.lowered = [None] * n_var
         self.arena = None
         for i in range(prog.n_steps):
-            if prog.steps[i].kind == D_NATIVE:
+            if prog.steps[i].kind == D_NATIVE and not prog.steps[i].controls:  # (with controls: the
+                # values it was prepared for are not known here; a first call reshapes)
                 self.variants[i * (VARIANTS + 1)].k = prog.steps[i].base
                 _key_from_kernel(&self.variants[i * (VARIANTS + 1)], &prog.steps[i], prog.steps[i].base)
 
@@ -941,6 +1011,7 @@ cdef class DynamicFrame:
             self.peak_bytes = self.live_bytes
         self.size[slot] = need
         self.spilled = True
+        self.spill_count += 1
         raw = _aligned_bytes(need)
         self.objs[slot] = raw
         self.state[slot] = S_SPILL

@@ -152,11 +152,22 @@ The compiled plans of a session run the same objects.)doc")
           "[(name, shape, dtype, required)] per output; required False: may be skipped.")
       .def_property_readonly("can_reshape", &PreparedKernel::can_reshape,
                              "Whether reshape() can prepare this kernel for other input shapes.")
+      .def_property_readonly(
+          "control_inputs",
+          [](const PreparedKernel& k) {
+            py::list l;
+            for (const auto& s : k.inputs())
+              if (s.control) l.append(s.name);
+            return l;
+          },
+          "Names of the inputs whose values decide the output shapes (reshape() needs them).")
       .def(
-          "reshape", [](const PreparedKernel& k, const Shapes& shapes) { return k.reshape(shapes); },
-          py::arg("input_shapes"),
-          "reshape(input_shapes) -> PreparedKernel: the same kernel (parameters, packed weights) prepared for\n"
-          "other input shapes, one per input (the unused ones' shapes are ignored).")
+          "reshape",
+          [](const PreparedKernel& k, const Shapes& shapes, const Shapes& values) { return k.reshape(shapes, values); },
+          py::arg("input_shapes"), py::arg("values") = Shapes{},
+          "reshape(input_shapes, values=[]) -> PreparedKernel: the same kernel (parameters, packed weights)\n"
+          "prepared for other input shapes, one per input (the unused ones' shapes are ignored); a kernel with\n"
+          "control inputs also takes their values, one list per input (empty for the others).")
       .def_property_readonly(
           "_capsule",
           [](const PreparedKernel& k) {

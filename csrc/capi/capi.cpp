@@ -49,16 +49,29 @@ int spec(const pyinfer_kernel* k, int is_output, int j, int64_t* dims, int cap, 
 
 int can_reshape(const pyinfer_kernel* k) { return kernel_of(k)->can_reshape() ? 1 : 0; }
 
+unsigned controls(const pyinfer_kernel* k) {
+  unsigned bits = 0;
+  const auto& specs = kernel_of(k)->inputs();
+  for (size_t i = 0; i < specs.size() && i < 32; ++i)
+    if (specs[i].control) bits |= 1u << i;
+  return bits;
+}
+
 // A reference is a heap-allocated shared_ptr: the kernel lives while a plan holds it.
 using Ref = std::shared_ptr<PreparedKernel>;
 
-pyinfer_kernel_ref* reshape(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks, char* err,
-                            size_t errlen) {
+pyinfer_kernel_ref* reshape(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks,
+                            const int64_t* const* values, const int64_t* counts, char* err, size_t errlen) {
   try {
     const PreparedKernel* pk = kernel_of(k);
-    Shapes s(pk->inputs().size());
+    Shapes s(pk->inputs().size()), v;
     for (size_t i = 0; i < s.size(); ++i) s[i].assign(shapes[i], shapes[i] + ranks[i]);
-    return reinterpret_cast<pyinfer_kernel_ref*>(new Ref(pk->reshape(s)));
+    if (values != nullptr && counts != nullptr) {
+      v.resize(s.size());
+      for (size_t i = 0; i < v.size(); ++i)
+        if (values[i] != nullptr) v[i].assign(values[i], values[i] + counts[i]);
+    }
+    return reinterpret_cast<pyinfer_kernel_ref*>(new Ref(pk->reshape(s, v)));
   } catch (const std::exception& e) {
     set_error(err, errlen, e.what());
   } catch (...) {
@@ -76,7 +89,7 @@ void release(pyinfer_kernel_ref* r) { delete reinterpret_cast<Ref*>(r); }
 }  // namespace
 
 const PyinferCapi* capi_table() {
-  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run, spec, can_reshape, reshape, ref_kernel, release};
+  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run, spec, can_reshape, reshape, ref_kernel, release, controls};
   return &table;
 }
 

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define PYINFER_CAPI_VERSION 4
+#define PYINFER_CAPI_VERSION 5
 #define PYINFER_CAPI_CAPSULE "pyinfer._kernels._C_API"
 #define PYINFER_PREPARED_CAPSULE "pyinfer.PreparedKernel"
 
@@ -46,11 +46,16 @@ typedef struct PyinferCapi {
   /* 1 when reshape() can prepare the kernel for other shapes. */
   int (*can_reshape)(const pyinfer_kernel* k);
   /* The kernel prepared for other input shapes (input i: ranks[i] dims at shapes[i]): a new
-   * reference, or NULL with err set (shapes the kernel cannot take). */
-  pyinfer_kernel_ref* (*reshape)(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks, char* err,
-                                 size_t errlen);
+   * reference, or NULL with err set (shapes the kernel cannot take). A kernel with control
+   * inputs (controls()) also takes their values: counts[i] int64 values at values[i] for a
+   * control input i (values / counts NULL for a kernel without). */
+  pyinfer_kernel_ref* (*reshape)(const pyinfer_kernel* k, const int64_t* const* shapes, const int* ranks,
+                                 const int64_t* const* values, const int64_t* counts, char* err, size_t errlen);
   const pyinfer_kernel* (*ref_kernel)(const pyinfer_kernel_ref* r);
   void (*release)(pyinfer_kernel_ref* r);
+  /* Bit i set: input i is a control input, whose values decide the output shapes (Expand's
+   * shape, Slice's bounds, Range's limits); 0 for most kernels. */
+  unsigned (*controls)(const pyinfer_kernel* k);
 } PyinferCapi;
 
 #ifdef __cplusplus

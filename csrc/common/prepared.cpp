@@ -77,11 +77,35 @@ KernelBuilder& KernelBuilder::workspace(int64_t bytes) {
   return *this;
 }
 
-std::shared_ptr<PreparedKernel> PreparedKernel::reshape(const std::vector<std::vector<int64_t>>& input_shapes) const {
+KernelBuilder& KernelBuilder::control_input(std::string name, std::vector<int64_t> shape, DType t) {
+  TensorSpec spec{std::move(name), std::move(shape), t, true};
+  spec.control = true;
+  inputs_.push_back(std::move(spec));
+  return *this;
+}
+
+bool PreparedKernel::has_control_inputs() const {
+  for (const TensorSpec& s : inputs_)
+    if (s.control) return true;
+  return false;
+}
+
+std::shared_ptr<PreparedKernel> PreparedKernel::reshape(const Shapes& input_shapes, const Shapes& values) const {
   if (!remake_) throw std::logic_error(op_ + ": this kernel cannot be prepared for other shapes");
   PYINFER_CHECK(input_shapes.size() == inputs_.size(),
                 op_ << ": reshape takes " << inputs_.size() << " input shapes, got " << input_shapes.size());
-  return remake_(input_shapes);
+  if (!has_control_inputs()) return remake_(input_shapes, {});
+  PYINFER_CHECK(values.size() == inputs_.size(),
+                op_ << ": reshape needs the values of its control inputs (" << inputs_.size() << " vectors)");
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (!inputs_[i].control) continue;
+    int64_t n = 1;
+    for (int64_t d : input_shapes[i]) n *= d;
+    PYINFER_CHECK(static_cast<int64_t>(values[i].size()) == n,
+                  op_ << ": input " << inputs_[i].name << " of shape " << shape_str(input_shapes[i]) << " given "
+                      << values[i].size() << " values");
+  }
+  return remake_(input_shapes, values);
 }
 
 void KernelBuilder::fill(PreparedKernel& k) {

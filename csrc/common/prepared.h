@@ -40,8 +40,14 @@ struct TensorSpec {
   // holds packed): its pointer may be null. Outputs: false for an output the caller may skip
   // (null pointer: not computed); true ones are always written.
   bool required = true;
+  // Inputs: true for a control input, an integer tensor whose values (a shape, bounds, a count)
+  // decide the output shapes; the kernel reads and checks them on every run, and a plan serving
+  // other values asks reshape() with them (PreparedKernel::reshape's `values`).
+  bool control = false;
   int64_t elements() const;
 };
+
+using Shapes = std::vector<std::vector<int64_t>>;
 
 class PreparedKernel {
  public:
@@ -66,8 +72,14 @@ class PreparedKernel {
   // input spec (XNNPACK's reshape): how a plan serves a new sequence length or batch size
   // without going back to Python. Checks as prepare does (std::invalid_argument). Throws
   // std::logic_error for a kernel that cannot (can_reshape() false).
-  virtual std::shared_ptr<PreparedKernel> reshape(const std::vector<std::vector<int64_t>>& input_shapes) const;
+  // A kernel with control inputs also needs their values (one vector per input spec, the
+  // control inputs' values, empty for the others): Expand's target shape, Slice's bounds, the
+  // limits of Range. Without them, such a kernel refuses (std::invalid_argument).
+  virtual std::shared_ptr<PreparedKernel> reshape(const std::vector<std::vector<int64_t>>& input_shapes,
+                                                  const std::vector<std::vector<int64_t>>& values = {}) const;
   virtual bool can_reshape() const { return static_cast<bool>(remake_); }
+  // Whether an input's values decide the output shapes (TensorSpec::control).
+  bool has_control_inputs() const;
 
  protected:
   explicit PreparedKernel(std::string op) : op_(std::move(op)) {}
@@ -75,8 +87,10 @@ class PreparedKernel {
   std::string op_, algorithm_;
   std::vector<TensorSpec> inputs_, outputs_;
   int64_t workspace_bytes_ = 0;
-  // What reshape() calls: the prepare this kernel came from, its parameters captured.
-  std::function<std::shared_ptr<PreparedKernel>(const std::vector<std::vector<int64_t>>&)> remake_;
+  // What reshape() calls: the prepare this kernel came from, its parameters captured; given the
+  // input shapes and the control inputs' values.
+  std::function<std::shared_ptr<PreparedKernel>(const std::vector<std::vector<int64_t>>&,
+                                                const std::vector<std::vector<int64_t>>&)> remake_;
 
   friend class KernelBuilder;
 };
@@ -93,6 +107,8 @@ class KernelBuilder {
   KernelBuilder& input(std::string name, std::vector<int64_t> shape, DType t = DType::Float32);
   // An optional input this kernel does not read (absent, or held packed).
   KernelBuilder& unused_input(std::string name, std::vector<int64_t> shape = {}, DType t = DType::Float32);
+  // An integer input whose values decide the output shapes (TensorSpec::control).
+  KernelBuilder& control_input(std::string name, std::vector<int64_t> shape, DType t = DType::Int64);
   KernelBuilder& output(std::string name, std::vector<int64_t> shape, DType t = DType::Float32,
                         bool required = true);
   KernelBuilder& algorithm(std::string name);
@@ -101,6 +117,13 @@ class KernelBuilder {
   // call with the same parameters (PreparedKernel::reshape).
   template <class Remake>
   KernelBuilder& remake(Remake fn) {
+    remake_ = [fn = std::move(fn)](const Shapes& shapes, const Shapes&) { return fn(shapes); };
+    return *this;
+  }
+  // The same for a kernel with control inputs: fn(input shapes, values), values holding each
+  // control input's values (checked to be there before fn is called).
+  template <class Remake>
+  KernelBuilder& remake_with_values(Remake fn) {
     remake_ = std::move(fn);
     return *this;
   }
@@ -124,10 +147,8 @@ class KernelBuilder {
   std::string op_, algorithm_;
   std::vector<TensorSpec> inputs_, outputs_;
   int64_t workspace_ = 0;
-  std::function<std::shared_ptr<PreparedKernel>(const std::vector<std::vector<int64_t>>&)> remake_;
+  std::function<std::shared_ptr<PreparedKernel>(const Shapes&, const Shapes&)> remake_;
 };
-
-using Shapes = std::vector<std::vector<int64_t>>;
 
 // Typed views of run()'s pointer arrays.
 inline const float* f32_in(const void* const* in, int i) { return static_cast<const float*>(in[i]); }

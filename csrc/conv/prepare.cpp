@@ -81,7 +81,7 @@ class PreparedConv final : public PreparedKernel {
 
   bool can_reshape() const override { return true; }
 
-  std::shared_ptr<PreparedKernel> reshape(const Shapes& shapes) const override {
+  std::shared_ptr<PreparedKernel> reshape(const Shapes& shapes, const Shapes& /*values*/ = {}) const override {
     ConvParams q = params_;
     q.x_shape = shapes.at(0);
     if (!weights_.packed) q.w_shape = shapes.at(1);

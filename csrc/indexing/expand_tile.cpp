@@ -69,7 +69,15 @@ PreparedPtr prepare_expand(const std::vector<int64_t>& x_shape, DType dtype, con
     b.unused_input("shape", shape_input_shape, DType::Int64);
   } else {
     PYINFER_CHECK(shape_input_shape.size() == 1, "expand: the shape input must be 1-D");
-    b.input("shape", shape_input_shape, DType::Int64);
+    b.control_input("shape", shape_input_shape);
+    // Another x or target shape (a dynamic plan): the output shape follows from both.
+    b.remake_with_values([dtype](const Shapes& s, const Shapes& values) {
+      const std::vector<int64_t>& target = values[1];
+      PYINFER_CHECK(target.size() <= static_cast<size_t>(kMaxBroadcastRank),
+                    "expand: a target of rank " << target.size());
+      for (int64_t d : target) PYINFER_CHECK(d >= 0, "expand: negative dimension in " << shape_str(target));
+      return prepare_expand(s[0], dtype, broadcast_shapes({s[0], target}, "expand"), s[1], true);
+    });
   }
   const int64_t n = shape_input_shape.empty() ? 0 : shape_input_shape[0];
   return b.output("y", out_shape, dtype).run([=](const void* const* in, void* const* o, int threads) {
@@ -94,9 +102,15 @@ PreparedPtr prepare_tile(const std::vector<int64_t>& x_shape, DType dtype, const
   const int64_t elem = dtype_size(dtype), n = static_cast<int64_t>(reps.size());
   KernelBuilder b("tile");
   b.input("x", x_shape, dtype);
-  if (dynamic) b.input("repeats", {n}, DType::Int64);
-  else b.unused_input("repeats", {n}, DType::Int64);
-  if (!dynamic) b.remake([dtype, reps](const Shapes& s) { return prepare_tile(s[0], dtype, reps, false); });
+  if (dynamic) {
+    b.control_input("repeats", {n});
+    b.remake_with_values([dtype](const Shapes& s, const Shapes& values) {
+      return prepare_tile(s[0], dtype, values[1], true);
+    });
+  } else {
+    b.unused_input("repeats", {n}, DType::Int64);
+    b.remake([dtype, reps](const Shapes& s) { return prepare_tile(s[0], dtype, reps, false); });
+  }
   return b.output("y", out, dtype).run([=](const void* const* in, void* const* o, int threads) {
     if (dynamic) {
       const std::vector<int64_t> given = read_ints(in[1], true, n);

@@ -101,8 +101,16 @@ PreparedPtr prepare_slice_dynamic(const std::vector<int64_t>& shape, DType dtype
   PYINFER_CHECK(out_shape.size() == shape.size(), "slice: the output rank differs from the input's");
   const int64_t n = static_cast<int64_t>(axes.size()), elem = dtype_size(dtype);
   const bool wide = index_dtype == DType::Int64;
-  return KernelBuilder("slice").input("data", shape, dtype).input("starts", {n}, index_dtype)
-      .input("ends", {n}, index_dtype).output("y", out_shape, dtype)
+  // Another data shape or other bounds (a dynamic plan): the output shape they give.
+  auto remake = [dtype, axes, steps, index_dtype, n](const Shapes& s, const Shapes& values) {
+    PYINFER_CHECK(s[1] == std::vector<int64_t>{n} && s[2] == std::vector<int64_t>{n},
+                  "slice: starts and ends must hold " << n << " values");
+    const SliceGeometry g = slice_geometry(s[0], values[1], values[2], axes, steps);
+    return prepare_slice_dynamic(s[0], dtype, axes, steps, g.out_shape, index_dtype);
+  };
+  return KernelBuilder("slice").input("data", shape, dtype).control_input("starts", {n}, index_dtype)
+      .control_input("ends", {n}, index_dtype).output("y", out_shape, dtype)
+      .remake_with_values(remake)
       .run([=](const void* const* in, void* const* o, int threads) {
         const SliceGeometry g = slice_geometry(shape, read_ints(in[1], wide, n), read_ints(in[2], wide, n), axes, steps);
         PYINFER_CHECK_SHAPE(g.out_shape == out_shape, "slice: the bounds give " << shape_str(g.out_shape)

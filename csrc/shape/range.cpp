@@ -29,7 +29,20 @@ PreparedPtr prepare_range(DType dtype, int64_t count, const std::vector<std::vec
     int64_t n = 1;
     for (int64_t d : scalar_shapes[i]) n *= d;
     PYINFER_CHECK(n == 1, "range: " << names[i] << " must hold one value");
-    b.input(names[i], scalar_shapes[i], dtype);
+    // Integer limits are control inputs: a plan serving other values gets the kernel for the
+    // count they give (reshape with values); float ones stay fixed to this count.
+    if (dtype == DType::Int64) b.control_input(names[i], scalar_shapes[i]);
+    else b.input(names[i], scalar_shapes[i], dtype);
+  }
+  if (dtype == DType::Int64) {
+    b.remake_with_values([](const Shapes& s, const Shapes& v) {
+      const int64_t start = v[0][0], limit = v[1][0], delta = v[2][0];
+      PYINFER_CHECK(delta != 0, "range: delta must not be 0");
+      // The count as run() computes it (so that its check agrees).
+      const double n = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
+      PYINFER_CHECK(n < 9.0e18, "range: " << n << " values");
+      return prepare_range(DType::Int64, n > 0 ? static_cast<int64_t>(n) : 0, s);
+    });
   }
   return dispatch_real(dtype, "range", [&](auto tag) {
     using T = typename decltype(tag)::type;

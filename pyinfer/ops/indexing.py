@@ -289,13 +289,11 @@ class Slice(Op):
         if starts is not None and ends is not None:
             return _prepared(kernels.prepare_slice, node.shape(0), data.dtype.name, starts, ends, axes, steps,
                              inputs=[0, None, None])
-        if node.dynamic:
-            return KeepPython("bounds computed at run time: not in a dynamic plan")
         st, en = node.inputs[1], node.inputs[2]
         if st.dtype != en.dtype or st.dtype not in INDEX_DTYPES or st.shape != (n,) or en.shape != (n,):
             return None
         return _prepared(kernels.prepare_slice_dynamic, node.shape(0), data.dtype.name, axes, steps,
-                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2], reshapable=False)
+                         list(node.outputs[0].shape), st.dtype.name, inputs=[0, 1, 2], reshapable=True)
 
 
 # --- OneHot / NonZero / Compress ----------------------------------------------------------------

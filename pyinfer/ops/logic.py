@@ -274,11 +274,12 @@ class Range(Op):
         return (np.asarray(out).astype(dtype, copy=False),)
 
     def lower(self, node):
-        """A kernel for the count this plan saw (the values are read on every run and a
-        different count re-runs the call on the Python path)."""
-        if node.dynamic:
-            return KeepPython("a count computed at run time: not in a dynamic plan")
+        """A kernel for the count this plan saw (the values are read on every run: in a static
+        plan a different count moves the call to the dynamic plan; there, int64 limits are the
+        kernel's control inputs, so other values get the kernel for their count)."""
         dtype = node.inputs[0].dtype
+        if node.dynamic and dtype != np.int64:
+            return KeepPython(f"{dtype} limits computed at run time: not in a dynamic plan")
         if dtype.name not in ("float32", "float64", "int16", "int32", "int64") or \
                 any(m.dtype != dtype for m in node.inputs):
             return KeepPython(f"no kernel for {dtype}")
@@ -286,7 +287,7 @@ class Range(Op):
             k = kernels.prepare_range(dtype.name, node.outputs[0].shape[0], [node.shape(i) for i in range(3)])
         except KernelArgumentError:
             return None
-        return Native(k, [0, 1, 2])
+        return Native(k, [0, 1, 2], reshapable=dtype == np.int64)
 
 
 @register("ConstantOfShape", 9, 20, 21, 23, 24, 25)

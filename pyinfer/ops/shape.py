@@ -364,14 +364,13 @@ class Expand(Op):
         x, shape = node.inputs
         if x.dtype not in KERNEL_DTYPES or shape.dtype != np.int64 or shape.ndim != 1:
             return KeepPython(f"no kernel for {x.dtype}")
-        if node.dynamic and not node.is_const(1):
-            return KeepPython("a shape computed at run time: not in a dynamic plan")
         try:
             out = np.broadcast_shapes(x.shape, tuple(node.const_ints(1))) if node.is_const(1) else node.outputs[0].shape
             k = kernels.prepare_expand(node.shape(0), x.dtype.name, list(out), node.shape(1), not node.is_const(1))
         except (KernelArgumentError, ValueError):
             return None
-        return Native(k, [0, None if node.is_const(1) else 1])
+        # A computed shape is the kernel's control input: reshaped for other values in dynamic plans.
+        return Native(k, [0, None if node.is_const(1) else 1], reshapable=not node.is_const(1))
 
 
 @register("Tile", 1, 6, 13)
@@ -393,12 +392,10 @@ class Tile(Op):
         if self.version == 1 or x.dtype not in KERNEL_DTYPES or reps.dtype != np.int64:
             return KeepPython(f"no kernel for {x.dtype} (opset {self.version})")
         dynamic = not node.is_const(1)
-        if dynamic and node.dynamic:
-            return KeepPython("repeats computed at run time: not in a dynamic plan")
         counts = [o // d for o, d in zip(node.outputs[0].shape, x.shape)] if dynamic else node.const_ints(1)
         try:
             return Native(kernels.prepare_tile(node.shape(0), x.dtype.name, counts, dynamic), [0, 1 if dynamic else None],
-                          reshapable=not dynamic)
+                          reshapable=True)
         except KernelArgumentError:
             return None
 

@@ -155,3 +155,87 @@ def test_shapes_a_step_cannot_take_raise_the_ops_error(rng):
     a2, b2 = np.ones((4, 4), np.float32), np.ones((16, 1), np.float32)
     np.testing.assert_allclose(sess.run(None, {"a": a2, "b": b2})[0], np.full((4, 4), 4, np.float32))
     assert sess._executor.dynamic_plans()
+
+
+I64 = TensorProto.INT64
+
+
+def _shape_value_model():
+    """The position / mask arithmetic of a BERT export, from Shape(x) and a fed count n: Range
+    to a computed limit, Expand to a computed shape, Slice with computed bounds, Tile with
+    computed repeats. Each output's shape follows from input *values*, not input shapes."""
+    ints = {"z": np.array(0, np.int64), "one": np.array(1, np.int64), "i1": np.array([1], np.int64),
+            "i0": np.array([0], np.int64), "two": np.array([2], np.int64)}
+    nodes = [
+        helper.make_node("Shape", ["x"], ["sh"]),
+        helper.make_node("Gather", ["sh", "one"], ["s"], axis=0),                 # S, a scalar
+        helper.make_node("Range", ["z", "s", "one"], ["pos"]),                     # [S]
+        helper.make_node("Unsqueeze", ["pos", "i0"], ["pos2"]),                    # [1, S]
+        helper.make_node("Expand", ["pos2", "sh"], ["pos_b"]),                     # [B, S]
+        helper.make_node("Slice", ["x", "i0", "n", "i1"], ["head"]),               # x[:, :n]
+        helper.make_node("Concat", ["n", "two"], ["reps"], axis=0),
+        helper.make_node("Tile", ["head", "reps"], ["tiled"]),                     # [B * n, 2 * ...]
+        helper.make_node("Range", ["z", "m", "one"], ["count"]),                   # [m]: m fed
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, ["B", "S"]),
+                           helper.make_tensor_value_info("n", I64, [1]),
+                           helper.make_tensor_value_info("m", I64, [])],
+                   [helper.make_tensor_value_info("pos_b", I64, None), helper.make_tensor_value_info("tiled", F, None),
+                    helper.make_tensor_value_info("count", I64, None)],
+                   list(ints.items()))
+
+    def reference(x, n, m):
+        b, s = x.shape
+        head = x[:, :int(n[0])]
+        return [np.broadcast_to(np.arange(s), (b, s)), np.tile(head, (int(n[0]), 2)), np.arange(int(m))]
+    return model, reference
+
+
+def test_ops_shaped_by_values_run_natively_for_every_value(rng, monkeypatch):
+    """Range, Expand, Slice and Tile with computed arguments run in the dynamic plan without
+    op.run: their kernels take the argument values as control inputs and are prepared again
+    for new values. m keeps its shape (a scalar) and changes its value: the kernel must follow
+    the value, not only the shapes."""
+    from pyinfer import executor
+
+    model, reference = _shape_value_model()
+    sess = pyinfer.InferenceSession(model)
+    calls = []
+    original = executor.call_op
+    monkeypatch.setattr(executor, "call_op", lambda op, *a, **k: calls.append(op.op_type) or original(op, *a, **k))
+    cases = [((2, 5), 3, 4), ((2, 5), 3, 4), ((1, 9), 2, 7), ((3, 4), 4, 0), ((1, 9), 1, 7), ((1, 9), 1, 2),
+             ((2, 6), 6, 11), ((1, 9), 2, 7)]
+    for step, (shape, n, m) in enumerate(cases):
+        x = rng.standard_normal(shape).astype(np.float32)
+        feeds = {"x": x, "n": np.array([n], np.int64), "m": np.array(m, np.int64)}
+        got = sess.run(None, feeds)
+        for g, want in zip(got, reference(x, feeds["n"], feeds["m"])):
+            assert g.shape == want.shape
+            np.testing.assert_array_equal(g, want)
+        if step == 2:
+            calls.clear()  # the first two calls ran the Python path (recording) and a static plan
+    (plan,) = sess._executor.dynamic_plans()
+    assert [op.op_type for i, op in enumerate(plan.step_ops) if not plan.program.is_native(i)] == []
+    # op.run only where a kernel cannot take the shapes: the empty Range (m = 0)
+    assert calls == ["Range"]
+
+
+def test_control_input_values_give_the_reshaped_kernel(rng):
+    """The kernel API underneath: reshape() of a kernel with control inputs needs their values."""
+    from pyinfer import kernels
+
+    k = kernels.prepare_expand([1, 3], "float32", [2, 3], [2], True)
+    assert k.control_inputs == ["shape"]
+    k2 = k.reshape([[1, 3], [3]], [[], [4, 1, 3]])
+    assert k2.outputs[0][1] == (4, 1, 3)
+    x = rng.standard_normal((1, 3)).astype(np.float32)
+    y = k2(x, np.array([4, 1, 3], np.int64))
+    np.testing.assert_array_equal(y, np.broadcast_to(x, (4, 1, 3)))
+    with pytest.raises(pyinfer.Error, match="control inputs"):
+        k.reshape([[1, 3], [2]])
+    with pytest.raises(pyinfer.Error, match="shape"):
+        k.reshape([[1, 3], [2]], [[], [5]])  # one value for a shape input of two
+    r = kernels.prepare_range("int64", 4, [[], [], []])
+    assert r.control_inputs == ["start", "limit", "delta"]
+    assert r.reshape([[], [], []], [[2], [11], [3]]).outputs[0][1] == (3,)
+    assert r.reshape([[], [], []], [[5], [1], [1]]).outputs[0][1] == (0,)
