@@ -203,6 +203,10 @@ class WorkGraph:
         if dims is not None:
             self.types[name] = (onnx.TensorProto.FLOAT, list(dims))
 
+    def set_shape(self, name: str, elem_type: int, dims) -> None:
+        """Record `name`'s element type (TensorProto) and dims, for a value a pass creates."""
+        self.types[name] = (elem_type, list(dims))
+
     def set_constant(self, name: str, value: np.ndarray):
         self._edits += 1
         self.constants[name] = value

@@ -191,3 +191,41 @@ def test_microsoft_attention_and_bias_gelu_split_onto_the_kernels(rng):
     assert sorted(op_types(opt)) == ["FusedMatMul", "FusedMatMul", "MultiHeadAttention"]
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=2e-5)
+
+
+def test_microsoft_embed_layer_norm_and_length_masks_split_onto_the_kernels(rng):
+    """com.microsoft EmbedLayerNormalization -> Gathers + FusedLayerNormalization (positions from
+    Range, mask_index from ReduceSum); its [B] mask_index feeding two Attentions (the second
+    after a SkipLayerNormalization, whose shape onnx does not infer) -> key-padding masks.
+    Compared with onnxruntime at three shapes; every step of the plans is native."""
+    import onnxruntime as ort
+
+    import pyinfer
+
+    hidden, heads, vocab = 16, 2, 30
+    ms = dict(domain="com.microsoft")
+    nodes = [helper.make_node("EmbedLayerNormalization", ["ids", "seg", "word", "pos", "segemb", "gamma", "beta",
+                                                          "mask"], ["emb", "mask_index"], epsilon=1e-12, **ms),
+             helper.make_node("Attention", ["emb", "w", "b", "mask_index"], ["a1"], num_heads=heads, **ms),
+             helper.make_node("SkipLayerNormalization", ["a1", "emb", "gamma", "beta"], ["s1"], **ms),
+             helper.make_node("Attention", ["s1", "w", "b", "mask_index"], ["y"], num_heads=heads, **ms)]
+    inits = [const("word", random(rng, (vocab, hidden))), const("pos", random(rng, (12, hidden))),
+             const("segemb", random(rng, (2, hidden))), const("gamma", random(rng, hidden) + 1),
+             const("beta", random(rng, hidden)), const("w", random(rng, (hidden, 3 * hidden)) * 0.3),
+             const("b", random(rng, 3 * hidden))]
+    i32 = TensorProto.INT32
+    graph = helper.make_graph(nodes, "g", [vi("ids", ["B", "S"], i32), vi("seg", ["B", "S"], i32),
+                                           vi("mask", ["B", "S"], i32)], [vi("y", None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    sess = pyinfer.InferenceSession(model)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for batch, seq in [(2, 7), (2, 7), (3, 11), (1, 4)]:
+        mask = np.ones((batch, seq), np.int32)
+        mask[0, seq - 2:] = 0
+        feeds = {"ids": rng.integers(0, vocab, (batch, seq)).astype(np.int32),
+                 "seg": rng.integers(0, 2, (batch, seq)).astype(np.int32), "mask": mask}
+        np.testing.assert_allclose(sess.run(None, feeds)[0], ref.run(None, feeds)[0], rtol=1e-4, atol=2e-5)
+    left = [n.op_type for n in sess._optimized_model.graph.node if n.domain == "com.microsoft"]
+    assert left == ["SkipLayerNormalization"]  # (a kernel of its own)
+    plans = sess._executor.cached_plans() + sess._executor.dynamic_plans()
+    assert plans and all(plan.native_steps == len(plan.step_ops) for plan in plans)
