@@ -70,9 +70,15 @@ PreparedPtr prepare_topk(const std::vector<int64_t>& shape, DType dtype, int64_t
   b.input("x", shape, dtype);
   if (k_from_input) {
     PYINFER_CHECK(check_dims(k_shape, "topk") == 1, "topk: K must hold one value, got shape " << shape_str(k_shape));
-    b.input("k", k_shape, DType::Int64);
+    b.control_input("k", k_shape);
+    b.remake_with_values([dtype, axis, largest](const Shapes& s, const Shapes& values) {
+      return prepare_topk(s[0], dtype, axis, values[1].at(0), largest, s[1], true);
+    });
   } else {
     b.unused_input("k", k_shape, DType::Int64);
+    b.remake([dtype, axis, k, largest, k_shape](const Shapes& s) {
+      return prepare_topk(s[0], dtype, axis, k, largest, k_shape, false);
+    });
   }
   return dispatch_real(dtype, "topk", [&](auto tag) {
     using T = typename decltype(tag)::type;

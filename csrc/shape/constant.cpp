@@ -77,7 +77,10 @@ PreparedPtr prepare_constant_of_shape(const std::vector<int64_t>& out_shape, DTy
   const int64_t n = check_dims(out_shape, "constant_of_shape"), elem = dtype_size(dtype);
   PYINFER_CHECK(static_cast<int64_t>(value.size()) == elem, "constant_of_shape: the value must be one element");
   const int64_t rank = static_cast<int64_t>(out_shape.size());
-  return KernelBuilder("constant_of_shape").input("shape", {rank}, DType::Int64).output("y", out_shape, dtype)
+  return KernelBuilder("constant_of_shape").control_input("shape", {rank}).output("y", out_shape, dtype)
+      .remake_with_values([dtype, value](const Shapes&, const Shapes& values) {
+        return prepare_constant_of_shape(values[0], dtype, value);  // another shape: another output
+      })
       .run([=](const void* const* in, void* const* o, int) {
         PYINFER_CHECK_SHAPE(read_ints(in[0], true, rank) == out_shape,
                             "constant_of_shape: the shape input differs from the plan's " << shape_str(out_shape));

@@ -397,17 +397,16 @@ class TopK(Op):
         return (np.take_along_axis(x, order, axis=axis), order.astype(np.int64))
 
     def lower(self, node):
-        """K from the plan's output shape; a K input that is not a constant is read and checked
-        on every run ('shape changed' when it differs)."""
+        """K from the plan's output shape; a K input that is not a constant is the kernel's control
+        input: read and checked on every run ('shape changed' when it differs in a static plan;
+        in a dynamic plan another K gets the kernel prepared for it)."""
         x = node.inputs[0]
         if x.dtype not in REAL_DTYPES:
             return KeepPython(f"TopK kernel has no {x.dtype}")
         if not -x.ndim <= self.axis < x.ndim:
             return None  # run() reports it
         from_input = self.version >= 10 and not node.is_const(1)
-        if from_input and node.dynamic:
-            return KeepPython("K computed at run time: not in a dynamic plan")
-        k = node.outputs[0].shape[self.axis] if not node.dynamic else \
+        k = node.outputs[0].shape[self.axis] if from_input or not node.dynamic else \
             (self.k_attr if self.version < 10 else int(np.asarray(node.const(1)).reshape(-1)[0]))
         if from_input and (node.inputs[1].dtype != np.int64 or node.inputs[1].size != 1):
             return None
@@ -416,7 +415,7 @@ class TopK(Op):
             kernel = kernels.prepare_topk(node.shape(0), x.dtype.name, self.axis, k, self.largest, k_shape, from_input)
         except KernelArgumentError:
             return None  # K out of range: run() reports it
-        return Native(kernel, [0, 1 if from_input else None])
+        return Native(kernel, [0, 1 if from_input else None], reshapable=True)
 
 
 

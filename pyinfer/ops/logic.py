@@ -309,12 +309,12 @@ class ConstantOfShape(Op):
         return (np.full(tuple(int(d) for d in shape), self.value.reshape(()), dtype=self.value.dtype),)
 
     def lower(self, node):
-        if node.dynamic:
-            return KeepPython("a shape computed at run time: not in a dynamic plan")
         if self.value.dtype not in KERNEL_DTYPES or node.inputs[0].dtype != np.int64 or node.inputs[0].ndim != 1:
             return KeepPython(f"no kernel for {self.value.dtype}")
         out = list(node.outputs[0].shape)
-        return Native(kernels.prepare_constant_of_shape(out, self.value.dtype.name, self.value.tobytes()), [0])
+        # The shape is the kernel's control input: other values, another kernel (dynamic plans).
+        return Native(kernels.prepare_constant_of_shape(out, self.value.dtype.name, self.value.tobytes()), [0],
+                      reshapable=True)
 
 
 @register("Constant", 1, 9, 11, 12, 13, 19, 21, 23, 24, 25)

@@ -163,7 +163,8 @@ I64 = TensorProto.INT64
 def _shape_value_model():
     """The position / mask arithmetic of a BERT export, from Shape(x) and a fed count n: Range
     to a computed limit, Expand to a computed shape, Slice with computed bounds, Tile with
-    computed repeats. Each output's shape follows from input *values*, not input shapes."""
+    computed repeats, ConstantOfShape of a computed shape, TopK with a fed K. Each output's shape
+    follows from input *values*, not input shapes."""
     ints = {"z": np.array(0, np.int64), "one": np.array(1, np.int64), "i1": np.array([1], np.int64),
             "i0": np.array([0], np.int64), "two": np.array([2], np.int64)}
     nodes = [
@@ -176,26 +177,32 @@ def _shape_value_model():
         helper.make_node("Concat", ["n", "two"], ["reps"], axis=0),
         helper.make_node("Tile", ["head", "reps"], ["tiled"]),                     # [B * n, 2 * ...]
         helper.make_node("Range", ["z", "m", "one"], ["count"]),                   # [m]: m fed
+        helper.make_node("ConstantOfShape", ["sh"], ["fill"],
+                         value=helper.make_tensor("v", F, [1], [1.5])),                # [B, S]
+        helper.make_node("TopK", ["x", "n"], ["top", "top_at"], axis=1),           # [B, n]
     ]
     model = _model(nodes, [helper.make_tensor_value_info("x", F, ["B", "S"]),
                            helper.make_tensor_value_info("n", I64, [1]),
                            helper.make_tensor_value_info("m", I64, [])],
                    [helper.make_tensor_value_info("pos_b", I64, None), helper.make_tensor_value_info("tiled", F, None),
-                    helper.make_tensor_value_info("count", I64, None)],
+                    helper.make_tensor_value_info("count", I64, None), helper.make_tensor_value_info("fill", F, None),
+                    helper.make_tensor_value_info("top", F, None), helper.make_tensor_value_info("top_at", I64, None)],
                    list(ints.items()))
 
     def reference(x, n, m):
         b, s = x.shape
         head = x[:, :int(n[0])]
-        return [np.broadcast_to(np.arange(s), (b, s)), np.tile(head, (int(n[0]), 2)), np.arange(int(m))]
+        at = np.argsort(-x, axis=1, kind="stable")[:, :int(n[0])]
+        return [np.broadcast_to(np.arange(s), (b, s)), np.tile(head, (int(n[0]), 2)), np.arange(int(m)),
+                np.full((b, s), 1.5, np.float32), np.take_along_axis(x, at, 1), at]
     return model, reference
 
 
 def test_ops_shaped_by_values_run_natively_for_every_value(rng, monkeypatch):
-    """Range, Expand, Slice and Tile with computed arguments run in the dynamic plan without
-    op.run: their kernels take the argument values as control inputs and are prepared again
-    for new values. m keeps its shape (a scalar) and changes its value: the kernel must follow
-    the value, not only the shapes."""
+    """Range, Expand, Slice, Tile, ConstantOfShape and TopK with computed arguments run in the
+    dynamic plan without op.run: their kernels take the argument values as control inputs and
+    are prepared again for new values. m keeps its shape (a scalar) and changes its value: the
+    kernel must follow the value, not only the shapes."""
     from pyinfer import executor
 
     model, reference = _shape_value_model()
