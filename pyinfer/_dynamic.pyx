@@ -862,7 +862,7 @@ cdef class DynamicFrame:
     cdef int n_live
     cdef i64 live_bytes
     cdef public i64 peak_bytes
-    cdef public i64 spill_count  # blocks placed outside the arena, over the frame's life
+    cdef public i64 spill_count  # blocks placed outside the arena (full), over the frame's life
     cdef bint spilled
     cdef Variant* variants
     cdef int* next_variant

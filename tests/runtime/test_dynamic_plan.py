@@ -110,9 +110,11 @@ def test_outputs_belong_to_the_caller_and_the_arena_stops_growing(rng):
         np.testing.assert_allclose(y, reference(x), rtol=1e-4, atol=1e-5)
     (plan,) = sess._executor.dynamic_plans()
     arena = max(f.arena_bytes for f in plan._frames)
+    spills = sum(f.spill_count for f in plan._frames)
     for x in xs * 3:
         sess.run(None, {"x": x})
     assert max(f.arena_bytes for f in plan._frames) == arena  # sized by the largest call already seen
+    assert sum(f.spill_count for f in plan._frames) == spills  # and every call since fits in it
     assert 0 < arena < 4 * max(f.peak_bytes for f in plan._frames)
 
 
