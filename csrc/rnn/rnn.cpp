@@ -228,17 +228,19 @@ struct DirCtx {
 
   int64_t time_of(int64_t step) const { return reverse ? max_len - 1 - step : step; }
 
-  // Pass 1 of `step` (every gate; two-pass GRU: z and r), panel blk of dw.r. Reads all of
-  // H_{t-1}; writes H_t (or z, r (.) H_{t-1}) for the panel's units only.
-  void pass1(int64_t step, int64_t blk) const {
+  // Pass 1 of `step` (every gate; two-pass GRU: z and r), panels [blk0, blk1) of dw.r. Reads
+  // all of H_{t-1}; writes H_t (or z, r (.) H_{t-1}) for those panels' units only. A task of a
+  // step that threads share is one panel (its product still in L1 for the gates); one thread
+  // takes every panel at once, so that the gate functions of all units overlap.
+  void pass1(int64_t step, int64_t blk0, int64_t blk1) const {
     const int64_t B = p.batch, H = p.hidden, GH = gate_count(p.cell) * H;
     const int64_t ldr = two_pass ? 2 * H : GH;
-    const int64_t j0 = blk * dw.r.w, n = std::min(H, j0 + dw.r.w) - j0;
+    const int64_t j0 = blk0 * dw.r.w, n = std::min(H, blk1 * dw.r.w) - j0;
     const int64_t t = time_of(step);
     const int cur = static_cast<int>(step & 1);
     const float* hp = st.h[two_pass ? 0 : cur];
     float* hn = two_pass ? st.h[0] : st.h[cur ^ 1];
-    k.step(B, H, hp, H, dw.r.data.get(), dw.r.G, dw.r.u, H, blk, blk + 1, st.rec, ldr);
+    k.step(B, H, hp, H, dw.r.data.get(), dw.r.G, dw.r.u, H, blk0, blk1, st.rec, ldr);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H + j0;
       if (t >= len[b]) {  // past this row's end: state frozen, Y stays 0
@@ -284,7 +286,7 @@ struct DirCtx {
 
 void run_serial(const DirCtx& c) {
   for (int64_t step = 0; step < c.max_len; ++step) {
-    for (int64_t blk = 0; blk < c.dw.r.blocks; ++blk) c.pass1(step, blk);
+    c.pass1(step, 0, c.dw.r.blocks);
     if (c.two_pass)
       for (int64_t blk = 0; blk < c.dw.rh.blocks; ++blk) c.pass2(step, blk);
   }
@@ -377,7 +379,7 @@ void run_participant(const DirCtx& c, TaskSync& sync, int part, int parts) {
           const int64_t blk = j == 0 ? b0 + i : b1 - 1 - i;
           if (!sync.claim(slot0 + blk, phase + 1)) continue;
           const auto t0 = Clock::now();
-          if (pass) c.pass2(step, blk); else c.pass1(step, blk);
+          if (pass) c.pass2(step, blk); else c.pass1(step, blk, blk + 1);
           task_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
           ++tasks;
           sync.finished();
