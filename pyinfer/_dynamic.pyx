@@ -124,7 +124,8 @@ cdef class DynamicProgram:
       ("transpose", in slot, out slot, perm)
     slot_dtypes: numpy dtype per slot; graph_outputs: slots returned to the caller (fresh arrays);
     consts: slots set once per frame; release: per step, the slots freed after it; names: per
-    step, for messages; shape_changed: the exception for a Python step whose dtype differs."""
+    step, for messages; shape_changed: the exception for a Python step whose dtype differs;
+    check_output(name, shape, itemsize): raises for an output above the per-tensor limit."""
     cdef DStep* steps
     cdef public int n_steps
     cdef public int n_slots
@@ -142,9 +143,10 @@ cdef class DynamicProgram:
     cdef int* release_slots
     cdef int num_threads
     cdef object shape_changed
+    cdef object check_output     # (step name, shape, itemsize): raises above the per-tensor limit
 
     def __cinit__(self, list steps, list slot_dtypes, list graph_outputs, list consts, list release, list names,
-                  int num_threads, object shape_changed):
+                  int num_threads, object shape_changed, object check_output=None):
         cdef int i, j, n_in, n_out, n = len(slot_dtypes)
         cdef DStep* s
         self.n_steps = len(steps)
@@ -180,6 +182,7 @@ cdef class DynamicProgram:
         self.names = names
         self.num_threads = num_threads
         self.shape_changed = shape_changed
+        self.check_output = check_output
         for i, t in enumerate(steps):
             s = &self.steps[i]
             kind = t[0]
@@ -375,6 +378,15 @@ cdef class DynamicProgram:
             _key_from_kernel(v, s, v.k)
             if s.controls:
                 _append_controls(v, s, f)
+            if self.check_output is not None:
+                for j in range(s.nout):
+                    try:
+                        self.check_output(self.names[i], [v.out_dims[j][d] for d in range(v.out_rank[j])],
+                                          v.out_itemsize[j])
+                    except BaseException:
+                        _clear_variant(v)  # no variant for shapes that were refused
+                        f.lowered[i * (VARIANTS + 1) + t] = None
+                        raise
             if not self._matches(f, s, v):  # the C++ side must run on exactly the shapes it checked
                 raise RuntimeError(f"{self.names[i]}: the kernel prepared for new shapes reads other shapes")
         else:

@@ -84,6 +84,7 @@ class GraphExecutor:
             raise ValueError(f"executor mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.num_threads = num_threads
+        self.max_memory_bytes = max_memory_bytes  # per tensor (limits.py); None: the default
         self.constants = initializer_arrays(graph, weights)
         for name, value in (outer_constants or {}).items():
             self.constants.setdefault(name, value)  # the subgraph's own initializer shadows it

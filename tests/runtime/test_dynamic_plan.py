@@ -248,3 +248,33 @@ def test_control_input_values_give_the_reshaped_kernel(rng):
     assert r.control_inputs == ["start", "limit", "delta"]
     assert r.reshape([[], [], []], [[2], [11], [3]]).outputs[0][1] == (3,)
     assert r.reshape([[], [], []], [[5], [1], [1]]).outputs[0][1] == (0,)
+
+
+def test_control_values_asking_for_too_much_memory_are_refused(rng):
+    """A fed count or shape may ask a control-input kernel for any size: the dynamic plan checks
+    the output against the per-tensor limit before allocating (ResourceLimitError naming the
+    node), and the session serves the next good call."""
+    ints = {"z": np.array(0, np.int64), "one": np.array(1, np.int64)}
+    nodes = [helper.make_node("Range", ["z", "m", "one"], ["count"], name="count_up"),
+             helper.make_node("Expand", ["x", "s"], ["big"], name="grow")]
+    model = _model(nodes, [helper.make_tensor_value_info("m", I64, []), helper.make_tensor_value_info("x", F, [1, 3]),
+                           helper.make_tensor_value_info("s", I64, [2])],
+                   [helper.make_tensor_value_info("count", I64, None), helper.make_tensor_value_info("big", F, None)],
+                   list(ints.items()))
+    opts = pyinfer.SessionOptions()
+    opts.max_memory_bytes = 1 << 20
+    sess = pyinfer.InferenceSession(model, opts)
+    x = np.ones((1, 3), np.float32)
+
+    def feeds(m, s):
+        return {"m": np.array(m, np.int64), "x": x, "s": np.array(s, np.int64)}
+    for m, s in [(3, [2, 3]), (3, [2, 3]), (4, [5, 3])]:
+        count, big = sess.run(None, feeds(m, s))
+        assert count.tolist() == list(range(m)) and big.shape == tuple(s)
+    with pytest.raises(pyinfer.ResourceLimitError, match="count_up.*max_memory_bytes"):
+        sess.run(None, feeds(10**9, [2, 3]))
+    with pytest.raises(pyinfer.ResourceLimitError, match="grow.*max_memory_bytes"):
+        sess.run(None, feeds(3, [10**6, 3]))
+    count, big = sess.run(None, feeds(6, [7, 3]))
+    assert count.tolist() == list(range(6)) and big.shape == (7, 3)
+    assert sess._executor.dynamic_plans()
