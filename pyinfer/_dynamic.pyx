@@ -29,7 +29,7 @@ from ._capi cimport (PyinferCapi, pyinfer_kernel, pyinfer_kernel_ref, PYINFER_PR
 import numpy as np
 
 from . import _kernels  # noqa: F401  (the C ABI capsule lives in it)
-from .errors import KernelArgumentError
+from .errors import KernelArgumentError, ResourceLimitError
 
 cdef const PyinferCapi* API = import_capi()
 
@@ -125,7 +125,8 @@ cdef class DynamicProgram:
     slot_dtypes: numpy dtype per slot; graph_outputs: slots returned to the caller (fresh arrays);
     consts: slots set once per frame; release: per step, the slots freed after it; names: per
     step, for messages; shape_changed: the exception for a Python step whose dtype differs;
-    check_output(name, shape, itemsize): raises for an output above the per-tensor limit."""
+    max_tensor_bytes: the per-tensor limit (limits.py) a kernel prepared for new shapes or
+    control values must keep its outputs under (ResourceLimitError otherwise)."""
     cdef DStep* steps
     cdef public int n_steps
     cdef public int n_slots
@@ -143,10 +144,10 @@ cdef class DynamicProgram:
     cdef int* release_slots
     cdef int num_threads
     cdef object shape_changed
-    cdef object check_output     # (step name, shape, itemsize): raises above the per-tensor limit
+    cdef i64 max_tensor_bytes
 
     def __cinit__(self, list steps, list slot_dtypes, list graph_outputs, list consts, list release, list names,
-                  int num_threads, object shape_changed, object check_output=None):
+                  int num_threads, object shape_changed, i64 max_tensor_bytes):
         cdef int i, j, n_in, n_out, n = len(slot_dtypes)
         cdef DStep* s
         self.n_steps = len(steps)
@@ -182,7 +183,7 @@ cdef class DynamicProgram:
         self.names = names
         self.num_threads = num_threads
         self.shape_changed = shape_changed
-        self.check_output = check_output
+        self.max_tensor_bytes = max_tensor_bytes
         for i, t in enumerate(steps):
             s = &self.steps[i]
             kind = t[0]
@@ -378,15 +379,14 @@ cdef class DynamicProgram:
             _key_from_kernel(v, s, v.k)
             if s.controls:
                 _append_controls(v, s, f)
-            if self.check_output is not None:
-                for j in range(s.nout):
-                    try:
-                        self.check_output(self.names[i], [v.out_dims[j][d] for d in range(v.out_rank[j])],
-                                          v.out_itemsize[j])
-                    except BaseException:
-                        _clear_variant(v)  # no variant for shapes that were refused
-                        f.lowered[i * (VARIANTS + 1) + t] = None
-                        raise
+            for j in range(s.nout):
+                if not _fits(v.out_dims[j], v.out_rank[j], v.out_itemsize[j], self.max_tensor_bytes):
+                    shape = [v.out_dims[j][d] for d in range(v.out_rank[j])]
+                    _clear_variant(v)  # no variant for shapes that were refused
+                    f.lowered[i * (VARIANTS + 1) + t] = None
+                    raise ResourceLimitError(
+                        f"{self.names[i]}: an output of shape {shape} needs more than the limit of "
+                        f"{self.max_tensor_bytes} bytes per tensor (max_memory_bytes)")
             if not self._matches(f, s, v):  # the C++ side must run on exactly the shapes it checked
                 raise RuntimeError(f"{self.names[i]}: the kernel prepared for new shapes reads other shapes")
         else:
@@ -804,6 +804,19 @@ cdef int _key_from_frame(Variant* v, DStep* s, DynamicFrame f) except -1:
         pos += 1 + f.ndim[slot]
     v.key_len = pos
     return 0
+
+
+cdef bint _fits(const i64* dims, int rank, i64 itemsize, i64 limit) noexcept nogil:
+    """Whether a tensor of these dims takes at most `limit` bytes (no overflow on the way)."""
+    cdef i64 n = itemsize
+    cdef int d
+    for d in range(rank):
+        if dims[d] == 0:
+            return True
+        if n > limit // dims[d]:
+            return False
+        n *= dims[d]
+    return n <= limit
 
 
 cdef bint _read_control(DynamicFrame f, int slot, i64* out, i64* count) noexcept nogil:

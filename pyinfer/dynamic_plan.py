@@ -19,12 +19,10 @@ one raises ShapeChanged and the executor reruns the call on the Python path.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _dynamic
-from .errors import KernelArgumentError, ResourceLimitError
+from .errors import KernelArgumentError
 from .limits import effective_limit
 from .lowering import MAX_STEP_INPUTS, Alias, Concat, Meta, Native, Permute, lower
 from .plan import CompiledPlan, PlanUnsupported, ShapeChanged, shape_changed_or
@@ -106,7 +104,7 @@ class DynamicPlan:
         self.program = _dynamic.DynamicProgram(steps, [np.dtype(d) if d is not None else None for d in dtypes],
                                                graph_outputs, sorted(const_values), release, names,
                                                int(executor.num_threads), ShapeChanged,
-                                               self._output_check(executor.max_memory_bytes))
+                                               effective_limit(executor.max_memory_bytes))
         self.native_steps = sum(1 for t in steps if t[0] != "python")
         self._frames = []
 
@@ -147,20 +145,6 @@ class DynamicPlan:
                 return call_op(op, args[:n_in], n_outputs, dict(zip(scope, args[n_in:])))
             return call_op(op, args, n_outputs)
         return run_op
-
-    @staticmethod
-    def _output_check(max_memory_bytes):
-        """check(step name, shape, itemsize): ResourceLimitError for an output above the
-        per-tensor limit. A kernel prepared for new control values (a fed count, a computed
-        shape) can ask for any size; it is checked before anything is allocated."""
-        limit = effective_limit(max_memory_bytes)
-
-        def check(name, shape, itemsize):
-            need = math.prod(shape) * itemsize
-            if need > limit:
-                raise ResourceLimitError(f"{name}: an output of shape {list(shape)} needs {need} bytes, more than "
-                                         f"the limit of {limit} bytes per tensor (max_memory_bytes)")
-        return check
 
     @staticmethod
     def _relower(op, inputs, ins, outs, consts, how):
