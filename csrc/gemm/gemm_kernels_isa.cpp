@@ -122,25 +122,16 @@ void micro_cols(int64_t kc, const float* a, const float* b, int64_t bs, float* c
   micro<R, NV, MASKED && (VN > 1), P>(kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
 }
 
-// micro_cols<r, MASKED> for a run-time r in [1, R].
-template <int R, bool MASKED>
+// micro_cols<r, MASKED> for a run-time r in [1, R]. PANEL: the rows the A panel holds per k,
+// 0 when it holds exactly r (skinny panels); MR for the blocked path's last panel, whose r
+// (< MR) valid rows are all that is computed (65 rows would otherwise pay 72 rows' FMAs).
+template <int R, bool MASKED, int PANEL = 0>
 void micro_rows(int r, int64_t kc, const float* a, const float* b, int64_t bs, float* c,
                 int64_t ldc, int nr, float alpha, float beta) {
   if constexpr (R > 1) {
-    if (r < R) return micro_rows<R - 1, MASKED>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
+    if (r < R) return micro_rows<R - 1, MASKED, PANEL>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
   }
-  micro_cols<R, MASKED>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
-}
-
-// The blocked path's last row panel: r (< MR) valid rows of an MR-row panel. Only those rows
-// are computed (a sequence of 65 rows would otherwise pay 72 rows' FMAs).
-template <int R = MR - 1>
-void micro_panel_tail(int r, int64_t kc, const float* a, const float* b, int64_t bs, float* c,
-                      int64_t ldc, int nr, float alpha, float beta) {
-  if constexpr (R > 1) {
-    if (r < R) return micro_panel_tail<R - 1>(r, kc, a, b, bs, c, ldc, nr, alpha, beta);
-  }
-  micro_cols<R, false, NVMAX, MR>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
+  micro_cols<R, MASKED, NVMAX, PANEL ? PANEL : R>(kc, a, b, bs, c, ldc, R, nr, alpha, beta);
 }
 
 // out[k*R + r] = src[r*ld + k] for r < rows, 0 for rows <= r < R (rows of src become columns).
@@ -216,10 +207,7 @@ void macro(int64_t mc, int64_t nc, int64_t kc, const float* pa, int64_t pa_strid
       const int mr = static_cast<int>(min64(MR, mc - i));
       float* ct = c + i * ldc + j;
       const float* panel = pa + (i / MR) * pa_stride;
-      if (mr == MR)
-        micro_cols<MR, false>(kc, panel, bp, NR, ct, ldc, mr, nr, alpha, beta);
-      else
-        micro_panel_tail(mr, kc, panel, bp, NR, ct, ldc, nr, alpha, beta);
+      micro_rows<MR, false, MR>(mr, kc, panel, bp, NR, ct, ldc, nr, alpha, beta);
       if (ep) apply_epilogue(mr, nr, ct, ldc, *ep, i0 + i, j0 + j);  // tile still in L1
     }
   }
