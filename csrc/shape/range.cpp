@@ -24,24 +24,25 @@ PreparedPtr prepare_range(DType dtype, int64_t count, const std::vector<std::vec
                     dtype == DType::Int16,
                 "range: unsupported dtype " << dtype_name(dtype));
   KernelBuilder b("range");
+  const bool controlled = dtype == DType::Int64 || dtype == DType::Int32;
   const char* names[] = {"start", "limit", "delta"};
   for (int i = 0; i < 3; ++i) {
     int64_t n = 1;
     for (int64_t d : scalar_shapes[i]) n *= d;
     PYINFER_CHECK(n == 1, "range: " << names[i] << " must hold one value");
-    // Integer limits are control inputs: a plan serving other values gets the kernel for the
-    // count they give (reshape with values); float ones stay fixed to this count.
-    if (dtype == DType::Int64) b.control_input(names[i], scalar_shapes[i]);
+    // int64 and int32 limits are control inputs: a plan serving other values gets the kernel for
+    // the count they give (reshape with values); other types stay fixed to this count.
+    if (controlled) b.control_input(names[i], scalar_shapes[i], dtype);
     else b.input(names[i], scalar_shapes[i], dtype);
   }
-  if (dtype == DType::Int64) {
-    b.remake_with_values([](const Shapes& s, const Shapes& v) {
+  if (controlled) {
+    b.remake_with_values([dtype](const Shapes& s, const Shapes& v) {
       const int64_t start = v[0][0], limit = v[1][0], delta = v[2][0];
       PYINFER_CHECK(delta != 0, "range: delta must not be 0");
       // The count as run() computes it (so that its check agrees).
       const double n = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
       PYINFER_CHECK(n < 9.0e18, "range: " << n << " values");
-      return prepare_range(DType::Int64, n > 0 ? static_cast<int64_t>(n) : 0, s);
+      return prepare_range(dtype, n > 0 ? static_cast<int64_t>(n) : 0, s);
     });
   }
   return dispatch_real(dtype, "range", [&](auto tag) {

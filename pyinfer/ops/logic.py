@@ -275,10 +275,10 @@ class Range(Op):
 
     def lower(self, node):
         """A kernel for the count this plan saw (the values are read on every run: in a static
-        plan a different count moves the call to the dynamic plan; there, int64 limits are the
-        kernel's control inputs, so other values get the kernel for their count)."""
+        plan a different count moves the call to the dynamic plan; there, int64 and int32 limits
+        are the kernel's control inputs, so other values get the kernel for their count)."""
         dtype = node.inputs[0].dtype
-        if node.dynamic and dtype != np.int64:
+        if node.dynamic and dtype not in (np.int64, np.int32):
             return KeepPython(f"{dtype} limits computed at run time: not in a dynamic plan")
         if dtype.name not in ("float32", "float64", "int16", "int32", "int64") or \
                 any(m.dtype != dtype for m in node.inputs):
@@ -287,7 +287,7 @@ class Range(Op):
             k = kernels.prepare_range(dtype.name, node.outputs[0].shape[0], [node.shape(i) for i in range(3)])
         except KernelArgumentError:
             return None
-        return Native(k, [0, 1, 2], reshapable=dtype == np.int64)
+        return Native(k, [0, 1, 2], reshapable=dtype in (np.int64, np.int32))
 
 
 @register("ConstantOfShape", 9, 20, 21, 23, 24, 25)
