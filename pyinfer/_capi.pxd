@@ -20,6 +20,7 @@ cdef extern from "capi/pyinfer_capi.h":
         const pyinfer_kernel* (*ref_kernel)(const pyinfer_kernel_ref*) nogil
         void (*release)(pyinfer_kernel_ref*) nogil
         unsigned (*controls)(const pyinfer_kernel*) nogil
+        int (*counted)(const pyinfer_kernel*, int, int*, int*) nogil
     int PYINFER_CAPI_VERSION
     const char* PYINFER_CAPI_CAPSULE
     const char* PYINFER_PREPARED_CAPSULE

@@ -19,6 +19,7 @@ call takes one, so concurrent calls never share one.
 cimport cython
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.stdio cimport snprintf
 from libc.string cimport memcpy, memcmp, memmove
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
@@ -50,6 +51,9 @@ cdef enum:
     D_VIEW = 2        # the input's bytes under a new shape (rule below)
     D_CONCAT = 3      # byte copies along an axis
     D_TRANSPOSE = 4   # any permutation: block copies of the axes that stay innermost
+    D_IF = 5          # ins[0]: a bool condition; false: go on at step param[0] (an If's else branch)
+    D_JUMP = 6        # go on at step param[0] (the end of an If's then branch; param[0] = i + 1: its end)
+    D_BIND = 7        # outs[0] = ins[0] (an If output a branch reads from outside): shared bytes
 
 cdef enum:
     R_RESHAPE = 0     # param: target dims (0 copies the input's dim unless allowzero, -1 inferred);
@@ -78,6 +82,9 @@ cdef struct DStep:
     int allowzero
     int relower       # 1: other shapes go back to the op's lower() (its kernel cannot be reshaped)
     unsigned controls # bit j: kernel input j is a control input (its values, too, pick the variant)
+    int count_of[MAX_OUT]   # a counted output j: the output holding its size (-1: not counted)
+    int count_dim[MAX_OUT]  # ... and the dim that size is
+    int has_counted
     int has_release
 
 cdef struct Variant:
@@ -122,6 +129,7 @@ cdef class DynamicProgram:
       ("view", rule, params or None, allowzero, [node input slots], out slot, op_run)
       ("concat", [in slots], out slot, axis, op_run)
       ("transpose", in slot, out slot, perm)
+      ("if", condition slot, else step)   ("jump", step)   ("bind", in slot, out slot)
     slot_dtypes: numpy dtype per slot; graph_outputs: slots returned to the caller (fresh arrays);
     consts: slots set once per frame; release: per step, the slots freed after it; names: per
     step, for messages; shape_changed: the exception for a Python step whose dtype differs;
@@ -200,6 +208,12 @@ cdef class DynamicProgram:
                 self.relowers[i] = t[7]
                 s.relower = 1 if t[7] is not None or not API.can_reshape(s.base) else 0
                 s.controls = API.controls(s.base)
+                for j in range(s.nout):
+                    s.count_of[j] = -1
+                    if API.counted(s.base, j, &s.count_dim[j], &s.count_of[j]):
+                        s.has_counted = 1
+                if s.has_counted and s.relower:
+                    raise ValueError(f"step {i}: a kernel with counted outputs is reshaped, not lowered again")
                 if s.controls and s.relower:
                     raise ValueError(f"step {i}: a kernel with control inputs is reshaped, not lowered again")
             elif kind == "python":  # (any number of inputs and outputs: they stay Python lists)
@@ -225,6 +239,17 @@ cdef class DynamicProgram:
                 _set_slots(s, t[1], [t[2]])
                 s.nparam, s.param[0] = 1, t[3]
                 self.run_op[i], self.node_ins[i], self.node_outs[i] = t[4], list(t[1]), [t[2]]
+            elif kind == "if" or kind == "jump":
+                s.kind = D_IF if kind == "if" else D_JUMP
+                if kind == "if":
+                    _set_slots(s, [t[1]], [])
+                target = t[2] if kind == "if" else t[1]
+                if not i < target <= self.n_steps:
+                    raise ValueError(f"step {i}: a jump to step {target}")  # forward only: every run ends
+                s.nparam, s.param[0] = 1, target
+            elif kind == "bind":
+                s.kind = D_BIND
+                _set_slots(s, [t[1]], [t[2]])
             elif kind == "transpose":
                 s.kind = D_TRANSPOSE
                 _set_slots(s, [t[1]], [t[2]])
@@ -405,6 +430,7 @@ cdef class DynamicProgram:
         cdef int scratch[MAX_OUT]
         cdef char err[ERR_LEN]
         cdef int rc
+        cdef i64 n
         if k == NULL:
             return self._run_op(f, i)
         for j in range(s.nout):
@@ -426,11 +452,18 @@ cdef class DynamicProgram:
         err[0] = 0
         with nogil:
             rc = API.run(k, ins, outs, self.num_threads, err, ERR_LEN)
+            if rc == 0 and s.has_counted:
+                rc = _count_outputs(f, s, v, outs, err)
         for j in range(s.nout):
             if scratch[j] >= 0:
                 f.free_slot(scratch[j])
         if rc != 0:
             raise KernelArgumentError(f"{self.names[i]}: {(<bytes>err).decode('utf-8', 'replace')}")
+        for j in range(s.nout):  # a counted graph output: the caller's array holds the values found
+            slot = s.outs[j]
+            if s.count_of[j] >= 0 and slot >= 0 and f.state[slot] == S_OBJECT:
+                n = _prod(&f.dims[slot * MAX_RANK], f.ndim[slot])
+                f.objs[slot] = f.objs[slot].reshape(-1)[:n].reshape(self._shape(f, slot))
         return 0
 
     cdef object _shape(self, DynamicFrame f, int slot):
@@ -629,6 +662,8 @@ cdef class DynamicProgram:
             ins[j] = f.ptrs[s.ins[j]] if s.ins[j] >= 0 else NULL
         err[0] = 0
         rc = API.run(v.k, ins, outs, self.num_threads, err, ERR_LEN)
+        if rc == 0 and s.has_counted:
+            rc = _count_outputs(f, s, v, outs, err)
         for j in range(s.nout):
             if s.outs[j] < 0 and placed[j] >= 0:
                 f.free_arena(placed[j])
@@ -677,7 +712,28 @@ cdef class DynamicProgram:
                 f.ptrs[slot] = NULL
         return 0
 
+    cdef int _if_fast(self, DynamicFrame f, int i, int* nxt) noexcept nogil:
+        """The step after an If's condition: the then branch (next) or the else branch."""
+        cdef DStep* s = &self.steps[i]
+        cdef int c = s.ins[0]
+        if _prod(&f.dims[c * MAX_RANK], f.ndim[c]) != 1 or f.ptrs[c] == NULL:
+            return 1
+        nxt[0] = i + 1 if (<const char*>f.ptrs[c])[0] != 0 else <int>s.param[0]
+        return 0
+
+    cdef int _bind_fast(self, DynamicFrame f, int i) noexcept nogil:
+        cdef DStep* s = &self.steps[i]
+        cdef int src = s.ins[0], dst = s.outs[0]
+        if self.graph_output[dst] or f.state[src] == S_OBJECT or f.state[src] == S_EMPTY:
+            return 1
+        f.ndim[dst] = f.ndim[src]
+        memcpy(&f.dims[dst * MAX_RANK], &f.dims[src * MAX_RANK], f.ndim[src] * sizeof(i64))
+        f.state[dst], f.ptrs[dst] = S_ALIAS, f.ptrs[src]
+        f.base[dst] = f.base[src] if f.state[src] == S_ALIAS else src
+        return 0
+
     cdef int _step_slow(self, DynamicFrame f, int i) except -1:
+        """Step i with the GIL; returns the step to go on at."""
         cdef int kind = self.steps[i].kind
         if kind == D_NATIVE:
             self._native(f, i)
@@ -687,26 +743,41 @@ cdef class DynamicProgram:
             self._view_step(f, i)
         elif kind == D_CONCAT:
             self._concat(f, i)
+        elif kind == D_IF:
+            raise KernelArgumentError(f"{self.names[i]}: the condition must hold exactly one element, "
+                                      f"got shape {list(self._shape(f, self.steps[i].ins[0]))}")
+        elif kind == D_BIND:
+            value = self._view(f, self.steps[i].ins[0])
+            self._set_array(f, self.steps[i].outs[0], value.copy() if self.graph_output[self.steps[i].outs[0]]
+                            else value, i)
         else:
             self._transpose(f, i)
-        return 0
+        return i + 1
 
     # --- the loop ---------------------------------------------------------------------------
-    cpdef execute(self, DynamicFrame f, int start, int end):
+    cpdef int execute(self, DynamicFrame f, int start, int end) except -1:
         """Run steps [start, end) on f (feeds set): runs of steps that take the fast paths
-        without the GIL, the others with it."""
-        cdef int i = start, rc = 0, kind, r
+        without the GIL, the others with it. Returns the step it stopped at (an If's jumps
+        may pass end: the profiler runs one step at a time)."""
+        cdef int i = start, nxt = start, rc = 0, kind, r
         cdef char err[ERR_LEN]
         while i < end:
             with nogil:
                 while i < end:
                     kind = self.steps[i].kind
+                    nxt = i + 1
                     if kind == D_NATIVE:
                         rc = self._native_fast(f, i, err)
                     elif kind == D_VIEW:
                         rc = self._view_fast(f, i)
                     elif kind == D_TRANSPOSE:
                         rc = self._transpose_fast(f, i)
+                    elif kind == D_IF:
+                        rc = self._if_fast(f, i, &nxt)
+                    elif kind == D_JUMP:
+                        nxt, rc = <int>self.steps[i].param[0], 0
+                    elif kind == D_BIND:
+                        rc = self._bind_fast(f, i)
                     else:
                         rc = 1
                     if rc != 0:
@@ -714,21 +785,26 @@ cdef class DynamicProgram:
                     if self.steps[i].has_release and self._release_fast(f, i) != 0:
                         rc = 2  # the step ran; its releases need the GIL
                         break
-                    i += 1
+                    i = nxt
             if i >= end:
                 break
             if rc == -1:
                 raise KernelArgumentError(f"{self.names[i]}: {(<bytes>err).decode('utf-8', 'replace')}")
             if rc == 1:
-                self._step_slow(f, i)
+                nxt = self._step_slow(f, i)
             if self.steps[i].has_release:
                 for r in range(self.release_start[i], self.release_start[i + 1]):
                     f.free_slot(self.release_slots[r])
-            i += 1
+            i = nxt
+        return i
 
     def is_native(self, int i):
-        """Whether step i runs without op.run (for the profiler)."""
+        """Whether step i runs without op.run (for the profiler and inspect)."""
         return self.steps[i].kind != D_PYTHON
+
+    def is_control(self, int i):
+        """Whether step i is an If's condition or jump (the profiler does not time them)."""
+        return self.steps[i].kind == D_IF or self.steps[i].kind == D_JUMP
 
     def new_frame(self, dict consts):
         """A frame with the constants bound (slot -> array or other value)."""
@@ -749,6 +825,25 @@ cdef void _set_slots(DStep* s, ins, outs) except *:
         s.ins[j] = -1 if slot is None else slot
     for j, slot in enumerate(outs):
         s.outs[j] = -1 if slot is None else slot
+
+
+cdef int _count_outputs(DynamicFrame f, DStep* s, Variant* v, void** outs, char* err) noexcept nogil:
+    """After a run: each counted output's dim set to the size the kernel wrote (0), or -1 and a
+    message when that size is not within the output's bound."""
+    cdef int j, slot, d
+    cdef i64 n
+    for j in range(s.nout):
+        slot = s.outs[j]
+        if s.count_of[j] < 0 or slot < 0:
+            continue
+        n = (<const i64*>outs[s.count_of[j]])[0]
+        d = s.count_dim[j]
+        if n < 0 or n > v.out_dims[j][d]:
+            snprintf(err, ERR_LEN, "a counted output of size %lld, outside its bound %lld", <long long>n,
+                     <long long>v.out_dims[j][d])
+            return -1
+        f.dims[slot * MAX_RANK + d] = n
+    return 0
 
 
 cdef void _clear_variant(Variant* v) noexcept:

@@ -199,8 +199,9 @@ cdef class Program:
     def is_native(self, int i):
         return self.steps[i].kind != K_PYTHON
 
-    cpdef execute(self, Frame frame, int begin, int end):
-        """Run steps [begin, end) on frame."""
+    cpdef int execute(self, Frame frame, int begin, int end) except -1:
+        """Run steps [begin, end) on frame; returns end (the step to go on at, as a dynamic
+        program's execute does)."""
         cdef int i = begin, j, rc, failed = -1, k
         cdef char err[ERR_LEN]
         cdef int nt = self.num_threads
@@ -224,3 +225,4 @@ cdef class Program:
                 if steps[k].has_release:
                     frame.clear(self.release[k])
             i = j
+        return end

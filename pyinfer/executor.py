@@ -123,6 +123,7 @@ class GraphExecutor:
         self._plans = OrderedDict()  # signature -> CompiledPlan, or None (Python path), or dict (shapes seen)
         self._plans_lock = threading.Lock()
         self._has_subgraphs = None  # computed on first need (_objects_at_the_end)
+        self._if_nodes = None  # computed on first need (_has_if)
         # shape class -> DynamicPlan, or None (Python path), or dict (an example's shapes)
         self._dynamic = {}
         # (feeds as they came, signature, CompiledPlan) of the last static-plan call
@@ -257,6 +258,10 @@ class GraphExecutor:
             self._store_plan(key, complete if complete is not None or not self._objects_at_the_end(feeds) else record)
             self._dynamic[shape_class] = complete
             return dict(zip(self.output_names, out))
+        if isinstance(entry, dict) and self._has_if():  # the dynamic plan inlines If branches
+            shape_class = _shape_class(key)
+            self._store_plan(key, _DYNAMIC)
+            return self._run_dynamic(shape_class, self._dynamic.get(shape_class), key, feeds, profiler)
         if isinstance(entry, dict):  # second run: compile
             plan = _plan()
             try:
@@ -268,6 +273,13 @@ class GraphExecutor:
             return dict(zip(self.output_names, self.run_python(feeds, None, self.output_names, profiler=profiler)))
         self._last_plan = (as_given, key, entry)
         return self._run_static(entry, key, feeds, profiler)
+
+    def _has_if(self) -> bool:
+        """Whether an If node is in this graph: its calls take the dynamic plan from the second
+        on (which inlines the branches; a static plan would call them from Python)."""
+        if self._if_nodes is None:
+            self._if_nodes = any(op.op_type == "If" and op.node.domain in ("", "ai.onnx") for op, _, _ in self.steps)
+        return self._if_nodes
 
     def _objects_at_the_end(self, feeds: dict) -> bool:
         """Whether the values that are not tensors come from nodes only (no feed is one) in a
@@ -295,6 +307,8 @@ class GraphExecutor:
     def _dynamic_plan(self, shape_class, entry, feeds: dict):
         """The class's dynamic plan: entry itself, or compiled from entry (the recorded example)
         the first time; None where the graph allows none."""
+        if getattr(entry, "stale", False):  # a branch first taken since: compiled again, inlined
+            entry = entry.example
         if isinstance(entry, dict):
             from .dynamic_plan import DynamicPlan
 

@@ -128,12 +128,15 @@ class CompiledPlan:
         self._build(lowered, consts)
 
     @staticmethod
-    def _check_kernel(op, how, inputs, outputs, metas):
+    def _check_kernel(op, how, inputs, outputs, metas, scratch_outputs=False):
         """A kernel's inputs and outputs must be exactly the plan's values (shape and dtype):
-        the C++ side trusts them. A mismatch is a bug in the op's lower()."""
+        the C++ side trusts them. A mismatch is a bug in the op's lower(). scratch_outputs: a
+        required kernel output that is no node output is allowed (a dynamic plan gives it a
+        scratch block: a counted output's count)."""
         kernel = how.kernel
         out_map = how.outputs if how.outputs is not None else list(range(len(kernel.outputs)))
         wanted = [(how.inputs, kernel.inputs, inputs, "input"), (out_map, kernel.outputs, outputs, "output")]
+        counted = kernel.counted_outputs if scratch_outputs else {}
         for refs, specs, names, what in wanted:
             if len(refs) != len(specs):
                 raise RuntimeError(f"{op.op_type} node {op.name!r}: lowered to a kernel with {len(specs)} "
@@ -142,11 +145,14 @@ class CompiledPlan:
                 if isinstance(ref, Extra):
                     meta = Meta(ref.array.shape, ref.array.dtype)
                 elif ref is None or ref >= len(names) or not names[ref]:
-                    if required:
+                    if required and not (scratch_outputs and what == "output"):
                         raise RuntimeError(f"{op.op_type} node {op.name!r}: kernel {what} {spec_name} is required")
                     continue
                 else:
                     meta = metas[names[ref]]
+                if what == "output" and spec_name in counted:  # the kernel's shape bounds the counted dim
+                    d = counted[spec_name][0]
+                    shape = tuple(shape[:d]) + (meta.shape[d] if meta.shape[d] <= shape[d] else -1,) + tuple(shape[d + 1:])
                 if tuple(meta.shape) != tuple(shape) or meta.dtype != np.dtype(dtype):
                     raise RuntimeError(f"{op.op_type} node {op.name!r}: kernel {what} {spec_name} is {tuple(shape)} "
                                        f"{dtype}, the plan has {tuple(meta.shape)} {meta.dtype}")

@@ -41,12 +41,17 @@ class Profiler:
         self._event("model_run", "Session", t0, t1, {})
 
     def run_program(self, plan, frame) -> None:
-        """Execute a compiled plan one step at a time, timing each."""
+        """Execute a compiled plan one step at a time, timing each (an If's condition and jumps
+        pick the next step; they are not recorded)."""
         prog = plan.program
-        for i, op in enumerate(plan.step_ops):
+        control = getattr(prog, "is_control", None)
+        i, n = 0, len(plan.step_ops)
+        while i < n:
             t0 = self.now()
-            prog.execute(frame, i, i + 1)
-            self.record(op, t0, self.now(), "native" if prog.is_native(i) else "python")
+            nxt = prog.execute(frame, i, i + 1)
+            if control is None or not control(i):
+                self.record(plan.step_ops[i], t0, self.now(), "native" if prog.is_native(i) else "python")
+            i = nxt
 
     def write(self) -> str:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

@@ -161,6 +161,17 @@ The compiled plans of a session run the same objects.)doc")
             return l;
           },
           "Names of the inputs whose values decide the output shapes (reshape() needs them).")
+      .def_property_readonly(
+          "counted_outputs",
+          [](const PreparedKernel& k) {
+            py::dict d;
+            for (const auto& s : k.outputs())
+              if (s.count_output >= 0)
+                d[py::str(s.name)] = py::make_tuple(s.counted_dim, k.outputs()[s.count_output].name);
+            return d;
+          },
+          "{output: (dim, count output)} for the outputs whose dim the data decides: the spec's size\n"
+          "there is a bound; a run writes the size it found to the count output and the values compactly.")
       .def(
           "reshape",
           [](const PreparedKernel& k, const Shapes& shapes, const Shapes& values) { return k.reshape(shapes, values); },

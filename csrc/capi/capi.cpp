@@ -57,6 +57,14 @@ unsigned controls(const pyinfer_kernel* k) {
   return bits;
 }
 
+int counted(const pyinfer_kernel* k, int j, int* dim, int* count_output) {
+  const auto& specs = kernel_of(k)->outputs();
+  if (j < 0 || j >= static_cast<int>(specs.size()) || specs[j].count_output < 0) return 0;
+  *dim = specs[j].counted_dim;
+  *count_output = specs[j].count_output;
+  return 1;
+}
+
 // A reference is a heap-allocated shared_ptr: the kernel lives while a plan holds it.
 using Ref = std::shared_ptr<PreparedKernel>;
 
@@ -89,7 +97,8 @@ void release(pyinfer_kernel_ref* r) { delete reinterpret_cast<Ref*>(r); }
 }  // namespace
 
 const PyinferCapi* capi_table() {
-  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run, spec, can_reshape, reshape, ref_kernel, release, controls};
+  static const PyinferCapi table = {PYINFER_CAPI_VERSION, arity, run, spec, can_reshape, reshape, ref_kernel, release, controls,
+                                     counted};
   return &table;
 }
 

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define PYINFER_CAPI_VERSION 5
+#define PYINFER_CAPI_VERSION 6
 #define PYINFER_CAPI_CAPSULE "pyinfer._kernels._C_API"
 #define PYINFER_PREPARED_CAPSULE "pyinfer.PreparedKernel"
 
@@ -56,6 +56,10 @@ typedef struct PyinferCapi {
   /* Bit i set: input i is a control input, whose values decide the output shapes (Expand's
    * shape, Slice's bounds, Range's limits); 0 for most kernels. */
   unsigned (*controls)(const pyinfer_kernel* k);
+  /* 1 when output j is counted: its spec's dim *dim is a bound, and run() writes the size it
+   * found (an int64) to output *count_output and the values compactly, as a tensor with that
+   * size (NonZero, NonMaxSuppression); 0 for every other output. */
+  int (*counted)(const pyinfer_kernel* k, int j, int* dim, int* count_output);
 } PyinferCapi;
 
 #ifdef __cplusplus

@@ -67,6 +67,20 @@ KernelBuilder& KernelBuilder::output(std::string name, std::vector<int64_t> shap
   return *this;
 }
 
+KernelBuilder& KernelBuilder::counted(int output, int dim, int count_output) {
+  const int n = static_cast<int>(outputs_.size());
+  PYINFER_CHECK(output >= 0 && output < n && count_output >= 0 && count_output < n && output != count_output,
+                op_ << ": counted output " << output << " by " << count_output << " of " << n << " outputs");
+  TensorSpec& out = outputs_[static_cast<size_t>(output)];
+  const TensorSpec& count = outputs_[static_cast<size_t>(count_output)];
+  PYINFER_CHECK(dim >= 0 && dim < static_cast<int>(out.shape.size()), op_ << ": counted dim " << dim);
+  PYINFER_CHECK(count.dtype == DType::Int64 && count.shape == std::vector<int64_t>{1} && count.required,
+                op_ << ": a count output is a required int64 [1]");
+  out.count_output = count_output;
+  out.counted_dim = dim;
+  return *this;
+}
+
 KernelBuilder& KernelBuilder::algorithm(std::string name) {
   algorithm_ = std::move(name);
   return *this;

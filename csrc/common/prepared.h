@@ -44,6 +44,12 @@ struct TensorSpec {
   // decide the output shapes; the kernel reads and checks them on every run, and a plan serving
   // other values asks reshape() with them (PreparedKernel::reshape's `values`).
   bool control = false;
+  // Outputs: >= 0 for a counted output, whose dim `counted_dim` the data decides (NonZero's
+  // count, NonMaxSuppression's selected boxes): its shape is the bound; run() writes the size it
+  // found, an int64, to output `count_output` (shape [1]) and the values compactly, as a tensor
+  // of that size (the first elements of the buffer). A dynamic plan reads the size after the run.
+  int count_output = -1;
+  int counted_dim = -1;
   int64_t elements() const;
 };
 
@@ -111,6 +117,8 @@ class KernelBuilder {
   KernelBuilder& control_input(std::string name, std::vector<int64_t> shape, DType t = DType::Int64);
   KernelBuilder& output(std::string name, std::vector<int64_t> shape, DType t = DType::Float32,
                         bool required = true);
+  // Output `output`'s dim `dim` is counted by output `count_output` (TensorSpec::count_output).
+  KernelBuilder& counted(int output, int dim, int count_output);
   KernelBuilder& algorithm(std::string name);
   KernelBuilder& workspace(int64_t bytes);
   // How to prepare the same kernel for other input shapes (one per input spec): the prepare

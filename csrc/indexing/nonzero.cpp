@@ -1,6 +1,8 @@
 // ONNX NonZero: the int64 coordinates (rank, count) of the non-zero elements in row-major order.
-// The count depends on the data: a plan's kernel is prepared for the count it saw and reports
-// "shape changed" when a run finds another (the call then re-runs on the Python path).
+// The count depends on the data. A static plan's kernel is prepared for the count it saw and
+// reports "shape changed" when a run finds another (the call then re-runs elsewhere); a dynamic
+// plan's is counted (TensorSpec::count_output): its output is bounded by the element count and
+// the run reports the count it found.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -61,6 +63,27 @@ PreparedPtr prepare_nonzero(const std::vector<int64_t>& shape, DType dtype, int6
   });
 }
 
+PreparedPtr prepare_nonzero_counted(const std::vector<int64_t>& shape, DType dtype) {
+  const int64_t n = check_dims(shape, "nonzero");
+  const std::vector<int64_t> dims = shape.empty() ? std::vector<int64_t>{1} : shape;
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  return dispatch_real_or_bool(dtype, "nonzero", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return KernelBuilder("nonzero")
+        .input("x", shape, dtype)
+        .output("y", {rank, n}, DType::Int64)
+        .output("count", {1}, DType::Int64)
+        .counted(0, 1, 1)
+        .remake([dtype](const Shapes& s) { return prepare_nonzero_counted(s[0], dtype); })
+        .run([=](const void* const* in, void* const* o, int) {
+          const T* x = static_cast<const T*>(in[0]);
+          const int64_t found = count_nonzero(x, n);
+          coordinates(x, dims, found, static_cast<int64_t*>(o[0]));  // (rank, found): compact
+          *static_cast<int64_t*>(o[1]) = found;
+        });
+  });
+}
+
 PYINFER_BINDINGS(nonzero, 10) {
   m.def(
       "prepare_nonzero",
@@ -70,6 +93,15 @@ PYINFER_BINDINGS(nonzero, 10) {
       py::arg("shape"), py::arg("dtype"), py::arg("count"),
       "prepare_nonzero(shape, dtype, count) -> PreparedKernel: input x, output int64 (rank, count) coordinates of\n"
       "its non-zero elements; a run that finds another count raises 'shape changed'.");
+  m.def(
+      "prepare_nonzero_counted",
+      [](const std::vector<int64_t>& shape, const std::string& dtype) {
+        return prepare_nonzero_counted(shape, dtype_from_name(dtype, "nonzero"));
+      },
+      py::arg("shape"), py::arg("dtype"),
+      "prepare_nonzero_counted(shape, dtype) -> PreparedKernel: input x; outputs y, int64 (rank, size of x) of\n"
+      "which a run fills the first (rank, count) compactly, and count (int64 [1]): the number of non-zero\n"
+      "elements (a counted output: counted_outputs).");
 }
 
 }  // namespace pyinfer

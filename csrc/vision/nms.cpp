@@ -1,9 +1,11 @@
 // ONNX NonMaxSuppression: per batch and class, candidates by descending score (ties: lower box
 // index first; NaN scores last) popped from a heap, greedy selection against the kept boxes with
 // a vectorized IoU scan (iou_isa.cpp); with many candidates the kept boxes are binned by x1 so
-// that each scan covers only the boxes it can intersect. The selected count depends on the data: non_max_suppression() returns an
-// exact-size array (the op's Python path), prepare_non_max_suppression() a kernel for a plan
-// that compiled one count and raises "shape changed" when a run selects another.
+// // that each scan covers only the boxes it can intersect. The selected count depends on the data:
+// non_max_suppression() returns an exact-size array (the op's Python path),
+// prepare_non_max_suppression() a kernel for a static plan that compiled one count and raises
+// "shape changed" when a run selects another, prepare_non_max_suppression_counted() one for a
+// dynamic plan, whose output is bounded and whose run reports the count (a counted output).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -199,19 +201,15 @@ void check_scalar_shape(const std::vector<int64_t>& shape, const char* what) {
   PYINFER_CHECK(n == 1, "non_max_suppression: " << what << " must hold one value, got shape " << shape_str(shape));
 }
 
-}  // namespace
 
-// Kernel inputs: boxes, scores, max_output_boxes_per_class (int64), iou_threshold (float32),
-// score_threshold (float32); the last three optional (empty shape list: absent). Output
-// selected (int64 [selected, 3]).
-PreparedPtr prepare_non_max_suppression(const std::vector<int64_t>& boxes_shape,
-                                        const std::vector<int64_t>& scores_shape, bool center_point_box,
-                                        const std::vector<std::vector<int64_t>>& control_shapes,
-                                        const std::vector<bool>& control_present, int64_t selected) {
-  const NmsShape s = check_nms_shapes(boxes_shape, scores_shape);
+// The builder both plan kernels start from: inputs boxes, scores, max_output_boxes_per_class
+// (int64), iou_threshold (float32), score_threshold (float32); the last three optional (empty
+// shape list: absent).
+KernelBuilder nms_inputs(const std::vector<int64_t>& boxes_shape, const std::vector<int64_t>& scores_shape,
+                         const std::vector<std::vector<int64_t>>& control_shapes,
+                         const std::vector<bool>& control_present) {
   PYINFER_CHECK(control_shapes.size() == 3 && control_present.size() == 3,
                 "non_max_suppression: give the shapes of the three control inputs");
-  PYINFER_CHECK(selected >= 0, "non_max_suppression: negative selected count");
   const char* names[] = {"max_output_boxes_per_class", "iou_threshold", "score_threshold"};
   const DType types[] = {DType::Int64, DType::Float32, DType::Float32};
   KernelBuilder k("non_max_suppression");
@@ -224,20 +222,69 @@ PreparedPtr prepare_non_max_suppression(const std::vector<int64_t>& boxes_shape,
       k.unused_input(names[i], {}, types[i]);
     }
   }
-  const bool has_score = control_present[2];
-  return k.output("selected", {selected, 3}, DType::Int64)
+  return k;
+}
+
+// The selection a run makes, from the kernel's inputs.
+std::vector<int64_t> run_nms(const void* const* in, const NmsShape& s, bool center_point_box, bool has_score,
+                             int threads) {
+  NmsParams p;
+  p.center_point_box = center_point_box;
+  p.max_per_class = scalar_input<int64_t>(in[2], 0);
+  p.iou_threshold = scalar_input<float>(in[3], 0.f);
+  p.has_score_threshold = has_score;
+  p.score_threshold = scalar_input<float>(in[4], 0.f);
+  check_params(p);
+  return nms_select(f32_in(in, 0), f32_in(in, 1), s, p, threads);
+}
+
+}  // namespace
+
+// Output selected (int64 [selected, 3]): the count a static plan saw.
+PreparedPtr prepare_non_max_suppression(const std::vector<int64_t>& boxes_shape,
+                                        const std::vector<int64_t>& scores_shape, bool center_point_box,
+                                        const std::vector<std::vector<int64_t>>& control_shapes,
+                                        const std::vector<bool>& control_present, int64_t selected) {
+  const NmsShape s = check_nms_shapes(boxes_shape, scores_shape);
+  PYINFER_CHECK(selected >= 0, "non_max_suppression: negative selected count");
+  const bool has_score = control_present.size() == 3 && control_present[2];
+  return nms_inputs(boxes_shape, scores_shape, control_shapes, control_present)
+      .output("selected", {selected, 3}, DType::Int64)
       .run([=](const void* const* in, void* const* out, int threads) {
-        NmsParams p;
-        p.center_point_box = center_point_box;
-        p.max_per_class = scalar_input<int64_t>(in[2], 0);
-        p.iou_threshold = scalar_input<float>(in[3], 0.f);
-        p.has_score_threshold = has_score;
-        p.score_threshold = scalar_input<float>(in[4], 0.f);
-        check_params(p);
-        const std::vector<int64_t> sel = nms_select(f32_in(in, 0), f32_in(in, 1), s, p, threads);
+        const std::vector<int64_t> sel = run_nms(in, s, center_point_box, has_score, threads);
         PYINFER_CHECK_SHAPE(static_cast<int64_t>(sel.size()) == selected * 3,
                             "non_max_suppression selected " << sel.size() / 3 << " boxes, the plan has " << selected);
         std::memcpy(out[0], sel.data(), sel.size() * sizeof(int64_t));
+      });
+}
+
+// Outputs selected (int64 [bound, 3], counted) and count (int64 [1]), for a dynamic plan: bound =
+// batches x classes x min(boxes, per_class_bound), per_class_bound being what
+// max_output_boxes_per_class can be (its value when it is a constant; any count of boxes: -1).
+PreparedPtr prepare_non_max_suppression_counted(const std::vector<int64_t>& boxes_shape,
+                                                const std::vector<int64_t>& scores_shape, bool center_point_box,
+                                                const std::vector<std::vector<int64_t>>& control_shapes,
+                                                const std::vector<bool>& control_present, int64_t per_class_bound) {
+  const NmsShape s = check_nms_shapes(boxes_shape, scores_shape);
+  const int64_t per_class = per_class_bound < 0 ? s.boxes : std::min(per_class_bound, s.boxes);
+  const int64_t bound = s.batches * s.classes * per_class;
+  const bool has_score = control_present.size() == 3 && control_present[2];
+  return nms_inputs(boxes_shape, scores_shape, control_shapes, control_present)
+      .output("selected", {bound, 3}, DType::Int64)
+      .output("count", {1}, DType::Int64)
+      .counted(0, 0, 1)
+      .remake([=](const Shapes& shapes) {
+        std::vector<std::vector<int64_t>> controls(shapes.begin() + 2, shapes.end());
+        return prepare_non_max_suppression_counted(shapes[0], shapes[1], center_point_box, controls,
+                                                   control_present, per_class_bound);
+      })
+      .run([=](const void* const* in, void* const* out, int threads) {
+        const std::vector<int64_t> sel = run_nms(in, s, center_point_box, has_score, threads);
+        const int64_t n = static_cast<int64_t>(sel.size()) / 3;
+        PYINFER_CHECK(n <= bound, "non_max_suppression selected " << n << " boxes, more than max_output_boxes_per_class "
+                                                                  "allows (" << bound << ")");
+        std::memcpy(out[0], sel.data(), sel.size() * sizeof(int64_t));
+        *static_cast<int64_t*>(out[1]) = n;
       });
 }
 
@@ -248,6 +295,14 @@ PYINFER_BINDINGS(non_max_suppression, 10) {
         "selected) -> PreparedKernel for a plan that saw `selected` boxes selected: inputs boxes, scores,\n"
         "max_output_boxes_per_class (int64), iou_threshold, score_threshold (float32; each present or not,\n"
         "one value); output int64 (selected, 3). A run that selects another count raises 'shape changed'.");
+  m.def("prepare_non_max_suppression_counted", &prepare_non_max_suppression_counted, py::arg("boxes_shape"),
+        py::arg("scores_shape"), py::arg("center_point_box"), py::arg("control_shapes"), py::arg("control_present"),
+        py::arg("per_class_bound") = -1,
+        "prepare_non_max_suppression_counted(boxes_shape, scores_shape, center_point_box, control_shapes,\n"
+        "control_present, per_class_bound=-1) -> PreparedKernel for any count: the inputs of\n"
+        "prepare_non_max_suppression; outputs selected, int64 (bound, 3) of which a run fills the first\n"
+        "(count, 3), and count (int64 [1]) (a counted output). bound = batches x classes x min(boxes,\n"
+        "per_class_bound), per_class_bound: max_output_boxes_per_class when it is a constant, -1 otherwise.");
   m.def(
       "non_max_suppression",
       [](py::handle boxes_obj, py::handle scores_obj, int64_t max_output_boxes_per_class, float iou_threshold,

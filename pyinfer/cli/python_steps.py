@@ -38,6 +38,8 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
         return {"compiled": False, "reason": "a value is not a tensor (sequences, optionals)",
                 "nodes": len(executor.steps), "native": 0, "python": []}
     consts = {n: v for n, v in executor.constants.items() if n not in feeds}
+    if executor._has_if():  # such graphs run on the dynamic plan, which inlines the branches
+        return _dynamic_plan_steps(executor, record, feeds, call_op)
     try:
         plan = CompiledPlan(executor, record, set(feeds), call_op)
     except PlanUnsupported as e:
@@ -65,6 +67,23 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
         steps.append({"op": op.op_type, "name": op.name, "reason": reason})
     return {"compiled": True, "nodes": len(executor.steps), "native": len(executor.steps) - len(steps),
             "python": steps}
+
+
+def _dynamic_plan_steps(executor, record, feeds, call_op) -> dict:
+    """python_steps() for a graph with an If: the dynamic plan's steps (the branch the random
+    feeds took inlined; the other one is a Python step until a call takes it)."""
+    from ..dynamic_plan import DynamicPlan
+    from ..plan import PlanUnsupported
+
+    try:
+        plan = DynamicPlan(executor, record, set(feeds), call_op)
+    except PlanUnsupported as e:
+        return {"compiled": False, "reason": str(e), "nodes": len(executor.steps), "native": 0, "python": []}
+    prog = plan.program
+    steps = [{"op": plan.step_ops[i].op_type, "name": plan.step_ops[i].name, "reason": plan.python_reasons.get(i, "")}
+             for i in range(prog.n_steps) if not prog.is_native(i)]
+    nodes = len({id(op) for op in plan.step_ops})
+    return {"compiled": True, "nodes": nodes, "native": nodes - len(steps), "python": steps}
 
 
 def format_python_steps(info: dict) -> list[str]:

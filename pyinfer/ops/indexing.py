@@ -333,12 +333,14 @@ class NonZero(Op):
         return (np.array(nz, dtype=np.int64).reshape(max(x.ndim, 1), -1),)
 
     def lower(self, node):
-        """For the count this plan saw (another count re-runs the call on the Python path)."""
-        if node.dynamic:
-            return KeepPython("a data-dependent count: not in a dynamic plan")
+        """A static plan's step for the count it saw (another count: the call takes the dynamic
+        plan); a dynamic plan's for any count (a counted output)."""
         x = node.inputs[0]
         if x.dtype not in REAL_DTYPES and x.dtype != np.bool_:
             return KeepPython(f"no kernel for {x.dtype}")
+        if node.dynamic:
+            how = _prepared(kernels.prepare_nonzero_counted, node.shape(0), x.dtype.name)
+            return how and Native(how.kernel, [0], outputs=[0, None], reshapable=True)
         return _prepared(kernels.prepare_nonzero, node.shape(0), x.dtype.name, node.outputs[0].shape[1],
                          reshapable=False)
 

@@ -340,10 +340,9 @@ class NonMaxSuppression(Op):
     _CONTROL = ((2, np.int64), (3, np.float32), (4, np.float32))  # input index, dtype
 
     def lower(self, node):
-        """A plan step for the selected count this signature saw: a run that selects another
-        count raises 'shape changed' and the call re-runs on the Python path."""
-        if node.dynamic:
-            return KeepPython("a data-dependent count: not in a dynamic plan")
+        """A static plan's step for the selected count its signature saw (a run that selects
+        another count raises 'shape changed' and the call takes the dynamic plan); a dynamic
+        plan's for any count: the selection bounded, the count reported (a counted output)."""
         if not all(node.inputs[i].dtype == np.float32 for i in (0, 1)):
             return KeepPython("boxes and scores are not float32")
         ins, present, shapes = [0, 1], [], []
@@ -355,6 +354,12 @@ class NonMaxSuppression(Op):
             present.append(there)
             shapes.append(node.shape(i) if there else [])
         try:
+            if node.dynamic:
+                per_class = node.const(2) if present[0] else np.zeros(1, np.int64)  # absent: 0 boxes per class
+                bound = -1 if per_class is None else max(int(np.asarray(per_class).reshape(-1)[0]), 0)
+                k = kernels.prepare_non_max_suppression_counted(node.shape(0), node.shape(1),
+                                                                bool(self.center_point_box), shapes, present, bound)
+                return Native(k, ins, outputs=[0, None], reshapable=True)
             k = kernels.prepare_non_max_suppression(node.shape(0), node.shape(1), bool(self.center_point_box),
                                                     shapes, present, node.outputs[0].shape[0])
         except KernelArgumentError:

@@ -1,5 +1,6 @@
-"""Control flow in compiled plans: If / Loop bodies run on plans of their own (static or dynamic),
-the values they read from the enclosing graphs passed in, the enclosing graph planned around them."""
+"""Control flow in compiled plans: If branches inlined into the enclosing graph's dynamic plan (a
+condition step jumps over the branch not taken); Loop bodies run on plans of their own (static or
+dynamic), the values they read from the enclosing graphs passed in."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -46,23 +47,154 @@ def test_loop_gru_matches_numpy_and_its_body_runs_on_a_plan(rng):
     assert loop.body.outer_names == ["x"]  # the weights are the body's own constants
 
 
+def _if_feeds(rng, steps, rate):
+    return {"x": rng.standard_normal((1, 8, steps)).astype(np.float32), "sr": np.array([rate], np.int64),
+            "h0": rng.standard_normal((1, 1, 32)).astype(np.float32),
+            "c0": rng.standard_normal((1, 1, 32)).astype(np.float32)}
+
+
+def _branch_op_types(plan, branch):
+    """(op type, native?) of the plan's steps that are the branch's own nodes."""
+    mine = {id(op) for op, _, _ in branch.steps}
+    return [(op.op_type, plan.program.is_native(i)) for i, op in enumerate(plan.step_ops) if id(op) in mine]
+
+
 @pytest.mark.parametrize("rate", [16000, 8000])
-def test_if_branches_run_on_plans_and_read_the_main_graphs_weights(rng, rate):
+def test_if_branches_are_inlined_into_the_dynamic_plan(rng, rate):
+    """The taken branch's nodes are steps of the main graph's dynamic plan, native, reading the
+    main graph's feeds (and, for the 8 kHz branch, its weights) from their slots; the branch
+    no call has taken is one Python step."""
     model = if_conv_lstm_model(rng)
     py = pyinfer.InferenceSession(model, executor="python")
     sess = pyinfer.InferenceSession(model)
     for steps in [20, 20, 33, 20, 48]:
-        feeds = {"x": rng.standard_normal((1, 8, steps)).astype(np.float32), "sr": np.array([rate], np.int64),
-                 "h0": rng.standard_normal((1, 1, 32)).astype(np.float32),
-                 "c0": rng.standard_normal((1, 1, 32)).astype(np.float32)}
+        feeds = _if_feeds(rng, steps, rate)
         for got, want in zip(sess.run(None, feeds), py.run(None, feeds)):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     ex = sess._executor
+    assert not ex.cached_plans()  # a graph with an If takes its dynamic plan from the second call
+    (plan,) = ex.dynamic_plans()
     (if_op,) = [op for op, _, _ in ex.steps if op.op_type == "If"]
-    branch = if_op.then_branch if rate == 16000 else if_op.else_branch
-    plans = branch.cached_plans() + branch.dynamic_plans()
-    assert plans and all(p.native_steps >= 5 for p in plans)
-    assert branch.outer_names == ["c0", "h0", "x"]
+    taken, other = (if_op.then_branch, if_op.else_branch) if rate == 16000 else (if_op.else_branch, if_op.then_branch)
+    steps = _branch_op_types(plan, taken)
+    assert {t for t, _ in steps} >= {"FusedConv", "LSTM", "Transpose"} and all(native for _, native in steps)
+    assert _branch_op_types(plan, other) == []
+    python = [plan.step_ops[i].op_type for i in range(plan.program.n_steps) if not plan.program.is_native(i)]
+    assert python == ["If"]  # the branch not taken
+    assert taken.outer_names == ["c0", "h0", "x"]
+
+
+def test_if_taking_both_branches_compiles_both_inline(rng):
+    """Once each branch has run, the plan is compiled again with both inlined: no Python step,
+    and calls alternating the branches match the Python executor."""
+    model = if_conv_lstm_model(rng)
+    py = pyinfer.InferenceSession(model, executor="python")
+    sess = pyinfer.InferenceSession(model)
+    for steps, rate in [(20, 16000), (20, 16000), (33, 8000), (20, 8000), (48, 16000), (7, 8000), (7, 16000)]:
+        feeds = _if_feeds(rng, steps, rate)
+        for got, want in zip(sess.run(None, feeds), py.run(None, feeds)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    (plan,) = sess._executor.dynamic_plans()
+    assert all(plan.program.is_native(i) for i in range(plan.program.n_steps))
+    (if_op,) = [op for op, _, _ in sess._executor.steps if op.op_type == "If"]
+    for branch in (if_op.then_branch, if_op.else_branch):
+        assert len(_branch_op_types(plan, branch)) >= 5
+
+
+def _if_model(then_nodes, else_nodes, then_out, else_out, inits=(), cond_shape=(), outer_nodes=()):
+    """y = If(c, then, else) over x [N]; branch outputs given by name (may be x itself, an
+    initializer or a value computed in the branch)."""
+    then_g = helper.make_graph(then_nodes, "then", [], [helper.make_tensor_value_info(n, F, None) for n in then_out])
+    else_g = helper.make_graph(else_nodes, "else", [], [helper.make_tensor_value_info(n, F, None) for n in else_out])
+    nodes = list(outer_nodes) + [helper.make_node("If", ["c"], [f"y{j}" for j in range(len(then_out))],
+                                                  then_branch=then_g, else_branch=else_g)]
+    graph = helper.make_graph(
+        nodes, "if_model",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, list(cond_shape)),
+         helper.make_tensor_value_info("x", F, ["N"])],
+        [helper.make_tensor_value_info(f"y{j}", F, None) for j in range(len(then_out))], initializer=list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run_both(sess, rng, sizes, conds):
+    for n, c in zip(sizes, conds):
+        x = rng.standard_normal(n).astype(np.float32)
+        yield c, x, sess.run(None, {"c": np.array(c), "x": x})
+
+
+def test_if_outputs_from_outside_the_branch(rng):
+    """Branch outputs that are the enclosing graph's feed or an initializer are bound to the
+    If's outputs (graph outputs: arrays of their own)."""
+    k = numpy_helper.from_array(np.array([1.5, -2.0, 0.25], np.float32), "k")
+    model = _if_model([helper.make_node("Neg", ["x"], ["t"])], [helper.make_node("Abs", ["x"], ["a"])],
+                      ["t", "x"], ["x", "a"])
+    sess = pyinfer.InferenceSession(model)
+    for c, x, (y0, y1) in _run_both(sess, rng, [4, 4, 6, 9, 9, 5], [True, True, False, True, False, False]):
+        want = (-x, x) if c else (x, np.abs(x))
+        for got, w in zip((y0, y1), want):
+            np.testing.assert_array_equal(got, w)
+        assert not np.shares_memory(y1 if c else y0, x)  # the caller's arrays are its own
+    (plan,) = sess._executor.dynamic_plans()
+    assert all(plan.program.is_native(i) for i in range(plan.program.n_steps))
+    consts = _if_model([], [helper.make_node("Mul", ["x", "k"], ["m"])], ["k"], ["m"], inits=[k])
+    sess = pyinfer.InferenceSession(consts)
+    k_arr = numpy_helper.to_array(k)
+    for c, x, (y,) in _run_both(sess, rng, [3, 3, 3, 3], [False, False, True, False]):
+        np.testing.assert_allclose(y, k_arr if c else x * k_arr, rtol=1e-6)
+        assert not np.shares_memory(y, k_arr)
+
+
+def test_if_output_read_by_later_nodes_and_a_condition_of_wrong_size(rng):
+    """An If output inside the graph (read by a later node) lives as long as its readers in
+    either branch's storage; a condition of two elements is an error naming the If."""
+    model = _if_model([helper.make_node("Relu", ["x"], ["r"])], [helper.make_node("Sigmoid", ["x"], ["s"])],
+                      ["r"], ["s"], cond_shape=[None])
+    # y0 -> z = y0 * 2 + x: the If output read later, x read after the If
+    g = model.graph
+    g.node.extend([helper.make_node("Add", ["y0", "y0"], ["d"]), helper.make_node("Add", ["d", "x"], ["z"])])
+    del g.output[:]
+    g.output.extend([helper.make_tensor_value_info("z", F, None)])
+    g.input[0].CopyFrom(helper.make_tensor_value_info("c", TensorProto.BOOL, ["one"]))
+    sess = pyinfer.InferenceSession(model)
+    for n, c in [(5, True), (5, True), (8, False), (3, True), (8, False)]:
+        x = rng.standard_normal(n).astype(np.float32)
+        (z,) = sess.run(None, {"c": np.array([c]), "x": x})
+        y = np.maximum(x, 0) if c else 1 / (1 + np.exp(-x))
+        np.testing.assert_allclose(z, 2 * y + x, rtol=1e-6, atol=1e-6)
+    with pytest.raises(pyinfer.Error, match="If node .*condition"):
+        sess.run(None, {"c": np.array([True, False]), "x": np.ones(8, np.float32)})
+
+
+def test_nested_if_inlined_and_profiled(rng, tmp_path):
+    """An If inside an If's branch is inlined too; the profiler steps through the jumps."""
+    inner_then = helper.make_graph([helper.make_node("Neg", ["x"], ["n"])], "it", [],
+                                   [helper.make_tensor_value_info("n", F, None)])
+    inner_else = helper.make_graph([helper.make_node("Exp", ["x"], ["e"])], "ie", [],
+                                   [helper.make_tensor_value_info("e", F, None)])
+    then_nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+                  helper.make_node("Greater", ["s", "zero"], ["pos"]),
+                  helper.make_node("If", ["pos"], ["inner"], then_branch=inner_then, else_branch=inner_else)]
+    model = _if_model(then_nodes, [helper.make_node("Abs", ["x"], ["a"])], ["inner"], ["a"],
+                      inits=[numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    sess = pyinfer.InferenceSession(model)
+    opts = pyinfer.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "prof")
+    prof = pyinfer.InferenceSession(model, opts)
+    for n in [4, 4, 6, 6, 6, 5, 7, 9, 3]:
+        for c in (True, False):
+            x = rng.standard_normal(n).astype(np.float32)
+            want = (-x if x.sum() > 0 else np.exp(x)) if c else np.abs(x)
+            for s in (sess, prof):
+                (y,) = s.run(None, {"c": np.array(c), "x": x})
+                np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+    (plan,) = sess._executor.dynamic_plans()
+    types = [op.op_type for op in plan.step_ops]
+    assert {"Neg", "Exp", "Abs", "ReduceSum"} <= set(types)
+    assert all(plan.program.is_native(i) for i in range(plan.program.n_steps))
+    events = __import__("json").load(open(prof.end_profiling()))
+    ran = {e["args"]["op_name"] for e in events if e.get("cat") == "Node"}
+    assert {"Neg", "Exp", "Abs"} <= ran
 
 
 def test_nested_bodies_read_values_two_scopes_up(rng):

@@ -278,3 +278,97 @@ def test_control_values_asking_for_too_much_memory_are_refused(rng):
     count, big = sess.run(None, feeds(6, [7, 3]))
     assert count.tolist() == list(range(6)) and big.shape == (7, 3)
     assert sess._executor.dynamic_plans()
+
+
+def _counted_model():
+    """NonZero and NonMaxSuppression, whose output sizes follow the data, as graph outputs and
+    feeding later nodes; and Range over int32 limits computed from a shape."""
+    ints = {"axis_cols": np.array([1], np.int64), "max_per_class": np.array([5], np.int64),
+            "iou": np.array([0.5], np.float32), "score": np.array([0.2], np.float32),
+            "z32": np.array(0, np.int32), "one32": np.array(1, np.int32), "half": np.array(0.5, np.float32)}
+    nodes = [
+        helper.make_node("Greater", ["x", "half"], ["mask"]),
+        helper.make_node("NonZero", ["mask"], ["where"]),                             # [2, count]: graph output
+        helper.make_node("Gather", ["where", "axis_cols"], ["cols"], axis=0),          # [1, count]: read later
+        helper.make_node("ReduceSum", ["cols"], ["col_sum"], keepdims=0),
+        helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_per_class", "iou", "score"], ["sel"]),
+        helper.make_node("Gather", ["sel", "two_col"], ["box_at"], axis=1),           # [selected]
+        helper.make_node("Shape", ["box_at"], ["n_sel"]),
+        helper.make_node("Cast", ["n_sel"], ["n_sel32"], to=TensorProto.INT32),
+        helper.make_node("Squeeze", ["n_sel32"], ["lim"]),
+        helper.make_node("Range", ["z32", "lim", "one32"], ["ramp"]),                  # int32 [selected]
+    ]
+    ints["two_col"] = np.array(2, np.int64)
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, ["R", "C"]),
+                           helper.make_tensor_value_info("boxes", F, [1, "N", 4]),
+                           helper.make_tensor_value_info("scores", F, [1, 2, "N"])],
+                   [helper.make_tensor_value_info("where", I64, None), helper.make_tensor_value_info("col_sum", I64, None),
+                    helper.make_tensor_value_info("sel", I64, None), helper.make_tensor_value_info("ramp", TensorProto.INT32, None)],
+                   list(ints.items()))
+    return model
+
+
+def _counted_feeds(rng, rows, n_boxes, level):
+    corner = rng.uniform(0, 10, (1, n_boxes, 2)).astype(np.float32)
+    boxes = np.concatenate([corner, corner + rng.uniform(0.5, 3, (1, n_boxes, 2)).astype(np.float32)], axis=2)
+    return {"x": (rng.uniform(0, 1, (rows, 4)) * level).astype(np.float32), "boxes": boxes,
+            "scores": rng.uniform(0, 1, (1, 2, n_boxes)).astype(np.float32) * level}
+
+
+def test_counted_outputs_follow_the_data_in_a_dynamic_plan(rng, monkeypatch):
+    """NonZero and NonMaxSuppression run natively in the dynamic plan for every count (their
+    kernels' outputs are bounded, the run reports the size found): graph outputs hold exactly
+    the values found, later nodes read the counted shapes, counts of zero included; int32 Range
+    limits are control inputs. Results equal onnxruntime's."""
+    from pyinfer import executor
+
+    ort = pytest.importorskip("onnxruntime")
+    model = _counted_model()
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = pyinfer.InferenceSession(model)
+    calls = []
+    original = executor.call_op
+    monkeypatch.setattr(executor, "call_op", lambda op, *a, **k: calls.append(op.op_type) or original(op, *a, **k))
+    cases = [(3, 20, 1.0), (3, 20, 1.0), (5, 31, 1.0), (2, 9, 0.3), (5, 31, 1.0), (7, 64, 1.0), (4, 12, 0.1),
+             (5, 31, 1.0)]
+    seen, empty_calls = set(), 0
+    for step, (rows, n, level) in enumerate(cases):
+        feeds = _counted_feeds(rng, rows, n, level)
+        calls.clear()
+        got = sess.run(None, feeds)
+        for g, want in zip(got, ref.run(None, feeds)):
+            assert g.shape == want.shape and g.dtype == want.dtype
+            np.testing.assert_array_equal(g, want)
+        counts = (got[0].shape[1], got[2].shape[0])
+        seen.add(counts)
+        if step >= 1:  # past the recording call: op.run only for the nodes an empty count reaches
+            if 0 in counts:
+                empty_calls += 1
+            else:
+                assert calls == []
+    assert len(seen) >= 5 and empty_calls  # the counts did change, and reached zero
+    (plan,) = sess._executor.dynamic_plans()
+    assert [op.op_type for i, op in enumerate(plan.step_ops) if not plan.program.is_native(i)] == []
+
+
+def test_counted_kernels_report_their_size(rng):
+    """The kernel API: a counted kernel's output is the bound, filled compactly for the size the
+    run writes to its count output."""
+    from pyinfer import kernels
+
+    x = (rng.uniform(0, 1, (3, 5)) > 0.6).astype(np.float32)
+    k = kernels.prepare_nonzero_counted([3, 5], "float32")
+    assert k.counted_outputs == {"y": (1, "count")}
+    assert k.outputs[0][1] == (2, 15)
+    y, count = k(x)
+    n = int(count[0])
+    np.testing.assert_array_equal(y.reshape(-1)[:2 * n].reshape(2, n), np.array(np.nonzero(x)))
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 1.1], [5, 5, 6, 6]]], np.float32)
+    scores = np.array([[[0.9, 0.8, 0.7]]], np.float32)
+    nms = kernels.prepare_non_max_suppression_counted([1, 3, 4], [1, 1, 3], False, [[1], [1], []],
+                                                      [True, True, False], 2)
+    assert nms.outputs[0][1] == (2, 3)  # 1 batch x 1 class x min(3 boxes, 2)
+    sel, count = nms(boxes, scores, np.array([2], np.int64), np.array([0.5], np.float32), None)
+    assert count.tolist() == [2] and sel.tolist() == [[0, 0, 0], [0, 0, 2]]
+    again = nms.reshape([[1, 7, 4], [1, 1, 7], [1], [1], []])
+    assert again.outputs[0][1] == (2, 3)
