@@ -44,6 +44,7 @@ DEF ERR_LEN = 512
 DEF MAX_RANK = 16
 DEF VARIANTS = 2   # other shapes a step keeps kernels prepared for, besides the one it was built with
 DEF ALIGN = 64
+DEF MAX_VALUES = 4  # value inputs a step's kernels are keyed by (Native.value_inputs)
 
 cdef enum:
     D_NATIVE = 0
@@ -85,6 +86,8 @@ cdef struct DStep:
     int count_of[MAX_OUT]   # a counted output j: the output holding its size (-1: not counted)
     int count_dim[MAX_OUT]  # ... and the dim that size is
     int has_counted
+    int nval                # node inputs whose values key the step's kernels and go to its relower
+    int val_slots[MAX_VALUES]
     int has_release
 
 cdef struct Variant:
@@ -207,6 +210,12 @@ cdef class DynamicProgram:
                 self.run_op[i], self.node_ins[i], self.node_outs[i] = t[4], list(t[5]), list(t[6])
                 self.relowers[i] = t[7]
                 s.relower = 1 if t[7] is not None or not API.can_reshape(s.base) else 0
+                value_slots = t[8] if len(t) > 8 else []
+                if len(value_slots) > MAX_VALUES or (value_slots and t[7] is None):
+                    raise ValueError(f"step {i}: value inputs {value_slots} without a relower, or too many")
+                s.nval = len(value_slots)
+                for j, slot in enumerate(value_slots):
+                    s.val_slots[j] = slot
                 s.controls = API.controls(s.base)
                 for j in range(s.nout):
                     s.count_of[j] = -1
@@ -345,7 +354,7 @@ cdef class DynamicProgram:
             if f.ndim[slot] != r or memcmp(&v.key[pos + 1], &f.dims[slot * MAX_RANK], r * sizeof(i64)) != 0:
                 return False
             pos += 1 + r
-        if s.controls:
+        if s.controls or s.nval:
             return _same_controls(f, s, &v.key[pos], v.key_len - pos)
         return True
 
@@ -371,6 +380,7 @@ cdef class DynamicProgram:
         cdef i64 counts[MAX_IN]
         cdef char err[ERR_LEN]
         cdef bint empty = False, readable = True
+        cdef int t2
         for j in range(s.nin):
             slot = s.ins[j]
             shapes[j] = NULL
@@ -396,13 +406,20 @@ cdef class DynamicProgram:
             if v.ref != NULL:
                 v.k = API.ref_kernel(v.ref)
         else:
-            kernel = self.relowers[i]([self._shape(f, slot) if slot >= 0 else None for slot in self.node_ins[i]])
+            value_lists = []
+            for j in range(s.nval):
+                readable = readable and _read_control(f, s.val_slots[j], values[0], &counts[0])
+                value_lists.append([values[0][t2] for t2 in range(counts[0] if readable else 0)])
+            kernel = None
+            if readable:
+                kernel = self.relowers[i]([self._shape(f, slot) if slot >= 0 else None for slot in self.node_ins[i]],
+                                          value_lists)
             if kernel is not None:
                 f.lowered[i * (VARIANTS + 1) + t] = kernel
                 v.k = <const pyinfer_kernel*>PyCapsule_GetPointer(kernel._capsule, PYINFER_PREPARED_CAPSULE)
         if v.k != NULL:
             _key_from_kernel(v, s, v.k)
-            if s.controls:
+            if s.controls or s.nval:
                 _append_controls(v, s, f)
             for j in range(s.nout):
                 if not _fits(v.out_dims[j], v.out_rank[j], v.out_itemsize[j], self.max_tensor_bytes):
@@ -416,7 +433,7 @@ cdef class DynamicProgram:
                 raise RuntimeError(f"{self.names[i]}: the kernel prepared for new shapes reads other shapes")
         else:
             _key_from_frame(v, s, f)
-            if s.controls and readable:
+            if (s.controls or s.nval) and readable:
                 _append_controls(v, s, f)
         return v
 
@@ -862,7 +879,7 @@ cdef int _key_from_kernel(Variant* v, DStep* s, const pyinfer_kernel* k) except 
     cdef int j, rank, dtype, required, pos = 0
     cdef i64 dims[MAX_RANK]
     free(v.key)
-    v.key = <i64*>malloc(max(2 * s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
+    v.key = <i64*>malloc(max((2 * s.nin + s.nval) * (MAX_RANK + 1), 1) * sizeof(i64))
     if v.key == NULL:
         raise MemoryError()
     for j in range(s.nin):
@@ -887,7 +904,7 @@ cdef int _key_from_frame(Variant* v, DStep* s, DynamicFrame f) except -1:
     """v's key: the shapes the step's inputs have now (a variant that runs the op's own code)."""
     cdef int j, slot, pos = 0
     free(v.key)
-    v.key = <i64*>malloc(max(2 * s.nin * (MAX_RANK + 1), 1) * sizeof(i64))
+    v.key = <i64*>malloc(max((2 * s.nin + s.nval) * (MAX_RANK + 1), 1) * sizeof(i64))
     if v.key == NULL:
         raise MemoryError()
     for j in range(s.nin):
@@ -922,23 +939,35 @@ cdef bint _read_control(DynamicFrame f, int slot, i64* out, i64* count) noexcept
     count[0] = n
     if n > MAX_RANK or (n and f.ptrs[slot] == NULL):
         return False
-    if f.prog.itemsize[slot] == 8:
+    if f.prog.itemsize[slot] == 8:  # int64 (float64: its bits)
         memcpy(out, f.ptrs[slot], n * sizeof(i64))
-    else:
+    elif f.prog.itemsize[slot] == 4:  # int32 (float32: its bits)
         for j in range(n):
             out[j] = (<const int*>f.ptrs[slot])[j]
+    else:
+        return False
     return True
 
 
+cdef inline int _keyed_slot(DStep* s, int j) noexcept nogil:
+    """The j-th slot whose values key a step's kernels: its control inputs, then its value
+    inputs; -1 for a kernel input that is neither (or absent)."""
+    if j < s.nin:
+        return s.ins[j] if s.ins[j] >= 0 and s.controls & (1u << j) else -1
+    return s.val_slots[j - s.nin]
+
+
 cdef bint _same_controls(DynamicFrame f, DStep* s, const i64* key, int n_key) noexcept nogil:
-    """Whether the control inputs hold the values a key recorded (count, values per input)."""
+    """Whether the control and value inputs hold the values a key recorded (count, values per
+    input)."""
     cdef i64 values[MAX_RANK]
     cdef i64 count
-    cdef int j, pos = 0
-    for j in range(s.nin):
-        if s.ins[j] < 0 or not s.controls & (1u << j):
+    cdef int j, slot, pos = 0
+    for j in range(s.nin + s.nval):
+        slot = _keyed_slot(s, j)
+        if slot < 0:
             continue
-        if pos >= n_key or not _read_control(f, s.ins[j], values, &count) or key[pos] != count:
+        if pos >= n_key or not _read_control(f, slot, values, &count) or key[pos] != count:
             return False
         if memcmp(&key[pos + 1], values, count * sizeof(i64)) != 0:
             return False
@@ -947,13 +976,14 @@ cdef bint _same_controls(DynamicFrame f, DStep* s, const i64* key, int n_key) no
 
 
 cdef int _append_controls(Variant* v, DStep* s, DynamicFrame f) except -1:
-    """Add the control inputs' current values (count, values each) to v's key."""
+    """Add the control and value inputs' current values (count, values each) to v's key."""
     cdef i64 count
-    cdef int j, pos = v.key_len
-    for j in range(s.nin):
-        if s.ins[j] < 0 or not s.controls & (1u << j):
+    cdef int j, slot, pos = v.key_len
+    for j in range(s.nin + s.nval):
+        slot = _keyed_slot(s, j)
+        if slot < 0:
             continue
-        if not _read_control(f, s.ins[j], &v.key[pos + 1], &count):
+        if not _read_control(f, slot, &v.key[pos + 1], &count):
             raise RuntimeError("a control input longer than a key holds")
         v.key[pos] = count
         pos += 1 + <int>count
@@ -1010,8 +1040,9 @@ cdef class DynamicFrame:
         self.lowered = [None] * n_var
         self.arena = None
         for i in range(prog.n_steps):
-            if prog.steps[i].kind == D_NATIVE and not prog.steps[i].controls:  # (with controls: the
-                # values it was prepared for are not known here; a first call reshapes)
+            if prog.steps[i].kind == D_NATIVE and not prog.steps[i].controls and not prog.steps[i].nval:
+                # (with control or value inputs: the values it was prepared for are not known
+                # here; a first call prepares it)
                 self.variants[i * (VARIANTS + 1)].k = prog.steps[i].base
                 _key_from_kernel(&self.variants[i * (VARIANTS + 1)], &prog.steps[i], prog.steps[i].base)
 

@@ -14,9 +14,11 @@ batch size) instead of the Python path: see executor.py for when.
   None                         op.run (a Python step)
 
 An If is inlined: a step reads the condition and jumps over the branch not taken; both
-branches' steps are lowered from the shapes each recorded on its first call, so the ops of
-either run natively and read the enclosing graph's values from their slots. A branch no call
-has taken yet is one Python step (its own plans) until the executor compiles the plan again.
+branches' steps are lowered from the shapes each recorded on its first call (a branch no call
+has taken: one run of its Python path on zeros of the shapes it reads), so the ops of either
+run natively and read the enclosing graph's values from their slots. A branch that cannot be
+recorded so is one Python step (its own plans) until a call takes it and the executor
+compiles the plan again.
 
 A step that cannot take a new shape (lower() declines it, a kernel refuses it, an empty tensor)
 runs op.run for that shape. Python steps' outputs must keep their planned dtype; a different
@@ -152,7 +154,8 @@ class DynamicPlan:
             out_map = how.outputs if how.outputs is not None else range(len(how.kernel.outputs))
             kernel_out = [node_out[j] if j is not None and j < len(node_out) else -1 for j in out_map]
             relower = None if how.reshapable else self._relower(op, inputs, ins, outs, ns.consts, how)
-            step_t = ("native", how.kernel, kernel_in, kernel_out, run_op, node_in, node_out, relower)
+            value_slots = [node_in[x] for x in how.value_inputs]
+            step_t = ("native", how.kernel, kernel_in, kernel_out, run_op, node_in, node_out, relower, value_slots)
         elif isinstance(how, Alias) and how.rule is not None and how.input == 0:
             r = how.rule
             step_t = ("view", r.kind, r.params, r.allowzero, node_in, node_out[0], run_op)
@@ -194,7 +197,7 @@ class DynamicPlan:
                 raise PlanUnsupported(f"If node {op.name!r}: a branch has {len(branch.output_names)} outputs, "
                                       f"the node {len(outputs)}")
             shape_class = self._branch_class(branch, ns)
-            record = self._branch_record(branch, shape_class)
+            record = self._branch_record(branch, shape_class) or self._dry_record(branch, shape_class, ns)
             if record is None:
                 self._emit_branch_once(ns, op, branch, out_keys, shape_class)
             else:
@@ -221,6 +224,28 @@ class DynamicPlan:
         entry = branch._dynamic.get(shape_class)
         record = entry if isinstance(entry, dict) else getattr(entry, "example", None)
         return record or None
+
+    @staticmethod
+    def _dry_record(branch, shape_class, ns):
+        """The value shapes of a branch no call has taken, from one run of its Python path on
+        zeros of the shapes it reads here (ranks and dtypes are what the plan needs; the data
+        decides only the example's sizes). None when that run fails: the branch then stays one
+        Python step until a call takes it."""
+        if shape_class is None:
+            return None
+        feeds = {n: np.zeros(ns.meta(n).shape, ns.meta(n).dtype) for n in branch.outer_names}
+        record = {}
+        try:
+            with np.errstate(all="ignore"):
+                branch.run_python({}, feeds, branch.output_names, record=record)
+        except Exception:  # noqa: BLE001  any failure on made-up data: no record, no harm
+            return None
+        for n in branch.outer_names:
+            record[n] = ns.meta(n)
+        if any(m is None for m in record.values()):
+            return None
+        branch._dynamic.setdefault(shape_class, record)
+        return record
 
     def _emit_branch(self, ns, op, branch, record, out_keys, prefix):
         produced = {n for _, _, outs in branch.steps for n in outs if n}
@@ -310,15 +335,17 @@ class DynamicPlan:
 
     @staticmethod
     def _relower(op, inputs, ins, outs, consts, how):
-        """lower() asked again for new input shapes: the kernel, when the answer has the same
-        form as the first one (the same inputs, outputs and extra arrays), else None (op.run).
-        The output metas keep the example's shapes: lower() reads their dtypes and ranks."""
+        """lower() asked again for new input shapes (and the values of its value_inputs, as the
+        plan read them): the kernel, when the answer has the same form as the first one (the
+        same inputs, outputs and extra arrays), else None (op.run). The output metas keep the
+        example's shapes: lower() reads their dtypes and ranks."""
         def same(a, b):
             return a is b if hasattr(a, "array") else a == b
 
-        def relower(shapes):
+        def relower(shapes, values=()):
             metas = [Meta(tuple(s), m.dtype) if m is not None and s is not None else m for s, m in zip(shapes, ins)]
-            again = lower(op, list(inputs), metas, outs, consts, dynamic=True)
+            known = {x: _decode_values(v, ins[x].dtype).reshape(shapes[x]) for x, v in zip(how.value_inputs, values)}
+            again = lower(op, list(inputs), metas, outs, consts, dynamic=True, values=known)
             if not isinstance(again, Native) or again.outputs != how.outputs or len(again.inputs) != len(how.inputs):
                 return None
             if not all(same(getattr(a, "array", a), getattr(b, "array", b)) for a, b in zip(again.inputs, how.inputs)):
@@ -349,3 +376,15 @@ class DynamicPlan:
         finally:
             frame.finish()
             self._frames.append(frame)
+
+
+def _decode_values(values, dtype) -> np.ndarray:
+    """A value input's elements as the plan read them (int64 each: integers by value, float32
+    and float64 by their bits; _dynamic._read_control) back in the input's dtype."""
+    dtype = np.dtype(dtype)
+    raw = np.array(values, np.int64)
+    if dtype.kind in "iu":
+        return raw.astype(dtype)
+    if dtype.itemsize == 4:
+        return raw.astype(np.int32).view(dtype)
+    return raw.view(dtype)

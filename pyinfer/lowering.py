@@ -79,6 +79,11 @@ class Native:
     inputs: list                    # per kernel input: node input index, Extra, or None
     outputs: list | None = None     # per kernel output: node output index or None; None: in order
     reshapable: bool = False        # prepare's arguments hold for every shape of these ranks
+    # Node inputs computed at run time whose values lower() needs (Lowering.value): a dynamic plan
+    # keys the step's kernels by their values as well and asks lower() again, with the values, for
+    # new ones (Resize with computed sizes). Without values (the plan's first lowering) the op
+    # answers with a kernel of the same form for the example's output shapes.
+    value_inputs: tuple = ()
 
 
 @dataclass
@@ -134,6 +139,12 @@ class Lowering:
     outputs: list
     consts: dict = field(repr=False)
     dynamic: bool = False
+    values: dict = field(default_factory=dict, repr=False)  # node input -> its run-time value (Native.value_inputs)
+
+    def value(self, i: int):
+        """Input i's value: a constant's, or the run-time value a dynamic plan lowers for, else None."""
+        v = self.const(i)
+        return self.values.get(i) if v is None else v
 
     def const(self, i: int):
         """The value of input i if it is a constant, else None."""
@@ -168,13 +179,13 @@ class Lowering:
         return [int(a) for a in np.asarray(v).reshape(-1)]
 
 
-def lower(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
+def lower(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False, values=None):
     """How `op` (inputs `names` with metas `ins`, outputs `outs`) runs natively, or None."""
-    how = explain(op, names, ins, outs, consts, dynamic)
+    how = explain(op, names, ins, outs, consts, dynamic, values)
     return None if isinstance(how, KeepPython) else how
 
 
-def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False):
+def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool = False, values=None):
     """lower()'s answer, with a KeepPython(reason) wherever the node stays a Python step."""
     if not outs or any(m is None for m in outs):
         return KeepPython("an output is not a tensor")
@@ -184,7 +195,7 @@ def explain(op, names: list, ins: list, outs: list, consts: dict, dynamic: bool 
         return KeepPython("empty tensors")  # the op's own code handles them
     if type(op).lower.__qualname__ == "Op.lower":  # the base class's: never lowers
         return KeepPython("no native kernel")
-    how = op.lower(Lowering(list(names), list(ins), list(outs), consts, dynamic))
+    how = op.lower(Lowering(list(names), list(ins), list(outs), consts, dynamic, values or {}))
     if how is None:
         dtypes = sorted({str(m.dtype) for m in [m for m in ins if m is not None] + outs})
         return KeepPython(f"not lowered for these inputs ({', '.join(dtypes)})")

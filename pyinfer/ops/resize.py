@@ -306,18 +306,22 @@ class Resize(Op):
         return (resize(x, self._axis_plans(x.shape, roi, scales, sizes), self.params, self),)
 
     def lower(self, node):
-        """The tap tables for constant scales / sizes (and roi); a sizes input the plan computes
-        gives the plan's output shape, read and checked on every run."""
+        """The tap tables for constant scales / sizes (and roi). In a static plan, a sizes input
+        the plan computes gives the plan's output shape, read and checked on every run; in a
+        dynamic plan, computed sizes, scales and roi are value inputs (Native.value_inputs): the
+        tables for the values the plan read (the example's output shape, without them)."""
         n_args = len(node.names) - 1
         given = [node.present(i) for i in range(1, n_args + 1)]
-        values = [node.const(i) if present else None for i, present in zip(range(1, n_args + 1), given)]
+        values = [node.value(i) if present else None for i, present in zip(range(1, n_args + 1), given)]
         roi, scales, sizes = self._split_inputs(values)
         i_roi, i_scales, i_sizes = (None, 1, None) if self.version == 10 else (1, 2, 3)
+        if node.dynamic:
+            return self._lower_for_values(node, given, values, i_roi, i_scales, i_sizes)
         dynamic_sizes = False
         for i, present, value in zip(range(1, n_args + 1), given, values):
             if not present or value is not None or node.inputs[i].size == 0:
                 continue
-            if i == i_sizes and self.policy == "stretch" and node.inputs[i].dtype == np.int64 and not node.dynamic:
+            if i == i_sizes and self.policy == "stretch" and node.inputs[i].dtype == np.int64:
                 axes = self.axes if self.axes is not None else range(node.inputs[0].ndim)
                 sizes = np.array([node.outputs[0].shape[a] for a in axes], np.int64)
                 dynamic_sizes = True
@@ -344,7 +348,42 @@ class Resize(Op):
             return KeepPython(k)
         return Native(k, [0, i_sizes if dynamic_sizes else None])
 
-    def _axis_plans(self, shape, roi, scales, sizes) -> dict:
+    def _lower_for_values(self, node, given, values, i_roi, i_scales, i_sizes):
+        """A dynamic plan's lowering: computed roi / scales / sizes are value inputs, their run-time
+        values in `values` when the plan asks again with them; the first time (no values), a
+        kernel of the same form for the example's output shape (the plan keys its kernels by the
+        values, so this one is never run)."""
+        x = node.inputs[0]
+        computed = tuple(i for i, present in zip(range(1, len(given) + 1), given)
+                         if present and not node.is_const(i) and node.inputs[i].size
+                         and (i != i_roi or self.params.coord_mode == "tf_crop_and_resize"))
+        if any(node.inputs[i].size > 16 or node.inputs[i].dtype.itemsize not in (4, 8) for i in computed):
+            return KeepPython("roi, scales or sizes the plan cannot read as values")
+        roi, scales, sizes = self._split_inputs(values)
+        policy = self.policy
+        if any(values[i - 1] is None for i in computed):  # no values yet: the example's output shape
+            axes = self.axes if self.axes is not None else range(x.ndim)
+            roi, scales, policy = None, None, "stretch"
+            sizes = np.array([node.outputs[0].shape[a] for a in axes], np.int64)
+        try:
+            plans = self._axis_plans(x.shape, roi, scales, sizes, policy)
+        except Error:
+            return None  # run() reports it
+        if not plans:
+            if not computed:
+                return _lower_identity(x)
+            if x.dtype not in KERNEL_DTYPES or x.size == 0:
+                return KeepPython(f"a copy of {x.dtype} (sizes that resize nothing)")
+            # values that resize nothing (Faster R-CNN's transform on an image of the target size):
+            # a copy of the same form (a nearest gather, index i for output i, along axis 0)
+            return Native(kernels.prepare_resize(list(x.shape), x.dtype.name, [0], [1], [list(range(x.shape[0]))],
+                                                 [[]], [[]], 0.0, True, []), [0, None], value_inputs=computed)
+        k = kernel_for(x.shape, x.dtype, plans, self.params)
+        if isinstance(k, str):
+            return KeepPython(k)
+        return Native(k, [0, None], value_inputs=computed)
+
+    def _axis_plans(self, shape, roi, scales, sizes, policy=None) -> dict:
         x = np.broadcast_to(np.empty((), np.bool_), shape)  # the shape is all the rules read
         axes = unique_axes(self, self.axes, x.ndim) if self.axes is not None else list(range(x.ndim))
         roi = None if roi is None or np.size(roi) == 0 else np.asarray(roi, dtype=np.float64).reshape(-1)
@@ -373,10 +412,11 @@ class Resize(Op):
                 if x.shape[d] == 0 and sizes[i] != 0:
                     raise self.run_error(f"cannot resize axis {d} of size 0 to {sizes[i]}")
             ratio = {d: sizes[i] / x.shape[d] if x.shape[d] else 1.0 for i, d in enumerate(axes)}
-            if self.policy == "stretch":
+            policy = policy or self.policy
+            if policy == "stretch":
                 scale_of, size_of = ratio, {d: sizes[i] for i, d in enumerate(axes)}
             else:
-                pick = min if self.policy == "not_larger" else max
+                pick = min if policy == "not_larger" else max
                 s = pick(ratio.values())
                 scale_of = {d: s for d in axes}
                 size_of = {d: int(math.floor(s * x.shape[d] + 0.5)) for d in axes}

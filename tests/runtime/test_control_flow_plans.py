@@ -61,9 +61,9 @@ def _branch_op_types(plan, branch):
 
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_if_branches_are_inlined_into_the_dynamic_plan(rng, rate):
-    """The taken branch's nodes are steps of the main graph's dynamic plan, native, reading the
-    main graph's feeds (and, for the 8 kHz branch, its weights) from their slots; the branch
-    no call has taken is one Python step."""
+    """Both branches' nodes are steps of the main graph's dynamic plan, native, reading the main
+    graph's feeds (and, for the 8 kHz branch, its weights) from their slots: the branch taken
+    from its recorded shapes, the other from a run on zeros of the shapes it reads."""
     model = if_conv_lstm_model(rng)
     py = pyinfer.InferenceSession(model, executor="python")
     sess = pyinfer.InferenceSession(model)
@@ -75,30 +75,50 @@ def test_if_branches_are_inlined_into_the_dynamic_plan(rng, rate):
     assert not ex.cached_plans()  # a graph with an If takes its dynamic plan from the second call
     (plan,) = ex.dynamic_plans()
     (if_op,) = [op for op, _, _ in ex.steps if op.op_type == "If"]
-    taken, other = (if_op.then_branch, if_op.else_branch) if rate == 16000 else (if_op.else_branch, if_op.then_branch)
-    steps = _branch_op_types(plan, taken)
-    assert {t for t, _ in steps} >= {"FusedConv", "LSTM", "Transpose"} and all(native for _, native in steps)
-    assert _branch_op_types(plan, other) == []
-    python = [plan.step_ops[i].op_type for i in range(plan.program.n_steps) if not plan.program.is_native(i)]
-    assert python == ["If"]  # the branch not taken
+    for branch in (if_op.then_branch, if_op.else_branch):
+        steps = _branch_op_types(plan, branch)
+        assert {t for t, _ in steps} >= {"FusedConv", "LSTM", "Transpose"} and all(native for _, native in steps)
+    assert all(plan.program.is_native(i) for i in range(plan.program.n_steps))
+    taken = if_op.then_branch if rate == 16000 else if_op.else_branch
     assert taken.outer_names == ["c0", "h0", "x"]
 
 
-def test_if_taking_both_branches_compiles_both_inline(rng):
-    """Once each branch has run, the plan is compiled again with both inlined: no Python step,
-    and calls alternating the branches match the Python executor."""
-    model = if_conv_lstm_model(rng)
+def test_a_branch_that_fails_on_zeros_is_inlined_once_taken(rng):
+    """A branch the plan cannot record on zeros (its Range's step comes from the data: 0 is an
+    error) stays one Python step until a call takes it; then the plan is compiled again with it
+    inlined, and both branches keep matching the Python executor."""
+    ints = {"z": np.array(0, np.int64), "i0": np.array([0], np.int64)}
+    then_g = helper.make_graph(
+        [helper.make_node("ReduceMax", ["step"], ["d"], keepdims=0),
+         helper.make_node("Range", ["z", "n", "d"], ["r"]),
+         helper.make_node("Cast", ["r"], ["rf"], to=F),
+         helper.make_node("ReduceSum", ["rf"], ["t"], keepdims=1)], "then", [],
+        [helper.make_tensor_value_info("t", F, None)])
+    else_g = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["m"], keepdims=1)], "else", [],
+                               [helper.make_tensor_value_info("m", F, None)])
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], "g",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, []), helper.make_tensor_value_info("x", F, ["N"]),
+         helper.make_tensor_value_info("step", TensorProto.INT64, [1]), helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in ints.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     py = pyinfer.InferenceSession(model, executor="python")
     sess = pyinfer.InferenceSession(model)
-    for steps, rate in [(20, 16000), (20, 16000), (33, 8000), (20, 8000), (48, 16000), (7, 8000), (7, 16000)]:
-        feeds = _if_feeds(rng, steps, rate)
-        for got, want in zip(sess.run(None, feeds), py.run(None, feeds)):
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    (plan,) = sess._executor.dynamic_plans()
-    assert all(plan.program.is_native(i) for i in range(plan.program.n_steps))
-    (if_op,) = [op for op, _, _ in sess._executor.steps if op.op_type == "If"]
-    for branch in (if_op.then_branch, if_op.else_branch):
-        assert len(_branch_op_types(plan, branch)) >= 5
+
+    def python_ops(plan):
+        return [plan.step_ops[i].op_type for i in range(plan.program.n_steps) if not plan.program.is_native(i)]
+    plans = []
+    for c, size, step, n in [(False, 4, 1, 5), (False, 4, 1, 5), (False, 6, 2, 7), (True, 6, 2, 9), (True, 3, 3, 10),
+                             (False, 5, 1, 2)]:
+        feeds = {"c": np.array(c), "x": rng.standard_normal(size).astype(np.float32),
+                 "step": np.array([step], np.int64), "n": np.array(n, np.int64)}
+        (got,), (want,) = sess.run(None, feeds), py.run(None, feeds)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        plans.append(sess._executor.dynamic_plans())
+    assert python_ops(plans[2][0]) == ["If"]  # the then branch: one Python step
+    (last,) = plans[-1]
+    assert python_ops(last) == [] and last is not plans[2][0]  # compiled again once it was taken
 
 
 def _if_model(then_nodes, else_nodes, then_out, else_out, inits=(), cond_shape=(), outer_nodes=()):

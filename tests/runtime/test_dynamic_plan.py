@@ -372,3 +372,55 @@ def test_counted_kernels_report_their_size(rng):
     assert count.tolist() == [2] and sel.tolist() == [[0, 0, 0], [0, 0, 2]]
     again = nms.reshape([[1, 7, 4], [1, 1, 7], [1], [1], []])
     assert again.outputs[0][1] == (2, 3)
+
+
+@pytest.mark.parametrize("mode,coord", [("linear", "half_pixel"), ("nearest", "asymmetric"),
+                                        ("cubic", "align_corners")])
+def test_resize_to_computed_sizes_and_scales_in_a_dynamic_plan(rng, monkeypatch, mode, coord):
+    """Resize with sizes computed from another input's shape (a segmentation head upsampled to
+    the image) and with scales computed from the data: value inputs of the dynamic plan, whose
+    kernels follow their values (sizes equal to the input's shape: a copy) without op.run.
+    Results equal onnx's reference evaluator's (onnxruntime differs from the spec for
+    align_corners when the scale does not give the size exactly)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pyinfer import executor
+
+    ints = {"hw_at": np.array([2, 3], np.int64), "nc": np.array([1, 3], np.int64), "two": np.array(2.0, np.float32),
+            "ones": np.array([1.0, 1.0], np.float32), "empty": np.zeros(0, np.float32)}
+    nodes = [
+        helper.make_node("Shape", ["image"], ["ishape"]),
+        helper.make_node("Gather", ["ishape", "hw_at"], ["hw"]),
+        helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["up"], mode=mode, coordinate_transformation_mode=coord),
+        helper.make_node("ReduceMax", ["factor"], ["f"], keepdims=0),                # a scale from the data
+        helper.make_node("Mul", ["f", "two"], ["f2"]),
+        helper.make_node("Unsqueeze", ["f2", "i0"], ["f2v"]),
+        helper.make_node("Concat", ["ones", "f2v", "f2v"], ["scales"], axis=0),
+        helper.make_node("Resize", ["x", "empty", "scales"], ["scaled"], mode=mode, coordinate_transformation_mode=coord),
+    ]
+    ints["i0"] = np.array([0], np.int64)
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, [1, 3, "h", "w"]),
+                           helper.make_tensor_value_info("image", F, [1, 1, "H", "W"]),
+                           helper.make_tensor_value_info("factor", F, [1])],
+                   [helper.make_tensor_value_info("up", F, None), helper.make_tensor_value_info("scaled", F, None)],
+                   list(ints.items()), opset=19)
+    ref = ReferenceEvaluator(model)
+    sess = pyinfer.InferenceSession(model)
+    calls = []
+    original = executor.call_op
+    monkeypatch.setattr(executor, "call_op", lambda op, *a, **k: calls.append(op.op_type) or original(op, *a, **k))
+    cases = [((4, 5), (9, 11), 1.0), ((4, 5), (9, 11), 1.0), ((6, 3), (13, 7), 0.75), ((4, 5), (4, 5), 0.5),
+             ((6, 3), (13, 7), 0.75), ((5, 5), (20, 15), 1.5)]
+    for step, (hw, image_hw, factor) in enumerate(cases):
+        feeds = {"x": rng.standard_normal((1, 3) + hw).astype(np.float32),
+                 "image": np.zeros((1, 1) + image_hw, np.float32), "factor": np.array([factor], np.float32)}
+        calls.clear()
+        got = sess.run(None, feeds)
+        for g, want in zip(got, ref.run(None, feeds)):
+            assert g.shape == want.shape
+            np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
+        if step >= 2:
+            assert calls == []
+    (plan,) = sess._executor.dynamic_plans()
+    assert [op.op_type for i, op in enumerate(plan.step_ops) if not plan.program.is_native(i)] == []
