@@ -260,8 +260,10 @@ class GraphExecutor:
             return dict(zip(self.output_names, out))
         if isinstance(entry, dict) and self._has_if():  # the dynamic plan inlines If branches
             shape_class = _shape_class(key)
-            self._store_plan(key, _DYNAMIC)
-            return self._run_dynamic(shape_class, self._dynamic.get(shape_class), key, feeds, profiler)
+            if self._dynamic_plan(shape_class, self._dynamic.get(shape_class), feeds) is not None:
+                self._store_plan(key, _DYNAMIC)
+                return self._run_dynamic(shape_class, self._dynamic.get(shape_class), key, feeds, profiler)
+            # no dynamic plan for this graph: a static one, its Ifs calling their branches from Python
         if isinstance(entry, dict):  # second run: compile
             plan = _plan()
             try:

@@ -39,7 +39,9 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
                 "nodes": len(executor.steps), "native": 0, "python": []}
     consts = {n: v for n, v in executor.constants.items() if n not in feeds}
     if executor._has_if():  # such graphs run on the dynamic plan, which inlines the branches
-        return _dynamic_plan_steps(executor, record, feeds, call_op)
+        info = _dynamic_plan_steps(executor, record, feeds, call_op)
+        if info is not None:
+            return info
     try:
         plan = CompiledPlan(executor, record, set(feeds), call_op)
     except PlanUnsupported as e:
@@ -70,15 +72,16 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
 
 
 def _dynamic_plan_steps(executor, record, feeds, call_op) -> dict:
-    """python_steps() for a graph with an If: the dynamic plan's steps (the branch the random
-    feeds took inlined; the other one is a Python step until a call takes it)."""
+    """python_steps() for a graph with an If: the dynamic plan's steps (both branches inlined,
+    unless one cannot be recorded before a call takes it); None when the graph has no dynamic
+    plan (it then runs a static one)."""
     from ..dynamic_plan import DynamicPlan
     from ..plan import PlanUnsupported
 
     try:
         plan = DynamicPlan(executor, record, set(feeds), call_op)
-    except PlanUnsupported as e:
-        return {"compiled": False, "reason": str(e), "nodes": len(executor.steps), "native": 0, "python": []}
+    except PlanUnsupported:
+        return None
     prog = plan.program
     steps = [{"op": plan.step_ops[i].op_type, "name": plan.step_ops[i].name, "reason": plan.python_reasons.get(i, "")}
              for i in range(prog.n_steps) if not prog.is_native(i)]
