@@ -56,11 +56,12 @@ def _np_dtype(arg):
     raise ValueError(f"input {arg.name!r} has type {t!r}; cannot make a random input for it")
 
 
-def random_feeds(inputs, dims: dict[str, int] | None = None, seed: int = 0, int_high: int = 100) -> dict:
+def random_feeds(inputs, dims: dict[str, int] | None = None, seed: int = 0, int_high: int | dict = 100) -> dict:
     """Random arrays for every input (NodeArg-like: name, shape, elem_type).
 
     Floats are standard normal; integers are uniform in [0, int_high) (index-like inputs such as
-    token ids need a bound the model accepts); bools are fair coin flips.
+    token ids need a bound the model accepts; a dict gives it per input name, 100 for the others);
+    bools are fair coin flips.
     """
     rng = np.random.default_rng(seed)
     feeds = {}
@@ -70,7 +71,8 @@ def random_feeds(inputs, dims: dict[str, int] | None = None, seed: int = 0, int_
         if dtype == np.bool_:
             value = rng.random(shape) < 0.5
         elif np.issubdtype(dtype, np.integer):
-            value = rng.integers(0, int_high, shape).astype(dtype)
+            high = int_high.get(arg.name, 100) if isinstance(int_high, dict) else int_high
+            value = rng.integers(0, max(high, 1), shape).astype(dtype)
         elif np.issubdtype(dtype, np.floating):
             value = rng.standard_normal(shape).astype(dtype)
         else:

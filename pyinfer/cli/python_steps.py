@@ -28,7 +28,8 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
     sess = InferenceSession(model, num_threads=num_threads, executor="plan")
     executor = sess._executor
     try:
-        feeds = feeds if feeds is not None else random_feeds(sess.get_inputs(), dims or {})
+        feeds = feeds if feeds is not None else random_feeds(sess.get_inputs(), dims or {},
+                                                             int_high=_index_bounds(executor, sess.get_inputs()))
         sess.run(None, feeds)  # records every value's shape and dtype
     except (Error, ValueError) as e:
         return {"compiled": False, "reason": f"cannot run on random inputs: {e}", "nodes": len(executor.steps),
@@ -69,6 +70,21 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
         steps.append({"op": op.op_type, "name": op.name, "reason": reason})
     return {"compiled": True, "nodes": len(executor.steps), "native": len(executor.steps) - len(steps),
             "python": steps}
+
+
+def _index_bounds(executor, inputs) -> dict:
+    """{integer input: how many rows it may index} for inputs that a Gather reads as indices
+    into a constant (token ids into an embedding table): random feeds stay within the table."""
+    bounds = {}
+    feeds = {a.name for a in inputs}
+    for op, inputs, _ in executor.steps:
+        if op.op_type != "Gather" or len(inputs) < 2 or inputs[1] not in feeds or inputs[0] not in executor.constants:
+            continue
+        data = executor.constants[inputs[0]]
+        axis = op.attr("axis", 0)
+        if -data.ndim <= axis < data.ndim:
+            bounds[inputs[1]] = min(bounds.get(inputs[1], data.shape[axis]), data.shape[axis])
+    return bounds
 
 
 def _dynamic_plan_steps(executor, record, feeds, call_op) -> dict:

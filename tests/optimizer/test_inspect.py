@@ -1,8 +1,10 @@
 """`pyinfer inspect`: the report's numbers on a hand-built model, and the CLI entry."""
 import json
 
+import numpy as np
+
 import onnx
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 from pyinfer.cli.inspect_model import inspect_model, main
 from support.opt_helpers import const, make_model, random, vi
@@ -63,3 +65,18 @@ def test_cli_entry(rng, tmp_path, capsys):
     assert main([str(path), "--dim", "B"]) == 2
     assert main([str(tmp_path / "missing.onnx")]) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_python_steps_feeds_token_ids_within_the_embedding_table(rng):
+    """pyinfer inspect's plan listing runs the model on random feeds: integer inputs that a Gather
+    reads as indices into a constant table are drawn within it (a 30-row table: ids below 30),
+    so a small-vocabulary model compiles instead of failing on an out-of-range id."""
+    from pyinfer.cli.python_steps import python_steps
+
+    table = numpy_helper.from_array(rng.standard_normal((30, 8)).astype(np.float32), "table")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("Relu", ["e"], ["y"])], "embed",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, "S"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [table])
+    info = python_steps(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), dims={"S": 64})
+    assert info["compiled"] and info["python"] == [] and info["native"] == 2
