@@ -173,8 +173,9 @@ class DynamicPlan:
     # --- If: both branches inlined, the condition read as the plan runs ---------------------
     def _emit_if(self, ns, step):
         """  if cond else-> E | then-branch steps | jump -> END | E: else-branch steps | END
-        A branch no call has taken yet (no shapes recorded) is one Python step that runs it
-        on its own plans and marks this plan stale: the executor compiles it again, inlined."""
+        A branch with no recorded shapes (no call took it, and its run on zeros failed) is one
+        Python step that runs it on its own plans and, once it has recorded them, marks this
+        plan stale: the executor compiles it again, inlined."""
         op, inputs, outputs = ns.executor.steps[step]
         cond = ns.meta(inputs[0]) if inputs and inputs[0] else None
         if cond is None or cond.dtype != np.bool_:
