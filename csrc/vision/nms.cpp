@@ -1,7 +1,7 @@
 // ONNX NonMaxSuppression: per batch and class, candidates by descending score (ties: lower box
 // index first; NaN scores last) popped from a heap, greedy selection against the kept boxes with
 // a vectorized IoU scan (iou_isa.cpp); with many candidates the kept boxes are binned by x1 so
-// // that each scan covers only the boxes it can intersect. The selected count depends on the data:
+// that each scan covers only the boxes it can intersect. The selected count depends on the data:
 // non_max_suppression() returns an exact-size array (the op's Python path),
 // prepare_non_max_suppression() a kernel for a static plan that compiled one count and raises
 // "shape changed" when a run selects another, prepare_non_max_suppression_counted() one for a
@@ -200,7 +200,6 @@ void check_scalar_shape(const std::vector<int64_t>& shape, const char* what) {
   for (int64_t d : shape) n *= d;
   PYINFER_CHECK(n == 1, "non_max_suppression: " << what << " must hold one value, got shape " << shape_str(shape));
 }
-
 
 // The builder both plan kernels start from: inputs boxes, scores, max_output_boxes_per_class
 // (int64), iou_threshold (float32), score_threshold (float32); the last three optional (empty

@@ -72,11 +72,11 @@ def python_steps(model, dims: dict | None = None, num_threads: int = 1, feeds: d
             "python": steps}
 
 
-def _index_bounds(executor, inputs) -> dict:
+def _index_bounds(executor, feed_args) -> dict:
     """{integer input: how many rows it may index} for inputs that a Gather reads as indices
     into a constant (token ids into an embedding table): random feeds stay within the table."""
     bounds = {}
-    feeds = {a.name for a in inputs}
+    feeds = {a.name for a in feed_args}
     for op, inputs, _ in executor.steps:
         if op.op_type != "Gather" or len(inputs) < 2 or inputs[1] not in feeds or inputs[0] not in executor.constants:
             continue

@@ -313,10 +313,10 @@ class Resize(Op):
         n_args = len(node.names) - 1
         given = [node.present(i) for i in range(1, n_args + 1)]
         values = [node.value(i) if present else None for i, present in zip(range(1, n_args + 1), given)]
-        roi, scales, sizes = self._split_inputs(values)
         i_roi, i_scales, i_sizes = (None, 1, None) if self.version == 10 else (1, 2, 3)
         if node.dynamic:
-            return self._lower_for_values(node, given, values, i_roi, i_scales, i_sizes)
+            return self._lower_for_values(node, given, values, i_roi)
+        roi, scales, sizes = self._split_inputs(values)
         dynamic_sizes = False
         for i, present, value in zip(range(1, n_args + 1), given, values):
             if not present or value is not None or node.inputs[i].size == 0:
@@ -348,7 +348,7 @@ class Resize(Op):
             return KeepPython(k)
         return Native(k, [0, i_sizes if dynamic_sizes else None])
 
-    def _lower_for_values(self, node, given, values, i_roi, i_scales, i_sizes):
+    def _lower_for_values(self, node, given, values, i_roi):
         """A dynamic plan's lowering: computed roi / scales / sizes are value inputs, their run-time
         values in `values` when the plan asks again with them; the first time (no values), a
         kernel of the same form for the example's output shape (the plan keys its kernels by the
