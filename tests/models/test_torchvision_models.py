@@ -4,7 +4,8 @@ torchvision cannot be installed beside this environment's CPU torch, so the arch
 rebuilt in plain torch.nn (support/torchvision_models.py) and checked here against torchvision's
 documented parameter counts; where torchvision imports, its own models are exported and run too.
 Random init, randomized BatchNorm statistics (and ConvNeXt layer scales), batch 1 at 64 x 64 so
-the tests stay fast; exports are cached outside the checkout (support/torchvision_export.py).
+the tests stay fast (larger where a model cannot export that small: torchvision_models.MIN_SIZE);
+exports are cached outside the checkout (support/torchvision_export.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ NAMES = [n for n in torchvision_models.BUILDERS if n not in ("resnet18", "mobile
 # the dynamo exporter takes 20-80 s a model: the models whose graphs it writes differently (Gelu,
 # ReduceMean, HardSigmoid, Resize) run with it too
 DYNAMO = ["efficientnet_b0", "convnext_tiny", "lraspp_mobilenet_v3_large", "shufflenet_v2_x1_0"]
+
+
+def _size(name):
+    """SIZE, or the smallest side the model exports at (inception_v3 75, vgg16 / alexnet 224)."""
+    return max(SIZE, torchvision_models.MIN_SIZE.get(name, 0))
 
 
 @pytest.mark.parametrize("name", list(torchvision_models.PARAMETERS))
@@ -44,7 +50,7 @@ def _check(path, npz):
 def test_matches_pytorch(name, exporter):
     if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
         pytest.skip("the dynamo exporter needs the onnxscript package")
-    sess = _check(*torchvision_export.cached_export(name, exporter, SIZE))
+    sess = _check(*torchvision_export.cached_export(name, exporter, _size(name)))
     after = sess.optimization_report.ops_after
     # the blocks fuse: no BatchNormalization or unfused SiLU / HardSwish left
     assert after["BatchNormalization"] == 0 and after["Sigmoid"] == 0 and after["HardSwish"] == 0, dict(after)

@@ -3,8 +3,9 @@
     cached_export(name, exporter, size) -> (onnx path, npz path)
 
 Random init (fixed seed), BatchNorm statistics and ConvNeXt layer scales randomized, batch 1, a
-static size x size input (segmentation models too), legacy (TorchScript, opset 17) or dynamo
-export. The .npz holds "b1.in.input" and "b1.out.output" as support/model_export.py writes them.
+static size x size input (segmentation models too; a video model's is a clip of
+torchvision_models.FRAMES frames), legacy (TorchScript, opset 17) or dynamo export. The .npz
+holds "b1.in.input" and "b1.out.output" as support/model_export.py writes them.
 The cache lives outside the checkout: $PYINFER_TEST_CACHE/torchvision, else
 ~/.cache/pyinfer/torchvision, keyed by these two modules and the torch version.
 """
@@ -44,7 +45,8 @@ def export(name: str, exporter: str, size: int, out_dir: str, seed: int = 0,
         raise ValueError(f"unknown exporter {exporter!r}; choose from {EXPORTERS}")
     os.makedirs(out_dir, exist_ok=True)
     model = torchvision_models.random_model(name, seed, prefer_torchvision)
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed + 7))
+    shape = torchvision_models.input_shape(name, size)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed + 7))
     stem = os.path.join(out_dir, f"{name}.s{size}.{exporter}")
     tmp = f"{stem}.{os.getpid()}.tmp.onnx"
     model_export._export_onnx(model, _Spec, (x,), tmp, exporter, model_export.LEGACY_OPSET)
