@@ -95,8 +95,9 @@ ConvAlgorithmChoice parse_choice(const std::string& name) {
   if (name == "im2col") return ConvAlgorithmChoice::Im2col;
   if (name == "winograd") return ConvAlgorithmChoice::Winograd;
   if (name == "no_winograd") return ConvAlgorithmChoice::NoWinograd;
+  if (name == "tap_gemm") return ConvAlgorithmChoice::TapGemm;
   PYINFER_CHECK(false, "conv algorithm must be one of auto, direct_positions, direct_channels, im2col, winograd, "
-                       "no_winograd, got '" << name << "'");
+                       "no_winograd, tap_gemm, got '" << name << "'");
   return ConvAlgorithmChoice::Auto;
 }
 
@@ -150,7 +151,7 @@ made; convolutions with it run that tier's GEMM kernels.)doc")
 conv() prepared for these shapes: w is the weights' shape, or a ConvWeights (whose packed
 layout the kernel then reads); bias_len -1: no bias. The kernel's .algorithm says which
 algorithm it chose (depthwise, direct_positions, direct_channels, winograd, im2col_packed,
-im2col_gemm). It takes (x, w, bias, residual), None for the unused ones.)doc");
+im2col_gemm, tap_gemm). It takes (x, w, bias, residual), None for the unused ones.)doc");
   m.def(
       "prepare_conv_transpose",
       [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape, int64_t bias_len,
@@ -246,7 +247,8 @@ Testing / benchmarking switch (process-wide, read when a conv kernel is prepared
 algorithm conv takes where several apply. 'auto' (the measured rules, the default),
 'direct_positions' / 'direct_channels' (that direct kernel wherever a direct kernel applies),
 'im2col' (never a direct kernel), 'winograd' (Winograd F(4x4, 3x3) wherever it applies: 3x3,
-stride 1, dilation 1, one group; else as auto), 'no_winograd' (auto without Winograd). The
+stride 1, dilation 1, one group; else as auto), 'no_winograd' (auto without Winograd),
+'tap_gemm' (one GEMM per kernel tap wherever that applies: 1-D / 2-D, not depthwise). The
 direct paths agree within float rounding; Winograd's error is a few times larger (bounded by
 ~1e-5 of sum |x| |w| per output). Kernels prepared earlier (sessions' plans) keep theirs.)doc");
 

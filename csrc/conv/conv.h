@@ -10,7 +10,7 @@
 // from the geometry (ConvAlgorithm below; docs/ARCHITECTURE.md says how) and takes the
 // weights' layout that algorithm reads from the layer's PackedConvWeights. The algorithms
 // live one per file: depthwise.cpp, direct.cpp (both direct kernels), winograd.cpp,
-// im2col.cpp (im2col + GEMM), transpose.cpp; prepare.cpp chooses between them.
+// im2col.cpp (im2col + GEMM), tap_gemm.cpp (a GEMM per tap), transpose.cpp; prepare.cpp chooses between them.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -54,6 +54,7 @@ enum class ConvAlgorithm {
   Winograd,         // F(4x4, 3x3), 3x3 stride 1 ungrouped: winograd.cpp
   Im2colPacked,     // 1-D / 2-D im2col straight into the GEMM's packed panels: im2col.cpp
   Im2colGemm,       // any rank: im2col tiles + GEMM: im2col.cpp
+  TapGemm,          // 1-D / 2-D, one GEMM per tap over the positions it reads: tap_gemm.cpp
 };
 const char* conv_algorithm_name(ConvAlgorithm a);  // "depthwise", "direct_positions", ...
 
@@ -138,6 +139,7 @@ enum class ConvAlgorithmChoice {
   Im2col,           // never a direct kernel (no Winograd)
   Winograd,         // Winograd wherever it applies, else Auto
   NoWinograd,       // Auto without Winograd
+  TapGemm,          // one GEMM per tap wherever that applies, else Auto
 };
 void set_conv_algorithm_choice(ConvAlgorithmChoice c);
 

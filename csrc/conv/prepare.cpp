@@ -8,6 +8,7 @@
 #include "common/check.h"
 #include "conv/conv_internal.h"
 #include "conv/direct.h"
+#include "conv/tap_gemm.h"
 #include "conv/winograd.h"
 #include "gemm/gemm_kernels.h"
 
@@ -25,6 +26,9 @@ ConvAlgorithm choose(const ConvGeometry& g, const GemmKernels& kt, const Winogra
   if (!im2col_packed_fits(g)) return ConvAlgorithm::Im2colGemm;
   const auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
   using C = ConvAlgorithmChoice;
+  // Mostly padding under the taps (atrous convolutions on small maps): only the useful products.
+  if (tap_gemm_fits(g) && (choice == C::TapGemm || ((choice == C::Auto || choice == C::NoWinograd) && tap_gemm_pays(g))))
+    return ConvAlgorithm::TapGemm;
   const DirectConvKernels* dk = direct_kernels_for(kt);
   const bool winograd_allowed = choice == C::Auto || choice == C::Winograd;
   if (winograd_allowed && winograd_fits(g, wk) && (choice == C::Winograd || winograd_pays(g, wk)))
@@ -41,6 +45,7 @@ struct ConvWeightsView {
   std::shared_ptr<const ConvPanels> panels;
   std::shared_ptr<const ConvChannelPanels> channels;
   std::shared_ptr<const ConvWinogradWeights> winograd;
+  std::shared_ptr<const ConvTapPanels> taps;
 };
 
 ConvWeightsView view_for(ConvAlgorithm alg, std::shared_ptr<const PackedConvWeights> pw, const DirectConvKernels* dk,
@@ -50,6 +55,7 @@ ConvWeightsView view_for(ConvAlgorithm alg, std::shared_ptr<const PackedConvWeig
     case ConvAlgorithm::Depthwise: break;
     case ConvAlgorithm::DirectChannels: v.channels = pw->channel_panels(*dk); break;
     case ConvAlgorithm::Winograd: v.winograd = pw->winograd(wk, num_threads); break;
+    case ConvAlgorithm::TapGemm: v.taps = make_tap_panels(*pw); break;
     default: v.panels = pw->panels(); break;
   }
   v.packed = std::move(pw);
@@ -115,6 +121,7 @@ class PreparedConv final : public PreparedKernel {
       case ConvAlgorithm::Winograd: return winograd_conv(g_, x, *v.winograd, *wk_, *dk_, bias, y, num_threads, ep);
       case ConvAlgorithm::Im2colPacked: return im2col_packed_conv(g_, x, *v.panels, bias, y, num_threads, ep);
       case ConvAlgorithm::Im2colGemm: return im2col_gemm_conv(g_, x, w, v.panels.get(), bias, y, num_threads, ep);
+      case ConvAlgorithm::TapGemm: return tap_gemm_conv(g_, x, *v.taps, bias, y, num_threads, ep);
     }
   }
 
@@ -149,6 +156,7 @@ const char* conv_algorithm_name(ConvAlgorithm a) {
     case ConvAlgorithm::Winograd: return "winograd";
     case ConvAlgorithm::Im2colPacked: return "im2col_packed";
     case ConvAlgorithm::Im2colGemm: return "im2col_gemm";
+    case ConvAlgorithm::TapGemm: return "tap_gemm";
   }
   return "?";
 }
