@@ -87,3 +87,10 @@ def test_auto_chooses_it_for_dilated_convolutions_that_mostly_read_padding(chann
     prepared = kernels.prepare_conv([1, channels, hw, hw], [32, channels, 3, 3], 32, pads=[rate] * 4,
                                     dilations=[rate, rate])
     assert (prepared.algorithm == "tap_gemm") == chosen, prepared.algorithm
+
+
+def test_bit_identical_for_any_thread_count(forced, rng):
+    x = rng.standard_normal((1, 96, 14, 14)).astype(np.float32)
+    w = kernels.ConvWeights(rng.standard_normal((64, 96, 3, 3)).astype(np.float32))
+    runs = [kernels.conv(x, w, None, pads=[12] * 4, dilations=[12, 12], num_threads=t) for t in (1, 2, 4)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
