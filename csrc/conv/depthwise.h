@@ -78,6 +78,12 @@ struct DepthwiseKernels {
   // scratch: dw_flat_scratch_floats(p, l) floats.
   void (*flat)(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
                int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
+  // Channels as lanes (one channel per input channel, any kernel, stride, dilation, padding): one
+  // block of `vec` channels, in [Hp][Wp][vec] zero-padded (Hp x Wp: the padded plane), wl
+  // [KH * KW][vec] the block's weights tap by tap, bias [vec] -> tile [OH * OW][vec]
+  // (the driver, depthwise.cpp, transposes in and out of this layout).
+  void (*lanes)(const DepthwisePlane& p, const float* in, int64_t Wp, const float* wl, const float* bias,
+                float* tile);
   int vec;  // VecF::N of this tier
 };
 

@@ -239,7 +239,11 @@ void dw_plane_fast(const DepthwisePlane& p, const float* x, const float* w, floa
 void dw_flat_channels(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
                       int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
 
-extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast, dw_flat_channels, VecF::N};
+// depthwise_lanes_isa.cpp
+void dw_lanes_block(const DepthwisePlane& p, const float* in, int64_t Wp, const float* wl, const float* bias,
+                    float* tile);
+
+extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast, dw_flat_channels, dw_lanes_block, VecF::N};
 
 }  // namespace PYINFER_ISA_NS
 }  // namespace pyinfer
