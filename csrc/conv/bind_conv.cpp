@@ -151,7 +151,8 @@ made; convolutions with it run that tier's GEMM kernels.)doc")
 conv() prepared for these shapes: w is the weights' shape, or a ConvWeights (whose packed
 layout the kernel then reads); bias_len -1: no bias. The kernel's .algorithm says which
 algorithm it chose (depthwise, direct_positions, direct_channels, winograd, im2col_packed,
-im2col_gemm, tap_gemm). It takes (x, w, bias, residual), None for the unused ones.)doc");
+im2col_gemm, tap_gemm; a 3-D convolution with ConvWeights: frames(<the 2-D algorithm of each
+frame>)). It takes (x, w, bias, residual), None for the unused ones.)doc");
   m.def(
       "prepare_conv_transpose",
       [](const std::vector<int64_t>& x_shape, const std::vector<int64_t>& w_shape, int64_t bias_len,

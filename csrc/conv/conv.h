@@ -10,7 +10,8 @@
 // from the geometry (ConvAlgorithm below; docs/ARCHITECTURE.md says how) and takes the
 // weights' layout that algorithm reads from the layer's PackedConvWeights. The algorithms
 // live one per file: depthwise.cpp, direct.cpp (both direct kernels), winograd.cpp,
-// im2col.cpp (im2col + GEMM), tap_gemm.cpp (a GEMM per tap), transpose.cpp; prepare.cpp chooses between them.
+// im2col.cpp (im2col + GEMM), tap_gemm.cpp (a GEMM per tap), frames.cpp (3-D as 2-D per
+// frame), transpose.cpp; prepare.cpp chooses between them.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -56,6 +57,8 @@ enum class ConvAlgorithm {
   Im2colGemm,       // any rank: im2col tiles + GEMM: im2col.cpp
   TapGemm,          // 1-D / 2-D, one GEMM per tap over the positions it reads: tap_gemm.cpp
 };
+// (3-D convolutions with constant weights run as 2-D ones per frame, frames.h: their kernel's
+// algorithm() reads "frames(<the 2-D algorithm>)".)
 const char* conv_algorithm_name(ConvAlgorithm a);  // "depthwise", "direct_positions", ...
 
 // A layer's weights, packed once (constant initializers) and shared by every kernel prepared
@@ -89,6 +92,9 @@ class PackedConvWeights {
   std::shared_ptr<const ConvPanels> panels() const;
   std::shared_ptr<const ConvChannelPanels> channel_panels(const DirectConvKernels& dk) const;
   std::shared_ptr<const ConvWinogradWeights> winograd(const WinogradKernels& wk, int num_threads) const;
+  // The weights back in their original layout, [M, C/group * K1..Kk] (an algorithm that
+  // re-slices them: a GEMM per tap, 3-D convolutions as 2-D ones per frame).
+  std::vector<float> unpacked() const;
   // Bytes the layouts held now take.
   int64_t bytes() const;
 

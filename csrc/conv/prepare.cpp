@@ -8,6 +8,7 @@
 #include "common/check.h"
 #include "conv/conv_internal.h"
 #include "conv/direct.h"
+#include "conv/frames.h"
 #include "conv/tap_gemm.h"
 #include "conv/winograd.h"
 #include "gemm/gemm_kernels.h"
@@ -173,6 +174,9 @@ PreparedPtr prepare_conv(const ConvParams& p, std::shared_ptr<const PackedConvWe
                                                          << list_str(p.w_shape) << " (group " << p.group << ")");
   }
   check_epilogue_act("conv", p.act);
+  // 3-D with constant weights: per frame, on the 2-D algorithms (the im2col choice keeps im2col).
+  const auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
+  if (packed && frames_fit(g) && choice != ConvAlgorithmChoice::Im2col) return prepare_conv_frames(g, p, std::move(packed));
   const GemmKernels& kt = packed ? packed->gemm_kernels() : gemm_kernels();
   const ConvAlgorithm alg = choose(g, kt, winograd_kernels());
   return std::make_shared<PreparedConv>(g, p, alg, std::move(packed));

@@ -91,22 +91,17 @@ bool tap_gemm_pays(const ConvGeometry& g) {
 
 std::shared_ptr<const ConvTapPanels> make_tap_panels(const PackedConvWeights& pw) {
   const std::vector<int64_t>& ws = pw.w_shape();
-  const int64_t group = pw.group(), Mg = ws[0] / group, Cg = ws[1], taps = product(ws, 2), K = Cg * taps;
-  const auto panels = pw.panels();
+  const int64_t group = pw.group(), Mg = ws[0] / group, Cg = ws[1], taps = product(ws, 2);
+  const std::vector<float> w = pw.unpacked();  // [M, Cg * taps]
   auto out = std::make_shared<ConvTapPanels>();
   out->taps.reserve(group * taps);
   std::vector<float> wt(Mg * Cg);
-  for (int64_t gi = 0; gi < group; ++gi) {
-    // The group's panels hold W_g [Mg, Cg * taps] as mr-row panels over all of K, each [k][mr]
-    // (gemm_kernels.h pack_a): element (m, k) at (m / mr) * mr * K + k * mr + m % mr.
-    const PackedMatrix& pm = panels->groups[gi];
-    const int64_t mr = pm.kernels().mr;
+  for (int64_t gi = 0; gi < group; ++gi)
     for (int64_t t = 0; t < taps; ++t) {
       for (int64_t m = 0; m < Mg; ++m)
-        for (int64_t c = 0; c < Cg; ++c) wt[m * Cg + c] = pm.data()[(m / mr) * mr * K + (c * taps + t) * mr + m % mr];
-      out->taps.emplace_back(PackedMatrix::Side::A, false, Mg, Cg, wt.data(), Cg, 1, &pm.kernels());
+        for (int64_t c = 0; c < Cg; ++c) wt[m * Cg + c] = w[((gi * Mg + m) * Cg + c) * taps + t];
+      out->taps.emplace_back(PackedMatrix::Side::A, false, Mg, Cg, wt.data(), Cg, 1, &pw.gemm_kernels());
     }
-  }
   return out;
 }
 

@@ -116,6 +116,22 @@ PackedConvWeights::PackedConvWeights(const std::vector<int64_t>& w_shape, const 
 
 PackedConvWeights::~PackedConvWeights() = default;
 
+std::vector<float> PackedConvWeights::unpacked() const {
+  const int64_t M = w_shape_[0], Mg = M / group_, K = checked_product(w_shape_, 1, "conv weights");
+  if (depthwise_) return raw_;
+  const auto p = panels();
+  std::vector<float> w(M * K);
+  for (int64_t gi = 0; gi < group_; ++gi) {
+    // W_g [Mg, K] as mr-row panels over all of K, each [k][mr] (gemm_kernels.h pack_a):
+    // element (m, k) at (m / mr) * mr * K + k * mr + m % mr.
+    const PackedMatrix& pm = p->groups[gi];
+    const int64_t mr = pm.kernels().mr;
+    for (int64_t m = 0; m < Mg; ++m)
+      for (int64_t k = 0; k < K; ++k) w[(gi * Mg + m) * K + k] = pm.data()[(m / mr) * mr * K + k * mr + m % mr];
+  }
+  return w;
+}
+
 std::shared_ptr<const ConvPanels> PackedConvWeights::panels() const {
   std::lock_guard<std::mutex> lock(mu_);
   return panels_locked();

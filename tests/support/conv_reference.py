@@ -26,3 +26,24 @@ def ref_conv2d(x, w, b, pads, dilations=(1, 1), group=1, strides=(1, 1)):
     if b is not None:
         y += b.astype(np.float64)[None, :, None, None]
     return y
+
+
+def ref_conv3d(x, w, b, strides, pads, dilations, group=1):
+    """The same for 3-D ([N, C, D, H, W]); pads [begin d, h, w, end d, h, w]."""
+    import itertools
+
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    m, cg, kt_n, kh_n, kw_n = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((pads[i], pads[3 + i]) for i in range(3)))
+    out = [(xp.shape[2 + i] - (k - 1) * dilations[i] - 1) // strides[i] + 1 for i, k in enumerate(w.shape[2:])]
+    y = np.zeros((x.shape[0], m) + tuple(out))
+    mg = m // group
+    for g in range(group):
+        for kt, kh, kw in itertools.product(range(kt_n), range(kh_n), range(kw_n)):
+            starts = (kt * dilations[0], kh * dilations[1], kw * dilations[2])
+            tap = xp[:, g * cg:(g + 1) * cg][tuple([slice(None), slice(None)] + [
+                slice(s0, s0 + (o - 1) * st + 1, st) for s0, o, st in zip(starts, out, strides)])]
+            y[:, g * mg:(g + 1) * mg] += np.einsum("ncdhw,mc->nmdhw", tap, w[g * mg:(g + 1) * mg, :, kt, kh, kw])
+    if b is not None:
+        y += b.astype(np.float64)[None, :, None, None, None]
+    return y
