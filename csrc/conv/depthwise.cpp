@@ -75,6 +75,11 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const DepthwiseKernels& k = depthwise_kernels();
   const GemmKernels& kt = gemm_kernels();
   const bool post = ep.residual || ep.act.kind != Act::None;
+  // Threads by the cost model (a depthwise layer does few flops per byte: it streams its planes
+  // through L2, so its time is the larger of the two estimates); each path splits its own units.
+  const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
+  const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
+  const double work_ns = std::max(flops_ns(flops), bytes_ns(bytes));
   // Channels as lanes for 5x5 and larger kernels (one channel per group, the padded block in
   // half the L2). Measured per layer against the flat kernel (tools/bench_conv.py, AMD EPYC
   // Zen 4, 1 thread; time as a share of onnxruntime's in the same run): ConvNeXt's 7x7 layers
@@ -84,10 +89,8 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   // much as nine taps).
   if (Mg == 1 && taps >= 25 &&
       (p.H + g.pads[0] + g.pads[2]) * (p.W + g.pads[1] + g.pads[3]) * k.vec <= l2_floats() / 2) {
-    const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
-    const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
     const int64_t blocks = g.batch * conv_internal::ceil_div(g.in_channels, k.vec);
-    const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), blocks, num_threads);
+    const int threads = threads_for_work(work_ns, blocks, num_threads);
     return depthwise_lanes(g, p, x, w, bias, y, threads, ep);
   }
   // The flat kernel wherever it applies: it beats the row kernels below on every
@@ -98,11 +101,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     // Units of whole input channels (a channel multiplier reuses the loaded planes), enough
     // of them for the threads to balance, each big enough to pay for zeroing the scratch.
     const int64_t C = g.in_channels;
-    // Threads by the cost model (a depthwise layer does few flops per byte: it streams its
-    // planes through L2, so its time is the larger of the two estimates).
-    const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
-    const double bytes = double(g.batch) * double(C * in_plane + g.out_channels * out_plane) * sizeof(float);
-    const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), g.batch * C, num_threads);
+    const int threads = threads_for_work(work_ns, g.batch * C, num_threads);
     const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
     const int64_t units_per_image = (C + per_unit - 1) / per_unit;
     parallel_dynamic(g.batch * units_per_image, threads, 1, [&](int64_t b, int64_t e) {
@@ -127,9 +126,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
   if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
     const int64_t planes = g.batch * g.out_channels;
-    const double flops = 2.0 * double(planes * out_plane * taps);
-    const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
-    const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), planes, num_threads);
+    const int threads = threads_for_work(work_ns, planes, num_threads);
     parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
       for (int64_t i = b; i < e; ++i) {
@@ -145,9 +142,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     });
     return;
   }
-  const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
-  const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
-  const int threads = threads_for_work(std::max(flops_ns(flops), bytes_ns(bytes)), g.batch * g.out_channels, num_threads);
+  const int threads = threads_for_work(work_ns, g.batch * g.out_channels, num_threads);
   parallel_for(g.batch * g.out_channels, threads, [&](int64_t b, int64_t e) {
     std::vector<float> scratch(pad_copy ? pp.W : p.W);
     std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
