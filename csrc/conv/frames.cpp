@@ -90,7 +90,8 @@ class PreparedConvFrames final : public PreparedKernel {
     float* tap = tls_frames_tap.get(M * P);
     for (int64_t n = 0; n < g_.batch; ++n) {
       const float* xn = x + n * C * D * HW;
-      parallel_for(C, std::max(1, num_threads), [&](int64_t c0, int64_t c1) {
+      const double bytes = double(C) * double(D * HW) * sizeof(float);
+      parallel_for(C, conv_internal::copy_threads(bytes, C, num_threads), [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c)
           for (int64_t d = 0; d < D; ++d) std::memcpy(frames + (d * C + c) * HW, xn + (c * D + d) * HW, sizeof(float) * HW);
       });
