@@ -3,8 +3,10 @@
 torchvision cannot be installed beside this environment's CPU torch, so the architectures are
 rebuilt in plain torch.nn (support/torchvision_models.py) and checked here against torchvision's
 documented parameter counts; where torchvision imports, its own models are exported and run too.
-Random init, randomized BatchNorm statistics (and ConvNeXt layer scales), batch 1 at 64 x 64 so
-the tests stay fast (larger where a model cannot export that small: torchvision_models.MIN_SIZE);
+Random init; BatchNorm statistics measured on random inputs (torchvision_models.
+calibrate_batchnorm: the activations keep their scale through every layer, so the output depends
+on the input) under random affine parameters; ConvNeXt layer scales randomized; batch 1 at 64 x 64
+so the tests stay fast (larger where a model cannot export that small: torchvision_models.MIN_SIZE);
 exports are cached outside the checkout (support/torchvision_export.py).
 """
 from __future__ import annotations
@@ -40,9 +42,14 @@ def test_architecture_has_torchvision_parameter_count(name):
 def _check(path, npz):
     feeds, (want,) = torchvision_export.load(npz)
     sess = pyinfer.InferenceSession(path)
+    # atol relative to the output's scale: float32 rounding through 50 layers reaches a few 1e-5
+    # of it in every runtime (ResNet-50: pyinfer 5.6e-5, onnxruntime 3.2e-5), and Winograd
+    # F(4x4, 3x3) doubles pyinfer's on FCN-ResNet50 (1.4e-4; 7.9e-5 without it, onnxruntime
+    # 6.9e-5). Every other model of the list stays under 8e-5.
+    atol = 2e-4 * float(np.abs(want).max())
     for _ in range(3):  # Python path, compile, plan
         (got,) = sess.run(None, feeds)
-        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=atol)
     return sess
 
 

@@ -928,11 +928,33 @@ def input_shape(name: str, size: int) -> tuple[int, ...]:
     return (1, 3, FRAMES, size, size) if name in VIDEO else (1, 3, size, size)
 
 
-def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """BatchNorm statistics randomized; ConvNeXt's layer scales (1e-6 at init, which would make
-    every block an identity) drawn from U(0.1, 0.5); eval mode."""
+def calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...], gen: torch.Generator) -> None:
+    """BatchNorm running statistics measured on random inputs of `shape` (batch 2), as training
+    would leave them. With default init and made-up statistics the activations of a deep network
+    shrink layer by layer: EfficientNet's, MNASNet's or Inception's output then moved by 1e-7..1e-5
+    of its scale when the input changed, and a comparison with PyTorch checked little more than
+    the last layers. Measured, every BatchNorm hands on unit-scale activations. Only the
+    BatchNorms are in train mode (dropout and stochastic depth stay as at inference)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: the one pass sets the statistics
+        m.train()
+    with torch.no_grad():
+        model(torch.randn((2,) + tuple(shape[1:]), generator=gen))
+    for m in bns:
+        m.momentum = 0.1
+
+
+def randomize(model: nn.Module, seed: int = 0, shape: tuple[int, ...] | None = None) -> nn.Module:
+    """BatchNorm affine parameters randomized and their statistics measured on random inputs of
+    `shape` when given (calibrate_batchnorm), else randomized too; ConvNeXt's layer scales (1e-6
+    at init, which would make every block an identity) drawn from U(0.1, 0.5); eval mode."""
     gen = torch.Generator().manual_seed(seed + 1)
     randomize_batchnorm(model, gen)
+    if shape is not None:
+        calibrate_batchnorm(model, shape, gen)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("layer_scale") or name.endswith("gamma"):
@@ -940,6 +962,13 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+# BatchNorm statistics are measured at this size (or the model's minimum): maps of 4 x 4 and more
+# in the last stages, where 64 x 64 leaves 2 x 2 and a few values per channel (EfficientNetV2-S's
+# activations then grew to logits of ~1e4).
+CALIBRATION_SIZE = 128
+
+
 def random_model(name: str, seed: int = 0, prefer_torchvision: bool = False) -> nn.Module:
     torch.manual_seed(seed)
-    return randomize(build(name, prefer_torchvision), seed)
+    shape = input_shape(name, max(CALIBRATION_SIZE, MIN_SIZE.get(name, 0)))
+    return randomize(build(name, prefer_torchvision), seed, shape)
