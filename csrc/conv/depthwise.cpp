@@ -82,8 +82,8 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const double work_ns = std::max(flops_ns(flops), bytes_ns(bytes));
   // Channels as lanes for 5x5 and larger kernels (one channel per group, the padded block in
   // half the L2). Measured per layer against the flat kernel (tools/bench_conv.py, AMD EPYC
-  // Zen 4, 1 thread; time as a share of onnxruntime's in the same run): ConvNeXt's 7x7 layers
-  // 0.84-0.90 against 0.29-0.46, MNASNet / EfficientNet's 5x5 layers 0.67-0.96 against
+  // Zen 4, 1 thread; its ratio, onnxruntime's time over pyinfer's in the same run): ConvNeXt's
+  // 7x7 layers 0.84-0.90 against 0.29-0.46, MNASNet / EfficientNet's 5x5 layers 0.67-0.96 against
   // 0.47-0.88 (one, 5x5 stride 2 on 56 x 56, 0.81 against 0.88). On 3x3 kernels the flat kernel
   // stays ahead on every MobileNetV2 / ShuffleNetV2 layer (the transposes in and out cost as
   // much as nine taps).
