@@ -8,7 +8,7 @@
 // positions of a row at once with one kernel row's weights in registers: the G positions' taps
 // on that kernel row read S * (G - 1) + K input vectors, each loaded once and used by every
 // position that reads it (the offsets are constants, so the compiler shares the loads), instead
-// of G * K loads. Other shapes take a plain loop, four positions at a time.
+// of G * K loads. Other shapes take a plain loop, one position at a time.
 #include <algorithm>
 
 #include "common/simd.h"

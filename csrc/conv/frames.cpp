@@ -6,9 +6,9 @@
 //
 // Per image: the input is moved once from [C, D, H, W] to [D, C, H, W] (each frame a contiguous
 // 2-D input, read by up to KT output frames); per output frame the first tap that reads inside
-// the input writes the sum (with the bias), the others go through a buffer and are added; the
-// frame is then copied to its place in [M, OD, OH, OW], and the residual and activation are
-// applied to the whole image at the end.
+// the input writes the sum, the others go through a buffer and are added; the frame is then
+// copied to its place in [M, OD, OH, OW], and the bias, residual and activation are applied to
+// the whole image at the end.
 #include "conv/frames.h"
 
 #include <algorithm>
@@ -50,12 +50,9 @@ class PreparedConvFrames final : public PreparedKernel {
         for (int64_t c = 0; c < Cg; ++c)
           std::memcpy(&slice[(m * Cg + c) * KHW], &w[((m * Cg + c) * KT + kt) * KHW], sizeof(float) * KHW);
       auto pw = std::make_shared<const PackedConvWeights>(q.w_shape, slice.data(), g.group, 1, &packed_->gemm_kernels());
-      ConvParams first = q, rest = q;
-      first.bias_len = p.bias_len;  // the first tap of a frame adds the bias; activation and residual come last
-      first_.push_back(prepare_conv(first, pw));
-      rest_.push_back(prepare_conv(rest, pw));
+      taps_.push_back(prepare_conv(q, pw));  // no bias: it comes last, with the residual and activation
     }
-    algorithm_ = "frames(" + rest_[0]->algorithm() + ")";
+    algorithm_ = "frames(" + taps_[0]->algorithm() + ")";
     inputs_.push_back({"x", p.x_shape, DType::Float32, true});
     inputs_.push_back({"w", p.w_shape, DType::Float32, false});
     inputs_.push_back({"bias", p.bias_len >= 0 ? std::vector<int64_t>{p.bias_len} : std::vector<int64_t>{},
@@ -65,7 +62,7 @@ class PreparedConvFrames final : public PreparedKernel {
     outputs_.push_back({"y", g.y_shape, DType::Float32, true});
     const int64_t frame_out = M * g.out_spatial[1] * g.out_spatial[2];
     workspace_bytes_ = int64_t(sizeof(float)) * (g.in_channels * product(g.in_spatial) + 2 * frame_out) +
-                       rest_[0]->workspace_bytes();
+                       taps_[0]->workspace_bytes();
   }
 
   bool can_reshape() const override { return true; }
@@ -101,19 +98,18 @@ class PreparedConvFrames final : public PreparedKernel {
         for (int64_t kt = 0; kt < KT; ++kt) {
           const int64_t id = od * st + kt * dt - pt;
           if (id < 0 || id >= D) continue;  // temporal padding
-          const void* ins[4] = {frames + id * C * HW, nullptr, first ? bias : nullptr, nullptr};
+          const void* ins[4] = {frames + id * C * HW, nullptr, nullptr, nullptr};
           void* outs[1] = {first ? acc : tap};
-          (first ? first_ : rest_)[kt]->run(ins, outs, num_threads);
+          taps_[kt]->run(ins, outs, num_threads);
           if (!first)
             for (int64_t i = 0; i < M * P; ++i) acc[i] += tap[i];
           first = false;
         }
-        if (first)  // every tap in the padding: the bias alone
-          for (int64_t m = 0; m < M; ++m) std::fill(acc + m * P, acc + (m + 1) * P, bias ? bias[m] : 0.f);
+        if (first) std::fill(acc, acc + M * P, 0.f);  // every tap in the padding
         for (int64_t m = 0; m < M; ++m) std::memcpy(yn + (m * OD + od) * P, acc + m * P, sizeof(float) * P);
       }
-      if (ep.residual || ep.act.kind != Act::None) {
-        const Epilogue e = block_epilogue(g_, nullptr, ep, n, 0, 0, OD * P);
+      if (bias || ep.residual || ep.act.kind != Act::None) {
+        const Epilogue e = block_epilogue(g_, bias, ep, n, 0, 0, OD * P);
         gemm_kernels().epilogue(M, OD * P, yn, OD * P, e, 0, 0);
       }
     }
@@ -124,7 +120,7 @@ class PreparedConvFrames final : public PreparedKernel {
   ConvParams params_;
   std::shared_ptr<const PackedConvWeights> packed_;
   ConvEpilogue ep_;
-  std::vector<PreparedPtr> first_, rest_;  // per temporal tap: with the bias / without
+  std::vector<PreparedPtr> taps_;  // per temporal tap: the 2-D convolution with its weight slice
 };
 
 }  // namespace
