@@ -17,7 +17,7 @@ import os
 import numpy as np
 import torch
 
-from . import model_export, torch_models, torchvision_models
+from . import model_export, torch_models, torchvision_models, yolov8
 
 EXPORTERS = ("legacy", "dynamo")
 
@@ -33,7 +33,8 @@ def cache_root(base: str | None = None) -> str:
 
 def _key(prefer_torchvision: bool) -> str:
     digest = hashlib.sha256(torch.__version__.encode() + (b"tv" if prefer_torchvision else b""))
-    for source in (__file__, torchvision_models.__file__, torch_models.__file__, model_export.__file__):
+    for source in (__file__, torchvision_models.__file__, torch_models.__file__, model_export.__file__,
+                   yolov8.__file__):
         with open(os.path.abspath(source), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:12]

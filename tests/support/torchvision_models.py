@@ -12,6 +12,7 @@ real model instead.
     efficientnet_b0, efficientnet_b3, efficientnet_v2_s, regnet_y_400mf, regnet_x_1_6gf,
     shufflenet_v2_x1_0, mnasnet1_0, convnext_tiny, densenet121, googlenet, inception_v3, vgg16,
     alexnet, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large, fcn_resnet50, r3d_18
+and, beside them, the detector YOLOv8n (support/yolov8.py, built from ultralytics' yaml).
 (resnet18, mobilenet_v2 and squeezenet1_1 are torch_models.ResNet18 / MobileNetV2 / SqueezeNet11.)
 Segmentation models return their "out" tensor only (no auxiliary head); googlenet is built without
 its auxiliary classifiers (as its pretrained model is), inception_v3 with them (they only run in
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import yolov8
 from .torch_models import MobileNetV2, ResNet18, SqueezeNet11, randomize_batchnorm
 
 
@@ -873,9 +875,12 @@ BUILDERS = {
     "lraspp_mobilenet_v3_large": LRASPPMobileNetV3,
     "fcn_resnet50": FCNResNet50,
     "r3d_18": R3D18,
+    "yolov8n": yolov8.yolov8n,
 }
 SEGMENTATION = ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large", "fcn_resnet50")
 VIDEO = ("r3d_18",)
+# detectors: output [1, 4 + classes, anchors], boxes in pixels then class probabilities
+DETECTION = ("yolov8n",)
 FRAMES = 8  # a video clip's length (torchvision's r3d_18 is trained on 16 frames; 8 keep the tests fast)
 # the smallest input side each model exports at: inception_v3's stem and grid reductions need 75;
 # the legacy exporter writes AdaptiveAvgPool2d only where the output size divides the input's,
@@ -897,6 +902,7 @@ PARAMETERS = {
     # 35,322,218 documented, with the auxiliary FCNHead(1024, 21): 2,365,205 of them
     "fcn_resnet50": 35_322_218 - 2_365_205,
     "r3d_18": 33_371_472,
+    **yolov8.PARAMETERS,  # ultralytics' count for the yaml model
 }
 
 
@@ -910,7 +916,7 @@ def torchvision_available() -> bool:
 
 def build(name: str, prefer_torchvision: bool = False) -> nn.Module:
     """The architecture `name` (default init), torchvision's own when asked for and importable."""
-    if prefer_torchvision and torchvision_available():
+    if prefer_torchvision and torchvision_available() and name not in DETECTION:
         import torchvision
 
         if name in SEGMENTATION:
