@@ -141,6 +141,7 @@ STRIDED = [
     (7, 21, 23, 12, (3, 2), (2, 3), (2, 1, 0, 2), (3, 2), 1),     # dilation 3x2 + strides 2x3
     (12, 15, 15, 18, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 3),    # groups
     (66, 9, 9, 132, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),     # groups, deep
+    (64, 13, 14, 64, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 4),    # ResNeXt s2: 16-channel groups
     (5, 3, 3, 8, (5, 5), (4, 4), (2, 2, 2, 2), (1, 1), 1),        # a single output row/column
     # no padding: the channels kernel reads the input in place at any stride / dilation
     (16, 19, 23, 20, (3, 2), (2, 3), (0, 0, 0, 0), (2, 1), 2),    # strided, dilated, groups
