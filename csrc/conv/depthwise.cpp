@@ -2,6 +2,7 @@
 // conv.h's ConvAlgorithm::Depthwise. The kernels per SIMD tier are in depthwise_isa.cpp and
 // depthwise_flat_isa.cpp (depthwise.h).
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -59,6 +60,31 @@ void depthwise_lanes(const ConvGeometry& g, const DepthwisePlane& p, const float
   });
 }
 
+// The depthwise kernels' arithmetic rate on one core (flops per ns), measured once on this
+// machine: a 3x3 layer on a 7 x 7 map (MobileNetV2's last stages, where these kernels are least
+// efficient per flop). They do nine multiply-adds per output where a GEMM does hundreds, so the
+// cost model's GEMM-measured rate put a depthwise layer's time at a quarter to a fifth of the
+// real one (AMD EPYC Zen 4: 86 flops/ns against 13-42 measured on MobileNetV2's depthwise
+// layers), and 20-45 us layers stayed on one thread. Measured with one thread, so the
+// measurement never asks for itself (depthwise_conv consults it only for 2+ threads).
+double depthwise_flops_per_ns() {
+  static const double rate = [] {
+    constexpr int64_t C = 96, H = 7;
+    const ConvGeometry g = make_conv_geometry({1, C, H, H}, {C, 1, 3, 3}, C, {1, 1}, {1, 1, 1, 1}, {1, 1}, C);
+    std::vector<float> x(C * H * H, 0.5f), w(C * 9, 0.25f), b(C, 0.f), y(C * H * H);
+    const ConvEpilogue ep;
+    double best = 1e30;
+    for (int r = 0; r < 8; ++r) {  // the first warms the caches and the scratch
+      const auto t0 = std::chrono::steady_clock::now();
+      depthwise_conv(g, x.data(), w.data(), b.data(), y.data(), 1, ep);
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+      if (r > 0) best = std::min(best, double(ns.count()));
+    }
+    return 2.0 * double(C * H * H * 9) / std::max(best, 1.0);
+  }();
+  return rate;
+}
+
 }  // namespace
 
 bool is_depthwise_2d(const ConvGeometry& g) { return g.spatial_rank() == 2 && g.in_channels == g.group; }
@@ -76,10 +102,13 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const GemmKernels& kt = gemm_kernels();
   const bool post = ep.residual || ep.act.kind != Act::None;
   // Threads by the cost model (a depthwise layer does few flops per byte: it streams its planes
-  // through L2, so its time is the larger of the two estimates); each path splits its own units.
+  // through L2, so its time is the larger of the two estimates, the flops at the depthwise
+  // kernels' own rate); each path splits its own units. One thread asks nothing.
   const double flops = 2.0 * double(g.batch * g.out_channels * out_plane * taps);
   const double bytes = double(g.batch) * double(g.in_channels * in_plane + g.out_channels * out_plane) * sizeof(float);
-  const double work_ns = std::max(flops_ns(flops), bytes_ns(bytes));
+  const bool one = resolve_threads(num_threads) <= 1;
+  const double work_ns = one ? 0.0 : std::max(flops / depthwise_flops_per_ns(), bytes_ns(bytes));
+  auto threads_for = [&](int64_t units) { return one ? 1 : threads_for_work(work_ns, units, num_threads); };
   // Channels as lanes for 5x5 and larger kernels (one channel per group, the padded block in
   // half the L2). Measured per layer against the flat kernel (tools/bench_conv.py, AMD EPYC
   // Zen 4, 1 thread; its ratio, onnxruntime's time over pyinfer's in the same run): ConvNeXt's
@@ -90,7 +119,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   if (Mg == 1 && taps >= 25 &&
       (p.H + g.pads[0] + g.pads[2]) * (p.W + g.pads[1] + g.pads[3]) * k.vec <= l2_floats() / 2) {
     const int64_t blocks = g.batch * conv_internal::ceil_div(g.in_channels, k.vec);
-    const int threads = threads_for_work(work_ns, blocks, num_threads);
+    const int threads = threads_for(blocks);
     return depthwise_lanes(g, p, x, w, bias, y, threads, ep);
   }
   // The flat kernel wherever it applies: it beats the row kernels below on every
@@ -101,7 +130,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     // Units of whole input channels (a channel multiplier reuses the loaded planes), enough
     // of them for the threads to balance, each big enough to pay for zeroing the scratch.
     const int64_t C = g.in_channels;
-    const int threads = threads_for_work(work_ns, g.batch * C, num_threads);
+    const int threads = threads_for(g.batch * C);
     const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
     const int64_t units_per_image = (C + per_unit - 1) / per_unit;
     parallel_dynamic(g.batch * units_per_image, threads, 1, [&](int64_t b, int64_t e) {
@@ -126,7 +155,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const bool pad_copy = (p.ph || p.pw || g.pads[2] || g.pads[3]) && pp.H * pp.W <= (int64_t(1) << 20);
   if (dw_fast_applies(p) && dw_fast_scratch_floats(p) <= (int64_t(1) << 22)) {
     const int64_t planes = g.batch * g.out_channels;
-    const int threads = threads_for_work(work_ns, planes, num_threads);
+    const int threads = threads_for(planes);
     parallel_dynamic(planes, threads, std::max<int64_t>(1, planes / (8 * threads)), [&](int64_t b, int64_t e) {
       float* scratch = tls_dw.get(dw_fast_scratch_floats(p));
       for (int64_t i = b; i < e; ++i) {
@@ -142,7 +171,7 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
     });
     return;
   }
-  const int threads = threads_for_work(work_ns, g.batch * g.out_channels, num_threads);
+  const int threads = threads_for(g.batch * g.out_channels);
   parallel_for(g.batch * g.out_channels, threads, [&](int64_t b, int64_t e) {
     std::vector<float> scratch(pad_copy ? pp.W : p.W);
     std::vector<float> padded(pad_copy ? pp.H * pp.W : 0, 0.f);  // borders stay zero
