@@ -6,9 +6,10 @@
 //   y = z * g, per channel                         [N, M, H', W'] (z: x itself, or another map)
 // With one layer, g = gate(W1 s + b1). Six graph steps (pool, two convs on 1x1 maps, the gate,
 // a broadcasting Mul) become one: the pooled vector and the gates stay in a small buffer, the
-// layers are matrix-vector products over weights laid out once (transposed, so the inner loop
-// is a contiguous axpy the compiler vectorizes), and the Mul streams z once. Kernel, prepare
-// and binding in one file (docs/ARCHITECTURE.md "Adding a native op").
+// layers are matrix-vector products over weights laid out once (transposed: outputs as vector
+// lanes), and the Mul streams z once. The loops are per SIMD tier (squeeze_excite_isa.cpp) and
+// take runs of planes: one call per channel cost more than the work on 7 x 7 maps. Prepare and
+// binding in this file (docs/ARCHITECTURE.md "Adding a native op").
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -24,9 +25,8 @@
 #include "common/check.h"
 #include "common/prepared.h"
 #include "common/thread_pool.h"
-#include "elementwise/elementwise.h"
+#include "conv/squeeze_excite_kernels.h"
 #include "gemm/bind_epilogue.h"
-#include "pool/pool.h"
 
 namespace py = pybind11;
 
@@ -40,13 +40,8 @@ struct SeLayer {
   std::vector<float> b;   // [out] (zeros when absent)
   ActParams act;
 
-  void apply(const float* x, float* y) const {
-    for (int64_t o = 0; o < out; ++o) y[o] = b[o];
-    for (int64_t i = 0; i < in; ++i) {
-      const float v = x[i];
-      const float* w = wt.data() + i * out;
-      for (int64_t o = 0; o < out; ++o) y[o] += w[o] * v;
-    }
+  void apply(const SqueezeExciteKernels& k, const float* x, float* y) const {
+    k.matvec(wt.data(), b.data(), x, in, out, y);
     if (act.kind != Act::None) activate(act, y, y, out, 1);
   }
 };
@@ -113,22 +108,21 @@ PreparedPtr prepare_squeeze_excite(const std::vector<int64_t>& x_shape, const st
     float* pooled = buf.data();
     float* h0 = pooled + N * C;
     float* gates = h0 + hidden;
-    global_pool(GlobalKind::Avg, N * C, plane, 0.f, x, pooled, threads);
+    const SqueezeExciteKernels& k = squeeze_excite_kernels();
+    // The cost model (common/thread_pool.h): x read once by the pool; z read and y written.
+    const int pool_threads = threads_for_work(bytes_ns(4.0 * double(N) * double(C) * double(plane)), N * C, threads);
+    parallel_for(N * C, pool_threads, [&](int64_t b, int64_t e) { k.plane_means(x + b * plane, e - b, plane, pooled + b); });
     for (int64_t n = 0; n < N; ++n) {
       const float* v = pooled + n * C;
       if (layers->size() == 1) {
-        (*layers)[0].apply(v, gates + n * M);
+        (*layers)[0].apply(k, v, gates + n * M);
       } else {
-        (*layers)[0].apply(v, h0);
-        (*layers)[1].apply(h0, gates + n * M);
+        (*layers)[0].apply(k, v, h0);
+        (*layers)[1].apply(k, h0, gates + n * M);
       }
     }
-    const ElementwiseKernels& ek = elementwise_kernels();
-    // The cost model (common/thread_pool.h): the scaled map read and written.
     const int use = threads_for_work(bytes_ns(8.0 * double(N) * double(M) * double(zplane)), N * M, threads);
-    parallel_for(N * M, use, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) ek.binary(BinaryOp::Mul, z + i * zplane, 1, gates + i, 0, y + i * zplane, zplane);
-    });
+    parallel_for(N * M, use, [&](int64_t b, int64_t e) { k.scale_planes(z + b * zplane, gates + b, e - b, zplane, y + b * zplane); });
   });
 }
 

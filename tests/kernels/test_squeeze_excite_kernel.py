@@ -18,7 +18,10 @@ def reference(x, w1, b1, w2, b2, z=None, act=lambda v: np.maximum(v, 0), gate=la
 
 
 @pytest.mark.parametrize("shape, squeeze", [((1, 16, 7, 7), 4), ((2, 40, 14, 14), 10), ((1, 1152, 7, 7), 48),
-                                            ((1, 3, 1, 1), 1), ((1, 96, 112, 112), 8)])
+                                            ((1, 3, 1, 1), 1), ((1, 96, 112, 112), 8),
+                                            # planes shorter than a vector; outputs in whole blocks and a
+                                            # part vector; inputs not a multiple of four chains
+                                            ((1, 70, 3, 5), 13), ((2, 133, 5, 7), 35)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_squeeze_excite_matches_numpy(isa, rng, shape, squeeze, threads):
     c = shape[1]
