@@ -96,8 +96,10 @@ ConvAlgorithmChoice parse_choice(const std::string& name) {
   if (name == "winograd") return ConvAlgorithmChoice::Winograd;
   if (name == "no_winograd") return ConvAlgorithmChoice::NoWinograd;
   if (name == "tap_gemm") return ConvAlgorithmChoice::TapGemm;
+  if (name == "depthwise_flat") return ConvAlgorithmChoice::DepthwiseFlat;
+  if (name == "depthwise_lanes") return ConvAlgorithmChoice::DepthwiseLanes;
   PYINFER_CHECK(false, "conv algorithm must be one of auto, direct_positions, direct_channels, im2col, winograd, "
-                       "no_winograd, tap_gemm, got '" << name << "'");
+                       "no_winograd, tap_gemm, depthwise_flat, depthwise_lanes, got '" << name << "'");
   return ConvAlgorithmChoice::Auto;
 }
 
@@ -249,7 +251,9 @@ algorithm conv takes where several apply. 'auto' (the measured rules, the defaul
 'direct_positions' / 'direct_channels' (that direct kernel wherever a direct kernel applies),
 'im2col' (never a direct kernel), 'winograd' (Winograd F(4x4, 3x3) wherever it applies: 3x3,
 stride 1, dilation 1, one group; else as auto), 'no_winograd' (auto without Winograd),
-'tap_gemm' (one GEMM per kernel tap wherever that applies: 1-D / 2-D, not depthwise). The
+'tap_gemm' (one GEMM per kernel tap wherever that applies: 1-D / 2-D, not depthwise),
+'depthwise_flat' / 'depthwise_lanes' (depthwise layers on that kernel wherever it applies,
+read when they run; auto times the two once per 3x3 shape). The
 direct paths agree within float rounding; Winograd's error is a few times larger (bounded by
 ~1e-5 of sum |x| |w| per output). Kernels prepared earlier (sessions' plans) keep theirs.)doc");
 

@@ -146,7 +146,10 @@ enum class ConvAlgorithmChoice {
   Winograd,         // Winograd wherever it applies, else Auto
   NoWinograd,       // Auto without Winograd
   TapGemm,          // one GEMM per tap wherever that applies, else Auto
+  DepthwiseFlat,    // depthwise layers on the flat kernel wherever it applies (read at run time)
+  DepthwiseLanes,   // depthwise layers with channels as lanes wherever that fits (read at run time)
 };
 void set_conv_algorithm_choice(ConvAlgorithmChoice c);
+ConvAlgorithmChoice conv_algorithm_choice();
 
 }  // namespace pyinfer

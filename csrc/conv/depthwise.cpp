@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "common/cpu_info.h"
@@ -11,7 +13,6 @@
 #include "common/thread_pool.h"
 #include "conv/conv_internal.h"
 #include "conv/depthwise.h"
-#include "conv/winograd.h"
 #include "gemm/gemm_kernels.h"
 
 namespace pyinfer {
@@ -23,41 +24,85 @@ namespace {
 thread_local ScratchBuffer tls_dw;  // padded planes, per thread
 
 // Channels as vector lanes (DepthwiseKernels::lanes): blocks of `vec` channels of one image,
-// each moved into [Hp][Wp][vec] with zero borders, computed, and moved back to NCHW planes
-// (the Winograd kernels' transpose both ways), the residual and activation then applied on the
-// block's planes while they are in cache.
-void depthwise_lanes(const ConvGeometry& g, const DepthwisePlane& p, const float* x, const float* w, const float* bias,
+// each moved into [Hp][Wp][vec] with zero borders, computed, and moved back to NCHW planes with
+// the residual and activation, all inside the kernel.
+void depthwise_lanes(const ConvGeometry& g, DepthwisePlane p, const float* x, const float* w, const float* bias,
                      float* y, int threads, const ConvEpilogue& ep) {
   const DepthwiseKernels& k = depthwise_kernels();
-  const WinogradKernels& wk = winograd_kernels();
-  const GemmKernels& kt = gemm_kernels();
+  p.pb = g.pads[2], p.pr = g.pads[3];
   const int64_t VN = k.vec, C = g.in_channels, blocks = conv_internal::ceil_div(C, VN);
-  const int64_t Hp = p.H + g.pads[0] + g.pads[2], Wp = p.W + g.pads[1] + g.pads[3];
   const int64_t in_plane = p.H * p.W, P = p.OH * p.OW, taps = p.KH * p.KW;
-  const int64_t in_floats = Hp * Wp * VN, tile_floats = P * VN, w_floats = taps * VN;
-  const bool post = ep.residual || ep.act.kind != Act::None;
   parallel_dynamic(g.batch * blocks, threads, 1, [&](int64_t b, int64_t e) {
-    float* in = tls_dw.get(in_floats + tile_floats + w_floats + VN);
-    float* tile = in + in_floats;
-    float* wl = tile + tile_floats;
-    float* bl = wl + w_floats;
-    std::memset(in, 0, sizeof(float) * in_floats);  // the borders; each block rewrites the interior
+    float* scratch = tls_dw.get(dw_lanes_scratch_floats(p, VN));
+    std::memset(scratch, 0, sizeof(float) * dw_lanes_padded_floats(p, VN));  // the borders
     for (int64_t u = b; u < e; ++u) {
-      const int64_t n = u / blocks, c0 = (u % blocks) * VN, nc = std::min(VN, C - c0);
-      const float* xb = x + (n * C + c0) * in_plane;
-      for (int64_t r = 0; r < p.H; ++r)
-        wk.transpose(xb + r * p.W, in_plane, nc, VN, p.W, in + ((r + g.pads[0]) * Wp + g.pads[1]) * VN, VN);
-      wk.transpose(w + c0 * taps, taps, nc, VN, taps, wl, VN);  // [tap][channel], missing channels 0
-      for (int64_t l = 0; l < VN; ++l) bl[l] = bias && l < nc ? bias[c0 + l] : 0.f;
-      k.lanes(p, in, Wp, wl, bl, tile);
-      float* yb = y + (n * g.out_channels + c0) * P;
-      wk.transpose(tile, VN, P, P, nc, yb, P);
-      if (post) {
-        const Epilogue pe = block_epilogue(g, nullptr, ep, n, c0, 0, P);
-        kt.epilogue(nc, P, yb, P, pe, 0, 0);
-      }
+      const int64_t n = u / blocks, c0 = (u % blocks) * VN;
+      const int nc = static_cast<int>(std::min(VN, C - c0));
+      const Epilogue pe = block_epilogue(g, nullptr, ep, n, c0, 0, P);
+      k.lanes(p, x + (n * C + c0) * in_plane, nc, w + c0 * taps, bias ? bias + c0 : nullptr,
+              y + (n * g.out_channels + c0) * P, pe, scratch);
     }
   });
+}
+
+// The flat kernel (dw_flat_applies): units of whole input channels (a channel multiplier reuses
+// the loaded planes), enough of them for the threads to balance, each big enough to pay for
+// zeroing the scratch.
+void depthwise_flat(const ConvGeometry& g, const DepthwisePlane& p, const float* x, const float* w, const float* bias,
+                    float* y, int threads, const ConvEpilogue& ep) {
+  const DepthwiseKernels& k = depthwise_kernels();
+  const DwFlatLayout l = dw_flat_layout(p, k.vec);
+  const int64_t scratch_floats = dw_flat_scratch_floats(p, l);
+  const int64_t C = g.in_channels, Mg = g.out_channels / g.group, in_plane = p.H * p.W, out_plane = p.OH * p.OW;
+  const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
+  const int64_t units_per_image = (C + per_unit - 1) / per_unit;
+  parallel_dynamic(g.batch * units_per_image, threads, 1, [&](int64_t b, int64_t e) {
+    float* scratch = tls_dw.get(scratch_floats);
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t n = u / units_per_image, c0 = (u % units_per_image) * per_unit;
+      const int64_t c1 = std::min(C, c0 + per_unit);
+      const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, out_plane);
+      k.flat(p, l, x + n * C * in_plane, w, Mg, c0 * Mg, c1 * Mg, y + n * g.out_channels * out_plane, epi, scratch);
+    }
+  });
+}
+
+// Whether the lanes kernel beats the flat one on a 3x3 layer of this shape, on this machine and
+// tier: both timed once per shape (one image, one thread, best of 3 each, interleaved) and the
+// answer kept for the process. Measured on AMD EPYC Zen 4 the answer depends on the tier and
+// the map: with AVX-512 lanes won up to 24 x 24 inputs (7 x 7: 0.70x the flat kernel's time)
+// and lost 5-15% on 28 x 28 and 56 x 56; with AVX2 it won everywhere (0.55-0.85x); a rule fitted
+// to one machine would be wrong on the next. Costs one run of each per shape (MobileNetV2's 17
+// layers: ~5 ms, once).
+bool lanes_pays(const ConvGeometry& g, const DepthwisePlane& p) {
+  struct Key {
+    int64_t v[14];
+    bool operator<(const Key& o) const { return std::lexicographical_compare(v, v + 14, o.v, o.v + 14); }
+  };
+  const Key key{{g.in_channels, p.H, p.W, p.KH, p.KW, p.sh, p.sw, p.dh, p.dw, g.pads[0], g.pads[1], g.pads[2],
+                 g.pads[3], static_cast<int64_t>(active_isa())}};
+  static std::mutex mu;
+  static std::map<Key, bool> known;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  ConvGeometry one = g;
+  one.batch = 1;
+  const int64_t C = g.in_channels;
+  std::vector<float> x(C * p.H * p.W, 0.5f), w(C * p.KH * p.KW, 0.125f), y(C * p.OH * p.OW);
+  const ConvEpilogue none;
+  auto time_ns = [&](auto&& run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    return double(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  };
+  double lanes = 1e30, flat = 1e30;
+  for (int r = 0; r < 4; ++r) {  // the first round warms caches and scratch
+    const double tl = time_ns([&] { depthwise_lanes(one, p, x.data(), w.data(), nullptr, y.data(), 1, none); });
+    const double tf = time_ns([&] { depthwise_flat(one, p, x.data(), w.data(), nullptr, y.data(), 1, none); });
+    if (r > 0) lanes = std::min(lanes, tl), flat = std::min(flat, tf);
+  }
+  return known[key] = lanes < 0.97 * flat;  // a near tie keeps the flat kernel
 }
 
 // The depthwise kernels' arithmetic rate on one core (flops per ns), measured once on this
@@ -109,42 +154,27 @@ void depthwise_conv(const ConvGeometry& g, const float* x, const float* w, const
   const bool one = resolve_threads(num_threads) <= 1;
   const double work_ns = one ? 0.0 : std::max(flops / depthwise_flops_per_ns(), bytes_ns(bytes));
   auto threads_for = [&](int64_t units) { return one ? 1 : threads_for_work(work_ns, units, num_threads); };
-  // Channels as lanes for 5x5 and larger kernels (one channel per group, the padded block in
-  // half the L2). Measured per layer against the flat kernel (tools/bench_conv.py, AMD EPYC
+  // Channels as lanes (one channel per group, the padded block in half the L2) for 5x5 and
+  // larger kernels; measured per layer against the flat kernel (tools/bench_conv.py, AMD EPYC
   // Zen 4, 1 thread; its ratio, onnxruntime's time over pyinfer's in the same run): ConvNeXt's
-  // 7x7 layers 0.84-0.90 against 0.29-0.46, MNASNet / EfficientNet's 5x5 layers 0.67-0.96 against
-  // 0.47-0.88 (one, 5x5 stride 2 on 56 x 56, 0.81 against 0.88). On 3x3 kernels the flat kernel
-  // stays ahead on every MobileNetV2 / ShuffleNetV2 layer (the transposes in and out cost as
-  // much as nine taps).
-  if (Mg == 1 && taps >= 25 &&
-      (p.H + g.pads[0] + g.pads[2]) * (p.W + g.pads[1] + g.pads[3]) * k.vec <= l2_floats() / 2) {
+  // 7x7 layers 0.84-0.90 against 0.29-0.46, MNASNet / EfficientNet's 5x5 layers 0.67-0.96
+  // against 0.47-0.88. For 3x3 kernels the two are close and which wins depends on the machine
+  // and the map: timed once per shape (lanes_pays).
+  const bool flat = dw_flat_applies(p, g.pads[2], g.pads[3]);
+  const ConvAlgorithmChoice choice = conv_algorithm_choice();  // the tests' switch
+  auto lanes_chosen = [&] {
+    if (choice == ConvAlgorithmChoice::DepthwiseLanes) return true;
+    if (choice == ConvAlgorithmChoice::DepthwiseFlat) return !flat && taps >= 25;
+    return taps >= 25 || (flat && lanes_pays(g, p));
+  };
+  if (Mg == 1 && (p.H + g.pads[0] + g.pads[2]) * (p.W + g.pads[1] + g.pads[3]) * k.vec <= l2_floats() / 2 &&
+      lanes_chosen()) {
     const int64_t blocks = g.batch * conv_internal::ceil_div(g.in_channels, k.vec);
-    const int threads = threads_for(blocks);
-    return depthwise_lanes(g, p, x, w, bias, y, threads, ep);
+    return depthwise_lanes(g, p, x, w, bias, y, threads_for(blocks), ep);
   }
   // The flat kernel wherever it applies: it beats the row kernels below on every
   // MobileNetV2 / ShuffleNetV2 shape measured (tools/bench_conv.py --filter dw).
-  if (dw_flat_applies(p, g.pads[2], g.pads[3])) {
-    const DwFlatLayout l = dw_flat_layout(p, k.vec);
-    const int64_t scratch_floats = dw_flat_scratch_floats(p, l);
-    // Units of whole input channels (a channel multiplier reuses the loaded planes), enough
-    // of them for the threads to balance, each big enough to pay for zeroing the scratch.
-    const int64_t C = g.in_channels;
-    const int threads = threads_for(g.batch * C);
-    const int64_t per_unit = std::max<int64_t>(1, std::min<int64_t>(C, (g.batch * C + 4 * threads - 1) / (4 * threads)));
-    const int64_t units_per_image = (C + per_unit - 1) / per_unit;
-    parallel_dynamic(g.batch * units_per_image, threads, 1, [&](int64_t b, int64_t e) {
-      float* scratch = tls_dw.get(scratch_floats);
-      for (int64_t u = b; u < e; ++u) {
-        const int64_t n = u / units_per_image, c0 = (u % units_per_image) * per_unit;
-        const int64_t c1 = std::min(C, c0 + per_unit);
-        const Epilogue epi = block_epilogue(g, bias, ep, n, 0, 0, out_plane);
-        k.flat(p, l, x + n * C * in_plane, w, Mg, c0 * Mg, c1 * Mg, y + n * g.out_channels * out_plane, epi,
-               scratch);
-      }
-    });
-    return;
-  }
+  if (flat) return depthwise_flat(g, p, x, w, bias, y, threads_for(g.batch * g.in_channels), ep);
   // Padded borders cost the direct kernel a bounds-checked scalar path (about 40% of a
   // 56x56 MobileNetV2 layer): copy each padded plane into a zero-bordered scratch instead,
   // so every output reads in bounds and takes the vector path.

@@ -14,7 +14,17 @@ struct DepthwisePlane {
   int64_t H, W;    // input plane
   int64_t OH, OW;  // output plane
   int64_t KH, KW, sh, sw, dh, dw, ph, pw;  // kernel, strides, dilations, begin pads
+  int64_t pb = 0, pr = 0;                  // end pads (the lanes kernel's padded block)
 };
+
+// The lanes kernel's scratch: the zero-padded block [Hp][Wp][vec], the output tile
+// [OH * OW][vec] and the weights [KH * KW][vec].
+inline int64_t dw_lanes_padded_floats(const DepthwisePlane& p, int64_t vec) {
+  return (p.H + p.ph + p.pb) * (p.W + p.pw + p.pr) * vec;
+}
+inline int64_t dw_lanes_scratch_floats(const DepthwisePlane& p, int64_t vec) {
+  return dw_lanes_padded_floats(p, vec) + (p.OH * p.OW + p.KH * p.KW) * vec;
+}
 
 // Flat path: every output position oh * OW + ow of a plane is one run of vectors, whatever
 // OW is (a 7x7 map is 4 vectors of 16, not 7 vectors of 7 lanes). Each tap then reads one
@@ -78,12 +88,14 @@ struct DepthwiseKernels {
   // scratch: dw_flat_scratch_floats(p, l) floats.
   void (*flat)(const DepthwisePlane& p, const DwFlatLayout& l, const float* x, const float* w,
                int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
-  // Channels as lanes (one channel per input channel, any kernel, stride, dilation, padding): one
-  // block of `vec` channels, in [Hp][Wp][vec] zero-padded (Hp x Wp: the padded plane), wl
-  // [KH * KW][vec] the block's weights tap by tap, bias [vec] -> tile [OH * OW][vec]
-  // (the driver, depthwise.cpp, transposes in and out of this layout).
-  void (*lanes)(const DepthwisePlane& p, const float* in, int64_t Wp, const float* wl, const float* bias,
-                float* tile);
+  // Channels as lanes (one channel per input channel, any kernel, stride, dilation, padding): a
+  // block of nc <= vec channels, x its first input plane (planes H * W apart), w its first
+  // channel's weights (KH * KW each), bias its first bias (or null) -> y (planes OH * OW apart)
+  // with ep's residual (ld_residual OH * OW) and activation. scratch: dw_lanes_scratch_floats(p,
+  // vec) floats owned by the calling thread, its first dw_lanes_padded_floats(p, vec) zeroed
+  // before the first block (the padded input's borders; blocks rewrite only the interior).
+  void (*lanes)(const DepthwisePlane& p, const float* x, int nc, const float* w, const float* bias, float* y,
+                const Epilogue& ep, float* scratch);
   int vec;  // VecF::N of this tier
 };
 

@@ -240,8 +240,8 @@ void dw_flat_channels(const DepthwisePlane& p, const DwFlatLayout& l, const floa
                       int64_t mult, int64_t m0, int64_t m1, float* y, const Epilogue& ep, float* scratch);
 
 // depthwise_lanes_isa.cpp
-void dw_lanes_block(const DepthwisePlane& p, const float* in, int64_t Wp, const float* wl, const float* bias,
-                    float* tile);
+void dw_lanes_block(const DepthwisePlane& p, const float* x, int nc, const float* w, const float* bias, float* y,
+                    const Epilogue& ep, float* scratch);
 
 extern const DepthwiseKernels depthwise_table = {dw_plane, dw_plane_fast, dw_flat_channels, dw_lanes_block, VecF::N};
 

@@ -25,8 +25,9 @@ std::atomic<int> g_choice{static_cast<int>(ConvAlgorithmChoice::Auto)};
 ConvAlgorithm choose(const ConvGeometry& g, const GemmKernels& kt, const WinogradKernels& wk) {
   if (is_depthwise_2d(g)) return ConvAlgorithm::Depthwise;
   if (!im2col_packed_fits(g)) return ConvAlgorithm::Im2colGemm;
-  const auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
   using C = ConvAlgorithmChoice;
+  auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
+  if (choice == C::DepthwiseFlat || choice == C::DepthwiseLanes) choice = C::Auto;  // depthwise.cpp's switches
   // Mostly padding under the taps (atrous convolutions on small maps): only the useful products.
   if (tap_gemm_fits(g) && (choice == C::TapGemm || ((choice == C::Auto || choice == C::NoWinograd) && tap_gemm_pays(g))))
     return ConvAlgorithm::TapGemm;
@@ -163,6 +164,9 @@ const char* conv_algorithm_name(ConvAlgorithm a) {
 }
 
 void set_conv_algorithm_choice(ConvAlgorithmChoice c) { g_choice.store(static_cast<int>(c), std::memory_order_relaxed); }
+ConvAlgorithmChoice conv_algorithm_choice() {
+  return static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
+}
 
 PreparedPtr prepare_conv(const ConvParams& p, std::shared_ptr<const PackedConvWeights> packed) {
   const ConvGeometry g =

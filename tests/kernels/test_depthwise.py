@@ -7,9 +7,19 @@ The reference follows the definition directly, in float64:
 import numpy as np
 import pytest
 
+import pyinfer
 from pyinfer import kernels
 
 RTOL, ATOL = 1e-3, 1e-4
+
+
+@pytest.fixture(autouse=True, params=["depthwise_flat", "depthwise_lanes"])
+def kernel_path(request):
+    """Every case on both 3x3 kernels (auto times the two once per shape and keeps the faster,
+    so which one a shape gets depends on the machine)."""
+    pyinfer._kernels._set_conv_algorithm(request.param)
+    yield request.param
+    pyinfer._kernels._set_conv_algorithm("auto")
 
 
 def ref_depthwise(x, w, b, strides, pads, dilations):

@@ -24,7 +24,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"C{c[0]}_{c[1]}x{c[2]}_k{c[3]}_s{c[4]}_d{c[5]}")
 @pytest.mark.parametrize("batch", [1, 2])
-def test_matches_reference(rng, case, batch):
+def test_matches_reference(isa, rng, case, batch):
     C, H, W, k, s, d, pads = case
     x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
     w = rng.standard_normal((C, 1, k, k)).astype(np.float32)
@@ -34,10 +34,12 @@ def test_matches_reference(rng, case, batch):
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * 10)
 
 
-def test_fused_residual_and_activation(rng):
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_fused_residual_and_activation(isa, rng, with_bias):
+    # 196 positions: whole vectors of positions and a part one, on every tier
     x = rng.standard_normal((2, 40, 14, 14)).astype(np.float32)
     w = rng.standard_normal((40, 1, 7, 7)).astype(np.float32)
-    b = rng.standard_normal(40).astype(np.float32)
+    b = rng.standard_normal(40).astype(np.float32) if with_bias else None
     res = rng.standard_normal((2, 40, 14, 14)).astype(np.float32)
     got = kernels.conv(x, w, b, pads=[3] * 4, group=40, residual=res, activation="relu")
     want = np.maximum(ref_conv2d(x, w, b, (3,) * 4, group=40) + res, 0)
