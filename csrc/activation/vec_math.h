@@ -50,7 +50,7 @@ static inline VecF vlog1p_unit(VecF u) {
 
 // 1 / (1 + exp(-x)): exp(-x) = inf for x < -88.7 gives exactly 0, and 0 for x > 104 gives 1.
 static inline VecF vsigmoid(VecF x) {
-  return VecF::set1(1.0f) / (VecF::set1(1.0f) + vexp(vneg(x)));
+  return vrecip_ge1(VecF::set1(1.0f) + vexp(vneg(x)));
 }
 
 // tanh: Cephes' odd polynomial for |x| <= 0.625 (keeps full relative accuracy near 0),
@@ -127,7 +127,7 @@ static inline VecF vgelu(VecF v) {
 // of u is amplified by exp).
 static inline VecF vgelu_tanh(VecF v) {
   VecF u = v * fmadd(v * v, VecF::set1(0.044715f * 0.7978845608028654f), VecF::set1(0.7978845608028654f));
-  VecF r = v / (VecF::set1(1.0f) + vexp(VecF::set1(-2.0f) * u));
+  VecF r = v * vrecip_ge1(VecF::set1(1.0f) + vexp(VecF::set1(-2.0f) * u));
   return vselect_gt(VecF::set1(-kFltMax), v, VecF::zero(), r);
 }
 
@@ -171,7 +171,7 @@ static inline VecF activate(VecF v, float a, float b) {
     return vselect_gt(VecF::set1(-kFltMax), v, zero, r);
   }
   if constexpr (A == Act::Silu)  // x / (1 + exp(-x)); 0 at -inf (not -inf / inf)
-    return vselect_gt(VecF::set1(-kFltMax), v, zero, v / (one + vexp(vneg(v))));
+    return vselect_gt(VecF::set1(-kFltMax), v, zero, v * vrecip_ge1(one + vexp(vneg(v))));
   if constexpr (A == Act::Affine) return fmadd(VecF::set1(a), v, VecF::set1(b));
   if constexpr (A == Act::ScaledTanh) return VecF::set1(a) * vtanh(VecF::set1(b) * v);
   return v;

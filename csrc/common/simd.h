@@ -80,6 +80,17 @@ static inline VecF vpow2i(VecF n) {
   __m512i i = _mm512_cvtps_epi32(n.v);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
 }
+// 1 / d for d >= 1, +inf (-> exactly 0) or NaN (-> NaN): the 14-bit estimate and one Newton
+// step (~1 ulp), a quarter of a division's cost. The step runs on d capped at FLT_MAX (on inf it
+// would give inf * 0 = NaN; min keeps a NaN d) and inf lanes are then set to 0, so that a huge x
+// times 1 / inf stays 0 as with a division.
+static inline VecF vrecip_ge1(VecF d) {
+  const __m512 c = _mm512_min_ps(_mm512_set1_ps(3.402823466e+38f), d.v);
+  const __m512 r = _mm512_rcp14_ps(c);
+  const __mmask16 finite = _mm512_cmp_ps_mask(d.v, _mm512_set1_ps(__builtin_inff()), _CMP_NEQ_UQ);
+  const __m512 e = _mm512_fnmadd_ps(c, r, _mm512_set1_ps(1.0f));  // 1 - c r, exact in the fused op
+  return _mm512_maskz_fmadd_ps(finite, r, e, r);                   // r + r e
+}
 
 #elif defined(PYINFER_ISA_AVX2)
 struct VecF {
@@ -138,6 +149,9 @@ static inline VecF vpow2i(VecF n) {
   __m256i i = _mm256_cvtps_epi32(n.v);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
 }
+// 1 / d for d >= 1, +inf or NaN: a division here (an estimate needs two Newton steps for 1 / 1
+// to come out 1, which cost about what the division does on AVX2 machines).
+static inline VecF vrecip_ge1(VecF d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d.v); }
 
 #else  // scalar
 struct VecF {
@@ -174,6 +188,7 @@ static inline VecF vpow2i(VecF n) {
   std::memcpy(&r, &i, 4);
   return r;
 }
+static inline VecF vrecip_ge1(VecF d) { return 1.0f / d.v; }
 #endif
 
 // exp(x) for float32 over the whole range: ~1 ulp, finite up to ln(FLT_MAX) = 88.72, gradual
@@ -192,9 +207,13 @@ static inline VecF vexp(VecF x) {
   p = fmadd(p, r, VecF::set1(1.6666665459E-1f));
   p = fmadd(p, r, VecF::set1(5.0000001201E-1f));
   p = fmadd(p * r, r, r + VecF::set1(1.0f));
+#if defined(PYINFER_ISA_AVX512)
+  return vkeep_nan(x, _mm512_scalef_ps(p.v, n.v));  // p * 2^n in one step, any n in range
+#else
   VecF n1 = vround_down(n * VecF::set1(0.5f));
   VecF n2 = n - n1;
   return vkeep_nan(x, (p * vpow2i(n1)) * vpow2i(n2));
+#endif
 }
 
 // log(2^e * (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1] and e an integer held as a float:
