@@ -205,7 +205,6 @@ std::vector<int32_t> unpadded_taps(const PaddedPlane& pp, int64_t Cg) {
   return offs;
 }
 
-
 }  // namespace
 
 // Everything about a direct convolution that depends on the geometry alone.
