@@ -72,8 +72,8 @@ void depthwise_flat(const ConvGeometry& g, const DepthwisePlane& p, const float*
 // answer kept for the process. Measured on AMD EPYC Zen 4 the answer depends on the tier and
 // the map: with AVX-512 lanes won up to 24 x 24 inputs (7 x 7: 0.70x the flat kernel's time)
 // and lost 5-15% on 28 x 28 and 56 x 56; with AVX2 it won everywhere (0.55-0.85x); a rule fitted
-// to one machine would be wrong on the next. Costs one run of each per shape (MobileNetV2's 17
-// layers: ~5 ms, once).
+// to one machine would be wrong on the next. Timed on at most 256 of the layer's channels (both
+// kernels' time is linear in them), so the cost stays bounded: MobileNetV2's shapes ~2 ms, once.
 bool lanes_pays(const ConvGeometry& g, const DepthwisePlane& p) {
   struct Key {
     int64_t v[14];
@@ -87,8 +87,8 @@ bool lanes_pays(const ConvGeometry& g, const DepthwisePlane& p) {
   const auto it = known.find(key);
   if (it != known.end()) return it->second;
   ConvGeometry one = g;
-  one.batch = 1;
-  const int64_t C = g.in_channels;
+  const int64_t C = std::min<int64_t>(g.in_channels, 256);
+  one.batch = 1, one.in_channels = one.out_channels = one.group = C;
   std::vector<float> x(C * p.H * p.W, 0.5f), w(C * p.KH * p.KW, 0.125f), y(C * p.OH * p.OW);
   const ConvEpilogue none;
   auto time_ns = [&](auto&& run) {
