@@ -26,7 +26,7 @@ ConvAlgorithm choose(const ConvGeometry& g, const GemmKernels& kt, const Winogra
   if (is_depthwise_2d(g)) return ConvAlgorithm::Depthwise;
   if (!im2col_packed_fits(g)) return ConvAlgorithm::Im2colGemm;
   using C = ConvAlgorithmChoice;
-  auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
+  auto choice = conv_algorithm_choice();
   if (choice == C::DepthwiseFlat || choice == C::DepthwiseLanes) choice = C::Auto;  // depthwise.cpp's switches
   // Mostly padding under the taps (atrous convolutions on small maps): only the useful products.
   if (tap_gemm_fits(g) && (choice == C::TapGemm || ((choice == C::Auto || choice == C::NoWinograd) && tap_gemm_pays(g))))
@@ -179,7 +179,7 @@ PreparedPtr prepare_conv(const ConvParams& p, std::shared_ptr<const PackedConvWe
   }
   check_epilogue_act("conv", p.act);
   // 3-D with constant weights: per frame, on the 2-D algorithms (the im2col choice keeps im2col).
-  const auto choice = static_cast<ConvAlgorithmChoice>(g_choice.load(std::memory_order_relaxed));
+  const auto choice = conv_algorithm_choice();
   if (packed && frames_fit(g) && choice != ConvAlgorithmChoice::Im2col) return prepare_conv_frames(g, p, std::move(packed));
   const GemmKernels& kt = packed ? packed->gemm_kernels() : gemm_kernels();
   const ConvAlgorithm alg = choose(g, kt, winograd_kernels());
